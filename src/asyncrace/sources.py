@@ -1,0 +1,79 @@
+"""Reading source files the way Python does (BOM, coding cookie), and a store of texts that
+the output formats use to show source lines."""
+
+from __future__ import annotations
+
+import io
+import tokenize
+from pathlib import Path
+
+
+class DecodeFailure(Exception):
+    """The bytes could not be decoded as Python source; ``row``/``column`` where known."""
+
+    def __init__(self, message: str, row: int = 1, column: int = 1) -> None:
+        super().__init__(message)
+        self.row = row
+        self.column = column
+
+
+def decode_source(data: bytes) -> str:
+    """Decode Python source bytes: a UTF-8 BOM, a PEP 263 coding cookie, else UTF-8.
+    Newlines are kept as they are (the parser accepts CRLF and lone CR)."""
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as exc:  # unknown codec in the cookie, or BOM + conflicting cookie
+        raise DecodeFailure(str(exc), getattr(exc, "lineno", None) or 1) from None
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        row = data.count(b"\n", 0, exc.start) + 1
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        raise DecodeFailure(
+            f"cannot decode as {encoding}: {exc.reason} (byte 0x{data[exc.start]:02x})",
+            row,
+            exc.start - line_start + 1,
+        ) from None
+    except LookupError as exc:
+        raise DecodeFailure(str(exc)) from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return text
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines as the Python tokenizer counts them (\\r\\n, \\r and \\n end a line)."""
+    return text.splitlines() if text else []
+
+
+class SourceStore:
+    """Source texts by display path, read lazily from disk unless given (stdin, editors)."""
+
+    def __init__(self) -> None:
+        self._texts: dict[str, str] = {}
+        self._real: dict[str, Path] = {}
+        self._lines: dict[str, list[str]] = {}
+
+    def add_text(self, display: str, text: str) -> None:
+        self._texts[display] = text
+        self._lines.pop(display, None)
+
+    def add_path(self, display: str, path: Path) -> None:
+        self._real[display] = path
+
+    def text(self, display: str) -> str | None:
+        if display in self._texts:
+            return self._texts[display]
+        path = self._real.get(display, Path(display))
+        try:
+            text = decode_source(path.read_bytes())
+        except (OSError, DecodeFailure):
+            return None
+        self._texts[display] = text
+        return text
+
+    def lines(self, display: str) -> list[str]:
+        if display not in self._lines:
+            text = self.text(display)
+            self._lines[display] = split_lines(text) if text is not None else []
+        return self._lines[display]
