@@ -1,0 +1,238 @@
+"""Finding the Python files to check.
+
+The rules, in the order they are applied:
+
+* A path named on the command line must exist (:class:`DiscoveryError` otherwise). A file named
+  explicitly is checked whatever its name or extension and even when ``exclude`` or
+  ``.gitignore`` would skip it (ruff's behaviour), unless ``force_exclude=True``: then
+  ``exclude``/``extend-exclude`` apply to it as well (this is what pre-commit and editors want,
+  since they pass every file name).
+* Directories are walked recursively in sorted order; only ``*.py`` files are collected. A
+  directory named ``x.py`` is a directory. Symbolic links to directories are never followed
+  while walking (no loops, no escaping the tree); symbolic links to files are followed, broken
+  ones are skipped. A directory named explicitly is walked even when it is a symbolic link.
+* ``settings.exclude`` + ``settings.extend_exclude`` are gitignore-style patterns (pathspec)
+  matched against the path relative to ``settings.project_root``; a bare name such as ``build``
+  matches that name at any depth, ``/build`` only at the root, ``build/`` only directories.
+  A path outside the project root is matched relative to the directory named on the command
+  line that contains it. When a directory named explicitly is itself excluded (``asyncrace
+  check build/`` with ``build`` excluded), it is checked and its contents are matched relative to
+  it (so nested excluded directories are still skipped).
+* When ``settings.respect_gitignore`` is true, ``.gitignore`` files are honoured: the ones in
+  the walked directories and in their ancestors up to the project root, each relative to its
+  own directory, the deepest deciding (negations such as ``!keep.py`` work). A ``.git``
+  directory is not required. A directory named explicitly that a ``.gitignore`` above it
+  ignores is checked, with only the ``.gitignore`` files from it downwards.
+
+The result is sorted and free of duplicates; every path is **absolute and normalized** (``..``
+and ``.`` removed with :func:`os.path.abspath`, symbolic links *not* resolved), whatever form
+the arguments had. Callers compute display paths from them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from pathspec import GitIgnoreSpec
+
+from asyncrace.settings import Settings
+
+__all__ = ["DiscoveryError", "discover", "exclude_spec", "is_excluded"]
+
+log = logging.getLogger("asyncrace.discover")
+
+
+class DiscoveryError(Exception):
+    """A path named on the command line does not exist. ``str()`` names it:
+    ``path does not exist: foo``."""
+
+    def __init__(self, path: Path | str) -> None:
+        super().__init__(f"path does not exist: {path}")
+        self.path = path
+
+
+def exclude_spec(settings: Settings) -> GitIgnoreSpec:
+    """The compiled ``exclude`` + ``extend-exclude`` patterns.
+
+    Raises ``ValueError`` for an invalid pattern (``config.py`` validates them earlier)."""
+    return GitIgnoreSpec.from_lines([*settings.exclude, *settings.extend_exclude])
+
+
+def _rel_posix(path: str, base: str) -> str | None:
+    """``path`` relative to ``base`` with POSIX separators, None when not below it."""
+    if path == base:
+        return "."
+    prefix = base if base.endswith(os.sep) else base + os.sep
+    if not path.startswith(prefix):
+        return None
+    rel = path[len(prefix) :]
+    return rel.replace(os.sep, "/") if os.sep != "/" else rel
+
+
+def _matches(spec: GitIgnoreSpec, rel: str, is_dir: bool) -> bool:
+    if rel in ("", "."):
+        return False
+    return spec.match_file(rel + "/" if is_dir else rel)
+
+
+def is_excluded(path: Path | str, settings: Settings, *, spec: GitIgnoreSpec | None = None) -> bool:
+    """Whether ``exclude``/``extend-exclude`` skip ``path`` (a file or a directory, existing or
+    not), matched relative to the project root; a path outside it is matched by its name only.
+    This is the test ``force_exclude`` applies to explicitly named files (and the CLI applies to
+    ``--stdin-filename`` with ``--force-exclude``). ``.gitignore`` files are not consulted."""
+    spec = spec if spec is not None else exclude_spec(settings)
+    apath = os.path.abspath(path)
+    root = os.path.abspath(settings.project_root)
+    rel = _rel_posix(apath, root)
+    if rel is None:
+        rel = os.path.basename(apath)
+    return _matches(spec, rel, os.path.isdir(apath))
+
+
+class _GitIgnores:
+    """``.gitignore`` files by directory, read lazily and cached."""
+
+    def __init__(self) -> None:
+        self._specs: dict[str, GitIgnoreSpec | None] = {}
+
+    def spec(self, directory: str) -> GitIgnoreSpec | None:
+        if directory not in self._specs:
+            spec: GitIgnoreSpec | None = None
+            gi = os.path.join(directory, ".gitignore")
+            try:
+                if os.path.isfile(gi):
+                    with open(gi, encoding="utf-8", errors="replace") as f:
+                        spec = GitIgnoreSpec.from_lines(f.read().splitlines())
+            except (OSError, ValueError) as exc:
+                log.warning("asyncrace: warning: ignoring unreadable %s: %s", gi, exc)
+                spec = None
+            self._specs[directory] = spec
+        return self._specs[directory]
+
+    def ignored(self, path: str, is_dir: bool, dirs: Sequence[str]) -> bool:
+        """``dirs``: the directories whose ``.gitignore`` apply to ``path``, outermost first."""
+        for d in reversed(dirs):
+            spec = self.spec(d)
+            if spec is None:
+                continue
+            rel = _rel_posix(path, d)
+            if rel is None or rel == ".":
+                continue
+            include = spec.check_file(rel + "/" if is_dir else rel).include
+            if include is not None:
+                return include
+        return False
+
+
+def _ancestors_within(directory: str, root: str) -> list[str]:
+    """``root`` ... ``directory`` (outermost first) when ``directory`` is below ``root``; else
+    just ``[directory]``."""
+    if _rel_posix(directory, root) is None:
+        return [directory]
+    chain = [directory]
+    cur = directory
+    while cur != root:
+        parent = os.path.dirname(cur)
+        if parent == cur:
+            break
+        chain.append(parent)
+        cur = parent
+    chain.reverse()
+    return chain
+
+
+def discover(
+    paths: Sequence[Path], settings: Settings, *, force_exclude: bool = False
+) -> list[Path]:
+    """The Python files to check under ``paths``: sorted, deduplicated, absolute and normalized
+    (symbolic links not resolved). See the module docstring for the rules.
+
+    Raises :class:`DiscoveryError` for a path that does not exist (a broken symbolic link
+    included), before anything is walked."""
+    for p in paths:
+        if not os.path.exists(p):
+            raise DiscoveryError(p)
+    spec = exclude_spec(settings)
+    root = os.path.abspath(settings.project_root)
+    gitignores = _GitIgnores() if settings.respect_gitignore else None
+    found: set[str] = set()
+    for p in paths:
+        apath = os.path.abspath(p)
+        if os.path.isdir(apath):
+            if force_exclude and is_excluded(apath, settings, spec=spec):
+                log.debug("excluded (force-exclude): %s", apath)
+                continue
+            # an explicitly named directory that is itself excluded: match below it
+            base = root
+            rel = _rel_posix(apath, root)
+            if rel is None or _matches(spec, rel, True):
+                base = apath
+            gi_dirs: list[str] = []
+            if gitignores is not None:
+                gi_dirs = _ancestors_within(apath, root)
+                # an explicitly named directory that a .gitignore above it ignores: only the
+                # .gitignore files from it downwards apply
+                if gitignores.ignored(apath, True, gi_dirs[:-1]):
+                    gi_dirs = [apath]
+            found.update(_walk(apath, base, spec, gitignores, gi_dirs))
+        elif force_exclude and is_excluded(apath, settings, spec=spec):
+            log.debug("excluded (force-exclude): %s", apath)
+        else:
+            found.add(apath)
+    return [Path(f) for f in sorted(found)]
+
+
+def _walk(
+    top: str,
+    base: str,
+    spec: GitIgnoreSpec,
+    gitignores: _GitIgnores | None,
+    gi_dirs: list[str],
+) -> Iterable[str]:
+    """Files below ``top`` (iteratively; ``gi_dirs`` are the directories whose ``.gitignore``
+    apply to ``top``'s entries, ``top`` included)."""
+    stack: list[tuple[str, list[str]]] = [(top, gi_dirs)]
+    while stack:
+        directory, dirs_gi = stack.pop()
+        try:
+            with os.scandir(directory) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            log.warning("asyncrace: warning: cannot read directory %s: %s", directory, exc)
+            continue
+        subdirs: list[str] = []
+        for entry in entries:
+            path = entry.path
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    is_dir = True
+                elif entry.is_symlink():
+                    # a symlink: to a directory -> not followed; broken -> skipped
+                    if os.path.isdir(path) or not os.path.exists(path):
+                        log.debug("skipped symlink: %s", path)
+                        continue
+                    is_dir = False
+                elif entry.is_file():
+                    is_dir = False
+                else:  # fifo, socket, device
+                    continue
+            except OSError:
+                continue
+            if not is_dir and not entry.name.endswith(".py"):
+                continue
+            rel = _rel_posix(path, base)
+            if rel is not None and _matches(spec, rel, is_dir):
+                log.debug("excluded: %s", path)
+                continue
+            if gitignores is not None and gitignores.ignored(path, is_dir, dirs_gi):
+                log.debug("ignored by .gitignore: %s", path)
+                continue
+            if is_dir:
+                subdirs.append(path)
+            else:
+                yield path
+        for sub in reversed(subdirs):
+            stack.append((sub, [*dirs_gi, sub] if gitignores is not None else dirs_gi))
