@@ -98,25 +98,33 @@ def _codes(text: str | None) -> tuple[str, ...] | None:
     return tuple(dict.fromkeys(c.upper() for c in _SPLIT_RE.split(text.strip()) if c))
 
 
-def _comments(text: str) -> Iterable[tuple[int, int, str, bool]]:
+_NEWLINE_RE = re.compile(r"\r\n|\r|\n")
+
+
+def _lines(text: str) -> list[str]:
+    """Lines as the tokenizer counts them (only \\r\\n, \\r and \\n end a line)."""
+    return _NEWLINE_RE.split(text)
+
+
+def _comments(text: str) -> list[tuple[int, int, str, bool]]:
     """(row, 0-based column, comment text, alone on its line) for every comment."""
-    lines = text.splitlines()
     try:
         found = []
-        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+        # newline=None: universal newlines, so that a lone \r ends a line as for the parser
+        for tok in tokenize.generate_tokens(io.StringIO(text, newline=None).readline):
             if tok.type == tokenize.COMMENT:
                 row, col = tok.start
-                line = lines[row - 1] if 0 < row <= len(lines) else tok.line
-                found.append((row, col, tok.string, not line[:col].strip()))
+                found.append((row, col, tok.string, not tok.line[:col].strip()))
         return found
     except (tokenize.TokenError, SyntaxError, ValueError, IndexError):
-        return _comments_by_regex(lines)
+        return _comments_by_regex(text)
 
 
-def _comments_by_regex(lines: list[str]) -> list[tuple[int, int, str, bool]]:
-    """Fallback for text that does not tokenize: every ``#`` that starts a noqa directive."""
+def _comments_by_regex(text: str) -> list[tuple[int, int, str, bool]]:
+    """Fallback for text that does not tokenize: every ``#`` that starts a noqa directive
+    (a string literal containing one counts too)."""
     out = []
-    for row, line in enumerate(lines, 1):
+    for row, line in enumerate(_lines(text), 1):
         m = _FILE_RE.search(line) or _NOQA_RE.search(line)
         if m:
             col = m.start()
@@ -135,7 +143,7 @@ def parse_noqa(text: str) -> NoqaMap:
     try:
         comments = _comments(text)
     except Exception:  # defensive: parse_noqa must never fail a run
-        comments = _comments_by_regex(text.splitlines())
+        comments = _comments_by_regex(text)
     for row, col, comment, alone in comments:
         if "noqa" not in comment.lower():
             continue

@@ -1,0 +1,452 @@
+"""The command line: ``asyncrace check``, ``asyncrace rule``. Thin: parse the options, load
+the settings, find the files, call the engine, render, choose the exit code.
+
+Exit codes: 0 nothing reported, 1 findings reported (0 with ``--exit-zero``), 2 usage or
+configuration error, missing path, or internal error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import replace
+from importlib import resources
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from asyncrace import __version__, engine, registry
+from asyncrace import discover as discover_mod
+from asyncrace.config import OUTPUT_FORMATS, CliOverrides, ConfigError, LoadedConfig, load
+from asyncrace.diagnostic import Diagnostic
+
+__all__ = ["main", "rule_page"]
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_ERROR = 2
+
+CACHE_DIRNAME = ".asyncrace_cache"
+STDIN_PATH = "-"
+
+log = logging.getLogger("asyncrace")
+
+
+def _error(message: str, code: int = EXIT_ERROR) -> NoReturn:
+    click.echo(f"asyncrace: error: {message}", err=True)
+    sys.exit(code)
+
+
+def _split_codes(values: Sequence[str]) -> list[str]:
+    """``--select ARC001,ARC003 --select ARC005`` -> ``[ARC001, ARC003, ARC005]``."""
+    out: list[str] = []
+    for value in values:
+        out.extend(part.strip() for part in value.split(",") if part.strip())
+    return out
+
+
+def _use_color(choice: str) -> bool:
+    if choice == "always":
+        return True
+    if choice == "never":
+        return False
+    # auto: a terminal, and NO_COLOR (any non-empty value, https://no-color.org) unset
+    if os.environ.get("NO_COLOR"):
+        return False
+    return sys.stdout.isatty()
+
+
+def _stdout_isatty() -> bool:
+    return sys.stdout.isatty()
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def summary_line(reported: Sequence[Diagnostic], suppressed: int) -> str:
+    """``Found 3 findings in 2 files.`` / ``All checks passed!`` (+ suppressed count)."""
+    extra = f" ({suppressed} suppressed by noqa or per-file-ignores)" if suppressed else ""
+    if not reported:
+        return f"All checks passed!{extra}"
+    files = len({d.path for d in reported})
+    return f"Found {_plural(len(reported), 'finding')} in {_plural(files, 'file')}{extra}."
+
+
+def _configure_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger("asyncrace")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    root.propagate = False
+
+
+# ------------------------------------------------------------------------------------ commands
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="asyncrace")
+def main() -> None:
+    """asyncrace: find concurrency hazards in Python asyncio code."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=str))
+@click.option(
+    "--select",
+    multiple=True,
+    metavar="CODES",
+    help="Comma-separated codes or prefixes to enable (replaces the configured `select`).",
+)
+@click.option(
+    "--ignore",
+    multiple=True,
+    metavar="CODES",
+    help="Comma-separated codes or prefixes to disable (added to the configured `ignore`).",
+)
+@click.option(
+    "--extend-select",
+    multiple=True,
+    metavar="CODES",
+    help="Comma-separated codes or prefixes to enable in addition (e.g. ARC100).",
+)
+@click.option(
+    "--extend-exclude",
+    multiple=True,
+    metavar="PATTERNS",
+    help="Comma-separated gitignore-style patterns to exclude in addition.",
+)
+@click.option(
+    "--output-format",
+    type=click.Choice(OUTPUT_FORMATS),
+    default=None,
+    help="Output format [default: the configured one, else `full` on a terminal, else `concise`].",
+)
+@click.option("--statistics", is_flag=True, help="Show counts per rule instead of the findings.")
+@click.option("--exit-zero", is_flag=True, help="Exit with 0 even when findings are reported.")
+@click.option("-q", "--quiet", is_flag=True, help="Only print the findings (no summary).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Use this configuration file (asyncrace.toml or pyproject.toml) instead of searching.",
+)
+@click.option(
+    "--stdin-filename",
+    default=None,
+    metavar="NAME",
+    help="Check source read from stdin (path `-`) as if it were this file.",
+)
+@click.option(
+    "--show-suppressed",
+    is_flag=True,
+    help="Also list the findings silenced by noqa comments or per-file-ignores.",
+)
+@click.option(
+    "--force-exclude",
+    is_flag=True,
+    help="Apply exclude patterns to files named on the command line too (for pre-commit).",
+)
+@click.option(
+    "--respect-gitignore/--no-respect-gitignore",
+    default=None,
+    help="Skip files ignored by .gitignore [default: the configured value, else yes].",
+)
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Number of worker processes [default: the number of CPUs].",
+)
+@click.option("--no-cache", is_flag=True, help="Do not read or write the cache.")
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help=f"Cache directory [default: <project root>/{CACHE_DIRNAME}].",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Explain what is done; tracebacks on errors.")
+@click.option(
+    "--color",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    show_default=True,
+    help="Colour the output; `auto`: on a terminal unless NO_COLOR is set.",
+)
+def check(
+    paths: tuple[str, ...],
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    extend_select: tuple[str, ...],
+    extend_exclude: tuple[str, ...],
+    output_format: str | None,
+    statistics: bool,
+    exit_zero: bool,
+    quiet: bool,
+    config_path: Path | None,
+    stdin_filename: str | None,
+    show_suppressed: bool,
+    force_exclude: bool,
+    respect_gitignore: bool | None,
+    jobs: int | None,
+    no_cache: bool,
+    cache_dir: Path | None,
+    verbose: bool,
+    color: str,
+) -> None:
+    """Check PATHS (files or directories; default: the configured `src`, else `.`).
+
+    Exit status: 0 nothing reported, 1 findings reported, 2 error."""
+    _configure_logging(verbose)
+    started = time.perf_counter()
+    read_stdin = STDIN_PATH in paths or (stdin_filename is not None and not paths)
+    file_args = [Path(p) for p in paths if p != STDIN_PATH]
+    stdin_name = stdin_filename if stdin_filename is not None else STDIN_PATH
+
+    # settings: searched from the paths (and the stdin file's directory)
+    search_paths = list(file_args)
+    if read_stdin and stdin_filename is not None:
+        search_paths.append(Path(stdin_filename))
+    overrides = CliOverrides(
+        select=_split_codes(select) if select else None,
+        ignore=_split_codes(ignore),
+        extend_select=_split_codes(extend_select),
+        extend_exclude=_split_codes(extend_exclude),
+        output_format=output_format,
+        respect_gitignore=respect_gitignore,
+    )
+    try:
+        loaded: LoadedConfig = load(search_paths, config=config_path, cli=overrides)
+    except ConfigError as exc:
+        _error(str(exc))
+    settings = loaded.settings
+    if settings.config_path is not None:
+        log.info("asyncrace: using configuration %s", settings.config_path)
+    else:
+        log.info("asyncrace: no configuration file found, using defaults")
+    log.debug("asyncrace: enabled rules: %s", ", ".join(sorted(settings.enabled)))
+
+    for raw in paths:  # before discovery, to name the path exactly as it was written
+        if raw != STDIN_PATH and not os.path.exists(raw):
+            _error(f"path does not exist: {raw}")
+    if not file_args and not read_stdin:
+        file_args = list(settings.src) or [Path(".")]
+
+    try:
+        files = discover_mod.discover(file_args, settings, force_exclude=force_exclude)
+    except discover_mod.DiscoveryError as exc:
+        _error(str(exc))
+    except Exception as exc:  # e.g. an invalid pattern given programmatically
+        _internal_error(exc, verbose)
+    log.info("asyncrace: %s to check", _plural(len(files), "file"))
+
+    stdin_input: engine.StdinInput | None = None
+    if read_stdin:
+        from asyncrace.sources import DecodeFailure, decode_source
+
+        if (
+            force_exclude
+            and stdin_filename is not None
+            and discover_mod.is_excluded(stdin_filename, settings)
+        ):
+            log.info("asyncrace: %s is excluded, not checked", stdin_filename)
+        else:
+            data = sys.stdin.buffer.read()
+            try:
+                text = decode_source(data)
+            except DecodeFailure as exc:
+                _error(f"cannot decode stdin: {exc}")
+            stdin_input = engine.StdinInput(stdin_name, text)
+
+    fmt = loaded.output_format or ("full" if _stdout_isatty() else "concise")
+    use_color = _use_color(color)
+
+    if not files and stdin_input is None:
+        if not (force_exclude and (file_args or read_stdin)):
+            click.echo("asyncrace: warning: no Python files found", err=True)
+        result = engine.CheckResult(diagnostics=[], suppressed=[], files=0)
+    else:
+        resolved_cache: Path | None = None
+        if not no_cache:
+            resolved_cache = cache_dir or settings.project_root / CACHE_DIRNAME
+        try:
+            result = engine.check(
+                files,
+                settings,
+                stdin=stdin_input,
+                jobs=jobs or os.cpu_count() or 1,
+                cache_dir=resolved_cache,
+            )
+        except discover_mod.DiscoveryError as exc:
+            _error(str(exc))
+        except Exception as exc:
+            _internal_error(exc, verbose)
+
+    try:
+        _report(
+            result,
+            fmt=fmt,
+            color=use_color,
+            statistics=statistics,
+            quiet=quiet,
+            show_suppressed=show_suppressed,
+        )
+    except Exception as exc:
+        _internal_error(exc, verbose)
+    log.info(
+        "asyncrace: checked %s in %.2fs",
+        _plural(result.files, "file"),
+        time.perf_counter() - started,
+    )
+
+    if result.has_internal_error:
+        for d in result.diagnostics:
+            if d.code == "ARC902":
+                click.echo(f"asyncrace: internal error: {d.path}: {d.message}", err=True)
+        sys.exit(EXIT_ERROR)
+    if result.diagnostics and not exit_zero:
+        sys.exit(EXIT_FINDINGS)
+    sys.exit(EXIT_OK)
+
+
+def _internal_error(exc: BaseException, verbose: bool) -> NoReturn:
+    click.echo(f"asyncrace: internal error: {type(exc).__name__}: {exc}", err=True)
+    if verbose:
+        click.echo("".join(traceback.format_exception(exc)), err=True, nl=False)
+    else:
+        click.echo("asyncrace: run with --verbose for the traceback", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+def _report(
+    result: engine.CheckResult,
+    *,
+    fmt: str,
+    color: bool,
+    statistics: bool,
+    quiet: bool,
+    show_suppressed: bool,
+) -> None:
+    from asyncrace.output import render, render_statistics  # lazily: the heavy part
+
+    reported = result.diagnostics
+    suppressed = [d if d.suppressed else _mark(d) for d in result.suppressed]
+    width = shutil.get_terminal_size((100, 24)).columns
+
+    def echo(text: str) -> None:
+        text = text.rstrip("\n")
+        if text:
+            click.echo(text, color=color)
+
+    text_format = fmt in ("concise", "full")
+    if statistics:
+        echo(render_statistics(reported))
+        if show_suppressed and suppressed:
+            echo(f"\nSuppressed by noqa or per-file-ignores ({len(suppressed)}):")
+            echo(render_statistics(suppressed))
+    elif show_suppressed and suppressed and fmt == "sarif":
+        # SARIF marks them itself ("suppressions": [{"kind": "inSource"}])
+        echo(render(fmt, [*reported, *suppressed], result.sources, color=color, width=100))
+    elif show_suppressed and suppressed and fmt == "json":
+        items = json.loads(render(fmt, reported, result.sources))
+        hidden = json.loads(render(fmt, suppressed, result.sources))
+        for item in items:
+            item["suppressed"] = False
+        for item in hidden:
+            item["suppressed"] = True
+        echo(json.dumps(items + hidden, indent=2, sort_keys=True))
+    else:
+        echo(render(fmt, reported, result.sources, color=color, width=width))
+        if show_suppressed and suppressed:
+            header = f"Suppressed by noqa or per-file-ignores ({len(suppressed)}):"
+            if fmt == "github":  # a collapsed log group, not annotations
+                click.echo(f"::group::{header}")
+                echo(render("concise", suppressed, result.sources))
+                click.echo("::endgroup::")
+            else:
+                if fmt == "full" or reported:
+                    click.echo("")
+                click.echo(click.style(header, bold=True) if color else header, color=color)
+                echo(render(fmt, suppressed, result.sources, color=color, width=width))
+    if text_format and not quiet:
+        if fmt == "full" and (reported or (show_suppressed and suppressed)) and not statistics:
+            click.echo("")
+        click.echo(summary_line(reported, len(result.suppressed)))
+
+
+def _mark(d: Diagnostic) -> Diagnostic:
+    return replace(d, suppressed=True)
+
+
+# ---------------------------------------------------------------------------------- rule pages
+
+
+def rule_page(code: str) -> str | None:
+    """The Markdown page of a rule: ``asyncrace/rule_docs/<CODE>.md`` in an installed wheel,
+    else ``rules/<CODE>.md`` of the source tree (editable installs); None when there is none."""
+    try:
+        page = resources.files("asyncrace") / "rule_docs" / f"{code}.md"
+        if page.is_file():
+            return page.read_text(encoding="utf-8")
+    except (OSError, ModuleNotFoundError):
+        pass
+    repo_page = Path(__file__).resolve().parents[2] / "rules" / f"{code}.md"
+    try:
+        if repo_page.is_file():
+            return repo_page.read_text(encoding="utf-8")
+    except OSError:
+        pass
+    return None
+
+
+@main.command()
+@click.argument("code", required=False)
+@click.option("--all", "show_all", is_flag=True, help="List every rule.")
+def rule(code: str | None, show_all: bool) -> None:
+    """Explain rule CODE (e.g. ARC001), or list every rule with --all."""
+    if show_all and code:
+        raise click.UsageError("give a CODE or --all, not both")
+    if show_all:
+        rows = [
+            (
+                r.code,
+                r.name,
+                "always" if r.meta else ("yes" if r.default else "no"),
+                r.summary,
+            )
+            for r in registry.RULES
+        ]
+        header = ("code", "name", "default", "summary")
+        widths = [max(len(row[i]) for row in [header, *rows]) for i in range(3)]
+        for row in [header, *rows]:
+            click.echo(
+                "  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True))
+                + "  "
+                + row[3]
+            )
+        return
+    if not code:
+        raise click.UsageError("give a rule CODE (e.g. ARC001) or --all")
+    key = code.strip().upper()
+    info = registry.BY_CODE.get(key)
+    if info is None:
+        _error(f"unknown rule code {code!r} (known codes: {', '.join(registry.CODES)})")
+    page = rule_page(key)
+    if page is not None:
+        click.echo(page.rstrip("\n"))
+        return
+    click.echo(f"# {info.code}: {info.name}\n\n{info.summary}.")
+    if info.meta:
+        click.echo("\nA meta code: it reports on the run itself and cannot be deselected.")
+    elif not info.default:
+        click.echo(f"\nOff by default; enable it with `--extend-select {info.code}`.")
