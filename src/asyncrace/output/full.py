@@ -75,7 +75,7 @@ class _Laid:
         """The text between cells ``left`` and ``right``; a wide character cut by the left
         edge is replaced by spaces so later cells stay aligned."""
         out = []
-        for piece, start, end in zip(self.pieces, self.offsets, self.offsets[1:], strict=True):
+        for piece, start, end in zip(self.pieces, self.offsets[:-1], self.offsets[1:], strict=True):
             if end <= left or end > right:
                 continue
             out.append(piece if start >= left else " " * (end - left))
@@ -94,9 +94,10 @@ def _lay_out(line: str) -> _Laid:
     return _Laid(tuple(pieces), tuple(offsets))
 
 
-def _window(total: int, start: int, end: int, avail: int) -> tuple[int, int]:
+def _window(total: int, start: int, end: int, avail: int, indent: int) -> tuple[int, int]:
     """Cells ``[left, right)`` of a line ``total`` cells wide to show in ``avail`` cells,
-    keeping the underline ``[start, end)`` in view (room is left for the ellipses)."""
+    keeping the start of the underline ``[start, end)`` in view (room is left for the
+    ellipses). The line is never cut inside its indentation (``indent`` cells)."""
     if total <= avail:
         return 0, total
     if end <= avail - len(ELLIPSIS):
@@ -105,7 +106,7 @@ def _window(total: int, start: int, end: int, avail: int) -> tuple[int, int]:
         return total - (avail - len(ELLIPSIS)), total
     room = avail - 2 * len(ELLIPSIS)
     left = start - max(0, (room - (end - start)) // 2)
-    if left <= 0:
+    if left <= 0 or (left <= indent and start < avail - len(ELLIPSIS)):
         return 0, avail - len(ELLIPSIS)
     return left, left + room
 
@@ -115,7 +116,9 @@ class _Writer:
         self.d = d
         self.sources = sources
         self.steps = steps(d)
-        self.gw = max(len(str(row)) for step in self.steps for row in self._rows(step))
+        self.gw = max(
+            len(str(row)) for step in self.steps for row in self._rows(step) if row is not None
+        )
         self.avail = max(width - self.gw - 3, MIN_EXCERPT_WIDTH)
         self.out: list[Text] = []
         self.blank_last = False
@@ -142,7 +145,7 @@ class _Writer:
 
     def gutter(self, row: int | None = None) -> Text:
         label = "" if row is None else str(row)
-        return Text(f"{label:>{self.gw}} |", style=STYLE_GUTTER)
+        return Text.assemble((f"{label:>{self.gw}} |", STYLE_GUTTER))
 
     def blank(self) -> None:
         if not self.blank_last:
@@ -189,7 +192,8 @@ class _Writer:
             laid = _lay_out(raw)
             start, end = laid.cell(a), laid.cell(b)
             end = max(end, start + 1)
-            left, right = _window(laid.width, start, end, self.avail)
+            indent = laid.cell(len(raw) - len(raw.lstrip()))
+            left, right = _window(laid.width, start, end, self.avail, indent)
             shift = len(ELLIPSIS) if left > 0 else 0
             shown = (ELLIPSIS if left > 0 else "") + laid.window(left, right)
             if right < laid.width:
@@ -202,10 +206,10 @@ class _Writer:
                 continue  # a blank row inside the span
             under_start = max(start, left) - left + shift
             under_end = min(end, right) - left + shift
-            under = " " * under_start + mark * max(under_end - under_start, 1)
+            under = mark * max(under_end - under_start, 1)
             if last:
                 under += " " + self.label(step)
-            self.emit(Text.assemble(self.gutter(), " ", (under, style)))
+            self.emit(Text.assemble(self.gutter(), " " * (under_start + 1), (under, style)))
 
     def render(self) -> list[Text]:
         self.header()
