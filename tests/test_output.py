@@ -81,8 +81,8 @@ def make_case(store: SourceStore) -> list[Diagnostic]:
         Diagnostic(
             code="ARC004",
             name="executor-under-lock",
-            message="`self.lock` is held across a hand-off to a worker thread that takes the "
-            "same lock: the thread waits for the lock, the lock waits for the thread",
+            message="`self.lock` is held while awaiting a worker thread that takes the same "
+            "lock: the thread can never acquire it (deadlock)",
             span=find(store, svc, 24, "await asyncio.to_thread(self.cache.load, user_id)"),
             related=(
                 Related(find(store, svc, 23, "self.lock"), "`self.lock` acquired here"),
@@ -764,3 +764,13 @@ def test_full_carets_align_on_random_lines(width: int) -> None:
             assert under == shown
         else:
             assert under and shown.startswith(under.rstrip("."))
+
+
+def test_sarif_marks_suppressed_findings(store: SourceStore, case: list[Diagnostic]) -> None:
+    d = case[0]
+    shown = Diagnostic(d.code, d.name, d.message, d.span, d.related, d.fix, d.url, suppressed=True)
+    log = json.loads(render("sarif", [shown, case[1]], store))
+    jsonschema.validate(log, SARIF_SCHEMA)
+    first, second = log["runs"][0]["results"]
+    assert first["suppressions"] == [{"kind": "inSource"}]
+    assert "suppressions" not in second

@@ -187,8 +187,8 @@ class _Writer:
                 continue
             raw = lines[row - 1].rstrip()
             first, last = row == span.start.row, row == rows[-1]
-            a = span.start.column - 1 if first else len(raw) - len(raw.lstrip())
-            b = span.end.column - 1 if row == span.end.row else len(raw)
+            a = max(span.start.column - 1, 0) if first else len(raw) - len(raw.lstrip())
+            b = max(span.end.column - 1, 0) if row == span.end.row else len(raw)
             laid = _lay_out(raw)
             start, end = laid.cell(a), laid.cell(b)
             end = max(end, start + 1)
