@@ -111,7 +111,12 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)
         m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
-        loc = f":{m.group(1)}" if m else ""
+        if m:
+            loc = f":{m.group(1)}"
+        elif "end of document" in msg:
+            loc = f":{len(text.splitlines()) or 1}"
+        else:
+            loc = ""
         raise ConfigError(f"{_show(path)}{loc}: invalid TOML: {msg}") from None
 
 
