@@ -97,7 +97,8 @@ class Package:
         }
 
 
-def load_corpus(path: Path = CORPUS_TOML) -> list[Package]:
+def load_corpus(path: Path | None = None) -> list[Package]:
+    path = CORPUS_TOML if path is None else path
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     packages: list[Package] = []
     seen: set[str] = set()
@@ -228,9 +229,10 @@ class FetchError(Exception):
     pass
 
 
-def download(pkg: Package, dist: Path = DIST, *, offline: bool = False) -> Path:
+def download(pkg: Package, dist: Path | None = None, *, offline: bool = False) -> Path:
     """The verified archive of ``pkg`` in ``dist``, downloaded with pip when missing or when
     the file there has another hash."""
+    dist = DIST if dist is None else dist
     dist.mkdir(parents=True, exist_ok=True)
     target = dist / pkg.file
     if target.is_file():
@@ -482,6 +484,8 @@ def check_argv(
         argv += ["--cache-dir", str(cache_dir)]
     if jobs is not None and "--jobs" in options:
         argv += ["--jobs", str(jobs)]
+    if "--config" in options:  # the corpus root's settings file (defaults), never the repo's
+        argv += ["--config", str(CORPUS / "asyncrace.toml")]
     return argv
 
 

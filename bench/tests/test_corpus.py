@@ -1,0 +1,162 @@
+"""Tests of the corpus harness, offline, with a fake asyncrace. Run: pytest bench/tests"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import sys
+import tarfile
+import textwrap
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import corpus
+
+FAKE_ASYNCRACE = textwrap.dedent(
+    '''
+    """A stand-in for asyncrace: one ARC001 per file, ARC902 for boom.py, ARC900 for bad.py."""
+    import json, os, sys
+    args = sys.argv[1:]
+    if args == ["--version"]:
+        print("asyncrace, version 9.9-fake"); sys.exit(0)
+    if args[:2] == ["check", "--help"]:
+        print("--output-format --exit-zero --no-cache --cache-dir --jobs --config"); sys.exit(0)
+    target = args[1]
+    out = []
+    for dirpath, _, files in sorted(os.walk(target)):
+        for fn in sorted(files):
+            path = os.path.abspath(os.path.join(dirpath, fn))
+            loc = {"row": 3, "column": 5}
+            code = {"boom.py": "ARC902", "bad.py": "ARC900"}.get(fn, "ARC001")
+            out.append({"code": code, "name": "x", "message": f"msg {fn}", "filename": path,
+                        "location": loc, "end_location": {"row": 3, "column": 9},
+                        "related": [{"message": "the await", "filename": path,
+                                     "location": {"row": 2, "column": 1},
+                                     "end_location": {"row": 2, "column": 6}}]})
+    print(json.dumps(out))
+    '''
+)
+
+
+@pytest.fixture
+def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in ("CACHE", "DIST", "SRC", "CORPUS", "OUT"):
+        monkeypatch.setattr(corpus, name, tmp_path / name.lower())
+    return tmp_path
+
+
+def make_sdist(path: Path, top: str, files: dict[str, str], evil: bool = False) -> str:
+    with tarfile.open(path, "w:gz") as tf:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"{top}/{name}")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+        if evil:
+            data = b"pwned"
+            info = tarfile.TarInfo("../escape.py")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+            link = tarfile.TarInfo(f"{top}/pkg/link.py")
+            link.type = tarfile.SYMTYPE
+            link.linkname = "/etc/passwd"
+            tf.addfile(link)
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_glob_to_regex() -> None:
+    r = corpus.glob_to_regex("types/**")
+    assert r.match("types/a.py") and r.match("types/x/y.py")
+    assert not r.match("resources/types/a.py")
+    r = corpus.glob_to_regex("**/test_*.py")
+    assert r.match("test_a.py") and r.match("a/b/test_c.py") and not r.match("a/b/c.py")
+    r = corpus.glob_to_regex("*.py")
+    assert r.match("a.py") and not r.match("a/b.py")
+
+
+def test_count_lines() -> None:
+    assert corpus.count_lines(b"") == (0, 0)
+    assert corpus.count_lines(b"a\n\n  \nb") == (4, 2)
+    assert corpus.count_lines(b"a\r\nb\rc\n") == (3, 3)
+
+
+def test_select_files(tmp_path: Path) -> None:
+    for rel in ("a.py", "b.txt", "types/t.py", "sub/c.py", "sub/types/d.py"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x = 1\n")
+    got = corpus.select_files(tmp_path, ["types/**"])
+    assert got == [PurePosixPath(p) for p in ("a.py", "sub/c.py", "sub/types/d.py")]
+
+
+def test_load_corpus_real_file() -> None:
+    packages = corpus.load_corpus()
+    assert len(packages) >= 15
+    assert all(p.kind in ("sdist", "wheel") and len(p.sha256) == 64 for p in packages)
+    assert len({p.name for p in packages}) == len(packages)
+
+
+def test_fetch_extract_and_hash(tree: Path) -> None:
+    corpus.DIST.mkdir(parents=True)
+    files = {
+        "PKG-INFO": "",
+        "pkg/__init__.py": "x = 1\n\ny = 2\n",
+        "pkg/test/t.py": "assert 1\n",
+        "tests/test_x.py": "pass\n",
+    }
+    sha = make_sdist(corpus.DIST / "pkg-1.0.tar.gz", "pkg-1.0", files, evil=True)
+    pkg = corpus.Package("pkg", "1.0", "sdist", "pkg-1.0.tar.gz", sha, "pkg", ("test/**",))
+    count = corpus.ensure(pkg, offline=True)
+    assert (count.files, count.lines, count.nonempty) == (1, 3, 2)
+    assert (corpus.SRC / "pkg-1.0" / "tests" / "test_x.py").is_file()  # full extraction
+    assert not (tree / "escape.py").exists() and not (corpus.SRC / "escape.py").exists()
+    assert not (corpus.SRC / "pkg-1.0" / "pkg" / "link.py").exists()
+    assert corpus.select_files(pkg.corpus_dir) == [PurePosixPath("__init__.py")]
+    # a second run reuses everything
+    assert corpus.ensure(pkg, offline=True).lines == 3
+    # a wrong hash in the cache: refetch, which --offline forbids
+    bad = corpus.Package("pkg", "1.0", "sdist", "pkg-1.0.tar.gz", "0" * 64, "pkg")
+    with pytest.raises(corpus.FetchError, match="offline"):
+        corpus.ensure(bad, offline=True)
+
+
+def test_check_report_and_sample(
+    tree: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus.DIST.mkdir(parents=True)
+    src = {"pkg/__init__.py": "import asyncio\n\nasync def f():\n    await g()\n"}
+    src["pkg/boom.py"] = "x = 1\n"
+    sha = make_sdist(corpus.DIST / "pkg-1.0.tar.gz", "pkg-1.0", src)
+    pkgs = [corpus.Package("pkg", "1.0", "sdist", "pkg-1.0.tar.gz", sha, "pkg")]
+    monkeypatch.setattr(corpus, "load_corpus", lambda: pkgs)
+    fake = tree / "fake_asyncrace.py"
+    fake.write_text(FAKE_ASYNCRACE)
+    rc = corpus.main(
+        ["check", "--offline", "--jobs", "2", "--asyncrace", f"{sys.executable} {fake}"]
+    )
+    out = capsys.readouterr()
+    assert rc == 1  # an internal error is reported loudly and fails the run
+    assert "INTERNAL ERRORS" in out.err and "pkg-1.0/pkg/boom.py:3" in out.err
+    report = json.loads((corpus.OUT / "report.json").read_text())
+    assert report["totals"]["findings"] == {"ARC001": 1}
+    assert report["totals"]["meta"] == {"ARC902": 1}
+    assert report["findings_per_10k_lines"]["ARC001"] == pytest.approx(10_000 / 5, rel=1e-3)
+    assert report["missing_options"] == []
+    p = report["packages"][0]
+    assert "--jobs" in p["argv"] and "--no-cache" in p["argv"] and "--exit-zero" in p["argv"]
+    md = (corpus.OUT / "report.md").read_text()
+    assert "INTERNAL ERRORS" in md and "| pkg 1.0 | 2 | 5 |" in md
+    lines = (corpus.OUT / "findings.jsonl").read_text().splitlines()
+    rec = json.loads(lines[0])
+    assert rec["file"] == "pkg-1.0/pkg/__init__.py" and rec["line"] == 3
+    assert rec["related"] == [
+        {"message": "the await", "file": "pkg-1.0/pkg/__init__.py", "line": 2, "column": 1}
+    ]
+    assert corpus.main(["sample", "--n", "5", "--seed", "3", "--context", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "seed=3 n=1 of 1" in text
+    assert ">     3 | async def f():" in text and "      4 |     await g()" in text
+    assert "related 1: the await (pkg-1.0/pkg/__init__.py:2)" in text
