@@ -166,6 +166,7 @@ def main() -> None:
     "--jobs",
     type=click.IntRange(min=1),
     default=None,
+    metavar="N",
     help="Number of worker processes [default: the number of CPUs].",
 )
 @click.option("--no-cache", is_flag=True, help="Do not read or write the cache.")
