@@ -1,17 +1,25 @@
 """The pipeline: discover -> extract (per file, parallel, cached) -> link -> rules -> suppress.
 
-The CLI, the LSP server and the flake8 plugin all call :func:`check`."""
+The CLI, the LSP server and the flake8 plugin all call :func:`check`. Discovery happens in the
+caller (it owns the paths the user typed); everything after it happens here.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from asyncrace.diagnostic import Diagnostic
+from asyncrace import suppress
+from asyncrace.core.facts import ModuleFacts
+from asyncrace.core.flow import Analysis
+from asyncrace.core.index import Index
+from asyncrace.diagnostic import Diagnostic, Location, Span, sort_diagnostics
+from asyncrace.registry import info
+from asyncrace.rules import all_rules
 from asyncrace.settings import Settings
 from asyncrace.sources import SourceStore
-
 
 @dataclass(frozen=True)
 class StdinInput:
@@ -33,6 +41,44 @@ class CheckResult:
         return any(d.code == "ARC902" for d in self.diagnostics)
 
 
+@dataclass(frozen=True)
+class FileJob:
+    """One file to extract; picklable so it can go to a worker process."""
+
+    path: str  # real path on disk ("" for a text given directly)
+    display: str
+    module: str
+    is_package: bool
+    text: str | None = None  # given text (stdin/editor); None: read ``path``
+
+
+def display_path(path: Path | str) -> str:
+    """Relative to the working directory when below it, POSIX separators (as ruff prints)."""
+    p = os.path.abspath(path)
+    try:
+        rel = os.path.relpath(p)
+    except ValueError:  # another drive on Windows
+        return Path(p).as_posix()
+    if rel.startswith(".."):
+        return Path(p).as_posix()
+    return Path(rel).as_posix()
+
+
+def module_name(path: Path | str) -> tuple[str, bool]:
+    """Dotted module name from the file's place among packages (``__init__.py`` files)."""
+    p = Path(os.path.abspath(path))
+    is_package = p.name == "__init__.py"
+    parts: list[str] = [] if is_package else [p.stem]
+    d = p.parent
+    while (d / "__init__.py").is_file() and d.parent != d:
+        parts.append(d.name)
+        d = d.parent
+    if not parts:  # a bare __init__.py outside any package
+        parts = [p.parent.name or "__init__"]
+    name = ".".join(reversed(parts))
+    return name, is_package
+
+
 def check(
     paths: Sequence[Path],
     settings: Settings,
@@ -41,6 +87,85 @@ def check(
     jobs: int | None = None,
     cache_dir: Path | None = None,
 ) -> CheckResult:
-    """Analyze ``paths`` (files or directories, discovered with the settings' excludes) and,
-    if given, one text from stdin. ``cache_dir=None`` disables the cache."""
-    raise NotImplementedError
+    """Analyze the Python files ``paths`` (already discovered) and, if given, one text from
+    stdin, all as one project (cross-module facts link across them). ``cache_dir=None``
+    disables the cache."""
+    from asyncrace.core.pipeline import extract_all
+
+    sources = SourceStore()
+    jobs_list: list[FileJob] = []
+    for p in paths:
+        display = display_path(p)
+        mod, pkg = module_name(p)
+        jobs_list.append(FileJob(str(p), display, mod, pkg))
+        sources.add_path(display, Path(p))
+    if stdin is not None:
+        display = display_path(stdin.filename) if stdin.filename else "-"
+        mod, pkg = module_name(stdin.filename) if stdin.filename else ("stdin", False)
+        jobs_list = [j for j in jobs_list if j.display != display]
+        jobs_list.append(FileJob("", display, mod, pkg, stdin.text))
+        sources.add_text(display, stdin.text)
+
+    outcomes = extract_all(jobs_list, settings, jobs_n=jobs or 1, cache_dir=cache_dir)
+
+    diagnostics: list[Diagnostic] = []
+    noqa: dict[str, suppress.NoqaMap] = {}
+    facts: list[ModuleFacts] = []
+    used_names: set[str] = set()
+    for out in outcomes:
+        diagnostics.extend(out.meta)
+        if out.noqa:
+            noqa[out.display] = out.noqa
+        if out.facts is not None:
+            m = out.facts
+            if m.module in used_names:  # two top-level modules with one name: keep both
+                n = 2
+                while f"{m.module}#{n}" in used_names:
+                    n += 1
+                m.module = f"{m.module}#{n}"
+            used_names.add(m.module)
+            facts.append(m)
+
+    diagnostics.extend(run_rules(facts, settings))
+    diagnostics = [d for d in diagnostics if d.code in settings.enabled]
+    result = suppress.apply(
+        diagnostics, noqa, settings, report_unused="ARC100" in settings.enabled
+    )
+    return CheckResult(
+        diagnostics=sort_diagnostics(result.reported),
+        suppressed=sort_diagnostics(result.suppressed),
+        files=len(jobs_list),
+        sources=sources,
+    )
+
+
+def run_rules(facts: list[ModuleFacts], settings: Settings) -> list[Diagnostic]:
+    """Link every file's facts into one index and run the enabled rules over each module. A
+    rule that fails on one module yields an ARC902 diagnostic for that rule and file; every
+    other rule and file is still checked."""
+    index = Index(facts)
+    analysis = Analysis(index, settings)
+    out: list[Diagnostic] = []
+    rules = [r for r in all_rules() if r.code in settings.enabled]
+    for module in sorted(facts, key=lambda m: m.path):
+        for rule in rules:
+            try:
+                out.extend(rule.check(analysis, module))
+            except Exception as exc:  # never lose the other findings
+                out.append(internal_error(module.path, exc, rule.code))
+    return out
+
+
+def internal_error(path: str, exc: BaseException, rule: str | None = None) -> Diagnostic:
+    where = f" in rule {rule} ({info(rule).name})" if rule else ""
+    ri = info("ARC902")
+    return Diagnostic(
+        code="ARC902",
+        name=ri.name,
+        message=f"internal error{where}: {type(exc).__name__}: {exc}; please report it",
+        span=Span(path, Location(1, 1), Location(1, 1)),
+        url=ri.url,
+    )
+
+
+__all__ = ["CheckResult", "FileJob", "StdinInput", "check", "display_path", "module_name"]

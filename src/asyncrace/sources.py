@@ -4,6 +4,7 @@ the output formats use to show source lines."""
 from __future__ import annotations
 
 import io
+import re
 import tokenize
 from pathlib import Path
 
@@ -41,9 +42,18 @@ def decode_source(data: bytes) -> str:
     return text
 
 
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+
+
 def split_lines(text: str) -> list[str]:
-    """Lines as the Python tokenizer counts them (\\r\\n, \\r and \\n end a line)."""
-    return text.splitlines() if text else []
+    """Lines as the Python tokenizer counts them: only \\r\\n, \\r and \\n end a line (a form
+    feed or U+2028 inside a line does not, unlike ``str.splitlines``)."""
+    if not text:
+        return []
+    lines = _NEWLINE.split(text)
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
 
 
 class SourceStore:

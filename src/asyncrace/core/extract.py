@@ -1,0 +1,1048 @@
+"""Extract :mod:`asyncrace.core.facts` from one file: one parse, one pass.
+
+The parser is CPython's own (``ast``): it is the definition of what Python accepts, it is an
+order of magnitude faster than a concrete syntax tree, and it gives every node its position for
+free (see docs/architecture.md for the measurements). Code written for a newer Python than the
+one running asyncrace is first lowered with libcst (:mod:`asyncrace.core.lower`).
+
+Each function becomes a list of events in evaluation order (the value of an assignment before
+its target, arguments before the call, the call before its ``await``) linked into a small
+control-flow graph: branches, loops with back edges, ``try``/``except``/``finally``, early
+returns, ``break``/``continue``. Nested functions and lambdas get facts of their own: their
+bodies are not part of the enclosing coroutine's sequence.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+from asyncrace.core.facts import (
+    Bind,
+    ClassFacts,
+    Event,
+    FunctionFacts,
+    K,
+    ModuleFacts,
+    Param,
+    Pos,
+    Region,
+    Value,
+)
+from asyncrace.sources import split_lines
+
+_FuncNode = ast.FunctionDef | ast.AsyncFunctionDef
+_ANY_FUNC = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+_MUTATING_CONST = (ast.List, ast.Tuple, ast.Set)
+
+
+def ref_of(node: ast.AST, recv: dict[str, str] | None = None) -> str:
+    """Dotted text of a name/attribute chain; ``""`` when the expression is anything else."""
+    parts: list[str] = []
+    cur: ast.AST = node
+    while True:
+        if isinstance(cur, ast.Attribute):
+            parts.append("." + cur.attr)
+            cur = cur.value
+        elif isinstance(cur, ast.Call):
+            parts.append("()")
+            cur = cur.func
+        elif isinstance(cur, ast.Subscript):
+            parts.append("[]")
+            cur = cur.value
+        elif isinstance(cur, ast.Name):
+            name = cur.id
+            if recv is not None:
+                name = recv.get(name, name)
+            parts.append(name)
+            break
+        else:
+            return ""
+    return "".join(reversed(parts))
+
+
+def _strip_optional(node: ast.expr) -> ast.expr | None:
+    """``Optional[T]``, ``T | None``, ``Union[T, None]``, ``ClassVar[T]``, ``Final[T]`` -> T."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        left, right = node.left, node.right
+        if isinstance(right, ast.Constant) and right.value is None:
+            return _strip_optional(left)
+        if isinstance(left, ast.Constant) and left.value is None:
+            return _strip_optional(right)
+        return None
+    if isinstance(node, ast.Subscript):
+        head = ref_of(node.value).rsplit(".", 1)[-1]
+        if head in ("Optional", "ClassVar", "Final", "Annotated"):
+            inner = node.slice
+            if isinstance(inner, ast.Tuple) and inner.elts:
+                inner = inner.elts[0]
+            return _strip_optional(inner)
+        if head == "Union" and isinstance(node.slice, ast.Tuple):
+            rest = [
+                e
+                for e in node.slice.elts
+                if not (isinstance(e, ast.Constant) and e.value is None)
+            ]
+            return _strip_optional(rest[0]) if len(rest) == 1 else None
+        return None
+    return node
+
+
+def type_ref(ann: ast.expr | None) -> str:
+    """The class an annotation names, as a ref; ``""`` for containers, unions, unknowns."""
+    if ann is None:
+        return ""
+    if isinstance(ann, ast.Constant) and isinstance(ann.value, str):
+        try:
+            parsed = ast.parse(ann.value.strip(), mode="eval").body
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return ""
+        return type_ref(parsed)
+    inner = _strip_optional(ann)
+    if inner is None:
+        return ""
+    if isinstance(inner, ast.Constant) and isinstance(inner.value, str):
+        return type_ref(inner)
+    if isinstance(inner, (ast.Name, ast.Attribute)):
+        return ref_of(inner)
+    return ""
+
+
+def _is_const(node: ast.expr) -> bool:
+    if isinstance(node, ast.Constant):
+        return True
+    if isinstance(node, _MUTATING_CONST):
+        return all(_is_const(e) for e in node.elts)
+    if isinstance(node, ast.Dict):
+        return not node.keys and not node.values
+    if isinstance(node, ast.UnaryOp):
+        return _is_const(node.operand)
+    if isinstance(node, ast.Call) and not node.args and not node.keywords:
+        # dict(), list(), set(), asyncio.Event(), object(): a fresh empty value, not per-call
+        return True
+    return False
+
+
+def _truthiness(node: ast.expr) -> str:
+    if isinstance(node, ast.Constant):
+        return "truthy" if node.value else "falsy"
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        return "truthy" if node.elts else "falsy"
+    if isinstance(node, ast.Dict):
+        return "truthy" if node.keys else "falsy"
+    if isinstance(node, ast.Call):  # dict(), list(), object(), asyncio.Event()
+        last = ref_of(node.func).rsplit(".", 1)[-1]
+        return "falsy" if last in ("dict", "list", "set", "tuple", "str", "int") else "truthy"
+    return ""
+
+
+def _names_in(node: ast.AST) -> tuple[str, ...]:
+    out: list[str] = []
+    stack: list[ast.AST] = [node]
+    while stack:
+        cur = stack.pop()
+        if isinstance(cur, ast.Name) and isinstance(cur.ctx, ast.Load):
+            out.append(cur.id)
+        elif isinstance(cur, _ANY_FUNC):
+            continue
+        stack.extend(ast.iter_child_nodes(cur))
+    return tuple(dict.fromkeys(out))
+
+
+def _decorator_ref(node: ast.expr) -> str:
+    if isinstance(node, ast.Call):
+        r = ref_of(node.func)
+        return r + "()" if r else ""
+    return ref_of(node)
+
+
+@dataclass
+class _Finally:
+    entry: int
+    abrupt: bool = False
+
+
+@dataclass
+class _Loop:
+    head: int
+    breaks: list[int] = field(default_factory=list)
+
+
+class _Positions:
+    """ast columns are UTF-8 byte offsets; diagnostics count characters."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+
+    def col(self, row: int, byte_col: int) -> int:
+        if 0 < row <= len(self.lines):
+            line = self.lines[row - 1]
+            if not line.isascii():
+                return len(line.encode("utf-8")[:byte_col].decode("utf-8", "replace")) + 1
+        return byte_col + 1
+
+    def of(self, node: ast.AST) -> Pos:
+        row = getattr(node, "lineno", 1)
+        end_row = getattr(node, "end_lineno", None) or row
+        col = getattr(node, "col_offset", 0)
+        end_col = getattr(node, "end_col_offset", None)
+        if end_col is None:
+            end_col = col
+        return (row, self.col(row, col), end_row, self.col(end_row, end_col))
+
+
+class _ModuleExtractor:
+    def __init__(self, text: str, path: str, module: str, is_package: bool) -> None:
+        self.path = path
+        self.module = module
+        self.is_package = is_package
+        self.pos = _Positions(split_lines(text))
+        self.imports: dict[str, str] = {}
+        self.classes: dict[str, ClassFacts] = {}
+        self.functions: dict[str, FunctionFacts] = {}
+        self.global_types: dict[str, str] = {}
+        self.global_vars: set[str] = set()
+
+    # -- imports ---------------------------------------------------------------------------
+    def _package(self, level: int) -> str:
+        base = self.module if self.is_package else self.module.rpartition(".")[0]
+        for _ in range(level - 1):
+            base = base.rpartition(".")[0]
+        return base
+
+    def add_import(self, node: ast.Import | ast.ImportFrom) -> None:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    self.imports[alias.asname] = alias.name
+                else:
+                    top = alias.name.split(".", 1)[0]
+                    self.imports.setdefault(top, top)
+            return
+        if node.level:
+            pkg = self._package(node.level)
+            base = f"{pkg}.{node.module}" if node.module and pkg else (node.module or pkg)
+        else:
+            base = node.module or ""
+        for alias in node.names:
+            if alias.name == "*":
+                continue
+            self.imports[alias.asname or alias.name] = f"{base}.{alias.name}" if base else alias.name
+
+    # -- module level ----------------------------------------------------------------------
+    def run(self, tree: ast.Module) -> ModuleFacts:
+        self._scan_globals(tree.body)
+        self._block(tree.body, prefix="", cls=None)
+        return ModuleFacts(
+            path=self.path,
+            module=self.module,
+            imports=self.imports,
+            classes=self.classes,
+            functions=self.functions,
+            global_types=self.global_types,
+            global_vars=tuple(sorted(self.global_vars)),
+        )
+
+    def _scan_globals(self, body: list[ast.stmt]) -> None:
+        for stmt in body:
+            if isinstance(stmt, ast.Assign):
+                for t in stmt.targets:
+                    if isinstance(t, ast.Name):
+                        self.global_vars.add(t.id)
+                        if isinstance(stmt.value, ast.Call):
+                            r = ref_of(stmt.value.func)
+                            if r:
+                                self.global_types.setdefault(t.id, r)
+            elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                self.global_vars.add(stmt.target.id)
+                t_ref = type_ref(stmt.annotation)
+                if not t_ref and isinstance(stmt.value, ast.Call):
+                    t_ref = ref_of(stmt.value.func)
+                if t_ref:
+                    self.global_types.setdefault(stmt.target.id, t_ref)
+            elif isinstance(stmt, (ast.If, ast.Try)) or type(stmt).__name__ == "TryStar":
+                for sub in ("body", "orelse", "finalbody"):
+                    self._scan_globals(getattr(stmt, sub, []))
+                for h in getattr(stmt, "handlers", []):
+                    self._scan_globals(h.body)
+
+    def _block(self, body: list[ast.stmt], prefix: str, cls: str | None) -> None:
+        for stmt in body:
+            if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                self.add_import(stmt)
+            elif isinstance(stmt, ast.ClassDef):
+                self._class(stmt, prefix)
+            elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                self._function(stmt, prefix, cls, parent=None, recv=None)
+            elif isinstance(stmt, (ast.If, ast.Try, ast.With)) or type(stmt).__name__ == "TryStar":
+                for sub in ("body", "orelse", "finalbody"):
+                    self._block(getattr(stmt, sub, []), prefix, cls)
+                for h in getattr(stmt, "handlers", []):
+                    self._block(h.body, prefix, cls)
+
+    def _class(self, node: ast.ClassDef, prefix: str) -> None:
+        qual = f"{prefix}{node.name}"
+        attr_types: dict[str, str] = {}
+        fields: list[str] = []
+        methods: dict[str, str] = {}
+        abstract = False
+        for stmt in node.body:
+            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                fields.append(stmt.target.id)
+                t = type_ref(stmt.annotation)
+                if t:
+                    attr_types.setdefault(stmt.target.id, t)
+                elif isinstance(stmt.value, ast.Call):
+                    attr_types.setdefault(stmt.target.id, ref_of(stmt.value.func))
+            elif isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call):
+                for t in stmt.targets:
+                    if isinstance(t, ast.Name):
+                        r = ref_of(stmt.value.func)
+                        if r:
+                            attr_types.setdefault(t.id, r)
+        cf = ClassFacts(
+            qualname=qual,
+            name=node.name,
+            bases=tuple(ref_of(b) for b in node.bases if ref_of(b)),
+            pos=self.pos.of(node),
+            methods=methods,
+            attr_types=attr_types,
+            fields=tuple(fields),
+            decorators=tuple(_decorator_ref(d) for d in node.decorator_list),
+            abstract=False,
+        )
+        self.classes[qual] = cf
+        for stmt in node.body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                ff = self._function(stmt, qual + ".", qual, parent=None, recv=None)
+                methods[stmt.name] = ff.qualname
+                if any(d.rsplit(".", 1)[-1] == "abstractmethod" for d in ff.decorators):
+                    abstract = True
+            elif isinstance(stmt, ast.ClassDef):
+                self._class(stmt, qual + ".")
+            elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                self.add_import(stmt)
+            elif isinstance(stmt, (ast.If, ast.Try)):
+                self._block([stmt], qual + ".", qual)
+        cf.abstract = abstract
+
+    def _function(
+        self,
+        node: _FuncNode | ast.Lambda,
+        prefix: str,
+        cls: str | None,
+        parent: FunctionFacts | None,
+        recv: dict[str, str] | None,
+    ) -> FunctionFacts:
+        fb = _FunctionBuilder(self, node, prefix, cls, parent, recv)
+        facts = fb.build()
+        self.functions[facts.qualname] = facts
+        return facts
+
+
+class _FunctionBuilder:
+    def __init__(
+        self,
+        mx: _ModuleExtractor,
+        node: _FuncNode | ast.Lambda,
+        prefix: str,
+        cls: str | None,
+        parent: FunctionFacts | None,
+        recv: dict[str, str] | None,
+    ) -> None:
+        self.mx = mx
+        self.node = node
+        self.cls = cls
+        self.parent = parent
+        pos = mx.pos.of(node)
+        if isinstance(node, ast.Lambda):
+            self.name = "<lambda>"
+            self.qualname = f"{prefix}<lambda@{pos[0]}:{pos[1]}>"
+            self.decorators: tuple[str, ...] = ()
+        else:
+            self.name = node.name
+            self.qualname = prefix + node.name
+            self.decorators = tuple(_decorator_ref(d) for d in node.decorator_list)
+        self.params = self._params(node.args)
+        # the receiver: the first parameter of a method is spelled "self"/"cls" in refs;
+        # nested functions see their enclosing method's receiver
+        self.recv: dict[str, str] = dict(recv or {})
+        if cls is not None and parent is None and self.params and not isinstance(node, ast.Lambda):
+            short = {d.rsplit(".", 1)[-1] for d in self.decorators}
+            if "staticmethod" not in short:
+                first = self.params[0].name
+                self.recv = {first: "cls" if "classmethod" in short else "self"}
+        self.locals: set[str] = {p.name for p in self.params} - set(self.recv)
+        self.globals_declared: set[str] = set()
+        self.events: list[Event] = [Event(K.ENTRY, pos), Event(K.EXIT, pos)]
+        self.frontier: list[int] = [0]
+        self.region_stack: list[int] = []
+        self.regions: list[Region] = []
+        self.loops: list[_Loop] = []
+        self.handlers: list[int] = []
+        self.finallies: list[_Finally] = []
+        self.nested: list[str] = []
+        self.returns: list[str] = []
+        self.is_generator = False
+        self.pos = pos
+
+    @staticmethod
+    def _params(args: ast.arguments) -> tuple[Param, ...]:
+        out: list[Param] = []
+        for a in [*args.posonlyargs, *args.args]:
+            out.append(Param(a.arg, type_ref(a.annotation), "pos"))
+        if args.vararg:
+            out.append(Param(args.vararg.arg, "", "vararg"))
+        for a in args.kwonlyargs:
+            out.append(Param(a.arg, type_ref(a.annotation), "kwonly"))
+        if args.kwarg:
+            out.append(Param(args.kwarg.arg, "", "kwarg"))
+        return tuple(out)
+
+    # -- graph -----------------------------------------------------------------------------
+    def emit(self, kind: K, node: ast.AST | Pos, **kw: object) -> int:
+        pos = node if isinstance(node, tuple) else self.mx.pos.of(node)
+        ev = Event(kind, pos, **kw)  # type: ignore[arg-type]
+        ev.regions = tuple(self.region_stack)
+        ev.handler = self.handlers[-1] if self.handlers else -1
+        idx = len(self.events)
+        self.events.append(ev)
+        for p in self.frontier:
+            self.events[p].succ.append(idx)
+        self.frontier = [idx]
+        return idx
+
+    def nop(self) -> int:
+        return self.emit(K.NOP, self.pos)
+
+    def link(self, src: list[int], dst: int) -> None:
+        for s in src:
+            if dst not in self.events[s].succ:
+                self.events[s].succ.append(dst)
+
+    def _abrupt_exit(self) -> None:
+        """Control leaves the function (return/raise): through the innermost finally."""
+        if self.finallies:
+            fin = self.finallies[-1]
+            fin.abrupt = True
+            self.link(self.frontier, fin.entry)
+        else:
+            self.link(self.frontier, 1)
+        self.frontier = []
+
+    # -- build -----------------------------------------------------------------------------
+    def build(self) -> FunctionFacts:
+        self._collect_locals()
+        node = self.node
+        if isinstance(node, ast.Lambda):
+            self.expr(node.body, Bind.RETURNED)
+            self.returns.append(self._value_ref(node.body))
+            self.emit(K.RETURN, node.body)
+        else:
+            self.stmts(node.body)
+        self.link(self.frontier, 1)
+        # exception edges: any event inside a try body may jump to its handler
+        for i, ev in enumerate(self.events):
+            if ev.handler >= 0 and ev.handler != i and ev.kind not in (K.NOP, K.BRANCH):
+                if ev.handler not in ev.succ:
+                    ev.succ.append(ev.handler)
+        parent_q = self.parent.qualname if self.parent else None
+        return FunctionFacts(
+            qualname=self.qualname,
+            name=self.name,
+            cls=self.cls,
+            parent=parent_q,
+            is_async=isinstance(node, ast.AsyncFunctionDef),
+            is_generator=self.is_generator,
+            is_lambda=isinstance(node, ast.Lambda),
+            decorators=self.decorators,
+            params=self.params,
+            pos=self.pos,
+            events=self.events,
+            regions=self.regions,
+            globals_declared=tuple(sorted(self.globals_declared)),
+            nested=tuple(self.nested),
+            returns_refs=tuple(self.returns),
+            returns_annotation=(
+                "" if isinstance(node, ast.Lambda) else type_ref(node.returns)
+            ),
+        )
+
+    def _collect_locals(self) -> None:
+        """Names bound in this scope (not in nested scopes): they are locals, not globals."""
+        stack: list[ast.AST] = (
+            [self.node.body] if isinstance(self.node, ast.Lambda) else list(self.node.body)  # type: ignore[list-item]
+        )
+        while stack:
+            cur = stack.pop()
+            if isinstance(cur, ast.Global):
+                self.globals_declared.update(cur.names)
+                continue
+            if isinstance(cur, ast.Name) and isinstance(cur.ctx, (ast.Store, ast.Del)):
+                self.locals.add(cur.id)
+            elif isinstance(cur, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                self.locals.add(cur.name)
+                stack.extend(getattr(cur, "decorator_list", []))
+                continue
+            elif isinstance(cur, ast.Lambda):
+                continue
+            elif isinstance(cur, (ast.Import, ast.ImportFrom)):
+                for a in cur.names:
+                    self.locals.add((a.asname or a.name).split(".", 1)[0])
+            elif isinstance(cur, ast.ExceptHandler) and cur.name:
+                self.locals.add(cur.name)
+            stack.extend(ast.iter_child_nodes(cur))
+        self.locals -= self.globals_declared
+
+    def ref(self, node: ast.AST) -> str:
+        r = ref_of(node, self.recv)
+        if isinstance(node, ast.Name) and self._is_global(node.id):
+            return "global:" + node.id
+        return r
+
+    def _is_global(self, name: str) -> bool:
+        if name in self.globals_declared:
+            return True
+        return name not in self.locals and name in self.mx.global_vars and not self._enclosing_local(name)
+
+    def _enclosing_local(self, name: str) -> bool:
+        # a name bound in an enclosing function is a closure variable, not a module variable
+        return self.parent is not None and any(p.name == name for p in self.parent.params)
+
+    def _value_ref(self, node: ast.expr) -> str:
+        if isinstance(node, ast.Await):
+            node = node.value
+        if isinstance(node, ast.Lambda):
+            return ""
+        return self.ref(node)
+
+    def summarize(self, node: ast.expr) -> Value:
+        names = tuple(n for n in _names_in(node) if n not in self.recv)
+        inner = node.value if isinstance(node, ast.Await) else node
+        if _is_const(inner):
+            return Value("const", _truthiness(inner), ())
+        if isinstance(inner, ast.Name):
+            return Value("name", self.ref(inner), names)
+        if isinstance(inner, ast.Attribute):
+            return Value("attr", self.ref(inner), names)
+        if isinstance(inner, ast.Call):
+            return Value("call", self.ref(inner.func), names)
+        return Value("other", "", names)
+
+    # -- statements ------------------------------------------------------------------------
+    def stmts(self, body: list[ast.stmt]) -> None:
+        for s in body:
+            self.stmt(s)
+
+    def stmt(self, s: ast.stmt) -> None:  # noqa: C901 - one dispatch over statement kinds
+        if isinstance(s, ast.Expr):
+            self.expr(s.value, Bind.NONE)
+        elif isinstance(s, ast.Assign):
+            self.expr(s.value, self._bind_for(s.targets), self._bind_name(s.targets))
+            value = self.summarize(s.value)
+            for t in s.targets:
+                self.assign(t, value)
+        elif isinstance(s, ast.AnnAssign):
+            if self.cls is not None and isinstance(s.target, ast.Attribute):
+                r = self.ref(s.target)
+                t_ref = type_ref(s.annotation)
+                if t_ref and r.startswith("self.") and r.count(".") == 1:
+                    self.mx.classes[self.cls].attr_types.setdefault(r[5:], t_ref)
+            if s.value is not None:
+                self.expr(s.value, self._bind_for([s.target]), self._bind_name([s.target]))
+                self.assign(s.target, self.summarize(s.value))
+        elif isinstance(s, ast.AugAssign):
+            self.expr(s.target, Bind.NONE)  # the read half
+            self.expr(s.value, Bind.NONE)
+            self.assign(s.target, Value("other", "", _names_in(s.value)), load=False)
+        elif isinstance(s, ast.Return):
+            if s.value is not None:
+                self.expr(s.value, Bind.RETURNED)
+                self.returns.append(self._value_ref(s.value))
+            self.emit(K.RETURN, s)
+            self._abrupt_exit()
+        elif isinstance(s, ast.Raise):
+            if s.exc is not None:
+                self.expr(s.exc, Bind.NONE)
+            self.emit(K.RAISE, s)
+            if self.handlers:
+                self.link(self.frontier, self.handlers[-1])
+                self.frontier = []
+            else:
+                self._abrupt_exit()
+        elif isinstance(s, ast.If):
+            self.branch(s.test, s.body, s.orelse)
+        elif isinstance(s, ast.While):
+            self.loop_while(s)
+        elif isinstance(s, (ast.For, ast.AsyncFor)):
+            self.loop_for(s)
+        elif isinstance(s, (ast.With, ast.AsyncWith)):
+            self.with_(s)
+        elif isinstance(s, ast.Try) or type(s).__name__ == "TryStar":
+            self.try_(s)  # type: ignore[arg-type]
+        elif isinstance(s, ast.Match):
+            self.match(s)
+        elif isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for d in s.decorator_list:
+                self.expr(d, Bind.NONE)
+            self._defaults(s.args)
+            self.nested_function(s)
+            self.emit(K.LOCAL, s, ref=s.name, value=Value("other", "", ()))
+        elif isinstance(s, ast.ClassDef):
+            for b in s.bases:
+                self.expr(b, Bind.NONE)
+            self.emit(K.LOCAL, s, ref=s.name, value=Value("other", "", ()))
+        elif isinstance(s, ast.Global):
+            pass
+        elif isinstance(s, ast.Delete):
+            for t in s.targets:
+                self.delete(t)
+        elif isinstance(s, ast.Assert):
+            self.expr(s.test, Bind.NONE)
+            if s.msg is not None:
+                self.expr(s.msg, Bind.NONE)
+        elif isinstance(s, ast.Break):
+            if self.loops:
+                self.loops[-1].breaks.extend(self.frontier)
+            self.frontier = []
+        elif isinstance(s, ast.Continue):
+            if self.loops:
+                self.link(self.frontier, self.loops[-1].head)
+            self.frontier = []
+        elif isinstance(s, (ast.Import, ast.ImportFrom)):
+            self.mx.add_import(s)
+        # Pass, Nonlocal, TypeAlias: nothing happens at run time that matters here
+
+    def _defaults(self, args: ast.arguments) -> None:
+        for d in [*args.defaults, *[k for k in args.kw_defaults if k is not None]]:
+            self.expr(d, Bind.NONE)
+
+    def _bind_for(self, targets: list[ast.expr]) -> Bind:
+        if len(targets) != 1:
+            return Bind.NONE
+        t = targets[0]
+        if isinstance(t, ast.Name):
+            return Bind.LOCAL
+        if isinstance(t, ast.Attribute):
+            return Bind.ATTR
+        if isinstance(t, ast.Subscript):
+            return Bind.ITEM
+        return Bind.NONE
+
+    def _bind_name(self, targets: list[ast.expr]) -> str:
+        if len(targets) != 1:
+            return ""
+        t = targets[0]
+        if isinstance(t, ast.Subscript):
+            return self.ref(t.value)
+        return self.ref(t) if not isinstance(t, ast.Name) else t.id
+
+    def assign(self, t: ast.expr, value: Value, load: bool = True) -> None:
+        if isinstance(t, ast.Name):
+            if t.id in self.globals_declared:
+                self.emit(K.WRITE, t, ref="global:" + t.id, value=value)
+            else:
+                self.emit(K.LOCAL, t, ref=t.id, value=value)
+        elif isinstance(t, ast.Attribute):
+            if load:
+                self.expr(t.value, Bind.NONE)
+            self.emit(K.WRITE, t, ref=self.ref(t), value=value)
+        elif isinstance(t, ast.Subscript):
+            if load:
+                self.expr(t.value, Bind.NONE)
+                self.expr(t.slice, Bind.NONE)
+            self.emit(K.SETITEM, t, ref=self.ref(t.value), args=(self.ref(t.slice),), value=value)
+        elif isinstance(t, (ast.Tuple, ast.List)):
+            part = Value("other", "", value.names)
+            for e in t.elts:
+                self.assign(e, part, load)
+        elif isinstance(t, ast.Starred):
+            self.assign(t.value, value, load)
+
+    def delete(self, t: ast.expr) -> None:
+        if isinstance(t, ast.Subscript):
+            self.expr(t.value, Bind.NONE)
+            self.expr(t.slice, Bind.NONE)
+            self.emit(K.DELITEM, t, ref=self.ref(t.value), args=(self.ref(t.slice),))
+        elif isinstance(t, ast.Attribute):
+            self.expr(t.value, Bind.NONE)
+            self.emit(K.WRITE, t, ref=self.ref(t), value=Value("const", "", ()))
+        elif isinstance(t, (ast.Tuple, ast.List)):
+            for e in t.elts:
+                self.delete(e)
+
+    def _guards(self, test: ast.expr, negated: bool = False) -> list[str]:
+        """Guard atoms of a test: ``ref|absent_branch|kind`` (absent_branch: 0 true, 1 false)."""
+        if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+            return self._guards(test.operand, not negated)
+        if isinstance(test, ast.BoolOp):
+            out: list[str] = []
+            for v in test.values:
+                out.extend(self._guards(v, negated))
+            return out
+        present_when_true: bool
+        kind: str
+        target: ast.expr
+        if isinstance(test, ast.Compare) and len(test.ops) == 1:
+            op, right = test.ops[0], test.comparators[0]
+            if isinstance(op, (ast.In, ast.NotIn)):
+                target, kind = right, "in"
+                present_when_true = isinstance(op, ast.In)
+            elif isinstance(op, (ast.Is, ast.IsNot, ast.Eq, ast.NotEq)) and (
+                isinstance(right, ast.Constant) and right.value is None
+            ):
+                target, kind = test.left, "none"
+                present_when_true = isinstance(op, (ast.IsNot, ast.NotEq))
+            else:
+                return []
+        else:
+            target, kind, present_when_true = test, "truthy", True
+        # self.x.get(key) / self.x[key] / getattr(self, "x", None)
+        if isinstance(target, ast.Call) and isinstance(target.func, ast.Attribute):
+            if target.func.attr == "get" and kind in ("none", "truthy"):
+                target, kind = target.func.value, "in"
+        elif isinstance(target, ast.Subscript) and kind in ("none", "truthy"):
+            target, kind = target.value, "in"
+        r = self.ref(target)
+        if not r or not (r.startswith(("self.", "cls.", "global:"))) or r.count(".") > 1:
+            return []
+        if "(" in r or "[" in r:
+            return []
+        absent_branch = 1 if present_when_true else 0
+        if negated:
+            absent_branch = 1 - absent_branch
+        return [f"{r}|{absent_branch}|{kind}"]
+
+    def branch(self, test: ast.expr, body: list[ast.stmt], orelse: list[ast.stmt]) -> None:
+        self.expr(test, Bind.NONE)
+        b = self.emit(K.BRANCH, test, guards=tuple(self._guards(test)))
+        t = self.nop()
+        self.frontier = [b]
+        f = self.nop()
+        self.frontier = [t]
+        self.stmts(body)
+        after_body = self.frontier
+        self.frontier = [f]
+        self.stmts(orelse)
+        self.frontier = after_body + self.frontier
+
+    def loop_while(self, s: ast.While) -> None:
+        head = self.nop()
+        self.expr(s.test, Bind.NONE)
+        b = self.emit(K.BRANCH, s.test, guards=tuple(self._guards(s.test)))
+        t = self.nop()
+        self.frontier = [b]
+        f = self.nop()
+        loop = _Loop(head)
+        self.loops.append(loop)
+        self.frontier = [t]
+        self.stmts(s.body)
+        self.link(self.frontier, head)
+        self.loops.pop()
+        self.frontier = [f]
+        infinite = isinstance(s.test, ast.Constant) and bool(s.test.value)
+        if infinite:
+            self.frontier = []
+        self.stmts(s.orelse)
+        self.frontier = self.frontier + loop.breaks
+
+    def loop_for(self, s: ast.For | ast.AsyncFor) -> None:
+        self.expr(s.iter, Bind.NONE)
+        head = self.nop()
+        if isinstance(s, ast.AsyncFor):
+            self.emit(K.AWAIT, s.iter, ref=self.ref(s.iter), name="async for")
+        b = self.emit(K.BRANCH, s.target)
+        t = self.nop()
+        self.frontier = [b]
+        f = self.nop()
+        loop = _Loop(head)
+        self.loops.append(loop)
+        self.frontier = [t]
+        self.assign(s.target, Value("other", "", _names_in(s.iter)))
+        self.stmts(s.body)
+        self.link(self.frontier, head)
+        self.loops.pop()
+        self.frontier = [f]
+        self.stmts(s.orelse)
+        self.frontier = self.frontier + loop.breaks
+
+    def with_(self, s: ast.With | ast.AsyncWith) -> None:
+        is_async = isinstance(s, ast.AsyncWith)
+        opened: list[tuple[int, ast.withitem]] = []
+        for item in s.items:
+            self.expr(item.context_expr, Bind.NONE)
+            if is_async:
+                self.emit(
+                    K.AWAIT, item.context_expr, ref=self.ref(item.context_expr), name="async with"
+                )
+            rid = len(self.regions)
+            self.regions.append(
+                Region(
+                    ref=self.ref(item.context_expr),
+                    is_async=is_async,
+                    pos=self.mx.pos.of(item.context_expr),
+                    first=len(self.events),
+                    last=len(self.events),
+                )
+            )
+            self.region_stack.append(rid)
+            opened.append((rid, item))
+            if item.optional_vars is not None:
+                self.assign(item.optional_vars, self.summarize(item.context_expr))
+        self.stmts(s.body)
+        for rid, item in reversed(opened):
+            self.region_stack.pop()
+            self.regions[rid].last = len(self.events)
+            if is_async:
+                self.emit(
+                    K.AWAIT,
+                    item.context_expr,
+                    ref=self.ref(item.context_expr),
+                    name="async with exit",
+                )
+
+    def try_(self, s: ast.Try) -> None:
+        fin: _Finally | None = None
+        if s.finalbody:
+            # the finally entry is created first so abrupt exits inside can jump to it
+            saved = self.frontier
+            self.frontier = []
+            fin = _Finally(self.nop())
+            self.frontier = saved
+            self.finallies.append(fin)
+        handler_entry = -1
+        if s.handlers:
+            saved = self.frontier
+            self.frontier = []
+            handler_entry = self.nop()
+            self.frontier = saved
+            self.handlers.append(handler_entry)
+        start = self.nop()
+        if handler_entry >= 0:
+            self.link([start], handler_entry)
+        self.stmts(s.body)
+        if handler_entry >= 0:
+            self.handlers.pop()
+        self.stmts(s.orelse)
+        ends = list(self.frontier)
+        for h in s.handlers:
+            self.frontier = [handler_entry]
+            if h.type is not None:
+                self.expr(h.type, Bind.NONE)
+            if h.name:
+                self.emit(K.LOCAL, h, ref=h.name, value=Value("other", "", ()))
+            self.stmts(h.body)
+            ends.extend(self.frontier)
+        if handler_entry >= 0:
+            # an exception no handler matches leaves through the finally (or the function)
+            self.frontier = [handler_entry]
+            self._abrupt_exit()
+        if fin is None:
+            self.frontier = ends
+            return
+        self.finallies.pop()
+        self.link(ends, fin.entry)
+        self.frontier = [fin.entry]
+        self.stmts(s.finalbody)
+        if fin.abrupt:
+            # after the finally, control may continue (normal) or leave (abrupt)
+            keep = list(self.frontier)
+            self._abrupt_exit()
+            self.frontier = keep
+
+    def match(self, s: ast.Match) -> None:
+        self.expr(s.subject, Bind.NONE)
+        head = self.frontier
+        ends: list[int] = []
+        for case in s.cases:
+            self.frontier = list(head)
+            self.nop()
+            if case.guard is not None:
+                self.expr(case.guard, Bind.NONE)
+            self.stmts(case.body)
+            ends.extend(self.frontier)
+        self.frontier = ends + head  # no case may match
+
+    # -- expressions -----------------------------------------------------------------------
+    def nested_function(self, node: _FuncNode | ast.Lambda) -> str:
+        prefix = f"{self.qualname}.<locals>."
+        if isinstance(node, ast.Lambda):
+            pos = self.mx.pos.of(node)
+            known = f"{prefix}<lambda@{pos[0]}:{pos[1]}>"
+            if known in self.mx.functions:  # already built (a lambda inside partial(...))
+                return known
+        facts = self.mx._function(
+            node, prefix, self.cls, parent=self._as_parent(), recv=self.recv
+        )
+        self.nested.append(facts.qualname)
+        return facts.qualname
+
+    def _as_parent(self) -> FunctionFacts:
+        # a light stand-in: nested builders only need the parent's name and parameters
+        return FunctionFacts(
+            qualname=self.qualname,
+            name=self.name,
+            cls=self.cls,
+            parent=None,
+            is_async=False,
+            is_generator=False,
+            is_lambda=False,
+            decorators=(),
+            params=tuple(Param(n) for n in sorted(self.locals)),
+            pos=self.pos,
+            events=[],
+            regions=[],
+        )
+
+    def expr(self, node: ast.expr, bind: Bind, bind_name: str = "") -> None:  # noqa: C901
+        if isinstance(node, ast.Await):
+            inner = node.value
+            self.expr(inner, Bind.AWAITED if isinstance(inner, ast.Call) else Bind.NONE)
+            callee = self.ref(inner.func) if isinstance(inner, ast.Call) else self.ref(inner)
+            self.emit(K.AWAIT, node, ref=callee, name="await")
+        elif isinstance(node, ast.Call):
+            self.call(node, bind, bind_name)
+        elif isinstance(node, ast.Attribute):
+            r = self.ref(node)
+            root = r.split(".", 1)[0]
+            if root in ("self", "cls") and r.count(".") >= 1 and "(" not in r.split(".")[1]:
+                # the first attribute off the receiver is the shared state being read
+                first = node
+                while isinstance(first.value, ast.Attribute):
+                    first = first.value
+                if isinstance(first.value, ast.Name):
+                    self.emit(K.READ, first, ref=self.ref(first))
+                else:
+                    self.expr(node.value, Bind.NONE)
+            else:
+                self.expr(node.value, Bind.NONE)
+        elif isinstance(node, ast.Name):
+            if isinstance(node.ctx, ast.Load) and self._is_global(node.id):
+                self.emit(K.READ, node, ref="global:" + node.id)
+        elif isinstance(node, ast.Lambda):
+            self._defaults(node.args)
+            self.nested_function(node)
+        elif isinstance(node, (ast.Yield, ast.YieldFrom)):
+            self.is_generator = True
+            if node.value is not None:
+                self.expr(node.value, Bind.YIELDED)
+            self.emit(K.YIELD, node)
+        elif isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
+            for gen in node.generators:
+                self.expr(gen.iter, Bind.NONE)
+                if gen.is_async:
+                    self.emit(K.AWAIT, gen.iter, ref=self.ref(gen.iter), name="async for")
+                for cond in gen.ifs:
+                    self.expr(cond, Bind.NONE)
+            if isinstance(node, ast.DictComp):
+                self.expr(node.key, Bind.NONE)
+                self.expr(node.value, Bind.NONE)
+            else:
+                self.expr(node.elt, Bind.NONE)
+        elif isinstance(node, ast.Compare) and self._identity_check(node):
+            # ``self._gen is not my_gen``: comparing shared state with this call's own value
+            # is how code detects that another task took over; it is not a stale read
+            for side in (node.left, *node.comparators):
+                if isinstance(side, ast.Attribute):
+                    self.emit(K.READ, side, ref=self.ref(side), name="compare")
+                else:
+                    self.expr(side, Bind.NONE)
+        elif isinstance(node, ast.NamedExpr):
+            self.expr(node.value, Bind.LOCAL, node.target.id)
+            self.emit(K.LOCAL, node.target, ref=node.target.id, value=self.summarize(node.value))
+        else:
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, ast.expr):
+                    self.expr(child, Bind.NONE)
+                elif isinstance(child, ast.keyword):
+                    self.expr(child.value, Bind.NONE)
+
+    def _identity_check(self, node: ast.Compare) -> bool:
+        if len(node.ops) != 1 or not isinstance(node.ops[0], (ast.Is, ast.IsNot, ast.Eq, ast.NotEq)):
+            return False
+        sides = (node.left, node.comparators[0])
+        attrs = [s for s in sides if isinstance(s, ast.Attribute)]
+        names = [s for s in sides if isinstance(s, ast.Name)]
+        if len(attrs) != 1 or len(names) != 1 or names[0].id not in self.locals:
+            return False
+        r = self.ref(attrs[0])
+        return r.startswith(("self.", "cls.")) and r.count(".") == 1
+
+    def _arg_ref(self, node: ast.expr) -> str:
+        if isinstance(node, ast.Lambda):
+            return "lambda:" + self.nested_function(node)
+        if isinstance(node, ast.Starred):
+            return "*" + self.ref(node.value)
+        if isinstance(node, ast.Call):
+            callee = self.ref(node.func)
+            if callee.rsplit(".", 1)[-1] == "partial" and node.args:
+                # functools.partial(fn, a, k=v): keep the wrapped function and its arguments
+                parts = [self._arg_ref(a) for a in node.args]
+                parts += [f"{k.arg or '**'}={self._arg_ref(k.value)}" for k in node.keywords]
+                return "partial:" + "|".join(parts)
+            return self.ref(node)
+        if _is_const(node):
+            return "const"
+        return self.ref(node)
+
+    def _dynamic_attr(self, node: ast.Call) -> bool:
+        """``getattr(self, "x", d)`` / ``hasattr(self, "x")`` read ``self.x``;
+        ``setattr(self, "x", v)`` writes it."""
+        func = node.func
+        if not (isinstance(func, ast.Name) and func.id in ("getattr", "hasattr", "setattr")):
+            return False
+        if len(node.args) < 2 or node.keywords:
+            return False
+        obj, name = node.args[0], node.args[1]
+        if not (isinstance(name, ast.Constant) and isinstance(name.value, str)):
+            return False
+        if not name.value.isidentifier():
+            return False
+        base = self.ref(obj)
+        if base not in ("self", "cls"):
+            return False
+        for extra in node.args[2:]:
+            self.expr(extra, Bind.NONE)
+        target = f"{base}.{name.value}"
+        if func.id == "setattr":
+            value = self.summarize(node.args[2]) if len(node.args) > 2 else Value("other")
+            self.emit(K.WRITE, node, ref=target, value=value)
+        else:
+            self.emit(K.READ, node, ref=target)
+        return True
+
+    def call(self, node: ast.Call, bind: Bind, bind_name: str) -> None:
+        if self._dynamic_attr(node):
+            return
+        func = node.func
+        if isinstance(func, ast.Attribute):
+            # evaluate the receiver, but calling a method is not a read of shared state
+            r = self.ref(func.value)
+            if not (r in ("self", "cls")):
+                self.expr(func.value, Bind.NONE)
+        elif not isinstance(func, ast.Name):
+            self.expr(func, Bind.NONE)
+        args: list[str] = []
+        for a in node.args:
+            if isinstance(a, ast.Lambda):
+                self._defaults(a.args)
+                args.append(self._arg_ref(a))
+                continue
+            inner = a.value if isinstance(a, ast.Starred) else a
+            self.expr(inner, Bind.ARG if isinstance(inner, ast.Call) else Bind.NONE)
+            args.append(self._arg_ref(a))
+        for kw in node.keywords:
+            if isinstance(kw.value, ast.Lambda):
+                self._defaults(kw.value.args)
+            else:
+                self.expr(kw.value, Bind.ARG if isinstance(kw.value, ast.Call) else Bind.NONE)
+            args.append(f"{kw.arg or '**'}={self._arg_ref(kw.value)}")
+        self.emit(K.CALL, node, ref=self.ref(func), args=tuple(args), bind=bind, name=bind_name)
+
+
+def extract(text: str, path: str, module: str, is_package: bool = False) -> ModuleFacts:
+    """Parse ``text`` and extract its facts. Raises ``SyntaxError`` (also for null bytes),
+    ``RecursionError``/``MemoryError`` for pathological nesting: the engine turns those into
+    per-file diagnostics."""
+    tree = ast.parse(text, filename=path, type_comments=False)
+    return _ModuleExtractor(text, path, module, is_package).run(tree)

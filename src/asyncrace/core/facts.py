@@ -1,0 +1,141 @@
+"""Plain facts extracted once per file. They hold no syntax-tree nodes, so they pickle, cache and
+cross process boundaries cheaply; every rule queries them (through the project index), and no
+rule ever parses source again.
+
+Expressions are summarised as *refs*: the dotted text of a name/attribute chain as written
+(``self._running``, ``asyncio.to_thread``, ``asyncio.get_running_loop().run_in_executor``), with
+``()`` after a call and ``[]`` after a subscript inside a chain; ``""`` for anything else.
+Special refs: ``lambda:<qualname>`` (a lambda, whose body is a function of its own), ``const``
+(a literal), ``global:<NAME>`` (a module-level variable).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+# (row, column, end row, end column): rows 1-based, columns 1-based in characters
+Pos = tuple[int, int, int, int]
+
+
+class K(IntEnum):
+    """Event kinds. Every event is a node of its function's control-flow graph."""
+
+    ENTRY = 0
+    EXIT = 1
+    NOP = 2  # a join or a branch target
+    AWAIT = 3  # await expr, ``async for`` step, ``async with`` enter/exit
+    READ = 4  # load of self.X / cls.X / a module variable
+    WRITE = 5  # store to self.X / cls.X / a module variable (``global``)
+    CALL = 6
+    SETITEM = 7  # container[key] = value
+    DELITEM = 8  # del container[key]
+    BRANCH = 9  # an ``if``/``while``/``match`` test; succ = [true target, false target]
+    YIELD = 10
+    RETURN = 11
+    RAISE = 12
+    LOCAL = 13  # assignment to a local name (ref = the name)
+
+
+class Bind(IntEnum):
+    """Where a call's result goes."""
+
+    NONE = 0  # discarded (expression statement) or used in an unsummarised way
+    AWAITED = 1  # directly awaited: ``await f()``
+    LOCAL = 2  # assigned to a local: ``x = f()`` (``name`` holds the local)
+    ATTR = 3  # assigned to an attribute: ``self.x = f()`` / ``obj.x = f()``
+    ITEM = 4  # stored in a container slot: ``d[k] = f()``
+    ARG = 5  # passed as an argument of another call (``create_task(f())``)
+    RETURNED = 6
+    YIELDED = 7
+
+
+@dataclass(slots=True)
+class Value:
+    """Summary of an assigned expression."""
+
+    kind: str  # "const", "name", "attr", "call", "other"
+    ref: str = ""  # the name/attr ref; the callee ref of a call (awaited or not); for a
+    # constant, "falsy" (None, False, 0, empty) or "truthy"
+    names: tuple[str, ...] = ()  # every plain name loaded in the expression
+
+
+@dataclass(slots=True)
+class Event:
+    kind: K
+    pos: Pos
+    ref: str = ""  # what the event is about (see the module docstring)
+    # CALL: positional argument refs, then ``name=ref`` for keywords; SETITEM: (key ref,)
+    args: tuple[str, ...] = ()
+    bind: Bind = Bind.NONE  # CALL: where the result goes
+    name: str = ""  # CALL bound to LOCAL/ATTR/ITEM: the target ref; AWAIT: "await"/"async for"/..
+    value: Value | None = None  # WRITE / LOCAL / SETITEM: the stored value
+    # BRANCH: guard atoms as "ref|absent_branch|test kind" (absent_branch 0 = true, 1 = false)
+    guards: tuple[str, ...] = ()
+    regions: tuple[int, ...] = ()  # enclosing ``with`` regions (innermost last)
+    handler: int = -1  # index of the innermost enclosing try's handler entry, -1 if none
+    succ: list[int] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Region:
+    """One ``with`` / ``async with`` item: a candidate lock region."""
+
+    ref: str  # the context expression's ref
+    is_async: bool
+    pos: Pos  # the item's position
+    first: int  # first event index inside the body
+    last: int  # one past the last event index inside the body
+
+
+@dataclass(slots=True)
+class Param:
+    name: str
+    annotation: str = ""  # ref of the annotation (string annotations parsed), "" if none
+    kind: str = "pos"  # "pos", "kwonly", "vararg", "kwarg"
+
+
+@dataclass(slots=True)
+class FunctionFacts:
+    qualname: str  # module-relative: "Class.method", "func", "Class.method.<locals>.inner"
+    name: str
+    cls: str | None  # module-relative qualname of the class it is a method of
+    parent: str | None  # enclosing function's qualname for nested functions and lambdas
+    is_async: bool
+    is_generator: bool
+    is_lambda: bool
+    decorators: tuple[str, ...]
+    params: tuple[Param, ...]
+    pos: Pos  # the ``def`` line (name span)
+    events: list[Event]
+    regions: list[Region]
+    globals_declared: tuple[str, ...] = ()
+    nested: tuple[str, ...] = ()  # qualnames of functions/lambdas defined directly inside
+    returns_refs: tuple[str, ...] = ()  # refs of returned expressions (calls as "callee()")
+    returns_annotation: str = ""  # ref of the return annotation
+
+
+@dataclass(slots=True)
+class ClassFacts:
+    qualname: str  # module-relative
+    name: str
+    bases: tuple[str, ...]  # refs as written
+    pos: Pos
+    methods: dict[str, str]  # method name -> function qualname
+    # attribute -> type ref: ``x: T`` in the body, ``self.x: T``, ``self.x = T(...)``,
+    # ``self.x = param`` with ``param: T``
+    attr_types: dict[str, str]
+    fields: tuple[str, ...]  # annotated class-level names, in order (dataclass fields)
+    decorators: tuple[str, ...]
+    abstract: bool  # defines an @abstractmethod
+
+
+@dataclass(slots=True)
+class ModuleFacts:
+    path: str  # display path
+    module: str  # dotted module name
+    imports: dict[str, str]  # local name -> fully qualified dotted name
+    classes: dict[str, ClassFacts]
+    functions: dict[str, FunctionFacts]
+    global_types: dict[str, str]  # module variable -> type ref (``X = T(...)`` / ``X: T``)
+    global_vars: tuple[str, ...]  # names assigned at module level (not defs/classes/imports)

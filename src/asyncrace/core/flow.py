@@ -1,0 +1,327 @@
+"""Summaries that compose over the call graph, shared by the rules.
+
+Each summary is computed for a function *in a context* (its receiver class and what its
+parameters are bound to), memoized, and bounded in depth so the cost stays proportional to the
+code reached from candidate findings, never to the whole call graph.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from asyncrace.core.facts import Bind, Event, FunctionFacts, K, Pos
+from asyncrace.core.index import Ctx, Fn, FuncVal, Index, is_property, split_ref
+from asyncrace.core.locks import LockInfo, LockModel
+from asyncrace.settings import Settings
+
+MAX_DEPTH = 6
+
+# methods that set an object up or tear it down: not called concurrently on one object
+DEFAULT_LIFECYCLE: frozenset[str] = frozenset(
+    {
+        "__init__",
+        "__post_init__",
+        "__aenter__",
+        "__aexit__",
+        "__enter__",
+        "__exit__",
+        "__del__",
+        "setup",
+        "asyncSetUp",
+        "asyncTearDown",
+        "setUp",
+        "tearDown",
+    }
+)
+
+# container methods that put a key/value in
+REGISTER_METHODS: frozenset[str] = frozenset(
+    {"add", "append", "appendleft", "setdefault", "update", "insert", "extend", "__setitem__"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One labelled step of a hazard, possibly in another file."""
+
+    path: str
+    pos: Pos
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Acquire:
+    lock: LockInfo
+    steps: tuple[Step, ...]  # call steps leading to the acquisition, the acquisition last
+
+
+@dataclass(frozen=True, slots=True)
+class HandOff:
+    event_step: Step  # where work is handed to another thread
+    target: Fn
+    target_ctx: Ctx
+    via: tuple[Step, ...]  # calls leading from the caller to the hand-off
+
+
+def fn_step(fn: Fn, pos: Pos, label: str) -> Step:
+    return Step(fn.module.path, pos, label)
+
+
+def short(fn: Fn) -> str:
+    f = fn.facts
+    if f.cls and f.parent is None:
+        return f"{f.cls.rsplit('.', 1)[-1]}.{f.name}"
+    return f.name
+
+
+class Analysis:
+    """The index plus the lock model plus memoized summaries: what every rule queries."""
+
+    def __init__(self, index: Index, settings: Settings) -> None:
+        self.index = index
+        self.settings = settings
+        self.locks = LockModel(index, settings)
+        self.lifecycle = DEFAULT_LIFECYCLE | frozenset(settings.lifecycle_methods)
+        self._acq: dict[tuple[object, ...], list[Acquire]] = {}
+        self._hand: dict[tuple[object, ...], list[HandOff]] = {}
+        self._reads: dict[tuple[object, ...], dict[str, tuple[Step, ...]]] = {}
+        self._regs: dict[tuple[object, ...], list[tuple[str, tuple[Step, ...], bool]]] = {}
+        self._region_locks: dict[tuple[str, int, str | None], LockInfo | None] = {}
+
+    def ctx(self, fn: Fn) -> Ctx:
+        return Ctx(fn, self.index.method_fn(fn))
+
+    def region_lock(self, ctx: Ctx, rid: int) -> LockInfo | None:
+        key = (ctx.fn.fq, rid, ctx.recv)
+        if key not in self._region_locks:
+            region = ctx.fn.facts.regions[rid]
+            self._region_locks[key] = self.locks.lock_of(ctx, region.ref)
+        return self._region_locks[key]
+
+    def targets(self, ctx: Ctx, ev: Event) -> list[tuple[Fn, Ctx]]:
+        """Project functions a CALL event runs, each in its bound context."""
+        out: list[tuple[Fn, Ctx]] = []
+        for fn, _c, fv in self.index.callable_targets(ctx, ev.ref):
+            out.append((fn, self.index.bind_args(fn, fv, ev.args, ctx)))
+        return out
+
+    # -- locks a (synchronous) call may take -------------------------------------------------
+    def acquires(self, ctx: Ctx, depth: int = 0) -> list[Acquire]:
+        key = (ctx.fn.fq, ctx.recv, ctx.bindings)
+        if key in self._acq:
+            return self._acq[key]
+        self._acq[key] = []  # recursion guard
+        out: list[Acquire] = []
+        fn = ctx.fn
+        for rid, region in enumerate(fn.facts.regions):
+            lock = self.region_lock(ctx, rid) if not ctx.bindings else self.locks.lock_of(ctx, region.ref)
+            if lock is not None:
+                out.append(Acquire(lock, (fn_step(fn, region.pos, f"takes {lock.describe} here"),)))
+        if depth < MAX_DEPTH:
+            for ev in fn.facts.events:
+                if ev.kind != K.CALL:
+                    continue
+                if ev.ref.endswith(".acquire"):
+                    lock = self.locks.lock_of(ctx, ev.ref[: -len(".acquire")])
+                    if lock is not None:
+                        out.append(Acquire(lock, (fn_step(fn, ev.pos, f"takes {lock.describe} here"),)))
+                        continue
+                for tfn, tctx in self.targets(ctx, ev):
+                    if tfn.facts.is_async or tfn.facts.is_generator:
+                        continue  # calling it only creates a coroutine/generator
+                    for acq in self.acquires(tctx, depth + 1):
+                        call = fn_step(fn, ev.pos, f"calls `{short(tfn)}`")
+                        out.append(Acquire(acq.lock, (call, *acq.steps)))
+        self._acq[key] = out
+        return out
+
+    # -- hand-offs an awaited call may make -------------------------------------------------
+    def handoffs(self, ctx: Ctx, depth: int = 0) -> list[HandOff]:
+        key = (ctx.fn.fq, ctx.recv, ctx.bindings)
+        if key in self._hand:
+            return self._hand[key]
+        self._hand[key] = []
+        out: list[HandOff] = []
+        fn = ctx.fn
+        for ev in fn.facts.events:
+            if ev.kind != K.CALL:
+                continue
+            direct = self.direct_handoff(ctx, ev)
+            if direct is not None:
+                out.append(direct)
+                continue
+            if depth >= MAX_DEPTH or ev.bind not in (Bind.AWAITED, Bind.RETURNED, Bind.ARG):
+                continue
+            for tfn, tctx in self.targets(ctx, ev):
+                if not tfn.facts.is_async:
+                    continue
+                for h in self.handoffs(tctx, depth + 1):
+                    call = fn_step(fn, ev.pos, f"awaits `{short(tfn)}`")
+                    out.append(HandOff(h.event_step, h.target, h.target_ctx, (call, *h.via)))
+        self._hand[key] = out
+        return out
+
+    def direct_handoff(self, ctx: Ctx, ev: Event) -> HandOff | None:
+        if ev.bind == Bind.NONE:
+            return None  # fire and forget: nobody waits for the thread
+        idx = self.locks.handoff_arg(ctx, ev.ref)
+        if idx is None:
+            return None
+        positional = [a for a in ev.args if not _is_kw(a)]
+        if idx >= len(positional):
+            return None
+        target_ref = positional[idx]
+        val = self.index.eval(ctx, target_ref)
+        if not isinstance(val, FuncVal):
+            return None
+        tfn = self.index.functions.get(val.fq)
+        if tfn is None:
+            return None
+        extra = tuple(positional[idx + 1 :]) + tuple(a for a in ev.args if _is_kw(a))
+        tctx = self.index.bind_args(tfn, val, extra, ctx)
+        what = split_ref(ev.ref)[-1]
+        step = fn_step(ctx.fn, ev.pos, f"`{what}` runs `{short(tfn)}` on a worker thread")
+        return HandOff(step, tfn, tctx, ())
+
+    # -- reads of self attributes a call may make -------------------------------------------
+    def reads(self, ctx: Ctx, depth: int = 0) -> dict[str, tuple[Step, ...]]:
+        """``self.X`` refs a function (and the methods it calls on ``self``) may read:
+        ref -> steps to the first read."""
+        key = (ctx.fn.fq, ctx.recv)
+        if key in self._reads:
+            return self._reads[key]
+        self._reads[key] = {}
+        out: dict[str, tuple[Step, ...]] = {}
+        fn = ctx.fn
+        for ev in fn.facts.events:
+            if ev.kind == K.READ and ev.ref.startswith(("self.", "cls.")) and ev.name != "compare":
+                out.setdefault(ev.ref, (fn_step(fn, ev.pos, f"`{ev.ref}` is read here"),))
+                prop = self.property_getter(ctx, ev.ref)
+                if prop is not None and depth < MAX_DEPTH:
+                    for r, steps in self.reads(self.ctx_with(prop, ctx.recv), depth + 1).items():
+                        call = fn_step(fn, ev.pos, f"property `{prop.facts.name}`")
+                        out.setdefault(r, (call, *steps))
+            elif ev.kind == K.CALL and depth < MAX_DEPTH and ev.ref.startswith(("self.", "cls.")):
+                for tfn, tctx in self.targets(ctx, ev):
+                    for r, steps in self.reads(Ctx(tfn, tctx.recv), depth + 1).items():
+                        call = fn_step(fn, ev.pos, f"calls `{short(tfn)}`")
+                        out.setdefault(r, (call, *steps))
+        self._reads[key] = out
+        return out
+
+    def ctx_with(self, fn: Fn, recv: str | None) -> Ctx:
+        return Ctx(fn, recv)
+
+    def property_getter(self, ctx: Ctx, ref: str) -> Fn | None:
+        segs = split_ref(ref)
+        if len(segs) != 2 or ctx.recv is None:
+            return None
+        m = self.index.find_method(ctx.recv, segs[1])
+        return m if m is not None and is_property(m.facts) else None
+
+    # -- registrations into shared state ----------------------------------------------------
+    def registrations(self, ctx: Ctx, depth: int = 0) -> list[tuple[str, tuple[Step, ...], bool]]:
+        """(attr ref, steps to the registration, whether an await may come first) for every
+        registration a function (and what it calls or spawns) makes into ``self`` state."""
+        key = (ctx.fn.fq, ctx.recv)
+        if key in self._regs:
+            return self._regs[key]
+        self._regs[key] = []
+        out: list[tuple[str, tuple[Step, ...], bool]] = []
+        fn = ctx.fn
+        awaited = _awaits_before(fn.facts)
+        for i, ev in enumerate(fn.facts.events):
+            reg = registration_of(ev)
+            if reg is not None:
+                out.append((reg, (fn_step(fn, ev.pos, f"`{reg}` is registered here"),), awaited[i]))
+                continue
+            if ev.kind != K.CALL or depth >= MAX_DEPTH:
+                continue
+            for tfn, _tctx in self.targets(ctx, ev):
+                spawned = ev.bind == Bind.ARG  # create_task(f()), gather(f()): runs later
+                for r, steps, aw in self.registrations(Ctx(tfn, _tctx.recv), depth + 1):
+                    label = "spawns" if spawned and tfn.facts.is_async else "calls"
+                    call = fn_step(fn, ev.pos, f"{label} `{short(tfn)}`")
+                    later = aw or awaited[i] or (spawned and tfn.facts.is_async)
+                    out.append((r, (call, *steps), later))
+        self._regs[key] = out
+        return out
+
+
+def _is_kw(arg: str) -> bool:
+    k, eq, _ = arg.partition("=")
+    return bool(eq) and (k.isidentifier() or k == "**") and not arg.startswith(("lambda:", "partial:"))
+
+
+def registration_of(ev: Event) -> str | None:
+    """The ``self.X``/``global:X`` a registration event puts a key or value into."""
+    if ev.kind == K.SETITEM and _shared(ev.ref):
+        return ev.ref
+    if ev.kind == K.CALL:
+        segs = split_ref(ev.ref)
+        if len(segs) >= 2 and segs[-1] in REGISTER_METHODS:
+            container = ".".join(segs[:-1])
+            if _shared(container):
+                return container
+    if ev.kind == K.WRITE and _shared(ev.ref) and ev.value is not None:
+        if not (ev.value.kind == "const" and ev.value.ref == "falsy"):
+            return ev.ref
+    return None
+
+
+def _shared(ref: str) -> bool:
+    if ref.startswith("global:"):
+        return "." not in ref and "(" not in ref
+    return ref.startswith(("self.", "cls.")) and ref.count(".") == 1 and "(" not in ref and "[" not in ref
+
+
+def _awaits_before(f: FunctionFacts) -> list[bool]:
+    """For each event: may an await have happened on some path from the entry to it?"""
+    n = len(f.events)
+    seen = [False] * n
+    after = [False] * n
+    queue: deque[tuple[int, bool]] = deque([(0, False)])
+    visited: set[tuple[int, bool]] = set()
+    while queue:
+        i, aw = queue.popleft()
+        if (i, aw) in visited:
+            continue
+        visited.add((i, aw))
+        seen[i] = True
+        after[i] = after[i] or aw
+        nxt = aw or f.events[i].kind == K.AWAIT
+        for s in f.events[i].succ:
+            queue.append((s, nxt))
+    return after
+
+
+def search(
+    f: FunctionFacts,
+    starts: list[int],
+    *,
+    stop: Callable[[int, Event], bool],
+    hit: Callable[[int, Event, int], bool],
+    is_await: Callable[[int, Event], bool] | None = None,
+) -> Iterator[tuple[int, int]]:
+    """Walk the control-flow graph from ``starts``, remembering the first await passed.
+    Yields (hit event, first await event or -1) when ``hit(i, ev, first_await)`` is true;
+    paths end at events where ``stop`` is true (after ``hit`` is asked)."""
+    is_aw = is_await or (lambda _i, ev: ev.kind == K.AWAIT)
+    queue: deque[tuple[int, int]] = deque((s, -1) for s in starts)
+    visited: set[tuple[int, bool]] = set()
+    while queue:
+        i, aw = queue.popleft()
+        key = (i, aw >= 0)
+        if key in visited:
+            continue
+        visited.add(key)
+        ev = f.events[i]
+        if hit(i, ev, aw):
+            yield i, aw
+        if stop(i, ev):
+            continue
+        nxt = aw if aw >= 0 else (i if is_aw(i, ev) else -1)
+        for s in ev.succ:
+            queue.append((s, nxt))

@@ -1,0 +1,498 @@
+"""The link stage: one index over every file's facts.
+
+It answers the questions rules ask across functions, classes and modules: what does this name
+refer to (imports, re-exports, relative imports), what is the method resolution order of a class,
+which classes override a method (class-hierarchy analysis for calls on a declared base type),
+what type does ``self.x`` or a parameter have (annotations, constructor assignments), and what
+does a ref evaluate to inside a function, given bindings for its parameters (so a callback
+passed as ``on_event=self._on_event`` is followed into the thread that calls it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from asyncrace.core.facts import ClassFacts, FunctionFacts, K, ModuleFacts
+
+# -- abstract values ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Inst:
+    """An instance of a class (project or external, by fully qualified name)."""
+
+    fq: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClassObj:
+    fq: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExtName:
+    """A dotted name outside the project (``threading``, ``asyncio.to_thread``)."""
+
+    fq: str
+
+
+@dataclass(frozen=True, slots=True)
+class FuncVal:
+    """A callable: a project function, bound to a receiver class for methods, with the
+    arguments a ``functools.partial`` already supplied."""
+
+    fq: str
+    recv: str | None = None
+    pre_args: tuple[Val, ...] = ()
+    pre_kwargs: tuple[tuple[str, Val], ...] = ()
+
+
+Val = Inst | ClassObj | ExtName | FuncVal | None
+
+
+@dataclass(frozen=True, slots=True)
+class Fn:
+    module: ModuleFacts
+    facts: FunctionFacts
+
+    @property
+    def fq(self) -> str:
+        return f"{self.module.module}.{self.facts.qualname}"
+
+
+@dataclass
+class ClassInfo:
+    fq: str
+    module: ModuleFacts
+    facts: ClassFacts
+    bases: list[str] = field(default_factory=list)  # resolved fully qualified names
+    attr_types: dict[str, str] = field(default_factory=dict)  # attr -> resolved fq
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """Where a ref is evaluated: a function, the class of its receiver, parameter bindings."""
+
+    fn: Fn
+    recv: str | None = None
+    bindings: tuple[tuple[str, Val], ...] = ()
+
+    def bound(self, name: str) -> tuple[bool, Val]:
+        for k, v in self.bindings:
+            if k == name:
+                return True, v
+        return False, None
+
+
+def split_ref(ref: str) -> list[str]:
+    """``a.b().c[]`` -> ``["a", "b()", "c[]"]``."""
+    return ref.split(".") if ref else []
+
+
+class Index:
+    def __init__(self, modules: list[ModuleFacts]) -> None:
+        self.modules: dict[str, ModuleFacts] = {}
+        for m in sorted(modules, key=lambda m: m.path):
+            self.modules.setdefault(m.module, m)
+        self.functions: dict[str, Fn] = {}
+        self.classes: dict[str, ClassInfo] = {}
+        for m in self.modules.values():
+            for q, f in m.functions.items():
+                self.functions[f"{m.module}.{q}"] = Fn(m, f)
+            for q, c in m.classes.items():
+                self.classes[f"{m.module}.{q}"] = ClassInfo(f"{m.module}.{q}", m, c)
+        for ci in self.classes.values():
+            ci.bases = [self.resolve(ci.module, b) for b in ci.facts.bases]
+        self._subclasses: dict[str, list[str]] = {}
+        for ci in sorted(self.classes.values(), key=lambda c: c.fq):
+            for b in ci.bases:
+                self._subclasses.setdefault(b, []).append(ci.fq)
+        self._mro: dict[str, list[ClassInfo]] = {}
+        for ci in self.classes.values():
+            self._infer_attr_types(ci)
+
+    # -- names ------------------------------------------------------------------------------
+    def resolve(self, module: ModuleFacts, dotted: str) -> str:
+        """Fully qualified name of a dotted ref written in ``module``."""
+        if not dotted:
+            return ""
+        first, _, rest = dotted.partition(".")
+        if first in module.imports:
+            base = module.imports[first]
+        elif first in module.classes or first in module.functions:
+            base = f"{module.module}.{first}"
+        else:
+            base = first
+        return self.canonical(f"{base}.{rest}" if rest else base)
+
+    def canonical(self, fq: str) -> str:
+        """Follow re-exports (``from .sub import X`` in a package ``__init__``)."""
+        for _ in range(8):
+            if fq in self.functions or fq in self.classes or fq in self.modules:
+                return fq
+            parts = fq.split(".")
+            for i in range(len(parts) - 1, 0, -1):
+                mod = self.modules.get(".".join(parts[:i]))
+                if mod is None:
+                    continue
+                name = parts[i]
+                if name in mod.imports:
+                    fq = ".".join([mod.imports[name], *parts[i + 1 :]])
+                    break
+                return fq
+            else:
+                return fq
+        return fq
+
+    # -- classes ----------------------------------------------------------------------------
+    def mro(self, fq: str) -> list[ClassInfo]:
+        if fq in self._mro:
+            return self._mro[fq]
+        self._mro[fq] = []  # cycle guard
+        ci = self.classes.get(fq)
+        if ci is None:
+            return []
+        seqs = [list(self.mro(b)) for b in ci.bases if b in self.classes]
+        seqs.append([self.classes[b] for b in ci.bases if b in self.classes])
+        out = [ci]
+        while True:
+            seqs = [s for s in seqs if s]
+            if not seqs:
+                break
+            for s in seqs:
+                head = s[0]
+                if not any(head in t[1:] for t in seqs):
+                    break
+            else:  # inconsistent hierarchy: fall back to depth-first order
+                for s in seqs:
+                    for c in s:
+                        if c not in out:
+                            out.append(c)
+                break
+            out.append(head)
+            for t in seqs:
+                if t and t[0] is head:
+                    del t[0]
+        self._mro[fq] = out
+        return out
+
+    def ancestors_fq(self, fq: str) -> set[str]:
+        """Every base, project or external, fully qualified."""
+        out: set[str] = set()
+        for c in self.mro(fq):
+            out.add(c.fq)
+            out.update(c.bases)
+        return out
+
+    def subclasses(self, fq: str) -> list[str]:
+        out: list[str] = []
+        todo = list(self._subclasses.get(fq, []))
+        while todo:
+            c = todo.pop(0)
+            if c not in out and c != fq:
+                out.append(c)
+                todo.extend(self._subclasses.get(c, []))
+        return out
+
+    def find_method(self, cls_fq: str, name: str) -> Fn | None:
+        for c in self.mro(cls_fq):
+            q = c.facts.methods.get(name)
+            if q is not None:
+                return self.functions.get(f"{c.module.module}.{q}")
+        return None
+
+    def dispatch(self, cls_fq: str, name: str) -> list[tuple[Fn, str]]:
+        """Implementations a call ``x.name()`` may reach when ``x`` is declared as ``cls_fq``:
+        the class itself (unless abstract) and every project subclass (class-hierarchy
+        analysis), each with the receiver class it runs for."""
+        out: list[tuple[Fn, str]] = []
+        seen: set[tuple[str, str]] = set()
+        cands = [cls_fq, *self.subclasses(cls_fq)]
+        for c in cands:
+            ci = self.classes.get(c)
+            if ci is None:
+                continue
+            if ci.facts.abstract and c != cls_fq and self.subclasses(c):
+                continue
+            if ci.facts.abstract and len(cands) > 1 and c == cls_fq:
+                continue
+            fn = self.find_method(c, name)
+            if fn is None:
+                continue
+            key = (fn.fq, c)
+            if key not in seen:
+                seen.add(key)
+                out.append((fn, c))
+        return out
+
+    def attr_type(self, cls_fq: str, attr: str) -> str:
+        for c in self.mro(cls_fq):
+            t = c.attr_types.get(attr)
+            if t:
+                return t
+        return ""
+
+    def attr_owner(self, cls_fq: str, attr: str) -> str:
+        """The class (in the MRO) that declares or first assigns ``attr``."""
+        for c in self.mro(cls_fq):
+            if attr in c.attr_types or attr in c.facts.fields:
+                return c.fq
+        for c in self.mro(cls_fq):
+            for q in c.facts.methods.values():
+                fn = self.functions.get(f"{c.module.module}.{q}")
+                if fn and any(
+                    e.kind == K.WRITE and e.ref == f"self.{attr}" for e in fn.facts.events
+                ):
+                    return c.fq
+        return cls_fq
+
+    def _infer_attr_types(self, ci: ClassInfo) -> None:
+        m = ci.module
+        for attr, t in ci.facts.attr_types.items():
+            ci.attr_types[attr] = self.resolve(m, t)
+        # self.x = T(...) / self.x = param (annotated) in the methods, __init__ first
+        names = sorted(ci.facts.methods, key=lambda n: (n != "__init__", n))
+        for name in names:
+            fn = self.functions.get(f"{m.module}.{ci.facts.methods[name]}")
+            if fn is None:
+                continue
+            params = {p.name: p.annotation for p in fn.facts.params}
+            for e in fn.facts.events:
+                if e.kind != K.WRITE or not e.ref.startswith("self.") or e.ref.count(".") != 1:
+                    continue
+                attr = e.ref[5:]
+                if attr in ci.attr_types or e.value is None:
+                    continue
+                v = e.value
+                if v.kind == "call" and v.ref:
+                    t = self.resolve(m, v.ref)
+                    if t in self.classes or _looks_like_type(t):
+                        ci.attr_types[attr] = t
+                elif v.kind == "name" and params.get(v.ref):
+                    ci.attr_types[attr] = self.resolve(m, params[v.ref])
+
+    # -- evaluation ---------------------------------------------------------------------------
+    def method_fn(self, fn: Fn) -> str | None:
+        """The fully qualified class a function is a method of (nested functions: their
+        enclosing method's class)."""
+        c = fn.facts.cls
+        return f"{fn.module.module}.{c}" if c else None
+
+    def nested_named(self, fn: Fn, name: str) -> Fn | None:
+        cur: Fn | None = fn
+        while cur is not None:
+            for q in cur.facts.nested:
+                if q.rsplit(".", 1)[-1] == name:
+                    return self.functions.get(f"{cur.module.module}.{q}")
+            parent = cur.facts.parent
+            cur = self.functions.get(f"{cur.module.module}.{parent}") if parent else None
+        return None
+
+    def eval(self, ctx: Ctx, ref: str, depth: int = 0) -> Val:  # noqa: C901
+        if not ref or depth > 12:
+            return None
+        mod = ctx.fn.module
+        if ref.startswith("lambda:"):
+            fn = self.functions.get(f"{mod.module}.{ref[7:]}")
+            return FuncVal(fn.fq, ctx.recv) if fn else None
+        if ref.startswith("partial:"):
+            parts = ref[8:].split("|")
+            inner = self.eval(ctx, parts[0], depth + 1)
+            if not isinstance(inner, FuncVal):
+                return None
+            pre: list[Val] = list(inner.pre_args)
+            kws: list[tuple[str, Val]] = list(inner.pre_kwargs)
+            for p in parts[1:]:
+                k, eq, v = p.partition("=")
+                if eq and k.isidentifier():
+                    kws.append((k, self.eval(ctx, v, depth + 1)))
+                else:
+                    pre.append(self.eval(ctx, p, depth + 1))
+            return FuncVal(inner.fq, inner.recv, tuple(pre), tuple(kws))
+        if ref.startswith("global:"):
+            ref = ref[7:]
+            t = mod.global_types.get(ref.split(".", 1)[0])
+            segs = split_ref(ref)
+            if t and not segs[0].endswith(("()", "[]")):
+                val: Val = self._instantiate(self._global_value(mod, t))
+                return self._walk(ctx, val, segs[1:], depth)
+        segs = split_ref(ref)
+        head = segs[0]
+        name = head.rstrip("()[]")
+        suffix = head[len(name) :]
+        val = self._head(ctx, name, depth)
+        val = self._suffix(val, suffix)
+        return self._walk(ctx, val, segs[1:], depth)
+
+    def _global_value(self, mod: ModuleFacts, t: str) -> Val:
+        fq = self.resolve(mod, t)
+        if fq in self.classes:
+            return ClassObj(fq)
+        if fq in self.functions:
+            return FuncVal(fq)
+        return ExtName(fq)
+
+    def _instantiate(self, v: Val) -> Val:
+        if isinstance(v, ClassObj):
+            return Inst(v.fq)
+        if isinstance(v, ExtName):
+            return Inst(v.fq)
+        return None
+
+    def _head(self, ctx: Ctx, name: str, depth: int) -> Val:
+        fn = ctx.fn
+        if name == "self":
+            return Inst(ctx.recv) if ctx.recv else None
+        if name == "cls":
+            return ClassObj(ctx.recv) if ctx.recv else None
+        found, v = ctx.bound(name)
+        if found:
+            return v
+        for p in fn.facts.params:
+            if p.name == name:
+                return Inst(self.resolve(fn.module, p.annotation)) if p.annotation else None
+        nested = self.nested_named(fn, name)
+        if nested is not None:
+            return FuncVal(nested.fq, ctx.recv)
+        for e in fn.facts.events:
+            if e.kind == K.LOCAL and e.ref == name and e.value is not None:
+                v2 = e.value
+                if v2.kind == "call":
+                    return self._call_result(self.eval(ctx, v2.ref, depth + 1))
+                if v2.kind in ("name", "attr") and v2.ref != name:
+                    return self.eval(ctx, v2.ref, depth + 1)
+                return None
+        # a closure variable of an enclosing function
+        if fn.facts.parent:
+            parent = self.functions.get(f"{fn.module.module}.{fn.facts.parent}")
+            if parent is not None:
+                return self._head(Ctx(parent, ctx.recv), name, depth + 1)
+        fq = self.resolve(fn.module, name)
+        if fq in self.classes:
+            return ClassObj(fq)
+        if fq in self.functions:
+            return FuncVal(fq)
+        return ExtName(fq)
+
+    def _suffix(self, val: Val, suffix: str) -> Val:
+        for ch in suffix.replace("()", "c").replace("[]", "s"):
+            val = self._call_result(val) if ch == "c" else None
+        return val
+
+    def _call_result(self, val: Val) -> Val:
+        if isinstance(val, (ClassObj, ExtName)):
+            return Inst(val.fq)
+        if isinstance(val, FuncVal):
+            fn = self.functions.get(val.fq)
+            ret = fn.facts.returns_annotation if fn else ""
+            return Inst(self.resolve(fn.module, ret)) if fn and ret else None
+        return None
+
+    def _walk(self, ctx: Ctx, val: Val, segs: list[str], depth: int) -> Val:
+        for seg in segs:
+            name = seg.rstrip("()[]")
+            suffix = seg[len(name) :]
+            val = self._attr(val, name)
+            val = self._suffix(val, suffix)
+            if val is None:
+                return None
+        return val
+
+    def _attr(self, val: Val, name: str) -> Val:
+        if isinstance(val, Inst):
+            if val.fq in self.classes:
+                m = self.find_method(val.fq, name)
+                if m is not None:
+                    if is_property(m.facts):
+                        return self._call_result(FuncVal(m.fq, val.fq))
+                    return FuncVal(m.fq, val.fq)
+                t = self.attr_type(val.fq, name)
+                return Inst(t) if t else None
+            return None
+        if isinstance(val, ClassObj):
+            m = self.find_method(val.fq, name)
+            if m is not None:
+                return FuncVal(m.fq, val.fq)
+            t = self.attr_type(val.fq, name)
+            return Inst(t) if t else None
+        if isinstance(val, ExtName):
+            fq = self.canonical(f"{val.fq}.{name}")
+            if fq in self.classes:
+                return ClassObj(fq)
+            if fq in self.functions:
+                return FuncVal(fq)
+            return ExtName(fq)
+        return None
+
+    def callable_targets(self, ctx: Ctx, ref: str) -> list[tuple[Fn, Ctx, FuncVal]]:
+        """Project functions a call of ``ref`` may run, each with the context it runs in
+        (receiver class); virtual calls on a declared base type fan out to overrides."""
+        out: list[tuple[Fn, Ctx, FuncVal]] = []
+        segs = split_ref(ref)
+        if len(segs) >= 2 and not segs[-1].endswith(("()", "[]")):
+            recv_val = self.eval(ctx, ".".join(segs[:-1]))
+            if isinstance(recv_val, Inst) and recv_val.fq in self.classes:
+                for fn, c in self.dispatch(recv_val.fq, segs[-1]):
+                    fv = FuncVal(fn.fq, c)
+                    out.append((fn, Ctx(fn, c), fv))
+                return out
+        v = self.eval(ctx, ref)
+        if isinstance(v, FuncVal):
+            fn = self.functions.get(v.fq)
+            if fn is not None:
+                recv = v.recv if fn.facts.cls else None
+                out.append((fn, Ctx(fn, recv), v))
+        elif isinstance(v, ClassObj):
+            init = self.find_method(v.fq, "__init__")
+            if init is not None:
+                fv = FuncVal(init.fq, v.fq)
+                out.append((init, Ctx(init, v.fq), fv))
+        return out
+
+    def bind_args(self, target: Fn, fv: FuncVal, args: tuple[str, ...], caller: Ctx) -> Ctx:
+        """The context a call runs in: parameters bound to the evaluated arguments."""
+        params = list(target.facts.params)
+        if target.facts.cls and target.facts.parent is None and fv.recv is not None:
+            decos = {d.rsplit(".", 1)[-1] for d in target.facts.decorators}
+            if "staticmethod" not in decos and params:
+                params = params[1:]
+        positional: list[Val] = list(fv.pre_args)
+        keywords: list[tuple[str, Val]] = list(fv.pre_kwargs)
+        for a in args:
+            k, eq, v = a.partition("=")
+            if eq and (k.isidentifier() or k == "**") and not a.startswith(("lambda:", "partial:")):
+                if k != "**":
+                    keywords.append((k, self.eval(caller, v)))
+            elif a.startswith("*"):
+                positional.append(None)
+            else:
+                positional.append(self.eval(caller, a) if a != "const" else None)
+        bindings: list[tuple[str, Val]] = []
+        pos_params = [p for p in params if p.kind == "pos"]
+        for p, v in zip(pos_params, positional):
+            if v is not None:
+                bindings.append((p.name, v))
+        names = {p.name for p in params}
+        for k, v in keywords:
+            if k in names and v is not None:
+                bindings.append((k, v))
+        return Ctx(target, fv.recv if target.facts.cls else None, tuple(bindings))
+
+    def all_functions(self) -> Iterator[Fn]:
+        for fq in sorted(self.functions):
+            yield self.functions[fq]
+
+
+def is_property(f: FunctionFacts) -> bool:
+    return any(
+        d.rsplit(".", 1)[-1] in ("property", "cached_property", "getter") for d in f.decorators
+    )
+
+
+def _looks_like_type(fq: str) -> bool:
+    last = fq.rsplit(".", 1)[-1]
+    return bool(last) and (last[0].isupper() or last in _LOCK_FACTORIES)
+
+
+_LOCK_FACTORIES = {"allocate_lock", "Lock", "RLock"}

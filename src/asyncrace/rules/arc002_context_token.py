@@ -1,0 +1,274 @@
+"""ARC002 context-token-crosses-handler (openarmature PR 22).
+
+``opentelemetry.context.attach()`` and ``ContextVar.set()`` return a token that must be released
+(``detach``/``reset``) in the same context, in LIFO order. Two shapes break that:
+
+* the token is stored where another call can reach it (an attribute, a dict, a record kept in a
+  map) and released in a different function: interleaved handlers release each other's tokens
+  out of order, or in a context the token was not created in;
+* a plain generator or async generator sets the token before a ``yield`` and resets it after: the
+  generator may be resumed or finalized from another task (the async-generator finalizer runs
+  ``aclose()`` in a new task), where the reset raises "was created in a different Context".
+
+``@contextmanager``/``@asynccontextmanager`` generators are the idiom, not the hazard: a ``with``
+block enters and exits in one task and one context. So are class-based context managers that
+keep the token from ``__enter__`` to ``__exit__``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from asyncrace.core.facts import Bind, Event, K, ModuleFacts
+from asyncrace.core.flow import Analysis, Step, fn_step, search, short
+from asyncrace.core.index import ClassObj, Ctx, Fn, Inst, split_ref
+from asyncrace.diagnostic import Diagnostic
+from asyncrace.rules.base import line_of, make, module_functions
+
+FIX_STORED = (
+    "Attach and detach (set and reset) within one handler, in `try`/`finally`; to carry a parent "
+    "across handlers, keep the span or value itself in your own map and pass it explicitly "
+    "(e.g. `start_span(..., context=set_span_in_context(parent))`), never the token."
+)
+FIX_GENERATOR = (
+    "Decorate the generator with @contextmanager/@asynccontextmanager so the token is set and "
+    "reset within one `with` block, or set and reset the variable around each piece of work "
+    "instead of across the `yield`."
+)
+
+_CM_DECORATORS = {"contextmanager", "asynccontextmanager"}
+_ENTER = {"__enter__", "__aenter__"}
+_EXIT = {"__exit__", "__aexit__"}
+
+
+@dataclass(frozen=True)
+class _Release:
+    fn: Fn
+    ev: Event
+    arg: str  # the released expression, locals replaced by what they were assigned
+
+
+def _is_kw(a: str) -> bool:
+    k, eq, _ = a.partition("=")
+    return bool(eq) and k.isidentifier() and not a.startswith(("lambda:", "partial:"))
+
+
+def _contextvar(analysis: Analysis, ctx: Ctx, receiver: str) -> bool:
+    val = analysis.index.eval(ctx, receiver)
+    return isinstance(val, Inst) and val.fq.rsplit(".", 1)[-1] == "ContextVar"
+
+
+def token_kind(analysis: Analysis, ctx: Ctx, ev: Event) -> str | None:
+    if ev.kind != K.CALL or not ev.ref:
+        return None
+    segs = split_ref(ev.ref)
+    if segs[-1] == "attach":
+        fq = analysis.index.resolve(ctx.fn.module, ev.ref) if "(" not in ev.ref else ""
+        if fq.endswith("opentelemetry.context.attach") or fq == "opentelemetry.context.attach":
+            return "attach"
+    if segs[-1] == "set" and len(segs) >= 2 and ev.args:
+        if _contextvar(analysis, ctx, ".".join(segs[:-1])):
+            return "set"
+    return None
+
+
+def release_arg(analysis: Analysis, ctx: Ctx, ev: Event) -> str | None:
+    if ev.kind != K.CALL or not ev.ref:
+        return None
+    positional = [a for a in ev.args if not _is_kw(a)]
+    if len(positional) != 1:
+        return None
+    segs = split_ref(ev.ref)
+    if segs[-1] == "detach":
+        fq = analysis.index.resolve(ctx.fn.module, ev.ref) if "(" not in ev.ref else ""
+        if fq.endswith("opentelemetry.context.detach"):
+            return positional[0]
+    if segs[-1] == "reset" and len(segs) >= 2:
+        arg = positional[0]
+        if _contextvar(analysis, ctx, ".".join(segs[:-1])) or "tok" in arg.lower():
+            return arg
+    return None
+
+
+def _local_value(fn: Fn, name: str) -> str:
+    for e in fn.facts.events:
+        if e.kind == K.LOCAL and e.ref == name and e.value is not None and e.value.ref:
+            return e.value.ref
+    return name
+
+
+class ContextTokenCrossesHandler:
+    code = "ARC002"
+
+    def __init__(self) -> None:
+        self._releases: list[_Release] | None = None
+
+    def _all_releases(self, analysis: Analysis) -> list[_Release]:
+        if self._releases is None:
+            out: list[_Release] = []
+            for fn in analysis.index.all_functions():
+                if "reset" not in _refs_text(fn) and "detach" not in _refs_text(fn):
+                    continue
+                ctx = analysis.ctx(fn)
+                for ev in fn.facts.events:
+                    arg = release_arg(analysis, ctx, ev)
+                    if arg is not None:
+                        if "." not in arg and "(" not in arg:
+                            arg = _local_value(fn, arg)
+                        out.append(_Release(fn, ev, arg))
+            self._releases = out
+        return self._releases
+
+    def check(self, analysis: Analysis, module: ModuleFacts) -> Iterator[Diagnostic]:
+        for fn in module_functions(analysis, module):
+            ctx = analysis.ctx(fn)
+            for i, ev in enumerate(fn.facts.events):
+                kind = token_kind(analysis, ctx, ev)
+                if kind is None:
+                    continue
+                d = self._generator(analysis, ctx, fn, i, ev, kind) or self._stored(
+                    analysis, ctx, fn, i, ev, kind
+                )
+                if d is not None:
+                    yield d
+
+    # -- shape 1: stored, released elsewhere -------------------------------------------------
+    def _stored(
+        self, analysis: Analysis, ctx: Ctx, fn: Fn, i: int, ev: Event, kind: str
+    ) -> Diagnostic | None:
+        slot = self._slot(analysis, ctx, fn, i, ev)
+        if slot is None:
+            return None
+        slot_name, store = slot
+        for rel in self._all_releases(analysis):
+            if rel.fn.fq == fn.fq or not self._matches(rel.arg, slot_name):
+                continue
+            if fn.facts.name in _ENTER and rel.fn.facts.name in _EXIT:
+                if rel.fn.facts.cls and rel.fn.facts.cls == fn.facts.cls:
+                    continue  # a class-based context manager: the idiom
+            if fn.facts.name in _EXIT:
+                continue
+            verb = "detached" if kind == "attach" else "reset"
+            release = fn_step(
+                rel.fn, rel.ev.pos, f"{verb} here, in `{short(rel.fn)}`: another handler"
+            )
+            steps = [store, release]
+            what = "`context.attach()`" if kind == "attach" else "`ContextVar.set()`"
+            msg = (
+                f"the token from {what} is stored beyond `{short(fn)}` and {verb} in "
+                f"`{short(rel.fn)}` ({line_of(release, fn.module.path)}); interleaved handlers "
+                "release tokens out of order or in another context"
+            )
+            return make(self.code, fn.module.path, ev.pos, msg, steps, FIX_STORED)
+        return None
+
+    @staticmethod
+    def _matches(arg: str, slot: str) -> bool:
+        last = split_ref(arg)[-1].rstrip("()") if arg else ""
+        if slot.startswith(("self.", "global:")) or "." in slot:
+            container = slot
+            return arg == container or arg.startswith(container + ".") or (
+                split_ref(container)[-1] == last
+            )
+        return last == slot
+
+    def _slot(
+        self, analysis: Analysis, ctx: Ctx, fn: Fn, i: int, ev: Event
+    ) -> tuple[str, Step] | None:
+        """Where the token goes beyond the function: an attribute name, a container ref, or a
+        record field; with the step that stores it."""
+        events = fn.facts.events
+        if ev.bind == Bind.ATTR and ev.name:
+            return split_ref(ev.name)[-1], fn_step(fn, ev.pos, "the token is stored here")
+        if ev.bind == Bind.ITEM and ev.name:
+            return ev.name, fn_step(fn, ev.pos, "the token is stored here")
+        if ev.bind == Bind.ARG:
+            token_arg = ev.ref + "()"
+            for e in events[i + 1 :]:
+                if e.kind == K.CALL and any(a.endswith("=" + token_arg) or a == token_arg for a in e.args):
+                    slot = self._arg_slot(analysis, ctx, e, token_arg)
+                    if slot:
+                        return slot, fn_step(fn, e.pos, "the token is stored here")
+            return None
+        if ev.bind != Bind.LOCAL or not ev.name:
+            return None
+        name = ev.name
+        start = next(
+            (j + 1 for j in range(i + 1, len(events)) if events[j].kind == K.LOCAL and events[j].ref == name),
+            len(events),
+        )
+        for e in events[start:]:
+            if e.kind == K.LOCAL and e.ref == name:
+                break  # rebound
+            if e.kind == K.WRITE and e.value is not None and e.value.kind == "name" and e.value.ref == name:
+                return split_ref(e.ref)[-1] or None, fn_step(fn, e.pos, "the token is stored here")  # type: ignore[return-value]
+            if e.kind == K.SETITEM and e.value is not None and e.value.ref == name:
+                return e.ref, fn_step(fn, e.pos, "the token is stored here")
+            if e.kind == K.CALL and any(a == name or a.endswith("=" + name) for a in e.args):
+                if release_arg(analysis, ctx, e) is not None:
+                    return None  # released right here: paired in one scope
+                segs = split_ref(e.ref)
+                if len(segs) >= 2 and segs[-1] in ("append", "add", "appendleft", "insert", "put", "put_nowait"):
+                    return ".".join(segs[:-1]), fn_step(fn, e.pos, "the token is stored here")
+                slot = self._arg_slot(analysis, ctx, e, name)
+                if slot:
+                    return slot, fn_step(fn, e.pos, "the token is stored here")
+        return None
+
+    @staticmethod
+    def _arg_slot(analysis: Analysis, ctx: Ctx, call: Event, token: str) -> str | None:
+        positional = [a for a in call.args if not _is_kw(a)]
+        for a in call.args:
+            if _is_kw(a) and a.partition("=")[2] == token:
+                return a.partition("=")[0]
+        if token in positional:
+            val = analysis.index.eval(ctx, call.ref)
+            if isinstance(val, ClassObj) and val.fq in analysis.index.classes:
+                fields = analysis.index.classes[val.fq].facts.fields
+                idx = positional.index(token)
+                if idx < len(fields):
+                    return fields[idx]
+        return None
+
+    # -- shape 2: across a yield in a generator ---------------------------------------------
+    def _generator(
+        self, analysis: Analysis, ctx: Ctx, fn: Fn, i: int, ev: Event, kind: str
+    ) -> Diagnostic | None:
+        f = fn.facts
+        if not f.is_generator or ev.bind != Bind.LOCAL or not ev.name:
+            return None
+        decos = {d.rstrip("()").rsplit(".", 1)[-1] for d in f.decorators}
+        if decos & _CM_DECORATORS:
+            return None
+        if "fixture" in decos and not f.is_async:
+            return None  # pytest runs a sync fixture's setup and teardown in one context
+        name = ev.name
+
+        def hit(_j: int, e: Event, seen_yield: int) -> bool:
+            return seen_yield >= 0 and release_arg(analysis, ctx, e) == name
+
+        def stop(_j: int, e: Event) -> bool:
+            return e.kind == K.LOCAL and e.ref == name
+
+        def is_yield(_j: int, e: Event) -> bool:
+            return e.kind == K.YIELD
+
+        for j, y in search(f, list(ev.succ), stop=stop, hit=hit, is_await=is_yield):
+            steps = [
+                fn_step(fn, f.events[y].pos, "the generator suspends here; it may be resumed or "
+                        "closed from another task or context"),
+                fn_step(fn, f.events[j].pos, "the token is released here, after the yield"),
+            ]
+            gen = "async generator" if f.is_async else "generator"
+            msg = (
+                f"the token is set before a `yield` and released after it in {gen} "
+                f"`{short(fn)}`; if the {gen} is finished from another task or context the "
+                "release fails or restores the wrong value"
+            )
+            return make(self.code, fn.module.path, ev.pos, msg, steps, FIX_GENERATOR)
+        return None
+
+
+def _refs_text(fn: Fn) -> str:
+    return " ".join(e.ref for e in fn.facts.events if e.kind == K.CALL)

@@ -1,0 +1,64 @@
+"""What every rule shares: the protocol, and turning steps into a :class:`Diagnostic`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Protocol
+
+from asyncrace.core.facts import ModuleFacts, Pos
+from asyncrace.core.flow import Analysis, Step
+from asyncrace.core.index import Fn
+from asyncrace.diagnostic import Diagnostic, Location, Related, Span
+from asyncrace.registry import info
+
+
+class Rule(Protocol):
+    code: str
+
+    def check(self, analysis: Analysis, module: ModuleFacts) -> Iterator[Diagnostic]:
+        """Findings whose primary location is in ``module``."""
+        ...
+
+
+def span(path: str, pos: Pos) -> Span:
+    return Span(path, Location(pos[0], pos[1]), Location(pos[2], pos[3]))
+
+
+def make(
+    code: str,
+    path: str,
+    pos: Pos,
+    message: str,
+    steps: Sequence[Step] = (),
+    fix: str | None = None,
+) -> Diagnostic:
+    ri = info(code)
+    related: list[Related] = []
+    seen: set[tuple[str, Pos, str]] = set()
+    for s in steps:
+        key = (s.path, s.pos, s.label)
+        if key in seen:
+            continue
+        seen.add(key)
+        related.append(Related(span(s.path, s.pos), s.label))
+    return Diagnostic(
+        code=code,
+        name=ri.name,
+        message=message,
+        span=span(path, pos),
+        related=tuple(related),
+        fix=fix,
+        url=ri.url,
+    )
+
+
+def module_functions(analysis: Analysis, module: ModuleFacts) -> Iterator[Fn]:
+    for q in sorted(module.functions):
+        fn = analysis.index.functions.get(f"{module.module}.{q}")
+        if fn is not None and fn.module is module:
+            yield fn
+
+
+def line_of(step: Step, here: str) -> str:
+    """``line 12`` in the same file, ``other.py:12`` elsewhere."""
+    return f"line {step.pos[0]}" if step.path == here else f"{step.path}:{step.pos[0]}"
