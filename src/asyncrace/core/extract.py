@@ -34,6 +34,14 @@ from asyncrace.sources import split_lines
 _FuncNode = ast.FunctionDef | ast.AsyncFunctionDef
 _ANY_FUNC = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 _MUTATING_CONST = (ast.List, ast.Tuple, ast.Set)
+_CONTAINERS = frozenset(
+    {
+        "list", "dict", "set", "frozenset", "tuple", "type", "List", "Dict", "Set", "FrozenSet",
+        "Tuple", "Type", "Sequence", "Mapping", "MutableMapping", "MutableSequence", "Iterable",
+        "Iterator", "AsyncIterator", "AsyncIterable", "Callable", "Awaitable", "Coroutine",
+        "Generator", "AsyncGenerator", "defaultdict", "OrderedDict", "deque", "Literal",
+    }
+)
 
 
 def ref_of(node: ast.AST, recv: dict[str, str] | None = None) -> str:
@@ -77,6 +85,10 @@ def _strip_optional(node: ast.expr) -> ast.expr | None:
             if isinstance(inner, ast.Tuple) and inner.elts:
                 inner = inner.elts[0]
             return _strip_optional(inner)
+        if head in _CONTAINERS:
+            return None
+        if head and head != "Union":
+            return node.value  # a generic class: ContextVar[int], Queue[str] -> the class
         if head == "Union" and isinstance(node.slice, ast.Tuple):
             rest = [
                 e
@@ -495,10 +507,30 @@ class _FunctionBuilder:
         self.locals -= self.globals_declared
 
     def ref(self, node: ast.AST) -> str:
-        r = ref_of(node, self.recv)
         if isinstance(node, ast.Name) and self._is_global(node.id):
             return "global:" + node.id
+        r = ref_of(node, self.recv)
+        if self.cls is not None and r:
+            head, dot, rest = r.partition(".")
+            if dot and head == "type()" and self._type_of_self(node):
+                return "cls." + rest
+            short = self.cls.rsplit(".", 1)[-1]
+            if dot and head == short and short not in self.locals:
+                return "cls." + rest
         return r
+
+    def _type_of_self(self, node: ast.AST) -> bool:
+        cur = node
+        while isinstance(cur, (ast.Attribute, ast.Subscript)) or (
+            isinstance(cur, ast.Call) and not (isinstance(cur.func, ast.Name) and cur.func.id == "type")
+        ):
+            cur = cur.func if isinstance(cur, ast.Call) else cur.value
+        return (
+            isinstance(cur, ast.Call)
+            and len(cur.args) == 1
+            and isinstance(cur.args[0], ast.Name)
+            and self.recv.get(cur.args[0].id) == "self"
+        )
 
     def _is_global(self, name: str) -> bool:
         if name in self.globals_declared:
@@ -910,7 +942,7 @@ class _FunctionBuilder:
                 first = node
                 while isinstance(first.value, ast.Attribute):
                     first = first.value
-                if isinstance(first.value, ast.Name):
+                if isinstance(first.value, ast.Name) or self.ref(first).startswith("cls."):
                     self.emit(K.READ, first, ref=self.ref(first))
                 else:
                     self.expr(node.value, Bind.NONE)

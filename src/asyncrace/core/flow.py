@@ -18,21 +18,33 @@ from asyncrace.settings import Settings
 
 MAX_DEPTH = 6
 
-# methods that set an object up or tear it down: not called concurrently on one object
-DEFAULT_LIFECYCLE: frozenset[str] = frozenset(
+# special methods that set an object up or tear it down: never concurrent on one object
+DUNDER_LIFECYCLE: frozenset[str] = frozenset(
+    {"__init__", "__post_init__", "__aenter__", "__aexit__", "__enter__", "__exit__", "__del__"}
+)
+# methods where per-object state is born (ARC001 does not read their stores as per-call stashes)
+DEFAULT_LIFECYCLE: frozenset[str] = DUNDER_LIFECYCLE | frozenset(
     {
-        "__init__",
-        "__post_init__",
-        "__aenter__",
-        "__aexit__",
-        "__enter__",
-        "__exit__",
-        "__del__",
         "setup",
+        "asetup",
         "asyncSetUp",
         "asyncTearDown",
         "setUp",
         "tearDown",
+        "connect",
+        "reconnect",
+        "disconnect",
+        "start",
+        "startup",
+        "stop",
+        "open",
+        "close",
+        "aclose",
+        "initialize",
+        "init",
+        "login",
+        "shutdown",
+        "cleanup",
     }
 )
 
@@ -84,6 +96,7 @@ class Analysis:
         self.settings = settings
         self.locks = LockModel(index, settings)
         self.lifecycle = DEFAULT_LIFECYCLE | frozenset(settings.lifecycle_methods)
+        self.setup_dunders = DUNDER_LIFECYCLE | frozenset(settings.lifecycle_methods)
         self._acq: dict[tuple[object, ...], list[Acquire]] = {}
         self._hand: dict[tuple[object, ...], list[HandOff]] = {}
         self._reads: dict[tuple[object, ...], dict[str, tuple[Step, ...]]] = {}

@@ -368,6 +368,9 @@ class Index:
             parent = self.functions.get(f"{fn.module.module}.{fn.facts.parent}")
             if parent is not None:
                 return self._head(Ctx(parent, ctx.recv), name, depth + 1)
+        t = fn.module.global_types.get(name)
+        if t:  # a module variable: X = ContextVar(...), LOCK = threading.Lock()
+            return self._instantiate(self._global_value(fn.module, t))
         fq = self.resolve(fn.module, name)
         if fq in self.classes:
             return ClassObj(fq)

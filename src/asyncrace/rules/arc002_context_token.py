@@ -39,6 +39,7 @@ FIX_GENERATOR = (
 
 _CM_DECORATORS = {"contextmanager", "asynccontextmanager"}
 _ENTER = {"__enter__", "__aenter__"}
+_PUSH = {"append", "add", "appendleft", "insert", "put", "put_nowait", "setdefault"}
 _EXIT = {"__exit__", "__aexit__"}
 
 
@@ -187,6 +188,11 @@ class ContextTokenCrossesHandler:
             token_arg = ev.ref + "()"
             for e in events[i + 1 :]:
                 if e.kind == K.CALL and any(a.endswith("=" + token_arg) or a == token_arg for a in e.args):
+                    if release_arg(analysis, ctx, e) is not None:
+                        return None
+                    segs = split_ref(e.ref)
+                    if len(segs) >= 2 and segs[-1] in _PUSH:
+                        return ".".join(segs[:-1]), fn_step(fn, e.pos, "the token is stored here")
                     slot = self._arg_slot(analysis, ctx, e, token_arg)
                     if slot:
                         return slot, fn_step(fn, e.pos, "the token is stored here")
@@ -209,7 +215,7 @@ class ContextTokenCrossesHandler:
                 if release_arg(analysis, ctx, e) is not None:
                     return None  # released right here: paired in one scope
                 segs = split_ref(e.ref)
-                if len(segs) >= 2 and segs[-1] in ("append", "add", "appendleft", "insert", "put", "put_nowait"):
+                if len(segs) >= 2 and segs[-1] in _PUSH:
                     return ".".join(segs[:-1]), fn_step(fn, e.pos, "the token is stored here")
                 slot = self._arg_slot(analysis, ctx, e, name)
                 if slot:
@@ -254,7 +260,13 @@ class ContextTokenCrossesHandler:
         def is_yield(_j: int, e: Event) -> bool:
             return e.kind == K.YIELD
 
-        for j, y in search(f, list(ev.succ), stop=stop, hit=hit, is_await=is_yield):
+        binding = next(
+            (j for j in range(i + 1, len(f.events)) if f.events[j].kind == K.LOCAL and f.events[j].ref == name),
+            None,
+        )
+        if binding is None:
+            return None
+        for j, y in search(f, list(f.events[binding].succ), stop=stop, hit=hit, is_await=is_yield):
             steps = [
                 fn_step(fn, f.events[y].pos, "the generator suspends here; it may be resumed or "
                         "closed from another task or context"),

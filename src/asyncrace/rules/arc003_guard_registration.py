@@ -51,7 +51,7 @@ class GuardBeforeRegistration:
     def check(self, analysis: Analysis, module: ModuleFacts) -> Iterator[Diagnostic]:
         for fn in module_functions(analysis, module):
             f = fn.facts
-            if not f.is_async or f.name in analysis.lifecycle:
+            if not f.is_async or f.name in analysis.setup_dunders:
                 continue
             ctx = analysis.ctx(fn)
             for b, ev in enumerate(f.events):
@@ -103,8 +103,11 @@ class GuardBeforeRegistration:
         absent_start = guard.succ[absent]
         present_start = guard.succ[1 - absent]
         for i, aw in search(f, [absent_start], stop=stop, hit=hit):
-            if _reaches(f, present_start, i, avoid=b):
-                continue  # reached whatever the check said: not what it guards
+            if _reaches(f, present_start, i, avoid=b) and (
+                aw < 0 or _reaches(f, present_start, aw, avoid=b)
+            ):
+                # registration and await are reached whatever the check said: it guards neither
+                continue
             here = fn.module.path
             steps: list[Step] = []
             if aw >= 0:
