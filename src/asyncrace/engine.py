@@ -21,6 +21,7 @@ from asyncrace.rules import all_rules
 from asyncrace.settings import Settings
 from asyncrace.sources import SourceStore
 
+
 @dataclass(frozen=True)
 class StdinInput:
     """Source text given directly (``-`` with ``--stdin-filename``, or an editor buffer)."""
@@ -128,9 +129,7 @@ def check(
 
     diagnostics.extend(run_rules(facts, settings))
     diagnostics = [d for d in diagnostics if d.code in settings.enabled]
-    result = suppress.apply(
-        diagnostics, noqa, settings, report_unused="ARC100" in settings.enabled
-    )
+    result = suppress.apply(diagnostics, noqa, settings, report_unused="ARC100" in settings.enabled)
     return CheckResult(
         diagnostics=sort_diagnostics(result.reported),
         suppressed=sort_diagnostics(result.suppressed),

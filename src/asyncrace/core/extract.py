@@ -36,10 +36,35 @@ _ANY_FUNC = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 _MUTATING_CONST = (ast.List, ast.Tuple, ast.Set)
 _CONTAINERS = frozenset(
     {
-        "list", "dict", "set", "frozenset", "tuple", "type", "List", "Dict", "Set", "FrozenSet",
-        "Tuple", "Type", "Sequence", "Mapping", "MutableMapping", "MutableSequence", "Iterable",
-        "Iterator", "AsyncIterator", "AsyncIterable", "Callable", "Awaitable", "Coroutine",
-        "Generator", "AsyncGenerator", "defaultdict", "OrderedDict", "deque", "Literal",
+        "list",
+        "dict",
+        "set",
+        "frozenset",
+        "tuple",
+        "type",
+        "List",
+        "Dict",
+        "Set",
+        "FrozenSet",
+        "Tuple",
+        "Type",
+        "Sequence",
+        "Mapping",
+        "MutableMapping",
+        "MutableSequence",
+        "Iterable",
+        "Iterator",
+        "AsyncIterator",
+        "AsyncIterable",
+        "Callable",
+        "Awaitable",
+        "Coroutine",
+        "Generator",
+        "AsyncGenerator",
+        "defaultdict",
+        "OrderedDict",
+        "deque",
+        "Literal",
     }
 )
 
@@ -91,9 +116,7 @@ def _strip_optional(node: ast.expr) -> ast.expr | None:
             return node.value  # a generic class: ContextVar[int], Queue[str] -> the class
         if head == "Union" and isinstance(node.slice, ast.Tuple):
             rest = [
-                e
-                for e in node.slice.elts
-                if not (isinstance(e, ast.Constant) and e.value is None)
+                e for e in node.slice.elts if not (isinstance(e, ast.Constant) and e.value is None)
             ]
             return _strip_optional(rest[0]) if len(rest) == 1 else None
         return None
@@ -129,10 +152,8 @@ def _is_const(node: ast.expr) -> bool:
         return not node.keys and not node.values
     if isinstance(node, ast.UnaryOp):
         return _is_const(node.operand)
-    if isinstance(node, ast.Call) and not node.args and not node.keywords:
-        # dict(), list(), set(), asyncio.Event(), object(): a fresh empty value, not per-call
-        return True
-    return False
+    # dict(), list(), set(), asyncio.Event(), object(): a fresh empty value, not per-call
+    return isinstance(node, ast.Call) and not node.args and not node.keywords
 
 
 def _truthiness(node: ast.expr) -> str:
@@ -239,7 +260,9 @@ class _ModuleExtractor:
         for alias in node.names:
             if alias.name == "*":
                 continue
-            self.imports[alias.asname or alias.name] = f"{base}.{alias.name}" if base else alias.name
+            self.imports[alias.asname or alias.name] = (
+                f"{base}.{alias.name}" if base else alias.name
+            )
 
     # -- module level ----------------------------------------------------------------------
     def run(self, tree: ast.Module) -> ModuleFacts:
@@ -307,11 +330,11 @@ class _ModuleExtractor:
                 elif isinstance(stmt.value, ast.Call):
                     attr_types.setdefault(stmt.target.id, ref_of(stmt.value.func))
             elif isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call):
-                for t in stmt.targets:
-                    if isinstance(t, ast.Name):
+                for target in stmt.targets:
+                    if isinstance(target, ast.Name):
                         r = ref_of(stmt.value.func)
                         if r:
-                            attr_types.setdefault(t.id, r)
+                            attr_types.setdefault(target.id, r)
         cf = ClassFacts(
             qualname=qual,
             name=node.name,
@@ -455,9 +478,13 @@ class _FunctionBuilder:
         self.link(self.frontier, 1)
         # exception edges: any event inside a try body may jump to its handler
         for i, ev in enumerate(self.events):
-            if ev.handler >= 0 and ev.handler != i and ev.kind not in (K.NOP, K.BRANCH):
-                if ev.handler not in ev.succ:
-                    ev.succ.append(ev.handler)
+            if (
+                ev.handler >= 0
+                and ev.handler != i
+                and ev.kind not in (K.NOP, K.BRANCH)
+                and ev.handler not in ev.succ
+            ):
+                ev.succ.append(ev.handler)
         parent_q = self.parent.qualname if self.parent else None
         return FunctionFacts(
             qualname=self.qualname,
@@ -475,15 +502,13 @@ class _FunctionBuilder:
             globals_declared=tuple(sorted(self.globals_declared)),
             nested=tuple(self.nested),
             returns_refs=tuple(self.returns),
-            returns_annotation=(
-                "" if isinstance(node, ast.Lambda) else type_ref(node.returns)
-            ),
+            returns_annotation=("" if isinstance(node, ast.Lambda) else type_ref(node.returns)),
         )
 
     def _collect_locals(self) -> None:
         """Names bound in this scope (not in nested scopes): they are locals, not globals."""
         stack: list[ast.AST] = (
-            [self.node.body] if isinstance(self.node, ast.Lambda) else list(self.node.body)  # type: ignore[list-item]
+            [self.node.body] if isinstance(self.node, ast.Lambda) else list(self.node.body)
         )
         while stack:
             cur = stack.pop()
@@ -522,7 +547,8 @@ class _FunctionBuilder:
     def _type_of_self(self, node: ast.AST) -> bool:
         cur = node
         while isinstance(cur, (ast.Attribute, ast.Subscript)) or (
-            isinstance(cur, ast.Call) and not (isinstance(cur.func, ast.Name) and cur.func.id == "type")
+            isinstance(cur, ast.Call)
+            and not (isinstance(cur.func, ast.Name) and cur.func.id == "type")
         ):
             cur = cur.func if isinstance(cur, ast.Call) else cur.value
         return (
@@ -535,7 +561,11 @@ class _FunctionBuilder:
     def _is_global(self, name: str) -> bool:
         if name in self.globals_declared:
             return True
-        return name not in self.locals and name in self.mx.global_vars and not self._enclosing_local(name)
+        return (
+            name not in self.locals
+            and name in self.mx.global_vars
+            and not self._enclosing_local(name)
+        )
 
     def _enclosing_local(self, name: str) -> bool:
         # a name bound in an enclosing function is a closure variable, not a module variable
@@ -566,7 +596,7 @@ class _FunctionBuilder:
         for s in body:
             self.stmt(s)
 
-    def stmt(self, s: ast.stmt) -> None:  # noqa: C901 - one dispatch over statement kinds
+    def stmt(self, s: ast.stmt) -> None:
         if isinstance(s, ast.Expr):
             self.expr(s.value, Bind.NONE)
         elif isinstance(s, ast.Assign):
@@ -903,9 +933,7 @@ class _FunctionBuilder:
             known = f"{prefix}<lambda@{pos[0]}:{pos[1]}>"
             if known in self.mx.functions:  # already built (a lambda inside partial(...))
                 return known
-        facts = self.mx._function(
-            node, prefix, self.cls, parent=self._as_parent(), recv=self.recv
-        )
+        facts = self.mx._function(node, prefix, self.cls, parent=self._as_parent(), recv=self.recv)
         self.nested.append(facts.qualname)
         return facts.qualname
 
@@ -926,7 +954,7 @@ class _FunctionBuilder:
             regions=[],
         )
 
-    def expr(self, node: ast.expr, bind: Bind, bind_name: str = "") -> None:  # noqa: C901
+    def expr(self, node: ast.expr, bind: Bind, bind_name: str = "") -> None:
         if isinstance(node, ast.Await):
             inner = node.value
             self.expr(inner, Bind.AWAITED if isinstance(inner, ast.Call) else Bind.NONE)
@@ -990,7 +1018,9 @@ class _FunctionBuilder:
                     self.expr(child.value, Bind.NONE)
 
     def _identity_check(self, node: ast.Compare) -> bool:
-        if len(node.ops) != 1 or not isinstance(node.ops[0], (ast.Is, ast.IsNot, ast.Eq, ast.NotEq)):
+        if len(node.ops) != 1 or not isinstance(
+            node.ops[0], (ast.Is, ast.IsNot, ast.Eq, ast.NotEq)
+        ):
             return False
         sides = (node.left, node.comparators[0])
         attrs = [s for s in sides if isinstance(s, ast.Attribute)]
@@ -1050,7 +1080,7 @@ class _FunctionBuilder:
         if isinstance(func, ast.Attribute):
             # evaluate the receiver, but calling a method is not a read of shared state
             r = self.ref(func.value)
-            if not (r in ("self", "cls")):
+            if r not in ("self", "cls"):
                 self.expr(func.value, Bind.NONE)
         elif not isinstance(func, ast.Name):
             self.expr(func, Bind.NONE)

@@ -129,7 +129,11 @@ class Analysis:
         out: list[Acquire] = []
         fn = ctx.fn
         for rid, region in enumerate(fn.facts.regions):
-            lock = self.region_lock(ctx, rid) if not ctx.bindings else self.locks.lock_of(ctx, region.ref)
+            lock = (
+                self.region_lock(ctx, rid)
+                if not ctx.bindings
+                else self.locks.lock_of(ctx, region.ref)
+            )
             if lock is not None:
                 out.append(Acquire(lock, (fn_step(fn, region.pos, f"takes {lock.describe} here"),)))
         if depth < MAX_DEPTH:
@@ -139,7 +143,9 @@ class Analysis:
                 if ev.ref.endswith(".acquire"):
                     lock = self.locks.lock_of(ctx, ev.ref[: -len(".acquire")])
                     if lock is not None:
-                        out.append(Acquire(lock, (fn_step(fn, ev.pos, f"takes {lock.describe} here"),)))
+                        out.append(
+                            Acquire(lock, (fn_step(fn, ev.pos, f"takes {lock.describe} here"),))
+                        )
                         continue
                 for tfn, tctx in self.targets(ctx, ev):
                     if tfn.facts.is_async or tfn.facts.is_generator:
@@ -265,7 +271,9 @@ class Analysis:
 
 def _is_kw(arg: str) -> bool:
     k, eq, _ = arg.partition("=")
-    return bool(eq) and (k.isidentifier() or k == "**") and not arg.startswith(("lambda:", "partial:"))
+    return (
+        bool(eq) and (k.isidentifier() or k == "**") and not arg.startswith(("lambda:", "partial:"))
+    )
 
 
 def registration_of(ev: Event) -> str | None:
@@ -278,16 +286,25 @@ def registration_of(ev: Event) -> str | None:
             container = ".".join(segs[:-1])
             if _shared(container):
                 return container
-    if ev.kind == K.WRITE and _shared(ev.ref) and ev.value is not None:
-        if not (ev.value.kind == "const" and ev.value.ref == "falsy"):
-            return ev.ref
+    if (
+        ev.kind == K.WRITE
+        and _shared(ev.ref)
+        and ev.value is not None
+        and not (ev.value.kind == "const" and ev.value.ref == "falsy")
+    ):
+        return ev.ref
     return None
 
 
 def _shared(ref: str) -> bool:
     if ref.startswith("global:"):
         return "." not in ref and "(" not in ref
-    return ref.startswith(("self.", "cls.")) and ref.count(".") == 1 and "(" not in ref and "[" not in ref
+    return (
+        ref.startswith(("self.", "cls."))
+        and ref.count(".") == 1
+        and "(" not in ref
+        and "[" not in ref
+    )
 
 
 def _awaits_before(f: FunctionFacts) -> list[bool]:

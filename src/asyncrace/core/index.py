@@ -289,7 +289,7 @@ class Index:
             cur = self.functions.get(f"{cur.module.module}.{parent}") if parent else None
         return None
 
-    def eval(self, ctx: Ctx, ref: str, depth: int = 0) -> Val:  # noqa: C901
+    def eval(self, ctx: Ctx, ref: str, depth: int = 0) -> Val:
         if not ref or depth > 12:
             return None
         mod = ctx.fn.module
@@ -442,10 +442,10 @@ class Index:
                 return out
         v = self.eval(ctx, ref)
         if isinstance(v, FuncVal):
-            fn = self.functions.get(v.fq)
-            if fn is not None:
-                recv = v.recv if fn.facts.cls else None
-                out.append((fn, Ctx(fn, recv), v))
+            target = self.functions.get(v.fq)
+            if target is not None:
+                recv = v.recv if target.facts.cls else None
+                out.append((target, Ctx(target, recv), v))
         elif isinstance(v, ClassObj):
             init = self.find_method(v.fq, "__init__")
             if init is not None:
@@ -473,13 +473,13 @@ class Index:
                 positional.append(self.eval(caller, a) if a != "const" else None)
         bindings: list[tuple[str, Val]] = []
         pos_params = [p for p in params if p.kind == "pos"]
-        for p, v in zip(pos_params, positional):
-            if v is not None:
-                bindings.append((p.name, v))
-        names = {p.name for p in params}
-        for k, v in keywords:
-            if k in names and v is not None:
-                bindings.append((k, v))
+        for param, val in zip(pos_params, positional, strict=False):
+            if val is not None:
+                bindings.append((param.name, val))
+        names = {param.name for param in params}
+        for k, kval in keywords:
+            if k in names and kval is not None:
+                bindings.append((k, kval))
         return Ctx(target, fv.recv if target.facts.cls else None, tuple(bindings))
 
     def all_functions(self) -> Iterator[Fn]:

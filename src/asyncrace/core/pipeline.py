@@ -57,12 +57,16 @@ def extract_one(job: FileJob) -> FileOutcome:
             data = Path(job.path).read_bytes()
         except OSError as exc:
             reason = exc.strerror or type(exc).__name__
-            return FileOutcome(display, None, [meta("ARC901", display, f"cannot read file: {reason}")])
+            return FileOutcome(
+                display, None, [meta("ARC901", display, f"cannot read file: {reason}")]
+            )
         try:
             text = decode_source(data)
         except DecodeFailure as exc:
             return FileOutcome(
-                display, None, [meta("ARC901", display, f"cannot decode file: {exc}", exc.row, exc.column)]
+                display,
+                None,
+                [meta("ARC901", display, f"cannot decode file: {exc}", exc.row, exc.column)],
             )
     noqa = suppress.parse_noqa(text)
     try:
@@ -70,7 +74,10 @@ def extract_one(job: FileJob) -> FileOutcome:
     except SyntaxError as exc:
         msg = exc.msg or "invalid syntax"
         return FileOutcome(
-            display, None, [meta("ARC900", display, f"syntax error: {msg}", exc.lineno or 1, exc.offset or 1)], noqa
+            display,
+            None,
+            [meta("ARC900", display, f"syntax error: {msg}", exc.lineno or 1, exc.offset or 1)],
+            noqa,
         )
     except ValueError as exc:  # "source code string cannot contain null bytes"
         return FileOutcome(display, None, [meta("ARC900", display, f"cannot parse: {exc}")], noqa)
@@ -78,14 +85,26 @@ def extract_one(job: FileJob) -> FileOutcome:
         return FileOutcome(
             display,
             None,
-            [meta("ARC900", display, "too deeply nested to analyze (the parser's or asyncrace's limit)")],
+            [
+                meta(
+                    "ARC900",
+                    display,
+                    "too deeply nested to analyze (the parser's or asyncrace's limit)",
+                )
+            ],
             noqa,
         )
     except Exception as exc:  # an asyncrace bug: report it, keep going
         return FileOutcome(
             display,
             None,
-            [meta("ARC902", display, f"internal error while extracting: {type(exc).__name__}: {exc}; please report it")],
+            [
+                meta(
+                    "ARC902",
+                    display,
+                    f"internal error while extracting: {type(exc).__name__}: {exc}; please report it",
+                )
+            ],
             noqa,
         )
     return FileOutcome(display, facts, [], noqa)

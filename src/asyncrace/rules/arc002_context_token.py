@@ -68,9 +68,13 @@ def token_kind(analysis: Analysis, ctx: Ctx, ev: Event) -> str | None:
         fq = analysis.index.resolve(ctx.fn.module, ev.ref) if "(" not in ev.ref else ""
         if fq.endswith("opentelemetry.context.attach") or fq == "opentelemetry.context.attach":
             return "attach"
-    if segs[-1] == "set" and len(segs) >= 2 and ev.args:
-        if _contextvar(analysis, ctx, ".".join(segs[:-1])):
-            return "set"
+    if (
+        segs[-1] == "set"
+        and len(segs) >= 2
+        and ev.args
+        and _contextvar(analysis, ctx, ".".join(segs[:-1]))
+    ):
+        return "set"
     return None
 
 
@@ -145,9 +149,13 @@ class ContextTokenCrossesHandler:
         for rel in self._all_releases(analysis):
             if rel.fn.fq == fn.fq or not self._matches(rel.arg, slot_name):
                 continue
-            if fn.facts.name in _ENTER and rel.fn.facts.name in _EXIT:
-                if rel.fn.facts.cls and rel.fn.facts.cls == fn.facts.cls:
-                    continue  # a class-based context manager: the idiom
+            if (
+                fn.facts.name in _ENTER
+                and rel.fn.facts.name in _EXIT
+                and rel.fn.facts.cls
+                and rel.fn.facts.cls == fn.facts.cls
+            ):
+                continue  # a class-based context manager: the idiom
             if fn.facts.name in _EXIT:
                 continue
             verb = "detached" if kind == "attach" else "reset"
@@ -169,8 +177,10 @@ class ContextTokenCrossesHandler:
         last = split_ref(arg)[-1].rstrip("()") if arg else ""
         if slot.startswith(("self.", "global:")) or "." in slot:
             container = slot
-            return arg == container or arg.startswith(container + ".") or (
-                split_ref(container)[-1] == last
+            return (
+                arg == container
+                or arg.startswith(container + ".")
+                or (split_ref(container)[-1] == last)
             )
         return last == slot
 
@@ -187,7 +197,9 @@ class ContextTokenCrossesHandler:
         if ev.bind == Bind.ARG:
             token_arg = ev.ref + "()"
             for e in events[i + 1 :]:
-                if e.kind == K.CALL and any(a.endswith("=" + token_arg) or a == token_arg for a in e.args):
+                if e.kind == K.CALL and any(
+                    a.endswith("=" + token_arg) or a == token_arg for a in e.args
+                ):
                     if release_arg(analysis, ctx, e) is not None:
                         return None
                     segs = split_ref(e.ref)
@@ -201,13 +213,22 @@ class ContextTokenCrossesHandler:
             return None
         name = ev.name
         start = next(
-            (j + 1 for j in range(i + 1, len(events)) if events[j].kind == K.LOCAL and events[j].ref == name),
+            (
+                j + 1
+                for j in range(i + 1, len(events))
+                if events[j].kind == K.LOCAL and events[j].ref == name
+            ),
             len(events),
         )
         for e in events[start:]:
             if e.kind == K.LOCAL and e.ref == name:
                 break  # rebound
-            if e.kind == K.WRITE and e.value is not None and e.value.kind == "name" and e.value.ref == name:
+            if (
+                e.kind == K.WRITE
+                and e.value is not None
+                and e.value.kind == "name"
+                and e.value.ref == name
+            ):
                 return split_ref(e.ref)[-1] or None, fn_step(fn, e.pos, "the token is stored here")  # type: ignore[return-value]
             if e.kind == K.SETITEM and e.value is not None and e.value.ref == name:
                 return e.ref, fn_step(fn, e.pos, "the token is stored here")
@@ -261,15 +282,23 @@ class ContextTokenCrossesHandler:
             return e.kind == K.YIELD
 
         binding = next(
-            (j for j in range(i + 1, len(f.events)) if f.events[j].kind == K.LOCAL and f.events[j].ref == name),
+            (
+                j
+                for j in range(i + 1, len(f.events))
+                if f.events[j].kind == K.LOCAL and f.events[j].ref == name
+            ),
             None,
         )
         if binding is None:
             return None
         for j, y in search(f, list(f.events[binding].succ), stop=stop, hit=hit, is_await=is_yield):
             steps = [
-                fn_step(fn, f.events[y].pos, "the generator suspends here; it may be resumed or "
-                        "closed from another task or context"),
+                fn_step(
+                    fn,
+                    f.events[y].pos,
+                    "the generator suspends here; it may be resumed or "
+                    "closed from another task or context",
+                ),
                 fn_step(fn, f.events[j].pos, "the token is released here, after the yield"),
             ]
             gen = "async generator" if f.is_async else "generator"

@@ -78,7 +78,11 @@ class GuardBeforeRegistration:
                 for tfn, tctx in analysis.targets(ctx, ev):
                     for r, steps, later in analysis.registrations(Ctx(tfn, tctx.recv)):
                         if r == ref:
-                            label = "spawns" if ev.bind.name == "ARG" and tfn.facts.is_async else "calls"
+                            label = (
+                                "spawns"
+                                if ev.bind.name == "ARG" and tfn.facts.is_async
+                                else "calls"
+                            )
                             call = fn_step(fn, ev.pos, f"{label} `{short(tfn)}`")
                             spawned = ev.bind.name == "ARG" and tfn.facts.is_async
                             callee_regs[i] = ((call, *steps), later or spawned)
@@ -112,7 +116,9 @@ class GuardBeforeRegistration:
             steps: list[Step] = []
             if aw >= 0:
                 aw_ev = f.events[aw]
-                steps.append(fn_step(fn, aw_ev.pos, f"{aw_ev.name}: another task can pass the check here"))
+                steps.append(
+                    fn_step(fn, aw_ev.pos, f"{aw_ev.name}: another task can pass the check here")
+                )
             if i in callee_regs:
                 steps.extend(callee_regs[i][0])
             else:

@@ -60,7 +60,9 @@ class ExecutorUnderLock:
                         if tfn.facts.is_async:
                             for h in analysis.handoffs(tctx):
                                 call = fn_step(fn, ev.pos, f"awaits `{tfn.facts.name}`")
-                                handoffs.append(HandOff(h.event_step, h.target, h.target_ctx, (call, *h.via)))
+                                handoffs.append(
+                                    HandOff(h.event_step, h.target, h.target_ctx, (call, *h.via))
+                                )
                 for h in handoffs:
                     for acq in analysis.acquires(h.target_ctx):
                         if not same_lock(lock, acq.lock):
@@ -71,9 +73,12 @@ class ExecutorUnderLock:
                             *[s for s in h.via[1:]],
                             h.event_step,
                             *acq.steps[:-1],
-                            Step(acq.steps[-1].path, acq.steps[-1].pos,
-                                 "the worker thread takes the same lock here: it waits for "
-                                 "the loop thread, which waits for it"),
+                            Step(
+                                acq.steps[-1].path,
+                                acq.steps[-1].pos,
+                                "the worker thread takes the same lock here: it waits for "
+                                "the loop thread, which waits for it",
+                            ),
                         ]
                         msg = (
                             f"`{region.ref}` is held while awaiting work on another thread "
