@@ -57,9 +57,7 @@ RULES: tuple[RuleInfo, ...] = (
     ),
     RuleInfo("ARC900", "syntax-error", "The file could not be parsed", meta=True),
     RuleInfo("ARC901", "unreadable-file", "The file could not be read or decoded", meta=True),
-    RuleInfo(
-        "ARC902", "internal-error", "asyncrace failed while analyzing the file", meta=True
-    ),
+    RuleInfo("ARC902", "internal-error", "asyncrace failed while analyzing the file", meta=True),
 )
 
 BY_CODE: dict[str, RuleInfo] = {r.code: r for r in RULES}
@@ -82,7 +80,9 @@ def expand(selector: str) -> set[str]:
         return set(CODES)
     matched = {c for c in CODES if c.startswith(sel)}
     if not sel or not matched:
-        raise SelectionError(f"unknown rule selector {selector!r} (known codes: {', '.join(CODES)})")
+        raise SelectionError(
+            f"unknown rule selector {selector!r} (known codes: {', '.join(CODES)})"
+        )
     return matched
 
 

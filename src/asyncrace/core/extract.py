@@ -581,6 +581,9 @@ class _FunctionBuilder:
     def summarize(self, node: ast.expr) -> Value:
         names = tuple(n for n in _names_in(node) if n not in self.recv)
         inner = node.value if isinstance(node, ast.Await) else node
+        if isinstance(inner, ast.Call):
+            # even ``threading.Lock()``: the callee says what type the value has
+            return Value("call", self.ref(inner.func), names)
         if _is_const(inner):
             return Value("const", _truthiness(inner), ())
         if isinstance(inner, ast.Name):
@@ -715,7 +718,8 @@ class _FunctionBuilder:
                 self.expr(t.slice, Bind.NONE)
             self.emit(K.SETITEM, t, ref=self.ref(t.value), args=(self.ref(t.slice),), value=value)
         elif isinstance(t, (ast.Tuple, ast.List)):
-            part = Value("other", "", value.names)
+            # unpacking a call's result: each part still comes from that call
+            part = Value(value.kind if value.kind == "call" else "other", value.ref, value.names)
             for e in t.elts:
                 self.assign(e, part, load)
         elif isinstance(t, ast.Starred):

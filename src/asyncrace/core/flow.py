@@ -230,6 +230,14 @@ class Analysis:
         self._reads[key] = out
         return out
 
+    def same_object_call(self, ctx: Ctx, ev: Event) -> bool:
+        """A call that runs on the same object: ``self.m(...)``, or a nested function (which
+        closes over ``self``). Only such calls can touch this object's ``self.X`` state."""
+        segs = split_ref(ev.ref)
+        if len(segs) == 2 and segs[0] in ("self", "cls"):
+            return True
+        return len(segs) == 1 and self.index.nested_named(ctx.fn, segs[0]) is not None
+
     def ctx_with(self, fn: Fn, recv: str | None) -> Ctx:
         return Ctx(fn, recv)
 
@@ -256,15 +264,14 @@ class Analysis:
             if reg is not None:
                 out.append((reg, (fn_step(fn, ev.pos, f"`{reg}` is registered here"),), awaited[i]))
                 continue
-            if ev.kind != K.CALL or depth >= MAX_DEPTH:
+            if ev.kind != K.CALL or depth >= MAX_DEPTH or not self.same_object_call(ctx, ev):
                 continue
-            for tfn, _tctx in self.targets(ctx, ev):
-                spawned = ev.bind == Bind.ARG  # create_task(f()), gather(f()): runs later
-                for r, steps, aw in self.registrations(Ctx(tfn, _tctx.recv), depth + 1):
-                    label = "spawns" if spawned and tfn.facts.is_async else "calls"
+            for tfn, tctx in self.targets(ctx, ev):
+                spawned = ev.bind == Bind.ARG and tfn.facts.is_async  # create_task(f())
+                for r, steps, aw in self.registrations(Ctx(tfn, tctx.recv), depth + 1):
+                    label = "spawns" if spawned else "calls"
                     call = fn_step(fn, ev.pos, f"{label} `{short(tfn)}`")
-                    later = aw or awaited[i] or (spawned and tfn.facts.is_async)
-                    out.append((r, (call, *steps), later))
+                    out.append((r, (call, *steps), aw or awaited[i]))
         self._regs[key] = out
         return out
 
@@ -286,14 +293,65 @@ def registration_of(ev: Event) -> str | None:
             container = ".".join(segs[:-1])
             if _shared(container):
                 return container
-    if (
-        ev.kind == K.WRITE
-        and _shared(ev.ref)
-        and ev.value is not None
-        and not (ev.value.kind == "const" and ev.value.ref == "falsy")
-    ):
-        return ev.ref
+    # an attribute registers something when it is given a created object (a call's result,
+    # a local holding one); a constant (``self._closed = True``) is a state flag, not a
+    # registration: its check-then-set is usually an idempotence guard, not a race on a resource
+    if ev.kind == K.WRITE and _shared(ev.ref) and ev.value is not None:
+        v = ev.value
+        if v.kind in ("call", "name"):
+            return ev.ref
+        if v.kind == "const" and v.ref == "truthy" and not teardown_flag(ev.ref):
+            return ev.ref
     return None
+
+
+_TEARDOWN_WORDS = frozenset(
+    {
+        "close",
+        "closed",
+        "closing",
+        "eof",
+        "done",
+        "finished",
+        "finalized",
+        "stopped",
+        "stopping",
+        "shutdown",
+        "cancelled",
+        "canceled",
+        "sent",
+        "released",
+        "exited",
+        "disconnected",
+        "terminated",
+        "aborted",
+        "killed",
+        "dead",
+        "complete",
+        "completed",
+        "ended",
+        "consumed",
+        "failed",
+        "disposed",
+        "destroyed",
+        "detached",
+        "drained",
+        "exhausted",
+        "responded",
+        "response",
+        "type",
+        "at",
+    }
+)
+
+
+def teardown_flag(ref: str) -> bool:
+    """``self._closed = True``, ``self._eof_sent = True``: a flag that marks an end. Checking it
+    and setting it after an await guards against doing the end twice, which is idempotent by
+    design far more often than it is a race on a resource."""
+    name = ref.rsplit(".", 1)[-1].removeprefix("global:").lower()
+    words = [w for w in name.split("_") if w]
+    return any(w in _TEARDOWN_WORDS for w in words)
 
 
 def _shared(ref: str) -> bool:

@@ -74,18 +74,14 @@ class GuardBeforeRegistration:
             reg = registration_of(ev)
             if reg == ref and self._matches(ev, kind):
                 return True
-            if ev.kind == K.CALL and i not in callee_regs:
+            if ev.kind == K.CALL and i not in callee_regs and analysis.same_object_call(ctx, ev):
                 for tfn, tctx in analysis.targets(ctx, ev):
                     for r, steps, later in analysis.registrations(Ctx(tfn, tctx.recv)):
                         if r == ref:
-                            label = (
-                                "spawns"
-                                if ev.bind.name == "ARG" and tfn.facts.is_async
-                                else "calls"
-                            )
-                            call = fn_step(fn, ev.pos, f"{label} `{short(tfn)}`")
                             spawned = ev.bind.name == "ARG" and tfn.facts.is_async
-                            callee_regs[i] = ((call, *steps), later or spawned)
+                            label = "spawns" if spawned else "calls"
+                            call = fn_step(fn, ev.pos, f"{label} `{short(tfn)}`")
+                            callee_regs[i] = ((call, *steps), later)
                             return True
             return i in callee_regs
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from asyncrace.core.facts import Bind, K, ModuleFacts
+from asyncrace.core.facts import Bind, Event, FunctionFacts, K, ModuleFacts
 from asyncrace.core.flow import Analysis, HandOff, Step, fn_step
 from asyncrace.core.index import Fn
 from asyncrace.core.locks import LockInfo
@@ -39,6 +39,25 @@ class ExecutorUnderLock:
                 continue
             yield from self._function(analysis, fn)
 
+    @staticmethod
+    def _awaited_in_region(f: FunctionFacts, ev: Event, rid: int, first: int, last: int) -> bool:
+        """Is the hand-off's result waited for while the lock is still held?"""
+        if ev.bind != Bind.LOCAL:
+            return True  # awaited in place, returned, or passed into an awaited call
+        name = ev.name
+        for e in f.events[first:last]:
+            if rid not in e.regions:
+                continue
+            if e.kind == K.AWAIT and e.ref == name:
+                return True
+            if (
+                e.kind == K.CALL
+                and e.bind in (Bind.AWAITED, Bind.RETURNED, Bind.ARG)
+                and any(a == name or a.endswith("=" + name) for a in e.args)
+            ):
+                return True
+        return False
+
     def _function(self, analysis: Analysis, fn: Fn) -> Iterator[Diagnostic]:
         f = fn.facts
         ctx = analysis.ctx(fn)
@@ -54,7 +73,8 @@ class ExecutorUnderLock:
                 handoffs: list[HandOff] = []
                 direct = analysis.direct_handoff(ctx, ev)
                 if direct is not None:
-                    handoffs.append(direct)
+                    if self._awaited_in_region(f, ev, rid, region.first, region.last):
+                        handoffs.append(direct)
                 elif ev.bind in (Bind.AWAITED, Bind.RETURNED, Bind.ARG):
                     for tfn, tctx in analysis.targets(ctx, ev):
                         if tfn.facts.is_async:
