@@ -508,3 +508,108 @@ def test_rule_all() -> None:
     assert by_code["ARC100"][1:3] == ["unused-noqa", "no"]
     assert by_code["ARC900"][2] == "always"
     assert len(by_code) == 9
+
+
+# ------------------------------------------------------------------- end to end (real engine)
+
+RACY = """\
+class Cache:
+    async def load(self, key):
+        self.current = key{comment}
+        await self.fetch()
+        return self.current
+
+    async def fetch(self):
+        pass
+"""
+
+
+@pytest.fixture
+def racy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "pyproject.toml").write_text("[tool.asyncrace]\n")
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "cache.py").write_text(RACY.format(comment=""))
+    (tmp_path / "app" / "clean.py").write_text("async def f():\n    return 1\n")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def e2e(*args: str, input: str | None = None) -> Result:
+    return run("check", "--no-cache", "-j", "1", *args, input=input)
+
+
+def test_e2e_finding(racy: Path) -> None:
+    r = e2e()
+    assert r.exit_code == 1, r.output
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("app/cache.py:3:9: ARC001 `self.current`")
+    assert lines[-1] == "Found 1 finding in 1 file."
+    assert e2e("--select", "ARC003").exit_code == 0
+    assert e2e("--ignore", "ARC0").stdout == "All checks passed!\n"
+
+
+def test_e2e_noqa_and_bare_noqa(racy: Path) -> None:
+    cache = racy / "app" / "cache.py"
+    cache.write_text(RACY.format(comment="  # noqa: ARC001"))
+    r = e2e()
+    assert r.exit_code == 0
+    assert r.stdout == "All checks passed! (1 suppressed by noqa or per-file-ignores)\n"
+    cache.write_text(RACY.format(comment="  # noqa"))
+    assert e2e().exit_code == 1  # a bare noqa does not silence asyncrace
+    cache.write_text("# asyncrace: noqa: ARC001\n" + RACY.format(comment=""))
+    assert e2e().exit_code == 0
+
+
+def test_e2e_unused_noqa(racy: Path) -> None:
+    (racy / "app" / "cache.py").write_text(RACY.format(comment="  # noqa: ARC001, ARC003, E501"))
+    assert e2e().exit_code == 0
+    r = e2e("--extend-select", "ARC100")
+    assert r.exit_code == 1
+    assert r.stdout.splitlines()[0] == (
+        "app/cache.py:3:29: ARC100 Unused `noqa` directive (unused: `ARC003`)"
+    )
+
+
+def test_e2e_per_file_ignores(racy: Path) -> None:
+    (racy / "pyproject.toml").write_text(
+        "[tool.asyncrace.per-file-ignores]\n'app/cache.py' = ['ARC001']\n"
+    )
+    r = e2e("--show-suppressed")
+    assert r.exit_code == 0
+    assert "Suppressed by noqa or per-file-ignores (1):" in r.stdout
+
+
+def test_e2e_json_and_stdin(racy: Path) -> None:
+    items = json.loads(e2e("--output-format", "json").stdout)
+    assert [(i["code"], i["location"]["row"]) for i in items] == [("ARC001", 3)]
+    r = e2e("-", "--stdin-filename", "app/other.py", input=RACY.format(comment=""))
+    assert r.exit_code == 1
+    assert r.stdout.startswith("app/other.py:3:9: ARC001")
+
+
+def test_e2e_syntax_error_is_reported(racy: Path) -> None:
+    (racy / "app" / "broken.py").write_text("def f(:\n")
+    r = e2e()
+    assert r.exit_code == 1
+    assert "app/broken.py:1:" in r.stdout and "ARC900" in r.stdout
+
+
+def test_e2e_cache_dir(racy: Path) -> None:
+    args = ["check", "-j", "1", "--cache-dir", str(racy / "c")]
+    first, second = run(*args), run(*args)
+    assert first.exit_code == second.exit_code == 1
+    assert first.stdout == second.stdout
+
+
+def test_e2e_python_dash_m(racy: Path) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "asyncrace", "check", "--no-cache", "app"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout.startswith("app/cache.py:3:9: ARC001")
