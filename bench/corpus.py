@@ -775,17 +775,52 @@ def cmd_check(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- sampling
 
 
-def context(path: Path, line: int | None, radius: int, cache: dict[Path, list[str]]) -> list[str]:
-    if line is None:
-        return ["      (no line)"]
+def read_lines(path: Path, cache: dict[Path, list[str] | str]) -> list[str] | str:
+    """The lines of ``path`` (cached), or an error message."""
     if path not in cache:
         try:
             cache[path] = path.read_text(encoding="utf-8", errors="replace").splitlines()
         except OSError as exc:
-            return [f"      (cannot read {path}: {exc})"]
-    lines = cache[path]
-    lo, hi = max(1, line - radius), min(len(lines), line + radius)
-    return [f"{'>' if n == line else ' '} {n:>5} | {lines[n - 1]}" for n in range(lo, hi + 1)]
+            cache[path] = f"(cannot read {path}: {exc})"
+    return cache[path]
+
+
+def snippets(
+    marks: Sequence[tuple[str, str, int | None]],
+    radius: int,
+    cache: dict[Path, list[str] | str],
+) -> list[str]:
+    """Source around each marked line: ``marks`` are (label, corpus-relative file, line). The
+    windows (``radius`` lines before and after) of one file are merged, so a step next to the
+    primary line is shown once, with its label in the gutter (``P`` the primary line, ``1``,
+    ``2``... the related steps)."""
+    by_file: dict[str, dict[int, list[str]]] = {}
+    out: list[str] = []
+    for label, file, line in marks:
+        if line is None:
+            out.append(f"   [{label}] {file}: no line")
+            continue
+        by_file.setdefault(file, {}).setdefault(line, []).append(label)
+    for file, lines_marked in by_file.items():
+        text = read_lines(CORPUS / file, cache)
+        out.append(f"   --- {file}")
+        if isinstance(text, str):
+            out.append(f"   {text}")
+            continue
+        ranges: list[list[int]] = []
+        for line in sorted(lines_marked):
+            lo, hi = max(1, line - radius), min(len(text), line + radius)
+            if ranges and lo <= ranges[-1][1] + 3:  # a gap of up to 2 lines is shown
+                ranges[-1][1] = max(ranges[-1][1], hi)
+            else:
+                ranges.append([lo, hi])
+        for n, (lo, hi) in enumerate(ranges):
+            if n:
+                out.append("   ...")
+            for ln in range(lo, hi + 1):
+                tag = ",".join(lines_marked.get(ln, []))
+                out.append(f"{tag:>4}{'>' if tag else ' '} {ln:>5} | {text[ln - 1]}")
+    return out
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -803,25 +838,35 @@ def cmd_sample(args: argparse.Namespace) -> int:
     print(
         f"# sample: seed={args.seed} n={n} of {len(records)} findings"
         f"{' with code ' + ','.join(args.code) if args.code else ''}; "
-        f"{path} sha256:{digest}; context ±{args.context} lines"
+        f"{rel_display(path)} sha256:{digest}; ±{args.context} lines of context; "
+        "gutter: P = the reported line, 1, 2... = the related steps"
     )
     print(
         f"# reproduce: python bench/corpus.py sample --n {args.n} --seed {args.seed}"
         + "".join(f" --code {c}" for c in args.code or [])
+        + (f" --context {args.context}" if args.context != 6 else "")
     )
-    cache: dict[Path, list[str]] = {}
+    cache: dict[Path, list[str] | str] = {}
     for k, i in enumerate(picked, 1):
         r = records[i]
         print(
             f"\n## [{k}/{n}] #{i} {r['code']} {r.get('name') or ''} "
             f"{r['file']}:{r['line']}:{r['column']}"
         )
-        print(f"   {r['message']}")
-        print("\n".join(context(CORPUS / r["file"], r["line"], args.context, cache)))
-        for j, rel in enumerate(r.get("related") or [], 1):
-            print(f"   related {j}: {rel['message']} ({rel['file']}:{rel['line']})")
-            print("\n".join(context(CORPUS / rel["file"], rel["line"], args.context, cache)))
+        print(f"   P: {r['message']}")
+        marks: list[tuple[str, str, int | None]] = [("P", r["file"], r["line"])]
+        for j, step in enumerate(r.get("related") or [], 1):
+            print(f"   {j}: {step['message']} ({step['file']}:{step['line']})")
+            marks.append((str(j), step["file"], step["line"]))
+        print("\n".join(snippets(marks, args.context, cache)))
     return 0
+
+
+def rel_display(path: Path) -> str:
+    try:
+        return path.resolve().relative_to(BENCH.parent).as_posix()
+    except ValueError:
+        return str(path)
 
 
 # --------------------------------------------------------------------------- command line
@@ -870,7 +915,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.set_defaults(func=cmd_sample)
 
     args = parser.parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except BrokenPipeError:  # `... | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

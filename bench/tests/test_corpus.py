@@ -158,5 +158,6 @@ def test_check_report_and_sample(
     assert corpus.main(["sample", "--n", "5", "--seed", "3", "--context", "1"]) == 0
     text = capsys.readouterr().out
     assert "seed=3 n=1 of 1" in text
-    assert ">     3 | async def f():" in text and "      4 |     await g()" in text
-    assert "related 1: the await (pkg-1.0/pkg/__init__.py:2)" in text
+    assert "   P>     3 | async def f():" in text and "         4 |     await g()" in text
+    assert "   1>     2 | " in text and "   1: the await (pkg-1.0/pkg/__init__.py:2)" in text
+    assert text.count("--- pkg-1.0/pkg/__init__.py") == 1  # one merged window
