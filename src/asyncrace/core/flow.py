@@ -102,6 +102,60 @@ class Analysis:
         self._reads: dict[tuple[object, ...], dict[str, tuple[Step, ...]]] = {}
         self._regs: dict[tuple[object, ...], list[tuple[str, tuple[Step, ...], bool]]] = {}
         self._region_locks: dict[tuple[str, int, str | None], LockInfo | None] = {}
+        self._spawns: dict[str, Step] | None = None
+
+    # -- evidence that objects of a class are used by concurrent tasks ---------------------
+    def spawn_sites(self) -> dict[str, Step]:
+        """Class -> one place where one of its methods is started concurrently
+        (``create_task``, ``gather``, ``TaskGroup.create_task``, ``start_soon``...): the calls
+        evaluated inside the spawning call's arguments (comprehensions included)."""
+        if self._spawns is None:
+            sites: dict[str, Step] = {}
+            for fn in self.index.all_functions():
+                events = fn.facts.events
+                spawners = [e for e in events if e.kind == K.CALL and _is_spawner(e.ref)]
+                if not spawners and not any(e.kind == K.CALL and e.args for e in events):
+                    continue
+                ctx = self.ctx(fn)
+                # an async method handed over as a callback (a route, a handler, a
+                # subscriber): frameworks run those for concurrent events
+                for e in events:
+                    if e.kind != K.CALL:
+                        continue
+                    for a in e.args:
+                        ref = a.partition("=")[2] if _is_kw(a) else a
+                        if not ref or "(" in ref or ref.startswith(("lambda:", "partial:", "*")):
+                            continue
+                        val = self.index.eval(ctx, ref)
+                        if isinstance(val, FuncVal) and val.recv:
+                            target = self.index.functions.get(val.fq)
+                            if target is not None and target.facts.is_async:
+                                label = (
+                                    f"`{short(target)}` is registered as a callback here; "
+                                    "callers may run it for concurrent events"
+                                )
+                                sites.setdefault(val.recv, fn_step(fn, e.pos, label))
+                for s in spawners:
+                    what = split_ref(s.ref)[-1]
+                    for e in events:
+                        if e is s or e.kind != K.CALL or not _inside(e.pos, s.pos):
+                            continue
+                        for tfn, tctx in self.targets(ctx, e):
+                            cls = tctx.recv
+                            if cls is None or not tfn.facts.is_async:
+                                continue
+                            label = f"`{short(tfn)}` is started concurrently here (`{what}`)"
+                            for c in [cls, *[m.fq for m in self.index.mro(cls)]]:
+                                sites.setdefault(c, fn_step(fn, e.pos, label))
+            self._spawns = sites
+        return self._spawns
+
+    def shared_evidence(self, cls_fq: str) -> Step | None:
+        sites = self.spawn_sites()
+        for c in [cls_fq, *self.index.subclasses(cls_fq)]:
+            if c in sites:
+                return sites[c]
+        return None
 
     def ctx(self, fn: Fn) -> Ctx:
         return Ctx(fn, self.index.method_fn(fn))
@@ -274,6 +328,31 @@ class Analysis:
                     out.append((r, (call, *steps), aw or awaited[i]))
         self._regs[key] = out
         return out
+
+
+SPAWNERS: frozenset[str] = frozenset(
+    {
+        "create_task",
+        "ensure_future",
+        "gather",
+        "start_soon",
+        "run_coroutine_threadsafe",
+        "as_completed",
+        "wait",
+        "TaskGroup",
+    }
+)
+
+
+def _is_spawner(ref: str) -> bool:
+    return bool(ref) and split_ref(ref)[-1] in SPAWNERS
+
+
+def _inside(inner: Pos, outer: Pos) -> bool:
+    return (inner[0], inner[1]) >= (outer[0], outer[1]) and (inner[2], inner[3]) <= (
+        outer[2],
+        outer[3],
+    )
 
 
 def _is_kw(arg: str) -> bool:

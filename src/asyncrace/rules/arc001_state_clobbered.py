@@ -41,6 +41,16 @@ def per_call_names(f: FunctionFacts, receiver: set[str]) -> set[str]:
     return tainted
 
 
+_SLOT_WORDS = frozenset({"current", "cur", "curr", "active"})
+
+
+def per_call_slot(ref: str) -> bool:
+    """``self._current_instance``, ``self.active_request``: named as the slot for the call
+    being processed now, which is only right while one call runs at a time."""
+    words = [w for w in ref.rsplit(".", 1)[-1].lower().split("_") if w]
+    return any(w in _SLOT_WORDS for w in words)
+
+
 def state_ref(ref: str, f: FunctionFacts) -> bool:
     if ref.startswith("global:"):
         return True
@@ -71,6 +81,15 @@ class StateClobberedAcrossAwait:
                     continue
                 if ev.value.kind == "const" or not tainted.intersection(ev.value.names):
                     continue
+                evidence: list[Step] = []
+                if ev.ref.startswith("self."):
+                    # an instance attribute races only if tasks share the instance: ask for
+                    # evidence (a concurrent start of its methods, or a per-call slot's name)
+                    site = analysis.shared_evidence(ctx.recv) if ctx.recv else None
+                    if site is not None:
+                        evidence.append(site)
+                    elif not per_call_slot(ev.ref):
+                        continue
                 found = self._first_read(analysis, ctx, fn, i, ev.ref)
                 if found is None:
                     continue
@@ -82,7 +101,8 @@ class StateClobberedAcrossAwait:
                     f"back at {where}; a concurrent call of `{short(fn)}()` can overwrite it "
                     "in between"
                 )
-                yield make(self.code, here, ev.pos, msg, (await_step, *read_steps), FIX)
+                steps = (await_step, *read_steps, *evidence)
+                yield make(self.code, here, ev.pos, msg, steps, FIX)
 
     def _first_read(
         self, analysis: Analysis, ctx: Ctx, fn: Fn, write: int, ref: str
