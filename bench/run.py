@@ -503,6 +503,12 @@ def plan(
         if m:
             info = f", {m.group(1)} files"
         print(f"  filled the {what} cache in {time.perf_counter() - t0:.1f}s{info}", flush=True)
+    for what, cache in (("warm", warm_cache), ("one-changed", changed_cache)):
+        if "--cache-dir" in options and not (cache.is_dir() and any(cache.rglob("*"))):
+            notes.append(
+                f"the {what} cache directory `{rel(cache)}` stayed empty after the filling run: "
+                "this asyncrace wrote no cache, so its warm runs are cold runs"
+            )
     return ms
 
 
@@ -548,13 +554,6 @@ def machine() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "python_impl": platform.python_implementation(),
     }
-
-
-def git_head() -> str:
-    proc = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    )
-    return proc.stdout.strip() or "unknown"
 
 
 def render(
@@ -677,21 +676,6 @@ def render(
     out.append("")
     out.append(END)
     return "\n".join(out) + "\n"
-
-
-def update_doc(path: Path, section: str, begin: str, end: str, title: str) -> None:
-    """Replace the marked section of ``path`` (or append it, or create the file)."""
-    if path.is_file():
-        text = path.read_text(encoding="utf-8")
-        i, j = text.find(begin), text.find(end)
-        if i != -1 and j != -1 and j > i:
-            text = text[:i] + section.rstrip("\n") + text[j + len(end) :]
-        else:
-            text = text.rstrip("\n") + f"\n\n{title}\n\n" + section
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = f"# Benchmarks\n\n{title}\n\n" + section
-    path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
 
 
 # --------------------------------------------------------------------------- main
@@ -822,7 +806,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             command += f" {flag}"
     results: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d"),
-        "commit": git_head(),
+        "commit": corpus.git_head(),
         "reps": reps,
         "jobs": args.jobs,
         "command": command,
@@ -858,7 +842,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     raw.write_text(json.dumps(results, indent=2) + "\n")
     section = render(results, ms, trees, packages, counts)
     doc = Path(args.doc) if args.doc else (OUT / "benchmarks-quick.md" if args.quick else DOC)
-    update_doc(doc, section, BEGIN, END, "## Performance")
+    corpus.update_doc(doc, section, BEGIN, END, "## Performance")
     print(f"wrote {rel(raw)} and {rel(doc)}")
     for n in notes:
         print(f"note: {n}")
