@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import os
 import random
@@ -444,8 +445,73 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- asyncrace runs
 
 
-def asyncrace_command(spec: str | None) -> list[str]:
-    return shlex.split(spec) if spec else [sys.executable, "-m", "asyncrace"]
+def resolve_rev(rev: str) -> str:
+    proc = subprocess.run(
+        ["git", "-C", str(BENCH.parent), "rev-parse", "--verify", f"{rev}^{{commit}}"],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"--at {rev}: not a commit: {proc.stderr.strip()}")
+    return proc.stdout.strip()
+
+
+def snapshot(rev: str) -> Path:
+    """``src/`` of commit ``rev``, extracted with ``git archive`` into
+    ``bench/.cache/snapshots/<sha>/`` (once): a fixed asyncrace while the checkout moves on."""
+    sha = resolve_rev(rev)
+    dest = CACHE / "snapshots" / sha
+    if (dest / "src" / "asyncrace" / "__init__.py").is_file():
+        return dest
+    tmp = dest.with_name(sha + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(BENCH.parent), "archive", "--format=tar", sha, "src"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tf:
+        for member in tf.getmembers():
+            if not _safe_rel(member.name):
+                continue
+            if member.isdir():
+                (tmp / member.name).mkdir(parents=True, exist_ok=True)
+            elif member.isfile():
+                out = tmp / member.name
+                out.parent.mkdir(parents=True, exist_ok=True)
+                src = tf.extractfile(member)
+                assert src is not None
+                with src, out.open("wb") as dst:
+                    shutil.copyfileobj(src, dst)
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.rename(dest)
+    return dest
+
+
+def asyncrace_command(spec: str | None, at: str | None = None) -> list[str]:
+    """The asyncrace to run: ``spec`` (a shell-quoted command), else ``python -m asyncrace`` of
+    this interpreter, from the snapshot of commit ``at`` when given (PYTHONPATH comes before
+    the editable install of the checkout)."""
+    if spec and at:
+        raise SystemExit("--asyncrace and --at exclude each other")
+    if spec:
+        return shlex.split(spec)
+    if at:
+        src = snapshot(at) / "src"
+        return [
+            shutil.which("env") or "/usr/bin/env",
+            f"PYTHONPATH={src}",
+            sys.executable,
+            "-m",
+            "asyncrace",
+        ]
+    return [sys.executable, "-m", "asyncrace"]
+
+
+def commit_of(at: str | None) -> str:
+    """The commit an asyncrace run measures: ``at`` resolved, else the checkout's HEAD."""
+    return resolve_rev(at)[:7] if at else git_head()
 
 
 def check_options(cmd: Sequence[str]) -> set[str]:
@@ -611,6 +677,7 @@ def per_10k(findings: dict[str, int], lines: int) -> dict[str, float]:
 
 def build_report(
     results: Sequence[PackageResult],
+    commit: str,
     *,
     asyncrace: str,
     version: str,
@@ -636,7 +703,7 @@ def build_report(
     )
     return {
         "generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "commit": git_head(),
+        "commit": commit,
         "python": sys.version.split()[0],
         "asyncrace": asyncrace,
         "asyncrace_version": version,
@@ -671,7 +738,7 @@ def render_markdown(report: dict[str, Any], *, level: int = 1) -> str:
     out: list[str] = []
     if level:
         out.append(f"{'#' * level} asyncrace on the real-code corpus\n")
-    cmd = report["asyncrace"].replace(sys.executable, "python")
+    cmd = report["asyncrace"].replace(sys.executable, "python").replace(f"{BENCH.parent}/", "")
     out.append(
         f"- asyncrace `{cmd}` ({report['asyncrace_version']}, commit {report.get('commit', '?')}),"
         f" Python {report['python']}, generated {report['generated']}"
@@ -765,7 +832,7 @@ def git_head() -> str:
 def cmd_check(args: argparse.Namespace) -> int:
     packages = select_packages(load_corpus(), args.packages)
     counts = ensure_all(packages, offline=args.offline, quiet=True)
-    cmd = asyncrace_command(args.asyncrace)
+    cmd = asyncrace_command(args.asyncrace, args.at)
     options = check_options(cmd)
     version = asyncrace_version(cmd)
     print(
@@ -789,10 +856,17 @@ def cmd_check(args: argparse.Namespace) -> int:
                 flush=True,
             )
     report = build_report(
-        results, asyncrace=shlex.join(cmd), version=version, options=options, jobs=args.jobs
+        results,
+        commit_of(args.at) if not args.asyncrace else "(--asyncrace)",
+        asyncrace=shlex.join(cmd),
+        version=version,
+        options=options,
+        jobs=args.jobs,
     )
-    report["command"] = "python bench/corpus.py check" + (
-        f" --jobs {args.jobs}" if args.jobs is not None else ""
+    report["command"] = (
+        "python bench/corpus.py check"
+        + (f" --jobs {args.jobs}" if args.jobs is not None else "")
+        + (f" --at {report['commit']}" if args.at else "")
     )
     (OUT / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     (OUT / "report.md").write_text(render_markdown(report), encoding="utf-8")
@@ -949,6 +1023,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--asyncrace",
         default=None,
         help="the asyncrace command (default: `python -m asyncrace` of this Python)",
+    )
+    p.add_argument(
+        "--at",
+        metavar="REV",
+        help="check with asyncrace as of this commit (a snapshot of its src/ by git archive)",
     )
     p.add_argument("--offline", action="store_true", help="use only the cache, never pip")
     p.add_argument(

@@ -388,7 +388,7 @@ def plan(
                 floor_details,
             )
         )
-    cmd = corpus.asyncrace_command(args.asyncrace)
+    cmd = corpus.asyncrace_command(args.asyncrace, args.at)
 
     def asyncrace(tree: Tree, cache: Path | None) -> list[str]:
         argv = [*cmd, "check", rel(tree.root), "--output-format", "json"]
@@ -698,6 +698,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument(
         "--asyncrace", default=None, help="the asyncrace command (default: `python -m asyncrace`)"
     )
+    ap.add_argument(
+        "--at",
+        metavar="REV",
+        help="measure asyncrace as of this commit (a snapshot of its src/ by git archive)",
+    )
     ap.add_argument("--no-libcst-floor", dest="libcst_floor", action="store_false")
     ap.add_argument("--no-ruff", dest="ruff", action="store_false")
     ap.add_argument("--no-flake8", dest="flake8", action="store_false")
@@ -724,7 +729,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         flush=True,
     )
 
-    cmd = corpus.asyncrace_command(args.asyncrace)
+    cmd = corpus.asyncrace_command(args.asyncrace, args.at)
     options = corpus.check_options(cmd)
     notes: list[str] = []
     if not options:
@@ -789,11 +794,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "`--select ASYNC` (it filters their output), as a user's run would"
     )
 
+    results_commit = corpus.commit_of(args.at) if not args.asyncrace else "(--asyncrace)"
     command = "python bench/run.py" + (" --quick" if args.quick else "")
     if args.reps is not None:
         command += f" --reps {args.reps}"
     if args.jobs != 2:
         command += f" --jobs {args.jobs}"
+    if args.at:
+        command += f" --at {results_commit}"
     if args.packages and not args.quick:
         command += " --packages " + " ".join(args.packages)
     for flag, on in (
@@ -806,7 +814,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             command += f" {flag}"
     results: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d"),
-        "commit": corpus.git_head(),
+        "commit": results_commit,
         "reps": reps,
         "jobs": args.jobs,
         "command": command,
