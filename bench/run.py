@@ -4,7 +4,7 @@
     python bench/run.py --quick         # smoke test: 2 small packages, 1 repetition
     python bench/run.py --reps 5 --no-libcst-floor --no-flake8
 
-Every tool is run on the same directory tree, ``bench/.cache/bench/<label>/``: a copy of the
+Every tool is run on the same directory tree, ``bench/.cache/bench/main/<label>/``: a copy of the
 corpus files of the chosen packages (``bench/corpus.py`` fetches them). Each measurement is a
 whole process (start-up included), timed from outside; the repetitions are interleaved
 (rep 1 of everything, then rep 2...) and the median is reported. Peak memory is given twice:
@@ -19,12 +19,14 @@ between its ``BEGIN run.py``/``END run.py`` markers (``--quick`` writes
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import re
 import shlex
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -43,7 +45,8 @@ import corpus
 
 BENCH = corpus.BENCH
 REPO = BENCH.parent
-WORK = corpus.CACHE / "bench"
+WORK = corpus.CACHE / "bench" / "main"  # --quick: bench/.cache/bench/quick
+RUN_DIR = corpus.OUT / "run"  # the output of the last run of each measurement
 OUT = corpus.OUT
 DOC = REPO / "docs" / "benchmarks.md"
 QUICK_PACKAGES = ("arq", "httpx")
@@ -191,6 +194,24 @@ class TreeRss:
                 return
 
 
+def kill_group(pid: int) -> None:
+    """Kill the process group that ``pid`` leads (a measured command and its children)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def cpu_busy_s() -> float | None:
+    """CPU seconds the whole machine has spent busy since boot (/proc/stat), or None."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    busy = sum(fields[:8]) - idle  # user nice system idle iowait irq softirq steal
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Sample:
     wall_s: float
@@ -199,6 +220,8 @@ class Sample:
     tree_rss_kb: int | None  # the summed tree, sampled
     info: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    cpu_s: float | None = None  # user + system CPU of the process tree
+    other_cpu_s: float | None = None  # CPU used by anything else on the machine meanwhile
 
 
 def run_measured(
@@ -210,19 +233,22 @@ def run_measured(
         time_file = Path(tf.name)
     full = [str(GNU_TIME), "-v", "-o", str(time_file), *argv] if use_time else list(argv)
     with stdout.open("wb") as out, stderr.open("wb") as err:
+        busy0 = cpu_busy_s()
         t0 = time.perf_counter()
-        proc = subprocess.Popen(full, cwd=cwd, stdout=out, stderr=err)
-        killer = threading.Timer(timeout, proc.kill)  # a hung tool is killed, not waited on
+        # its own process group, so that a hung tool is killed with all its workers
+        proc = subprocess.Popen(full, cwd=cwd, stdout=out, stderr=err, start_new_session=True)
+        killer = threading.Timer(timeout, kill_group, (proc.pid,))
         killer.start()
         with TreeRss(proc.pid, skip_root=use_time) as sampler:
             try:
                 _, status, rusage = os.wait4(proc.pid, 0)
             except KeyboardInterrupt:
-                proc.kill()
+                kill_group(proc.pid)
                 raise
             finally:
                 killer.cancel()
             wall = time.perf_counter() - t0
+            busy1 = cpu_busy_s()
         proc.returncode = os.waitstatus_to_exitcode(status)
     max_rss: int | None = rusage.ru_maxrss  # KiB on Linux; covers reaped descendants
     code = proc.returncode
@@ -239,7 +265,16 @@ def run_measured(
     # a process shorter than the sampling interval may be missed: the tree holds at least the
     # largest process
     tree = max(sampler.peak_kb, max_rss or 0) or None
-    return Sample(round(wall, 4), code, max_rss, tree)
+    cpu = rusage.ru_utime + rusage.ru_stime
+    other = None if busy0 is None or busy1 is None else max(0.0, busy1 - busy0 - cpu)
+    return Sample(
+        round(wall, 4),
+        code,
+        max_rss,
+        tree,
+        cpu_s=round(cpu, 3),
+        other_cpu_s=None if other is None else round(other, 3),
+    )
 
 
 @dataclass
@@ -309,7 +344,7 @@ def flake8_details(stdout: str, _stderr: str) -> dict[str, Any]:
 def execute(m: Measurement, rep: int, timeout: float) -> Sample:
     if m.before_each is not None:
         m.before_each(rep)
-    run_dir = OUT / "run"
+    run_dir = RUN_DIR
     run_dir.mkdir(parents=True, exist_ok=True)
     so, se = run_dir / f"{m.key}.stdout", run_dir / f"{m.key}.stderr"
     s = run_measured(m.argv, REPO, so, se, timeout)
@@ -602,15 +637,18 @@ def render(
     out.append("### Times and memory\n")
     out.append(
         "Wall time of the whole process (interpreter start-up included), median of the "
-        "repetitions, with the fastest and slowest; peak RSS of the largest single "
+        "repetitions, with the fastest and slowest; CPU time (user + system) of the process "
+        "tree; peak RSS of the largest single "
         "process, and summed over the process tree (sampled every 0.1 s).\n"
     )
-    out.append("| run | median s | min-max s | files/s | largest process MB | tree MB | findings |")
-    out.append("|---|--:|--:|--:|--:|--:|--:|")
+    out.append(
+        "| run | median s | min-max s | CPU s | lines/s | largest process MB | tree MB | findings |"
+    )
+    out.append("|---|--:|--:|--:|--:|--:|--:|--:|")
     for m in ms:
         walls = [s.wall_s for s in m.samples if s.error is None]
         if not walls:
-            out.append(f"| {m.label} | failed | | | | | |")
+            out.append(f"| {m.label} | failed | | | | | | |")
             continue
         w = statistics.median(walls)
         info = m.samples[-1].info
@@ -620,7 +658,8 @@ def render(
             found_s = f"{len(info.get('failures', []))} unparsable"
         out.append(
             f"| {m.label} | {fmt_s(w)} | {fmt_s(min(walls))}-{fmt_s(max(walls))} | "
-            f"{len(m.tree.files) / w:,.0f} | {fmt_mb(m.median('max_rss_kb'))} | "
+            f"{fmt_s(m.median('cpu_s'))} | {m.tree.lines / w:,.0f} | "
+            f"{fmt_mb(m.median('max_rss_kb'))} | "
             f"{fmt_mb(m.median('tree_rss_kb'))} | {found_s} |"
         )
     out.append("")
@@ -671,7 +710,7 @@ def render(
     out.append("Run from the repository root; `bench/.cache/bench/` is made by `run.py`.\n")
     out.append("```bash")
     for m in ms:
-        out.append(shlex.join(m.argv).replace(sys.executable, "python"))
+        out.append(shlex.join(m.argv).replace(sys.executable, "python").replace(f"{REPO}/", ""))
     out.append("```")
     out.append("")
     out.append(END)
@@ -712,6 +751,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=3600.0)
     args = ap.parse_args(argv)
     reps = args.reps if args.reps is not None else (1 if args.quick else 3)
+    global WORK, RUN_DIR
+    if args.quick:  # its own directories: a quick run never disturbs a full one
+        WORK = WORK.with_name("quick")
+        RUN_DIR = RUN_DIR.with_name("run-quick")
     names = list(QUICK_PACKAGES) if args.quick else args.packages
     packages = corpus.select_packages(corpus.load_corpus(), names)
     counts = corpus.ensure_all(packages, offline=args.offline, quiet=True)
@@ -775,6 +818,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             notes.append(
                 f"{m.key} failed: {next((s.error for s in m.samples if s.error), '')}"[:800]
             )
+    other = [s.other_cpu_s / s.wall_s for m in ms for s in m.samples if s.other_cpu_s and s.wall_s]
+    if other:
+        notes.append(
+            "CPU used by other processes on the machine while a run was timed (per second of "
+            f"the run): median {statistics.median(other):.2f}, max {max(other):.2f} cores of "
+            f"{os.cpu_count()}; near 0 means the tool had the machine to itself"
+        )
     cold_found = {
         str(s.info.get("by_code"))
         for k in ("asyncrace-cold", "asyncrace-warm")
