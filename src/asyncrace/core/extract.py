@@ -419,6 +419,7 @@ class _FunctionBuilder:
         self.nested: list[str] = []
         self.returns: list[str] = []
         self.is_generator = False
+        self.repeat_depth = 0  # loop bodies and comprehensions being compiled
         self.pos = pos
 
     @staticmethod
@@ -440,6 +441,7 @@ class _FunctionBuilder:
         ev = Event(kind, pos, **kw)  # type: ignore[arg-type]
         ev.regions = tuple(self.region_stack)
         ev.handler = self.handlers[-1] if self.handlers else -1
+        ev.repeated = self.repeat_depth > 0
         idx = len(self.events)
         self.events.append(ev)
         for p in self.frontier:
@@ -802,7 +804,9 @@ class _FunctionBuilder:
         loop = _Loop(head)
         self.loops.append(loop)
         self.frontier = [t]
+        self.repeat_depth += 1
         self.stmts(s.body)
+        self.repeat_depth -= 1
         self.link(self.frontier, head)
         self.loops.pop()
         self.frontier = [f]
@@ -825,7 +829,9 @@ class _FunctionBuilder:
         self.loops.append(loop)
         self.frontier = [t]
         self.assign(s.target, Value("other", "", _names_in(s.iter)))
+        self.repeat_depth += 1
         self.stmts(s.body)
+        self.repeat_depth -= 1
         self.link(self.frontier, head)
         self.loops.pop()
         self.frontier = [f]
@@ -963,7 +969,11 @@ class _FunctionBuilder:
             inner = node.value
             self.expr(inner, Bind.AWAITED if isinstance(inner, ast.Call) else Bind.NONE)
             callee = self.ref(inner.func) if isinstance(inner, ast.Call) else self.ref(inner)
-            self.emit(K.AWAIT, node, ref=callee, name="await")
+            pos = self.mx.pos.of(node)
+            if isinstance(inner, ast.Call):  # ``await f(...)`` spanning lines: show ``await f``
+                fpos = self.mx.pos.of(inner.func)
+                pos = (pos[0], pos[1], fpos[2], fpos[3])
+            self.emit(K.AWAIT, pos, ref=callee, name="await")
         elif isinstance(node, ast.Call):
             self.call(node, bind, bind_name)
         elif isinstance(node, ast.Attribute):
@@ -992,17 +1002,9 @@ class _FunctionBuilder:
                 self.expr(node.value, Bind.YIELDED)
             self.emit(K.YIELD, node)
         elif isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
-            for gen in node.generators:
-                self.expr(gen.iter, Bind.NONE)
-                if gen.is_async:
-                    self.emit(K.AWAIT, gen.iter, ref=self.ref(gen.iter), name="async for")
-                for cond in gen.ifs:
-                    self.expr(cond, Bind.NONE)
-            if isinstance(node, ast.DictComp):
-                self.expr(node.key, Bind.NONE)
-                self.expr(node.value, Bind.NONE)
-            else:
-                self.expr(node.elt, Bind.NONE)
+            self.repeat_depth += 1
+            self._comprehension(node)
+            self.repeat_depth -= 1
         elif isinstance(node, ast.Compare) and self._identity_check(node):
             # ``self._gen is not my_gen``: comparing shared state with this call's own value
             # is how code detects that another task took over; it is not a stale read
@@ -1020,6 +1022,21 @@ class _FunctionBuilder:
                     self.expr(child, Bind.NONE)
                 elif isinstance(child, ast.keyword):
                     self.expr(child.value, Bind.NONE)
+
+    def _comprehension(
+        self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp
+    ) -> None:
+        for gen in node.generators:
+            self.expr(gen.iter, Bind.NONE)
+            if gen.is_async:
+                self.emit(K.AWAIT, gen.iter, ref=self.ref(gen.iter), name="async for")
+            for cond in gen.ifs:
+                self.expr(cond, Bind.NONE)
+        if isinstance(node, ast.DictComp):
+            self.expr(node.key, Bind.NONE)
+            self.expr(node.value, Bind.NONE)
+        else:
+            self.expr(node.elt, Bind.NONE)
 
     def _identity_check(self, node: ast.Compare) -> bool:
         if len(node.ops) != 1 or not isinstance(

@@ -74,6 +74,7 @@ class Event:
     guards: tuple[str, ...] = ()
     regions: tuple[int, ...] = ()  # enclosing ``with`` regions (innermost last)
     handler: int = -1  # index of the innermost enclosing try's handler entry, -1 if none
+    repeated: bool = False  # inside a loop body or a comprehension: may run many times
     succ: list[int] = field(default_factory=list)
 
 

@@ -104,57 +104,83 @@ class Analysis:
         self._region_locks: dict[tuple[str, int, str | None], LockInfo | None] = {}
         self._spawns: dict[str, Step] | None = None
 
-    # -- evidence that objects of a class are used by concurrent tasks ---------------------
+    # -- evidence that a method runs in several tasks at once ------------------------------
     def spawn_sites(self) -> dict[str, Step]:
-        """Class -> one place where one of its methods is started concurrently
-        (``create_task``, ``gather``, ``TaskGroup.create_task``, ``start_soon``...): the calls
-        evaluated inside the spawning call's arguments (comprehensions included)."""
+        """Method (fully qualified) -> one place that runs it in several tasks at once:
+        started by ``gather``/``wait``/``as_completed``, by ``create_task``/``start_soon``/
+        ``ensure_future`` inside a loop or a comprehension, or handed to a framework as a
+        callback (a route, a handler, a subscriber), which runs it per event."""
         if self._spawns is None:
             sites: dict[str, Step] = {}
             for fn in self.index.all_functions():
                 events = fn.facts.events
-                spawners = [e for e in events if e.kind == K.CALL and _is_spawner(e.ref)]
-                if not spawners and not any(e.kind == K.CALL and e.args for e in events):
+                if not any(e.kind == K.CALL and e.args for e in events):
                     continue
                 ctx = self.ctx(fn)
-                # an async method handed over as a callback (a route, a handler, a
-                # subscriber): frameworks run those for concurrent events
                 for e in events:
-                    if e.kind != K.CALL:
+                    if e.kind == K.CALL:
+                        self._callback_sites(ctx, fn, e, sites)
+                for s in events:
+                    if s.kind != K.CALL or not _is_spawner(s.ref):
                         continue
-                    for a in e.args:
-                        ref = a.partition("=")[2] if _is_kw(a) else a
-                        if not ref or "(" in ref or ref.startswith(("lambda:", "partial:", "*")):
-                            continue
-                        val = self.index.eval(ctx, ref)
-                        if isinstance(val, FuncVal) and val.recv:
-                            target = self.index.functions.get(val.fq)
-                            if target is not None and target.facts.is_async:
-                                label = (
-                                    f"`{short(target)}` is registered as a callback here; "
-                                    "callers may run it for concurrent events"
-                                )
-                                sites.setdefault(val.recv, fn_step(fn, e.pos, label))
-                for s in spawners:
                     what = split_ref(s.ref)[-1]
+                    many = what in MANY_SPAWNERS or s.repeated
                     for e in events:
                         if e is s or e.kind != K.CALL or not _inside(e.pos, s.pos):
                             continue
+                        if not (many or e.repeated):
+                            continue
                         for tfn, tctx in self.targets(ctx, e):
-                            cls = tctx.recv
-                            if cls is None or not tfn.facts.is_async:
+                            if tctx.recv is None or not tfn.facts.is_async:
                                 continue
-                            label = f"`{short(tfn)}` is started concurrently here (`{what}`)"
-                            for c in [cls, *[m.fq for m in self.index.mro(cls)]]:
-                                sites.setdefault(c, fn_step(fn, e.pos, label))
+                            label = f"`{short(tfn)}` runs in several tasks at once here (`{what}`)"
+                            sites.setdefault(tfn.fq, fn_step(fn, e.pos, label))
             self._spawns = sites
         return self._spawns
 
-    def shared_evidence(self, cls_fq: str) -> Step | None:
+    def _callback_sites(self, ctx: Ctx, fn: Fn, e: Event, sites: dict[str, Step]) -> None:
+        for a in e.args:
+            ref = a.partition("=")[2] if _is_kw(a) else a
+            if not ref or "(" in ref or ref.startswith(("lambda:", "partial:", "*", "const")):
+                continue
+            val = self.index.eval(ctx, ref)
+            if not (isinstance(val, FuncVal) and val.recv):
+                continue
+            target = self.index.functions.get(val.fq)
+            if target is None or not target.facts.is_async or target.facts.parent:
+                continue
+            label = (
+                f"`{short(target)}` is registered as a callback here; "
+                "callers run it for concurrent events"
+            )
+            sites.setdefault(target.fq, fn_step(fn, e.pos, label))
+
+    def shared_evidence(self, fn: Fn, depth: int = 0) -> Step | None:
+        """Why ``fn`` may run in several tasks at once: a spawn site of it (or of an override or
+        a base implementation), or of a method of its class that calls it on ``self``."""
         sites = self.spawn_sites()
-        for c in [cls_fq, *self.index.subclasses(cls_fq)]:
-            if c in sites:
-                return sites[c]
+        if fn.fq in sites:
+            return sites[fn.fq]
+        cls = self.index.method_fn(fn)
+        if cls is None or fn.facts.parent is not None:
+            return None
+        name = fn.facts.name
+        related = [cls, *[c.fq for c in self.index.mro(cls)], *self.index.subclasses(cls)]
+        for c in related:
+            other = self.index.find_method(c, name)
+            if other is not None and other.fq in sites:
+                return sites[other.fq]
+        if depth >= 3:
+            return None
+        for ci in self.index.mro(cls):
+            for q in ci.facts.methods.values():
+                caller = self.index.functions.get(f"{ci.module.module}.{q}")
+                if caller is None or caller.fq == fn.fq:
+                    continue
+                if any(e.kind == K.CALL and e.ref == f"self.{name}" for e in caller.facts.events):
+                    found = self.shared_evidence(caller, depth + 1)
+                    if found is not None:
+                        return found
         return None
 
     def ctx(self, fn: Fn) -> Ctx:
@@ -339,9 +365,10 @@ SPAWNERS: frozenset[str] = frozenset(
         "run_coroutine_threadsafe",
         "as_completed",
         "wait",
-        "TaskGroup",
     }
 )
+# spawners that start several awaitables at once by design
+MANY_SPAWNERS: frozenset[str] = frozenset({"gather", "as_completed", "wait"})
 
 
 def _is_spawner(ref: str) -> bool:
@@ -379,58 +406,63 @@ def registration_of(ev: Event) -> str | None:
         v = ev.value
         if v.kind in ("call", "name"):
             return ev.ref
-        if v.kind == "const" and v.ref == "truthy" and not teardown_flag(ev.ref):
+        if v.kind == "const" and v.ref == "truthy" and setup_flag(ev.ref):
             return ev.ref
     return None
 
 
-_TEARDOWN_WORDS = frozenset(
+_SETUP_WORDS = frozenset(
     {
-        "close",
-        "closed",
-        "closing",
-        "eof",
-        "done",
-        "finished",
-        "finalized",
-        "stopped",
-        "stopping",
-        "shutdown",
-        "cancelled",
-        "canceled",
-        "sent",
-        "released",
-        "exited",
-        "disconnected",
-        "terminated",
-        "aborted",
-        "killed",
-        "dead",
-        "complete",
-        "completed",
-        "ended",
-        "consumed",
-        "failed",
-        "disposed",
-        "destroyed",
-        "detached",
-        "drained",
-        "exhausted",
-        "responded",
-        "response",
-        "type",
-        "at",
+        "started",
+        "starting",
+        "initialized",
+        "initialised",
+        "initializing",
+        "initialising",
+        "inited",
+        "init",
+        "running",
+        "connected",
+        "connecting",
+        "ready",
+        "loaded",
+        "loading",
+        "opened",
+        "opening",
+        "registered",
+        "registering",
+        "subscribed",
+        "subscribing",
+        "listening",
+        "bootstrapped",
+        "bootstrapping",
+        "prepared",
+        "preparing",
+        "warmed",
+        "warming",
+        "configured",
+        "authenticated",
+        "authenticating",
+        "setup",
+        "installed",
+        "launched",
+        "spawned",
+        "scheduled",
+        "joined",
+        "joining",
+        "logged",
     }
 )
 
 
-def teardown_flag(ref: str) -> bool:
-    """``self._closed = True``, ``self._eof_sent = True``: a flag that marks an end. Checking it
-    and setting it after an await guards against doing the end twice, which is idempotent by
-    design far more often than it is a race on a resource."""
+def setup_flag(ref: str) -> bool:
+    """``self._started = True``, ``self._initialized = True``: a flag that marks set-up done or
+    in progress. Checking it, awaiting, then setting it lets a second task run the set-up
+    again. Other constant flags (``_closed``, ``_eof_sent``, ``_broken``) mostly guard
+    idempotent endings or state machines, and are not read as registrations."""
     name = ref.rsplit(".", 1)[-1].removeprefix("global:").lower()
     words = [w for w in name.split("_") if w]
-    return any(w in _TEARDOWN_WORDS for w in words)
+    return any(w in _SETUP_WORDS for w in words)
 
 
 def _shared(ref: str) -> bool:

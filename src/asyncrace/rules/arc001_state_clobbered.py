@@ -41,16 +41,6 @@ def per_call_names(f: FunctionFacts, receiver: set[str]) -> set[str]:
     return tainted
 
 
-_SLOT_WORDS = frozenset({"current", "cur", "curr", "active"})
-
-
-def per_call_slot(ref: str) -> bool:
-    """``self._current_instance``, ``self.active_request``: named as the slot for the call
-    being processed now, which is only right while one call runs at a time."""
-    words = [w for w in ref.rsplit(".", 1)[-1].lower().split("_") if w]
-    return any(w in _SLOT_WORDS for w in words)
-
-
 def state_ref(ref: str, f: FunctionFacts) -> bool:
     if ref.startswith("global:"):
         return True
@@ -83,13 +73,12 @@ class StateClobberedAcrossAwait:
                     continue
                 evidence: list[Step] = []
                 if ev.ref.startswith("self."):
-                    # an instance attribute races only if tasks share the instance: ask for
-                    # evidence (a concurrent start of its methods, or a per-call slot's name)
-                    site = analysis.shared_evidence(ctx.recv) if ctx.recv else None
-                    if site is not None:
-                        evidence.append(site)
-                    elif not per_call_slot(ev.ref):
+                    # an instance attribute races only if tasks share the instance and run
+                    # this code at once: ask for evidence of that
+                    site = analysis.shared_evidence(fn)
+                    if site is None:
                         continue
+                    evidence.append(site)
                 found = self._first_read(analysis, ctx, fn, i, ev.ref)
                 if found is None:
                     continue
