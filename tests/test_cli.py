@@ -521,6 +521,12 @@ class Cache:
 
     async def fetch(self):
         pass
+
+
+async def load_all(cache: Cache, keys):
+    import asyncio
+
+    return await asyncio.gather(*(cache.load(k) for k in keys))
 """
 
 
