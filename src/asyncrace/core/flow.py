@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from asyncrace.core.facts import Bind, Event, FunctionFacts, K, Pos
-from asyncrace.core.index import Ctx, Fn, FuncVal, Index, is_property, split_ref
+from asyncrace.core.index import Ctx, Fn, FuncVal, Index, Inst, is_property, split_ref
 from asyncrace.core.locks import LockInfo, LockModel
 from asyncrace.settings import Settings
 
@@ -70,6 +70,14 @@ class Acquire:
 
 
 @dataclass(frozen=True, slots=True)
+class Registration:
+    attr: str  # the ``self.X`` / ``global:X`` registered into
+    steps: tuple[Step, ...]  # calls leading to it, the registration last
+    late: bool  # an await may come before it
+    is_write: bool  # an attribute assignment (not a container insertion)
+
+
+@dataclass(frozen=True, slots=True)
 class HandOff:
     event_step: Step  # where work is handed to another thread
     target: Fn
@@ -100,9 +108,10 @@ class Analysis:
         self._acq: dict[tuple[object, ...], list[Acquire]] = {}
         self._hand: dict[tuple[object, ...], list[HandOff]] = {}
         self._reads: dict[tuple[object, ...], dict[str, tuple[Step, ...]]] = {}
-        self._regs: dict[tuple[object, ...], list[tuple[str, tuple[Step, ...], bool]]] = {}
+        self._regs: dict[tuple[object, ...], list[Registration]] = {}
         self._region_locks: dict[tuple[str, int, str | None], LockInfo | None] = {}
         self._spawns: dict[str, Step] | None = None
+        self._passed: frozenset[str] | None = None
 
     # -- evidence that a method runs in several tasks at once ------------------------------
     def spawn_sites(self) -> dict[str, Step]:
@@ -118,7 +127,9 @@ class Analysis:
                     continue
                 ctx = self.ctx(fn)
                 for e in events:
-                    if e.kind == K.CALL:
+                    # a registration stores the callback for later events; an awaited call
+                    # (``await app(scope, receive, send)``) drives it within its own extent
+                    if e.kind == K.CALL and e.bind not in (Bind.AWAITED, Bind.RETURNED):
                         self._callback_sites(ctx, fn, e, sites)
                 for s in events:
                     if s.kind != K.CALL or not _is_spawner(s.ref):
@@ -143,6 +154,9 @@ class Analysis:
             ref = a.partition("=")[2] if _is_kw(a) else a
             if not ref or "(" in ref or ref.startswith(("lambda:", "partial:", "*", "const")):
                 continue
+            segs = split_ref(ref)
+            if len(segs) < 2 or not isinstance(self.index.eval(ctx, ".".join(segs[:-1])), Inst):
+                continue  # a bound method of an object, not ``Class.method`` (introspection)
             val = self.index.eval(ctx, ref)
             if not (isinstance(val, FuncVal) and val.recv):
                 continue
@@ -182,6 +196,21 @@ class Analysis:
                     if found is not None:
                         return found
         return None
+
+    def passed_names(self) -> frozenset[str]:
+        """Last names of every ref passed as an argument anywhere (``Depends(get_db)``,
+        ``contextmanager(gen)``): a function passed on is driven by whoever receives it."""
+        if self._passed is None:
+            names: set[str] = set()
+            for fn in self.index.all_functions():
+                for e in fn.facts.events:
+                    if e.kind == K.CALL:
+                        for a in e.args:
+                            ref = a.partition("=")[2] if _is_kw(a) else a
+                            if ref and "(" not in ref:
+                                names.add(split_ref(ref)[-1])
+            self._passed = frozenset(names)
+        return self._passed
 
     def ctx(self, fn: Fn) -> Ctx:
         return Ctx(fn, self.index.method_fn(fn))
@@ -329,29 +358,32 @@ class Analysis:
         return m if m is not None and is_property(m.facts) else None
 
     # -- registrations into shared state ----------------------------------------------------
-    def registrations(self, ctx: Ctx, depth: int = 0) -> list[tuple[str, tuple[Step, ...], bool]]:
-        """(attr ref, steps to the registration, whether an await may come first) for every
-        registration a function (and what it calls or spawns) makes into ``self`` state."""
+    def registrations(self, ctx: Ctx, depth: int = 0) -> list[Registration]:
+        """Every registration a function (and what it calls or spawns on ``self``) makes into
+        ``self`` state, with the steps to it and whether an await may come first."""
         key = (ctx.fn.fq, ctx.recv)
         if key in self._regs:
             return self._regs[key]
         self._regs[key] = []
-        out: list[tuple[str, tuple[Step, ...], bool]] = []
+        out: list[Registration] = []
         fn = ctx.fn
         awaited = _awaits_before(fn.facts)
         for i, ev in enumerate(fn.facts.events):
             reg = registration_of(ev)
             if reg is not None:
-                out.append((reg, (fn_step(fn, ev.pos, f"`{reg}` is registered here"),), awaited[i]))
+                step = fn_step(fn, ev.pos, f"`{reg}` is registered here")
+                out.append(Registration(reg, (step,), awaited[i], ev.kind == K.WRITE))
                 continue
             if ev.kind != K.CALL or depth >= MAX_DEPTH or not self.same_object_call(ctx, ev):
                 continue
             for tfn, tctx in self.targets(ctx, ev):
                 spawned = ev.bind == Bind.ARG and tfn.facts.is_async  # create_task(f())
-                for r, steps, aw in self.registrations(Ctx(tfn, tctx.recv), depth + 1):
+                for r in self.registrations(Ctx(tfn, tctx.recv), depth + 1):
                     label = "spawns" if spawned else "calls"
                     call = fn_step(fn, ev.pos, f"{label} `{short(tfn)}`")
-                    out.append((r, (call, *steps), aw or awaited[i]))
+                    out.append(
+                        Registration(r.attr, (call, *r.steps), r.late or awaited[i], r.is_write)
+                    )
         self._regs[key] = out
         return out
 

@@ -266,10 +266,13 @@ class ContextTokenCrossesHandler:
         if not f.is_generator or ev.bind != Bind.LOCAL or not ev.name:
             return None
         decos = {d.rstrip("()").rsplit(".", 1)[-1] for d in f.decorators}
-        if decos & _CM_DECORATORS:
+        # a decorated generator is driven by its decorator (@contextmanager, @gen.coroutine):
+        # its enter and exit run in one context. pytest-asyncio's async fixtures are the
+        # exception: set-up and tear-down run in separate tasks.
+        if decos and not (f.is_async and "fixture" in decos):
             return None
-        if "fixture" in decos and not f.is_async:
-            return None  # pytest runs a sync fixture's setup and teardown in one context
+        if f.name in analysis.passed_names():
+            return None  # handed to someone (``Depends(dep)``) who drives it as a context manager
         name = ev.name
 
         def hit(_j: int, e: Event, seen_yield: int) -> bool:

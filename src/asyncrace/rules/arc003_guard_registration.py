@@ -8,6 +8,7 @@ duplicate agents, double connections, a cache filled twice.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from asyncrace.core.facts import Event, FunctionFacts, K, ModuleFacts
@@ -21,6 +22,69 @@ FIX = (
     "remove it in `finally` if the work fails; or hold an asyncio.Lock from the check to the "
     "registration (and re-check inside the lock)."
 )
+
+
+SHARED_SERVICE_WORDS = frozenset(
+    {
+        "Client",
+        "Bot",
+        "Pool",
+        "Manager",
+        "Service",
+        "Worker",
+        "Runner",
+        "Gateway",
+        "Connector",
+        "Executor",
+        "Toolset",
+        "Registry",
+        "Cache",
+        "Dispatcher",
+        "Router",
+        "App",
+        "Application",
+        "Server",
+        "Broker",
+        "Producer",
+        "Consumer",
+        "Coordinator",
+        "Scheduler",
+        "Provider",
+        "Agent",
+        "Orchestrator",
+        "Runtime",
+        "Engine",
+        "Hub",
+        "Bus",
+        "Controller",
+        "Supervisor",
+        "Tracker",
+        "Limiter",
+        "Store",
+        "Repository",
+        "Loader",
+        "Fetcher",
+        "Crawler",
+        "Notifier",
+        "Observer",
+        "Fanout",
+        "Adapter",
+        "Backend",
+        "Driver",
+        "Factory",
+        "Database",
+        "Db",
+        "Listener",
+        "Publisher",
+        "Subscriber",
+        "Watcher",
+        "Monitor",
+        "Proxy",
+        "Balancer",
+    }
+)
+_CAMEL = re.compile(r"[A-Z][a-z0-9]+|[A-Z]+(?![a-z])")
+_SETUP_PREFIXES = ("start_", "_start", "setup_", "_setup", "connect_", "_connect", "init_")
 
 
 def _guard_atoms(ev: Event) -> list[tuple[str, int, str]]:
@@ -58,6 +122,10 @@ class GuardBeforeRegistration:
                 if ev.kind != K.BRANCH or not ev.guards or len(ev.succ) < 2:
                     continue
                 for ref, absent, kind in _guard_atoms(ev):
+                    if kind != "in" and not self._shared_object(analysis, fn):
+                        continue
+                    if self._sentinel_elsewhere(f, ev, absent, ref):
+                        continue
                     d = self._check_guard(analysis, ctx, fn, b, ref, absent, kind)
                     if d is not None:
                         yield d
@@ -76,12 +144,12 @@ class GuardBeforeRegistration:
                 return True
             if ev.kind == K.CALL and i not in callee_regs and analysis.same_object_call(ctx, ev):
                 for tfn, tctx in analysis.targets(ctx, ev):
-                    for r, steps, later in analysis.registrations(Ctx(tfn, tctx.recv)):
-                        if r == ref:
+                    for creg in analysis.registrations(Ctx(tfn, tctx.recv)):
+                        if creg.attr == ref and creg.is_write == (kind != "in"):
                             spawned = ev.bind.name == "ARG" and tfn.facts.is_async
                             label = "spawns" if spawned else "calls"
                             call = fn_step(fn, ev.pos, f"{label} `{short(tfn)}`")
-                            callee_regs[i] = ((call, *steps), later)
+                            callee_regs[i] = ((call, *creg.steps), creg.late)
                             return True
             return i in callee_regs
 
@@ -128,6 +196,47 @@ class GuardBeforeRegistration:
             )
             return make(self.code, here, guard.pos, msg, steps, FIX)
         return None
+
+    @staticmethod
+    def _shared_object(analysis: Analysis, fn: Fn) -> bool:
+        """A presence check (``is None``, a flag) races only when several tasks use the object
+        at once. Keyed registries (``key in self._running``) are shared by construction; for
+        the rest ask for evidence: the method runs in several tasks somewhere in the project,
+        or the class is a shared service by its name (a client, a pool, a worker...), and the
+        method is not one that sets the object up."""
+        if fn.facts.name in analysis.lifecycle or fn.facts.name.startswith(_SETUP_PREFIXES):
+            return False
+        if analysis.shared_evidence(fn) is not None:
+            return True
+        cls = fn.facts.cls
+        if cls is None:
+            return fn.facts.parent is None  # a module function guarding module state
+        words = _CAMEL.findall(cls.rsplit(".", 1)[-1])
+        return bool(words) and words[-1] in SHARED_SERVICE_WORDS
+
+    @staticmethod
+    def _sentinel_elsewhere(f: FunctionFacts, guard: Event, absent: int, ref: str) -> bool:
+        """``if self._initialized: return`` / ``if self._initializing: raise`` /
+        ``self._initializing = True`` / ``await ...``: a second flag, checked and set before
+        the first await, is the sentinel for the whole section."""
+        checked: set[str] = set()
+        seen: set[int] = set()
+        todo = [guard.succ[absent]]
+        while todo:
+            i = todo.pop()
+            if i in seen:
+                continue
+            seen.add(i)
+            ev = f.events[i]
+            if ev.kind == K.AWAIT:
+                continue
+            if ev.kind == K.BRANCH:
+                checked.update(a[0] for a in _guard_atoms(ev) if a[0] != ref)
+            reg = registration_of(ev)
+            if reg is not None and reg in checked:
+                return True
+            todo.extend(ev.succ)
+        return False
 
     @staticmethod
     def _matches(ev: Event, kind: str) -> bool:
