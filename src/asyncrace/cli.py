@@ -1,5 +1,5 @@
-"""The command line: ``asyncrace check``, ``asyncrace rule``. Thin: parse the options, load
-the settings, find the files, call the engine, render, choose the exit code.
+"""The command line: ``asyncrace check``, ``asyncrace rule``, ``asyncrace server``. Thin: parse
+the options, load the settings, find the files, call the engine, render, choose the exit code.
 
 Exit codes: 0 nothing reported, 1 findings reported (0 with ``--exit-zero``), 2 usage or
 configuration error, missing path, or internal error.
@@ -7,6 +7,7 @@ configuration error, missing path, or internal error.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -71,9 +72,15 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def summary_line(reported: Sequence[Diagnostic], suppressed: int) -> str:
-    """``Found 3 findings in 2 files.`` / ``All checks passed!`` (+ suppressed count)."""
-    extra = f" ({suppressed} suppressed by noqa or per-file-ignores)" if suppressed else ""
+def summary_line(reported: Sequence[Diagnostic], suppressed: int, baselined: int = 0) -> str:
+    """``Found 3 findings in 2 files.`` / ``All checks passed!`` (+ suppressed and baselined
+    counts)."""
+    notes = []
+    if suppressed:
+        notes.append(f"{suppressed} suppressed by noqa or per-file-ignores")
+    if baselined:
+        notes.append(f"{baselined} in the baseline")
+    extra = f" ({', '.join(notes)})" if notes else ""
     if not reported:
         return f"All checks passed!{extra}"
     files = len({d.path for d in reported})
@@ -157,6 +164,25 @@ def main() -> None:
     help="Apply exclude patterns to files named on the command line too (for pre-commit).",
 )
 @click.option(
+    "--project-context",
+    is_flag=True,
+    help="Analyze the whole project (the configured `src`, else the project root) with PATHS, "
+    "but report only findings located in PATHS (for pre-commit, which passes changed files).",
+)
+@click.option(
+    "--baseline",
+    "baseline_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="Do not report the findings recorded in this baseline file (JSON).",
+)
+@click.option(
+    "--update-baseline",
+    is_flag=True,
+    help="With --baseline: record every current finding in FILE (created or rewritten).",
+)
+@click.option(
     "--respect-gitignore/--no-respect-gitignore",
     default=None,
     help="Skip files ignored by .gitignore [default: the configured value, else yes].",
@@ -198,6 +224,9 @@ def check(
     stdin_filename: str | None,
     show_suppressed: bool,
     force_exclude: bool,
+    project_context: bool,
+    baseline_path: Path | None,
+    update_baseline: bool,
     respect_gitignore: bool | None,
     jobs: int | None,
     no_cache: bool,
@@ -210,6 +239,8 @@ def check(
     Exit status: 0 nothing reported, 1 findings reported, 2 error."""
     _configure_logging(verbose)
     started = time.perf_counter()
+    if update_baseline and baseline_path is None:
+        raise click.UsageError("--update-baseline needs --baseline FILE")
     read_stdin = STDIN_PATH in paths or (stdin_filename is not None and not paths)
     file_args = [Path(p) for p in paths if p != STDIN_PATH]
     stdin_name = stdin_filename if stdin_filename is not None else STDIN_PATH
@@ -269,6 +300,20 @@ def check(
                 _error(f"cannot decode stdin: {exc}")
             stdin_input = engine.StdinInput(stdin_name, text)
 
+    # --project-context: the named files are what is reported, the project is what is analyzed
+    report_only: set[str] | None = None
+    if project_context:
+        report_only = {engine.display_path(f) for f in files}
+        if stdin_input is not None:
+            report_only.add(engine.display_path(stdin_input.filename))
+        if files or stdin_input is not None:
+            try:
+                project = [p for p in (settings.src or (settings.project_root,)) if p.exists()]
+                files = sorted({*files, *discover_mod.discover(project, settings)})
+            except Exception as exc:
+                _internal_error(exc, verbose)
+            log.info("asyncrace: %s analyzed with the project", _plural(len(files), "file"))
+
     fmt = loaded.output_format or ("full" if _stdout_isatty() else "concise")
     use_color = _use_color(color)
 
@@ -293,6 +338,18 @@ def check(
         except Exception as exc:
             _internal_error(exc, verbose)
 
+    baselined = 0
+    if baseline_path is not None:
+        result, baselined = _apply_baseline(
+            result, baseline_path, update=update_baseline, analyzed=files, stdin=stdin_input
+        )
+    if report_only is not None:
+        result = replace(
+            result,
+            diagnostics=[d for d in result.diagnostics if d.path in report_only],
+            suppressed=[d for d in result.suppressed if d.path in report_only],
+        )
+
     try:
         _report(
             result,
@@ -301,6 +358,7 @@ def check(
             statistics=statistics,
             quiet=quiet,
             show_suppressed=show_suppressed,
+            baselined=baselined,
         )
     except Exception as exc:
         _internal_error(exc, verbose)
@@ -320,6 +378,58 @@ def check(
     sys.exit(EXIT_OK)
 
 
+def _apply_baseline(
+    result: engine.CheckResult,
+    path: Path,
+    *,
+    update: bool,
+    analyzed: Sequence[Path],
+    stdin: engine.StdinInput | None,
+) -> tuple[engine.CheckResult, int]:
+    """Leave out the findings recorded in the baseline ``path`` (written first from this run's
+    findings when ``update``); returns the result to report and how many were left out."""
+    from asyncrace import baseline as baseline_mod
+
+    if update:
+        before: set[str] = set()
+        if path.is_file():
+            with contextlib.suppress(baseline_mod.BaselineError):  # rewritten below
+                before = set(baseline_mod.load(path).fingerprints)
+        items = baseline_mod.entries(result.diagnostics, result.sources, path.parent)
+        try:
+            baseline_mod.write(path, items)
+        except OSError as exc:
+            _error(f"{path}: cannot write baseline: {exc.strerror or exc}")
+        now = {e.fingerprint for e in items}
+        dropped = len(before - now)
+        click.echo(
+            f"asyncrace: baseline {path}: recorded {_plural(len(items), 'finding')}"
+            + (f", dropped {dropped} no longer found" if dropped else ""),
+            err=True,
+        )
+    try:
+        loaded = baseline_mod.load(path)
+    except FileNotFoundError:
+        _error(f"baseline file does not exist: {path} (create it with --update-baseline)")
+    except baseline_mod.BaselineError as exc:
+        _error(str(exc))
+    split = baseline_mod.split(result.diagnostics, result.sources, loaded)
+    # entries for files that were analyzed but no longer match: fixed or edited findings
+    checked = {baseline_mod.rebase_path(str(p), path.parent) for p in analyzed}
+    if stdin is not None:
+        checked.add(baseline_mod.rebase_path(stdin.filename, path.parent))
+    stale = [e for e in split.stale if e.path in checked]
+    if stale and not update:
+        click.echo(
+            f"asyncrace: note: {len(stale)} baseline "
+            f"{'entry no longer matches' if len(stale) == 1 else 'entries no longer match'} "
+            f"any finding ({path}); run with --update-baseline to drop "
+            f"{'it' if len(stale) == 1 else 'them'}",
+            err=True,
+        )
+    return replace(result, diagnostics=split.new), len(split.baselined)
+
+
 def _internal_error(exc: BaseException, verbose: bool) -> NoReturn:
     click.echo(f"asyncrace: internal error: {type(exc).__name__}: {exc}", err=True)
     if verbose:
@@ -337,6 +447,7 @@ def _report(
     statistics: bool,
     quiet: bool,
     show_suppressed: bool,
+    baselined: int = 0,
 ) -> None:
     from asyncrace.output import render, render_statistics  # lazily: the heavy part
 
@@ -382,7 +493,7 @@ def _report(
     if text_format and not quiet:
         if fmt == "full" and (reported or (show_suppressed and suppressed)) and not statistics:
             click.echo("")
-        click.echo(summary_line(reported, len(result.suppressed)))
+        click.echo(summary_line(reported, len(result.suppressed), baselined))
 
 
 def _mark(d: Diagnostic) -> Diagnostic:
@@ -451,3 +562,27 @@ def rule(code: str | None, show_all: bool) -> None:
         click.echo("\nA meta code: it reports on the run itself and cannot be deselected.")
     elif not info.default:
         click.echo(f"\nOff by default; enable it with `--extend-select {info.code}`.")
+
+
+# -------------------------------------------------------------------------------------- server
+
+
+@main.command()
+@click.option(
+    "--stdio",
+    is_flag=True,
+    help="Talk LSP over standard input and output (the default; accepted for editor clients "
+    "that pass it).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log what the server does to stderr.")
+def server(stdio: bool, verbose: bool) -> None:
+    """Run the language server: diagnostics in editors, over LSP on stdin/stdout.
+
+    Needs the `lsp` extra: pip install 'asyncrace[lsp]'."""
+    del stdio  # the only transport
+    from asyncrace import lsp
+
+    try:
+        lsp.serve(verbose=verbose)
+    except lsp.MissingDependencyError as exc:
+        _error(str(exc))

@@ -1,0 +1,489 @@
+"""The language server (``asyncrace server``): asyncrace's findings as editor diagnostics, over
+LSP on stdin/stdout, with pygls 2 (the ``lsp`` extra: ``pip install 'asyncrace[lsp]'``).
+
+What it does:
+
+* On ``didOpen``, ``didChange`` (debounced by :data:`DEBOUNCE` seconds) and ``didSave`` of a
+  Python document it analyzes the document's **text** (unsaved edits included) as the file it
+  is, together with its **context** from disk (:func:`context_files`: the files of its
+  top-level package, else its sibling modules), and publishes the document's findings. On
+  save, the other open documents are analyzed again too (their context changed). On
+  ``didClose`` their diagnostics are cleared.
+* Settings come from the configuration that applies to the document's path (``asyncrace.toml``
+  or ``[tool.asyncrace]`` of ``pyproject.toml``, searched upwards), read on every analysis, so
+  an edit of the configuration applies at the next keystroke. A document excluded by
+  ``exclude``/``extend-exclude`` gets no diagnostics. A configuration error is shown once as
+  an error message (``window/showMessage``).
+* Each diagnostic has ``code`` (``ARC001``), ``codeDescription.href`` (the rule's page),
+  ``source`` ``asyncrace``, severity Warning (Error for the meta codes ARC900-ARC902: the file
+  was not checked), the range of the primary span and one ``relatedInformation`` item per
+  step of the hazard (the await, the read, the lock...), possibly in another file. Clients
+  that do not support related information get the steps appended to the message.
+* Positions: asyncrace counts 1-based characters (code points); LSP counts 0-based code units
+  of the negotiated position encoding, UTF-16 unless the client offers UTF-8 or UTF-32 (a
+  character outside the BMP, such as an emoji, is two UTF-16 units).
+
+The pygls-free helpers (:func:`context_files`, :func:`code_units`, :func:`lsp_position`,
+:func:`analyze_document`) are used by the flake8 plugin too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from asyncrace import __version__, engine
+from asyncrace import discover as discover_mod
+from asyncrace.config import load_settings
+from asyncrace.diagnostic import Diagnostic, Location, Span
+from asyncrace.registry import BY_CODE, META_CODES
+from asyncrace.settings import Settings
+from asyncrace.sources import SourceStore, split_lines
+
+if TYPE_CHECKING:
+    from lsprotocol import types as lsp_types
+    from pygls.lsp.server import LanguageServer
+
+__all__ = [
+    "CACHE_DIRNAME",
+    "CONTEXT_LIMIT",
+    "DEBOUNCE",
+    "DocumentReport",
+    "MissingDependencyError",
+    "analyze_document",
+    "code_units",
+    "context_files",
+    "create_server",
+    "lsp_position",
+    "serve",
+]
+
+log = logging.getLogger("asyncrace.lsp")
+
+DEBOUNCE = 0.25
+"""Seconds without a change before a changed document is analyzed again."""
+
+CONTEXT_LIMIT = 1000
+"""A package with more Python files than this is not used as context: the document's sibling
+modules are, so that a keystroke never costs the analysis of a huge tree."""
+
+CACHE_DIRNAME = ".asyncrace_cache"  # as the command line's default
+
+
+class MissingDependencyError(Exception):
+    """pygls (the ``lsp`` extra) is not installed, or too old."""
+
+
+# ----------------------------------------------------------------------------------- context
+
+
+def package_root(path: Path) -> Path | None:
+    """The outermost package directory containing ``path`` (the directories upwards from the
+    file's that have an ``__init__.py``); None for a module outside any package."""
+    top: Path | None = None
+    d = Path(os.path.abspath(path)).parent
+    while (d / "__init__.py").is_file() and d.parent != d:
+        top = d
+        d = d.parent
+    return top
+
+
+def _siblings(path: Path, settings: Settings) -> list[Path]:
+    directory = Path(os.path.abspath(path)).parent
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return []
+    out = []
+    for name in names:
+        candidate = directory / name
+        if (
+            name.endswith(".py")
+            and candidate.is_file()
+            and not discover_mod.is_excluded(candidate, settings)
+        ):
+            out.append(candidate)
+    return out
+
+
+def context_files(path: Path, settings: Settings, *, limit: int = CONTEXT_LIMIT) -> list[Path]:
+    """The files analyzed together with ``path`` (a document or a file flake8 checks), so that
+    cross-module facts (a fan-out in another module, an inherited method, the callee that takes
+    the lock) are seen without analyzing a whole repository on each keystroke:
+
+    * in a package: every file of its top-level package, discovered as ``asyncrace check``
+      would (``exclude``, ``.gitignore``), when there are at most ``limit`` of them;
+    * otherwise (a top-level module, or a package above the limit): the ``*.py`` files of its
+      own directory, not recursively.
+
+    ``path`` itself is always part of the list (whether or not it exists on disk yet)."""
+    apath = Path(os.path.abspath(path))
+    files: list[Path] = []
+    root = package_root(apath)
+    if root is not None:
+        try:
+            files = discover_mod.discover([root], settings)
+        except discover_mod.DiscoveryError:
+            files = []
+        if len(files) > limit:
+            log.info(
+                "asyncrace: %s has %d files (> %d): sibling modules only", root, len(files), limit
+            )
+            files = []
+    if not files:
+        files = _siblings(apath, settings)
+    if apath.is_file() and apath not in files:
+        files.append(apath)
+    return sorted(files)
+
+
+@dataclass
+class DocumentReport:
+    """The findings of one document (primary location in it) and the texts to map spans."""
+
+    display: str  # the document's display path (as in ``Diagnostic.span.path``)
+    diagnostics: list[Diagnostic]
+    sources: SourceStore
+    files: int  # files analyzed (context included)
+    excluded: bool = False  # the settings exclude the document: nothing was analyzed
+
+
+def analyze_document(
+    path: Path,
+    text: str | None,
+    *,
+    limit: int = CONTEXT_LIMIT,
+    jobs: int = 1,
+    settings: Settings | None = None,
+    respect_exclude: bool = True,
+) -> DocumentReport:
+    """Analyze the document ``path`` with its context (:func:`context_files`) and return the
+    findings located in it. ``text`` is its current content (an editor buffer); None reads the
+    file from disk. Settings are loaded for ``path`` unless given (may raise
+    :class:`~asyncrace.config.ConfigError`)."""
+    if settings is None:
+        settings = load_settings([path])
+    display = engine.display_path(path)
+    if respect_exclude and discover_mod.is_excluded(path, settings):
+        return DocumentReport(display, [], SourceStore(), 0, excluded=True)
+    files = context_files(path, settings, limit=limit)
+    stdin = engine.StdinInput(str(path), text) if text is not None else None
+    if stdin is not None:
+        files = [f for f in files if engine.display_path(f) != display]
+    result = engine.check(
+        files,
+        settings,
+        stdin=stdin,
+        jobs=jobs,
+        cache_dir=settings.project_root / CACHE_DIRNAME,
+    )
+    mine = [d for d in result.diagnostics if d.path == display]
+    return DocumentReport(display, mine, result.sources, result.files)
+
+
+# --------------------------------------------------------------------------------- positions
+
+
+def code_units(text: str, encoding: str = "utf-16") -> int:
+    """The length of ``text`` in code units of an LSP position encoding (``utf-8``,
+    ``utf-16``, ``utf-32``; anything else counts as UTF-16, LSP's default)."""
+    if encoding == "utf-32":
+        return len(text)
+    if encoding == "utf-8":
+        return len(text.encode("utf-8", "surrogatepass"))
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def lsp_position(lines: Sequence[str], loc: Location, encoding: str = "utf-16") -> tuple[int, int]:
+    """(line, character) of an asyncrace location (1-based row, 1-based character column) in
+    LSP terms: 0-based line, 0-based offset in code units of ``encoding``. A column past the
+    end of its line (an exclusive end) counts the rest as one unit per character; a row past
+    the last line keeps its number (clients clamp)."""
+    line = max(loc.row, 1) - 1
+    chars = max(loc.column, 1) - 1
+    text = lines[line] if line < len(lines) else ""
+    prefix = text[:chars]
+    return line, code_units(prefix, encoding) + max(0, chars - len(text))
+
+
+def _span_range(span: Span, lines: Sequence[str], encoding: str) -> lsp_types.Range:
+    from lsprotocol import types
+
+    sl, sc = lsp_position(lines, span.start, encoding)
+    el, ec = lsp_position(lines, span.end, encoding)
+    if (el, ec) < (sl, sc):
+        el, ec = sl, sc
+    return types.Range(types.Position(sl, sc), types.Position(el, ec))
+
+
+def _uri(display: str) -> str:
+    return Path(os.path.abspath(display)).as_uri()
+
+
+def to_lsp(
+    d: Diagnostic,
+    report: DocumentReport,
+    doc_lines: Sequence[str],
+    *,
+    encoding: str = "utf-16",
+    related_information: bool = True,
+) -> lsp_types.Diagnostic:
+    """One asyncrace diagnostic as an LSP diagnostic of the document ``report`` describes;
+    ``doc_lines`` are the analyzed text's lines."""
+    from lsprotocol import types
+
+    def lines_of(path: str) -> Sequence[str]:
+        return doc_lines if path == report.display else report.sources.lines(path)
+
+    url = d.url or (BY_CODE[d.code].url if d.code in BY_CODE else None)
+    message = d.message
+    related = None
+    if d.related:
+        if related_information:
+            related = [
+                types.DiagnosticRelatedInformation(
+                    location=types.Location(
+                        uri=_uri(r.span.path),
+                        range=_span_range(r.span, lines_of(r.span.path), encoding),
+                    ),
+                    message=r.message,
+                )
+                for r in d.related
+            ]
+        else:  # the steps in words, for clients without relatedInformation
+            steps = []
+            for r in d.related:
+                where = "" if r.span.path == report.display else f"{r.span.path}:"
+                steps.append(f"{where}{r.span.start.row}:{r.span.start.column}: {r.message}")
+            message = message + "\n" + "\n".join(steps)
+    return types.Diagnostic(
+        range=_span_range(d.span, doc_lines, encoding),
+        message=message,
+        severity=(
+            types.DiagnosticSeverity.Error
+            if d.code in META_CODES
+            else types.DiagnosticSeverity.Warning
+        ),
+        code=d.code,
+        code_description=types.CodeDescription(href=url) if url else None,
+        source="asyncrace",
+        related_information=related,
+    )
+
+
+# ------------------------------------------------------------------------------------ server
+
+
+def _require_pygls() -> None:
+    try:
+        version = metadata.version("pygls")
+    except metadata.PackageNotFoundError:
+        raise MissingDependencyError(
+            "the language server needs pygls, which is not installed: pip install 'asyncrace[lsp]'"
+        ) from None
+    major = version.split(".", 1)[0]
+    if not major.isdigit() or int(major) < 2:
+        raise MissingDependencyError(
+            f"the language server needs pygls 2 or later (installed: {version}): "
+            "pip install 'asyncrace[lsp]'"
+        )
+
+
+class _Scheduler:
+    """Debounced, one-at-a-time analyses of documents; publishes their diagnostics."""
+
+    def __init__(self, server: LanguageServer, *, debounce: float, limit: int) -> None:
+        self.server = server
+        self.debounce = debounce
+        self.limit = limit
+        self.waiting: dict[str, asyncio.Task[None]] = {}  # still in their debounce sleep
+        self.running: set[asyncio.Task[None]] = set()
+        self.lock = asyncio.Lock()
+        self.shown_errors: set[str] = set()
+
+    def schedule(self, uri: str, delay: float) -> None:
+        old = self.waiting.pop(uri, None)
+        if old is not None:
+            old.cancel()
+        task = asyncio.get_running_loop().create_task(self._run(uri, delay))
+        self.waiting[uri] = task
+        self.running.add(task)
+        task.add_done_callback(self.running.discard)
+
+    def forget(self, uri: str) -> None:
+        old = self.waiting.pop(uri, None)
+        if old is not None:
+            old.cancel()
+
+    def cancel_all(self) -> None:
+        for task in list(self.waiting.values()):
+            task.cancel()
+        self.waiting.clear()
+
+    def _encoding(self) -> str:
+        enc = self.server.workspace.position_encoding
+        return str(getattr(enc, "value", enc) or "utf-16")
+
+    def _related_supported(self) -> bool:
+        caps = self.server.client_capabilities
+        pd = caps.text_document.publish_diagnostics if caps.text_document else None
+        return bool(pd and pd.related_information)
+
+    async def _run(self, uri: str, delay: float) -> None:
+        from lsprotocol import types
+
+        from asyncrace.config import ConfigError
+
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if self.waiting.get(uri) is asyncio.current_task():
+            del self.waiting[uri]  # from here on it is not cancelled by newer changes
+        async with self.lock:
+            doc = self.server.workspace.text_documents.get(uri)
+            if doc is None:
+                return
+            version, text = doc.version, doc.source
+            path = _document_path(uri)
+            try:
+                report = await asyncio.to_thread(
+                    analyze_document, path, text, limit=self.limit, jobs=1
+                )
+            except ConfigError as exc:
+                message = f"asyncrace: {exc}"
+                log.warning("%s", message)
+                if message not in self.shown_errors:
+                    self.shown_errors.add(message)
+                    self.server.window_show_message(
+                        types.ShowMessageParams(type=types.MessageType.Error, message=message)
+                    )
+                self._publish(uri, version, [])
+                return
+            except Exception as exc:  # never take the server down
+                log.exception("asyncrace: analysis of %s failed", uri)
+                self.server.window_log_message(
+                    types.LogMessageParams(
+                        type=types.MessageType.Error,
+                        message=f"asyncrace: analysis of {uri} failed: {type(exc).__name__}: {exc}",
+                    )
+                )
+                return
+        current = self.server.workspace.text_documents.get(uri)
+        if current is None or current.version != version:
+            return  # edited meanwhile: a newer analysis is on its way
+        lines = split_lines(text)
+        encoding = self._encoding()
+        related = self._related_supported()
+        diagnostics = [
+            to_lsp(d, report, lines, encoding=encoding, related_information=related)
+            for d in report.diagnostics
+        ]
+        log.info(
+            "asyncrace: %s: %d diagnostics (%d files analyzed)",
+            report.display,
+            len(diagnostics),
+            report.files,
+        )
+        self._publish(uri, version, diagnostics)
+
+    def _publish(
+        self, uri: str, version: int | None, diagnostics: list[lsp_types.Diagnostic]
+    ) -> None:
+        from lsprotocol import types
+
+        self.server.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=version)
+        )
+
+
+def _document_path(uri: str) -> Path:
+    from pygls.uris import to_fs_path
+
+    fs = to_fs_path(uri)
+    if fs is None:  # untitled:, vscode-notebook-cell: ... analyzed as a file of the cwd
+        name = uri.rsplit("/", 1)[-1].split(":")[-1] or "untitled"
+        fs = os.path.join(os.getcwd(), name if name.endswith(".py") else name + ".py")
+    return Path(fs)
+
+
+def _is_python(uri: str, language_id: str | None) -> bool:
+    if language_id is not None:
+        return language_id == "python"
+    return uri.endswith((".py", ".pyi"))
+
+
+def create_server(*, debounce: float = DEBOUNCE, limit: int = CONTEXT_LIMIT) -> LanguageServer:
+    """The language server with its handlers (not started)."""
+    _require_pygls()
+    from lsprotocol import types
+    from pygls.lsp.server import LanguageServer
+
+    server = LanguageServer(
+        "asyncrace", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental
+    )
+    state: dict[str, _Scheduler] = {}
+    languages: dict[str, str | None] = {}
+
+    def scheduler() -> _Scheduler:
+        if "s" not in state:
+            state["s"] = _Scheduler(server, debounce=debounce, limit=limit)
+        return state["s"]
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    async def did_open(ls: LanguageServer, params: types.DidOpenTextDocumentParams) -> None:
+        doc = params.text_document
+        languages[doc.uri] = doc.language_id
+        if _is_python(doc.uri, doc.language_id):
+            scheduler().schedule(doc.uri, 0)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    async def did_change(ls: LanguageServer, params: types.DidChangeTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        if _is_python(uri, languages.get(uri)):
+            scheduler().schedule(uri, scheduler().debounce)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_SAVE, types.SaveOptions(include_text=False))
+    async def did_save(ls: LanguageServer, params: types.DidSaveTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        s = scheduler()
+        if _is_python(uri, languages.get(uri)):
+            s.schedule(uri, 0)
+        # the saved file is context for the other open documents
+        for other in list(ls.workspace.text_documents):
+            if other != uri and _is_python(other, languages.get(other)):
+                s.schedule(other, s.debounce)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    async def did_close(ls: LanguageServer, params: types.DidCloseTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        languages.pop(uri, None)
+        scheduler().forget(uri)
+        ls.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
+        )
+
+    @server.feature(types.SHUTDOWN)
+    def shutdown(ls: LanguageServer, params: Any) -> None:
+        if "s" in state:
+            state["s"].cancel_all()
+
+    return server
+
+
+def serve(*, verbose: bool = False) -> None:
+    """Run the server on stdin/stdout until the client says exit. Raises
+    :class:`MissingDependencyError` when pygls 2 is not installed."""
+    _require_pygls()
+    handler = logging.StreamHandler(sys.stderr)  # stdout carries the protocol
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger("asyncrace")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO if verbose else logging.WARNING)
+    root.propagate = False
+    create_server().start_io()
