@@ -8,7 +8,9 @@ whose fingerprint FILE lists, and counts it in the summary line. A missing FILE 
 Identity is the fingerprint of :mod:`asyncrace.output.fingerprint` (code, path, the stripped
 text of the flagged lines and of every related step, message, occurrence index): no line or
 column numbers, so edits that move a finding up or down the file keep it baselined, while an
-edit of the flagged lines makes it new. Paths are taken **relative to the baseline file's
+edit of the flagged lines makes it new. Messages name the lines of other steps ("read back at
+line 61", "``other.py:34``"); those numbers are masked before fingerprinting
+(:func:`mask_line_numbers`), or every line inserted above a finding would make it new. Paths are taken **relative to the baseline file's
 directory** before fingerprinting, so the same baseline works whatever directory asyncrace is
 run from. Meta codes (ARC900-ARC902: a file that could not be checked) are never recorded nor
 hidden.
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -51,6 +54,7 @@ __all__ = [
     "Split",
     "entries",
     "load",
+    "mask_line_numbers",
     "rebase_path",
     "split",
     "write",
@@ -116,6 +120,16 @@ def rebase_path(display: str, base: Path) -> str:
     return Path(rel).as_posix()
 
 
+_LINE_REF = re.compile(r"\b(line )\d+\b|(\.pyi?:)\d+\b")
+
+
+def mask_line_numbers(message: str) -> str:
+    """``message`` with its references to other steps' lines (``line 61``, ``other.py:34``,
+    as the rules write them) masked: they move with every line inserted above the finding,
+    and a baseline must not."""
+    return _LINE_REF.sub(lambda m: (m.group(1) or m.group(2)) + "#", message)
+
+
 def _rebased(
     diagnostics: Sequence[Diagnostic], sources: SourceStore, base: Path
 ) -> tuple[list[tuple[Diagnostic, Diagnostic]], SourceStore]:
@@ -138,6 +152,7 @@ def _rebased(
     for d in diagnostics:
         copy = replace(
             d,
+            message=mask_line_numbers(d.message),
             span=rebase(d.span),
             related=tuple(Related(rebase(r.span), r.message) for r in d.related),
         )
