@@ -556,6 +556,12 @@ def fmt_s(v: float | None) -> str:
     return f"{v:.2f}" if v < 100 else f"{v:.1f}"
 
 
+def others(m: Measurement) -> str:
+    """Median CPU (in cores) that other processes used while ``m`` was timed."""
+    v = [s.other_cpu_s / s.wall_s for s in m.samples if s.other_cpu_s is not None and s.wall_s]
+    return f"{statistics.median(v):.2f}" if v else "n/a"
+
+
 def fmt_mb(kb: float | None) -> str:
     return "n/a" if kb is None else f"{kb / 1024:.0f}"
 
@@ -638,17 +644,19 @@ def render(
     out.append(
         "Wall time of the whole process (interpreter start-up included), median of the "
         "repetitions, with the fastest and slowest; CPU time (user + system) of the process "
-        "tree; peak RSS of the largest single "
-        "process, and summed over the process tree (sampled every 0.1 s).\n"
+        "tree; peak RSS of the largest single process, and summed over the process tree "
+        "(sampled every 0.1 s); the CPU other processes on the machine used meanwhile, in "
+        "cores (0 = the tool had the machine to itself).\n"
     )
     out.append(
-        "| run | median s | min-max s | CPU s | lines/s | largest process MB | tree MB | findings |"
+        "| run | median s | min-max s | CPU s | lines/s | largest process MB | tree MB | findings "
+        "| others' cores |"
     )
-    out.append("|---|--:|--:|--:|--:|--:|--:|--:|")
+    out.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|")
     for m in ms:
         walls = [s.wall_s for s in m.samples if s.error is None]
         if not walls:
-            out.append(f"| {m.label} | failed | | | | | | |")
+            out.append(f"| {m.label} | failed | | | | | | | |")
             continue
         w = statistics.median(walls)
         info = m.samples[-1].info
@@ -660,7 +668,7 @@ def render(
             f"| {m.label} | {fmt_s(w)} | {fmt_s(min(walls))}-{fmt_s(max(walls))} | "
             f"{fmt_s(m.median('cpu_s'))} | {m.tree.lines / w:,.0f} | "
             f"{fmt_mb(m.median('max_rss_kb'))} | "
-            f"{fmt_mb(m.median('tree_rss_kb'))} | {found_s} |"
+            f"{fmt_mb(m.median('tree_rss_kb'))} | {found_s} | {others(m)} |"
         )
     out.append("")
     cold = med("asyncrace-cold")
