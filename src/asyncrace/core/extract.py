@@ -235,6 +235,21 @@ class _ModuleExtractor:
         self.functions: dict[str, FunctionFacts] = {}
         self.global_types: dict[str, str] = {}
         self.global_vars: set[str] = set()
+        self.passed: set[str] = set()
+
+    def collect_passed(self, nodes: list[ast.expr]) -> None:
+        """Names passed as call arguments in decorators, defaults and module statements."""
+        stack: list[ast.AST] = list(nodes)
+        while stack:
+            cur = stack.pop()
+            if isinstance(cur, ast.Call):
+                for a in [*cur.args, *(k.value for k in cur.keywords)]:
+                    r = ref_of(a)
+                    if r and "(" not in r:
+                        self.passed.add(r.rsplit(".", 1)[-1])
+            if isinstance(cur, _ANY_FUNC):
+                continue
+            stack.extend(ast.iter_child_nodes(cur))
 
     # -- imports ---------------------------------------------------------------------------
     def _package(self, level: int) -> str:
@@ -276,6 +291,7 @@ class _ModuleExtractor:
             functions=self.functions,
             global_types=self.global_types,
             global_vars=tuple(sorted(self.global_vars)),
+            passed=tuple(sorted(self.passed)),
         )
 
     def _scan_globals(self, body: list[ast.stmt]) -> None:
@@ -303,6 +319,8 @@ class _ModuleExtractor:
 
     def _block(self, body: list[ast.stmt], prefix: str, cls: str | None) -> None:
         for stmt in body:
+            if isinstance(stmt, (ast.Expr, ast.Assign, ast.AnnAssign)) and stmt.value is not None:
+                self.collect_passed([stmt.value])
             if isinstance(stmt, (ast.Import, ast.ImportFrom)):
                 self.add_import(stmt)
             elif isinstance(stmt, ast.ClassDef):
@@ -369,6 +387,11 @@ class _ModuleExtractor:
         parent: FunctionFacts | None,
         recv: dict[str, str] | None,
     ) -> FunctionFacts:
+        if not isinstance(node, ast.Lambda):
+            args = node.args
+            self.collect_passed(
+                [*node.decorator_list, *args.defaults, *[d for d in args.kw_defaults if d]]
+            )
         fb = _FunctionBuilder(self, node, prefix, cls, parent, recv)
         facts = fb.build()
         self.functions[facts.qualname] = facts

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from asyncrace.core.facts import Bind, Event, FunctionFacts, K, Pos
-from asyncrace.core.index import Ctx, Fn, FuncVal, Index, Inst, is_property, split_ref
+from asyncrace.core.index import ClassObj, Ctx, Fn, FuncVal, Index, Inst, is_property, split_ref
 from asyncrace.core.locks import LockInfo, LockModel
 from asyncrace.settings import Settings
 
@@ -45,6 +45,7 @@ DEFAULT_LIFECYCLE: frozenset[str] = DUNDER_LIFECYCLE | frozenset(
         "login",
         "shutdown",
         "cleanup",
+        "main",
     }
 )
 
@@ -139,7 +140,7 @@ class Analysis:
                     for e in events:
                         if e is s or e.kind != K.CALL or not _inside(e.pos, s.pos):
                             continue
-                        if not (many or e.repeated):
+                        if not (many or e.repeated) or self._fresh_receiver(ctx, fn, e):
                             continue
                         for tfn, tctx in self.targets(ctx, e):
                             if tctx.recv is None or not tfn.facts.is_async:
@@ -148,6 +149,22 @@ class Analysis:
                             sites.setdefault(tfn.fq, fn_step(fn, e.pos, label))
             self._spawns = sites
         return self._spawns
+
+    def _fresh_receiver(self, ctx: Ctx, fn: Fn, call: Event) -> bool:
+        """``create_task(Cycle(...).run())`` or ``self.cycle = Cycle(...)`` then
+        ``create_task(self.cycle.run())``: each spawn gets an object of its own."""
+        segs = split_ref(call.ref)
+        if len(segs) < 2:
+            return False
+        recv = ".".join(segs[:-1])
+        if recv.endswith("()"):
+            return isinstance(self.index.eval(ctx, recv[:-2]), ClassObj)
+        for e in fn.facts.events:
+            if e.kind in (K.LOCAL, K.WRITE) and e.ref == recv and e.value is not None:
+                v = e.value
+                if v.kind == "call" and isinstance(self.index.eval(ctx, v.ref), ClassObj):
+                    return True
+        return False
 
     def _callback_sites(self, ctx: Ctx, fn: Fn, e: Event, sites: dict[str, Step]) -> None:
         for a in e.args:
@@ -202,6 +219,8 @@ class Analysis:
         ``contextmanager(gen)``): a function passed on is driven by whoever receives it."""
         if self._passed is None:
             names: set[str] = set()
+            for m in self.index.modules.values():
+                names.update(m.passed)
             for fn in self.index.all_functions():
                 for e in fn.facts.events:
                     if e.kind == K.CALL:

@@ -84,7 +84,17 @@ SHARED_SERVICE_WORDS = frozenset(
     }
 )
 _CAMEL = re.compile(r"[A-Z][a-z0-9]+|[A-Z]+(?![a-z])")
-_SETUP_PREFIXES = ("start_", "_start", "setup_", "_setup", "connect_", "_connect", "init_")
+_SETUP_PREFIXES = (
+    "start_",
+    "_start",
+    "setup_",
+    "_setup",
+    "connect_",
+    "_connect",
+    "init_",
+    "launch",
+    "_launch",
+)
 
 
 def _guard_atoms(ev: Event) -> list[tuple[str, int, str]]:
@@ -219,7 +229,7 @@ class GuardBeforeRegistration:
         """``if self._initialized: return`` / ``if self._initializing: raise`` /
         ``self._initializing = True`` / ``await ...``: a second flag, checked and set before
         the first await, is the sentinel for the whole section."""
-        checked: set[str] = set()
+        checked: set[str] = {a[0] for a in _guard_atoms(guard) if a[0] != ref}
         seen: set[int] = set()
         todo = [guard.succ[absent]]
         while todo:
