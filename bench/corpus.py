@@ -1,8 +1,8 @@
 """The real-code corpus: fetch it, run asyncrace over it, sample what it finds.
 
     python bench/corpus.py fetch                  # download (pinned, hashed), extract, count
-    python bench/corpus.py check [--jobs N] [--asyncrace CMD]
-    python bench/corpus.py sample --n 150 --seed 1
+    python bench/corpus.py check [--jobs N] [--asyncrace CMD | --at REV] [--update-doc]
+    python bench/corpus.py sample --n 150 --seed 1 [--code ARC001] [--context 6]
 
 ``fetch`` downloads every package of ``bench/corpus.toml`` with ``pip download`` into
 ``bench/.cache/dist/`` (a file already there whose sha256 matches is reused, so re-runs work
@@ -10,7 +10,9 @@ offline), extracts it to ``bench/.cache/src/<name>-<version>/`` and copies the f
 up the corpus (``source`` minus ``exclude``) to ``bench/.cache/corpus/<name>-<version>/<pkg>/``:
 the one tree every tool is run on. ``check`` runs asyncrace on each package directory of that
 tree and writes ``bench/out/report.json``, ``bench/out/report.md`` and
-``bench/out/findings.jsonl``.
+``bench/out/findings.jsonl`` (with ``--update-doc``, also the summary section of
+``docs/benchmarks.md``). ``sample`` prints a reproducible random sample of those findings with
+the source around each reported line and step.
 """
 
 from __future__ import annotations
@@ -631,6 +633,8 @@ def run_package(
     pkg: Package, count: LineCount, cmd: Sequence[str], options: set[str], jobs: int | None
 ) -> tuple[PackageResult, list[dict[str, Any]]]:
     argv = check_argv(cmd, pkg.corpus_dir, options, jobs=jobs)
+    if "--verbose" in options:  # it says how many files it found: they must be the corpus's
+        argv.append("--verbose")
     t0 = time.perf_counter()
     proc = subprocess.run(argv, capture_output=True, text=True, cwd=CORPUS)
     wall = time.perf_counter() - t0
@@ -655,6 +659,9 @@ def run_package(
         return res, records
     if proc.returncode not in (0, 1) or (proc.returncode != 0 and "--exit-zero" in argv):
         res.error = f"exit {proc.returncode}; stderr: {proc.stderr.strip()[-2000:]}"
+    seen = re.search(r"asyncrace: (\d+) files? to check", proc.stderr)
+    if seen and int(seen.group(1)) != count.files and res.error is None:
+        res.error = f"asyncrace found {seen.group(1)} files where the corpus has {count.files}"
     findings: Counter[str] = Counter()
     meta: Counter[str] = Counter()
     for item in items:

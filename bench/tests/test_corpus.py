@@ -24,7 +24,7 @@ FAKE_ASYNCRACE = textwrap.dedent(
     if args == ["--version"]:
         print("asyncrace, version 9.9-fake"); sys.exit(0)
     if args[:2] == ["check", "--help"]:
-        print("--output-format --exit-zero --no-cache --cache-dir --jobs --config"); sys.exit(0)
+        print("--output-format --exit-zero --no-cache --cache-dir --jobs --config --verbose"); sys.exit(0)
     target = args[1]
     out = []
     for dirpath, _, files in sorted(os.walk(target)):
@@ -37,6 +37,8 @@ FAKE_ASYNCRACE = textwrap.dedent(
                         "related": [{"message": "the await", "filename": path,
                                      "location": {"row": 2, "column": 1},
                                      "end_location": {"row": 2, "column": 6}}]})
+    if "--verbose" in args:
+        print(f"asyncrace: {len(out)} files to check", file=sys.stderr)
     print(json.dumps(out))
     '''
 )
@@ -145,6 +147,7 @@ def test_check_report_and_sample(
     assert report["totals"]["meta"] == {"ARC902": 1}
     assert report["findings_per_10k_lines"]["ARC001"] == pytest.approx(10_000 / 5, rel=1e-3)
     assert report["missing_options"] == []
+    assert report["errors"] == []  # the file count asyncrace reports matches the corpus
     p = report["packages"][0]
     assert "--jobs" in p["argv"] and "--no-cache" in p["argv"] and "--exit-zero" in p["argv"]
     md = (corpus.OUT / "report.md").read_text()
