@@ -26,9 +26,10 @@ The file::
       ]
     }
 
-``code``, ``path`` and ``message`` are there for people reading the file (and reviewing its
-diff); only ``fingerprint`` is matched. The list is sorted, so regenerating the baseline for
-unchanged findings rewrites the same bytes.
+``code``, ``path`` and ``message`` (its line references masked as in the fingerprint) are there
+for people reading the file and reviewing its diff; only ``fingerprint`` is matched. The list is
+sorted and holds no line numbers, so regenerating the baseline for the same findings rewrites
+the same bytes, even after edits that moved them.
 """
 
 from __future__ import annotations
