@@ -76,6 +76,9 @@ class Registration:
     steps: tuple[Step, ...]  # calls leading to it, the registration last
     late: bool  # an await may come before it
     is_write: bool  # an attribute assignment (not a container insertion)
+    # attributes checked by guards in the functions on the way (a callee that re-checks the
+    # guard before registering protects itself, e.g. a handler re-entered recursively)
+    guarded: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,11 +390,13 @@ class Analysis:
         out: list[Registration] = []
         fn = ctx.fn
         awaited = _awaits_before(fn.facts)
+        checks = _guard_reach(fn.facts)
         for i, ev in enumerate(fn.facts.events):
+            guarded = frozenset(attr for attr, reach in checks if i in reach)
             reg = registration_of(ev)
             if reg is not None:
                 step = fn_step(fn, ev.pos, f"`{reg}` is registered here")
-                out.append(Registration(reg, (step,), awaited[i], ev.kind == K.WRITE))
+                out.append(Registration(reg, (step,), awaited[i], ev.kind == K.WRITE, guarded))
                 continue
             if ev.kind != K.CALL or depth >= MAX_DEPTH or not self.same_object_call(ctx, ev):
                 continue
@@ -401,7 +406,13 @@ class Analysis:
                     label = "spawns" if spawned else "calls"
                     call = fn_step(fn, ev.pos, f"{label} `{short(tfn)}`")
                     out.append(
-                        Registration(r.attr, (call, *r.steps), r.late or awaited[i], r.is_write)
+                        Registration(
+                            r.attr,
+                            (call, *r.steps),
+                            r.late or awaited[i],
+                            r.is_write,
+                            r.guarded | guarded,
+                        )
                     )
         self._regs[key] = out
         return out
@@ -525,6 +536,27 @@ def _shared(ref: str) -> bool:
         and "(" not in ref
         and "[" not in ref
     )
+
+
+def _guard_reach(f: FunctionFacts) -> list[tuple[str, set[int]]]:
+    """For each guard atom of the function: the attribute and every event reachable from the
+    branch where the check found nothing (what the check protects)."""
+    out: list[tuple[str, set[int]]] = []
+    for b, e in enumerate(f.events):
+        if e.kind != K.BRANCH or not e.guards or len(e.succ) < 2:
+            continue
+        for g in e.guards:
+            attr, absent, _kind = g.split("|")
+            seen: set[int] = set()
+            todo = [e.succ[int(absent)]]
+            while todo:
+                i = todo.pop()
+                if i in seen or i == b:
+                    continue
+                seen.add(i)
+                todo.extend(f.events[i].succ)
+            out.append((attr, seen))
+    return out
 
 
 def _awaits_before(f: FunctionFacts) -> list[bool]:
