@@ -330,3 +330,10 @@ def test_server_without_pygls(monkeypatch: pytest.MonkeyPatch) -> None:
     assert r.exit_code == 2
     assert "pip install 'asyncrace[lsp]'" in r.stderr
     assert "pygls" in r.stderr
+
+
+def test_python_documents() -> None:
+    assert lsp._is_python("file:///x/a.py", "python")
+    assert lsp._is_python("file:///x/a.py", "")  # Neovim without filetype detection
+    assert lsp._is_python("untitled:Untitled-1", "python")
+    assert not lsp._is_python("file:///x/README.md", "markdown")

@@ -413,8 +413,10 @@ def _document_path(uri: str) -> Path:
 
 
 def _is_python(uri: str, language_id: str | None) -> bool:
-    if language_id is not None:
-        return language_id == "python"
+    """A Python document: by the language the client names, else (an empty or unknown
+    language, as an editor without filetype detection sends) by the extension."""
+    if language_id == "python":
+        return True
     return uri.endswith((".py", ".pyi"))
 
 
