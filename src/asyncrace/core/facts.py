@@ -11,8 +11,24 @@ Special refs: ``lambda:<qualname>`` (a lambda, whose body is a function of its o
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import IntEnum
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
+
+
+def compact_pickle(cls: type[_T]) -> type[_T]:
+    """Pickle as (class, field values): half the size and time of pickling slotted dataclasses
+    field by field, which matters when worker processes send facts back."""
+    names = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+
+    def __reduce__(self: Any) -> tuple[Any, tuple[Any, ...]]:
+        return (cls, tuple(getattr(self, n) for n in names))
+
+    cls.__reduce__ = __reduce__  # type: ignore[method-assign]
+    return cls
+
 
 # (row, column, end row, end column): rows 1-based, columns 1-based in characters
 Pos = tuple[int, int, int, int]
@@ -50,6 +66,7 @@ class Bind(IntEnum):
     YIELDED = 7
 
 
+@compact_pickle
 @dataclass(slots=True)
 class Value:
     """Summary of an assigned expression."""
@@ -60,6 +77,7 @@ class Value:
     names: tuple[str, ...] = ()  # every plain name loaded in the expression
 
 
+@compact_pickle
 @dataclass(slots=True)
 class Event:
     kind: K
@@ -78,6 +96,7 @@ class Event:
     succ: list[int] = field(default_factory=list)
 
 
+@compact_pickle
 @dataclass(slots=True)
 class Region:
     """One ``with`` / ``async with`` item: a candidate lock region."""
@@ -89,6 +108,7 @@ class Region:
     last: int  # one past the last event index inside the body
 
 
+@compact_pickle
 @dataclass(slots=True)
 class Param:
     name: str
@@ -96,6 +116,7 @@ class Param:
     kind: str = "pos"  # "pos", "kwonly", "vararg", "kwarg"
 
 
+@compact_pickle
 @dataclass(slots=True)
 class FunctionFacts:
     qualname: str  # module-relative: "Class.method", "func", "Class.method.<locals>.inner"
@@ -116,6 +137,7 @@ class FunctionFacts:
     returns_annotation: str = ""  # ref of the return annotation
 
 
+@compact_pickle
 @dataclass(slots=True)
 class ClassFacts:
     qualname: str  # module-relative
@@ -131,6 +153,7 @@ class ClassFacts:
     abstract: bool  # defines an @abstractmethod
 
 
+@compact_pickle
 @dataclass(slots=True)
 class ModuleFacts:
     path: str  # display path
