@@ -131,3 +131,12 @@ def test_no_work_when_flake8_selects_no_arc_code() -> None:
 def test_plugin_is_registered() -> None:
     r = run(Path.cwd(), "flake8", "--version")
     assert "asyncrace" in r.stdout
+
+
+def test_configuration_error_is_one_line(tree: Path) -> None:
+    (tree / "pyproject.toml").write_text('[tool.asyncrace]\nselect = ["ARC042"]\n')
+    r = run(tree, "flake8", "--isolated", "--select", "ARC", "single/arc005_good_rlock.py")
+    assert r.returncode != 0
+    out = r.stdout + r.stderr
+    assert "Traceback" not in out
+    assert "tool.asyncrace.select: unknown rule selector 'ARC042'" in out

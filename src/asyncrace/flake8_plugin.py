@@ -111,8 +111,14 @@ class AsyncraceChecker:
 
     def __init__(self, tree: ast.AST, filename: str, lines: list[str]) -> None:
         del tree  # asyncrace parses the text itself (with libcst)
-        self.filename = filename
         self.lines = lines
+        if filename in _STDIN_NAMES:
+            self.path = Path(os.getcwd()) / "stdin.py"
+        else:
+            self.path = Path(os.path.abspath(filename))
+        # here rather than in run(): flake8 reports an exception raised while constructing a
+        # plugin (a configuration error) as a one-line failure, not a traceback
+        self.settings = load_settings([self.path]) if self.enabled else None
 
     @classmethod
     def parse_options(cls, options: argparse.Namespace) -> None:
@@ -126,15 +132,12 @@ class AsyncraceChecker:
             cls.enabled = True
 
     def run(self) -> Iterator[tuple[int, int, str, type[Any]]]:
-        if not self.enabled:
+        settings = self.settings
+        if not self.enabled or settings is None:
             return
         text = "".join(self.lines)
-        if self.filename in _STDIN_NAMES:
-            path = Path(os.getcwd()) / "stdin.py"
-        else:
-            path = Path(os.path.abspath(self.filename))
+        path = self.path
         display = engine.display_path(path)
-        settings = load_settings([path])
         if discover_mod.is_excluded(path, settings):
             return  # asyncrace's `exclude` applies as with `asyncrace check --force-exclude`
         disk = _disk_text(path) if path.is_file() else None
