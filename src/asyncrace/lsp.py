@@ -380,10 +380,14 @@ class _Scheduler:
         lines = split_lines(text)
         encoding = self._encoding()
         related = self._related_supported()
-        diagnostics = [
-            to_lsp(d, report, lines, encoding=encoding, related_information=related)
-            for d in report.diagnostics
-        ]
+        diagnostics = []
+        for d in report.diagnostics:
+            try:
+                diagnostics.append(
+                    to_lsp(d, report, lines, encoding=encoding, related_information=related)
+                )
+            except Exception:  # one odd span must not hide the others
+                log.exception("asyncrace: cannot convert %s at %s", d.code, d.span)
         log.info(
             "asyncrace: %s: %d diagnostics (%d files analyzed)",
             report.display,
