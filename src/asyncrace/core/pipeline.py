@@ -1,17 +1,38 @@
-"""Per-file extraction: read, decode, parse, extract facts and ``noqa`` comments. Runs in worker
-processes for large runs; every failure becomes a diagnostic for that file, never an exception
-that stops the run."""
+"""Per-file extraction: read, decode, parse (lowering newer syntax), extract facts and ``noqa``
+comments; with the cache in front and a process pool behind.
+
+Guarantees (docs/robustness.md):
+
+* Never an exception for a file's contents: every failure becomes a diagnostic for that file
+  (ARC900 syntax, ARC901 unreadable or undecodable, ARC902 an asyncrace bug, with the
+  exception) and the other files are still analyzed. A worker process that dies (a crash in
+  native code, the kernel's OOM killer) loses no other file: the files it had not finished
+  are run again, and the one that kills a worker on its own gets an ARC902.
+* No stack overflow: the parser and the extractor recurse, so they run on a thread with a
+  :data:`STACK_SIZE` stack under a recursion limit of :data:`RECURSION_LIMIT` (about 25 times
+  less stack than that limit can use), in the parent (``jobs=1``) and in the workers. Deeper
+  input gets an ARC900. The caller's recursion limit is restored afterwards.
+* Deterministic: outcomes come back in the order of the jobs, whatever the number of
+  processes and whether they came from the cache.
+* A warm run parses nothing: the cache is consulted in the parent before any work is sent
+  to the pool, by the hash of the bytes just read.
+"""
 
 from __future__ import annotations
 
+import logging
 import sys
-from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from asyncrace import suppress
+from asyncrace.core.cache import Cache, CacheEntry, content_digest
 from asyncrace.core.extract import extract
 from asyncrace.core.facts import ModuleFacts
 from asyncrace.diagnostic import Diagnostic, Location, Span
@@ -22,10 +43,20 @@ from asyncrace.sources import DecodeFailure, decode_source
 if TYPE_CHECKING:
     from asyncrace.engine import FileJob
 
-# below this many files a process pool costs more than it saves
+log = logging.getLogger("asyncrace.pipeline")
+
+# below this many files to extract a process pool costs more than it saves
 PARALLEL_THRESHOLD = 24
-# deep expressions recurse in the extractor; beyond this the file gets a diagnostic
+# deep expressions recurse in the parser's tree building and in the extractor; beyond this
+# the file gets an ARC900. CPython builds ast trees 3 times as deep as the limit.
 RECURSION_LIMIT = 12_000
+# the stack the recursion runs on: measured, a Python frame that recurses through C code
+# takes about 600 bytes of stack per unit of recursion limit, so 12,000 needs ~8 MiB (the
+# usual main-thread stack, where 15,000 already crashes). 256 MiB is mostly never touched.
+STACK_SIZE = 256 * 1024 * 1024
+
+R = TypeVar("R")
+A = TypeVar("A")
 
 
 @dataclass
@@ -34,6 +65,20 @@ class FileOutcome:
     facts: ModuleFacts | None
     meta: list[Diagnostic] = field(default_factory=list)
     noqa: suppress.NoqaMap = field(default_factory=dict)
+    # False for outcomes that depend on more than the bytes (an internal error, running out
+    # of memory): they are not cached
+    cacheable: bool = True
+
+
+@dataclass(frozen=True)
+class _Work:
+    """One file to extract, with what the parent learnt about it."""
+
+    job: FileJob
+    data: bytes | None  # the file's bytes, read by the parent (None: ``job.text`` is given)
+    cache_root: str | None = None  # where to store the outcome, when cacheable
+    key: str = ""
+    digest: str = ""
 
 
 def meta(code: str, path: str, message: str, row: int = 1, col: int = 1) -> Diagnostic:
@@ -49,51 +94,111 @@ def meta(code: str, path: str, message: str, row: int = 1, col: int = 1) -> Diag
     )
 
 
-def extract_one(job: FileJob) -> FileOutcome:
-    display = job.display
-    text = job.text
-    if text is None:
-        try:
-            data = Path(job.path).read_bytes()
-        except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-            return FileOutcome(
-                display, None, [meta("ARC901", display, f"cannot read file: {reason}")]
-            )
-        try:
-            text = decode_source(data)
-        except DecodeFailure as exc:
-            return FileOutcome(
-                display,
-                None,
-                [meta("ARC901", display, f"cannot decode file: {exc}", exc.row, exc.column)],
-            )
-    noqa = suppress.parse_noqa(text)
+# -------------------------------------------------------------------------- one file's outcome
+
+
+def _read(job: FileJob) -> bytes | FileOutcome:
     try:
-        facts = extract(text, display, job.module, job.is_package)
+        return Path(job.path).read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        return FileOutcome(
+            job.display,
+            None,
+            [meta("ARC901", job.display, f"cannot read file: {reason}")],
+            cacheable=False,
+        )
+    except (MemoryError, OverflowError) as exc:
+        return FileOutcome(
+            job.display,
+            None,
+            [meta("ARC901", job.display, f"cannot read file: {type(exc).__name__}")],
+            cacheable=False,
+        )
+
+
+def _syntax_error(display: str, exc: SyntaxError, noqa: suppress.NoqaMap) -> FileOutcome:
+    msg = exc.msg or "invalid syntax"
+    return FileOutcome(
+        display,
+        None,
+        [meta("ARC900", display, f"syntax error: {msg}", exc.lineno or 1, exc.offset or 1)],
+        noqa,
+    )
+
+
+def _null_byte(display: str, text: str, noqa: suppress.NoqaMap) -> FileOutcome:
+    at = text.index("\0")
+    row = text.count("\n", 0, at) + text.count("\r", 0, at) - text.count("\r\n", 0, at) + 1
+    line_start = max(text.rfind("\n", 0, at), text.rfind("\r", 0, at)) + 1
+    return FileOutcome(
+        display,
+        None,
+        [
+            meta(
+                "ARC900",
+                display,
+                "cannot parse: the file contains a null byte",
+                row,
+                at - line_start + 1,
+            )
+        ],
+        noqa,
+    )
+
+
+def _too_deep(display: str, noqa: suppress.NoqaMap, cacheable: bool = True) -> FileOutcome:
+    return FileOutcome(
+        display,
+        None,
+        [
+            meta(
+                "ARC900",
+                display,
+                "too deeply nested to analyze (the parser's or asyncrace's limit)",
+            )
+        ],
+        noqa,
+        cacheable=cacheable,
+    )
+
+
+def _parse_and_extract(text: str, job: FileJob) -> ModuleFacts:
+    """Facts of ``text``; on a ``SyntaxError`` the text is lowered (newer syntax) and parsed
+    again, and if that fails too the original error is raised."""
+    try:
+        return extract(text, job.display, job.module, job.is_package)
+    except SyntaxError as original:
+        from asyncrace.core.lower import lower
+
+        lowered = lower(text)
+        if lowered is None:
+            raise
+        try:
+            return extract(lowered, job.display, job.module, job.is_package)
+        except SyntaxError:
+            raise original from None
+
+
+def analyze_text(job: FileJob, text: str) -> FileOutcome:
+    """The outcome of one decoded text. Never raises (but for KeyboardInterrupt/SystemExit)."""
+    display = job.display
+    try:
+        noqa = suppress.parse_noqa(text)
+    except Exception:
+        noqa = {}
+    if "\0" in text:  # CPython refuses it; say where it is
+        return _null_byte(display, text, noqa)
+    try:
+        facts = _parse_and_extract(text, job)
     except SyntaxError as exc:
-        msg = exc.msg or "invalid syntax"
-        return FileOutcome(
-            display,
-            None,
-            [meta("ARC900", display, f"syntax error: {msg}", exc.lineno or 1, exc.offset or 1)],
-            noqa,
-        )
-    except ValueError as exc:  # "source code string cannot contain null bytes"
+        return _syntax_error(display, exc, noqa)
+    except ValueError as exc:  # "source code string cannot contain null bytes" and the like
         return FileOutcome(display, None, [meta("ARC900", display, f"cannot parse: {exc}")], noqa)
-    except (RecursionError, MemoryError):
-        return FileOutcome(
-            display,
-            None,
-            [
-                meta(
-                    "ARC900",
-                    display,
-                    "too deeply nested to analyze (the parser's or asyncrace's limit)",
-                )
-            ],
-            noqa,
-        )
+    except RecursionError:
+        return _too_deep(display, noqa)
+    except MemoryError:  # CPython's parser says "too complex" this way; or really out of memory
+        return _too_deep(display, noqa, cacheable=False)
     except Exception as exc:  # an asyncrace bug: report it, keep going
         return FileOutcome(
             display,
@@ -106,35 +211,220 @@ def extract_one(job: FileJob) -> FileOutcome:
                 )
             ],
             noqa,
+            cacheable=False,
         )
     return FileOutcome(display, facts, [], noqa)
 
 
-def _worker_init() -> None:
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
+def analyze_bytes(job: FileJob, data: bytes) -> FileOutcome:
+    try:
+        text = decode_source(data)
+    except DecodeFailure as exc:
+        return FileOutcome(
+            job.display,
+            None,
+            [meta("ARC901", job.display, f"cannot decode file: {exc}", exc.row, exc.column)],
+        )
+    except Exception as exc:  # a codec named in a cookie that fails in its own way
+        return FileOutcome(
+            job.display,
+            None,
+            [meta("ARC901", job.display, f"cannot decode file: {type(exc).__name__}: {exc}")],
+        )
+    return analyze_text(job, text)
 
 
-def _extract_chunk(jobs: Sequence[FileJob]) -> list[FileOutcome]:
-    return [extract_one(j) for j in jobs]
+def extract_one(job: FileJob) -> FileOutcome:
+    """Read (unless the text is given), decode, parse and extract one file, on the current
+    thread and under the current recursion limit (see :func:`extract_all` for the safe way)."""
+    if job.text is not None:
+        return analyze_text(job, job.text)
+    data = _read(job)
+    if isinstance(data, FileOutcome):
+        return data
+    return analyze_bytes(job, data)
+
+
+def _process(work: _Work) -> FileOutcome:
+    job = work.job
+    if work.data is None:
+        return extract_one(job)
+    out = analyze_bytes(job, work.data)
+    if work.cache_root is not None and out.cacheable:
+        try:
+            Cache(Path(work.cache_root)).put(
+                work.key, work.digest, CacheEntry(out.facts, out.meta, out.noqa)
+            )
+        except Exception as exc:  # never fatal: the outcome is still good
+            log.debug("asyncrace: not cached: %s: %s", job.display, exc)
+    return out
+
+
+def _process_all(items: Sequence[_Work]) -> list[FileOutcome]:
+    return [_process(w) for w in items]
+
+
+# -------------------------------------------------------------------- stack and recursion
+
+_DEEP_LOCK = threading.Lock()
+
+
+@contextmanager
+def _recursion_limit(limit: int) -> Iterator[None]:
+    old = sys.getrecursionlimit()
+    if old < limit:
+        sys.setrecursionlimit(limit)
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
+
+
+def run_deep(fn: Callable[[A], R], arg: A) -> R:
+    """``fn(arg)`` on a thread with a :data:`STACK_SIZE` stack and the recursion limit raised
+    to :data:`RECURSION_LIMIT`; when no such thread can be made, on this thread under the
+    current limit (deep input then fails with RecursionError, not with a crash)."""
+    result: list[R] = []
+    error: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(fn(arg))
+        except BaseException as exc:
+            error.append(exc)
+
+    with _DEEP_LOCK:
+        try:
+            old_size = threading.stack_size(STACK_SIZE)
+        except (ValueError, RuntimeError):  # not supported here
+            return fn(arg)
+        thread = threading.Thread(target=target, name="asyncrace-extract", daemon=True)
+        try:
+            with _recursion_limit(RECURSION_LIMIT):
+                thread.start()
+                threading.stack_size(old_size)
+                thread.join()
+        except RuntimeError:  # "can't start new thread": no memory for the stack
+            threading.stack_size(old_size)
+            return fn(arg)
+        finally:
+            threading.stack_size(old_size)
+    if error:
+        raise error[0]
+    return result[0]
+
+
+def _worker_chunk(items: Sequence[_Work]) -> list[FileOutcome]:
+    return run_deep(_process_all, items)
+
+
+# --------------------------------------------------------------------------------- the pool
+
+
+def _crashed(work: _Work) -> FileOutcome:
+    return FileOutcome(
+        work.job.display,
+        None,
+        [
+            meta(
+                "ARC902",
+                work.job.display,
+                "internal error: the worker process extracting this file died; please report it",
+            )
+        ],
+        cacheable=False,
+    )
+
+
+def _run_pool(items: Sequence[_Work], n: int) -> list[FileOutcome]:
+    results: list[FileOutcome | None] = [None] * len(items)
+    # chunks keep inter-process traffic low; several per worker balance uneven files
+    size = max(1, min(64, len(items) // (n * 4) or 1))
+    chunks = [list(range(i, min(i + size, len(items)))) for i in range(0, len(items), size)]
+    try:
+        with ProcessPoolExecutor(max_workers=n) as pool:
+            futures: list[tuple[list[int], Future[list[FileOutcome]]]] = [
+                (c, pool.submit(_worker_chunk, [items[i] for i in c])) for c in chunks
+            ]
+            for idxs, fut in futures:
+                try:
+                    for i, out in zip(idxs, fut.result(), strict=True):
+                        results[i] = out
+                except BrokenProcessPool:
+                    pass
+    except BrokenProcessPool:
+        pass
+    failed = [i for i in range(len(items)) if results[i] is None]
+    if failed:
+        # a worker died: run each file it may have held alone, so only the culprit is lost
+        log.warning(
+            "asyncrace: warning: a worker process died; extracting %d files one by one",
+            len(failed),
+        )
+        for i in failed:
+            try:
+                with ProcessPoolExecutor(max_workers=1) as pool:
+                    results[i] = pool.submit(_worker_chunk, [items[i]]).result()[0]
+            except BrokenProcessPool:
+                results[i] = _crashed(items[i])
+    return [r if r is not None else _crashed(items[i]) for i, r in enumerate(results)]
+
+
+# ----------------------------------------------------------------------------- entry point
 
 
 def extract_all(
     jobs: Sequence[FileJob], settings: Settings, *, jobs_n: int = 1, cache_dir: Path | None = None
 ) -> list[FileOutcome]:
-    """Outcomes in the order of ``jobs`` whatever the number of processes."""
-    del settings, cache_dir  # the cache is keyed on content; see asyncrace.core.cache
+    """Outcomes in the order of ``jobs`` whatever the number of processes and the cache.
+    ``cache_dir=None`` disables the cache (texts given directly are never cached)."""
+    del settings  # extraction does not depend on the settings
+    cache = Cache.open(cache_dir) if cache_dir is not None else None
+    results: list[FileOutcome | None] = [None] * len(jobs)
+    todo: list[tuple[int, _Work]] = []
+    hits = 0
+    for i, job in enumerate(jobs):
+        if job.text is not None:
+            todo.append((i, _Work(job, None)))
+            continue
+        data = _read(job)
+        if isinstance(data, FileOutcome):
+            results[i] = data
+            continue
+        if cache is None:
+            todo.append((i, _Work(job, data)))
+            continue
+        key = Cache.key(job.display, job.module, job.is_package)
+        digest = content_digest(data)
+        entry = cache.get(key, digest, len(data))
+        if entry is not None:
+            hits += 1
+            results[i] = FileOutcome(job.display, entry.facts, entry.meta, entry.noqa)
+            continue
+        todo.append((i, _Work(job, data, str(cache.root), key, digest)))
+    if cache is not None:
+        log.info("asyncrace: cache: %d of %d files unchanged", hits, len(jobs))
+
+    items = [w for _, w in todo]
     n = max(1, jobs_n)
-    if n == 1 or len(jobs) < PARALLEL_THRESHOLD:
-        _worker_init()
-        return [extract_one(j) for j in jobs]
-    # chunks keep inter-process traffic low; several per worker balance uneven files
-    size = max(1, min(64, len(jobs) // (n * 4) or 1))
-    chunks = [list(jobs[i : i + size]) for i in range(0, len(jobs), size)]
-    out: list[FileOutcome] = []
-    with ProcessPoolExecutor(max_workers=n, initializer=_worker_init) as pool:
-        for part in pool.map(_extract_chunk, chunks):
-            out.extend(part)
-    return out
+    if n == 1 or len(items) < PARALLEL_THRESHOLD:
+        outs = run_deep(_process_all, items) if items else []
+    else:
+        outs = _run_pool(items, n)
+    for (i, _), out in zip(todo, outs, strict=True):
+        results[i] = out
+    return [r for r in results if r is not None]
 
 
-__all__ = ["FileOutcome", "extract_all", "extract_one", "meta"]
+__all__ = [
+    "PARALLEL_THRESHOLD",
+    "RECURSION_LIMIT",
+    "STACK_SIZE",
+    "FileOutcome",
+    "analyze_bytes",
+    "analyze_text",
+    "extract_all",
+    "extract_one",
+    "meta",
+    "run_deep",
+]

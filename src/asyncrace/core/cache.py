@@ -1,0 +1,461 @@
+"""The extraction cache: each file's extraction outcome (facts, ``noqa`` map, meta
+diagnostics), stored as JSON under the cache directory (``.asyncrace_cache/`` by default).
+
+Safety. A cache directory can come from anywhere (committed to a repository, copied from
+another machine), so nothing in it is trusted:
+
+* The format is JSON decoded by :func:`json.loads` into lists, strings and numbers, and then
+  into the dataclasses of :mod:`asyncrace.core.facts` by a decoder that checks the type of
+  every value against the dataclass fields. Nothing is imported, evaluated or unpickled:
+  reading an entry cannot run code.
+* Each entry records its format, schema version, asyncrace version, Python version, its key
+  (which names the file's display path and module) and the hash of the file's bytes; all are
+  checked on read. An entry that is missing, not a regular file, too big, truncated,
+  corrupt, of another version, for another file or for other contents is ignored (a miss) and
+  rebuilt, never fatal.
+* Entries are written to a temporary file in the same directory and moved into place with
+  :func:`os.replace`, so a reader (another run, at the same time) sees either the old entry or
+  the new one, never a partial one. Failing to write is not an error either: the run goes on.
+
+Layout: ``<cache dir>/CACHEDIR.TAG`` and ``.gitignore`` (``*``), as ruff does, and one file per
+source file, ``<cache dir>/extract-v<SCHEMA>/<key>.json``: a changed file overwrites its own
+entry, so the directory does not grow with edits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import enum
+import hashlib
+import json
+import logging
+import os
+import stat
+import sys
+import tempfile
+import types
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar, Union
+
+from asyncrace import __version__
+from asyncrace.core.facts import ModuleFacts
+from asyncrace.diagnostic import Diagnostic
+from asyncrace.suppress import NoqaMap
+
+__all__ = [
+    "SCHEMA",
+    "Cache",
+    "CacheEntry",
+    "Invalid",
+    "content_digest",
+    "decode",
+    "encode",
+]
+
+log = logging.getLogger("asyncrace.cache")
+
+FORMAT = "asyncrace-extract-cache"
+# bump when the facts dataclasses, the extractor's output or the entry layout change
+SCHEMA = 1
+PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
+CACHEDIR_TAG = (
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This file is a cache directory tag created by asyncrace.\n"
+    "# For information about cache directory tags see https://bford.info/cachedir/\n"
+)
+# an entry bigger than this many times its source (plus a constant) is not read
+MAX_ENTRY_RATIO = 64
+MAX_ENTRY_BASE = 1 << 20
+
+
+class Invalid(ValueError):
+    """The data does not have the shape of the type it is decoded as."""
+
+
+T = TypeVar("T")
+_Enc = Callable[[Any], Any]
+_Dec = Callable[[Any], Any]
+
+
+# ------------------------------------------------------------------------------ the codec
+
+
+def _is_union(tp: object) -> bool:
+    return typing.get_origin(tp) is Union or isinstance(tp, types.UnionType)
+
+
+class _Codec:
+    """Encoders and decoders built once per type from the dataclass field annotations.
+
+    Supported: ``int``, ``str``, ``bool``, ``float``, ``None``, enums (by value), ``X | None``,
+    ``tuple[X, ...]``, fixed tuples, ``list[X]``, ``dict[K, V]`` (as a flat ``[k, v, ...]``
+    list, so keys of any type keep their order) and dataclasses (as the list of their field
+    values, in field order). Anything else is refused when the codec is built."""
+
+    def __init__(self) -> None:
+        self._enc: dict[object, _Enc] = {}
+        self._dec: dict[object, _Dec] = {}
+
+    def encoder(self, tp: object) -> _Enc:
+        enc = self._enc.get(tp)
+        if enc is None:
+            cell: list[_Enc] = []
+            self._enc[tp] = lambda v: cell[0](v)  # placeholder: recursive dataclasses
+            enc = self._build_encoder(tp)
+            cell.append(enc)
+            self._enc[tp] = enc
+        return enc
+
+    def decoder(self, tp: object) -> _Dec:
+        dec = self._dec.get(tp)
+        if dec is None:
+            cell: list[_Dec] = []
+            self._dec[tp] = lambda v: cell[0](v)
+            dec = self._build_decoder(tp)
+            cell.append(dec)
+            self._dec[tp] = dec
+        return dec
+
+    # -- encoding --------------------------------------------------------------------------
+    def _build_encoder(self, tp: object) -> _Enc:
+        if tp in (int, str, bool, float, type(None)):
+            return _identity
+        if isinstance(tp, type) and issubclass(tp, enum.Enum):
+            return _enum_value
+        if _is_union(tp):
+            inner = self._optional_arg(tp)
+            enc_inner = self.encoder(inner)
+            return lambda v: None if v is None else enc_inner(v)
+        if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+            names, hints = self._fields(tp)
+            encs = [self.encoder(hints[n]) for n in names]
+            pairs = list(zip(names, encs, strict=True))
+            return lambda v: [enc(getattr(v, name)) for name, enc in pairs]
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+        if origin is tuple:
+            if len(args) == 2 and args[1] is Ellipsis:
+                item = self.encoder(args[0])
+                return lambda v: [item(x) for x in v]
+            items = [self.encoder(a) for a in args]
+            return lambda v: [enc(x) for enc, x in zip(items, v, strict=True)]
+        if origin is list:
+            item = self.encoder(args[0])
+            return lambda v: [item(x) for x in v]
+        if origin is dict:
+            kenc, venc = self.encoder(args[0]), self.encoder(args[1])
+            return lambda v: [y for k, x in v.items() for y in (kenc(k), venc(x))]
+        raise TypeError(f"the cache codec does not support {tp!r}")
+
+    # -- decoding --------------------------------------------------------------------------
+    def _build_decoder(self, tp: object) -> _Dec:
+        if tp is bool:
+            return _exact(bool)
+        if tp is int:
+            return _exact(int)
+        if tp is str:
+            return _exact(str)
+        if tp is float:
+            return _float
+        if tp is type(None):
+            return _none
+        if isinstance(tp, type) and issubclass(tp, enum.Enum):
+            return _enum_decoder(tp)
+        if _is_union(tp):
+            dec_inner = self.decoder(self._optional_arg(tp))
+            return lambda v: None if v is None else dec_inner(v)
+        if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+            return self._dataclass_decoder(tp)
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+        if origin is tuple:
+            if len(args) == 2 and args[1] is Ellipsis:
+                item = self.decoder(args[0])
+                return lambda v: tuple([item(x) for x in _list(v)])
+            items = [self.decoder(a) for a in args]
+            n = len(items)
+            return lambda v: tuple([dec(x) for dec, x in zip(items, _list(v, n), strict=True)])
+        if origin is list:
+            item = self.decoder(args[0])
+            return lambda v: [item(x) for x in _list(v)]
+        if origin is dict:
+            kdec, vdec = self.decoder(args[0]), self.decoder(args[1])
+
+            def dec_dict(v: Any) -> dict[Any, Any]:
+                flat = _list(v)
+                if len(flat) % 2:
+                    raise Invalid("a mapping needs an even number of items")
+                return {kdec(flat[i]): vdec(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+            return dec_dict
+        raise TypeError(f"the cache codec does not support {tp!r}")
+
+    def _dataclass_decoder(self, cls: type) -> _Dec:
+        names, hints = self._fields(cls)
+        decs = [self.decoder(hints[n]) for n in names]
+        n = len(decs)
+
+        def dec(v: Any) -> Any:
+            values = _list(v, n)
+            return cls(*[d(x) for d, x in zip(decs, values, strict=True)])
+
+        return dec
+
+    # -- helpers ---------------------------------------------------------------------------
+    @staticmethod
+    def _optional_arg(tp: object) -> object:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) != 1 or len(typing.get_args(tp)) != 2:
+            raise TypeError(f"the cache codec supports only `X | None` unions, not {tp!r}")
+        return args[0]
+
+    @staticmethod
+    def _fields(cls: type) -> tuple[list[str], dict[str, object]]:
+        fields = dataclasses.fields(cls)
+        if any(not f.init for f in fields):
+            raise TypeError(f"the cache codec needs every field of {cls!r} in __init__")
+        module = sys.modules.get(cls.__module__)
+        hints = typing.get_type_hints(cls, vars(module) if module else None)
+        return [f.name for f in fields], hints
+
+
+def _identity(v: Any) -> Any:
+    return v
+
+
+def _enum_value(v: Any) -> Any:
+    return v.value
+
+
+def _exact(tp: type) -> _Dec:
+    def dec(v: Any) -> Any:
+        if type(v) is not tp:
+            raise Invalid(f"expected {tp.__name__}, got {type(v).__name__}")
+        return v
+
+    return dec
+
+
+def _float(v: Any) -> float:
+    if type(v) not in (int, float):
+        raise Invalid(f"expected float, got {type(v).__name__}")
+    return float(v)
+
+
+def _none(v: Any) -> None:
+    if v is not None:
+        raise Invalid(f"expected null, got {type(v).__name__}")
+
+
+def _enum_decoder(cls: type[enum.Enum]) -> _Dec:
+    by_value = {m.value: m for m in cls}
+
+    def dec(v: Any) -> Any:
+        if type(v) not in (int, str):
+            raise Invalid(f"expected a {cls.__name__} value, got {type(v).__name__}")
+        try:
+            return by_value[v]
+        except KeyError:
+            raise Invalid(f"{v!r} is not a {cls.__name__}") from None
+
+    return dec
+
+
+def _list(v: Any, n: int = -1) -> list[Any]:
+    if type(v) is not list:
+        raise Invalid(f"expected a list, got {type(v).__name__}")
+    if n >= 0 and len(v) != n:
+        raise Invalid(f"expected {n} items, got {len(v)}")
+    return v
+
+
+_CODEC = _Codec()
+
+
+def encode(value: Any, tp: object) -> Any:
+    """``value`` (of type ``tp``) as plain JSON data."""
+    return _CODEC.encoder(tp)(value)
+
+
+def decode(data: Any, tp: type[T] | object) -> Any:
+    """The value of type ``tp`` encoded in ``data``; raises :class:`Invalid` when ``data``
+    does not have its shape (also for a field of the wrong type, or a dataclass that
+    rejects the values)."""
+    try:
+        return _CODEC.decoder(tp)(data)
+    except Invalid:
+        raise
+    except (TypeError, ValueError, KeyError, IndexError, RecursionError) as exc:
+        raise Invalid(f"{type(exc).__name__}: {exc}") from None
+
+
+# ------------------------------------------------------------------------------ the entries
+
+
+@dataclasses.dataclass(slots=True)
+class CacheEntry:
+    """What is cached for one file."""
+
+    facts: ModuleFacts | None
+    meta: list[Diagnostic]
+    noqa: NoqaMap
+
+
+def content_digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=20).hexdigest()
+
+
+def _check_facts(facts: ModuleFacts) -> None:
+    """The cross-references the analysis relies on: event successors, handlers and regions
+    inside their function, methods and nested functions that exist."""
+    for fn in facts.functions.values():
+        n = len(fn.events)
+        for ev in fn.events:
+            if not -1 <= ev.handler < n or any(not 0 <= s < n for s in ev.succ):
+                raise Invalid(f"event index out of range in {fn.qualname}")
+            if any(not 0 <= r < len(fn.regions) for r in ev.regions):
+                raise Invalid(f"region index out of range in {fn.qualname}")
+        for reg in fn.regions:
+            if not 0 <= reg.first <= reg.last <= n:
+                raise Invalid(f"region bounds out of range in {fn.qualname}")
+        if any(q not in facts.functions for q in fn.nested):
+            raise Invalid(f"unknown nested function in {fn.qualname}")
+    for cls in facts.classes.values():
+        if any(q not in facts.functions for q in cls.methods.values()):
+            raise Invalid(f"unknown method in {cls.qualname}")
+
+
+class Cache:
+    """One cache directory. Every method is safe to call on a broken directory: reads miss,
+    writes are skipped (a warning is logged once)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.dir = self.root / f"extract-v{SCHEMA}"
+        self._warned = False
+
+    @classmethod
+    def open(cls, root: Path) -> Cache | None:
+        """The cache in ``root``, created with its ``CACHEDIR.TAG`` and ``.gitignore`` if
+        needed; None (and a warning) when it cannot be created."""
+        cache = cls(root)
+        try:
+            cache.dir.mkdir(parents=True, exist_ok=True)
+            for name, content in ((".gitignore", "*\n"), ("CACHEDIR.TAG", CACHEDIR_TAG)):
+                if not (cache.root / name).exists():
+                    _atomic_write(cache.root / name, content.encode("ascii"))
+        except OSError as exc:
+            log.warning("asyncrace: warning: cache disabled, cannot use %s: %s", root, exc)
+            return None
+        return cache
+
+    # -- keys ------------------------------------------------------------------------------
+    @staticmethod
+    def key(display: str, module: str, is_package: bool) -> str:
+        """The entry's name: everything about the file but its contents (the facts embed the
+        display path and the module name), and the versions of what produced it."""
+        material = "\0".join(
+            (FORMAT, str(SCHEMA), __version__, PYTHON, display, module, str(int(is_package)))
+        )
+        return hashlib.blake2b(
+            material.encode("utf-8", "surrogatepass"), digest_size=20
+        ).hexdigest()
+
+    def path(self, key: str) -> Path:
+        return self.dir / f"{key}.json"
+
+    # -- reading ---------------------------------------------------------------------------
+    def get(self, key: str, digest: str, size: int) -> CacheEntry | None:
+        """The entry for ``key`` if it is valid and was made from contents with ``digest``
+        (``size`` bytes long); None otherwise, whatever is on disk."""
+        data = _read_regular(self.path(key), MAX_ENTRY_BASE + MAX_ENTRY_RATIO * size)
+        if data is None:
+            return None
+        try:
+            doc = json.loads(data)
+            if (
+                type(doc) is not dict
+                or doc.get("format") != FORMAT
+                or doc.get("schema") != SCHEMA
+                or doc.get("asyncrace") != __version__
+                or doc.get("python") != PYTHON
+                or doc.get("key") != key
+                or doc.get("content") != digest
+            ):
+                return None
+            entry: CacheEntry = decode(doc.get("payload"), CacheEntry)
+            if entry.facts is not None:
+                _check_facts(entry.facts)
+        except (ValueError, RecursionError, MemoryError):  # Invalid and JSON errors included
+            return None
+        return entry
+
+    # -- writing ---------------------------------------------------------------------------
+    def put(self, key: str, digest: str, entry: CacheEntry) -> bool:
+        """Store ``entry`` atomically; False (and a warning, once) when it cannot be."""
+        doc = {
+            "format": FORMAT,
+            "schema": SCHEMA,
+            "asyncrace": __version__,
+            "python": PYTHON,
+            "key": key,
+            "content": digest,
+            "payload": encode(entry, CacheEntry),
+        }
+        try:
+            data = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        except (UnicodeEncodeError, ValueError, RecursionError):
+            return False  # e.g. a lone surrogate: not cached, extracted again next time
+        try:
+            _atomic_write(self.path(key), data)
+        except OSError as exc:
+            if not self._warned:
+                self._warned = True
+                log.warning("asyncrace: warning: cannot write the cache in %s: %s", self.root, exc)
+            return False
+        return True
+
+
+def _read_regular(path: Path, limit: int) -> bytes | None:
+    """The bytes of ``path`` if it is a regular file (not a symbolic link, FIFO or device) of
+    at most ``limit`` bytes."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    flags |= getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+            return None
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > limit:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if hasattr(os, "fchmod"):  # mkstemp makes it 0600; a cache is not a secret
+                os.fchmod(f.fileno(), 0o644)
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
