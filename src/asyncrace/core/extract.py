@@ -443,6 +443,7 @@ class _FunctionBuilder:
         self.returns: list[str] = []
         self.is_generator = False
         self.repeat_depth = 0  # loop bodies and comprehensions being compiled
+        self.except_depth = 0  # except bodies being compiled
         self.pos = pos
 
     @staticmethod
@@ -465,6 +466,7 @@ class _FunctionBuilder:
         ev.regions = tuple(self.region_stack)
         ev.handler = self.handlers[-1] if self.handlers else -1
         ev.repeated = self.repeat_depth > 0
+        ev.in_except = self.except_depth > 0
         idx = len(self.events)
         self.events.append(ev)
         for p in self.frontier:
@@ -926,7 +928,9 @@ class _FunctionBuilder:
                 self.expr(h.type, Bind.NONE)
             if h.name:
                 self.emit(K.LOCAL, h, ref=h.name, value=Value("other", "", ()))
+            self.except_depth += 1
             self.stmts(h.body)
+            self.except_depth -= 1
             ends.extend(self.frontier)
         if handler_entry >= 0:
             # an exception no handler matches leaves through the finally (or the function)

@@ -93,6 +93,7 @@ class Event:
     regions: tuple[int, ...] = ()  # enclosing ``with`` regions (innermost last)
     handler: int = -1  # index of the innermost enclosing try's handler entry, -1 if none
     repeated: bool = False  # inside a loop body or a comprehension: may run many times
+    in_except: bool = False  # inside an ``except`` body: runs only when something failed
     succ: list[int] = field(default_factory=list)
 
 

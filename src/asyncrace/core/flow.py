@@ -133,7 +133,13 @@ class Analysis:
                 for e in events:
                     # a registration stores the callback for later events; an awaited call
                     # (``await app(scope, receive, send)``) drives it within its own extent
-                    if e.kind == K.CALL and e.bind not in (Bind.AWAITED, Bind.RETURNED):
+                    if (
+                        e.kind == K.CALL
+                        and e.bind not in (Bind.AWAITED, Bind.RETURNED)
+                        and not self.index.callable_targets(ctx, e.ref)
+                    ):
+                        # handed to a framework (a route, a handler); the project's own
+                        # helpers (a supervisor starting one task) are followed, not trusted
                         self._callback_sites(ctx, fn, e, sites)
                 for s in events:
                     if s.kind != K.CALL or not _is_spawner(s.ref):
@@ -452,7 +458,11 @@ def _is_kw(arg: str) -> bool:
 
 
 def registration_of(ev: Event) -> str | None:
-    """The ``self.X``/``global:X`` a registration event puts a key or value into."""
+    """The ``self.X``/``global:X`` a registration event puts a key or value into. Not in an
+    ``except`` body: what a failure path records (``self._broken.add(key)``) marks an outcome,
+    it does not claim the work."""
+    if ev.in_except:
+        return None
     if ev.kind == K.SETITEM and _shared(ev.ref):
         return ev.ref
     if ev.kind == K.CALL:

@@ -46,7 +46,6 @@ SHARED_SERVICE_WORDS = frozenset(
         "Server",
         "Broker",
         "Producer",
-        "Consumer",
         "Coordinator",
         "Scheduler",
         "Provider",
@@ -83,6 +82,10 @@ SHARED_SERVICE_WORDS = frozenset(
         "Balancer",
     }
 )
+# a registration this many calls away (a callee, or a task it spawns) is still the one the check
+# guards (hermes: _handle_message -> _run_agent -> track_agent); deeper chains register other
+# keys for other purposes
+MAX_CALLEE_STEPS = 2
 _CAMEL = re.compile(r"[A-Z][a-z0-9]+|[A-Z]+(?![a-z])")
 _SETUP_PREFIXES = (
     "start_",
@@ -103,6 +106,27 @@ def _guard_atoms(ev: Event) -> list[tuple[str, int, str]]:
         ref, branch, kind = g.split("|")
         out.append((ref, int(branch), kind))
     return out
+
+
+def _consumes(f: FunctionFacts, start: int, ref: str) -> bool:
+    """Does the branch where the key was found take it out (pop/del/remove) before any await?
+    Then the check routes a reply to its waiter; it does not guard against duplicates."""
+    seen: set[int] = set()
+    todo = [start]
+    while todo:
+        i = todo.pop()
+        if i in seen:
+            continue
+        seen.add(i)
+        ev = f.events[i]
+        if ev.kind == K.AWAIT:
+            continue
+        if ev.kind == K.DELITEM and ev.ref == ref:
+            return True
+        if ev.kind == K.CALL and ev.ref in (f"{ref}.pop", f"{ref}.remove", f"{ref}.discard"):
+            return True
+        todo.extend(ev.succ)
+    return False
 
 
 def _reaches(f: FunctionFacts, start: int, target: int, avoid: int) -> bool:
@@ -155,7 +179,12 @@ class GuardBeforeRegistration:
             if ev.kind == K.CALL and i not in callee_regs and analysis.same_object_call(ctx, ev):
                 for tfn, tctx in analysis.targets(ctx, ev):
                     for creg in analysis.registrations(Ctx(tfn, tctx.recv)):
-                        if creg.attr == ref and creg.is_write == (kind != "in"):
+                        if (
+                            creg.attr == ref
+                            and creg.is_write == (kind != "in")
+                            and ref not in creg.guarded
+                            and len(creg.steps) <= MAX_CALLEE_STEPS
+                        ):
                             spawned = ev.bind.name == "ARG" and tfn.facts.is_async
                             label = "spawns" if spawned else "calls"
                             call = fn_step(fn, ev.pos, f"{label} `{short(tfn)}`")
@@ -180,6 +209,8 @@ class GuardBeforeRegistration:
 
         absent_start = guard.succ[absent]
         present_start = guard.succ[1 - absent]
+        if kind == "in" and _consumes(f, present_start, ref):
+            return None  # ``if k in self._pending: self._pending.pop(k)``: routing, not a guard
         for i, aw in search(f, [absent_start], stop=stop, hit=hit):
             if _reaches(f, present_start, i, avoid=b) and (
                 aw < 0 or _reaches(f, present_start, aw, avoid=b)
