@@ -139,8 +139,24 @@ def type_ref(ann: ast.expr | None) -> str:
     if isinstance(inner, ast.Constant) and isinstance(inner.value, str):
         return type_ref(inner)
     if isinstance(inner, (ast.Name, ast.Attribute)):
-        return ref_of(inner)
+        r = ref_of(inner)
+        # Any/object say nothing about the type: let the value speak instead
+        return "" if r.rsplit(".", 1)[-1] in ("Any", "object") else r
     return ""
+
+
+def value_type(value: ast.expr | None) -> str:
+    """The type a class-level default creates: ``T(...)``, or a dataclass
+    ``field(default_factory=T)``."""
+    if not isinstance(value, ast.Call):
+        return ""
+    callee = ref_of(value.func)
+    if callee.rsplit(".", 1)[-1] in ("field", "Field"):
+        for kw in value.keywords:
+            if kw.arg == "default_factory":
+                return ref_of(kw.value)
+        return ""
+    return callee
 
 
 def _is_const(node: ast.expr) -> bool:
@@ -342,11 +358,9 @@ class _ModuleExtractor:
         for stmt in node.body:
             if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
                 fields.append(stmt.target.id)
-                t = type_ref(stmt.annotation)
+                t = type_ref(stmt.annotation) or value_type(stmt.value)
                 if t:
                     attr_types.setdefault(stmt.target.id, t)
-                elif isinstance(stmt.value, ast.Call):
-                    attr_types.setdefault(stmt.target.id, ref_of(stmt.value.func))
             elif isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call):
                 for target in stmt.targets:
                     if isinstance(target, ast.Name):
@@ -608,6 +622,12 @@ class _FunctionBuilder:
     def summarize(self, node: ast.expr) -> Value:
         names = tuple(n for n in _names_in(node) if n not in self.recv)
         inner = node.value if isinstance(node, ast.Await) else node
+        # ``injected or Default()``, ``a if c else Default()``: the constructor gives the type
+        if isinstance(inner, (ast.BoolOp, ast.IfExp)):
+            options = inner.values if isinstance(inner, ast.BoolOp) else [inner.body, inner.orelse]
+            for opt in options:
+                if isinstance(opt, ast.Call):
+                    return Value("call", self.ref(opt.func), names)
         if isinstance(inner, ast.Call):
             # even ``threading.Lock()``: the callee says what type the value has
             return Value("call", self.ref(inner.func), names)
