@@ -1167,7 +1167,11 @@ class _FunctionBuilder:
             else:
                 self.expr(kw.value, Bind.ARG if isinstance(kw.value, ast.Call) else Bind.NONE)
             args.append(f"{kw.arg or '**'}={self._arg_ref(kw.value)}")
-        self.emit(K.CALL, node, ref=self.ref(func), args=tuple(args), bind=bind, name=bind_name)
+        pos = self.mx.pos.of(node)
+        if pos[2] > pos[0]:  # a call over several lines: point at ``callee(`` only
+            fpos = self.mx.pos.of(func)
+            pos = (pos[0], pos[1], fpos[2], fpos[3] + 1)
+        self.emit(K.CALL, pos, ref=self.ref(func), args=tuple(args), bind=bind, name=bind_name)
 
 
 def extract(text: str, path: str, module: str, is_package: bool = False) -> ModuleFacts:

@@ -57,6 +57,7 @@ HANDOFF_FUNCTIONS: frozenset[str] = frozenset(
     }
 )
 
+_LOCK_MODULES = {"threading", "asyncio", "locks", "multiprocessing", "anyio", "trio", "_thread"}
 _LOCK_WORDS = {"lock", "rlock", "mutex", "semaphore", "sem", "alock", "wlock", "lck"}
 _WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 
@@ -74,11 +75,18 @@ class LockInfo:
     reentrant: bool | None
     type_fq: str  # the lock's type, "" when unknown
 
+    wrapper: bool = False  # taken through an object whose ``__enter__`` acquires its lock
+
     @property
     def describe(self) -> str:
-        t = self.type_fq.rsplit(".", 2)
-        name = ".".join(t[-2:]) if len(t) > 1 else self.type_fq
-        return name or "lock"
+        """``threading.Lock``, ``the lock of ConversationState``, ``lock``."""
+        if not self.type_fq:
+            return "the lock"
+        short = self.type_fq.rsplit(".", 1)[-1]
+        if self.wrapper:
+            return f"the lock of `{short}`"
+        module = self.type_fq.rsplit(".", 2)[-2] if "." in self.type_fq else ""
+        return f"`{module}.{short}`" if module in _LOCK_MODULES else f"`{short}`"
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +173,9 @@ class LockModel:
             if lc is not None:
                 if lc.inner_attr:
                     owner = self.index.attr_owner(val.fq, lc.inner_attr)
-                    return LockInfo(f"{owner}.{lc.inner_attr}", lc.kind, lc.reentrant, val.fq)
+                    return LockInfo(
+                        f"{owner}.{lc.inner_attr}", lc.kind, lc.reentrant, val.fq, wrapper=True
+                    )
                 return LockInfo(self._identity(ctx, ref, val.fq), lc.kind, lc.reentrant, val.fq)
             if val.fq in self.index.classes:
                 return None  # a known project class that is not a lock

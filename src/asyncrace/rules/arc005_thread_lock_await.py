@@ -49,7 +49,7 @@ class ThreadLockHeldAcrossAwait:
                 ]
                 n = len(awaits)
                 msg = (
-                    f"non-reentrant {lock.describe} `{region.ref}` is held across "
+                    f"`{region.ref}` (a non-reentrant {lock.describe}) is held across "
                     f"{n} await point{'s' if n != 1 else ''}; the next coroutine to take it "
                     "blocks the event loop while the holder is suspended: the loop hangs"
                 )
