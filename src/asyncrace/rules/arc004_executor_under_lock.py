@@ -17,7 +17,7 @@ from asyncrace.core.flow import Analysis, HandOff, Step, fn_step
 from asyncrace.core.index import Fn
 from asyncrace.core.locks import LockInfo
 from asyncrace.diagnostic import Diagnostic
-from asyncrace.rules.base import make, module_functions
+from asyncrace.rules.base import make, module_functions, shown
 
 FIX = (
     "Release the lock before handing work to a thread, or keep the work that needs the lock "
@@ -101,7 +101,7 @@ class ExecutorUnderLock:
                             ),
                         ]
                         msg = (
-                            f"`{region.ref}` is held while awaiting work on another thread "
+                            f"`{shown(region.ref)}` is held while awaiting work on another thread "
                             f"(`{h.target.facts.name}`) that takes the same lock; the thread "
                             "blocks on the lock and the holder waits for the thread: deadlock"
                         )

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from asyncrace.core.facts import K, ModuleFacts
 from asyncrace.core.flow import Analysis, fn_step
 from asyncrace.diagnostic import Diagnostic
-from asyncrace.rules.base import make, module_functions
+from asyncrace.rules.base import make, module_functions, shown
 
 FIX = (
     "Use an asyncio.Lock (`async with lock:`) to serialize coroutines, or release the thread "
@@ -45,11 +45,12 @@ class ThreadLockHeldAcrossAwait:
                 if not awaits:
                     continue
                 steps = [
-                    fn_step(fn, e.pos, f"{e.name} while `{region.ref}` is held") for e in awaits
+                    fn_step(fn, e.pos, f"{e.name} while `{shown(region.ref)}` is held")
+                    for e in awaits
                 ]
                 n = len(awaits)
                 msg = (
-                    f"`{region.ref}` (a non-reentrant {lock.describe}) is held across "
+                    f"`{shown(region.ref)}` (a non-reentrant {lock.describe}) is held across "
                     f"{n} await point{'s' if n != 1 else ''}; the next coroutine to take it "
                     "blocks the event loop while the holder is suspended: the loop hangs"
                 )

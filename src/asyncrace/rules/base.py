@@ -59,6 +59,11 @@ def module_functions(analysis: Analysis, module: ModuleFacts) -> Iterator[Fn]:
             yield fn
 
 
+def shown(ref: str) -> str:
+    """A ref as the user wrote it (``global:LOCK`` -> ``LOCK``)."""
+    return ref.replace("global:", "")
+
+
 def line_of(step: Step, here: str) -> str:
     """``line 12`` in the same file, ``other.py:12`` elsewhere."""
     return f"line {step.pos[0]}" if step.path == here else f"{step.path}:{step.pos[0]}"
