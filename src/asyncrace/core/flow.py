@@ -401,7 +401,7 @@ class Analysis:
             guarded = frozenset(attr for attr, reach in checks if i in reach)
             reg = registration_of(ev)
             if reg is not None:
-                step = fn_step(fn, ev.pos, f"`{reg}` is registered here")
+                step = fn_step(fn, ev.pos, f"`{reg.removeprefix('global:')}` is registered here")
                 out.append(Registration(reg, (step,), awaited[i], ev.kind == K.WRITE, guarded))
                 continue
             if ev.kind != K.CALL or depth >= MAX_DEPTH or not self.same_object_call(ctx, ev):
