@@ -107,6 +107,11 @@ def check(
         jobs_list.append(FileJob("", display, mod, pkg, stdin.text))
         sources.add_text(display, stdin.text)
 
+    # one job per display path, in a fixed order: the results must not depend on the order
+    # (or repetition) of ``paths``, e.g. which of two same-named modules is renamed ``#2``
+    jobs_list = sorted(
+        {j.display: j for j in reversed(jobs_list)}.values(), key=lambda j: j.display
+    )
     outcomes = extract_all(jobs_list, settings, jobs_n=jobs or 1, cache_dir=cache_dir)
 
     diagnostics: list[Diagnostic] = []
