@@ -28,6 +28,7 @@ import contextlib
 import dataclasses
 import enum
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -36,7 +37,7 @@ import sys
 import tempfile
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar, Union
 
@@ -77,7 +78,7 @@ class Invalid(ValueError):
 
 T = TypeVar("T")
 _Enc = Callable[[Any], Any]
-_Dec = Callable[[Any], Any]
+_Dec = Callable[[list[Any]], list[Any]]
 
 
 # ------------------------------------------------------------------------------ the codec
@@ -150,55 +151,45 @@ class _Codec:
         raise TypeError(f"the cache codec does not support {tp!r}")
 
     # -- decoding --------------------------------------------------------------------------
+    # Decoders work on columns: a list of encoded values of one type in, the list of decoded
+    # values out, so that type checks and constructor calls run in C (``map``, ``set``) over
+    # whole columns: the events of a function, the fields of all those events, and so on. A
+    # decoder may return its input list when nothing needed converting.
     def _build_decoder(self, tp: object) -> _Dec:
-        if tp is bool:
-            return _exact(bool)
-        if tp is int:
-            return _exact(int)
-        if tp is str:
-            return _exact(str)
+        if tp in (bool, int, str):
+            return _exact_column(typing.cast(type, tp))
         if tp is float:
-            return _float
+            return _float_column
         if tp is type(None):
-            return _none
+            return _none_column
         if isinstance(tp, type) and issubclass(tp, enum.Enum):
-            return _enum_decoder(tp)
+            return _enum_column(tp)
         if _is_union(tp):
-            dec_inner = self.decoder(self._optional_arg(tp))
-            return lambda v: None if v is None else dec_inner(v)
+            return _optional_column(self.decoder(self._optional_arg(tp)))
         if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-            return self._dataclass_decoder(tp)
+            return self._dataclass_column(tp)
         origin, args = typing.get_origin(tp), typing.get_args(tp)
+        if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+            return _sequence_column(self.decoder(args[0]), tuple)
         if origin is tuple:
-            if len(args) == 2 and args[1] is Ellipsis:
-                item = self.decoder(args[0])
-                return lambda v: tuple([item(x) for x in _list(v)])
-            items = [self.decoder(a) for a in args]
-            n = len(items)
-            return lambda v: tuple([dec(x) for dec, x in zip(items, _list(v, n), strict=True)])
+            return _fixed_tuple_column([self.decoder(a) for a in args])
         if origin is list:
-            item = self.decoder(args[0])
-            return lambda v: [item(x) for x in _list(v)]
+            return _sequence_column(self.decoder(args[0]), list)
         if origin is dict:
-            kdec, vdec = self.decoder(args[0]), self.decoder(args[1])
-
-            def dec_dict(v: Any) -> dict[Any, Any]:
-                flat = _list(v)
-                if len(flat) % 2:
-                    raise Invalid("a mapping needs an even number of items")
-                return {kdec(flat[i]): vdec(flat[i + 1]) for i in range(0, len(flat), 2)}
-
-            return dec_dict
+            return _dict_column(self.decoder(args[0]), self.decoder(args[1]))
         raise TypeError(f"the cache codec does not support {tp!r}")
 
-    def _dataclass_decoder(self, cls: type) -> _Dec:
+    def _dataclass_column(self, cls: type) -> _Dec:
         names, hints = self._fields(cls)
         decs = [self.decoder(hints[n]) for n in names]
         n = len(decs)
 
-        def dec(v: Any) -> Any:
-            values = _list(v, n)
-            return cls(*[d(x) for d, x in zip(decs, values, strict=True)])
+        def dec(col: list[Any]) -> list[Any]:
+            _rows(col, n)
+            if not col:
+                return []
+            fields = [d(list(c)) for d, c in zip(decs, zip(*col, strict=True), strict=True)]
+            return list(map(cls, *fields))
 
         return dec
 
@@ -228,46 +219,118 @@ def _enum_value(v: Any) -> Any:
     return v.value
 
 
-def _exact(tp: type) -> _Dec:
-    def dec(v: Any) -> Any:
-        if type(v) is not tp:
-            raise Invalid(f"expected {tp.__name__}, got {type(v).__name__}")
-        return v
+def _types(col: list[Any]) -> set[type]:
+    return set(map(type, col))
+
+
+def _exact_column(tp: type) -> _Dec:
+    def dec(col: list[Any]) -> list[Any]:
+        if _types(col) - {tp}:
+            raise Invalid(f"expected {tp.__name__} values")
+        return col
 
     return dec
 
 
-def _float(v: Any) -> float:
-    if type(v) not in (int, float):
-        raise Invalid(f"expected float, got {type(v).__name__}")
-    return float(v)
+def _float_column(col: list[Any]) -> list[Any]:
+    if _types(col) - {int, float}:
+        raise Invalid("expected float values")
+    return list(map(float, col))
 
 
-def _none(v: Any) -> None:
-    if v is not None:
-        raise Invalid(f"expected null, got {type(v).__name__}")
+def _none_column(col: list[Any]) -> list[Any]:
+    if col.count(None) != len(col):
+        raise Invalid("expected null values")
+    return col
 
 
-def _enum_decoder(cls: type[enum.Enum]) -> _Dec:
+def _enum_column(cls: type[enum.Enum]) -> _Dec:
     by_value = {m.value: m for m in cls}
+    allowed = {type(v) for v in by_value}
 
-    def dec(v: Any) -> Any:
-        if type(v) not in (int, str):
-            raise Invalid(f"expected a {cls.__name__} value, got {type(v).__name__}")
+    def dec(col: list[Any]) -> list[Any]:
+        if _types(col) - allowed:
+            raise Invalid(f"expected {cls.__name__} values")
         try:
-            return by_value[v]
-        except KeyError:
-            raise Invalid(f"{v!r} is not a {cls.__name__}") from None
+            return list(map(by_value.__getitem__, col))
+        except KeyError as exc:
+            raise Invalid(f"{exc.args[0]!r} is not a {cls.__name__}") from None
 
     return dec
 
 
-def _list(v: Any, n: int = -1) -> list[Any]:
-    if type(v) is not list:
-        raise Invalid(f"expected a list, got {type(v).__name__}")
-    if n >= 0 and len(v) != n:
-        raise Invalid(f"expected {n} items, got {len(v)}")
-    return v
+def _optional_column(inner: _Dec) -> _Dec:
+    def dec(col: list[Any]) -> list[Any]:
+        if None not in col:
+            return inner(col)
+        idx = [i for i, x in enumerate(col) if x is not None]
+        if not idx:
+            return col
+        values = inner([col[i] for i in idx])
+        out = [None] * len(col)
+        for i, v in zip(idx, values, strict=True):
+            out[i] = v
+        return out
+
+    return dec
+
+
+def _rows(col: list[Any], n: int = -1) -> None:
+    """Every item of ``col`` is a list (of ``n`` items when given)."""
+    if _types(col) - {list}:
+        raise Invalid("expected lists")
+    if n >= 0 and col and set(map(len, col)) != {n}:
+        raise Invalid(f"expected lists of {n} items")
+
+
+def _split(values: list[Any], lengths: list[int]) -> Iterator[list[Any]]:
+    it = iter(values)
+    return (list(itertools.islice(it, k)) for k in lengths)
+
+
+def _sequence_column(item: _Dec, make: type) -> _Dec:
+    def dec(col: list[Any]) -> list[Any]:
+        _rows(col)
+        flat = list(itertools.chain.from_iterable(col))
+        values = item(flat)
+        if values is flat:  # nothing converted: the lists themselves will do
+            return col if make is list else list(map(make, col))
+        parts = _split(values, list(map(len, col)))
+        return list(parts) if make is list else list(map(make, parts))
+
+    return dec
+
+
+def _fixed_tuple_column(items: list[_Dec]) -> _Dec:
+    n = len(items)
+
+    def dec(col: list[Any]) -> list[Any]:
+        _rows(col, n)
+        if not col:
+            return []
+        columns = [list(c) for c in zip(*col, strict=True)]
+        values = [d(c) for d, c in zip(items, columns, strict=True)]
+        if all(v is c for v, c in zip(values, columns, strict=True)):
+            return list(map(tuple, col))
+        return list(zip(*values, strict=True))
+
+    return dec
+
+
+def _dict_column(kdec: _Dec, vdec: _Dec) -> _Dec:
+    def dec(col: list[Any]) -> list[Any]:
+        _rows(col)
+        if any(len(row) % 2 for row in col):
+            raise Invalid("a mapping needs an even number of items")
+        keys = kdec([k for row in col for k in row[0::2]])
+        values = vdec([v for row in col for v in row[1::2]])
+        halves = [len(row) // 2 for row in col]
+        return [
+            dict(zip(k, v, strict=True))
+            for k, v in zip(_split(keys, halves), _split(values, halves), strict=True)
+        ]
+
+    return dec
 
 
 _CODEC = _Codec()
@@ -283,7 +346,7 @@ def decode(data: Any, tp: type[T] | object) -> Any:
     does not have its shape (also for a field of the wrong type, or a dataclass that
     rejects the values)."""
     try:
-        return _CODEC.decoder(tp)(data)
+        return _CODEC.decoder(tp)([data])[0]
     except Invalid:
         raise
     except (TypeError, ValueError, KeyError, IndexError, RecursionError) as exc:
@@ -309,16 +372,20 @@ def content_digest(data: bytes) -> str:
 def _check_facts(facts: ModuleFacts) -> None:
     """The cross-references the analysis relies on: event successors, handlers and regions
     inside their function, methods and nested functions that exist."""
+    chain = itertools.chain.from_iterable
     for fn in facts.functions.values():
         n = len(fn.events)
-        for ev in fn.events:
-            if not -1 <= ev.handler < n or any(not 0 <= s < n for s in ev.succ):
-                raise Invalid(f"event index out of range in {fn.qualname}")
-            if any(not 0 <= r < len(fn.regions) for r in ev.regions):
-                raise Invalid(f"region index out of range in {fn.qualname}")
-        for reg in fn.regions:
-            if not 0 <= reg.first <= reg.last <= n:
-                raise Invalid(f"region bounds out of range in {fn.qualname}")
+        succ = list(chain(ev.succ for ev in fn.events))
+        handlers = [ev.handler for ev in fn.events]
+        regions = list(chain(ev.regions for ev in fn.events))
+        if (succ and not 0 <= min(succ) <= max(succ) < n) or (
+            handlers and not -1 <= min(handlers) <= max(handlers) < n
+        ):
+            raise Invalid(f"event index out of range in {fn.qualname}")
+        if regions and not 0 <= min(regions) <= max(regions) < len(fn.regions):
+            raise Invalid(f"region index out of range in {fn.qualname}")
+        if any(not 0 <= reg.first <= reg.last <= n for reg in fn.regions):
+            raise Invalid(f"region bounds out of range in {fn.qualname}")
         if any(q not in facts.functions for q in fn.nested):
             raise Invalid(f"unknown nested function in {fn.qualname}")
     for cls in facts.classes.values():

@@ -20,6 +20,7 @@ Guarantees (docs/robustness.md):
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 import threading
@@ -379,6 +380,25 @@ def extract_all(
     """Outcomes in the order of ``jobs`` whatever the number of processes and the cache.
     ``cache_dir=None`` disables the cache (texts given directly are never cached)."""
     del settings  # extraction does not depend on the settings
+    # Millions of small acyclic objects are created here (facts decoded from the cache or
+    # unpickled from the workers) and all of them are kept: the cyclic garbage collector
+    # would only traverse them again and again (it tripled the warm time on 10,000 files).
+    with _gc_paused():
+        return _extract_all(jobs, jobs_n, cache_dir)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _extract_all(jobs: Sequence[FileJob], jobs_n: int, cache_dir: Path | None) -> list[FileOutcome]:
     cache = Cache.open(cache_dir) if cache_dir is not None else None
     results: list[FileOutcome | None] = [None] * len(jobs)
     todo: list[tuple[int, _Work]] = []
