@@ -44,9 +44,7 @@ def found(files: list[Path]) -> set[tuple[str, int, str]]:
     }
 
 
-@pytest.mark.parametrize(
-    "case", _cases(), ids=lambda p: p.relative_to(FIXTURES).as_posix()
-)
+@pytest.mark.parametrize("case", _cases(), ids=lambda p: p.relative_to(FIXTURES).as_posix())
 def test_fixture(case: Path) -> None:
     files = sorted(case.rglob("*.py")) if case.is_dir() else [case]
     want = expected(files)
