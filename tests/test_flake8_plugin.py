@@ -64,11 +64,11 @@ def test_same_findings_as_asyncrace_check(tree: Path) -> None:
     got = flake8(tree, ".")
     assert got == asyncrace(tree, ".")
     assert len(got) == 5
-    assert (
-        "single/arc005_bad_module_lock.py:19:10: ARC005 non-reentrant threading.Lock "
-        "`global:_CONFIG_LOCK` is held across 1 await point; the next coroutine to take it "
-        "blocks the event loop while the holder is suspended: the loop hangs"
-    ) in got
+    # the wording is asyncrace's (compared above); the place and code are the fixture's
+    lock = [line for line in got if line.startswith("single/arc005_bad_module_lock.py:")]
+    assert len(lock) == 1
+    assert lock[0].startswith("single/arc005_bad_module_lock.py:19:10: ARC005 ")
+    assert "_CONFIG_LOCK" in lock[0]
     codes = sorted(line.split(": ")[1].split()[0] for line in got)
     assert codes == ["ARC001", "ARC001", "ARC003", "ARC003", "ARC005"]
 
