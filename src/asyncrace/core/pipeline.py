@@ -24,6 +24,7 @@ import gc
 import logging
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -262,7 +263,11 @@ def _process(work: _Work) -> FileOutcome:
 
 
 def _process_all(items: Sequence[_Work]) -> list[FileOutcome]:
-    return [_process(w) for w in items]
+    # the parser warns about the analyzed code (SyntaxWarning for invalid escape sequences on
+    # Python 3.12+): not for asyncrace to print
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return [_process(w) for w in items]
 
 
 # -------------------------------------------------------------------- stack and recursion

@@ -1,0 +1,180 @@
+"""Fuzzing: the checker never crashes (no exception, no ARC902), terminates within a bound and
+is deterministic (two runs, and jobs 1 against jobs 2, give byte-identical output) on
+
+* programs generated from Python's grammar (hypothesmith ``from_grammar``) and from libcst's
+  node types (``from_node``), and
+* mutations of the fixture files: lines deleted, duplicated or swapped, ``await``/``async``
+  or indentation inserted, the file truncated.
+
+The normal suite runs a bounded number of examples (~20 s). A longer campaign selects another
+settings profile with an environment variable, and records its seed::
+
+    ASYNCRACE_FUZZ_PROFILE=campaign python -m pytest tests/test_fuzz.py \\
+        --hypothesis-seed=20261124 --hypothesis-show-statistics -p no:cacheprovider
+
+(``ASYNCRACE_FUZZ_EXAMPLES`` overrides the number of examples of the campaign profile.)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+
+hypothesis = pytest.importorskip("hypothesis")
+hypothesmith = pytest.importorskip("hypothesmith")
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from asyncrace.core import pipeline  # noqa: E402
+from asyncrace.engine import StdinInput, check  # noqa: E402
+from asyncrace.output import render  # noqa: E402
+from asyncrace.settings import Settings  # noqa: E402
+
+FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURE_FILES = sorted(FIXTURES.glob("arc*/*.py"))
+# a generous bound: an example that takes longer than this is a hang worth a look
+TIME_BOUND = 30.0
+
+settings.register_profile(
+    "asyncrace-fuzz",
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=False,
+)
+settings.register_profile(
+    "campaign",
+    max_examples=int(os.environ.get("ASYNCRACE_FUZZ_EXAMPLES", "100000")),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+PROFILE = settings.get_profile(os.environ.get("ASYNCRACE_FUZZ_PROFILE", "asyncrace-fuzz"))
+CAMPAIGN = os.environ.get("ASYNCRACE_FUZZ_PROFILE") == "campaign"
+
+# hypothesmith warns about grammar features it cannot express; that is not our concern
+warnings.filterwarnings("ignore", module="hypothesmith")
+
+
+def _run(text: str, name: str = "fuzzed.py", *, jobs: int = 1) -> str:
+    started = time.perf_counter()
+    result = check([], Settings(), stdin=StdinInput(name, text), jobs=jobs)
+    elapsed = time.perf_counter() - started
+    assert elapsed < TIME_BOUND, f"took {elapsed:.1f}s"
+    internal = [d for d in result.diagnostics if d.code == "ARC902"]
+    assert not internal, internal
+    return render("json", result.diagnostics, result.sources)
+
+
+def _check_program(text: str) -> None:
+    first = _run(text)
+    assert _run(text) == first
+
+
+def _project(tmp: Path, texts: list[str]) -> list[Path]:
+    paths = []
+    for i, text in enumerate(texts):
+        p = tmp / f"m{i}.py"
+        p.write_text(text, encoding="utf-8", newline="")
+        paths.append(p)
+    return paths
+
+
+def _check_jobs(paths: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """jobs=1 in the parent against jobs=2 through the pool (the threshold lowered so the
+    pool is used for a handful of files)."""
+    one = check(paths, Settings(), jobs=1)
+    with monkeypatch.context() as m:
+        m.setattr(pipeline, "PARALLEL_THRESHOLD", 1)
+        two = check(paths, Settings(), jobs=2)
+    assert not [d for d in one.diagnostics if d.code == "ARC902"]
+    assert render("json", one.diagnostics, one.sources) == render(
+        "json", two.diagnostics, two.sources
+    )
+
+
+# ------------------------------------------------------------------------ generated programs
+
+
+@PROFILE
+@given(hypothesmith.from_grammar())
+def test_generated_programs_from_grammar(source: str) -> None:
+    _check_program(source)
+
+
+@settings(PROFILE, max_examples=PROFILE.max_examples if CAMPAIGN else 10)
+@given(hypothesmith.from_node())
+def test_generated_programs_from_nodes(source: str) -> None:
+    _check_program(source)
+
+
+# ---------------------------------------------------------------------------- mutations
+
+
+def _mutate(lines: list[str], data: st.DataObject) -> list[str]:
+    ops = data.draw(
+        st.lists(
+            st.sampled_from(
+                ["delete", "duplicate", "swap", "await", "async", "indent", "dedent", "truncate"]
+            ),
+            min_size=1,
+            max_size=4,
+        ),
+        label="mutations",
+    )
+    for op in ops:
+        if not lines:
+            break
+        i = data.draw(st.integers(0, len(lines) - 1), label=f"{op} at")
+        line = lines[i]
+        body = line.lstrip(" \t")
+        pad = line[: len(line) - len(body)]
+        if op == "delete":
+            del lines[i]
+        elif op == "duplicate":
+            lines.insert(i, line)
+        elif op == "swap":
+            j = data.draw(st.integers(0, len(lines) - 1), label="with")
+            lines[i], lines[j] = lines[j], lines[i]
+        elif op == "await":
+            lines[i] = pad + "await " + body
+        elif op == "async":
+            lines[i] = pad + "async " + body
+        elif op == "indent":
+            lines[i] = "    " + line
+        elif op == "dedent":
+            lines[i] = line[4:] if line.startswith("    ") else body
+        elif op == "truncate":
+            text = "".join(lines)
+            cut = data.draw(st.integers(0, len(text)), label="truncate at")
+            lines = text[:cut].splitlines(keepends=True)
+    return lines
+
+
+@settings(PROFILE, max_examples=PROFILE.max_examples * (1 if CAMPAIGN else 3))
+@given(st.sampled_from(FIXTURE_FILES), st.data())
+def test_mutated_fixtures(path: Path, data: st.DataObject) -> None:
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    text = "".join(_mutate(lines, data))
+    _check_program(text)
+
+
+@settings(PROFILE, max_examples=PROFILE.max_examples if CAMPAIGN else 8)
+@given(
+    paths=st.lists(st.sampled_from(FIXTURE_FILES), min_size=2, max_size=4, unique=True),
+    data=st.data(),
+)
+def test_mutated_projects_jobs_1_and_2(
+    paths: list[Path], data: st.DataObject, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    texts = []
+    for p in paths:
+        lines = p.read_text(encoding="utf-8").splitlines(keepends=True)
+        texts.append("".join(_mutate(lines, data)))
+    tmp = tmp_path_factory.mktemp("project")
+    with pytest.MonkeyPatch.context() as mp:
+        _check_jobs(_project(tmp, texts), mp)
