@@ -1,0 +1,536 @@
+"""Hostile and odd input: every file gets a clear diagnostic or is analyzed like any other,
+and the run goes on. Exact codes, lines and columns throughout.
+
+The tests run as root, for whom ``chmod 000`` does not make a file unreadable: unreadable
+files are simulated with a directory in place of a file, a read that raises
+``PermissionError`` (monkeypatched), broken symbolic links and symbolic link loops."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from asyncrace import engine
+from asyncrace.cli import main
+from asyncrace.core import pipeline
+from asyncrace.engine import StdinInput, check
+from asyncrace.settings import Settings
+
+# One file that the checker flags on its own: ARC001 at 6:9 (the write), read back at line 8;
+# the gather in ``main`` is the evidence that ``step`` runs concurrently on one object.
+SNIPPET = """import asyncio
+
+
+class Worker:
+    async def step(self, x):
+        self._current = x
+        await asyncio.sleep(0)
+        return self._current
+
+
+async def main(obj: Worker):
+    await asyncio.gather(*(obj.step(i) for i in range(3)))
+"""
+FINDING = ("ARC001", 6, 9)
+TOO_DEEP = "too deeply nested to analyze (the parser's or asyncrace's limit)"
+
+
+def _found(result: engine.CheckResult) -> list[tuple[str, str, int, int]]:
+    return [(d.path, d.code, d.span.start.row, d.span.start.column) for d in result.diagnostics]
+
+
+def _check_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, bytes], jobs: int = 1
+) -> engine.CheckResult:
+    monkeypatch.chdir(tmp_path)
+    paths = []
+    for name, data in files.items():
+        p = tmp_path / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+        paths.append(Path(name))
+    return check(paths, Settings(), jobs=jobs)
+
+
+def _snippet(**replace: str) -> str:
+    text = SNIPPET
+    for old, new in replace.items():
+        text = text.replace(old, new)
+    return text
+
+
+# ----------------------------------------------------------------------- invalid input
+
+INVALID: list[tuple[str, bytes, str, int, int, str]] = [
+    # name, bytes, code, row, column, message (start)
+    ("syntax.py", b"def f(:\n    pass\n", "ARC900", 1, 7, "syntax error: invalid syntax"),
+    (
+        "python2.py",
+        b"import sys\nprint 'hello'\n",
+        "ARC900",
+        2,
+        1,
+        "syntax error: Missing parentheses in call to 'print'",
+    ),
+    (
+        "python2_backticks.py",
+        b"x = 1\ny = `x`\n",
+        "ARC900",
+        2,
+        5,
+        "syntax error: invalid syntax",
+    ),
+    (
+        "invalid_utf8.py",
+        b"x = 1\ny = '\xff'\n",
+        "ARC901",
+        2,
+        6,
+        "cannot decode file: cannot decode as utf-8: invalid start byte (byte 0xff)",
+    ),
+    (
+        "unknown_codec.py",
+        b"# -*- coding: klingon -*-\nx = 1\n",
+        "ARC901",
+        1,
+        1,
+        "cannot decode file: unknown encoding: klingon",
+    ),
+    (
+        "bom_and_latin1_cookie.py",
+        b"\xef\xbb\xbf# coding: latin-1\nx = 1\n",
+        "ARC901",
+        1,
+        1,
+        "cannot decode file: encoding problem: utf-8",
+    ),
+    (
+        "nul.py",
+        b"x = 1\ny = \x00\n",
+        "ARC900",
+        2,
+        5,
+        "cannot parse: the file contains a null byte",
+    ),
+    (
+        "unterminated.py",
+        b"x = '''abc\n",
+        "ARC900",
+        1,
+        5,
+        "syntax error: unterminated triple-quoted string literal",
+    ),
+    (
+        "tabs_and_spaces.py",
+        b"if x:\n\tpass\n        pass\n",
+        "ARC900",
+        3,
+        1,
+        "syntax error: inconsistent use of tabs and spaces in indentation",
+    ),
+    # 10,000-deep nesting: the tokenizer's limit (200 brackets, 100 indents) or the parser's
+    (
+        "parens.py",
+        b"x = " + b"(" * 10_000 + b"1" + b")" * 10_000 + b"\n",
+        "ARC900",
+        1,
+        205,
+        "syntax error: too many nested parentheses",
+    ),
+    (
+        "brackets.py",
+        b"x = " + b"[" * 10_000 + b"]" * 10_000 + b"\n",
+        "ARC900",
+        1,
+        205,
+        "syntax error: too many nested parentheses",
+    ),
+    (
+        "indentation.py",
+        b"".join(b" " * i + b"if x:\n" for i in range(150)) + b" " * 150 + b"pass\n",
+        "ARC900",
+        101,
+        1,
+        "syntax error: too many levels of indentation",
+    ),
+    ("unary.py", b"x = " + b"-" * 10_000 + b"1\n", "ARC900", 1, 1, TOO_DEEP),
+    ("not.py", b"x = " + b"not " * 10_000 + b"1\n", "ARC900", 1, 1, TOO_DEEP),
+    ("lambda.py", b"x = " + b"lambda: " * 10_000 + b"1\n", "ARC900", 1, 1, TOO_DEEP),
+    ("ifexp.py", b"x = " + b"1 if y else " * 10_000 + b"1\n", "ARC900", 1, 1, TOO_DEEP),
+    ("power.py", b"x = " + b"**".join([b"2"] * 10_000) + b"\n", "ARC900", 1, 1, TOO_DEEP),
+    (
+        "chain_100k.py",
+        b"x = " + b"+".join([b"1"] * 100_000) + b"\n",
+        "ARC900",
+        1,
+        1,
+        TOO_DEEP,
+    ),
+    (
+        "elif_5000.py",
+        b"def f(x):\n    if x == 0:\n        pass\n"
+        + b"".join(b"    elif x == %d:\n        pass\n" % i for i in range(1, 5000)),
+        "ARC900",
+        1,
+        1,
+        TOO_DEEP,
+    ),
+]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_invalid_files_get_a_diagnostic_and_the_run_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: int
+) -> None:
+    files = {name: data for name, data, *_ in INVALID}
+    files["good.py"] = SNIPPET.encode()
+    if jobs == 2:  # through the process pool, not the parent
+        monkeypatch.setattr(pipeline, "PARALLEL_THRESHOLD", 1)
+    limit = sys.getrecursionlimit()
+    result = _check_files(tmp_path, monkeypatch, files, jobs=jobs)
+    assert sys.getrecursionlimit() == limit  # restored
+    got = {(d.path, d.code, d.span.start.row, d.span.start.column): d for d in result.diagnostics}
+    want = sorted((name, code, row, col) for name, _, code, row, col, _ in INVALID)
+    assert sorted(k for k in got if k[0] != "good.py") == want
+    for name, _, code, row, col, message in INVALID:
+        assert got[(name, code, row, col)].message.startswith(message), name
+    assert ("good.py", *FINDING) in got
+    assert result.files == len(files)
+
+
+def test_deep_but_valid_chain_is_analyzed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 10,000-term ``1+1+...`` chain is valid Python that the parser accepts (its tree is
+    10,000 deep); with the raised limit on the big-stack thread it is analyzed."""
+    chain = "TOTAL = " + "+".join(["1"] * 10_000) + "\n"
+    result = _check_files(tmp_path, monkeypatch, {"chain.py": (chain + SNIPPET).encode()})
+    assert _found(result) == [("chain.py", "ARC001", 7, 9)]
+
+
+def test_extraction_never_overflows_the_c_stack_on_a_small_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``check`` called from a thread with a small stack (an editor's worker thread): the
+    extraction still runs on its own big stack, so deep files give ARC900, not a crash."""
+    import threading
+
+    deep = "x = " + "+".join(["1"] * 30_000) + "\n"
+    out: list[engine.CheckResult] = []
+    old = threading.stack_size(1024 * 1024)
+    try:
+        t = threading.Thread(
+            target=lambda: out.append(
+                _check_files(tmp_path, monkeypatch, {"deep.py": deep.encode()})
+            )
+        )
+        t.start()
+    finally:
+        threading.stack_size(old)
+    t.join()
+    assert [(p, c) for p, c, *_ in _found(out[0])] in ([], [("deep.py", "ARC900")])
+
+
+def test_unreadable_directory_in_place_of_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dir.py").mkdir()
+    (tmp_path / "good.py").write_text(SNIPPET)
+    result = check([Path("dir.py"), Path("good.py")], Settings())
+    assert _found(result) == [("dir.py", "ARC901", 1, 1), ("good.py", *FINDING)]
+    assert result.diagnostics[0].message == "cannot read file: Is a directory"
+
+
+def test_unreadable_permission_denied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Simulated (root can read a chmod 000 file): reading ``secret.py`` raises EACCES."""
+    real = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        if self.name == "secret.py":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    result = _check_files(
+        tmp_path, monkeypatch, {"secret.py": SNIPPET.encode(), "good.py": SNIPPET.encode()}
+    )
+    assert _found(result) == [("good.py", *FINDING), ("secret.py", "ARC901", 1, 1)]
+    assert result.diagnostics[1].message == "cannot read file: Permission denied"
+
+
+def test_broken_symlink_and_symlink_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "good.py").write_text(SNIPPET)
+    os.symlink("missing.py", tmp_path / "broken.py")
+    os.symlink("loop_b.py", tmp_path / "loop_a.py")
+    os.symlink("loop_a.py", tmp_path / "loop_b.py")
+    # named directly (an editor, an API caller): a diagnostic each
+    result = check([Path("broken.py"), Path("loop_a.py"), Path("good.py")], Settings())
+    assert _found(result) == [
+        ("broken.py", "ARC901", 1, 1),
+        ("good.py", *FINDING),
+        ("loop_a.py", "ARC901", 1, 1),
+    ]
+    assert result.diagnostics[0].message == "cannot read file: No such file or directory"
+    assert result.diagnostics[2].message == "cannot read file: Too many levels of symbolic links"
+    # walking a directory skips them (discover's rule); the run goes on
+    r = CliRunner().invoke(main, ["check", ".", "--no-cache", "--output-format", "concise"])
+    assert r.exit_code == 1, r.output
+    assert r.stdout.splitlines()[0].startswith("good.py:6:9: ARC001 ")
+    # named on the command line: the path is named, exit 2
+    r = CliRunner().invoke(main, ["check", "loop_a.py", "--no-cache"])
+    assert r.exit_code == 2
+    assert "path does not exist: loop_a.py" in r.stderr
+
+
+def test_file_vanishing_between_discovery_and_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = check([Path("gone.py")], Settings())
+    assert _found(result) == [("gone.py", "ARC901", 1, 1)]
+
+
+# --------------------------------------------------------------------- odd but valid input
+
+ODD: list[tuple[str, bytes, tuple[str, int, int]]] = [
+    ("bom.py", b"\xef\xbb\xbf" + SNIPPET.encode(), FINDING),
+    (
+        "latin1_cookie.py",
+        (
+            "# -*- coding: latin-1 -*-\n# caf\xe9\n"
+            + _snippet(**{"        self._current = x": '        _ = "\xe9\xe9"; self._current = x'})
+        ).encode("latin-1"),
+        ("ARC001", 8, 19),
+    ),
+    ("crlf.py", SNIPPET.replace("\n", "\r\n").encode(), FINDING),
+    ("lone_cr.py", SNIPPET.replace("\n", "\r").encode(), FINDING),
+    (
+        "tabs.py",
+        SNIPPET.replace("        ", "\t\t").replace("    ", "\t").encode(),
+        ("ARC001", 6, 3),
+    ),
+    (
+        "form_feed.py",
+        SNIPPET.replace("\n\nclass", "\n\x0c\n\x0cclass")
+        .replace("        self._current = x", "\x0c        self._current = x")
+        .encode(),
+        ("ARC001", 6, 10),
+    ),
+    (
+        "non_ascii_identifiers.py",
+        SNIPPET.replace("Worker", "Arbeiter")
+        .replace("        self._current = x", "        größe = x; self._aktuell_ä = größe")
+        .replace("self._current", "self._aktuell_ä")
+        .encode(),
+        ("ARC001", 6, 20),
+    ),
+    (
+        "very_long_line.py",
+        _snippet(
+            **{
+                "        self._current = x": '        _pad = "'
+                + "é" * 200_000
+                + '"; self._current = x'
+            }
+        ).encode(),
+        ("ARC001", 6, 200_000 + 20),
+    ),
+]
+
+
+@pytest.mark.parametrize("name,data,finding", ODD, ids=[c[0] for c in ODD])
+def test_odd_but_valid_input_is_analyzed(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    data: bytes,
+    finding: tuple[str, int, int],
+) -> None:
+    result = _check_files(tmp_path, monkeypatch, {name: data})
+    assert _found(result) == [(name, *finding)]
+
+
+def test_empty_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = _check_files(tmp_path, monkeypatch, {"empty.py": b"", "good.py": SNIPPET.encode()})
+    assert _found(result) == [("good.py", *FINDING)]
+    assert result.files == 2
+
+
+def test_whitespace_only_and_comment_only_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = _check_files(
+        tmp_path,
+        monkeypatch,
+        {"ws.py": b"   \n\t\n\x0c\n", "comments.py": b"# a\n# b", "nonl.py": b"x = 1"},
+    )
+    assert _found(result) == []
+
+
+def test_50_mb_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A generated 50 MB module (big string constants, comments, ten thousand small
+    functions) with the snippet at its end: the finding is at the right line."""
+    blob = 'DATA_%d = """' + ("lorem ipsum dolor sit amet " * 40 + "\n") * 400 + '"""\n'
+    comment = "# " + "filler comment text " * 48 + "\n"
+    func = "def helper_%d(a, b):\n    total = a + b\n    return total * 2\n\n"
+    parts: list[str] = []
+    size = i = 0
+    while size < 50 * 1024 * 1024:
+        chunk = blob % i + comment * 300 + "".join(func % (i * 10 + k) for k in range(10))
+        parts.append(chunk)
+        size += len(chunk)
+        i += 1
+    head = "".join(parts)
+    offset = head.count("\n")
+    started = time.perf_counter()
+    result = _check_files(tmp_path, monkeypatch, {"big.py": (head + SNIPPET).encode()})
+    elapsed = time.perf_counter() - started
+    assert _found(result) == [("big.py", "ARC001", offset + 6, 9)]
+    assert elapsed < 60
+
+
+def test_paths_with_spaces_and_non_ascii_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = "dir with spaces/ünïcödé модуль.py"
+    result = _check_files(tmp_path, monkeypatch, {name: SNIPPET.encode()})
+    assert _found(result) == [(name, *FINDING)]
+    r = CliRunner().invoke(main, ["check", ".", "--no-cache", "--output-format", "concise"])
+    assert r.exit_code == 1
+    assert r.stdout.splitlines()[0].startswith(f"{name}:6:9: ARC001 ")
+
+
+def test_directory_named_like_a_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x.py").mkdir()
+    (tmp_path / "x.py" / "inner.py").write_text(SNIPPET)
+    r = CliRunner().invoke(main, ["check", ".", "--no-cache", "--output-format", "concise"])
+    assert r.exit_code == 1, r.output
+    assert r.stdout.splitlines()[0].startswith("x.py/inner.py:6:9: ARC001 ")
+    r = CliRunner().invoke(main, ["check", "x.py", "--no-cache", "--output-format", "concise"])
+    assert r.stdout.splitlines()[0].startswith("x.py/inner.py:6:9: ARC001 ")
+
+
+def test_stdin_text_with_odd_input() -> None:
+    result = check([], Settings(), stdin=StdinInput("s.py", SNIPPET.replace("\n", "\r\n")))
+    assert _found(result) == [("s.py", *FINDING)]
+    result = check([], Settings(), stdin=StdinInput("s.py", "x = \0\n"))
+    assert _found(result) == [("s.py", "ARC900", 1, 5)]
+
+
+# ---------------------------------------------------------------------------- the process pool
+
+
+def test_a_worker_that_dies_loses_no_other_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash in native code kills the worker process; only the file that caused it is lost
+    (ARC902), every other file of the run is still analyzed."""
+    real = pipeline.analyze_bytes
+
+    def crashing(job: engine.FileJob, data: bytes) -> pipeline.FileOutcome:
+        if job.display == "crash.py":
+            os._exit(70)
+        return real(job, data)
+
+    monkeypatch.setattr(pipeline, "analyze_bytes", crashing)
+    monkeypatch.setattr(pipeline, "PARALLEL_THRESHOLD", 1)
+    files = {f"ok{i}.py": SNIPPET.encode() for i in range(6)}
+    files["crash.py"] = SNIPPET.encode()
+    result = _check_files(tmp_path, monkeypatch, files, jobs=2)
+    got = _found(result)
+    assert ("crash.py", "ARC902", 1, 1) in got
+    assert sorted(g for g in got if g[0] != "crash.py") == [
+        (f"ok{i}.py", *FINDING) for i in range(6)
+    ]
+
+
+# ------------------------------------------------------------------------------- the CLI
+
+
+def _cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "asyncrace", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "NO_COLOR": "1", **(env or {})},
+    )
+
+
+def test_cli_end_to_end_exit_codes_and_no_traceback(tmp_path: Path) -> None:
+    (tmp_path / "clean.py").write_text("x = 1\n")
+    r = _cli("check", "clean.py", "--no-cache", cwd=tmp_path)
+    assert (r.returncode, r.stdout.strip()) == (0, "All checks passed!")
+
+    for name, data, *_ in INVALID:
+        (tmp_path / name).write_bytes(data)
+    (tmp_path / "good.py").write_text(SNIPPET)
+    r = _cli("check", ".", "--no-cache", "--output-format", "concise", cwd=tmp_path)
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stdout + r.stderr
+    lines = r.stdout.splitlines()
+    assert f"good.py:{FINDING[1]}:{FINDING[2]}: ARC001 " in "\n".join(lines)
+    for name, _, code, row, col, _ in INVALID:
+        assert any(line.startswith(f"{name}:{row}:{col}: {code} ") for line in lines), name
+    assert lines[-1] == f"Found {len(INVALID) + 1} findings in {len(INVALID) + 1} files."
+
+    r = _cli("check", "good.py", "--exit-zero", "--no-cache", cwd=tmp_path)
+    assert r.returncode == 0
+
+    r = _cli("check", "no such dir/missing.py", "--no-cache", cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.strip() == "asyncrace: error: path does not exist: no such dir/missing.py"
+    assert "Traceback" not in r.stderr
+
+
+def test_cli_internal_error_traceback_only_with_verbose(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "good.py").write_text(SNIPPET)
+
+    def boom(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(engine, "run_rules", boom)
+    r = CliRunner().invoke(main, ["check", "good.py", "--no-cache"])
+    assert r.exit_code == 2
+    assert "internal error: RuntimeError: boom" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = CliRunner().invoke(main, ["check", "good.py", "--no-cache", "--verbose"])
+    assert r.exit_code == 2
+    assert "Traceback" in r.stderr
+
+
+def test_cli_arc902_from_extraction_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "good.py").write_text(SNIPPET)
+    (tmp_path / "bug.py").write_text("x = 1\n")
+    real = pipeline._parse_and_extract
+
+    def buggy(text: str, job: engine.FileJob) -> object:
+        if job.display == "bug.py":
+            raise KeyError("oops")
+        return real(text, job)
+
+    monkeypatch.setattr(pipeline, "_parse_and_extract", buggy)
+    r = CliRunner().invoke(main, ["check", ".", "--no-cache", "--output-format", "concise"])
+    assert r.exit_code == 2
+    assert r.stdout.splitlines()[:2] == [
+        "bug.py:1:1: ARC902 internal error while extracting: KeyError: 'oops'; please report it",
+        r.stdout.splitlines()[1],
+    ]
+    assert r.stdout.splitlines()[1].startswith("good.py:6:9: ARC001 ")
+    assert "Traceback" not in r.stderr
