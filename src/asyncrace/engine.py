@@ -7,6 +7,7 @@ caller (it owns the paths the user typed); everything after it happens here.
 from __future__ import annotations
 
 import os
+import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,6 +163,9 @@ def run_rules(facts: list[ModuleFacts], settings: Settings) -> list[Diagnostic]:
 
 def internal_error(path: str, exc: BaseException, rule: str | None = None) -> Diagnostic:
     where = f" in rule {rule} ({info(rule).name})" if rule else ""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if frames:  # where asyncrace failed: the first thing a bug report needs
+        where += f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}"
     ri = info("ARC902")
     return Diagnostic(
         code="ARC902",

@@ -262,7 +262,7 @@ class _ModuleExtractor:
                 for a in [*cur.args, *(k.value for k in cur.keywords)]:
                     r = ref_of(a)
                     if r and "(" not in r:
-                        self.passed.add(r.rsplit(".", 1)[-1])
+                        self.passed.add(r)
             if isinstance(cur, _ANY_FUNC):
                 continue
             stack.extend(ast.iter_child_nodes(cur))
@@ -811,6 +811,21 @@ class _FunctionBuilder:
         else:
             target, kind, present_when_true = test, "truthy", True
         # self.x.get(key) / self.x[key] / getattr(self, "x", None)
+        if (
+            isinstance(target, ast.Call)
+            and isinstance(target.func, ast.Name)
+            and target.func.id == "getattr"
+            and len(target.args) >= 2
+            and isinstance(target.args[1], ast.Constant)
+            and isinstance(target.args[1].value, str)
+            and target.args[1].value.isidentifier()
+            and self.ref(target.args[0]) in ("self", "cls")
+        ):
+            r = f"{self.ref(target.args[0])}.{target.args[1].value}"
+            absent_branch = 1 if present_when_true else 0
+            if negated:
+                absent_branch = 1 - absent_branch
+            return [f"{r}|{absent_branch}|{kind}"]
         if isinstance(target, ast.Call) and isinstance(target.func, ast.Attribute):
             if target.func.attr == "get" and kind in ("none", "truthy"):
                 target, kind = target.func.value, "in"

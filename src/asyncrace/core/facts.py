@@ -164,6 +164,6 @@ class ModuleFacts:
     functions: dict[str, FunctionFacts]
     global_types: dict[str, str]  # module variable -> type ref (``X = T(...)`` / ``X: T``)
     global_vars: tuple[str, ...]  # names assigned at module level (not defs/classes/imports)
-    # last names of refs passed as call arguments outside function bodies: decorators,
-    # default values (``Depends(get_db)``), module-level statements
+    # refs passed as call arguments outside function bodies: decorators, default values
+    # (``Depends(get_db)``), module-level statements
     passed: tuple[str, ...] = ()

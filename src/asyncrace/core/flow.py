@@ -141,6 +141,7 @@ class Analysis:
                         # handed to a framework (a route, a handler); the project's own
                         # helpers (a supervisor starting one task) are followed, not trusted
                         self._callback_sites(ctx, fn, e, sites)
+                spawned_once: dict[str, list[Step]] = {}
                 for s in events:
                     if s.kind != K.CALL or not _is_spawner(s.ref):
                         continue
@@ -149,13 +150,21 @@ class Analysis:
                     for e in events:
                         if e is s or e.kind != K.CALL or not _inside(e.pos, s.pos):
                             continue
-                        if not (many or e.repeated) or self._fresh_receiver(ctx, fn, e):
+                        if self._fresh_receiver(ctx, fn, e):
                             continue
                         for tfn, tctx in self.targets(ctx, e):
                             if tctx.recv is None or not tfn.facts.is_async:
                                 continue
                             label = f"`{short(tfn)}` runs in several tasks at once here (`{what}`)"
-                            sites.setdefault(tfn.fq, fn_step(fn, e.pos, label))
+                            if many or e.repeated:
+                                sites.setdefault(tfn.fq, fn_step(fn, e.pos, label))
+                            else:  # started once here; a second start elsewhere in fn counts
+                                spawned_once.setdefault(tfn.fq, []).append(
+                                    fn_step(fn, e.pos, label)
+                                )
+                for fq, starts in spawned_once.items():
+                    if len(starts) >= 2:
+                        sites.setdefault(fq, starts[1])
             self._spawns = sites
         return self._spawns
 
@@ -229,7 +238,7 @@ class Analysis:
         if self._passed is None:
             names: set[str] = set()
             for m in self.index.modules.values():
-                names.update(m.passed)
+                names.update(r.rsplit(".", 1)[-1] for r in m.passed)
             for fn in self.index.all_functions():
                 for e in fn.facts.events:
                     if e.kind == K.CALL:
@@ -239,6 +248,31 @@ class Analysis:
                                 names.add(split_ref(ref)[-1])
             self._passed = frozenset(names)
         return self._passed
+
+    def passed_on(self, target: Fn) -> bool:
+        """Is ``target`` itself (not just something of the same name) passed as an argument
+        somewhere: a decorator's or a default's argument, or a call's argument?"""
+        name = target.facts.name
+        if name not in self.passed_names():
+            return False
+        for m in self.index.modules.values():
+            if any(
+                r.rsplit(".", 1)[-1] == name and self.index.resolve(m, r) == target.fq
+                for r in m.passed
+            ):
+                return True
+        for fn in self.index.all_functions():
+            ctx = self.ctx(fn)
+            for e in fn.facts.events:
+                if e.kind != K.CALL:
+                    continue
+                for a in e.args:
+                    ref = a.partition("=")[2] if _is_kw(a) else a
+                    if ref and "(" not in ref and split_ref(ref)[-1] == name:
+                        val = self.index.eval(ctx, ref)
+                        if isinstance(val, FuncVal) and val.fq == target.fq:
+                            return True
+        return False
 
     def ctx(self, fn: Fn) -> Ctx:
         return Ctx(fn, self.index.method_fn(fn))
@@ -352,14 +386,18 @@ class Analysis:
         out: dict[str, tuple[Step, ...]] = {}
         fn = ctx.fn
         for ev in fn.facts.events:
-            if ev.kind == K.READ and ev.ref.startswith(("self.", "cls.")) and ev.name != "compare":
+            if (
+                ev.kind == K.READ
+                and ev.ref.startswith(("self.", "cls.", "global:"))
+                and ev.name != "compare"
+            ):
                 out.setdefault(ev.ref, (fn_step(fn, ev.pos, f"`{ev.ref}` is read here"),))
                 prop = self.property_getter(ctx, ev.ref)
                 if prop is not None and depth < MAX_DEPTH:
                     for r, steps in self.reads(self.ctx_with(prop, ctx.recv), depth + 1).items():
                         call = fn_step(fn, ev.pos, f"property `{prop.facts.name}`")
                         out.setdefault(r, (call, *steps))
-            elif ev.kind == K.CALL and depth < MAX_DEPTH and ev.ref.startswith(("self.", "cls.")):
+            elif ev.kind == K.CALL and depth < MAX_DEPTH and self.reads_through(ctx, ev):
                 for tfn, tctx in self.targets(ctx, ev):
                     for r, steps in self.reads(Ctx(tfn, tctx.recv), depth + 1).items():
                         call = fn_step(fn, ev.pos, f"calls `{short(tfn)}`")
@@ -374,6 +412,15 @@ class Analysis:
         if len(segs) == 2 and segs[0] in ("self", "cls"):
             return True
         return len(segs) == 1 and self.index.nested_named(ctx.fn, segs[0]) is not None
+
+    def reads_through(self, ctx: Ctx, ev: Event) -> bool:
+        """Calls whose reads of ``self``/module state are the caller's state too: methods on
+        ``self`` and functions of the same module."""
+        if ev.ref.startswith(("self.", "cls.")):
+            return True
+        if not ev.ref or "." in ev.ref or "(" in ev.ref:
+            return False
+        return any(t.module is ctx.fn.module for t, _c in self.targets(ctx, ev))
 
     def ctx_with(self, fn: Fn, recv: str | None) -> Ctx:
         return Ctx(fn, recv)

@@ -180,6 +180,12 @@ class LockModel:
             if val.fq in self.index.classes:
                 return None  # a known project class that is not a lock
         if segs and not segs[-1].endswith("()") and lockish_name(last):
+            if len(segs) == 2 and segs[0] in ("self", "cls") and ctx.recv:
+                # unknown type, but still the attribute of one class: not every ``_lock``
+                owner = self.index.attr_owner(ctx.recv, last)
+                return LockInfo(f"{owner}.{last}", "unknown", None, "")
+            if ref.startswith("global:"):
+                return LockInfo(f"{ctx.fn.module.module}.{ref[7:]}", "unknown", None, "")
             return LockInfo(f"?.{last}", "unknown", None, "")
         return None
 

@@ -127,7 +127,7 @@ class StateClobberedAcrossAwait:
                             *steps,
                         )
                         return True
-            if ev.kind == K.CALL and ev.ref.startswith(("self.", "cls.")):
+            if ev.kind == K.CALL and analysis.reads_through(ctx, ev):
                 for tfn, tctx in analysis.targets(ctx, ev):
                     steps = analysis.reads(Ctx(tfn, tctx.recv)).get(ref)
                     if steps and not locked_together(ev):

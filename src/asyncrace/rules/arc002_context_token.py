@@ -121,6 +121,8 @@ class ContextTokenCrossesHandler:
                     if arg is not None:
                         if "." not in arg and "(" not in arg:
                             arg = _local_value(fn, arg)
+                        if "." not in arg and "(" not in arg:
+                            continue  # ``def _reset(token): var.reset(token)``: a helper
                         out.append(_Release(fn, ev, arg))
             self._releases = out
         return self._releases
@@ -190,6 +192,15 @@ class ContextTokenCrossesHandler:
         """Where the token goes beyond the function: an attribute name, a container ref, or a
         record field; with the step that stores it."""
         events = fn.facts.events
+        params = {p.name for p in fn.facts.params} - {"self", "cls"}
+
+        def on_param(ref: str) -> bool:
+            # ``trace_config_ctx.token = attach(...)``: kept on the per-call object the caller
+            # handed in (aiohttp's trace context, OpenTelemetry's own instrumentation idiom)
+            return bool(ref) and split_ref(ref)[0] in params
+
+        if ev.bind in (Bind.ATTR, Bind.ITEM) and on_param(ev.name):
+            return None
         if ev.bind == Bind.ATTR and ev.name:
             return split_ref(ev.name)[-1], fn_step(fn, ev.pos, "the token is stored here")
         if ev.bind == Bind.ITEM and ev.name:
@@ -223,6 +234,13 @@ class ContextTokenCrossesHandler:
         for e in events[start:]:
             if e.kind == K.LOCAL and e.ref == name:
                 break  # rebound
+            if (
+                e.kind in (K.WRITE, K.SETITEM)
+                and on_param(e.ref)
+                and e.value is not None
+                and e.value.ref == name
+            ):
+                return None
             if (
                 e.kind == K.WRITE
                 and e.value is not None
@@ -271,7 +289,7 @@ class ContextTokenCrossesHandler:
         # exception: set-up and tear-down run in separate tasks.
         if decos and not (f.is_async and "fixture" in decos):
             return None
-        if f.name in analysis.passed_names():
+        if analysis.passed_on(fn):
             return None  # handed to someone (``Depends(dep)``) who drives it as a context manager
         name = ev.name
 
