@@ -87,7 +87,7 @@ def test_record_then_only_new_findings_fail(proj: Path) -> None:
     assert "recorded 1 finding" in r.stderr
     doc = json.loads((proj / "asyncrace-baseline.json").read_text())
     assert doc["asyncrace-baseline"] == 1
-    assert doc["fingerprint-version"] == "v1"
+    assert doc["fingerprint-version"] == "v2"
     (entry,) = doc["findings"]
     assert entry["code"] == "ARC001"
     assert entry["path"] == "app/mailer.py"

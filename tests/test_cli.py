@@ -619,3 +619,22 @@ def test_e2e_python_dash_m(racy: Path) -> None:
     )
     assert proc.returncode == 1, proc.stderr
     assert proc.stdout.startswith("app/cache.py:3:9: ARC001")
+
+
+def test_reader_closing_the_pipe_is_not_an_error() -> None:
+    """``asyncrace check . | head -1``: no traceback, the normal exit code."""
+    import subprocess
+    import sys
+
+    fixtures = Path(__file__).parent / "fixtures"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "asyncrace", "check", str(fixtures), "--output-format", "full"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()  # what head does after its first line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 1
+    assert "Traceback" not in err and "internal error" not in err

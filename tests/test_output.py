@@ -337,7 +337,7 @@ def test_sarif_content(store: SourceStore, case: list[Diagnostic]) -> None:
         artifact = loc["physicalLocation"]["artifactLocation"]
         assert artifact["uriBaseId"] == "%SRCROOT%"
         assert artifact["uri"].startswith("app/")
-        assert len(r["partialFingerprints"]["asyncraceFingerprint/v1"]) == 32
+        assert len(r["partialFingerprints"]["asyncraceFingerprint/v2"]) == 32
     assert results["ARC900"]["level"] == "error"
     assert {results[c]["level"] for c in ("ARC001", "ARC003", "ARC004")} == {"warning"}
     assert "codeFlows" not in results["ARC900"]

@@ -19,7 +19,7 @@ The file::
 
     {
       "asyncrace-baseline": 1,
-      "fingerprint-version": "v1",
+      "fingerprint-version": "v2",
       "findings": [
         {"fingerprint": "3f0c...", "code": "ARC001", "path": "app/cache.py",
          "message": "`self.current` holds a per-call value ..."}
@@ -36,14 +36,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from asyncrace.diagnostic import Diagnostic, Related, Span
 from asyncrace.output.fingerprint import VERSION as FINGERPRINT_VERSION
-from asyncrace.output.fingerprint import fingerprints
+from asyncrace.output.fingerprint import fingerprints, mask_line_numbers
 from asyncrace.registry import META_CODES
 from asyncrace.sources import SourceStore
 
@@ -119,16 +118,6 @@ def rebase_path(display: str, base: Path) -> str:
     except ValueError:  # another drive (Windows)
         return Path(absolute).as_posix()
     return Path(rel).as_posix()
-
-
-_LINE_REF = re.compile(r"\b(line )\d+\b|(\.pyi?:)\d+\b")
-
-
-def mask_line_numbers(message: str) -> str:
-    """``message`` with its references to other steps' lines (``line 61``, ``other.py:34``,
-    as the rules write them) masked: they move with every line inserted above the finding,
-    and a baseline must not."""
-    return _LINE_REF.sub(lambda m: (m.group(1) or m.group(2)) + "#", message)
 
 
 def _rebased(

@@ -360,6 +360,10 @@ def check(
             show_suppressed=show_suppressed,
             baselined=baselined,
         )
+    except BrokenPipeError:
+        # the reader stopped early (``asyncrace check . | head``): not an error of ours
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
     except Exception as exc:
         _internal_error(exc, verbose)
     log.info(

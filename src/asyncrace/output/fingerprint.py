@@ -27,13 +27,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 
 from asyncrace.diagnostic import Diagnostic, Span
 from asyncrace.output._common import ordered
 from asyncrace.sources import SourceStore
 
-VERSION = "v1"
+VERSION = "v2"  # v2: line references in messages are masked
+
+_LINE_REF = re.compile(r"\b(line )\d+\b|(\.pyi?:)\d+\b")
+
+
+def mask_line_numbers(message: str) -> str:
+    """``message`` with its references to other steps' lines (``line 61``, ``other.py:34``, as
+    the rules write them) masked: they move with every line inserted above the finding, and a
+    fingerprint must not."""
+    return _LINE_REF.sub(lambda m: (m.group(1) or m.group(2)) + "#", message)
 
 
 def _span_lines(span: Span, sources: SourceStore) -> list[str]:
@@ -49,7 +59,7 @@ def _key(d: Diagnostic, sources: SourceStore) -> list[object]:
         d.path,
         _span_lines(d.span, sources),
         [[r.span.path, _span_lines(r.span, sources)] for r in d.related],
-        d.message,
+        mask_line_numbers(d.message),
     ]
 
 
