@@ -534,3 +534,189 @@ def test_cli_arc902_from_extraction_exits_2(
     ]
     assert r.stdout.splitlines()[1].startswith("good.py:6:9: ARC001 ")
     assert "Traceback" not in r.stderr
+
+
+# ------------------------------------------------------------- newer syntax (core/lower.py)
+
+
+def _with_line2(new: str) -> str:
+    """The snippet with ``new`` (one or more lines) after the import, in place of a blank."""
+    return SNIPPET.replace("import asyncio\n\n", "import asyncio\n" + new + "\n", 1)
+
+
+NEWER: list[tuple[str, str, tuple[str, int, int]]] = [
+    (
+        "pep695_generics",
+        SNIPPET.replace("class Worker:", "class Worker[T]:")
+        .replace("async def step(self, x):", "async def step[U: (int, str)](self, x: U) -> U:")
+        .replace("obj: Worker", "obj: Worker[int]"),
+        FINDING,
+    ),
+    (
+        "pep695_multiline_type_params",
+        SNIPPET.replace("async def step(self, x):", "async def step[\n        U,\n    ](self, x):"),
+        ("ARC001", 8, 9),
+    ),
+    ("pep695_type_alias", _with_line2("type Pair[T] = tuple[T, T]"), FINDING),
+    ("pep695_type_alias_plain", _with_line2("type Number = int | float"), FINDING),
+    (
+        "pep696_defaults",
+        _with_line2("class Box[T = int, *Ts = *tuple[int], **P = [int]]: ..."),
+        FINDING,
+    ),
+    (
+        "pep701_nested_quotes",
+        SNIPPET.replace(
+            "        await asyncio.sleep(0)\n",
+            '        await asyncio.sleep(0, f"{"step"}: {x!r}")\n',
+        ),
+        FINDING,
+    ),
+    (
+        "pep701_multiline_with_comment",
+        _with_line2('MESSAGE = f"{\n    "a"  # a comment\n}"'),
+        ("ARC001", 8, 9),
+    ),
+    ("pep701_backslash", _with_line2('JOINED = f"{"\\n".join(["a", "b"])}"'), FINDING),
+    (
+        "pep758_except_without_parens",
+        SNIPPET.replace(
+            "        await asyncio.sleep(0)\n",
+            "        try:\n            await asyncio.sleep(0)\n"
+            "        except ValueError, TypeError:\n            pass\n",
+        ),
+        FINDING,
+    ),
+    ("pep750_template_string", _with_line2('TEMPLATE = t"{1 + 1}"'), FINDING),
+]
+
+
+@pytest.mark.parametrize("name,text,finding", NEWER, ids=[c[0] for c in NEWER])
+def test_newer_syntax_is_lowered_and_analyzed(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    text: str,
+    finding: tuple[str, int, int],
+) -> None:
+    import ast
+
+    with pytest.raises(SyntaxError):  # the running parser (3.11) rejects it: lowering needed
+        ast.parse(text)
+    result = _check_files(tmp_path, monkeypatch, {f"{name}.py": text.encode()})
+    assert _found(result) == [(f"{name}.py", *finding)]
+
+
+NATIVE_FORMS = """import asyncio
+from functools import wraps
+
+
+def traced(label):
+    def deco(f):
+        return f
+    return deco
+
+
+class Worker[T]:
+    @traced("step")
+    @(lambda f: f)
+    async def step(self, x):
+        self._current = x
+        match x:
+            case [first, *_] if (n := first):
+                pass
+            case {"k": value}:
+                pass
+            case _:
+                pass
+        try:
+            await asyncio.sleep(0)
+        except* ValueError:
+            pass
+        items = [i async for i in self.source() if await self.ok(i)]
+        return self._current, items
+
+
+async def main(obj: Worker[int]):
+    await asyncio.gather(*(obj.step(i) for i in range(3)))
+"""
+
+
+def test_native_forms_in_a_file_that_needs_lowering(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """match, except*, async comprehensions, walrus, decorators of any form (3.11 parses them
+    natively) in a file lowered for its ``class Worker[T]``: still analyzed, finding in place."""
+    result = _check_files(tmp_path, monkeypatch, {"native.py": NATIVE_FORMS.encode()})
+    assert _found(result) == [("native.py", "ARC001", 15, 9)]
+    plain = NATIVE_FORMS.replace("class Worker[T]:", "class Worker:").replace("[int]", "")
+    result = _check_files(tmp_path, monkeypatch, {"native.py": plain.encode()})
+    assert _found(result) == [("native.py", "ARC001", 15, 9)]
+
+
+def test_new_syntax_with_a_real_error_reports_the_original_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lowered, the text still does not parse: CPython's own message and position."""
+    text = "def f[T](x):\n    return x +\n"
+    result = _check_files(tmp_path, monkeypatch, {"both.py": text.encode()})
+    assert _found(result) == [("both.py", "ARC900", 1, 6)]
+    assert result.diagnostics[0].message == "syntax error: expected '('"
+
+
+def test_python2_except_is_pep758(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``except A, e:`` is Python 2's "as", and Python 3.14's "A or e": valid code for 3.14,
+    so it is analyzed (as 3.14 reads it) rather than reported."""
+    text = "try:\n    pass\nexcept Exception, e:\n    pass\n"
+    result = _check_files(tmp_path, monkeypatch, {"py2except.py": text.encode()})
+    assert _found(result) == []
+
+
+@pytest.mark.parametrize(
+    "source,lowered",
+    [
+        ("def f[T](x): pass\n", "def f   (x): pass\n"),
+        ("class C[T]:\n    pass\n", "class C   :\n    pass\n"),
+        ("class C[T](Base): pass\n", "class C   (Base): pass\n"),
+        ("type X[T] = list[T]\n", "X         = list[T]\n"),
+        ("type LongName[\n    T,\n] = list[T]\n", "(LongName     \n      \n) = list[T]\n"),
+        ("def f[\n    T,\n](x: T): pass\n", "def f(\n      \n  x: T): pass\n"),
+        ('x = f"{"a"}" + f"{y}"\n', 'x = "      " + f"{y}"\n'),
+        ('x = f"""{\n  y  # c\n}"""\n', 'x = """  \n        \n """\n'),
+        ('x = f"{\r\n  y\r\n}"\r\n', 'x = " \\\r\n  \\\r\n "\r\n'),
+        ("try:\n    pass\nexcept A, B:\n    pass\n", "try:\n    pass\nexcept(A, B):\n    pass\n"),
+        ('x = t"{y}"\n', 'x = "    "\n'),
+    ],
+)
+def test_lowering_keeps_lines_and_columns(source: str, lowered: str) -> None:
+    import ast
+
+    from asyncrace.core.lower import lower
+
+    assert lower(source) == lowered
+    ast.parse(lowered)
+
+
+def test_lowering_for_python_3_10_except_star() -> None:
+    from asyncrace.core.lower import lower
+
+    src = "try:\n    pass\nexcept* ValueError:\n    pass\nclass C[T]: pass\n"
+    assert (
+        lower(src, (3, 10)) == "try:\n    pass\nexcept  ValueError:\n    pass\nclass C   : pass\n"
+    )
+
+
+def test_lowering_is_not_tried_on_deep_or_huge_text() -> None:
+    """libcst's parser overflows the stack near depth 10,000 and is quadratic in depth: the
+    estimate keeps such text (which CPython rejects anyway) away from it."""
+    from asyncrace.core import lower as lower_mod
+
+    deep = "x = " + "(" * 10_000 + "1" + ")" * 10_000 + "\ndef f[T](): pass\n"
+    assert lower_mod.nesting_estimate(deep) > lower_mod.MAX_DEPTH
+    assert lower_mod.lower(deep) is None
+    chain = "x = " + "+".join(["1"] * 10_000) + "\ndef f[T](): pass\n"
+    assert lower_mod.lower(chain) is None
+    assert lower_mod.lower("def f[T](): pass\n" + "#" * (lower_mod.MAX_CHARS + 1)) is None
+    flat = "x = [" + ",".join(["1"] * 5_000) + "]\ndef f[T](): pass\n"
+    assert lower_mod.nesting_estimate(flat) < 10
+    assert lower_mod.lower(flat) is not None
