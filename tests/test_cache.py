@@ -1,0 +1,430 @@
+"""The extraction cache (asyncrace.core.cache): a safe JSON format that round-trips every
+fixture's facts, warm runs identical to cold ones and free of parsing, entries that are
+corrupt, truncated, foreign or stale ignored and rebuilt, atomic writes under concurrent runs,
+and ``--no-cache`` writing nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from asyncrace.cli import main
+from asyncrace.core import cache as cache_mod
+from asyncrace.core import pipeline
+from asyncrace.core.cache import Cache, CacheEntry, Invalid, content_digest, decode, encode
+from asyncrace.core.extract import extract
+from asyncrace.core.facts import Event, K, ModuleFacts, Pos
+from asyncrace.diagnostic import Diagnostic
+from asyncrace.engine import check
+from asyncrace.settings import Settings
+from asyncrace.suppress import parse_noqa
+
+FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURE_FILES = sorted(FIXTURES.rglob("*.py"))
+
+SNIPPET = """import asyncio
+
+
+class Worker:
+    async def step(self, x):
+        self._current = x  # noqa: ARC005
+        await asyncio.sleep(0)
+        return self._current
+
+
+async def main(obj: Worker):
+    await asyncio.gather(*(obj.step(i) for i in range(3)))
+"""
+
+
+# ------------------------------------------------------------------------------ the codec
+
+
+def _roundtrip(value: Any, tp: object) -> Any:
+    return decode(json.loads(json.dumps(encode(value, tp))), tp)
+
+
+@pytest.mark.parametrize(
+    "path", FIXTURE_FILES, ids=[p.relative_to(FIXTURES).as_posix() for p in FIXTURE_FILES]
+)
+def test_every_fixture_round_trips(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    facts = extract(text, path.as_posix(), path.stem)
+    entry = CacheEntry(facts, [], parse_noqa(text))
+    back = _roundtrip(entry, CacheEntry)
+    assert back == entry
+    assert type(back.facts.functions) is dict
+    for fn in back.facts.functions.values():  # the exact types, not just equal values
+        assert all(type(e) is Event and type(e.kind) is K for e in fn.events)
+        assert all(type(e.pos) is tuple and type(e.args) is tuple for e in fn.events)
+        assert all(type(e.succ) is list for e in fn.events)
+    cache_mod._check_facts(back.facts)
+
+
+def test_meta_diagnostics_and_noqa_round_trip(tmp_path: Path) -> None:
+    outs = pipeline.extract_all(
+        [_job(tmp_path, "bad.py", b"x = '\xff'\n"), _job(tmp_path, "syn.py", b"def f(:  # noqa\n")],
+        Settings(),
+    )
+    for out in outs:
+        entry = CacheEntry(out.facts, out.meta, out.noqa)
+        assert out.meta
+        assert _roundtrip(entry, CacheEntry) == entry
+    assert outs[1].noqa
+
+
+@pytest.mark.parametrize(
+    "data,tp",
+    [
+        (True, int),  # a bool is not an int
+        (1, str),
+        ("1", int),
+        (1.5, int),
+        (None, int),
+        ([1, 2, 3], tuple[int, int, int, int]),
+        ([1, 2, 3, "4"], tuple[int, int, int, int]),
+        ({"a": 1}, dict[str, int]),
+        (["a"], dict[str, int]),
+        (99, K),
+        ("READ", K),
+        ([0, [1, 1, 1, 1]], Event),
+        ({"kind": 0}, Event),
+        ([[0, [1, 1, 1, 1], "", [], 0, "", None, [], [], -1, False, False, [0]]], Event),
+        ("not a list", list[int]),
+    ],
+)
+def test_decoder_rejects_the_wrong_shape(data: Any, tp: object) -> None:
+    with pytest.raises(Invalid):
+        decode(data, tp)
+
+
+def test_decoder_never_builds_anything_but_the_declared_types() -> None:
+    """JSON objects where lists are expected (a would-be ``__reduce__`` or ``__class__``)
+    are refused, not interpreted."""
+    for payload in (
+        {"__class__": "os.system", "args": ["touch /tmp/pwned"]},
+        ["os.system", ["echo"]],
+        [{"py/object": "subprocess.Popen"}],
+    ):
+        with pytest.raises(Invalid):
+            decode(payload, CacheEntry)
+
+
+def test_check_facts_refuses_dangling_references() -> None:
+    facts = extract(SNIPPET, "a.py", "a")
+    fn = next(iter(facts.functions.values()))
+    fn.events[0].succ.append(len(fn.events) + 5)
+    with pytest.raises(Invalid):
+        cache_mod._check_facts(facts)
+
+
+def test_codec_refuses_unsupported_types() -> None:
+    with pytest.raises(TypeError):
+        encode(1, int | str)
+    with pytest.raises(TypeError):
+        encode({1}, set[int])
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _job(tmp: Path, name: str, data: bytes) -> Any:
+    from asyncrace.engine import FileJob
+
+    p = tmp / name
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_bytes(data)
+    return FileJob(str(p), name, Path(name).stem, False)
+
+
+def _project(tmp: Path) -> Path:
+    proj = tmp / "proj"
+    for src in FIXTURE_FILES:
+        dst = proj / src.relative_to(FIXTURES)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_bytes(src.read_bytes())
+    (proj / "snippet.py").write_text(SNIPPET)
+    (proj / "broken.py").write_bytes(b"def f(:\n")
+    (proj / "undecodable.py").write_bytes(b"x = '\xff'\n")
+    return proj
+
+
+def _cli(proj: Path, *args: str, fmt: str = "json") -> str:
+    r = CliRunner().invoke(
+        main, ["check", ".", "--output-format", fmt, "--exit-zero", *args], catch_exceptions=False
+    )
+    assert r.exit_code == 0, r.output
+    return r.stdout
+
+
+def _entries(cache_dir: Path) -> list[Path]:
+    return sorted((cache_dir / f"extract-v{cache_mod.SCHEMA}").glob("*.json"))
+
+
+@pytest.fixture
+def proj(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    p = _project(tmp_path)
+    monkeypatch.chdir(p)
+    return p
+
+
+@pytest.fixture
+def count_extractions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Displays of the files parsed in this process (jobs=1 runs in-process)."""
+    seen: list[str] = []
+    real = pipeline._parse_and_extract
+
+    def counting(text: str, job: Any) -> ModuleFacts:
+        seen.append(job.display)
+        return real(text, job)
+
+    monkeypatch.setattr(pipeline, "_parse_and_extract", counting)
+    return seen
+
+
+# ------------------------------------------------------------------------------- warm/cold
+
+
+@pytest.mark.parametrize("fmt", ["json", "concise", "sarif"])
+def test_warm_run_is_identical_to_cold_and_parses_nothing(
+    proj: Path, count_extractions: list[str], fmt: str
+) -> None:
+    uncached = _cli(proj, "--no-cache", "-j", "1", fmt=fmt)
+    count_extractions.clear()
+    cold = _cli(proj, "-j", "1", fmt=fmt)
+    assert len(count_extractions) == len(list(proj.rglob("*.py"))) - 1  # undecodable: no parse
+    count_extractions.clear()
+    warm = _cli(proj, "-j", "1", fmt=fmt)
+    assert count_extractions == []
+    assert cold == warm == uncached
+    cache_dir = proj / ".asyncrace_cache"
+    assert (
+        (cache_dir / "CACHEDIR.TAG")
+        .read_text()
+        .startswith("Signature: 8a477f597d28d172789f06886806bc55")
+    )
+    assert (cache_dir / ".gitignore").read_text() == "*\n"
+    assert len(_entries(cache_dir)) == len(list(proj.rglob("*.py")))
+
+
+def test_warm_run_with_the_pool_is_identical(proj: Path) -> None:
+    cold = _cli(proj, "-j", "2")
+    warm = _cli(proj, "-j", "2")
+    assert cold == warm == _cli(proj, "-j", "1", "--no-cache")
+
+
+def test_a_changed_file_is_extracted_again(proj: Path, count_extractions: list[str]) -> None:
+    _cli(proj, "-j", "1")
+    entries = {p.name: p.read_bytes() for p in _entries(proj / ".asyncrace_cache")}
+    count_extractions.clear()
+    (proj / "snippet.py").write_text(SNIPPET.replace("return self._current", "return x"))
+    out = json.loads(_cli(proj, "-j", "1"))
+    assert count_extractions == ["snippet.py"]
+    assert not [d for d in out if d["filename"].endswith("snippet.py")]
+    after = {p.name: p.read_bytes() for p in _entries(proj / ".asyncrace_cache")}
+    changed = [name for name in entries if entries[name] != after[name]]
+    assert len(changed) == 1 and set(after) == set(entries)  # overwritten in place
+    count_extractions.clear()
+    (proj / "snippet.py").write_text(SNIPPET)  # back: extracted again, finding back
+    out = json.loads(_cli(proj, "-j", "1"))
+    assert count_extractions == ["snippet.py"]
+    assert [d["location"]["row"] for d in out if d["filename"].endswith("snippet.py")] == [6]
+
+
+def _snippet_entry(proj: Path) -> Path:
+    key = Cache.key("snippet.py", "snippet", False)
+    return proj / ".asyncrace_cache" / f"extract-v{cache_mod.SCHEMA}" / f"{key}.json"
+
+
+def _doc(path: Path) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(path.read_bytes())
+    return doc
+
+
+CORRUPTIONS = {
+    "garbage": lambda b: b"\x00\xff garbage \x80" * 10,
+    "truncated": lambda b: b[: len(b) // 2],
+    "empty": lambda b: b"",
+    "not_an_object": lambda b: b"[1, 2, 3]",
+    "deeply_nested": lambda b: b"[" * 100_000 + b"]" * 100_000,
+    "foreign_version": lambda b: json.dumps({**json.loads(b), "asyncrace": "0.0.0-other"}).encode(),
+    "foreign_schema": lambda b: json.dumps({**json.loads(b), "schema": -1}).encode(),
+    "foreign_python": lambda b: json.dumps({**json.loads(b), "python": "2.7"}).encode(),
+    "other_key": lambda b: json.dumps({**json.loads(b), "key": "0" * 40}).encode(),
+    "other_content": lambda b: json.dumps({**json.loads(b), "content": "0" * 40}).encode(),
+    "payload_wrong_types": lambda b: json.dumps(
+        {**json.loads(b), "payload": [["snippet.py", 1, [], [], [], [], []], [], []]}
+    ).encode(),
+    "payload_dangling_index": lambda b: b.replace(b"[2]]", b"[2000]]", 1),
+    "forged_empty_facts": lambda b: json.dumps(
+        {**json.loads(b), "payload": [None, [], []], "content": "f" * 40}
+    ).encode(),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CORRUPTIONS))
+def test_bad_entries_are_ignored_and_rebuilt(
+    proj: Path, count_extractions: list[str], kind: str
+) -> None:
+    cold = _cli(proj, "-j", "1")
+    entry = _snippet_entry(proj)
+    good = entry.read_bytes()
+    entry.write_bytes(CORRUPTIONS[kind](good))
+    count_extractions.clear()
+    assert _cli(proj, "-j", "1") == cold
+    assert count_extractions == ["snippet.py"]
+    assert _doc(entry) == json.loads(good)  # rebuilt
+    count_extractions.clear()
+    assert _cli(proj, "-j", "1") == cold
+    assert count_extractions == []
+
+
+def test_an_entry_that_is_a_symlink_or_fifo_is_not_read(
+    proj: Path, count_extractions: list[str]
+) -> None:
+    cold = _cli(proj, "-j", "1")
+    entry = _snippet_entry(proj)
+    for make in (
+        lambda: os.symlink("/dev/zero", entry),
+        lambda: os.mkfifo(entry),
+        lambda: entry.mkdir(),
+    ):
+        if entry.is_dir() and not entry.is_symlink():
+            entry.rmdir()
+        else:
+            entry.unlink()
+        make()
+        count_extractions.clear()
+        assert _cli(proj, "-j", "1") == cold  # would hang or fail if it were read
+        assert count_extractions == ["snippet.py"]
+
+
+def test_an_oversized_entry_is_not_read(proj: Path, count_extractions: list[str]) -> None:
+    cold = _cli(proj, "-j", "1")
+    entry = _snippet_entry(proj)
+    size = (proj / "snippet.py").stat().st_size
+    entry.write_bytes(b" " * (cache_mod.MAX_ENTRY_BASE + cache_mod.MAX_ENTRY_RATIO * size + 1))
+    count_extractions.clear()
+    assert _cli(proj, "-j", "1") == cold
+    assert count_extractions == ["snippet.py"]
+
+
+def test_unusable_cache_dir_is_not_fatal(proj: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (proj / "cachefile").write_text("a file where the cache directory should be")
+    expected = _cli(proj, "--no-cache")
+    r = CliRunner().invoke(
+        main,
+        ["check", ".", "--output-format", "json", "--exit-zero", "--cache-dir", "cachefile/sub"],
+    )
+    assert r.exit_code == 0
+    assert r.stdout == expected
+    assert "cache disabled" in r.stderr
+
+
+def test_no_cache_writes_nothing(proj: Path) -> None:
+    _cli(proj, "--no-cache")
+    _cli(proj, "--no-cache", "-j", "2")
+    assert not (proj / ".asyncrace_cache").exists()
+    assert not list(proj.rglob("*.json"))
+
+
+def test_same_content_at_two_paths_has_two_entries(tmp_path: Path) -> None:
+    """The facts embed the display path and module name, so they are part of the key."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "m.py").write_text(SNIPPET)
+    (tmp_path / "b" / "m.py").write_text(SNIPPET)
+    cache_dir = tmp_path / "cache"
+    paths = [tmp_path / "a" / "m.py", tmp_path / "b" / "m.py"]
+    cold = check(paths, Settings(), cache_dir=cache_dir)
+    assert len(_entries(cache_dir)) == 2
+    warm = check(paths, Settings(), cache_dir=cache_dir)
+    assert warm.diagnostics == cold.diagnostics
+    assert {d.path for d in warm.diagnostics} == {
+        (tmp_path / "a" / "m.py").as_posix(),
+        (tmp_path / "b" / "m.py").as_posix(),
+    }
+
+
+# ------------------------------------------------------------------------------ concurrency
+
+
+def test_concurrent_writers_and_readers_never_see_a_partial_entry(tmp_path: Path) -> None:
+    cache = Cache.open(tmp_path / "cache")
+    assert cache is not None
+    facts = extract(SNIPPET, "a.py", "a")
+    entries = [
+        CacheEntry(facts, [], {}),
+        CacheEntry(None, [], {}),
+    ]
+    key = Cache.key("a.py", "a", False)
+    digest = content_digest(b"x")
+    stop = threading.Event()
+    bad: list[object] = []
+
+    def writer(i: int) -> None:
+        n = 0
+        while not stop.is_set() and n < 200:
+            cache.put(key, digest, entries[(i + n) % 2])
+            n += 1
+
+    def reader() -> None:
+        while not stop.is_set():
+            got = cache.get(key, digest, 1)
+            if got is not None and got not in entries:
+                bad.append(got)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(4)]
+    threads += [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads[:4]:
+        t.join()
+    stop.set()
+    for t in threads[4:]:
+        t.join()
+    assert bad == []
+    assert cache.get(key, digest, 1) in entries
+    leftovers = [p.name for p in cache.dir.iterdir() if not p.name.endswith(".json")]
+    assert leftovers == []  # temporary files renamed or removed
+
+
+def test_two_concurrent_runs_do_not_corrupt_the_cache(proj: Path) -> None:
+    expected = _cli(proj, "--no-cache")
+    cmd = [sys.executable, "-m", "asyncrace", "check", ".", "--output-format", "json"]
+    cmd += ["--exit-zero", "-j", "2"]
+    env = {**os.environ, "NO_COLOR": "1"}
+    procs = [
+        subprocess.Popen(cmd, cwd=proj, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        for _ in range(3)
+    ]
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (out, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err
+        assert out.decode() == expected
+    cache_dir = proj / ".asyncrace_cache"
+    entries = _entries(cache_dir)
+    assert len(entries) == len(list(proj.rglob("*.py")))
+    for e in entries:
+        doc = _doc(e)
+        assert doc["format"] == cache_mod.FORMAT
+        decode(doc["payload"], CacheEntry)
+    assert _cli(proj) == expected  # warm, from what they wrote
+
+
+# -------------------------------------------------------------------------------- misc
+
+
+def test_diagnostic_type_is_supported() -> None:
+    d = pipeline.meta("ARC900", "a.py", "syntax error: x", 3, 4)
+    assert _roundtrip([d], list[Diagnostic]) == [d]
+    pos: Pos = (1, 2, 3, 4)
+    assert _roundtrip(pos, Pos) == pos
