@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import gc
 import logging
+import multiprocessing
+import os
 import sys
 import threading
 import warnings
@@ -56,6 +58,8 @@ RECURSION_LIMIT = 12_000
 # takes about 600 bytes of stack per unit of recursion limit, so 12,000 needs ~8 MiB (the
 # usual main-thread stack, where 15,000 already crashes). 256 MiB is mostly never touched.
 STACK_SIZE = 256 * 1024 * 1024
+# the multiprocessing start method of the pool; None: the platform's default
+MP_CONTEXT: str | None = None
 
 R = TypeVar("R")
 A = TypeVar("A")
@@ -342,13 +346,40 @@ def _crashed(work: _Work) -> FileOutcome:
     )
 
 
+@contextmanager
+def _safe_child_path() -> Iterator[None]:
+    """Worker processes started by ``spawn`` or ``forkserver`` (Windows, macOS, Linux from
+    Python 3.14) run ``python -c``, which puts the working directory first on ``sys.path``:
+    a checked project's ``multiprocessing.py`` or ``json.py`` would be imported, i.e. run.
+    ``PYTHONSAFEPATH`` (Python 3.11+) keeps it off while the workers start."""
+    old = os.environ.get("PYTHONSAFEPATH")
+    os.environ["PYTHONSAFEPATH"] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("PYTHONSAFEPATH", None)
+        else:
+            os.environ["PYTHONSAFEPATH"] = old
+
+
+def _executor(n: int) -> ProcessPoolExecutor:
+    ctx = multiprocessing.get_context(MP_CONTEXT) if MP_CONTEXT else None
+    return ProcessPoolExecutor(max_workers=n, mp_context=ctx)
+
+
 def _run_pool(items: Sequence[_Work], n: int) -> list[FileOutcome]:
+    with _safe_child_path():
+        return _run_pool_unsafe(items, n)
+
+
+def _run_pool_unsafe(items: Sequence[_Work], n: int) -> list[FileOutcome]:
     results: list[FileOutcome | None] = [None] * len(items)
     # chunks keep inter-process traffic low; several per worker balance uneven files
     size = max(1, min(64, len(items) // (n * 4) or 1))
     chunks = [list(range(i, min(i + size, len(items)))) for i in range(0, len(items), size)]
     try:
-        with ProcessPoolExecutor(max_workers=n) as pool:
+        with _executor(n) as pool:
             futures: list[tuple[list[int], Future[list[FileOutcome]]]] = [
                 (c, pool.submit(_worker_chunk, [items[i] for i in c])) for c in chunks
             ]
@@ -369,7 +400,7 @@ def _run_pool(items: Sequence[_Work], n: int) -> list[FileOutcome]:
         )
         for i in failed:
             try:
-                with ProcessPoolExecutor(max_workers=1) as pool:
+                with _executor(1) as pool:
                     results[i] = pool.submit(_worker_chunk, [items[i]]).result()[0]
             except BrokenProcessPool:
                 results[i] = _crashed(items[i])
