@@ -252,6 +252,9 @@ class _ModuleExtractor:
         self.global_types: dict[str, str] = {}
         self.global_vars: set[str] = set()
         self.passed: set[str] = set()
+        self.walrus = ":=" in text
+        # every name bound at module level (variables, imports, defs, classes)
+        self.module_names: set[str] = set()
 
     def collect_passed(self, nodes: list[ast.expr]) -> None:
         """Names passed as call arguments in decorators, defaults and module statements."""
@@ -298,6 +301,7 @@ class _ModuleExtractor:
     # -- module level ----------------------------------------------------------------------
     def run(self, tree: ast.Module) -> ModuleFacts:
         self._scan_globals(tree.body)
+        self.module_names |= self.global_vars
         self._block(tree.body, prefix="", cls=None)
         return ModuleFacts(
             path=self.path,
@@ -312,6 +316,11 @@ class _ModuleExtractor:
 
     def _scan_globals(self, body: list[ast.stmt]) -> None:
         for stmt in body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                self.module_names.add(stmt.name)
+            elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                for a in stmt.names:
+                    self.module_names.add((a.asname or a.name).split(".", 1)[0])
             if isinstance(stmt, ast.Assign):
                 for t in stmt.targets:
                     if isinstance(t, ast.Name):
@@ -547,30 +556,93 @@ class _FunctionBuilder:
         )
 
     def _collect_locals(self) -> None:
-        """Names bound in this scope (not in nested scopes): they are locals, not globals."""
-        stack: list[ast.AST] = (
-            [self.node.body] if isinstance(self.node, ast.Lambda) else list(self.node.body)
-        )
+        """Names bound in this scope (not in nested scopes): they are locals, not globals.
+
+        Bindings come from statements (assignment targets, loop and ``with`` targets, imports,
+        ``def``/``class``, ``except ... as``, match captures) and from ``:=`` anywhere; walking
+        statements only, and expressions only when the file has a ``:=``, keeps this a small
+        fraction of the extraction instead of a second walk over every node."""
+        node = self.node
+        if isinstance(node, ast.Lambda):
+            if self.mx.walrus:
+                self._walrus_names(node.body)
+            return
+        stack: list[ast.stmt] = list(node.body)
+        add = self.locals.add
         while stack:
             cur = stack.pop()
+            if self.mx.walrus:
+                self._walrus_names(cur)
             if isinstance(cur, ast.Global):
                 self.globals_declared.update(cur.names)
-                continue
-            if isinstance(cur, ast.Name) and isinstance(cur.ctx, (ast.Store, ast.Del)):
-                self.locals.add(cur.id)
             elif isinstance(cur, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                self.locals.add(cur.name)
-                stack.extend(getattr(cur, "decorator_list", []))
-                continue
-            elif isinstance(cur, ast.Lambda):
-                continue
+                add(cur.name)
+            elif isinstance(cur, ast.Assign):
+                for t in cur.targets:
+                    self._bound(t)
+            elif isinstance(cur, (ast.AugAssign, ast.AnnAssign)):
+                self._bound(cur.target)
+            elif isinstance(cur, (ast.For, ast.AsyncFor)):
+                self._bound(cur.target)
+                stack.extend(cur.body)
+                stack.extend(cur.orelse)
+            elif isinstance(cur, (ast.With, ast.AsyncWith)):
+                for item in cur.items:
+                    if item.optional_vars is not None:
+                        self._bound(item.optional_vars)
+                stack.extend(cur.body)
+            elif isinstance(cur, (ast.If, ast.While)):
+                stack.extend(cur.body)
+                stack.extend(cur.orelse)
+            elif isinstance(cur, ast.Try) or type(cur).__name__ == "TryStar":
+                stack.extend(cur.body)  # type: ignore[attr-defined]
+                stack.extend(cur.orelse)  # type: ignore[attr-defined]
+                stack.extend(cur.finalbody)  # type: ignore[attr-defined]
+                for h in cur.handlers:  # type: ignore[attr-defined]
+                    if h.name:
+                        add(h.name)
+                    stack.extend(h.body)
+            elif isinstance(cur, ast.Match):
+                for case in cur.cases:
+                    for sub in ast.walk(case.pattern):
+                        name = getattr(sub, "name", None) or getattr(sub, "rest", None)
+                        if isinstance(name, str):
+                            add(name)
+                    stack.extend(case.body)
             elif isinstance(cur, (ast.Import, ast.ImportFrom)):
                 for a in cur.names:
-                    self.locals.add((a.asname or a.name).split(".", 1)[0])
-            elif isinstance(cur, ast.ExceptHandler) and cur.name:
-                self.locals.add(cur.name)
-            stack.extend(ast.iter_child_nodes(cur))
+                    add((a.asname or a.name).split(".", 1)[0])
+            elif isinstance(cur, ast.Delete):
+                for t in cur.targets:
+                    self._bound(t)
         self.locals -= self.globals_declared
+
+    def _bound(self, target: ast.expr) -> None:
+        if isinstance(target, ast.Name):
+            self.locals.add(target.id)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for e in target.elts:
+                self._bound(e)
+        elif isinstance(target, ast.Starred):
+            self._bound(target.value)
+
+    def _walrus_names(self, node: ast.AST) -> None:
+        todo: list[ast.AST] = (
+            [
+                c
+                for c in ast.iter_child_nodes(node)
+                if not isinstance(c, (ast.stmt, ast.excepthandler))
+            ]
+            if isinstance(node, ast.stmt)
+            else [node]
+        )
+        while todo:
+            cur = todo.pop()
+            if isinstance(cur, ast.NamedExpr) and isinstance(cur.target, ast.Name):
+                self.locals.add(cur.target.id)
+            if isinstance(cur, _ANY_FUNC):
+                continue
+            todo.extend(ast.iter_child_nodes(cur))
 
     def ref(self, node: ast.AST) -> str:
         if isinstance(node, ast.Name) and self._is_global(node.id):
@@ -1108,7 +1180,12 @@ class _FunctionBuilder:
         sides = (node.left, node.comparators[0])
         attrs = [s for s in sides if isinstance(s, ast.Attribute)]
         names = [s for s in sides if isinstance(s, ast.Name)]
-        if len(attrs) != 1 or len(names) != 1 or names[0].id not in self.locals:
+        if len(attrs) != 1 or len(names) != 1:
+            return False
+        name = names[0].id
+        # this call's own value: a local, a parameter, a comprehension variable (not a
+        # module-level name, which every task shares)
+        if name not in self.locals and name in self.mx.module_names:
             return False
         r = self.ref(attrs[0])
         return r.startswith(("self.", "cls.")) and r.count(".") == 1
