@@ -720,3 +720,64 @@ def test_lowering_is_not_tried_on_deep_or_huge_text() -> None:
     flat = "x = [" + ",".join(["1"] * 5_000) + "]\ndef f[T](): pass\n"
     assert lower_mod.nesting_estimate(flat) < 10
     assert lower_mod.lower(flat) is not None
+
+
+# ------------------------------------------------------------------------------ determinism
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.mark.parametrize("fmt", ["concise", "full", "json", "sarif", "github"])
+def test_output_is_identical_for_any_jobs_and_file_order(
+    fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Byte-identical output for --jobs 1 and 2 (the pool is used: more files than the
+    threshold) and for the files named in shuffled orders."""
+    import random
+
+    monkeypatch.chdir(FIXTURES.parent)
+    files = sorted(p.relative_to(FIXTURES.parent).as_posix() for p in FIXTURES.rglob("*.py"))
+    assert len(files) > pipeline.PARALLEL_THRESHOLD
+
+    def run(args: list[str], jobs: str) -> str:
+        r = CliRunner().invoke(
+            main,
+            ["check", *args, "--output-format", fmt, "--no-cache", "-j", jobs, "--exit-zero"],
+            catch_exceptions=False,
+        )
+        assert r.exit_code == 0, r.output
+        return r.stdout
+
+    base = run(["fixtures"], "1")
+    assert base.strip()
+    assert run(["fixtures"], "2") == base
+    for seed in (1, 2):
+        shuffled = files[:]
+        random.Random(seed).shuffle(shuffled)
+        assert run(shuffled, "1") == base
+        assert run(shuffled, "2") == base
+
+
+def test_engine_results_do_not_depend_on_path_order_or_repetition(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two top-level modules with one name (``a/util.py``, ``b/util.py``): which one an
+    import resolves to must not depend on the order the paths are given in."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "util.py").write_text(SNIPPET.split("\n\nasync def main")[0] + "\n")
+    (tmp_path / "b" / "util.py").write_text(
+        "class Worker:\n    async def step(self, x):\n        return x\n"
+    )
+    (tmp_path / "a" / "main.py").write_text(
+        "import asyncio\nfrom util import Worker\n\n\nasync def main(obj: Worker):\n"
+        "    await asyncio.gather(*(obj.step(i) for i in range(3)))\n"
+    )
+    fs = [Path("a/util.py"), Path("b/util.py"), Path("a/main.py")]
+    results = {
+        tuple(_found(check(order, Settings(), jobs=j)))
+        for order in (fs, fs[::-1], [fs[1], fs[0], fs[2]], fs + fs)
+        for j in (1, 2)
+    }
+    assert len(results) == 1
