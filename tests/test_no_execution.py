@@ -163,16 +163,6 @@ def test_cli_runs_no_analyzed_code(project: tuple[Path, Path], jobs: str) -> Non
     assert (r2.returncode, r2.stdout) == (r.returncode, r.stdout)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "`python -m asyncrace` puts the working directory first on sys.path (Python's rule for "
-        "-m), so a checked project's json.py, re.py... is imported by asyncrace.cli itself; "
-        "asyncrace/__main__.py (not in this test's scope to change) must drop sys.path[0] "
-        "before importing asyncrace.cli. Workaround: `python -P -m asyncrace` or the "
-        "`asyncrace` script."
-    ),
-)
 def test_python_dash_m_runs_no_analyzed_code(project: tuple[Path, Path]) -> None:
     root, marker = project
     r = subprocess.run(
