@@ -781,3 +781,24 @@ def test_engine_results_do_not_depend_on_path_order_or_repetition(
         for j in (1, 2)
     }
     assert len(results) == 1
+
+
+# ------------------------------------------------------------ known problems in extraction
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "extract.py: _FunctionExtractor.call computes ref_of(node.func) for every call of a "
+        "chain, and ref_of walks the whole chain: quadratic in the chain's length (1,000 "
+        "links 0.8 s, 2,000 2.4 s, 4,000 12 s; 10,000 runs into the recursion limit after "
+        "~10 s). Owner: core/extract.py."
+    ),
+)
+def test_long_method_chain_is_extracted_in_linear_time() -> None:
+    from asyncrace.core.extract import extract
+
+    src = "async def f(self):\n    await self" + ".a()" * 2000 + "\n"
+    started = time.perf_counter()
+    pipeline.run_deep(lambda text: extract(text, "chain.py", "chain"), src)
+    assert time.perf_counter() - started < 1.0
