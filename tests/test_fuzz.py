@@ -12,7 +12,9 @@ settings profile with an environment variable, and records its seed::
     ASYNCRACE_FUZZ_PROFILE=campaign python -m pytest tests/test_fuzz.py \\
         --hypothesis-seed=20261124 --hypothesis-show-statistics -p no:cacheprovider
 
-(``ASYNCRACE_FUZZ_EXAMPLES`` overrides the number of examples of the campaign profile.)
+(``ASYNCRACE_FUZZ_EXAMPLES`` overrides the number of examples of the campaign profile;
+with ``ASYNCRACE_FUZZ_COUNT_DIR`` set, every example run appends one byte to
+``<dir>/<test name>``, so a campaign cut short by a time limit still says how much it ran.)
 """
 
 from __future__ import annotations
@@ -60,6 +62,13 @@ CAMPAIGN = os.environ.get("ASYNCRACE_FUZZ_PROFILE") == "campaign"
 warnings.filterwarnings("ignore", module="hypothesmith")
 
 
+def _tick(test: str) -> None:
+    where = os.environ.get("ASYNCRACE_FUZZ_COUNT_DIR")
+    if where:
+        with open(os.path.join(where, test), "ab") as f:
+            f.write(b".")
+
+
 def _run(text: str, name: str = "fuzzed.py", *, jobs: int = 1) -> str:
     started = time.perf_counter()
     result = check([], Settings(), stdin=StdinInput(name, text), jobs=jobs)
@@ -103,12 +112,14 @@ def _check_jobs(paths: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
 @PROFILE
 @given(hypothesmith.from_grammar())
 def test_generated_programs_from_grammar(source: str) -> None:
+    _tick("from_grammar")
     _check_program(source)
 
 
 @settings(PROFILE, max_examples=PROFILE.max_examples if CAMPAIGN else 10)
 @given(hypothesmith.from_node())
 def test_generated_programs_from_nodes(source: str) -> None:
+    _tick("from_nodes")
     _check_program(source)
 
 
@@ -158,6 +169,7 @@ def _mutate(lines: list[str], data: st.DataObject) -> list[str]:
 @settings(PROFILE, max_examples=PROFILE.max_examples * (1 if CAMPAIGN else 3))
 @given(st.sampled_from(FIXTURE_FILES), st.data())
 def test_mutated_fixtures(path: Path, data: st.DataObject) -> None:
+    _tick("mutated_fixtures")
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     text = "".join(_mutate(lines, data))
     _check_program(text)
@@ -171,6 +183,7 @@ def test_mutated_fixtures(path: Path, data: st.DataObject) -> None:
 def test_mutated_projects_jobs_1_and_2(
     paths: list[Path], data: st.DataObject, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
+    _tick("mutated_projects_jobs")
     texts = []
     for p in paths:
         lines = p.read_text(encoding="utf-8").splitlines(keepends=True)
