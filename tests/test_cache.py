@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -158,6 +159,9 @@ def _project(tmp: Path) -> Path:
 
 
 def _cli(proj: Path, *args: str, fmt: str = "json") -> str:
+    # these tests are about the per-file extraction cache: keep the run cache (which answers
+    # an unchanged tree as a whole, see test_runcache.py) out of their way
+    shutil.rmtree(proj / ".asyncrace_cache" / "runs", ignore_errors=True)
     r = CliRunner().invoke(
         main, ["check", ".", "--output-format", fmt, "--exit-zero", *args], catch_exceptions=False
     )

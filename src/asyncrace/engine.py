@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from asyncrace import suppress
+from asyncrace.core import runcache
 from asyncrace.core.facts import ModuleFacts
 from asyncrace.core.flow import Analysis
 from asyncrace.core.index import Index
@@ -113,6 +114,13 @@ def check(
     jobs_list = sorted(
         {j.display: j for j in reversed(jobs_list)}.values(), key=lambda j: j.display
     )
+    key = _run_key(jobs_list, settings) if cache_dir is not None else None
+    if key is not None and cache_dir is not None:
+        hit = runcache.load(cache_dir, key)
+        if hit is not None:  # nothing that decides the findings changed since that run
+            reported, silenced, n = hit
+            return CheckResult(reported, silenced, n, sources)
+
     outcomes = extract_all(jobs_list, settings, jobs_n=jobs or 1, cache_dir=cache_dir)
 
     diagnostics: list[Diagnostic] = []
@@ -136,12 +144,32 @@ def check(
     diagnostics.extend(run_rules(facts, settings))
     diagnostics = [d for d in diagnostics if d.code in settings.enabled]
     result = suppress.apply(diagnostics, noqa, settings, report_unused="ARC100" in settings.enabled)
-    return CheckResult(
+    checked = CheckResult(
         diagnostics=sort_diagnostics(result.reported),
         suppressed=sort_diagnostics(result.suppressed),
         files=len(jobs_list),
         sources=sources,
     )
+    if key is not None and cache_dir is not None and not checked.has_internal_error:
+        runcache.store(cache_dir, key, checked.diagnostics, checked.suppressed, checked.files)
+    return checked
+
+
+def _run_key(jobs: Sequence[FileJob], settings: Settings) -> str | None:
+    """The run cache key: every file's bytes hashed (reading them is cheap next to parsing);
+    None when a file cannot be read (that run reports it, and is not cached)."""
+    files: list[tuple[str, str, bool, str]] = []
+    stdin_digest = ""
+    for j in jobs:
+        if j.text is not None:
+            stdin_digest = runcache.digest_bytes(f"{j.display}\0{j.text}".encode())
+            continue
+        try:
+            data = Path(j.path).read_bytes()
+        except OSError:
+            return None
+        files.append((j.display, j.module, j.is_package, runcache.digest_bytes(data)))
+    return runcache.run_key(files, stdin_digest, settings)
 
 
 def run_rules(facts: list[ModuleFacts], settings: Settings) -> list[Diagnostic]:
