@@ -116,6 +116,8 @@ class Analysis:
         self._region_locks: dict[tuple[str, int, str | None], LockInfo | None] = {}
         self._spawns: dict[str, Step] | None = None
         self._passed: frozenset[str] | None = None
+        self._evidence: dict[tuple[str, int], Step | None] = {}
+        self._callers: dict[str, dict[str, list[Fn]]] = {}
 
     # -- evidence that a method runs in several tasks at once ------------------------------
     def spawn_sites(self) -> dict[str, Step]:
@@ -136,6 +138,7 @@ class Analysis:
                     if (
                         e.kind == K.CALL
                         and e.bind not in (Bind.AWAITED, Bind.RETURNED)
+                        and any(_bound_method_ref(a) for a in e.args)
                         and not self.index.callable_targets(ctx, e.ref)
                     ):
                         # handed to a framework (a route, a handler); the project's own
@@ -207,6 +210,30 @@ class Analysis:
     def shared_evidence(self, fn: Fn, depth: int = 0) -> Step | None:
         """Why ``fn`` may run in several tasks at once: a spawn site of it (or of an override or
         a base implementation), or of a method of its class that calls it on ``self``."""
+        key = (fn.fq, depth)
+        if key not in self._evidence:
+            self._evidence[key] = None  # recursion guard
+            self._evidence[key] = self._shared_evidence(fn, depth)
+        return self._evidence[key]
+
+    def _self_callers(self, cls_fq: str) -> dict[str, list[Fn]]:
+        """Method name -> methods of the class (and its bases) that call ``self.<name>``."""
+        if cls_fq not in self._callers:
+            out: dict[str, list[Fn]] = {}
+            for ci in self.index.mro(cls_fq):
+                for q in ci.facts.methods.values():
+                    caller = self.index.functions.get(f"{ci.module.module}.{q}")
+                    if caller is None:
+                        continue
+                    for e in caller.facts.events:
+                        if e.kind == K.CALL and e.ref.startswith("self.") and e.ref.count(".") == 1:
+                            lst = out.setdefault(e.ref[5:], [])
+                            if caller not in lst:
+                                lst.append(caller)
+            self._callers[cls_fq] = out
+        return self._callers[cls_fq]
+
+    def _shared_evidence(self, fn: Fn, depth: int) -> Step | None:
         sites = self.spawn_sites()
         if fn.fq in sites:
             return sites[fn.fq]
@@ -221,15 +248,12 @@ class Analysis:
                 return sites[other.fq]
         if depth >= 3:
             return None
-        for ci in self.index.mro(cls):
-            for q in ci.facts.methods.values():
-                caller = self.index.functions.get(f"{ci.module.module}.{q}")
-                if caller is None or caller.fq == fn.fq:
-                    continue
-                if any(e.kind == K.CALL and e.ref == f"self.{name}" for e in caller.facts.events):
-                    found = self.shared_evidence(caller, depth + 1)
-                    if found is not None:
-                        return found
+        for caller in self._self_callers(cls).get(name, []):
+            if caller.fq == fn.fq:
+                continue
+            found = self.shared_evidence(caller, depth + 1)
+            if found is not None:
+                return found
         return None
 
     def passed_names(self) -> frozenset[str]:
@@ -494,6 +518,17 @@ def _inside(inner: Pos, outer: Pos) -> bool:
     return (inner[0], inner[1]) >= (outer[0], outer[1]) and (inner[2], inner[3]) <= (
         outer[2],
         outer[3],
+    )
+
+
+def _bound_method_ref(arg: str) -> bool:
+    """``obj.method`` as an argument (possibly ``name=obj.method``): a callback candidate."""
+    ref = arg.partition("=")[2] if _is_kw(arg) else arg
+    return (
+        bool(ref)
+        and "." in ref
+        and "(" not in ref
+        and not ref.startswith(("lambda:", "partial:", "*", "global:"))
     )
 
 
