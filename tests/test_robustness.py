@@ -847,3 +847,44 @@ def test_coding_cookies_naming_odd_codecs(tmp_path: Path, monkeypatch: pytest.Mo
     if sys.platform != "win32":  # a real codec on Windows
         assert got["c_mbcs.py"][3] == "cannot decode file: unknown encoding: mbcs"
     assert got["c_utf_16.py"][1:3] == (2, 6)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="needs a file system that takes any bytes")
+def test_file_name_that_is_not_utf8_in_the_extraction_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A name with bytes that are not UTF-8 decodes with surrogates: the extraction cache
+    keys it and skips storing it (JSON cannot hold it), and the file is analyzed."""
+    monkeypatch.chdir(tmp_path)
+    raw = os.fsencode(str(tmp_path)) + b"/\xff\xfe.py"
+    with open(raw, "wb") as f:
+        f.write(SNIPPET.encode())
+    path = Path(os.fsdecode(raw))
+    job = engine.FileJob(str(path), engine.display_path(path), "m", False)
+    for _ in range(2):
+        outs = pipeline.extract_all([job], Settings(), cache_dir=tmp_path / "cache")
+        assert outs[0].facts is not None and not outs[0].meta
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="needs a file system that takes any bytes")
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "runcache.run_key encodes display paths with strict UTF-8: a file name that is not "
+        "UTF-8 (surrogates after decoding) fails the whole run with the cache on (exit 2, "
+        "UnicodeEncodeError); with --no-cache it is analyzed. Owner: core/runcache.py."
+    ),
+)
+def test_cli_with_cache_on_a_file_name_that_is_not_utf8(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with open(os.fsencode(str(tmp_path)) + b"/\xff\xfe.py", "wb") as f:
+        f.write(SNIPPET.encode())
+    r = subprocess.run(
+        [sys.executable, "-m", "asyncrace", "check", ".", "--output-format", "concise"],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=300,
+    )
+    assert r.returncode == 1, r.stderr
