@@ -344,6 +344,20 @@ ODD: list[tuple[str, bytes, tuple[str, int, int]]] = [
 ]
 
 
+# characters that str.splitlines() (but not Python's tokenizer) takes for line breaks, in a
+# comment and in a string before the write: lines and columns must not move
+ODD += [
+    (
+        f"separator_{hex(ord(ch))}.py",
+        SNIPPET.replace("import asyncio\n", f"import asyncio  # a{ch}b\n")
+        .replace("        self._current = x\n", f"        s = '{ch}'; self._current = x\n")
+        .encode(),
+        ("ARC001", 6, 18),
+    )
+    for ch in ("\u2028", "\u2029", "\x85", "\x0b", "\x1c", "\x1d", "\x1e")
+]
+
+
 @pytest.mark.parametrize("name,data,finding", ODD, ids=[c[0] for c in ODD])
 def test_odd_but_valid_input_is_analyzed(
     tmp_path: Path,
