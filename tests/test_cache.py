@@ -268,6 +268,8 @@ CORRUPTIONS = {
         {**json.loads(b), "payload": [["snippet.py", 1, [], [], [], [], []], [], []]}
     ).encode(),
     "payload_dangling_index": lambda b: b.replace(b"[2]]", b"[2000]]", 1),
+    "facts_about_another_file": lambda b: b.replace(b'"snippet.py"', b'"other.py"'),
+    "schema_true": lambda b: json.dumps({**json.loads(b), "schema": True}).encode(),
     "forged_empty_facts": lambda b: json.dumps(
         {**json.loads(b), "payload": [None, [], []], "content": "f" * 40}
     ).encode(),

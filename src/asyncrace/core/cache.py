@@ -433,9 +433,12 @@ class Cache:
         return self.dir / f"{key}.json"
 
     # -- reading ---------------------------------------------------------------------------
-    def get(self, key: str, digest: str, size: int) -> CacheEntry | None:
+    def get(
+        self, key: str, digest: str, size: int, display: str | None = None
+    ) -> CacheEntry | None:
         """The entry for ``key`` if it is valid and was made from contents with ``digest``
-        (``size`` bytes long); None otherwise, whatever is on disk."""
+        (``size`` bytes long), and (when given) all it reports is about ``display``; None
+        otherwise, whatever is on disk."""
         data = _read_regular(self.path(key), MAX_ENTRY_BASE + MAX_ENTRY_RATIO * size)
         if data is None:
             return None
@@ -444,6 +447,7 @@ class Cache:
             if (
                 type(doc) is not dict
                 or doc.get("format") != FORMAT
+                or type(doc.get("schema")) is not int
                 or doc.get("schema") != SCHEMA
                 or doc.get("asyncrace") != __version__
                 or doc.get("python") != PYTHON
@@ -454,6 +458,11 @@ class Cache:
             entry: CacheEntry = decode(doc.get("payload"), CacheEntry)
             if entry.facts is not None:
                 _check_facts(entry.facts)
+            if display is not None and (
+                (entry.facts is not None and entry.facts.path != display)
+                or any(d.span.path != display for d in entry.meta)
+            ):
+                return None  # facts or diagnostics about another file
         except (ValueError, RecursionError, MemoryError):  # Invalid and JSON errors included
             return None
         return entry

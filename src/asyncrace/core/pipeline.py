@@ -452,7 +452,7 @@ def _extract_all(jobs: Sequence[FileJob], jobs_n: int, cache_dir: Path | None) -
             continue
         key = Cache.key(job.display, job.module, job.is_package)
         digest = content_digest(data)
-        entry = cache.get(key, digest, len(data))
+        entry = cache.get(key, digest, len(data), job.display)
         if entry is not None:
             hits += 1
             results[i] = FileOutcome(job.display, entry.facts, entry.meta, entry.noqa)
