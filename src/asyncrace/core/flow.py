@@ -233,6 +233,111 @@ class Analysis:
             self._callers[cls_fq] = out
         return self._callers[cls_fq]
 
+    def single_consumer(self, fn: Fn) -> bool:
+        """Is ``fn`` on an async iterator's iteration path (``__anext__`` and what it calls on
+        ``self``)? That path belongs to the one ``async for`` driving the iterator. (Other
+        methods of an iterable class, a connection's ``send`` say, are called from anywhere.)"""
+        cls_fq = self.index.method_fn(fn)
+        if cls_fq is None:
+            return False
+        starts = [
+            m
+            for m in (
+                self.index.find_method(cls_fq, "__anext__"),
+                self.index.find_method(cls_fq, "__aiter__"),
+            )
+            if m is not None and m.facts.is_async
+        ]
+        seen = {m.fq for m in starts}
+        todo = list(starts)
+        while todo:
+            cur = todo.pop()
+            if cur.fq == fn.fq:
+                return True
+            for e in cur.facts.events:
+                if e.kind == K.CALL and e.ref.startswith("self.") and e.ref.count(".") == 1:
+                    nxt = self.index.find_method(cls_fq, e.ref[5:])
+                    if nxt is not None and nxt.fq not in seen:
+                        seen.add(nxt.fq)
+                        todo.append(nxt)
+        return False
+
+    def single_task(self, fn: Fn, depth: int = 0) -> bool:
+        """Does ``fn`` only ever run in one task at a time? True when every call of it in the
+        project is a single start (``self._t = create_task(self._watch())``, not in a loop or a
+        ``gather``) or a call from a method that itself runs in one task only (a dispatch loop
+        started once). A function nobody in the project calls may be called by anyone: False."""
+        name = fn.facts.name
+        if not name.startswith("_") or name.startswith("__"):
+            return False  # public: callers outside the project are not in view
+        key = (fn.fq, -1 - depth)
+        if key in self._evidence:
+            return self._evidence[key] is not None
+        self._evidence[key] = None  # recursion guard: a cycle proves nothing
+        sites = self._call_sites(fn)
+        ok = bool(sites) and depth < 3
+        for caller, _ev, single_spawn in sites if ok else []:
+            if single_spawn:
+                continue
+            if caller.fq == fn.fq or not self.single_task(caller, depth + 1):
+                ok = False
+                break
+        if ok:
+            self._evidence[key] = Step(fn.module.path, fn.facts.pos, "single task")
+        return ok
+
+    def _call_sites(self, fn: Fn) -> list[tuple[Fn, Event, bool]]:
+        """(caller, call event, is a single start of a task) for every call that reaches ``fn``."""
+        name = fn.facts.name
+        out: list[tuple[Fn, Event, bool]] = []
+        for caller in self.index.all_functions():
+            events = caller.facts.events
+            calls = [e for e in events if e.kind == K.CALL and split_ref(e.ref)[-1:] == [name]]
+            if not calls and not any(
+                e.kind == K.CALL and any(a.endswith(name) for a in e.args) for e in events
+            ):
+                continue
+            ctx = self.ctx(caller)
+            # started by reference: ``tg.start_soon(self._dispatch_loop)``
+            for s in events:
+                if s.kind != K.CALL or not _is_spawner(s.ref):
+                    continue
+                for a in s.args:
+                    ref = a.partition("=")[2] if _is_kw(a) else a
+                    if not ref or "(" in ref or split_ref(ref)[-1] != name:
+                        continue
+                    val = self.index.eval(ctx, ref)
+                    if isinstance(val, FuncVal) and val.fq == fn.fq:
+                        once = split_ref(s.ref)[-1] not in MANY_SPAWNERS and not s.repeated
+                        if not once:
+                            return [(caller, s, False), (caller, s, False)]
+                        out.append((caller, s, True))
+            for e in calls:
+                if not any(t.fq == fn.fq for t, _c in self.targets(ctx, e)):
+                    continue
+                spawns = [
+                    s
+                    for s in events
+                    if s.kind == K.CALL
+                    and s is not e
+                    and _is_spawner(s.ref)
+                    and _inside(e.pos, s.pos)
+                ]
+                single = (
+                    bool(spawns)
+                    and all(
+                        split_ref(s.ref)[-1] not in MANY_SPAWNERS and not s.repeated for s in spawns
+                    )
+                    and not e.repeated
+                )
+                if spawns and not single:
+                    return [(caller, e, False), (caller, e, False)]  # started many times
+                out.append((caller, e, single))
+        return out
+
+    def self_callers(self, cls_fq: str) -> dict[str, list[Fn]]:
+        return self._self_callers(cls_fq)
+
     def _shared_evidence(self, fn: Fn, depth: int) -> Step | None:
         sites = self.spawn_sites()
         if fn.fq in sites:

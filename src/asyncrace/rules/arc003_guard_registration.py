@@ -108,6 +108,32 @@ def _guard_atoms(ev: Event) -> list[tuple[str, int, str]]:
     return out
 
 
+def _waits_for(f: FunctionFacts, ref: str) -> bool:
+    """``while self._busy is not None: await self._busy``: a hand-rolled mutex. Waiting in a
+    loop for the attribute to clear says several tasks use this object at once."""
+    for b, ev in enumerate(f.events):
+        if ev.kind != K.BRANCH or len(ev.succ) < 2:
+            continue
+        for atom_ref, absent, _kind in _guard_atoms(ev):
+            if atom_ref != ref:
+                continue
+            # from the branch where the value is present: an await, then back to the check
+            seen: set[tuple[int, bool]] = set()
+            todo = [(ev.succ[1 - absent], False)]
+            while todo:
+                i, waited = todo.pop()
+                if i == b:
+                    if waited:
+                        return True
+                    continue
+                if (i, waited) in seen:
+                    continue
+                seen.add((i, waited))
+                now = waited or f.events[i].kind == K.AWAIT
+                todo.extend((s, now) for s in f.events[i].succ)
+    return False
+
+
 def _consumes(f: FunctionFacts, start: int, ref: str) -> bool:
     """Does the branch where the key was found take it out (pop/del/remove) before any await?
     Then the check routes a reply to its waiter; it does not guard against duplicates."""
@@ -156,8 +182,12 @@ class GuardBeforeRegistration:
                 if ev.kind != K.BRANCH or not ev.guards or len(ev.succ) < 2:
                     continue
                 for ref, absent, kind in _guard_atoms(ev):
-                    if kind != "in" and not self._shared_object(analysis, fn):
+                    if kind != "in" and not (
+                        self._shared_object(analysis, fn) or _waits_for(f, ref)
+                    ):
                         continue
+                    if analysis.single_consumer(fn) or analysis.single_task(fn):
+                        continue  # only one task ever runs this: nobody to race with
                     if self._sentinel_elsewhere(f, ev, absent, ref):
                         continue
                     d = self._check_guard(analysis, ctx, fn, b, ref, absent, kind)
@@ -245,8 +275,21 @@ class GuardBeforeRegistration:
         the rest ask for evidence: the method runs in several tasks somewhere in the project,
         or the class is a shared service by its name (a client, a pool, a worker...), and the
         method is not one that sets the object up."""
-        if fn.facts.name in analysis.lifecycle or fn.facts.name.startswith(_SETUP_PREFIXES):
-            return False
+        name = fn.facts.name
+        if name in analysis.lifecycle or name.startswith(_SETUP_PREFIXES):
+            # a set-up method is exempt, unless the object's other methods call it on every
+            # use (``await self.connect()`` in each command): then it is a lazy initializer
+            cls_fq = analysis.index.method_fn(fn)
+            callers = analysis.self_callers(cls_fq).get(name, []) if cls_fq else []
+            lazy_users = {
+                c.fq
+                for c in callers
+                if c.facts.is_async
+                and c.facts.name not in analysis.lifecycle
+                and not c.facts.name.startswith(_SETUP_PREFIXES)
+            }
+            if len(lazy_users) < 2:  # called once by an entry point: still set-up
+                return False
         if analysis.shared_evidence(fn) is not None:
             return True
         cls = fn.facts.cls
