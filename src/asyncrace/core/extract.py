@@ -1260,10 +1260,19 @@ class _FunctionBuilder:
                 self.expr(kw.value, Bind.ARG if isinstance(kw.value, ast.Call) else Bind.NONE)
             args.append(f"{kw.arg or '**'}={self._arg_ref(kw.value)}")
         pos = self.mx.pos.of(node)
-        if pos[2] > pos[0]:  # a call over several lines: point at ``callee(`` only
+        show: Pos | None = None
+        if pos[2] > pos[0]:  # a call over several lines is shown as ``callee(`` only
             fpos = self.mx.pos.of(func)
-            pos = (pos[0], pos[1], fpos[2], fpos[3] + 1)
-        self.emit(K.CALL, pos, ref=self.ref(func), args=tuple(args), bind=bind, name=bind_name)
+            show = (pos[0], pos[1], fpos[2], fpos[3] + 1)
+        self.emit(
+            K.CALL,
+            pos,
+            ref=self.ref(func),
+            args=tuple(args),
+            bind=bind,
+            name=bind_name,
+            show=show,
+        )
 
 
 def extract(text: str, path: str, module: str, is_package: bool = False) -> ModuleFacts:

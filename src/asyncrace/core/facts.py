@@ -94,6 +94,9 @@ class Event:
     handler: int = -1  # index of the innermost enclosing try's handler entry, -1 if none
     repeated: bool = False  # inside a loop body or a comprehension: may run many times
     in_except: bool = False  # inside an ``except`` body: runs only when something failed
+    # where to point a reader: a call over several lines is shown as ``callee(`` only, while
+    # ``pos`` keeps the whole call (containment of its arguments depends on it)
+    show: Pos | None = None
     succ: list[int] = field(default_factory=list)
 
 

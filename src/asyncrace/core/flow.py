@@ -89,6 +89,11 @@ class HandOff:
     via: tuple[Step, ...]  # calls leading from the caller to the hand-off
 
 
+def at(ev: Event) -> Pos:
+    """Where a step points for ``ev`` (a multi-line call: its ``callee(``)."""
+    return ev.show or ev.pos
+
+
 def fn_step(fn: Fn, pos: Pos, label: str) -> Step:
     return Step(fn.module.path, pos, label)
 
@@ -160,10 +165,10 @@ class Analysis:
                                 continue
                             label = f"`{short(tfn)}` runs in several tasks at once here (`{what}`)"
                             if many or e.repeated:
-                                sites.setdefault(tfn.fq, fn_step(fn, e.pos, label))
+                                sites.setdefault(tfn.fq, fn_step(fn, at(e), label))
                             else:  # started once here; a second start elsewhere in fn counts
                                 spawned_once.setdefault(tfn.fq, []).append(
-                                    fn_step(fn, e.pos, label)
+                                    fn_step(fn, at(e), label)
                                 )
                 for fq, starts in spawned_once.items():
                     if len(starts) >= 2:
@@ -205,7 +210,7 @@ class Analysis:
                 f"`{short(target)}` is registered as a callback here; "
                 "callers run it for concurrent events"
             )
-            sites.setdefault(target.fq, fn_step(fn, e.pos, label))
+            sites.setdefault(target.fq, fn_step(fn, at(e), label))
 
     def shared_evidence(self, fn: Fn, depth: int = 0) -> Step | None:
         """Why ``fn`` may run in several tasks at once: a spawn site of it (or of an override or
@@ -444,14 +449,14 @@ class Analysis:
                     lock = self.locks.lock_of(ctx, ev.ref[: -len(".acquire")])
                     if lock is not None:
                         out.append(
-                            Acquire(lock, (fn_step(fn, ev.pos, f"takes {lock.describe} here"),))
+                            Acquire(lock, (fn_step(fn, at(ev), f"takes {lock.describe} here"),))
                         )
                         continue
                 for tfn, tctx in self.targets(ctx, ev):
                     if tfn.facts.is_async or tfn.facts.is_generator:
                         continue  # calling it only creates a coroutine/generator
                     for acq in self.acquires(tctx, depth + 1):
-                        call = fn_step(fn, ev.pos, f"calls `{short(tfn)}`")
+                        call = fn_step(fn, at(ev), f"calls `{short(tfn)}`")
                         out.append(Acquire(acq.lock, (call, *acq.steps)))
         self._acq[key] = out
         return out
@@ -477,7 +482,7 @@ class Analysis:
                 if not tfn.facts.is_async:
                     continue
                 for h in self.handoffs(tctx, depth + 1):
-                    call = fn_step(fn, ev.pos, f"awaits `{short(tfn)}`")
+                    call = fn_step(fn, at(ev), f"awaits `{short(tfn)}`")
                     out.append(HandOff(h.event_step, h.target, h.target_ctx, (call, *h.via)))
         self._hand[key] = out
         return out
@@ -501,7 +506,7 @@ class Analysis:
         extra = tuple(positional[idx + 1 :]) + tuple(a for a in ev.args if _is_kw(a))
         tctx = self.index.bind_args(tfn, val, extra, ctx)
         what = split_ref(ev.ref)[-1]
-        step = fn_step(ctx.fn, ev.pos, f"`{what}` runs `{short(tfn)}` on a worker thread")
+        step = fn_step(ctx.fn, at(ev), f"`{what}` runs `{short(tfn)}` on a worker thread")
         return HandOff(step, tfn, tctx, ())
 
     # -- reads of self attributes a call may make -------------------------------------------
@@ -520,16 +525,16 @@ class Analysis:
                 and ev.ref.startswith(("self.", "cls.", "global:"))
                 and ev.name != "compare"
             ):
-                out.setdefault(ev.ref, (fn_step(fn, ev.pos, f"`{ev.ref}` is read here"),))
+                out.setdefault(ev.ref, (fn_step(fn, at(ev), f"`{ev.ref}` is read here"),))
                 prop = self.property_getter(ctx, ev.ref)
                 if prop is not None and depth < MAX_DEPTH:
                     for r, steps in self.reads(self.ctx_with(prop, ctx.recv), depth + 1).items():
-                        call = fn_step(fn, ev.pos, f"property `{prop.facts.name}`")
+                        call = fn_step(fn, at(ev), f"property `{prop.facts.name}`")
                         out.setdefault(r, (call, *steps))
             elif ev.kind == K.CALL and depth < MAX_DEPTH and self.reads_through(ctx, ev):
                 for tfn, tctx in self.targets(ctx, ev):
                     for r, steps in self.reads(Ctx(tfn, tctx.recv), depth + 1).items():
-                        call = fn_step(fn, ev.pos, f"calls `{short(tfn)}`")
+                        call = fn_step(fn, at(ev), f"calls `{short(tfn)}`")
                         out.setdefault(r, (call, *steps))
         self._reads[key] = out
         return out
@@ -577,7 +582,7 @@ class Analysis:
             guarded = frozenset(attr for attr, reach in checks if i in reach)
             reg = registration_of(ev)
             if reg is not None:
-                step = fn_step(fn, ev.pos, f"`{reg.removeprefix('global:')}` is registered here")
+                step = fn_step(fn, at(ev), f"`{reg.removeprefix('global:')}` is registered here")
                 out.append(Registration(reg, (step,), awaited[i], ev.kind == K.WRITE, guarded))
                 continue
             if ev.kind != K.CALL or depth >= MAX_DEPTH or not self.same_object_call(ctx, ev):
@@ -586,7 +591,7 @@ class Analysis:
                 spawned = ev.bind == Bind.ARG and tfn.facts.is_async  # create_task(f())
                 for r in self.registrations(Ctx(tfn, tctx.recv), depth + 1):
                     label = "spawns" if spawned else "calls"
-                    call = fn_step(fn, ev.pos, f"{label} `{short(tfn)}`")
+                    call = fn_step(fn, at(ev), f"{label} `{short(tfn)}`")
                     out.append(
                         Registration(
                             r.attr,

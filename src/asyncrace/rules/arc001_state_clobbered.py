@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from asyncrace.core.facts import Event, FunctionFacts, K, ModuleFacts
-from asyncrace.core.flow import Analysis, Step, fn_step, search, short
+from asyncrace.core.flow import Analysis, Step, at, fn_step, search, short
 from asyncrace.core.index import Ctx, Fn
 from asyncrace.diagnostic import Diagnostic
 from asyncrace.rules.base import line_of, make, module_functions
@@ -91,7 +91,7 @@ class StateClobberedAcrossAwait:
                     "in between"
                 )
                 steps = (await_step, *read_steps, *evidence)
-                yield make(self.code, here, ev.pos, msg, steps, FIX)
+                yield make(self.code, here, at(ev), msg, steps, FIX)
 
     def _first_read(
         self, analysis: Analysis, ctx: Ctx, fn: Fn, write: int, ref: str
@@ -123,7 +123,7 @@ class StateClobberedAcrossAwait:
                     steps = analysis.reads(Ctx(prop, ctx.recv)).get(ref)
                     if steps and not locked_together(ev):
                         callee_reads[i] = (
-                            fn_step(fn, ev.pos, f"property `{prop.facts.name}` reads it"),
+                            fn_step(fn, at(ev), f"property `{prop.facts.name}` reads it"),
                             *steps,
                         )
                         return True
@@ -132,7 +132,7 @@ class StateClobberedAcrossAwait:
                     steps = analysis.reads(Ctx(tfn, tctx.recv)).get(ref)
                     if steps and not locked_together(ev):
                         callee_reads[i] = (
-                            fn_step(fn, ev.pos, f"calls `{short(tfn)}` after the await"),
+                            fn_step(fn, at(ev), f"calls `{short(tfn)}` after the await"),
                             *steps,
                         )
                         return True

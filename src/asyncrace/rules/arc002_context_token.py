@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from asyncrace.core.facts import Bind, Event, K, ModuleFacts
-from asyncrace.core.flow import Analysis, Step, fn_step, search, short
+from asyncrace.core.flow import Analysis, Step, at, fn_step, search, short
 from asyncrace.core.index import ClassObj, Ctx, Fn, Inst, split_ref
 from asyncrace.diagnostic import Diagnostic
 from asyncrace.rules.base import line_of, make, module_functions
@@ -171,7 +171,7 @@ class ContextTokenCrossesHandler:
                 f"`{short(rel.fn)}` ({line_of(release, fn.module.path)}); interleaved handlers "
                 "release tokens out of order or in another context"
             )
-            return make(self.code, fn.module.path, ev.pos, msg, steps, FIX_STORED)
+            return make(self.code, fn.module.path, at(ev), msg, steps, FIX_STORED)
         return None
 
     @staticmethod
@@ -202,9 +202,9 @@ class ContextTokenCrossesHandler:
         if ev.bind in (Bind.ATTR, Bind.ITEM) and on_param(ev.name):
             return None
         if ev.bind == Bind.ATTR and ev.name:
-            return split_ref(ev.name)[-1], fn_step(fn, ev.pos, "the token is stored here")
+            return split_ref(ev.name)[-1], fn_step(fn, at(ev), "the token is stored here")
         if ev.bind == Bind.ITEM and ev.name:
-            return ev.name, fn_step(fn, ev.pos, "the token is stored here")
+            return ev.name, fn_step(fn, at(ev), "the token is stored here")
         if ev.bind == Bind.ARG:
             token_arg = ev.ref + "()"
             for e in events[i + 1 :]:
@@ -215,10 +215,10 @@ class ContextTokenCrossesHandler:
                         return None
                     segs = split_ref(e.ref)
                     if len(segs) >= 2 and segs[-1] in _PUSH:
-                        return ".".join(segs[:-1]), fn_step(fn, e.pos, "the token is stored here")
+                        return ".".join(segs[:-1]), fn_step(fn, at(e), "the token is stored here")
                     slot = self._arg_slot(analysis, ctx, e, token_arg)
                     if slot:
-                        return slot, fn_step(fn, e.pos, "the token is stored here")
+                        return slot, fn_step(fn, at(e), "the token is stored here")
             return None
         if ev.bind != Bind.LOCAL or not ev.name:
             return None
@@ -247,18 +247,18 @@ class ContextTokenCrossesHandler:
                 and e.value.kind == "name"
                 and e.value.ref == name
             ):
-                return split_ref(e.ref)[-1] or None, fn_step(fn, e.pos, "the token is stored here")  # type: ignore[return-value]
+                return split_ref(e.ref)[-1] or None, fn_step(fn, at(e), "the token is stored here")  # type: ignore[return-value]
             if e.kind == K.SETITEM and e.value is not None and e.value.ref == name:
-                return e.ref, fn_step(fn, e.pos, "the token is stored here")
+                return e.ref, fn_step(fn, at(e), "the token is stored here")
             if e.kind == K.CALL and any(a == name or a.endswith("=" + name) for a in e.args):
                 if release_arg(analysis, ctx, e) is not None:
                     return None  # released right here: paired in one scope
                 segs = split_ref(e.ref)
                 if len(segs) >= 2 and segs[-1] in _PUSH:
-                    return ".".join(segs[:-1]), fn_step(fn, e.pos, "the token is stored here")
+                    return ".".join(segs[:-1]), fn_step(fn, at(e), "the token is stored here")
                 slot = self._arg_slot(analysis, ctx, e, name)
                 if slot:
-                    return slot, fn_step(fn, e.pos, "the token is stored here")
+                    return slot, fn_step(fn, at(e), "the token is stored here")
         return None
 
     @staticmethod
@@ -328,7 +328,7 @@ class ContextTokenCrossesHandler:
                 f"`{short(fn)}`; if the {gen} is finished from another task or context the "
                 "release fails or restores the wrong value"
             )
-            return make(self.code, fn.module.path, ev.pos, msg, steps, FIX_GENERATOR)
+            return make(self.code, fn.module.path, at(ev), msg, steps, FIX_GENERATOR)
         return None
 
 

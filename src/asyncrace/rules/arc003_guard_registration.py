@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 
 from asyncrace.core.facts import Event, FunctionFacts, K, ModuleFacts
-from asyncrace.core.flow import Analysis, Step, fn_step, registration_of, search, short
+from asyncrace.core.flow import Analysis, Step, at, fn_step, registration_of, search, short
 from asyncrace.core.index import Ctx, Fn
 from asyncrace.diagnostic import Diagnostic
 from asyncrace.rules.base import line_of, make, module_functions
@@ -217,7 +217,7 @@ class GuardBeforeRegistration:
                         ):
                             spawned = ev.bind.name == "ARG" and tfn.facts.is_async
                             label = "spawns" if spawned else "calls"
-                            call = fn_step(fn, ev.pos, f"{label} `{short(tfn)}`")
+                            call = fn_step(fn, at(ev), f"{label} `{short(tfn)}`")
                             callee_regs[i] = ((call, *creg.steps), creg.late)
                             return True
             return i in callee_regs

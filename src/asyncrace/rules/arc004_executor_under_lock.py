@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from asyncrace.core.facts import Bind, Event, FunctionFacts, K, ModuleFacts
-from asyncrace.core.flow import Analysis, HandOff, Step, fn_step
+from asyncrace.core.flow import Analysis, HandOff, Step, at, fn_step
 from asyncrace.core.index import Fn
 from asyncrace.core.locks import LockInfo
 from asyncrace.diagnostic import Diagnostic
@@ -79,7 +79,7 @@ class ExecutorUnderLock:
                     for tfn, tctx in analysis.targets(ctx, ev):
                         if tfn.facts.is_async:
                             for h in analysis.handoffs(tctx):
-                                call = fn_step(fn, ev.pos, f"awaits `{tfn.facts.name}`")
+                                call = fn_step(fn, at(ev), f"awaits `{tfn.facts.name}`")
                                 handoffs.append(
                                     HandOff(h.event_step, h.target, h.target_ctx, (call, *h.via))
                                 )
@@ -105,7 +105,7 @@ class ExecutorUnderLock:
                             f"(`{h.target.facts.name}`) that takes the same lock; the thread "
                             "blocks on the lock and the holder waits for the thread: deadlock"
                         )
-                        yield make(self.code, fn.module.path, ev.pos, msg, steps, FIX)
+                        yield make(self.code, fn.module.path, at(ev), msg, steps, FIX)
                         break
                     if i in reported:
                         break

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from asyncrace.core.facts import K, ModuleFacts
-from asyncrace.core.flow import Analysis, fn_step
+from asyncrace.core.flow import Analysis, at, fn_step
 from asyncrace.diagnostic import Diagnostic
 from asyncrace.rules.base import make, module_functions, shown
 
@@ -45,7 +45,7 @@ class ThreadLockHeldAcrossAwait:
                 if not awaits:
                     continue
                 steps = [
-                    fn_step(fn, e.pos, f"{e.name} while `{shown(region.ref)}` is held")
+                    fn_step(fn, at(e), f"{e.name} while `{shown(region.ref)}` is held")
                     for e in awaits
                 ]
                 n = len(awaits)
