@@ -800,15 +800,6 @@ def test_engine_results_do_not_depend_on_path_order_or_repetition(
 # ------------------------------------------------------------ known problems in extraction
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "extract.py: _FunctionExtractor.call computes ref_of(node.func) for every call of a "
-        "chain, and ref_of walks the whole chain: quadratic in the chain's length (1,000 "
-        "links 0.8 s, 2,000 2.4 s, 4,000 12 s; 10,000 runs into the recursion limit after "
-        "~10 s). Owner: core/extract.py."
-    ),
-)
 def test_long_method_chain_is_extracted_in_linear_time() -> None:
     from asyncrace.core.extract import extract
 
@@ -818,15 +809,6 @@ def test_long_method_chain_is_extracted_in_linear_time() -> None:
     assert time.perf_counter() - started < 1.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "sources.decode_source lets the UnicodeError of codecs such as `undefined` or "
-        "`punycode` (named in a coding cookie) escape, and SourceStore.text only catches "
-        "DecodeFailure: the `full` format, which shows source lines, then fails the whole run "
-        "(exit 2, nothing printed). The pipeline reports the file as ARC901. Owner: sources.py."
-    ),
-)
 def test_full_format_survives_a_cookie_naming_a_failing_codec(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -881,14 +863,6 @@ def test_file_name_that_is_not_utf8_in_the_extraction_cache(
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="needs a file system that takes any bytes")
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "runcache.run_key encodes display paths with strict UTF-8: a file name that is not "
-        "UTF-8 (surrogates after decoding) fails the whole run with the cache on (exit 2, "
-        "UnicodeEncodeError); with --no-cache it is analyzed. Owner: core/runcache.py."
-    ),
-)
 def test_cli_with_cache_on_a_file_name_that_is_not_utf8(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

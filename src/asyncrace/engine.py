@@ -162,7 +162,9 @@ def _run_key(jobs: Sequence[FileJob], settings: Settings) -> str | None:
     stdin_digest = ""
     for j in jobs:
         if j.text is not None:
-            stdin_digest = runcache.digest_bytes(f"{j.display}\0{j.text}".encode())
+            stdin_digest = runcache.digest_bytes(
+                f"{j.display}\0{j.text}".encode(errors="surrogateescape")
+            )
             continue
         try:
             data = Path(j.path).read_bytes()

@@ -35,8 +35,10 @@ def decode_source(data: bytes) -> str:
             row,
             exc.start - line_start + 1,
         ) from None
-    except LookupError as exc:
-        raise DecodeFailure(str(exc)) from None
+    except (LookupError, UnicodeError, ValueError) as exc:
+        # a cookie may name a codec that cannot decode at all (``undefined``) or fails in its
+        # own way (``punycode``): still this file's problem, not the run's
+        raise DecodeFailure(f"cannot decode as {encoding}: {exc}") from None
     if text.startswith("\ufeff"):
         text = text[1:]
     return text

@@ -69,11 +69,18 @@ _CONTAINERS = frozenset(
 )
 
 
+# refs longer than this are not built: every call of a chain asks for its callee's ref, and a
+# walk over the whole chain each time would make long chains quadratic
+MAX_REF_PARTS = 64
+
+
 def ref_of(node: ast.AST, recv: dict[str, str] | None = None) -> str:
     """Dotted text of a name/attribute chain; ``""`` when the expression is anything else."""
     parts: list[str] = []
     cur: ast.AST = node
     while True:
+        if len(parts) > MAX_REF_PARTS:
+            return ""  # a 2,000-link method chain names nothing a rule can use
         if isinstance(cur, ast.Attribute):
             parts.append("." + cur.attr)
             cur = cur.value

@@ -39,10 +39,13 @@ def run_key(
     h.update(repr(sorted(settings.enabled)).encode())
     h.update(repr(settings.per_file_ignores).encode())
     h.update(settings.rule_knobs_key().encode())
-    h.update(str(Path(settings.project_root).resolve()).encode())
+    h.update(str(Path(settings.project_root).resolve()).encode(errors="surrogateescape"))
     h.update(stdin_digest.encode())
     for display, module, is_package, digest in sorted(files):
-        h.update(f"\n{display}\0{module}\0{int(is_package)}\0{digest}".encode())
+        # file names need not be UTF-8: undecodable bytes arrive as surrogates
+        h.update(
+            f"\n{display}\0{module}\0{int(is_package)}\0{digest}".encode(errors="surrogateescape")
+        )
     return h.hexdigest()
 
 
@@ -157,7 +160,8 @@ def store(
         fd, tmp = tempfile.mkstemp(prefix=".run-", suffix=".tmp", dir=runs)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(doc, fh, ensure_ascii=False, separators=(",", ":"))
+                # ASCII escapes: a path that is not UTF-8 (surrogates) still round-trips
+                json.dump(doc, fh, ensure_ascii=True, separators=(",", ":"))
             os.replace(tmp, runs / f"{key}.json")
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -165,5 +169,5 @@ def store(
         entries = sorted(runs.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in entries[KEEP:]:
             old.unlink(missing_ok=True)
-    except OSError:
+    except (OSError, UnicodeError, ValueError):
         return
