@@ -93,7 +93,7 @@ def check(
     """Analyze the Python files ``paths`` (already discovered) and, if given, one text from
     stdin, all as one project (cross-module facts link across them). ``cache_dir=None``
     disables the cache."""
-    from asyncrace.core.pipeline import extract_all
+    from asyncrace.core.pipeline import extract_all, gc_paused
 
     sources = SourceStore()
     jobs_list: list[FileJob] = []
@@ -141,7 +141,8 @@ def check(
             used_names.add(m.module)
             facts.append(m)
 
-    diagnostics.extend(run_rules(facts, settings))
+    with gc_paused():  # linking and rules allocate much and free nothing cyclic
+        diagnostics.extend(run_rules(facts, settings))
     diagnostics = [d for d in diagnostics if d.code in settings.enabled]
     result = suppress.apply(diagnostics, noqa, settings, report_unused="ARC100" in settings.enabled)
     checked = CheckResult(
