@@ -556,12 +556,6 @@ def fmt_s(v: float | None) -> str:
     return f"{v:.2f}" if v < 100 else f"{v:.1f}"
 
 
-def others(m: Measurement) -> str:
-    """Median CPU (in cores) that other processes used while ``m`` was timed."""
-    v = [s.other_cpu_s / s.wall_s for s in m.samples if s.other_cpu_s is not None and s.wall_s]
-    return f"{statistics.median(v):.2f}" if v else "n/a"
-
-
 def fmt_mb(kb: float | None) -> str:
     return "n/a" if kb is None else f"{kb / 1024:.0f}"
 
@@ -597,17 +591,35 @@ def machine() -> dict[str, Any]:
     }
 
 
-def render(
-    results: dict[str, Any],
-    ms: Sequence[Measurement],
-    trees: dict[str, Tree],
-    packages: Sequence[corpus.Package],
-    counts: dict[str, corpus.LineCount],
-) -> str:
-    by = {m.key: m for m in ms}
+def _values(m: dict[str, Any], attr: str) -> list[float]:
+    return [s[attr] for s in m["samples"] if s.get("error") is None and s.get(attr) is not None]
+
+
+def _median(m: dict[str, Any] | None, attr: str = "wall_s") -> float | None:
+    if m is None:
+        return None
+    v = _values(m, attr)
+    return statistics.median(v) if v else None
+
+
+def _others(m: dict[str, Any]) -> str:
+    """Median CPU (in cores) that other processes used while ``m`` was timed."""
+    v = [
+        s["other_cpu_s"] / s["wall_s"]
+        for s in m["samples"]
+        if s.get("other_cpu_s") is not None and s.get("wall_s")
+    ]
+    return f"{statistics.median(v):.2f}" if v else "n/a"
+
+
+def render(results: dict[str, Any]) -> str:
+    """The Markdown section of docs/benchmarks.md, from the results (bench/out/bench.json)."""
+    by = {m["key"]: m for m in results["measurements"]}
+    trees = results["trees"]
+    jobs = results["jobs"]
 
     def med(key: str, attr: str = "wall_s") -> float | None:
-        return by[key].median(attr) if key in by else None
+        return _median(by.get(key), attr)
 
     mach = results["machine"]
     full = trees["full"]
@@ -627,18 +639,19 @@ def render(
         f"{mach['os']}; {mach['python_impl']} {mach['python']}.\n"
     )
     out.append(
-        "**Tools:** " + "; ".join(f"{k} {v}" for k, v in results["versions"].items()) + ".\n"
+        "**Tools:** " + "; ".join(f"{k}: {v}" for k, v in results["versions"].items()) + ".\n"
     )
     out.append(
-        f"**Corpus:** {len(packages)} packages, {len(full.files):,} files, "
-        f"{full.lines:,} lines ({full.nonempty:,} non-empty); every tool gets the same "
-        f"directory, `{rel(full.root)}/`.\n"
+        f"**Corpus:** {len(results['packages'])} packages, {full['files']:,} files, "
+        f"{full['lines']:,} lines ({full['nonempty']:,} non-empty); every tool gets the same "
+        f"directory, `{full['root']}/`.\n"
     )
     out.append("| package | version | kind | files | lines |")
     out.append("|---|---|---|--:|--:|")
-    for p in packages:
-        c = counts[p.slug]
-        out.append(f"| {p.name} | {p.version} | {p.kind} | {c.files:,} | {c.lines:,} |")
+    for p in results["packages"]:
+        out.append(
+            f"| {p['name']} | {p['version']} | {p['kind']} | {p['files']:,} | {p['lines']:,} |"
+        )
     out.append("")
     out.append("### Times and memory\n")
     out.append(
@@ -653,62 +666,80 @@ def render(
         "| others' cores |"
     )
     out.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|")
-    for m in ms:
-        walls = [s.wall_s for s in m.samples if s.error is None]
+    for m in results["measurements"]:
+        walls = _values(m, "wall_s")
         if not walls:
-            out.append(f"| {m.label} | failed | | | | | | | |")
+            out.append(f"| {m['label']} | failed | | | | | | | |")
             continue
         w = statistics.median(walls)
-        info = m.samples[-1].info
+        info = m["samples"][-1].get("info", {})
         found = info.get("findings")
         found_s = "" if found is None else f"{found:,}"
-        if m.key in ("ast", "libcst"):
+        if m["key"] in ("ast", "libcst"):
             found_s = f"{len(info.get('failures', []))} unparsable"
+        lines = trees[m["tree"]]["lines"]
         out.append(
-            f"| {m.label} | {fmt_s(w)} | {fmt_s(min(walls))}-{fmt_s(max(walls))} | "
-            f"{fmt_s(m.median('cpu_s'))} | {m.tree.lines / w:,.0f} | "
-            f"{fmt_mb(m.median('max_rss_kb'))} | "
-            f"{fmt_mb(m.median('tree_rss_kb'))} | {found_s} | {others(m)} |"
+            f"| {m['label']} | {fmt_s(w)} | {fmt_s(min(walls))}-{fmt_s(max(walls))} | "
+            f"{fmt_s(_median(m, 'cpu_s'))} | {lines / w:,.0f} | "
+            f"{fmt_mb(_median(m, 'max_rss_kb'))} | "
+            f"{fmt_mb(_median(m, 'tree_rss_kb'))} | {found_s} | {_others(m)} |"
         )
     out.append("")
-    cold = med("asyncrace-cold")
-    libcst = med("libcst")
+    cold, cold_cpu = med("asyncrace-cold"), med("asyncrace-cold", "cpu_s")
+    libcst, libcst_cpu = med("libcst"), med("libcst", "cpu_s")
     out.append("### Ratios\n")
     out.append(
-        "asyncrace's cold median divided by the other run's median (below 1: asyncrace "
-        "takes less time).\n"
+        "asyncrace cold divided by the other run: medians of wall time, and of CPU time "
+        "(which other load on the machine disturbs less). Below 1: asyncrace takes less.\n"
     )
-    out.append("| asyncrace cold ÷ | ratio |")
-    out.append("|---|--:|")
-    out.append(
-        f"| flake8 + flake8-async (`-j {results['jobs']}`) | {ratio(cold, med('flake8-async'))} |"
-    )
-    out.append(f"| ruff `--select ASYNC` | {ratio(cold, med('ruff'))} |")
-    out.append(
-        f"| libcst parse / {results['jobs']} (ideal parallel libcst parse) | "
-        f"{ratio(cold, libcst / results['jobs'] if libcst else None)} |"
-    )
-    out.append(f"| libcst parse (1 process) | {ratio(cold, libcst)} |")
-    out.append(f"| ast.parse (1 process) | {ratio(cold, med('ast'))} |")
-    out.append(f"| asyncrace warm (cold / warm) | {ratio(cold, med('asyncrace-warm'))} |")
-    out.append(
-        f"| asyncrace one file changed (cold / one-changed) | "
-        f"{ratio(cold, med('asyncrace-one-changed'))} |"
-    )
+    out.append("| asyncrace cold ÷ | wall | CPU |")
+    out.append("|---|--:|--:|")
+    rows = [
+        (f"flake8 + flake8-async (`-j {jobs}`)", "flake8-async", 1),
+        ("ruff `--select ASYNC`", "ruff", 1),
+        (f"libcst parse ÷ {jobs} (ideal parallel libcst parse)", "libcst", jobs),
+        ("libcst parse (1 process)", "libcst", 1),
+        ("ast.parse (1 process)", "ast", 1),
+        ("asyncrace warm", "asyncrace-warm", 1),
+        ("asyncrace, one file changed", "asyncrace-one-changed", 1),
+    ]
+    for label, key, div in rows:
+        w, c = med(key), med(key, "cpu_s")
+        if key == "libcst" and div != 1:  # the CPU of a parse does not shrink when split
+            out.append(
+                f"| {label} | {ratio(cold, libcst / div if libcst else None)} | "
+                f"{ratio(cold_cpu, libcst_cpu)} (CPU of the whole parse) |"
+            )
+            continue
+        out.append(f"| {label} | {ratio(cold, w)} | {ratio(cold_cpu, c)} |")
     out.append("")
-    half_t = med("asyncrace-cold-half")
-    if half_t is not None and cold is not None:
+    half_m = by.get("asyncrace-cold-half")
+    if half_m is not None and cold is not None and _median(half_m) is not None:
         half = trees["half"]
-        per_line = (cold / full.lines) / (half_t / half.lines)
+        line_ratio = full["lines"] / half["lines"]
         out.append("### Scaling\n")
         out.append(
-            f"Cold, half the corpus (files dealt to two halves of equal lines; {len(half.files):,} files, "
-            f"{half.lines:,} lines): {fmt_s(half_t)} s; whole corpus "
-            f"({len(full.files):,} files, {full.lines:,} lines): {fmt_s(cold)} s. "
-            f"Time ratio {cold / half_t:.2f} for a line ratio of "
-            f"{full.lines / half.lines:.2f}; cost per line, whole over half: "
-            f"{per_line:.2f} (1.00 = linear).\n"
+            f"asyncrace cold on half the corpus (files dealt in corpus order to two halves of "
+            f"equal lines: {half['files']:,} files, {half['lines']:,} lines) against the whole "
+            f"({full['files']:,} files, {full['lines']:,} lines), a line ratio of "
+            f"{line_ratio:.2f}. Cost per line, whole over half (1.00 = linear):\n"
         )
+        out.append("| measure | half | whole | ratio | per line |")
+        out.append("|---|--:|--:|--:|--:|")
+        full_m = by["asyncrace-cold"]
+        for label, attr, pick in (
+            ("wall, median", "wall_s", statistics.median),
+            ("wall, fastest", "wall_s", min),
+            ("CPU, median", "cpu_s", statistics.median),
+        ):
+            hv, fv = _values(half_m, attr), _values(full_m, attr)
+            if not hv or not fv:
+                continue
+            h, f = pick(hv), pick(fv)
+            out.append(
+                f"| {label} | {fmt_s(h)} s | {fmt_s(f)} s | {f / h:.2f} | {f / h / line_ratio:.2f} |"
+            )
+        out.append("")
     if results["notes"]:
         out.append("### Notes from this run\n")
         for n in results["notes"]:
@@ -717,8 +748,8 @@ def render(
     out.append("### Commands\n")
     out.append("Run from the repository root; `bench/.cache/bench/` is made by `run.py`.\n")
     out.append("```bash")
-    for m in ms:
-        out.append(shlex.join(m.argv).replace(sys.executable, "python").replace(f"{REPO}/", ""))
+    for m in results["measurements"]:
+        out.append(shlex.join(m["argv"]).replace(sys.executable, "python").replace(f"{REPO}/", ""))
     out.append("```")
     out.append("")
     out.append(END)
@@ -757,7 +788,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--offline", action="store_true", help="use only the download cache")
     ap.add_argument("--doc", default=None, help="the Markdown file to update")
     ap.add_argument("--timeout", type=float, default=3600.0)
+    ap.add_argument(
+        "--render-only",
+        metavar="JSON",
+        help="only rewrite the docs section from a results file (e.g. bench/out/bench.json)",
+    )
     args = ap.parse_args(argv)
+    if args.render_only:
+        results = json.loads(Path(args.render_only).read_text())
+        doc = Path(args.doc) if args.doc else DOC
+        corpus.update_doc(doc, render(results), BEGIN, END, "## Performance")
+        print(f"wrote {rel(doc)} from {args.render_only}")
+        return 0
     reps = args.reps if args.reps is not None else (1 if args.quick else 3)
     global WORK, RUN_DIR
     if args.quick:  # its own directories: a quick run never disturbs a full one
@@ -879,6 +921,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": machine(),
         "versions": versions,
         "notes": notes,
+        "packages": [
+            {
+                "name": p.name,
+                "version": p.version,
+                "kind": p.kind,
+                "files": counts[p.slug].files,
+                "lines": counts[p.slug].lines,
+            }
+            for p in packages
+        ],
         "trees": {
             k: {
                 "root": rel(t.root),
@@ -906,7 +958,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     raw = OUT / ("bench-quick.json" if args.quick else "bench.json")
     raw.write_text(json.dumps(results, indent=2) + "\n")
-    section = render(results, ms, trees, packages, counts)
+    section = render(results)
     doc = Path(args.doc) if args.doc else (OUT / "benchmarks-quick.md" if args.quick else DOC)
     corpus.update_doc(doc, section, BEGIN, END, "## Performance")
     print(f"wrote {rel(raw)} and {rel(doc)}")
