@@ -123,6 +123,7 @@ class Analysis:
         self._passed: frozenset[str] | None = None
         self._evidence: dict[tuple[str, int], Step | None] = {}
         self._callers: dict[str, dict[str, list[Fn]]] = {}
+        self._named_calls: dict[str, list[tuple[Fn, int]]] | None = None
 
     # -- evidence that a method runs in several tasks at once ------------------------------
     def spawn_sites(self) -> dict[str, Step]:
@@ -291,35 +292,36 @@ class Analysis:
             self._evidence[key] = Step(fn.module.path, fn.facts.pos, "single task")
         return ok
 
+    def _by_name(self) -> dict[str, list[tuple[Fn, int]]]:
+        """Last name -> (function, event index) of every call of that name, and of every
+        spawner call that passes a ref of that name (``start_soon(self._loop)``): built once."""
+        if self._named_calls is None:
+            out: dict[str, list[tuple[Fn, int]]] = {}
+            for fn in self.index.all_functions():
+                for i, e in enumerate(fn.facts.events):
+                    if e.kind != K.CALL:
+                        continue
+                    if e.ref:
+                        out.setdefault(split_ref(e.ref)[-1], []).append((fn, i))
+                    if _is_spawner(e.ref):
+                        for a in e.args:
+                            ref = a.partition("=")[2] if _is_kw(a) else a
+                            if ref and "(" not in ref:
+                                out.setdefault(split_ref(ref)[-1], []).append((fn, i))
+            self._named_calls = out
+        return self._named_calls
+
     def _call_sites(self, fn: Fn) -> list[tuple[Fn, Event, bool]]:
         """(caller, call event, is a single start of a task) for every call that reaches ``fn``."""
         name = fn.facts.name
         out: list[tuple[Fn, Event, bool]] = []
-        for caller in self.index.all_functions():
+        for caller, i in self._by_name().get(name, []):
             events = caller.facts.events
-            calls = [e for e in events if e.kind == K.CALL and split_ref(e.ref)[-1:] == [name]]
-            if not calls and not any(
-                e.kind == K.CALL and any(a.endswith(name) for a in e.args) for e in events
-            ):
-                continue
+            e = events[i]
             ctx = self.ctx(caller)
-            # started by reference: ``tg.start_soon(self._dispatch_loop)``
-            for s in events:
-                if s.kind != K.CALL or not _is_spawner(s.ref):
-                    continue
-                for a in s.args:
-                    ref = a.partition("=")[2] if _is_kw(a) else a
-                    if not ref or "(" in ref or split_ref(ref)[-1] != name:
-                        continue
-                    val = self.index.eval(ctx, ref)
-                    if isinstance(val, FuncVal) and val.fq == fn.fq:
-                        once = split_ref(s.ref)[-1] not in MANY_SPAWNERS and not s.repeated
-                        if not once:
-                            return [(caller, s, False), (caller, s, False)]
-                        out.append((caller, s, True))
-            for e in calls:
-                if not any(t.fq == fn.fq for t, _c in self.targets(ctx, e)):
-                    continue
+            if split_ref(e.ref)[-1] == name and any(
+                t.fq == fn.fq for t, _c in self.targets(ctx, e)
+            ):
                 spawns = [
                     s
                     for s in events
@@ -338,6 +340,17 @@ class Analysis:
                 if spawns and not single:
                     return [(caller, e, False), (caller, e, False)]  # started many times
                 out.append((caller, e, single))
+            elif _is_spawner(e.ref):  # started by reference: ``tg.start_soon(self._loop)``
+                for a in e.args:
+                    ref = a.partition("=")[2] if _is_kw(a) else a
+                    if not ref or "(" in ref or split_ref(ref)[-1] != name:
+                        continue
+                    val = self.index.eval(ctx, ref)
+                    if isinstance(val, FuncVal) and val.fq == fn.fq:
+                        once = split_ref(e.ref)[-1] not in MANY_SPAWNERS and not e.repeated
+                        if not once:
+                            return [(caller, e, False), (caller, e, False)]
+                        out.append((caller, e, True))
         return out
 
     def self_callers(self, cls_fq: str) -> dict[str, list[Fn]]:
