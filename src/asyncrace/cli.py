@@ -15,7 +15,7 @@ import shutil
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
@@ -326,13 +326,15 @@ def check(
         if not no_cache:
             resolved_cache = cache_dir or settings.project_root / CACHE_DIRNAME
         try:
-            result = engine.check(
-                files,
-                settings,
-                stdin=stdin_input,
-                jobs=jobs or os.cpu_count() or 1,
-                cache_dir=resolved_cache,
-            )
+            with _progress_bar(len(files), quiet) as progress:
+                result = engine.check(
+                    files,
+                    settings,
+                    stdin=stdin_input,
+                    jobs=jobs or os.cpu_count() or 1,
+                    cache_dir=resolved_cache,
+                    progress=progress,
+                )
         except discover_mod.DiscoveryError as exc:
             _error(str(exc))
         except Exception as exc:
@@ -432,6 +434,33 @@ def _apply_baseline(
             err=True,
         )
     return replace(result, diagnostics=split.new), len(split.baselined)
+
+
+# below this many files a run is over before a bar would be worth drawing
+PROGRESS_MIN_FILES = 200
+
+
+@contextlib.contextmanager
+def _progress_bar(total: int, quiet: bool) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr for long runs, only when stderr is a terminal (never in CI,
+    pre-commit, editors or pipes) and not with ``--quiet``; gone when the run ends."""
+    if quiet or total < PROGRESS_MIN_FILES or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    console = Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR")))
+    with Progress(
+        TextColumn("checking"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("files"),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("check", total=total)
+        yield lambda n: bar.advance(task, n)
 
 
 def _internal_error(exc: BaseException, verbose: bool) -> NoReturn:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,6 +89,7 @@ def check(
     stdin: StdinInput | None = None,
     jobs: int | None = None,
     cache_dir: Path | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> CheckResult:
     """Analyze the Python files ``paths`` (already discovered) and, if given, one text from
     stdin, all as one project (cross-module facts link across them). ``cache_dir=None``
@@ -119,9 +120,13 @@ def check(
         hit = runcache.load(cache_dir, key)
         if hit is not None:  # nothing that decides the findings changed since that run
             reported, silenced, n = hit
+            if progress is not None:
+                progress(len(jobs_list))
             return CheckResult(reported, silenced, n, sources)
 
-    outcomes = extract_all(jobs_list, settings, jobs_n=jobs or 1, cache_dir=cache_dir)
+    outcomes = extract_all(
+        jobs_list, settings, jobs_n=jobs or 1, cache_dir=cache_dir, progress=progress
+    )
 
     diagnostics: list[Diagnostic] = []
     noqa: dict[str, suppress.NoqaMap] = {}

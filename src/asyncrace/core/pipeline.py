@@ -266,12 +266,19 @@ def _process(work: _Work) -> FileOutcome:
     return out
 
 
-def _process_all(items: Sequence[_Work]) -> list[FileOutcome]:
+def _process_all(
+    items: Sequence[_Work], progress: Callable[[int], None] | None = None
+) -> list[FileOutcome]:
     # the parser warns about the analyzed code (SyntaxWarning for invalid escape sequences on
     # Python 3.12+): not for asyncrace to print
+    out: list[FileOutcome] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return [_process(w) for w in items]
+        for w in items:
+            out.append(_process(w))
+            if progress is not None:
+                progress(1)
+    return out
 
 
 # -------------------------------------------------------------------- stack and recursion
@@ -368,12 +375,16 @@ def _executor(n: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=n, mp_context=ctx)
 
 
-def _run_pool(items: Sequence[_Work], n: int) -> list[FileOutcome]:
+def _run_pool(
+    items: Sequence[_Work], n: int, progress: Callable[[int], None] | None = None
+) -> list[FileOutcome]:
     with _safe_child_path():
-        return _run_pool_unsafe(items, n)
+        return _run_pool_unsafe(items, n, progress)
 
 
-def _run_pool_unsafe(items: Sequence[_Work], n: int) -> list[FileOutcome]:
+def _run_pool_unsafe(
+    items: Sequence[_Work], n: int, progress: Callable[[int], None] | None = None
+) -> list[FileOutcome]:
     results: list[FileOutcome | None] = [None] * len(items)
     # chunks keep inter-process traffic low; several per worker balance uneven files
     size = max(1, min(64, len(items) // (n * 4) or 1))
@@ -387,6 +398,8 @@ def _run_pool_unsafe(items: Sequence[_Work], n: int) -> list[FileOutcome]:
                 try:
                     for i, out in zip(idxs, fut.result(), strict=True):
                         results[i] = out
+                    if progress is not None:
+                        progress(len(idxs))
                 except BrokenProcessPool:
                     pass
     except BrokenProcessPool:
@@ -411,16 +424,22 @@ def _run_pool_unsafe(items: Sequence[_Work], n: int) -> list[FileOutcome]:
 
 
 def extract_all(
-    jobs: Sequence[FileJob], settings: Settings, *, jobs_n: int = 1, cache_dir: Path | None = None
+    jobs: Sequence[FileJob],
+    settings: Settings,
+    *,
+    jobs_n: int = 1,
+    cache_dir: Path | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> list[FileOutcome]:
     """Outcomes in the order of ``jobs`` whatever the number of processes and the cache.
-    ``cache_dir=None`` disables the cache (texts given directly are never cached)."""
+    ``cache_dir=None`` disables the cache (texts given directly are never cached).
+    ``progress(n)`` is told each time ``n`` more files are done (for a progress bar)."""
     del settings  # extraction does not depend on the settings
     # Millions of small acyclic objects are created here (facts decoded from the cache or
     # unpickled from the workers) and all of them are kept: the cyclic garbage collector
     # would only traverse them again and again (it tripled the warm time on 10,000 files).
     with gc_paused():
-        return _extract_all(jobs, jobs_n, cache_dir)
+        return _extract_all(jobs, jobs_n, cache_dir, progress)
 
 
 @contextmanager
@@ -436,7 +455,12 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _extract_all(jobs: Sequence[FileJob], jobs_n: int, cache_dir: Path | None) -> list[FileOutcome]:
+def _extract_all(
+    jobs: Sequence[FileJob],
+    jobs_n: int,
+    cache_dir: Path | None,
+    progress: Callable[[int], None] | None = None,
+) -> list[FileOutcome]:
     cache = Cache.open(cache_dir) if cache_dir is not None else None
     results: list[FileOutcome | None] = [None] * len(jobs)
     todo: list[tuple[int, _Work]] = []
@@ -464,11 +488,13 @@ def _extract_all(jobs: Sequence[FileJob], jobs_n: int, cache_dir: Path | None) -
         log.info("asyncrace: cache: %d of %d files unchanged", hits, len(jobs))
 
     items = [w for _, w in todo]
+    if progress is not None and len(jobs) > len(items):
+        progress(len(jobs) - len(items))  # cache hits and unreadable files: done already
     n = max(1, jobs_n)
     if n == 1 or len(items) < PARALLEL_THRESHOLD:
-        outs = run_deep(_process_all, items) if items else []
+        outs = run_deep(lambda its: _process_all(its, progress), items) if items else []
     else:
-        outs = _run_pool(items, n)
+        outs = _run_pool(items, n, progress)
     for (i, _), out in zip(todo, outs, strict=True):
         results[i] = out
     return [r for r in results if r is not None]
