@@ -327,13 +327,14 @@ def check(
             resolved_cache = cache_dir or settings.project_root / CACHE_DIRNAME
         try:
             with _progress_bar(len(files), quiet) as progress:
+                extra = {"progress": progress} if progress is not None else {}
                 result = engine.check(
                     files,
                     settings,
                     stdin=stdin_input,
                     jobs=jobs or os.cpu_count() or 1,
                     cache_dir=resolved_cache,
-                    progress=progress,
+                    **extra,
                 )
         except discover_mod.DiscoveryError as exc:
             _error(str(exc))
