@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar, Union
 
-from asyncrace import __version__
+from asyncrace import code_version
 from asyncrace.core.facts import ModuleFacts
 from asyncrace.diagnostic import Diagnostic
 from asyncrace.suppress import NoqaMap
@@ -423,7 +423,7 @@ class Cache:
         """The entry's name: everything about the file but its contents (the facts embed the
         display path and the module name), and the versions of what produced it."""
         material = "\0".join(
-            (FORMAT, str(SCHEMA), __version__, PYTHON, display, module, str(int(is_package)))
+            (FORMAT, str(SCHEMA), code_version(), PYTHON, display, module, str(int(is_package)))
         )
         return hashlib.blake2b(
             material.encode("utf-8", "surrogatepass"), digest_size=20
@@ -449,7 +449,7 @@ class Cache:
                 or doc.get("format") != FORMAT
                 or type(doc.get("schema")) is not int
                 or doc.get("schema") != SCHEMA
-                or doc.get("asyncrace") != __version__
+                or doc.get("asyncrace") != code_version()
                 or doc.get("python") != PYTHON
                 or doc.get("key") != key
                 or doc.get("content") != digest
@@ -473,7 +473,7 @@ class Cache:
         doc = {
             "format": FORMAT,
             "schema": SCHEMA,
-            "asyncrace": __version__,
+            "asyncrace": code_version(),
             "python": PYTHON,
             "key": key,
             "content": digest,

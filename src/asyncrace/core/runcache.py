@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from asyncrace import __version__
+from asyncrace import code_version
 from asyncrace.diagnostic import Diagnostic, Location, Related, Span
 from asyncrace.settings import Settings
 
@@ -35,7 +35,7 @@ def run_key(
 ) -> str:
     """``files``: (display path, module, is package, content digest) for every file."""
     h = hashlib.blake2b(digest_size=20)
-    h.update(f"asyncrace {__version__} run {SCHEMA}\n".encode())
+    h.update(f"asyncrace {code_version()} run {SCHEMA}\n".encode())
     h.update(repr(sorted(settings.enabled)).encode())
     h.update(repr(settings.per_file_ignores).encode())
     h.update(settings.rule_knobs_key().encode())
@@ -129,7 +129,7 @@ def load(cache_dir: Path, key: str) -> tuple[list[Diagnostic], list[Diagnostic],
         doc = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(doc, dict) or doc.get("key") != key or doc.get("schema") != SCHEMA:
             return None
-        if doc.get("version") != __version__:
+        if doc.get("version") != code_version():
             return None
         reported = [_load_diag(d) for d in doc["reported"]]
         suppressed = [_load_diag(d) for d in doc["suppressed"]]
@@ -149,7 +149,7 @@ def store(
     runs = cache_dir / "runs"
     doc = {
         "schema": SCHEMA,
-        "version": __version__,
+        "version": code_version(),
         "key": key,
         "files": files,
         "reported": [_diag(d) for d in reported],

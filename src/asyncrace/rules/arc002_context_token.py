@@ -148,9 +148,19 @@ class ContextTokenCrossesHandler:
         if slot is None:
             return None
         slot_name, store = slot
-        for rel in self._all_releases(analysis):
-            if rel.fn.fq == fn.fq or not self._matches(rel.arg, slot_name):
-                continue
+        candidates = [
+            rel
+            for rel in self._all_releases(analysis)
+            if rel.fn.fq != fn.fq and self._matches(rel.arg, slot_name)
+        ]
+        # the same class first, then the same module, then modules related by an import or a
+        # package; a release in unrelated code that happens to use the same slot name is not
+        # this token's
+        ranked = sorted(
+            (r for r in candidates if _relation(fn, r.fn) < 3),
+            key=lambda r: (_relation(fn, r.fn), r.fn.fq, r.ev.pos),
+        )
+        for rel in ranked:
             if (
                 fn.facts.name in _ENTER
                 and rel.fn.facts.name in _EXIT
@@ -330,6 +340,20 @@ class ContextTokenCrossesHandler:
             )
             return make(self.code, fn.module.path, at(ev), msg, steps, FIX_GENERATOR)
         return None
+
+
+def _relation(a: Fn, b: Fn) -> int:
+    """0 same class, 1 same module, 2 related modules (one imports the other, or one package),
+    3 unrelated."""
+    if a.module is b.module:
+        return 0 if a.facts.cls is not None and a.facts.cls == b.facts.cls else 1
+    ma, mb = a.module, b.module
+    if any(v.startswith(mb.module) for v in ma.imports.values()) or any(
+        v.startswith(ma.module) for v in mb.imports.values()
+    ):
+        return 2
+    pa, pb = ma.module.split(".", 1)[0], mb.module.split(".", 1)[0]
+    return 2 if "." in ma.module and "." in mb.module and pa == pb else 3
 
 
 def _refs_text(fn: Fn) -> str:
