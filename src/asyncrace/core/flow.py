@@ -774,6 +774,23 @@ def _guard_reach(f: FunctionFacts) -> list[tuple[str, set[int]]]:
     return out
 
 
+def before_await(f: FunctionFacts, start: int) -> Iterator[tuple[int, Event]]:
+    """Events reachable from ``start`` without passing an await (an await itself ends the
+    path and is not yielded): what runs before any other task can."""
+    seen: set[int] = set()
+    todo = [start]
+    while todo:
+        i = todo.pop()
+        if i in seen:
+            continue
+        seen.add(i)
+        ev = f.events[i]
+        if ev.kind == K.AWAIT:
+            continue
+        yield i, ev
+        todo.extend(ev.succ)
+
+
 def _awaits_before(f: FunctionFacts) -> list[bool]:
     """For each event: may an await have happened on some path from the entry to it?"""
     n = len(f.events)

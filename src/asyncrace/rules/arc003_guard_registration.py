@@ -12,7 +12,16 @@ import re
 from collections.abc import Iterator
 
 from asyncrace.core.facts import Event, FunctionFacts, K, ModuleFacts
-from asyncrace.core.flow import Analysis, Step, at, fn_step, registration_of, search, short
+from asyncrace.core.flow import (
+    Analysis,
+    Step,
+    at,
+    before_await,
+    fn_step,
+    registration_of,
+    search,
+    short,
+)
 from asyncrace.core.index import Ctx, Fn
 from asyncrace.diagnostic import Diagnostic
 from asyncrace.rules.base import line_of, make, module_functions
@@ -137,22 +146,11 @@ def _waits_for(f: FunctionFacts, ref: str) -> bool:
 def _consumes(f: FunctionFacts, start: int, ref: str) -> bool:
     """Does the branch where the key was found take it out (pop/del/remove) before any await?
     Then the check routes a reply to its waiter; it does not guard against duplicates."""
-    seen: set[int] = set()
-    todo = [start]
-    while todo:
-        i = todo.pop()
-        if i in seen:
-            continue
-        seen.add(i)
-        ev = f.events[i]
-        if ev.kind == K.AWAIT:
-            continue
-        if ev.kind == K.DELITEM and ev.ref == ref:
-            return True
-        if ev.kind == K.CALL and ev.ref in (f"{ref}.pop", f"{ref}.remove", f"{ref}.discard"):
-            return True
-        todo.extend(ev.succ)
-    return False
+    takers = (f"{ref}.pop", f"{ref}.remove", f"{ref}.discard")
+    return any(
+        (ev.kind == K.DELITEM and ev.ref == ref) or (ev.kind == K.CALL and ev.ref in takers)
+        for _i, ev in before_await(f, start)
+    )
 
 
 def _reaches(f: FunctionFacts, start: int, target: int, avoid: int) -> bool:
@@ -304,22 +302,12 @@ class GuardBeforeRegistration:
         ``self._initializing = True`` / ``await ...``: a second flag, checked and set before
         the first await, is the sentinel for the whole section."""
         checked: set[str] = {a[0] for a in _guard_atoms(guard) if a[0] != ref}
-        seen: set[int] = set()
-        todo = [guard.succ[absent]]
-        while todo:
-            i = todo.pop()
-            if i in seen:
-                continue
-            seen.add(i)
-            ev = f.events[i]
-            if ev.kind == K.AWAIT:
-                continue
+        for _i, ev in before_await(f, guard.succ[absent]):
             if ev.kind == K.BRANCH:
                 checked.update(a[0] for a in _guard_atoms(ev) if a[0] != ref)
             reg = registration_of(ev)
             if reg is not None and reg in checked:
                 return True
-            todo.extend(ev.succ)
         return False
 
     @staticmethod
