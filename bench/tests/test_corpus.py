@@ -125,6 +125,29 @@ def test_fetch_extract_and_hash(tree: Path) -> None:
         corpus.ensure(bad, offline=True)
 
 
+def test_source_is_the_archive_top(tree: Path) -> None:
+    """`source = "."`: an application made of several top-level packages; the corpus
+    directory is the package's own directory in the corpus tree, excludes apply from the top."""
+    corpus.DIST.mkdir(parents=True)
+    files = {
+        "PKG-INFO": "",
+        "setup.py": "from setuptools import setup\n",
+        "app.py": "x = 1\n",
+        "gateway/run.py": "async def f():\n    pass\n",
+        "tests/test_run.py": "pass\n",
+        "skills/tool/script.py": "pass\n",
+    }
+    sha = make_sdist(corpus.DIST / "app-2.0.tar.gz", "app-2.0", files)
+    excl = ("tests/**", "skills/**", "setup.py")
+    pkg = corpus.Package("app", "2.0", "sdist", "app-2.0.tar.gz", sha, ".", excl)
+    assert pkg.corpus_dir == pkg.corpus_root == corpus.CORPUS / "app-2.0"
+    count = corpus.ensure(pkg, offline=True)
+    assert (count.files, count.lines) == (2, 3)
+    got = corpus.select_files(pkg.corpus_dir)
+    assert got == [PurePosixPath("app.py"), PurePosixPath("gateway/run.py")]
+    assert corpus.ensure(pkg, offline=True).files == 2  # the stamp is not counted
+
+
 def test_check_report_and_sample(
     tree: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
