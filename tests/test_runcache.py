@@ -121,3 +121,25 @@ def test_old_entries_are_pruned(proj: Path) -> None:
         (proj / "other.py").write_text(f"X = {i}\n")
         _check()
     assert len(list(_runs_dir(proj).glob("*.json"))) <= 8
+
+
+def test_a_file_changed_during_the_run_is_not_cached_under_the_old_bytes(
+    proj: Path, rule_runs: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run key hashes every file before extraction; a file edited in between is
+    extracted from its new bytes, so that run must not answer for the old bytes later."""
+    real_key = engine._run_key
+
+    def key_then_edit(jobs: Any, settings: Any) -> Any:
+        out = real_key(jobs, settings)
+        (proj / "app.py").write_text(SNIPPET.replace("self._current", "self._now"))
+        return out
+
+    monkeypatch.setattr(engine, "_run_key", key_then_edit)
+    edited = _check()
+    assert "self._now" in edited  # the new bytes were analyzed...
+    monkeypatch.setattr(engine, "_run_key", real_key)
+    (proj / "app.py").write_text(SNIPPET)  # ...and back to the bytes the key was made of
+    again = _check()
+    assert "self._current" in again  # not the stale answer of the edited run
+    assert len(rule_runs) == 2

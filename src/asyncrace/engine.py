@@ -115,7 +115,7 @@ def check(
     jobs_list = sorted(
         {j.display: j for j in reversed(jobs_list)}.values(), key=lambda j: j.display
     )
-    key = _run_key(jobs_list, settings) if cache_dir is not None else None
+    key, known = _run_key(jobs_list, settings) if cache_dir is not None else (None, {})
     if key is not None and cache_dir is not None:
         hit = runcache.load(cache_dir, key)
         if hit is not None:  # nothing that decides the findings changed since that run
@@ -125,8 +125,16 @@ def check(
             return CheckResult(reported, silenced, n, sources)
 
     outcomes = extract_all(
-        jobs_list, settings, jobs_n=jobs or 1, cache_dir=cache_dir, progress=progress
+        jobs_list,
+        settings,
+        jobs_n=jobs or 1,
+        cache_dir=cache_dir,
+        progress=progress,
+        known=known,
     )
+    # an outcome that depends on more than the bytes hashed for the key (a file that changed
+    # during the run, an internal error) must not answer a later run
+    storable = all(out.cacheable for out in outcomes)
 
     diagnostics: list[Diagnostic] = []
     noqa: dict[str, suppress.NoqaMap] = {}
@@ -156,15 +164,20 @@ def check(
         files=len(jobs_list),
         sources=sources,
     )
-    if key is not None and cache_dir is not None and not checked.has_internal_error:
+    if key is not None and cache_dir is not None and storable and not checked.has_internal_error:
         runcache.store(cache_dir, key, checked.diagnostics, checked.suppressed, checked.files)
     return checked
 
 
-def _run_key(jobs: Sequence[FileJob], settings: Settings) -> str | None:
-    """The run cache key: every file's bytes hashed (reading them is cheap next to parsing);
-    None when a file cannot be read (that run reports it, and is not cached)."""
+def _run_key(
+    jobs: Sequence[FileJob], settings: Settings
+) -> tuple[str | None, dict[str, tuple[str, int]]]:
+    """The run cache key: every file's bytes hashed (reading them is cheap next to parsing),
+    and each file's (digest, size) by display path, so that extraction looks its cache up
+    without reading and hashing every file again. The key is None when a file cannot be read
+    (that run reports it, and is not cached)."""
     files: list[tuple[str, str, bool, str]] = []
+    known: dict[str, tuple[str, int]] = {}
     stdin_digest = ""
     for j in jobs:
         if j.text is not None:
@@ -175,9 +188,11 @@ def _run_key(jobs: Sequence[FileJob], settings: Settings) -> str | None:
         try:
             data = Path(j.path).read_bytes()
         except OSError:
-            return None
-        files.append((j.display, j.module, j.is_package, runcache.digest_bytes(data)))
-    return runcache.run_key(files, stdin_digest, settings)
+            return None, {}
+        digest = runcache.digest_bytes(data)
+        known[j.display] = (digest, len(data))
+        files.append((j.display, j.module, j.is_package, digest))
+    return runcache.run_key(files, stdin_digest, settings), known
 
 
 def run_rules(facts: list[ModuleFacts], settings: Settings) -> list[Diagnostic]:

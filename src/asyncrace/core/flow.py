@@ -133,31 +133,31 @@ class Analysis:
         callback (a route, a handler, a subscriber), which runs it per event."""
         if self._spawns is None:
             sites: dict[str, Step] = {}
+            call = K.CALL
             for fn in self.index.all_functions():
-                events = fn.facts.events
-                if not any(e.kind == K.CALL and e.args for e in events):
+                calls = [e for e in fn.facts.events if e.kind == call]
+                if not any(e.args for e in calls):
                     continue
                 ctx = self.ctx(fn)
-                for e in events:
+                for e in calls:
                     # a registration stores the callback for later events; an awaited call
                     # (``await app(scope, receive, send)``) drives it within its own extent
                     if (
-                        e.kind == K.CALL
-                        and e.bind not in (Bind.AWAITED, Bind.RETURNED)
-                        and any(_bound_method_ref(a) for a in e.args)
+                        e.bind not in (Bind.AWAITED, Bind.RETURNED)
+                        and any("." in a and _bound_method_ref(a) for a in e.args)
                         and not self.index.callable_targets(ctx, e.ref)
                     ):
                         # handed to a framework (a route, a handler); the project's own
                         # helpers (a supervisor starting one task) are followed, not trusted
                         self._callback_sites(ctx, fn, e, sites)
                 spawned_once: dict[str, list[Step]] = {}
-                for s in events:
-                    if s.kind != K.CALL or not _is_spawner(s.ref):
+                for s in calls:
+                    what = s.ref.rpartition(".")[2]
+                    if what not in SPAWNERS:
                         continue
-                    what = split_ref(s.ref)[-1]
                     many = what in MANY_SPAWNERS or s.repeated
-                    for e in events:
-                        if e is s or e.kind != K.CALL or not _inside(e.pos, s.pos):
+                    for e in calls:
+                        if e is s or not _inside(e.pos, s.pos):
                             continue
                         if self._fresh_receiver(ctx, fn, e):
                             continue
@@ -297,13 +297,14 @@ class Analysis:
         spawner call that passes a ref of that name (``start_soon(self._loop)``): built once."""
         if self._named_calls is None:
             out: dict[str, list[tuple[Fn, int]]] = {}
+            call = K.CALL
             for fn in self.index.all_functions():
                 for i, e in enumerate(fn.facts.events):
-                    if e.kind != K.CALL:
+                    if e.kind != call or not e.ref:
                         continue
-                    if e.ref:
-                        out.setdefault(split_ref(e.ref)[-1], []).append((fn, i))
-                    if _is_spawner(e.ref):
+                    last = e.ref.rpartition(".")[2]
+                    out.setdefault(last, []).append((fn, i))
+                    if last in SPAWNERS:
                         for a in e.args:
                             ref = a.partition("=")[2] if _is_kw(a) else a
                             if ref and "(" not in ref:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from asyncrace.core.facts import ClassFacts, FunctionFacts, K, ModuleFacts
+from asyncrace.core.facts import ClassFacts, FunctionFacts, K, ModuleFacts, Value
 
 # -- abstract values ---------------------------------------------------------------------------
 
@@ -109,6 +109,7 @@ class Index:
             for b in ci.bases:
                 self._subclasses.setdefault(b, []).append(ci.fq)
         self._mro: dict[str, list[ClassInfo]] = {}
+        self._locals: dict[str, dict[str, Value]] = {}
         for ci in self.classes.values():
             self._infer_attr_types(ci)
 
@@ -355,14 +356,13 @@ class Index:
         nested = self.nested_named(fn, name)
         if nested is not None:
             return FuncVal(nested.fq, ctx.recv)
-        for e in fn.facts.events:
-            if e.kind == K.LOCAL and e.ref == name and e.value is not None:
-                v2 = e.value
-                if v2.kind == "call":
-                    return self._call_result(self.eval(ctx, v2.ref, depth + 1))
-                if v2.kind in ("name", "attr") and v2.ref != name:
-                    return self.eval(ctx, v2.ref, depth + 1)
-                return None
+        v2 = self._first_locals(fn).get(name)
+        if v2 is not None:
+            if v2.kind == "call":
+                return self._call_result(self.eval(ctx, v2.ref, depth + 1))
+            if v2.kind in ("name", "attr") and v2.ref != name:
+                return self.eval(ctx, v2.ref, depth + 1)
+            return None
         # a closure variable of an enclosing function
         if fn.facts.parent:
             parent = self.functions.get(f"{fn.module.module}.{fn.facts.parent}")
@@ -377,6 +377,17 @@ class Index:
         if fq in self.functions:
             return FuncVal(fq)
         return ExtName(fq)
+
+    def _first_locals(self, fn: Fn) -> dict[str, Value]:
+        """Local name -> the value of its first assignment in ``fn`` (built once per function)."""
+        found = self._locals.get(fn.fq)
+        if found is None:
+            found = {}
+            for e in fn.facts.events:
+                if e.kind == K.LOCAL and e.value is not None and e.ref not in found:
+                    found[e.ref] = e.value
+            self._locals[fn.fq] = found
+        return found
 
     def _suffix(self, val: Val, suffix: str) -> Val:
         for ch in suffix.replace("()", "c").replace("[]", "s"):

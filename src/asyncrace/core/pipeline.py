@@ -27,7 +27,7 @@ import os
 import sys
 import threading
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
@@ -430,16 +430,20 @@ def extract_all(
     jobs_n: int = 1,
     cache_dir: Path | None = None,
     progress: Callable[[int], None] | None = None,
+    known: Mapping[str, tuple[str, int]] | None = None,
 ) -> list[FileOutcome]:
     """Outcomes in the order of ``jobs`` whatever the number of processes and the cache.
     ``cache_dir=None`` disables the cache (texts given directly are never cached).
-    ``progress(n)`` is told each time ``n`` more files are done (for a progress bar)."""
+    ``progress(n)`` is told each time ``n`` more files are done (for a progress bar).
+    ``known`` maps display paths to the (digest, size) of the bytes the caller just hashed:
+    those files are looked up in the cache without being read again; a file read again (a
+    miss) whose bytes no longer match is extracted, but its outcome is marked not cacheable."""
     del settings  # extraction does not depend on the settings
     # Millions of small acyclic objects are created here (facts decoded from the cache or
     # unpickled from the workers) and all of them are kept: the cyclic garbage collector
     # would only traverse them again and again (it tripled the warm time on 10,000 files).
     with gc_paused():
-        return _extract_all(jobs, jobs_n, cache_dir, progress)
+        return _extract_all(jobs, jobs_n, cache_dir, progress, known or {})
 
 
 @contextmanager
@@ -460,15 +464,26 @@ def _extract_all(
     jobs_n: int,
     cache_dir: Path | None,
     progress: Callable[[int], None] | None = None,
+    known: Mapping[str, tuple[str, int]] | None = None,
 ) -> list[FileOutcome]:
+    known = known or {}
     cache = Cache.open(cache_dir) if cache_dir is not None else None
     results: list[FileOutcome | None] = [None] * len(jobs)
     todo: list[tuple[int, _Work]] = []
+    changed: set[int] = set()  # read again, and no longer the bytes the caller hashed
     hits = 0
     for i, job in enumerate(jobs):
         if job.text is not None:
             todo.append((i, _Work(job, None)))
             continue
+        if cache is not None and job.display in known:
+            key = Cache.key(job.display, job.module, job.is_package)
+            digest, size = known[job.display]
+            entry = cache.get(key, digest, size, job.display)
+            if entry is not None:
+                hits += 1
+                results[i] = FileOutcome(job.display, entry.facts, entry.meta, entry.noqa)
+                continue
         data = _read(job)
         if isinstance(data, FileOutcome):
             results[i] = data
@@ -478,11 +493,14 @@ def _extract_all(
             continue
         key = Cache.key(job.display, job.module, job.is_package)
         digest = content_digest(data)
-        entry = cache.get(key, digest, len(data), job.display)
-        if entry is not None:
-            hits += 1
-            results[i] = FileOutcome(job.display, entry.facts, entry.meta, entry.noqa)
-            continue
+        if job.display in known and known[job.display][0] != digest:
+            changed.add(i)
+        else:
+            entry = cache.get(key, digest, len(data), job.display)
+            if entry is not None:
+                hits += 1
+                results[i] = FileOutcome(job.display, entry.facts, entry.meta, entry.noqa)
+                continue
         todo.append((i, _Work(job, data, str(cache.root), key, digest)))
     if cache is not None:
         log.info("asyncrace: cache: %d of %d files unchanged", hits, len(jobs))
@@ -496,6 +514,8 @@ def _extract_all(
     else:
         outs = _run_pool(items, n, progress)
     for (i, _), out in zip(todo, outs, strict=True):
+        if i in changed:
+            out.cacheable = False
         results[i] = out
     return [r for r in results if r is not None]
 

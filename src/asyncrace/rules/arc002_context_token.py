@@ -61,7 +61,7 @@ def _contextvar(analysis: Analysis, ctx: Ctx, receiver: str) -> bool:
 
 
 def token_kind(analysis: Analysis, ctx: Ctx, ev: Event) -> str | None:
-    if ev.kind != K.CALL or not ev.ref:
+    if ev.kind != K.CALL or not ev.ref.endswith(("attach", "set")):
         return None
     segs = split_ref(ev.ref)
     if segs[-1] == "attach":
@@ -79,7 +79,7 @@ def token_kind(analysis: Analysis, ctx: Ctx, ev: Event) -> str | None:
 
 
 def release_arg(analysis: Analysis, ctx: Ctx, ev: Event) -> str | None:
-    if ev.kind != K.CALL or not ev.ref:
+    if ev.kind != K.CALL or not ev.ref.endswith(("detach", "reset")):
         return None
     positional = [a for a in ev.args if not _is_kw(a)]
     if len(positional) != 1:
