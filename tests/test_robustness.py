@@ -876,3 +876,20 @@ def test_cli_with_cache_on_a_file_name_that_is_not_utf8(
         timeout=300,
     )
     assert r.returncode == 1, r.stderr
+
+
+def test_gc_paused_freezes_what_it_built_and_enables_the_collector_again() -> None:
+    """Facts made under the pause are frozen, not left in the youngest generation where the
+    first collection afterwards would traverse every one of them."""
+    import gc
+
+    from asyncrace.core.pipeline import gc_paused
+
+    gc.unfreeze()
+    before = gc.get_freeze_count()
+    with gc_paused():
+        assert not gc.isenabled()
+        kept = [[i] for i in range(1000)]
+    assert gc.isenabled()
+    assert gc.get_freeze_count() >= before + len(kept)
+    gc.unfreeze()

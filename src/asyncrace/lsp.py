@@ -30,6 +30,7 @@ The pygls-free helpers (:func:`context_files`, :func:`code_units`, :func:`lsp_po
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import sys
@@ -184,6 +185,9 @@ def analyze_document(
         jobs=jobs,
         cache_dir=settings.project_root / CACHE_DIRNAME,
     )
+    # the engine froze what it built (gc_paused); the facts are dropped by now, and a server
+    # lives long: anything cyclic left among them must stay collectable
+    gc.unfreeze()
     mine = [d for d in result.diagnostics if d.path == display]
     return DocumentReport(display, mine, result.sources, result.files)
 
