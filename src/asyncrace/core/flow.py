@@ -124,6 +124,7 @@ class Analysis:
         self._evidence: dict[tuple[str, int], Step | None] = {}
         self._callers: dict[str, dict[str, list[Fn]]] = {}
         self._named_calls: dict[str, list[tuple[Fn, int]]] | None = None
+        self._per_call: dict[str, bool] = {}
 
     # -- evidence that a method runs in several tasks at once ------------------------------
     def spawn_sites(self) -> dict[str, Step]:
@@ -146,6 +147,7 @@ class Analysis:
                         e.bind not in (Bind.AWAITED, Bind.RETURNED)
                         and any("." in a and _bound_method_ref(a) for a in e.args)
                         and not self.index.callable_targets(ctx, e.ref)
+                        and not self._project_class(ctx, e.ref)
                     ):
                         # handed to a framework (a route, a handler); the project's own
                         # helpers (a supervisor starting one task) are followed, not trusted
@@ -159,7 +161,7 @@ class Analysis:
                     for e in calls:
                         if e is s or not _inside(e.pos, s.pos):
                             continue
-                        if self._fresh_receiver(ctx, fn, e):
+                        if self._fresh_receiver(ctx, fn, e, many):
                             continue
                         for tfn, tctx in self.targets(ctx, e):
                             if tctx.recv is None or not tfn.facts.is_async:
@@ -177,9 +179,17 @@ class Analysis:
             self._spawns = sites
         return self._spawns
 
-    def _fresh_receiver(self, ctx: Ctx, fn: Fn, call: Event) -> bool:
+    def _project_class(self, ctx: Ctx, ref: str) -> bool:
+        """Does ``ref`` name a class of the project (a dataclass without ``__init__`` has no
+        call target, but it is no framework either: it only keeps what it is given)?"""
+        val = self.index.eval(ctx, ref)
+        return isinstance(val, ClassObj) and val.fq in self.index.classes
+
+    def _fresh_receiver(self, ctx: Ctx, fn: Fn, call: Event, many: bool) -> bool:
         """``create_task(Cycle(...).run())`` or ``self.cycle = Cycle(...)`` then
-        ``create_task(self.cycle.run())``: each spawn gets an object of its own."""
+        ``create_task(self.cycle.run())``: each spawn gets an object of its own. Not when one
+        object made once receives several concurrent calls (``c = Cycle()`` then
+        ``gather(c.a(), c.b())`` or a loop of spawns on ``c``): that object is shared."""
         segs = split_ref(call.ref)
         if len(segs) < 2:
             return False
@@ -190,7 +200,8 @@ class Analysis:
             if e.kind in (K.LOCAL, K.WRITE) and e.ref == recv and e.value is not None:
                 v = e.value
                 if v.kind == "call" and isinstance(self.index.eval(ctx, v.ref), ClassObj):
-                    return True
+                    # made anew for each spawn (in the same loop), or spawned once
+                    return e.repeated or not (many or call.repeated)
         return False
 
     def _callback_sites(self, ctx: Ctx, fn: Fn, e: Event, sites: dict[str, Step]) -> None:
@@ -356,6 +367,47 @@ class Analysis:
 
     def self_callers(self, cls_fq: str) -> dict[str, list[Fn]]:
         return self._self_callers(cls_fq)
+
+    def per_call_class(self, cls_fq: str) -> bool:
+        """Is every instance of the class made per call and owned by that call? True for a
+        private class (``_RunResources``: nobody outside the project makes one) without
+        subclasses, never instantiated at module level, and instantiated at least once, each
+        time into a local that the function never stores into ``self``/``cls``/module state.
+        Such an object belongs to the task that made it; only evidence of concurrent use
+        (``gather(res.enter(a), res.enter(b))``) shares it."""
+        if cls_fq not in self._per_call:
+            self._per_call[cls_fq] = self._per_call_class(cls_fq)
+        return self._per_call[cls_fq]
+
+    def _per_call_class(self, cls_fq: str) -> bool:
+        name = cls_fq.rsplit(".", 1)[-1]
+        if not name.startswith("_") or name.startswith("__") or self.index.subclasses(cls_fq):
+            return False
+        for m in self.index.modules.values():
+            if any(self.index.resolve(m, t) == cls_fq for t in m.global_types.values()):
+                return False  # a module-level instance: shared by every importer
+        made = False
+        for caller, i in self._by_name().get(name, []):
+            e = caller.facts.events[i]
+            if e.ref.rpartition(".")[2] != name:
+                continue  # passed to a spawner by that name, not called
+            if self.index.eval(self.ctx(caller), e.ref) != ClassObj(cls_fq):
+                continue
+            local = e.name
+            if e.bind != Bind.LOCAL or not local.isidentifier():
+                return False  # stored in an attribute, passed or returned as it is made
+            if local in caller.facts.returns_refs:
+                return False
+            for w in caller.facts.events:
+                if (
+                    w.kind in (K.WRITE, K.SETITEM)
+                    and w.value is not None
+                    and local in w.value.names
+                    and w.ref.startswith(("self.", "cls.", "global:"))
+                ):
+                    return False  # kept in long-lived state
+            made = True
+        return made
 
     def _shared_evidence(self, fn: Fn, depth: int) -> Step | None:
         sites = self.spawn_sites()

@@ -391,7 +391,10 @@ class Index:
 
     def _suffix(self, val: Val, suffix: str) -> Val:
         for ch in suffix.replace("()", "c").replace("[]", "s"):
-            val = self._call_result(val) if ch == "c" else None
+            if ch == "c":
+                val = self._call_result(val)
+            elif not isinstance(val, ClassObj):  # ``Deps[T]``: a generic class is still it
+                val = None
         return val
 
     def _call_result(self, val: Val) -> Val:

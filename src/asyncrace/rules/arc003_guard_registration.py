@@ -184,6 +184,8 @@ class GuardBeforeRegistration:
                         self._shared_object(analysis, fn) or _waits_for(f, ref)
                     ):
                         continue
+                    if kind == "in" and self._owned_by_caller(analysis, fn, f, ref):
+                        continue
                     if analysis.single_consumer(fn) or analysis.single_task(fn):
                         continue  # only one task ever runs this: nobody to race with
                     if self._sentinel_elsewhere(f, ev, absent, ref):
@@ -295,6 +297,21 @@ class GuardBeforeRegistration:
             return fn.facts.parent is None  # a module function guarding module state
         words = _CAMEL.findall(cls.rsplit(".", 1)[-1])
         return bool(words) and words[-1] in SHARED_SERVICE_WORDS
+
+    @staticmethod
+    def _owned_by_caller(analysis: Analysis, fn: Fn, f: FunctionFacts, ref: str) -> bool:
+        """A keyed registry of an object made per call (a private class instantiated into a
+        local, never kept in long-lived state) belongs to the task that made it: its membership
+        checks need the same evidence of concurrent use that presence checks need."""
+        if not ref.startswith("self.") or fn.facts.parent is not None:
+            return False
+        cls_fq = analysis.index.method_fn(fn)
+        return (
+            cls_fq is not None
+            and analysis.per_call_class(cls_fq)
+            and analysis.shared_evidence(fn) is None
+            and not _waits_for(f, ref)
+        )
 
     @staticmethod
     def _sentinel_elsewhere(f: FunctionFacts, guard: Event, absent: int, ref: str) -> bool:
