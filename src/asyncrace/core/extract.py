@@ -864,7 +864,9 @@ class _FunctionBuilder:
                 self.delete(e)
 
     def _guards(self, test: ast.expr, negated: bool = False) -> list[str]:
-        """Guard atoms of a test: ``ref|absent_branch|kind`` (absent_branch: 0 true, 1 false)."""
+        """Guard atoms of a test: ``ref|absent_branch|kind|key names`` (absent_branch: 0 true,
+        1 false; key names: the plain names the key of a membership test is made of, comma
+        separated, ``id(model)`` -> ``id,model``; empty for other tests)."""
         if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
             return self._guards(test.operand, not negated)
         if isinstance(test, ast.BoolOp):
@@ -875,10 +877,11 @@ class _FunctionBuilder:
         present_when_true: bool
         kind: str
         target: ast.expr
+        key: ast.expr | None = None
         if isinstance(test, ast.Compare) and len(test.ops) == 1:
             op, right = test.ops[0], test.comparators[0]
             if isinstance(op, (ast.In, ast.NotIn)):
-                target, kind = right, "in"
+                target, kind, key = right, "in", test.left
                 present_when_true = isinstance(op, ast.In)
             elif isinstance(op, (ast.Is, ast.IsNot, ast.Eq, ast.NotEq)) and (
                 isinstance(right, ast.Constant) and right.value is None
@@ -904,11 +907,13 @@ class _FunctionBuilder:
             absent_branch = 1 if present_when_true else 0
             if negated:
                 absent_branch = 1 - absent_branch
-            return [f"{r}|{absent_branch}|{kind}"]
+            return [f"{r}|{absent_branch}|{kind}|"]
         if isinstance(target, ast.Call) and isinstance(target.func, ast.Attribute):
             if target.func.attr == "get" and kind in ("none", "truthy"):
+                key = target.args[0] if target.args else None
                 target, kind = target.func.value, "in"
         elif isinstance(target, ast.Subscript) and kind in ("none", "truthy"):
+            key = target.slice
             target, kind = target.value, "in"
         r = self.ref(target)
         if not r or not (r.startswith(("self.", "cls.", "global:"))) or r.count(".") > 1:
@@ -918,7 +923,12 @@ class _FunctionBuilder:
         absent_branch = 1 if present_when_true else 0
         if negated:
             absent_branch = 1 - absent_branch
-        return [f"{r}|{absent_branch}|{kind}"]
+        names = ""
+        if key is not None:
+            names = ",".join(
+                sorted({n.id for n in ast.walk(key) if isinstance(n, ast.Name)} - {"_"})
+            )
+        return [f"{r}|{absent_branch}|{kind}|{names}"]
 
     def branch(self, test: ast.expr, body: list[ast.stmt], orelse: list[ast.stmt]) -> None:
         self.expr(test, Bind.NONE)

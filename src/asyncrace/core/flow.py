@@ -79,6 +79,9 @@ class Registration:
     # attributes checked by guards in the functions on the way (a callee that re-checks the
     # guard before registering protects itself, e.g. a handler re-entered recursively)
     guarded: frozenset[str] = frozenset()
+    # many keys at once: in a loop (``for t in tools: self.x[t.name] = t``) or ``update``;
+    # such a fill can register any key, also one the callee was never given
+    bulk: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -649,7 +652,10 @@ class Analysis:
             reg = registration_of(ev)
             if reg is not None:
                 step = fn_step(fn, at(ev), f"`{reg.removeprefix('global:')}` is registered here")
-                out.append(Registration(reg, (step,), awaited[i], ev.kind == K.WRITE, guarded))
+                bulk = ev.repeated or ev.ref.rpartition(".")[2] in ("update", "extend")
+                out.append(
+                    Registration(reg, (step,), awaited[i], ev.kind == K.WRITE, guarded, bulk)
+                )
                 continue
             if ev.kind != K.CALL or depth >= MAX_DEPTH or not self.same_object_call(ctx, ev):
                 continue
@@ -665,6 +671,7 @@ class Analysis:
                             r.late or awaited[i],
                             r.is_write,
                             r.guarded | guarded,
+                            r.bulk or ev.repeated,
                         )
                     )
         self._regs[key] = out
@@ -814,7 +821,7 @@ def _guard_reach(f: FunctionFacts) -> list[tuple[str, set[int]]]:
         if e.kind != K.BRANCH or not e.guards or len(e.succ) < 2:
             continue
         for g in e.guards:
-            attr, absent, _kind = g.split("|")
+            attr, absent, _kind, _key = g.split("|")
             seen: set[int] = set()
             todo = [e.succ[int(absent)]]
             while todo:

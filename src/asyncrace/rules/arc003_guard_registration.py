@@ -112,9 +112,47 @@ _SETUP_PREFIXES = (
 def _guard_atoms(ev: Event) -> list[tuple[str, int, str]]:
     out: list[tuple[str, int, str]] = []
     for g in ev.guards:
-        ref, branch, kind = g.split("|")
+        ref, branch, kind, _key = g.split("|")
         out.append((ref, int(branch), kind))
     return out
+
+
+def _key_names(f: FunctionFacts, ev: Event, ref: str) -> frozenset[str]:
+    """The plain names the checked key is made of (``id(model) in self.x`` -> id, model), and
+    what the locals among them were computed from (``k = build_key(source)`` -> build_key,
+    source): a callee given ``source`` can compute the same key again."""
+    names: set[str] = set()
+    for g in ev.guards:
+        atom, _branch, _kind, key = g.split("|")
+        if atom == ref and key:
+            names.update(key.split(","))
+    todo = list(names)
+    while todo:
+        n = todo.pop()
+        for e in f.events:
+            if e.kind == K.LOCAL and e.ref == n and e.value is not None:
+                new = set(e.value.names) - names
+                names.update(new)
+                todo.extend(new)
+    return frozenset(names)
+
+
+def _cannot_get_key(call: Event, callee: Fn, key: frozenset[str]) -> bool:
+    """A callee given none of the names the checked key is made of (``self._admit(user)``
+    after checking ``sid in self._sessions``) registers a key of its own making, a fresh
+    session id, not the one checked (unless it fills many keys at once: ``bulk``). Unknown
+    when the key involves ``self`` or ``cls`` (state the callee sees too), when an argument
+    is not summarised, or for a nested function (it sees the caller's locals)."""
+    if not key or key & {"self", "cls"} or callee.facts.parent is not None:
+        return False
+    for a in call.args:
+        ref = a.partition("=")[2] if "=" in a and a.partition("=")[0].isidentifier() else a
+        ref = ref.lstrip("*")
+        if not ref or ref.startswith(("lambda:", "partial:")):
+            return False
+        if ref.removeprefix("global:").split(".", 1)[0].rstrip("()[]") in key:
+            return False
+    return True
 
 
 def _waits_for(f: FunctionFacts, ref: str) -> bool:
@@ -200,6 +238,7 @@ class GuardBeforeRegistration:
     ) -> Diagnostic | None:
         f = fn.facts
         guard = f.events[b]
+        key = _key_names(f, guard, ref) if kind == "in" else frozenset()
         callee_regs: dict[int, tuple[tuple[Step, ...], bool]] = {}
 
         def registers(i: int, ev: Event) -> bool:
@@ -208,9 +247,11 @@ class GuardBeforeRegistration:
                 return True
             if ev.kind == K.CALL and i not in callee_regs and analysis.same_object_call(ctx, ev):
                 for tfn, tctx in analysis.targets(ctx, ev):
+                    blind = _cannot_get_key(ev, tfn, key)
                     for creg in analysis.registrations(Ctx(tfn, tctx.recv)):
                         if (
                             creg.attr == ref
+                            and (creg.bulk or not blind)
                             and creg.is_write == (kind != "in")
                             and ref not in creg.guarded
                             and len(creg.steps) <= MAX_CALLEE_STEPS
