@@ -170,7 +170,7 @@ def _cli(proj: Path, *args: str, fmt: str = "json") -> str:
 
 
 def _entries(cache_dir: Path) -> list[Path]:
-    return sorted((cache_dir / f"extract-v{cache_mod.SCHEMA}").glob("*.json"))
+    return sorted(cache_mod.Cache(cache_dir).dir.glob("*.json"))
 
 
 @pytest.fixture
@@ -245,7 +245,7 @@ def test_a_changed_file_is_extracted_again(proj: Path, count_extractions: list[s
 
 def _snippet_entry(proj: Path) -> Path:
     key = Cache.key("snippet.py", "snippet", False)
-    return proj / ".asyncrace_cache" / f"extract-v{cache_mod.SCHEMA}" / f"{key}.json"
+    return cache_mod.Cache(proj / ".asyncrace_cache").dir / f"{key}.json"
 
 
 def _doc(path: Path) -> dict[str, Any]:
@@ -434,3 +434,30 @@ def test_diagnostic_type_is_supported() -> None:
     assert _roundtrip([d], list[Diagnostic]) == [d]
     pos: Pos = (1, 2, 3, 4)
     assert _roundtrip(pos, Pos) == pos
+
+
+def test_directories_of_other_versions_are_pruned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each asyncrace version (each code change of an editable install) gets a directory of
+    its own; only the KEEP_VERSIONS used last survive, the current one always."""
+    import os
+
+    root = tmp_path / "cache"
+    made = []
+    for i in range(5):
+        monkeypatch.setattr(cache_mod, "code_version", lambda i=i: f"9.9.{i}+abc")
+        c = cache_mod.Cache.open(root)
+        assert c is not None
+        (c.dir / "entry.json").write_text("{}")
+        os.utime(c.dir, (1000 + i, 1000 + i))  # used in order 0, 1, 2, 3, 4
+        made.append(c.dir)
+    monkeypatch.setattr(cache_mod, "code_version", lambda: "9.9.1+abc")  # an old one again
+    again = cache_mod.Cache.open(root)
+    assert again is not None
+    left = sorted(d.name for d in root.iterdir() if d.name.startswith("extract-v"))
+    assert len(left) == cache_mod.KEEP_VERSIONS
+    assert again.dir.name in left  # the current one is kept whatever its age
+    assert made[4].name in left and made[3].name in left  # then the most recently used
+    assert made[0].name not in left and made[2].name not in left
+    assert (made[4] / "entry.json").exists()  # what is kept is kept whole

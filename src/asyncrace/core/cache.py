@@ -18,8 +18,10 @@ another machine), so nothing in it is trusted:
   the new one, never a partial one. Failing to write is not an error either: the run goes on.
 
 Layout: ``<cache dir>/CACHEDIR.TAG`` and ``.gitignore`` (``*``), as ruff does, and one file per
-source file, ``<cache dir>/extract-v<SCHEMA>/<key>.json``: a changed file overwrites its own
-entry, so the directory does not grow with edits.
+source file, ``<cache dir>/extract-v<SCHEMA>-<asyncrace version>/<key>.json``: a changed file
+overwrites its own entry, so the directory does not grow with edits; and a directory per
+asyncrace version (every code change, for an editable install), of which the
+:data:`KEEP_VERSIONS` used last are kept, so it does not grow with upgrades either.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import itertools
 import json
 import logging
 import os
+import shutil
 import stat
 import sys
 import tempfile
@@ -67,6 +70,9 @@ CACHEDIR_TAG = (
     "# This file is a cache directory tag created by asyncrace.\n"
     "# For information about cache directory tags see https://bford.info/cachedir/\n"
 )
+# directories of other asyncrace versions kept (a pre-commit hook pinned to one release and an
+# editor on another, taking turns, both keep their entries), the least recently used removed
+KEEP_VERSIONS = 3
 # an entry bigger than this many times its source (plus a constant) is not read
 MAX_ENTRY_RATIO = 64
 MAX_ENTRY_BASE = 1 << 20
@@ -399,7 +405,8 @@ class Cache:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self.dir = self.root / f"extract-v{SCHEMA}"
+        tag = "".join(c if c.isalnum() or c in "._" else "-" for c in code_version())
+        self.dir = self.root / f"extract-v{SCHEMA}-{tag}"
         self._warned = False
 
     @classmethod
@@ -415,7 +422,25 @@ class Cache:
         except OSError as exc:
             log.warning("asyncrace: warning: cache disabled, cannot use %s: %s", root, exc)
             return None
+        cache._prune_versions()
         return cache
+
+    def _prune_versions(self) -> None:
+        """Mark this version's directory used, and remove those of other versions beyond the
+        :data:`KEEP_VERSIONS` used last. Never fatal: a directory another run is using at the
+        same moment just misses."""
+        try:
+            os.utime(self.dir)
+            dirs = [
+                d
+                for d in self.root.iterdir()
+                if d.name.startswith("extract-v") and d.is_dir() and not d.is_symlink()
+            ]
+            dirs.sort(key=lambda d: (d != self.dir, -d.stat().st_mtime, d.name))
+            for old in dirs[KEEP_VERSIONS:]:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            return
 
     # -- keys ------------------------------------------------------------------------------
     @staticmethod
