@@ -131,6 +131,8 @@ class ContextTokenCrossesHandler:
         for fn in module_functions(analysis, module):
             ctx = analysis.ctx(fn)
             for i, ev in enumerate(fn.facts.events):
+                if ev.kind != K.CALL or not ev.ref.endswith(("attach", "set")):
+                    continue  # (token_kind's own first test, without a call per event)
                 kind = token_kind(analysis, ctx, ev)
                 if kind is None:
                     continue
