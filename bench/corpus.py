@@ -517,15 +517,21 @@ def commit_of(at: str | None) -> str:
 
 
 def check_options(cmd: Sequence[str]) -> set[str]:
-    """The long options ``asyncrace check --help`` mentions (empty when it cannot run)."""
+    """The long options ``asyncrace check --help`` mentions. An asyncrace that cannot even
+    print its help (a missing dependency, a wrong interpreter) stops the run: measuring it
+    would record its crash as "no findings"."""
     try:
         proc = subprocess.run(
             [*cmd, "check", "--help"], capture_output=True, text=True, timeout=120
         )
-    except (OSError, subprocess.TimeoutExpired):
-        return set()
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SystemExit(f"asyncrace does not start: {shlex.join(cmd)}: {exc}") from None
     if proc.returncode != 0:
-        return set()
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise SystemExit(
+            f"asyncrace does not start: {shlex.join(cmd)} check --help exited "
+            f"{proc.returncode}: " + " | ".join(tail)
+        )
     return set(re.findall(r"(--[a-z][a-z0-9-]*)", proc.stdout))
 
 
@@ -843,8 +849,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     options = check_options(cmd)
     version = asyncrace_version(cmd)
     print(
-        f"asyncrace: {shlex.join(cmd)} ({version}); options: "
-        f"{'ok' if options else 'could not read check --help'}",
+        f"asyncrace: {shlex.join(cmd)} ({version}); {len(options)} options",
         flush=True,
     )
     OUT.mkdir(parents=True, exist_ok=True)

@@ -187,3 +187,14 @@ def test_check_report_and_sample(
     assert "   P>     3 | async def f():" in text and "         4 |     await g()" in text
     assert "   1>     2 | " in text and "   1: the await (pkg-1.0/pkg/__init__.py:2)" in text
     assert text.count("--- pkg-1.0/pkg/__init__.py") == 1  # one merged window
+
+
+def test_an_asyncrace_that_does_not_start_stops_the_run() -> None:
+    """A crash of ``asyncrace check --help`` (a missing dependency, the wrong interpreter) must
+    not be measured as a run with no findings."""
+    import sys
+
+    with pytest.raises(SystemExit, match="asyncrace does not start"):
+        corpus.check_options([sys.executable, "-c", "import sys; sys.exit('no pathspec')"])
+    with pytest.raises(SystemExit, match="asyncrace does not start"):
+        corpus.check_options(["/nonexistent/asyncrace"])

@@ -409,6 +409,12 @@ class Analysis:
                     and w.ref.startswith(("self.", "cls.", "global:"))
                 ):
                     return False  # kept in long-lived state
+                if (
+                    w.kind == K.CALL
+                    and w.ref.startswith(("self.", "cls.", "global:"))
+                    and any(a.partition("=")[2 if _is_kw(a) else 0] == local for a in w.args)
+                ):
+                    return False  # handed to the long-lived object: ``self._live.append(res)``
             made = True
         return made
 
