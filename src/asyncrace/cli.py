@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
@@ -327,7 +327,7 @@ def check(
             resolved_cache = cache_dir or settings.project_root / CACHE_DIRNAME
         try:
             with _progress_bar(len(files), quiet) as progress:
-                extra = {"progress": progress} if progress is not None else {}
+                extra: dict[str, Any] = {"progress": progress} if progress is not None else {}
                 result = engine.check(
                     files,
                     settings,

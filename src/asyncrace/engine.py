@@ -6,11 +6,13 @@ caller (it owns the paths the user typed); everything after it happens here.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from asyncrace import suppress
 from asyncrace.core import runcache
@@ -22,6 +24,9 @@ from asyncrace.registry import info
 from asyncrace.rules import all_rules
 from asyncrace.settings import Settings
 from asyncrace.sources import SourceStore
+
+if TYPE_CHECKING:  # the pipeline (and multiprocessing) is imported only when a run needs it
+    from asyncrace.core.pipeline import FactsMemory
 
 
 @dataclass(frozen=True)
@@ -90,10 +95,12 @@ def check(
     jobs: int | None = None,
     cache_dir: Path | None = None,
     progress: Callable[[int], None] | None = None,
+    memory: FactsMemory | None = None,
 ) -> CheckResult:
     """Analyze the Python files ``paths`` (already discovered) and, if given, one text from
     stdin, all as one project (cross-module facts link across them). ``cache_dir=None``
-    disables the cache."""
+    disables the cache. ``memory`` keeps the files' facts between the calls of a long-lived
+    process (the language server), in front of the cache."""
     from asyncrace.core.pipeline import extract_all, gc_paused
 
     sources = SourceStore()
@@ -131,6 +138,7 @@ def check(
         cache_dir=cache_dir,
         progress=progress,
         known=known,
+        memory=memory,
     )
     # an outcome that depends on more than the bytes hashed for the key (a file that changed
     # during the run, an internal error) must not answer a later run
@@ -150,7 +158,8 @@ def check(
                 n = 2
                 while f"{m.module}#{n}" in used_names:
                     n += 1
-                m.module = f"{m.module}#{n}"
+                # a copy: the outcome may be shared with other runs (``memory``)
+                m = dataclasses.replace(m, module=f"{m.module}#{n}")
             used_names.add(m.module)
             facts.append(m)
 

@@ -52,6 +52,8 @@ if TYPE_CHECKING:
     from lsprotocol import types as lsp_types
     from pygls.lsp.server import LanguageServer
 
+    from asyncrace.core.pipeline import FactsMemory
+
 __all__ = [
     "CACHE_DIRNAME",
     "CONTEXT_LIMIT",
@@ -164,6 +166,7 @@ def analyze_document(
     jobs: int = 1,
     settings: Settings | None = None,
     respect_exclude: bool = True,
+    memory: FactsMemory | None = None,
 ) -> DocumentReport:
     """Analyze the document ``path`` with its context (:func:`context_files`) and return the
     findings located in it. ``text`` is its current content (an editor buffer); None reads the
@@ -184,6 +187,7 @@ def analyze_document(
         stdin=stdin,
         jobs=jobs,
         cache_dir=settings.project_root / CACHE_DIRNAME,
+        memory=memory,
     )
     # the engine froze what it built (gc_paused); the facts are dropped by now, and a server
     # lives long: anything cyclic left among them must stay collectable
@@ -311,6 +315,11 @@ class _Scheduler:
         self.running: set[asyncio.Task[None]] = set()
         self.lock = asyncio.Lock()
         self.shown_errors: set[str] = set()
+        # the facts of the files around the documents, kept between analyses: an edit
+        # re-extracts the edited buffer only, nothing is decoded from the cache again
+        from asyncrace.core.pipeline import FactsMemory
+
+        self.memory = FactsMemory()
 
     def schedule(self, uri: str, delay: float) -> None:
         old = self.waiting.pop(uri, None)
@@ -357,7 +366,7 @@ class _Scheduler:
             path = _document_path(uri)
             try:
                 report = await asyncio.to_thread(
-                    analyze_document, path, text, limit=self.limit, jobs=1
+                    analyze_document, path, text, limit=self.limit, jobs=1, memory=self.memory
                 )
             except ConfigError as exc:
                 message = f"asyncrace: {exc}"

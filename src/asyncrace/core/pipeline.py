@@ -27,6 +27,7 @@ import os
 import sys
 import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -85,6 +86,42 @@ class _Work:
     cache_root: str | None = None  # where to store the outcome, when cacheable
     key: str = ""
     digest: str = ""
+
+
+MemoryKey = tuple[str, str, bool, str]  # display path, module, is package, digest of the bytes
+
+
+class FactsMemory:
+    """File outcomes kept in memory between the runs of one long-lived process (the language
+    server): a file whose bytes have not changed since the last analysis is neither read from
+    the cache directory nor decoded again. Keyed by display path, module name, package flag
+    and the digest of the file's bytes; the least recently used are dropped past ``limit``
+    files. Only outcomes that depend on nothing but those bytes are kept. Thread-safe."""
+
+    def __init__(self, limit: int = 20_000) -> None:
+        self.limit = limit
+        self._items: OrderedDict[MemoryKey, FileOutcome] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: MemoryKey) -> FileOutcome | None:
+        with self._lock:
+            out = self._items.get(key)
+            if out is not None:
+                self._items.move_to_end(key)
+            return out
+
+    def put(self, key: MemoryKey, out: FileOutcome) -> None:
+        if not out.cacheable:
+            return
+        with self._lock:
+            self._items[key] = out
+            self._items.move_to_end(key)
+            while len(self._items) > self.limit:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
 
 
 def meta(code: str, path: str, message: str, row: int = 1, col: int = 1) -> Diagnostic:
@@ -431,19 +468,23 @@ def extract_all(
     cache_dir: Path | None = None,
     progress: Callable[[int], None] | None = None,
     known: Mapping[str, tuple[str, int]] | None = None,
+    memory: FactsMemory | None = None,
 ) -> list[FileOutcome]:
     """Outcomes in the order of ``jobs`` whatever the number of processes and the cache.
     ``cache_dir=None`` disables the cache (texts given directly are never cached).
     ``progress(n)`` is told each time ``n`` more files are done (for a progress bar).
     ``known`` maps display paths to the (digest, size) of the bytes the caller just hashed:
     those files are looked up in the cache without being read again; a file read again (a
-    miss) whose bytes no longer match is extracted, but its outcome is marked not cacheable."""
+    miss) whose bytes no longer match is extracted, but its outcome is marked not cacheable.
+    ``memory`` (a long-lived process's :class:`FactsMemory`) is asked before the cache
+    directory, and keeps what this run read or extracted. Outcomes may then be shared between
+    runs: callers must not modify them."""
     del settings  # extraction does not depend on the settings
     # Millions of small acyclic objects are created here (facts decoded from the cache or
     # unpickled from the workers) and all of them are kept: the cyclic garbage collector
     # would only traverse them again and again (it tripled the warm time on 10,000 files).
     with gc_paused():
-        return _extract_all(jobs, jobs_n, cache_dir, progress, known or {})
+        return _extract_all(jobs, jobs_n, cache_dir, progress, known or {}, memory)
 
 
 @contextmanager
@@ -473,41 +514,62 @@ def _extract_all(
     cache_dir: Path | None,
     progress: Callable[[int], None] | None = None,
     known: Mapping[str, tuple[str, int]] | None = None,
+    memory: FactsMemory | None = None,
 ) -> list[FileOutcome]:
     known = known or {}
     cache = Cache.open(cache_dir) if cache_dir is not None else None
     results: list[FileOutcome | None] = [None] * len(jobs)
     todo: list[tuple[int, _Work]] = []
     changed: set[int] = set()  # read again, and no longer the bytes the caller hashed
+    remember: dict[int, MemoryKey] = {}  # what to keep in ``memory`` once extracted
     hits = 0
+
+    def found(i: int, job: FileJob, digest: str, out: FileOutcome) -> None:
+        results[i] = out
+        if memory is not None:
+            memory.put((job.display, job.module, job.is_package, digest), out)
+
     for i, job in enumerate(jobs):
         if job.text is not None:
             todo.append((i, _Work(job, None)))
             continue
-        if cache is not None and job.display in known:
-            key = Cache.key(job.display, job.module, job.is_package)
+        if job.display in known:
             digest, size = known[job.display]
-            entry = cache.get(key, digest, size, job.display)
-            if entry is not None:
+            held = memory.get((job.display, job.module, job.is_package, digest)) if memory else None
+            if held is not None:
                 hits += 1
-                results[i] = FileOutcome(job.display, entry.facts, entry.meta, entry.noqa)
+                results[i] = held
                 continue
+            if cache is not None:
+                key = Cache.key(job.display, job.module, job.is_package)
+                entry = cache.get(key, digest, size, job.display)
+                if entry is not None:
+                    hits += 1
+                    found(
+                        i,
+                        job,
+                        digest,
+                        FileOutcome(job.display, entry.facts, entry.meta, entry.noqa),
+                    )
+                    continue
         data = _read(job)
         if isinstance(data, FileOutcome):
             results[i] = data
             continue
+        digest = content_digest(data)
+        if job.display in known and known[job.display][0] != digest:
+            changed.add(i)
+        elif memory is not None:
+            remember[i] = (job.display, job.module, job.is_package, digest)
         if cache is None:
             todo.append((i, _Work(job, data)))
             continue
         key = Cache.key(job.display, job.module, job.is_package)
-        digest = content_digest(data)
-        if job.display in known and known[job.display][0] != digest:
-            changed.add(i)
-        else:
+        if i not in changed:
             entry = cache.get(key, digest, len(data), job.display)
             if entry is not None:
                 hits += 1
-                results[i] = FileOutcome(job.display, entry.facts, entry.meta, entry.noqa)
+                found(i, job, digest, FileOutcome(job.display, entry.facts, entry.meta, entry.noqa))
                 continue
         todo.append((i, _Work(job, data, str(cache.root), key, digest)))
     if cache is not None:
@@ -525,6 +587,8 @@ def _extract_all(
         if i in changed:
             out.cacheable = False
         results[i] = out
+        if memory is not None and i in remember:
+            memory.put(remember[i], out)
     return [r for r in results if r is not None]
 
 
@@ -532,6 +596,7 @@ __all__ = [
     "PARALLEL_THRESHOLD",
     "RECURSION_LIMIT",
     "STACK_SIZE",
+    "FactsMemory",
     "FileOutcome",
     "analyze_bytes",
     "analyze_text",

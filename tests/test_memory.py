@@ -1,0 +1,107 @@
+"""The in-memory facts layer of long-lived processes (``FactsMemory``, used by the language
+server): unchanged files are served from memory, never stale, never modified by a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from asyncrace import engine
+from asyncrace.core import cache as cache_mod
+from asyncrace.core.pipeline import FactsMemory, FileOutcome
+from asyncrace.engine import check
+from asyncrace.settings import Settings
+
+RACY = """\
+import asyncio
+
+
+class Cache:
+    async def load(self, key):
+        if key in self._running:
+            return
+        await asyncio.sleep(0)
+        self._running.add(key)
+"""
+
+
+def _project(root: Path) -> list[Path]:
+    (root / "pkg").mkdir()
+    (root / "pkg" / "__init__.py").write_text("")
+    (root / "pkg" / "a.py").write_text(RACY)
+    (root / "pkg" / "b.py").write_text("X = 1\n")
+    # two top-level modules named alike: the engine renames one of them (``util#2``)
+    (root / "one").mkdir()
+    (root / "two").mkdir()
+    (root / "one" / "util.py").write_text(RACY.replace("Cache", "One"))
+    (root / "two" / "util.py").write_text(RACY.replace("Cache", "Two"))
+    return sorted(root.rglob("*.py"))
+
+
+def _summary(result: engine.CheckResult) -> list[tuple[str, int, str]]:
+    return [(d.path, d.span.start.row, d.code) for d in result.diagnostics]
+
+
+def test_unchanged_files_come_from_memory_not_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = _project(tmp_path)
+    cache_dir, memory = tmp_path / "cache", FactsMemory()
+    first = check(files, Settings(), cache_dir=cache_dir, memory=memory)
+    assert len(memory) == len(files)
+    assert len(_summary(first)) == 3
+
+    real_get = cache_mod.Cache.get
+
+    def only_the_changed_file(
+        self: cache_mod.Cache, key: str, digest: str, size: int, display: str | None = None
+    ) -> object:
+        assert display is not None and display.endswith("pkg/b.py"), (
+            f"read the cache directory for {display} although its facts were in memory"
+        )
+        return real_get(self, key, digest, size, display)
+
+    monkeypatch.setattr(cache_mod.Cache, "get", only_the_changed_file)
+    (tmp_path / "pkg" / "b.py").write_text("X = 2\n")  # a change: the run cache misses
+    second = check(files, Settings(), cache_dir=cache_dir, memory=memory)
+    assert _summary(second) == _summary(first)
+
+
+def test_a_changed_file_is_not_served_stale(tmp_path: Path) -> None:
+    files = _project(tmp_path)
+    memory = FactsMemory()
+    check(files, Settings(), cache_dir=tmp_path / "cache", memory=memory)
+    (tmp_path / "pkg" / "a.py").write_text(RACY.replace("self._running.add(key)\n", ""))
+    after = check(files, Settings(), cache_dir=tmp_path / "cache", memory=memory)
+    assert not [d for d in after.diagnostics if d.path.endswith("pkg/a.py")]
+
+
+def test_runs_do_not_modify_the_facts_they_share(tmp_path: Path) -> None:
+    """The engine renames one of two same-named modules; with shared outcomes that must be a
+    copy, or the second run would see ``util#2`` become ``util#2#2`` (or lose its name)."""
+    files = _project(tmp_path)
+    memory = FactsMemory()
+    runs = []
+    for i in range(3):
+        (tmp_path / "pkg" / "b.py").write_text(f"X = {i}\n")  # defeat the run cache
+        runs.append(_summary(check(files, Settings(), cache_dir=tmp_path / "c", memory=memory)))
+    assert runs[0] == runs[1] == runs[2]
+    plain = check(files, Settings(), cache_dir=None)
+    assert _summary(plain) == runs[0]
+    modules = sorted(o.facts.module for o in memory._items.values() if o.facts is not None)
+    assert modules.count("util") == 2 and not any("#" in m for m in modules)
+
+
+def test_least_recently_used_are_dropped_and_uncacheable_outcomes_never_kept() -> None:
+    memory = FactsMemory(limit=2)
+    outs = [FileOutcome(f"f{i}.py", None) for i in range(3)]
+    memory.put(("f0.py", "f0", False, "d0"), outs[0])
+    memory.put(("f1.py", "f1", False, "d1"), outs[1])
+    assert memory.get(("f0.py", "f0", False, "d0")) is outs[0]  # f0 used: f1 is now oldest
+    memory.put(("f2.py", "f2", False, "d2"), outs[2])
+    assert memory.get(("f1.py", "f1", False, "d1")) is None
+    assert memory.get(("f0.py", "f0", False, "d0")) is outs[0]
+    failed = FileOutcome("f3.py", None, cacheable=False)
+    memory.put(("f3.py", "f3", False, "d3"), failed)
+    assert memory.get(("f3.py", "f3", False, "d3")) is None
