@@ -4,6 +4,8 @@
     python bench/corpus.py check [--jobs N] [--asyncrace CMD | --at REV] [--update-doc]
     python bench/corpus.py sample --n 150 --seed 1 [--code ARC001] [--context 6]
 
+    python bench/corpus.py fetch --corpus bench/heldout.toml   # another pinned list (all three)
+
 ``fetch`` downloads every package of ``bench/corpus.toml`` with ``pip download`` into
 ``bench/.cache/dist/`` (a file already there whose sha256 matches is reused, so re-runs work
 offline), extracts it to ``bench/.cache/src/<name>-<version>/`` and copies the files that make
@@ -13,6 +15,12 @@ tree and writes ``bench/out/report.json``, ``bench/out/report.md`` and
 ``bench/out/findings.jsonl`` (with ``--update-doc``, also the summary section of
 ``docs/benchmarks.md``). ``sample`` prints a reproducible random sample of those findings with
 the source around each reported line and step.
+
+``--corpus FILE`` (all three commands) works on another pinned list of the same format instead
+of ``bench/corpus.toml``, kept apart by the file's stem: ``bench/heldout.toml`` is downloaded,
+extracted and copied under ``bench/.cache/heldout/`` (``dist/``, ``src/``, ``corpus/``) and
+checked into ``bench/out/heldout/``, so the main corpus, its outputs and its section of
+``docs/benchmarks.md`` are never touched (``--update-doc`` is refused with another list).
 """
 
 from __future__ import annotations
@@ -63,6 +71,42 @@ META_CODES = {
 }
 # The stamp that says a corpus directory is complete and built from this configuration.
 STAMP = ".corpus-stamp.json"
+# Names in bench/.cache/ and bench/out/ the main corpus and bench/run.py already use: another
+# pinned list's directories are named by its file's stem, which must not be one of these.
+RESERVED_STEMS = frozenset({"dist", "src", "corpus", "snapshots", "bench", "run"})
+
+
+# --------------------------------------------------------------------------- where files go
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the files of one pinned list go: its archives, their extraction, the corpus tree
+    that tools are run on, and the outputs of ``check``."""
+
+    toml: Path
+    dist: Path
+    src: Path
+    corpus: Path
+    out: Path
+    main: bool  # the main corpus (bench/corpus.toml), the only one that may --update-doc
+
+
+def layout_for(path: Path | str | None = None) -> Layout:
+    """The layout of the pinned list ``path`` (``None``: bench/corpus.toml). The main corpus
+    keeps its directories (``bench/.cache/{dist,src,corpus}``, ``bench/out``); another list
+    gets ``bench/.cache/<stem>/{dist,src,corpus}`` and ``bench/out/<stem>``."""
+    toml = CORPUS_TOML if path is None else Path(path)
+    if toml.resolve() == CORPUS_TOML.resolve():
+        return Layout(CORPUS_TOML, DIST, SRC, CORPUS, OUT, main=True)
+    stem = toml.stem
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", stem) or stem in RESERVED_STEMS:
+        raise SystemExit(
+            f"{toml}: its stem {stem!r} cannot name a cache directory (letters, digits, '_', "
+            f"'.', '-'; not one of {', '.join(sorted(RESERVED_STEMS))}): rename the file"
+        )
+    base = CACHE / stem
+    return Layout(toml, base / "dist", base / "src", base / "corpus", OUT / stem, main=False)
 
 
 # --------------------------------------------------------------------------- the corpus file
@@ -78,19 +122,25 @@ class Package:
     source: str  # path of the package source inside the extracted archive (POSIX)
     exclude: tuple[str, ...] = ()  # globs relative to ``source`` (``**`` crosses directories)
     category: str = ""
+    # the layout of the pinned list it comes from; None: the main corpus's directories
+    layout: Layout | None = field(default=None, compare=False, repr=False)
 
     @property
     def slug(self) -> str:
         return f"{self.name}-{self.version}"
 
     @property
+    def where(self) -> Layout:
+        return self.layout if self.layout is not None else layout_for()
+
+    @property
     def src_dir(self) -> Path:
         """Where the archive is extracted (its top directory stripped)."""
-        return SRC / self.slug
+        return self.where.src / self.slug
 
     @property
     def corpus_root(self) -> Path:
-        return CORPUS / self.slug
+        return self.where.corpus / self.slug
 
     @property
     def corpus_dir(self) -> Path:
@@ -105,9 +155,17 @@ class Package:
         }
 
 
-def load_corpus(path: Path | None = None) -> list[Package]:
-    path = CORPUS_TOML if path is None else path
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
+def load_corpus(path: Path | str | None = None) -> list[Package]:
+    """The packages of the pinned list ``path`` (default bench/corpus.toml); those of another
+    list carry its layout (see ``layout_for``)."""
+    layout = layout_for(path)
+    path = layout.toml
+    layout = None if layout.main else layout
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SystemExit(f"{path}: cannot read the pinned list: {exc}") from None
+    data = tomllib.loads(text)
     packages: list[Package] = []
     seen: set[str] = set()
     for i, entry in enumerate(data.get("package", [])):
@@ -121,6 +179,7 @@ def load_corpus(path: Path | None = None) -> list[Package]:
                 source=str(entry["source"]).strip("/"),
                 exclude=tuple(str(e) for e in entry.get("exclude", [])),
                 category=str(entry.get("category", "")),
+                layout=layout,
             )
         except KeyError as exc:
             raise SystemExit(f"{path}: package #{i + 1}: missing key {exc}") from None
@@ -137,13 +196,16 @@ def load_corpus(path: Path | None = None) -> list[Package]:
     return packages
 
 
-def select_packages(packages: list[Package], names: Sequence[str] | None) -> list[Package]:
+def select_packages(
+    packages: list[Package], names: Sequence[str] | None, toml: Path | None = None
+) -> list[Package]:
     if not names:
         return packages
     by_name = {p.name: p for p in packages}
     missing = [n for n in names if n not in by_name]
     if missing:
-        raise SystemExit(f"unknown package(s): {', '.join(missing)} (see {CORPUS_TOML})")
+        listed = CORPUS_TOML if toml is None else toml
+        raise SystemExit(f"unknown package(s): {', '.join(missing)} (see {listed})")
     return [by_name[n] for n in names]
 
 
@@ -238,9 +300,9 @@ class FetchError(Exception):
 
 
 def download(pkg: Package, dist: Path | None = None, *, offline: bool = False) -> Path:
-    """The verified archive of ``pkg`` in ``dist``, downloaded with pip when missing or when
-    the file there has another hash."""
-    dist = DIST if dist is None else dist
+    """The verified archive of ``pkg`` in ``dist`` (default: the dist directory of its pinned
+    list), downloaded with pip when missing or when the file there has another hash."""
+    dist = pkg.where.dist if dist is None else dist
     dist.mkdir(parents=True, exist_ok=True)
     target = dist / pkg.file
     if target.is_file():
@@ -268,7 +330,9 @@ def download(pkg: Package, dist: Path | None = None, *, offline: bool = False) -
             tmp,
         ]
         if pkg.kind == "sdist":
-            cmd += ["--no-binary", ":all:"]
+            # the package itself as an sdist; its build backend may come as a wheel (building
+            # uv_build or maturin from source, as ":all:" asks, needs a network pip lacks here)
+            cmd += ["--no-binary", pkg.name]
         else:
             cmd += ["--only-binary", ":all:"]
         cmd.append(f"{pkg.name}=={pkg.version}")
@@ -284,12 +348,12 @@ def download(pkg: Package, dist: Path | None = None, *, offline: bool = False) -
         actual = sha256_of(downloaded)
         if actual != pkg.sha256:
             raise FetchError(
-                f"{pkg.slug}: {downloaded.name} has sha256 {actual}, corpus.toml pins "
+                f"{pkg.slug}: {downloaded.name} has sha256 {actual}, {pkg.where.toml.name} pins "
                 f"{pkg.sha256}: refusing it"
             )
         if downloaded.name != pkg.file:
             print(
-                f"  note: {pkg.slug}: PyPI served {downloaded.name}, corpus.toml says "
+                f"  note: {pkg.slug}: PyPI served {downloaded.name}, {pkg.where.toml.name} says "
                 f"{pkg.file} (same hash; stored as {pkg.file})",
                 file=sys.stderr,
             )
@@ -374,11 +438,13 @@ def build_corpus_dir(pkg: Package) -> LineCount:
     return count
 
 
-def write_corpus_config() -> None:
-    """An asyncrace.toml at the corpus root, so that asyncrace neither picks up a configuration
-    from the repository around it nor goes looking further (defaults apply)."""
-    CORPUS.mkdir(parents=True, exist_ok=True)
-    cfg = CORPUS / "asyncrace.toml"
+def write_corpus_config(root: Path | None = None) -> None:
+    """An asyncrace.toml at the corpus root (default: the main corpus's), so that asyncrace
+    neither picks up a configuration from the repository around it nor goes looking further
+    (defaults apply)."""
+    root = CORPUS if root is None else root
+    root.mkdir(parents=True, exist_ok=True)
+    cfg = root / "asyncrace.toml"
     text = "# written by bench/corpus.py: the corpus is checked with the default settings\n"
     if not cfg.is_file() or cfg.read_text() != text:
         cfg.write_text(text)
@@ -399,7 +465,8 @@ def ensure(pkg: Package, *, offline: bool = False) -> LineCount:
 def ensure_all(
     packages: Sequence[Package], *, offline: bool = False, quiet: bool = False
 ) -> dict[str, LineCount]:
-    write_corpus_config()
+    for root in dict.fromkeys(pkg.where.corpus for pkg in packages) or [CORPUS]:
+        write_corpus_config(root)
     counts: dict[str, LineCount] = {}
     failures: list[str] = []
     for pkg in packages:
@@ -430,8 +497,14 @@ def corpus_files(packages: Sequence[Package]) -> list[Path]:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    packages = select_packages(load_corpus(), args.packages)
-    print(f"corpus: {len(packages)} packages -> {CORPUS.relative_to(BENCH.parent)}/")
+    layout = layout_for(args.corpus)
+    packages = select_packages(load_corpus(args.corpus), args.packages, layout.toml)
+    if layout.main:
+        print(f"corpus: {len(packages)} packages -> {CORPUS.relative_to(BENCH.parent)}/")
+    else:
+        print(
+            f"{rel_display(layout.toml)}: {len(packages)} packages -> {rel_display(layout.corpus)}/"
+        )
     counts = ensure_all(packages, offline=args.offline)
     total = LineCount()
     for c in counts.values():
@@ -550,6 +623,7 @@ def check_argv(
     *,
     jobs: int | None,
     cache_dir: Path | None = None,
+    corpus_root: Path | None = None,
 ) -> list[str]:
     """The command line that checks ``target`` with JSON output, using only the options this
     asyncrace has (all of them are expected; the absence of one is tolerated and recorded)."""
@@ -564,7 +638,10 @@ def check_argv(
     if jobs is not None and "--jobs" in options:
         argv += ["--jobs", str(jobs)]
     if "--config" in options:  # the corpus root's settings file (defaults), never the repo's
-        argv += ["--config", str(CORPUS / "asyncrace.toml")]
+        argv += [
+            "--config",
+            str((CORPUS if corpus_root is None else corpus_root) / "asyncrace.toml"),
+        ]
     return argv
 
 
@@ -584,12 +661,13 @@ class PackageResult:
     error: str | None = None
 
 
-def rel_to_corpus(filename: str) -> str:
+def rel_to_corpus(filename: str, root: Path | None = None) -> str:
+    root = CORPUS if root is None else root
     p = Path(filename)
     if not p.is_absolute():
-        p = (CORPUS / p).resolve()
+        p = (root / p).resolve()
     try:
-        return p.relative_to(CORPUS.resolve()).as_posix()
+        return p.relative_to(root.resolve()).as_posix()
     except ValueError:
         return filename
 
@@ -599,8 +677,9 @@ def _loc(d: dict[str, Any], key: str) -> tuple[int | None, int | None]:
     return loc.get("row"), loc.get("column")
 
 
-def flatten(item: dict[str, Any], package: str) -> dict[str, Any]:
-    """One JSON diagnostic as a findings.jsonl record."""
+def flatten(item: dict[str, Any], package: str, root: Path | None = None) -> dict[str, Any]:
+    """One JSON diagnostic as a findings.jsonl record (paths relative to the corpus tree
+    ``root``, default the main corpus's)."""
     line, col = _loc(item, "location")
     end_line, end_col = _loc(item, "end_location")
     related = []
@@ -609,7 +688,7 @@ def flatten(item: dict[str, Any], package: str) -> dict[str, Any]:
         related.append(
             {
                 "message": r.get("message", ""),
-                "file": rel_to_corpus(str(r.get("filename", ""))),
+                "file": rel_to_corpus(str(r.get("filename", "")), root),
                 "line": rline,
                 "column": rcol,
             }
@@ -618,7 +697,7 @@ def flatten(item: dict[str, Any], package: str) -> dict[str, Any]:
         "package": package,
         "code": item.get("code"),
         "name": item.get("name"),
-        "file": rel_to_corpus(str(item.get("filename", ""))),
+        "file": rel_to_corpus(str(item.get("filename", "")), root),
         "line": line,
         "column": col,
         "end_line": end_line,
@@ -638,11 +717,12 @@ def parse_output(stdout: str) -> list[dict[str, Any]]:
 def run_package(
     pkg: Package, count: LineCount, cmd: Sequence[str], options: set[str], jobs: int | None
 ) -> tuple[PackageResult, list[dict[str, Any]]]:
-    argv = check_argv(cmd, pkg.corpus_dir, options, jobs=jobs)
+    root = pkg.where.corpus
+    argv = check_argv(cmd, pkg.corpus_dir, options, jobs=jobs, corpus_root=root)
     if "--verbose" in options:  # it says how many files it found: they must be the corpus's
         argv.append("--verbose")
     t0 = time.perf_counter()
-    proc = subprocess.run(argv, capture_output=True, text=True, cwd=CORPUS)
+    proc = subprocess.run(argv, capture_output=True, text=True, cwd=root)
     wall = time.perf_counter() - t0
     res = PackageResult(
         pkg.name,
@@ -671,7 +751,7 @@ def run_package(
     findings: Counter[str] = Counter()
     meta: Counter[str] = Counter()
     for item in items:
-        rec = flatten(item, pkg.slug)
+        rec = flatten(item, pkg.slug, root)
         code = str(rec["code"])
         if code in META_CODES:
             meta[code] += 1
@@ -750,7 +830,10 @@ def render_markdown(report: dict[str, Any], *, level: int = 1) -> str:
     h = "#" * (max(level, 1) + 1)
     out: list[str] = []
     if level:
-        out.append(f"{'#' * level} asyncrace on the real-code corpus\n")
+        if report.get("corpus"):
+            out.append(f"{'#' * level} asyncrace on the pinned list `{report['corpus']}`\n")
+        else:
+            out.append(f"{'#' * level} asyncrace on the real-code corpus\n")
     cmd = report["asyncrace"].replace(sys.executable, "python").replace(f"{BENCH.parent}/", "")
     out.append(
         f"- asyncrace `{cmd}` ({report['asyncrace_version']}, commit {report.get('commit', '?')}),"
@@ -843,7 +926,14 @@ def git_head() -> str:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    packages = select_packages(load_corpus(), args.packages)
+    layout = layout_for(args.corpus)
+    if args.update_doc and not layout.main:
+        raise SystemExit(
+            f"--update-doc writes the main corpus's section of {rel_display(DOC)}: not with "
+            f"--corpus {args.corpus} (its report is in {rel_display(layout.out)}/report.md)"
+        )
+    out_dir = layout.out
+    packages = select_packages(load_corpus(args.corpus), args.packages, layout.toml)
     counts = ensure_all(packages, offline=args.offline, quiet=True)
     cmd = asyncrace_command(args.asyncrace, args.at)
     options = check_options(cmd)
@@ -852,9 +942,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         f"asyncrace: {shlex.join(cmd)} ({version}); {len(options)} options",
         flush=True,
     )
-    OUT.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
     results: list[PackageResult] = []
-    with (OUT / "findings.jsonl").open("w", encoding="utf-8") as jf:
+    with (out_dir / "findings.jsonl").open("w", encoding="utf-8") as jf:
         for pkg in packages:
             res, records = run_package(pkg, counts[pkg.slug], cmd, options, args.jobs)
             results.append(res)
@@ -875,13 +965,16 @@ def cmd_check(args: argparse.Namespace) -> int:
         options=options,
         jobs=args.jobs,
     )
+    if not layout.main:
+        report["corpus"] = rel_display(layout.toml)
     report["command"] = (
         "python bench/corpus.py check"
+        + (f" --corpus {report['corpus']}" if not layout.main else "")
         + (f" --jobs {args.jobs}" if args.jobs is not None else "")
         + (f" --at {report['commit']}" if args.at else "")
     )
-    (OUT / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    (OUT / "report.md").write_text(render_markdown(report), encoding="utf-8")
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (out_dir / "report.md").write_text(render_markdown(report), encoding="utf-8")
     if args.update_doc:
         section = f"{DOC_BEGIN}\n\n{render_markdown(report, level=0)}\n{DOC_END}\n"
         update_doc(DOC, section, DOC_BEGIN, DOC_END, "## Findings on the corpus")
@@ -892,7 +985,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         f"{t['findings']}, meta {t['meta']}, {t['wall_s']:.1f}s"
     )
     print(f"per 10k lines: {report['findings_per_10k_lines']}")
-    print(f"wrote {OUT / 'report.json'}, {OUT / 'report.md'}, {OUT / 'findings.jsonl'}")
+    print(f"wrote {out_dir / 'report.json'}, {out_dir / 'report.md'}, {out_dir / 'findings.jsonl'}")
     rc = 0
     if report["internal_errors"]:
         print(
@@ -927,8 +1020,10 @@ def snippets(
     marks: Sequence[tuple[str, str, int | None]],
     radius: int,
     cache: dict[Path, list[str] | str],
+    root: Path | None = None,
 ) -> list[str]:
-    """Source around each marked line: ``marks`` are (label, corpus-relative file, line). The
+    """Source around each marked line: ``marks`` are (label, file relative to the corpus tree
+    ``root`` (default the main corpus's), line). The
     windows (``radius`` lines before and after) of one file are merged, so a step next to the
     primary line is shown once, with its label in the gutter (``P`` the primary line, ``1``,
     ``2``... the related steps)."""
@@ -940,7 +1035,7 @@ def snippets(
             continue
         by_file.setdefault(file, {}).setdefault(line, []).append(label)
     for file, lines_marked in by_file.items():
-        text = read_lines(CORPUS / file, cache)
+        text = read_lines((CORPUS if root is None else root) / file, cache)
         out.append(f"   --- {file}")
         if isinstance(text, str):
             out.append(f"   {text}")
@@ -962,9 +1057,11 @@ def snippets(
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    path = Path(args.findings)
+    layout = layout_for(args.corpus)
+    corpus_opt = "" if layout.main else f" --corpus {rel_display(layout.toml)}"
+    path = Path(args.findings) if args.findings else layout.out / "findings.jsonl"
     if not path.is_file():
-        raise SystemExit(f"{path} not found: run `python bench/corpus.py check` first")
+        raise SystemExit(f"{path} not found: run `python bench/corpus.py check{corpus_opt}` first")
     raw = path.read_bytes()
     records = [json.loads(line) for line in raw.splitlines() if line.strip()]
     if args.code:
@@ -980,7 +1077,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         "gutter: P = the reported line, 1, 2... = the related steps"
     )
     print(
-        f"# reproduce: python bench/corpus.py sample --n {args.n} --seed {args.seed}"
+        f"# reproduce: python bench/corpus.py sample{corpus_opt} --n {args.n} --seed {args.seed}"
         + "".join(f" --code {c}" for c in args.code or [])
         + (f" --context {args.context}" if args.context != 6 else "")
     )
@@ -996,7 +1093,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         for j, step in enumerate(r.get("related") or [], 1):
             print(f"   {j}: {step['message']} ({step['file']}:{step['line']})")
             marks.append((str(j), step["file"], step["line"]))
-        print("\n".join(snippets(marks, args.context, cache)))
+        print("\n".join(snippets(marks, args.context, cache, layout.corpus)))
     return 0
 
 
@@ -1018,9 +1115,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
+    def corpus_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--corpus",
+            metavar="FILE",
+            default=None,
+            help="the pinned list (default bench/corpus.toml); another list is kept under "
+            "bench/.cache/<stem>/ and bench/out/<stem>/",
+        )
+
     p = sub.add_parser("fetch", help="download, verify, extract and count the corpus")
     p.add_argument("packages", nargs="*", help="only these packages (names from corpus.toml)")
     p.add_argument("--offline", action="store_true", help="use only the cache, never pip")
+    corpus_option(p)
     p.set_defaults(func=cmd_fetch)
 
     p = sub.add_parser("check", help="run asyncrace over every package, write bench/out/")
@@ -1045,8 +1152,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--update-doc",
         action="store_true",
-        help="also write the summary into docs/benchmarks.md (between its corpus.py markers)",
+        help="also write the summary into docs/benchmarks.md (between its corpus.py markers); "
+        "main corpus only",
     )
+    corpus_option(p)
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("sample", help="print a reproducible random sample of the findings")
@@ -1059,7 +1168,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=6,
         help="lines of source shown before and after each line (default 6)",
     )
-    p.add_argument("--findings", default=str(OUT / "findings.jsonl"))
+    p.add_argument(
+        "--findings",
+        default=None,
+        help="the findings.jsonl to sample (default: that of the pinned list's last check)",
+    )
+    corpus_option(p)
     p.set_defaults(func=cmd_sample)
 
     args = parser.parse_args(argv)

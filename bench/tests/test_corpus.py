@@ -156,7 +156,7 @@ def test_check_report_and_sample(
     src["pkg/boom.py"] = "x = 1\n"
     sha = make_sdist(corpus.DIST / "pkg-1.0.tar.gz", "pkg-1.0", src)
     pkgs = [corpus.Package("pkg", "1.0", "sdist", "pkg-1.0.tar.gz", sha, "pkg")]
-    monkeypatch.setattr(corpus, "load_corpus", lambda: pkgs)
+    monkeypatch.setattr(corpus, "load_corpus", lambda path=None: pkgs)
     fake = tree / "fake_asyncrace.py"
     fake.write_text(FAKE_ASYNCRACE)
     rc = corpus.main(
@@ -171,10 +171,15 @@ def test_check_report_and_sample(
     assert report["findings_per_10k_lines"]["ARC001"] == pytest.approx(10_000 / 5, rel=1e-3)
     assert report["missing_options"] == []
     assert report["errors"] == []  # the file count asyncrace reports matches the corpus
+    assert "corpus" not in report  # the main corpus's report is as it was before --corpus
+    assert report["command"] == "python bench/corpus.py check --jobs 2"
     p = report["packages"][0]
     assert "--jobs" in p["argv"] and "--no-cache" in p["argv"] and "--exit-zero" in p["argv"]
     md = (corpus.OUT / "report.md").read_text()
     assert "INTERNAL ERRORS" in md and "| pkg 1.0 | 2 | 5 |" in md
+    assert md.startswith("# asyncrace on the real-code corpus\n")
+    assert (corpus.CORPUS / "asyncrace.toml").is_file()
+    assert f"--config {corpus.CORPUS / 'asyncrace.toml'}" in " ".join(p["argv"])
     lines = (corpus.OUT / "findings.jsonl").read_text().splitlines()
     rec = json.loads(lines[0])
     assert rec["file"] == "pkg-1.0/pkg/__init__.py" and rec["line"] == 3
@@ -198,3 +203,149 @@ def test_an_asyncrace_that_does_not_start_stops_the_run() -> None:
         corpus.check_options([sys.executable, "-c", "import sys; sys.exit('no pathspec')"])
     with pytest.raises(SystemExit, match="asyncrace does not start"):
         corpus.check_options(["/nonexistent/asyncrace"])
+
+
+# --------------------------------------------------------------------------- --corpus FILE
+
+
+def write_list(path: Path, sha: str, name: str = "pkg") -> Path:
+    path.write_text(
+        textwrap.dedent(
+            f"""
+            [[package]]
+            name = "{name}"
+            version = "1.0"
+            kind = "sdist"
+            file = "{name}-1.0.tar.gz"
+            sha256 = "{sha}"
+            source = "{name}"
+            """
+        )
+    )
+    return path
+
+
+def test_layout_for(tree: Path, tmp_path: Path) -> None:
+    main = corpus.layout_for()
+    assert main.main and main.toml == corpus.CORPUS_TOML
+    assert (main.dist, main.src, main.corpus, main.out) == (
+        corpus.DIST,
+        corpus.SRC,
+        corpus.CORPUS,
+        corpus.OUT,
+    )
+    assert corpus.layout_for(corpus.CORPUS_TOML) == main  # named explicitly: still the main one
+    held = corpus.layout_for(tmp_path / "heldout.toml")
+    assert not held.main
+    assert held.dist == corpus.CACHE / "heldout" / "dist"
+    assert held.src == corpus.CACHE / "heldout" / "src"
+    assert held.corpus == corpus.CACHE / "heldout" / "corpus"
+    assert held.out == corpus.OUT / "heldout"
+    # a stem that would land on the main corpus's (or run.py's) directories is refused
+    for stem in ("corpus", "dist", "src", "snapshots", "bench", "run", ".hidden"):
+        with pytest.raises(SystemExit, match="cannot name a cache directory"):
+            corpus.layout_for(tmp_path / f"{stem}.toml")
+
+
+def test_heldout_list_is_disjoint_from_the_corpus() -> None:
+    """bench/heldout.toml loads, keeps its own directories and shares no package with the
+    corpus the rules were tuned on."""
+    held = corpus.load_corpus(corpus.BENCH / "heldout.toml")
+    assert {p.name for p in held} == {"slack-bolt", "matrix-nio", "telethon", "aio-pika"}
+    assert all(p.layout is not None and not p.layout.main for p in held)
+    assert all(p.corpus_root.parent == corpus.CACHE / "heldout" / "corpus" for p in held)
+    assert not {p.name for p in held} & {p.name for p in corpus.load_corpus()}
+    assert all(p.layout is None for p in corpus.load_corpus())
+
+
+def test_another_corpus_is_kept_apart(
+    tree: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fetch, check and sample with --corpus use bench/.cache/<stem>/ and bench/out/<stem>/;
+    the main corpus's tree, outputs and docs section are not touched."""
+    doc = tree / "benchmarks.md"
+    doc.write_text("# Benchmarks\n")
+    monkeypatch.setattr(corpus, "DOC", doc)
+    corpus.OUT.mkdir(parents=True)
+    for name in ("findings.jsonl", "report.json", "report.md"):
+        (corpus.OUT / name).write_text("main corpus output\n")
+    layout = corpus.layout_for(tree / "held.toml")
+    layout.dist.mkdir(parents=True)
+    src = {"pkg/__init__.py": "import asyncio\n\nasync def f():\n    await g()\n"}
+    sha = make_sdist(layout.dist / "pkg-1.0.tar.gz", "pkg-1.0", src)
+    toml = write_list(tree / "held.toml", sha)
+
+    assert corpus.main(["fetch", "--offline", "--corpus", str(toml)]) == 0
+    out = capsys.readouterr().out
+    assert "1 packages ->" in out and "pkg-1.0" in out
+    assert (layout.corpus / "pkg-1.0" / "pkg" / "__init__.py").is_file()
+    assert (layout.src / "pkg-1.0" / "pkg" / "__init__.py").is_file()
+    assert (layout.corpus / "asyncrace.toml").is_file()
+    assert not corpus.CORPUS.exists() and not corpus.SRC.exists() and not corpus.DIST.exists()
+
+    fake = tree / "fake_asyncrace.py"
+    fake.write_text(FAKE_ASYNCRACE)
+    asyncrace = f"{sys.executable} {fake}"
+    with pytest.raises(SystemExit, match="--update-doc"):
+        corpus.main(
+            ["check", "--offline", "--corpus", str(toml), "--asyncrace", asyncrace, "--update-doc"]
+        )
+    assert doc.read_text() == "# Benchmarks\n"
+    assert not layout.out.exists()  # refused before anything ran
+
+    rc = corpus.main(
+        ["check", "--offline", "--corpus", str(toml), "--jobs", "2", "--asyncrace", asyncrace]
+    )
+    assert rc == 0, capsys.readouterr()
+    capsys.readouterr()
+    for name in ("findings.jsonl", "report.json", "report.md"):
+        assert (corpus.OUT / name).read_text() == "main corpus output\n"
+    assert not corpus.CORPUS.exists()
+    report = json.loads((layout.out / "report.json").read_text())
+    assert report["totals"]["findings"] == {"ARC001": 1}
+    assert report["corpus"] == str(toml)  # outside the repository: shown as it is
+    assert report["command"] == f"python bench/corpus.py check --corpus {toml} --jobs 2"
+    argv = report["packages"][0]["argv"]
+    assert argv[argv.index("--config") + 1] == str(layout.corpus / "asyncrace.toml")
+    md = (layout.out / "report.md").read_text()
+    assert md.startswith(f"# asyncrace on the pinned list `{toml}`")
+    assert f"reproduce: `python bench/corpus.py check --corpus {toml} --jobs 2`" in md
+    rec = json.loads((layout.out / "findings.jsonl").read_text().splitlines()[0])
+    assert rec["file"] == "pkg-1.0/pkg/__init__.py"  # relative to this list's corpus tree
+    assert rec["related"][0]["file"] == "pkg-1.0/pkg/__init__.py"
+
+    assert corpus.main(["sample", "--corpus", str(toml), "--n", "5", "--context", "1"]) == 0
+    text = capsys.readouterr().out
+    assert f"# reproduce: python bench/corpus.py sample --corpus {toml} --n 5" in text
+    assert "   P>     3 | async def f():" in text  # the source is read from this list's tree
+    assert doc.read_text() == "# Benchmarks\n"
+
+
+def test_sample_of_another_corpus_needs_its_check(tree: Path) -> None:
+    toml = write_list(tree / "held.toml", "0" * 64)
+    with pytest.raises(SystemExit, match="check --corpus"):
+        corpus.main(["sample", "--corpus", str(toml)])
+
+
+def test_download_goes_to_the_lists_dist(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pip is asked for the package's own sdist (its build backend may be a wheel) and the file
+    lands in the dist directory of the list the package comes from."""
+    data = b"not really a tarball"
+    sha = hashlib.sha256(data).hexdigest()
+    toml = write_list(tree / "held.toml", sha, name="aio-thing")
+    (pkg,) = corpus.load_corpus(toml)
+    calls: list[list[str]] = []
+
+    def fake_run(cmd: list[str], **kwargs: object) -> object:
+        calls.append(cmd)
+        dest = Path(cmd[cmd.index("--dest") + 1])
+        (dest / "aio_thing-1.0.tar.gz").write_bytes(data)
+        return type("Proc", (), {"returncode": 0, "stderr": ""})()
+
+    monkeypatch.setattr(corpus.subprocess, "run", fake_run)
+    got = corpus.download(pkg)
+    assert got == corpus.CACHE / "held" / "dist" / "aio-thing-1.0.tar.gz"
+    assert got.read_bytes() == data and not corpus.DIST.exists()
+    (cmd,) = calls
+    assert cmd[cmd.index("--no-binary") + 1] == "aio-thing" and cmd[-1] == "aio-thing==1.0"
+    assert corpus.download(pkg) == got and len(calls) == 1  # cached, hash checked: no pip
