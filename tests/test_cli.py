@@ -94,8 +94,9 @@ def test_version() -> None:
 
 def test_python_dash_m_entry_point() -> None:
     import asyncrace.__main__ as m
+    from asyncrace.cli import run as real_command
 
-    assert m.main is main
+    assert m.run is real_command
 
 
 def test_clean_run(project: Path, fake: FakeEngine) -> None:
@@ -638,3 +639,41 @@ def test_reader_closing_the_pipe_is_not_an_error() -> None:
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 1
     assert "Traceback" not in err and "internal error" not in err
+
+
+def test_the_real_command_exits_fast_with_click_s_status_and_all_its_output(
+    racy: Path,
+) -> None:
+    """``run()`` (console script, ``python -m``) leaves without tearing the interpreter down;
+    the exit status must still be click's and every byte written before must arrive, also
+    when it is much more than a pipe buffer."""
+    import subprocess
+    import sys
+
+    fixtures = Path(__file__).parent / "fixtures"
+
+    def asyncrace(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "asyncrace", *args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    full = asyncrace("check", str(fixtures), "--output-format", "json", "--no-cache")
+    assert full.returncode == 1, full.stderr
+    assert len(full.stdout) > 100_000  # far more than a pipe buffer
+    assert len(json.loads(full.stdout)) > 50  # complete: the JSON document parses
+    assert asyncrace("check", "--no-cache", "--exit-zero", "app").returncode == 0
+    assert asyncrace("check", "--select", "NOPE1", "app").returncode == 2
+    assert asyncrace("--version").returncode == 0
+    bad = asyncrace("frobnicate")
+    assert bad.returncode == 2 and "No such command" in bad.stderr
+
+
+def test_only_the_real_command_keeps_the_run_s_objects_until_exit(racy: Path) -> None:
+    """A run inside a longer process (tests here, the language server) frees what it built."""
+    from asyncrace import engine
+
+    assert run("check", "--no-cache", "app").exit_code == 1
+    assert not engine._RETAIN and not engine._RETAINED

@@ -13,7 +13,7 @@ import sys
 if sys.path and os.path.abspath(sys.path[0] or os.curdir) == os.path.abspath(os.curdir):
     del sys.path[0]
 
-from asyncrace.cli import main
+from asyncrace.cli import run
 
 if __name__ == "__main__":
-    main()
+    run()

@@ -105,6 +105,34 @@ def main() -> None:
     """asyncrace: find concurrency hazards in Python asyncio code."""
 
 
+# set by :func:`run`, the real entry point: the process ends when the command returns
+_ENDS_AFTER = False
+
+
+def run() -> NoReturn:
+    """The ``asyncrace`` command (console script and ``python -m asyncrace``): :func:`main`,
+    then an exit that skips tearing the interpreter down. A check builds a million small
+    objects; freeing them one by one at the end took 0.6 s of a 6 s run on 1.76 million
+    lines, for memory the operating system takes back at once (mypy exits the same way).
+    Output is flushed first; the exit status is click's."""
+    global _ENDS_AFTER
+    _ENDS_AFTER = True
+    try:
+        main()
+        code: int = EXIT_OK
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            code = exc.code or EXIT_OK
+        else:  # ``sys.exit("message")``
+            print(exc.code, file=sys.stderr)
+            code = 1
+    for stream in (sys.stdout, sys.stderr):
+        # a closed pipe, a closed stream: nothing left to flush to
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
+
+
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
 @click.option(
@@ -322,6 +350,8 @@ def check(
             click.echo("asyncrace: warning: no Python files found", err=True)
         result = engine.CheckResult(diagnostics=[], suppressed=[], files=0)
     else:
+        if _ENDS_AFTER:  # what the run builds need not be freed: the process ends next
+            engine.retain_until_exit()
         resolved_cache: Path | None = None
         if not no_cache:
             resolved_cache = cache_dir or settings.project_root / CACHE_DIRNAME

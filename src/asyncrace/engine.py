@@ -29,6 +29,21 @@ if TYPE_CHECKING:  # the pipeline (and multiprocessing) is imported only when a 
     from asyncrace.core.pipeline import FactsMemory
 
 
+# What a run built (facts, index, summaries), kept alive when the process is about to end
+# anyway (:func:`retain_until_exit`): freeing a million small objects one by one costs more
+# than half a second that nobody needs.
+_RETAINED: list[object] = []
+_RETAIN = False
+
+
+def retain_until_exit() -> None:
+    """Keep what the following runs build instead of freeing it after each run. Only for a
+    process that ends right after (the command line, which then exits without tearing the
+    interpreter down); a long-lived process (the language server) must not call it."""
+    global _RETAIN
+    _RETAIN = True
+
+
 @dataclass(frozen=True)
 class StdinInput:
     """Source text given directly (``-`` with ``--stdin-filename``, or an editor buffer)."""
@@ -163,6 +178,8 @@ def check(
             used_names.add(m.module)
             facts.append(m)
 
+    if _RETAIN:
+        _RETAINED.append(outcomes)
     with gc_paused():  # linking and rules allocate much and free nothing cyclic
         diagnostics.extend(run_rules(facts, settings))
     diagnostics = [d for d in diagnostics if d.code in settings.enabled]
@@ -210,6 +227,8 @@ def run_rules(facts: list[ModuleFacts], settings: Settings) -> list[Diagnostic]:
     other rule and file is still checked."""
     index = Index(facts)
     analysis = Analysis(index, settings)
+    if _RETAIN:
+        _RETAINED.append(analysis)  # and through it the index and every memoized summary
     out: list[Diagnostic] = []
     rules = [r for r in all_rules() if r.code in settings.enabled]
     for module in sorted(facts, key=lambda m: m.path):
@@ -236,4 +255,12 @@ def internal_error(path: str, exc: BaseException, rule: str | None = None) -> Di
     )
 
 
-__all__ = ["CheckResult", "FileJob", "StdinInput", "check", "display_path", "module_name"]
+__all__ = [
+    "CheckResult",
+    "FileJob",
+    "StdinInput",
+    "check",
+    "display_path",
+    "module_name",
+    "retain_until_exit",
+]
