@@ -85,6 +85,9 @@ class Ctx:
         return False, None
 
 
+_MISSING = object()
+
+
 def split_ref(ref: str) -> list[str]:
     """``a.b().c[]`` -> ``["a", "b()", "c[]"]``."""
     return ref.split(".") if ref else []
@@ -110,6 +113,7 @@ class Index:
                 self._subclasses.setdefault(b, []).append(ci.fq)
         self._mro: dict[str, list[ClassInfo]] = {}
         self._locals: dict[str, dict[str, Value]] = {}
+        self._evals: dict[tuple[str, str | None, tuple[tuple[str, Val], ...], str], object] = {}
         for ci in self.classes.values():
             self._infer_attr_types(ci)
 
@@ -291,6 +295,18 @@ class Index:
         return None
 
     def eval(self, ctx: Ctx, ref: str, depth: int = 0) -> Val:
+        """What ``ref`` evaluates to in ``ctx``. Top-level evaluations are memoized (half of
+        them repeat: several rules ask about the same receiver in the same function); the
+        index does not change once built, so neither does the answer."""
+        if depth == 0:
+            key = (ctx.fn.fq, ctx.recv, ctx.bindings, ref)
+            found = self._evals.get(key, _MISSING)
+            if found is _MISSING:
+                found = self._evals[key] = self._eval(ctx, ref, 0)
+            return found  # type: ignore[return-value]
+        return self._eval(ctx, ref, depth)
+
+    def _eval(self, ctx: Ctx, ref: str, depth: int) -> Val:
         if not ref or depth > 12:
             return None
         mod = ctx.fn.module
