@@ -89,12 +89,12 @@ def test_runs_do_not_modify_the_facts_they_share(tmp_path: Path) -> None:
     assert runs[0] == runs[1] == runs[2]
     plain = check(files, Settings(), cache_dir=None)
     assert _summary(plain) == runs[0]
-    modules = sorted(o.facts.module for o in memory._items.values() if o.facts is not None)
+    modules = sorted(o.facts.module for o, _w in memory._items.values() if o.facts is not None)
     assert modules.count("util") == 2 and not any("#" in m for m in modules)
 
 
 def test_least_recently_used_are_dropped_and_uncacheable_outcomes_never_kept() -> None:
-    memory = FactsMemory(limit=2)
+    memory = FactsMemory(limit=2)  # outcomes without facts weigh 1 each
     outs = [FileOutcome(f"f{i}.py", None) for i in range(3)]
     memory.put(("f0.py", "f0", False, "d0"), outs[0])
     memory.put(("f1.py", "f1", False, "d1"), outs[1])
@@ -105,3 +105,14 @@ def test_least_recently_used_are_dropped_and_uncacheable_outcomes_never_kept() -
     failed = FileOutcome("f3.py", None, cacheable=False)
     memory.put(("f3.py", "f3", False, "d3"), failed)
     assert memory.get(("f3.py", "f3", False, "d3")) is None
+
+
+def test_the_limit_counts_events_not_files(tmp_path: Path) -> None:
+    """A few big files can weigh more than many small ones: the memory stays under its limit
+    in events, and keeps at least the newest file whatever its size."""
+    files = _project(tmp_path)
+    memory = FactsMemory(limit=10)
+    check(files, Settings(), cache_dir=tmp_path / "cache", memory=memory)
+    assert 1 <= len(memory) < len(files)
+    assert memory.weight <= 10 or len(memory) == 1
+    assert memory.weight == sum(w for _o, w in memory._items.values())
