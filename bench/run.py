@@ -486,6 +486,24 @@ def plan(
             note=f"edits {rel(changed_file)}",
         )
     )
+
+    def code_edit(rep: int) -> None:
+        # a change of the code, not only of its text: the file's facts differ, as after
+        # most real edits (a comment leaves them as they were)
+        with changed_file.open("a", encoding="utf-8") as f:
+            f.write(f"\n\nasync def _bench_run_edit_{rep + 1}(x):\n    return await x\n")
+
+    ms.append(
+        Measurement(
+            "asyncrace-one-code-edit",
+            "asyncrace warm, one file changed (a function appended)",
+            changed_argv,
+            changed,
+            asyncrace_details,
+            before_each=code_edit,
+            note=f"edits {rel(changed_file)}",
+        )
+    )
     if args.ruff:
         ruff = [
             bin_of("ruff"),
@@ -706,6 +724,7 @@ def render(results: dict[str, Any]) -> str:
         ("ast.parse (1 process)", "ast", 1),
         ("asyncrace warm", "asyncrace-warm", 1),
         ("asyncrace, one file changed", "asyncrace-one-changed", 1),
+        ("asyncrace, one function added", "asyncrace-one-code-edit", 1),
     ]
     for label, key, div in rows:
         w, c = med(key), med(key, "cpu_s")
@@ -838,7 +857,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     notes.append(
         f"one-file-changed edits `{rel(changed_file)}` ({changed_lines} lines, the "
         "median length) in a copy of the corpus, appending a comment line before each "
-        "repetition"
+        "repetition; the code-edit run appends a small `async def` instead, so that the "
+        "file's facts change as they do after most real edits"
     )
     versions = {
         "asyncrace": corpus.asyncrace_version(cmd),
