@@ -126,6 +126,12 @@ def _key_names(f: FunctionFacts, ev: Event, ref: str) -> frozenset[str]:
         atom, _branch, _kind, key = g.split("|")
         if atom == ref and key:
             names.update(key.split(","))
+    return _derivation(f, names)
+
+
+def _derivation(f: FunctionFacts, names: set[str]) -> frozenset[str]:
+    """``names`` and every name the locals among them were computed from, transitively."""
+    names = set(names)
     todo = list(names)
     while todo:
         n = todo.pop()
@@ -135,6 +141,29 @@ def _key_names(f: FunctionFacts, ev: Event, ref: str) -> frozenset[str]:
                 names.update(new)
                 todo.extend(new)
     return frozenset(names)
+
+
+def _registers_another_key(f: FunctionFacts, ev: Event, key: frozenset[str]) -> bool:
+    """``self._sessions[t.id] = t`` with ``t = Transport(uuid4().hex)``, after checking
+    ``sid in self._sessions``: the key stored is made of nothing the checked key is made of,
+    so it is another key (a fresh one), not the one checked. Only for a key written as a
+    plain name or attribute chain (a call's arguments are not in its ref) whose derivation,
+    like the checked key's, does not involve ``self`` or ``cls``."""
+    if not key or key & {"self", "cls"}:
+        return False
+    keyed = ev.kind == K.SETITEM or (
+        ev.kind == K.CALL and ev.ref.rpartition(".")[2] in ("add", "setdefault")
+    )
+    if not keyed or not ev.args:
+        return False  # append, extend, update...: what the key is, is not said
+    kref = ev.args[0].removeprefix("global:")
+    if not kref or any(c in kref for c in "()[]*:=") or kref == "const":
+        return False
+    head = kref.split(".", 1)[0]
+    if not head.isidentifier():
+        return False
+    made_of = _derivation(f, {head})
+    return not made_of & {"self", "cls"} and not made_of & key
 
 
 def _cannot_get_key(call: Event, callee: Fn, key: frozenset[str]) -> bool:
@@ -244,7 +273,7 @@ class GuardBeforeRegistration:
         def registers(i: int, ev: Event) -> bool:
             reg = registration_of(ev)
             if reg == ref and self._matches(ev, kind):
-                return True
+                return not _registers_another_key(f, ev, key)
             if ev.kind == K.CALL and i not in callee_regs and analysis.same_object_call(ctx, ev):
                 for tfn, tctx in analysis.targets(ctx, ev):
                     blind = _cannot_get_key(ev, tfn, key)
