@@ -677,3 +677,43 @@ def test_only_the_real_command_keeps_the_run_s_objects_until_exit(racy: Path) ->
 
     assert run("check", "--no-cache", "app").exit_code == 1
     assert not engine._RETAIN and not engine._RETAINED
+
+
+def test_watch_checks_again_when_a_file_changes_and_stops_on_ctrl_c(
+    racy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--watch: a first report, then, after each change (an edit, a new file), another one
+    from the facts kept in memory; Ctrl-C ends it with status 0. Rounds where nothing
+    changed print nothing."""
+    from asyncrace import cli
+
+    rounds: list[int] = []
+
+    def sleep(_seconds: float) -> None:
+        rounds.append(1)
+        n = len(rounds)
+        if n == 2:  # the finding is fixed
+            (racy / "app" / "cache.py").write_text(RACY.format(comment="  # noqa: ARC001"))
+        elif n == 4:  # a new racy file appears
+            (racy / "app" / "more.py").write_text(RACY.format(comment="").replace("Cache", "More"))
+        elif n == 6:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli.time, "sleep", sleep)
+    r = run("check", "app", "--watch", "-j", "1", "--output-format", "concise")
+    assert r.exit_code == 0, r.output
+    reports = r.stdout.split("Found ")
+    assert r.stdout.count("app/cache.py:3:9: ARC001") == 1  # only in the first report
+    assert "All checks passed!" in r.stdout  # the second report
+    assert "app/more.py:3:9: ARC001" in r.stdout  # the third
+    assert len(reports) == 3  # two reports with findings, one clean
+    assert r.stderr.count("a file changed, checking again") == 2
+    assert "watching for changes" in r.stderr
+
+
+def test_watch_refuses_stdin_and_baseline_updates(racy: Path) -> None:
+    r = run("check", "-", "--watch", input="x = 1\n")
+    assert r.exit_code == 2 and "--watch" in r.stderr
+    (racy / "b.json").write_text("[]")
+    r = run("check", "app", "--watch", "--baseline", "b.json", "--update-baseline")
+    assert r.exit_code == 2 and "--watch" in r.stderr

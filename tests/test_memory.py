@@ -116,3 +116,27 @@ def test_the_limit_counts_events_not_files(tmp_path: Path) -> None:
     assert 1 <= len(memory) < len(files)
     assert memory.weight <= 10 or len(memory) == 1
     assert memory.weight == sum(w for _o, w in memory._items.values())
+
+
+def test_memory_works_without_a_cache_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--watch --no-cache``: the bytes are hashed in extraction, and unchanged files are
+    still not parsed again."""
+    from asyncrace.core import pipeline
+
+    files = _project(tmp_path)
+    memory = FactsMemory()
+    first = check(files, Settings(), cache_dir=None, memory=memory)
+    parsed: list[str] = []
+    real = pipeline.analyze_bytes
+
+    def counting(job: engine.FileJob, data: bytes) -> FileOutcome:
+        parsed.append(job.display)
+        return real(job, data)
+
+    monkeypatch.setattr(pipeline, "analyze_bytes", counting)
+    (tmp_path / "pkg" / "b.py").write_text("X = 3\n")
+    second = check(files, Settings(), cache_dir=None, memory=memory, jobs=1)
+    assert [p.rsplit("/", 1)[-1] for p in parsed] == ["b.py"]
+    assert _summary(second) == _summary(first)

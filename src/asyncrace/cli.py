@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -27,6 +27,10 @@ from asyncrace import __version__, engine, registry
 from asyncrace import discover as discover_mod
 from asyncrace.config import OUTPUT_FORMATS, CliOverrides, ConfigError, LoadedConfig, load
 from asyncrace.diagnostic import Diagnostic
+
+if TYPE_CHECKING:
+    from asyncrace.core.pipeline import FactsMemory
+    from asyncrace.settings import Settings
 
 __all__ = ["main", "rule_page"]
 
@@ -230,6 +234,12 @@ def run() -> NoReturn:
     default=None,
     help=f"Cache directory [default: <project root>/{CACHE_DIRNAME}].",
 )
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Check again whenever a checked file changes (Ctrl-C to stop); facts of unchanged "
+    "files stay in memory.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Explain what is done; tracebacks on errors.")
 @click.option(
     "--color",
@@ -259,6 +269,7 @@ def check(
     jobs: int | None,
     no_cache: bool,
     cache_dir: Path | None,
+    watch: bool,
     verbose: bool,
     color: str,
 ) -> None:
@@ -270,6 +281,8 @@ def check(
     if update_baseline and baseline_path is None:
         raise click.UsageError("--update-baseline needs --baseline FILE")
     read_stdin = STDIN_PATH in paths or (stdin_filename is not None and not paths)
+    if watch and (read_stdin or update_baseline):
+        raise click.UsageError("--watch cannot read stdin or update a baseline")
     file_args = [Path(p) for p in paths if p != STDIN_PATH]
     stdin_name = stdin_filename if stdin_filename is not None else STDIN_PATH
 
@@ -302,6 +315,77 @@ def check(
     if not file_args and not read_stdin:
         file_args = list(settings.src) or [Path(".")]
 
+    memory: FactsMemory | None = None
+    if watch:
+        from asyncrace.core.pipeline import FactsMemory as Memory
+
+        memory = Memory()
+
+    def once() -> tuple[engine.CheckResult, list[Path]]:
+        """Discover, analyze and report once; the result and the files analyzed."""
+        return _check_once(
+            file_args,
+            settings,
+            loaded,
+            read_stdin=read_stdin,
+            stdin_filename=stdin_filename,
+            stdin_name=stdin_name,
+            force_exclude=force_exclude,
+            project_context=project_context,
+            baseline_path=baseline_path,
+            update_baseline=update_baseline,
+            jobs=jobs,
+            no_cache=no_cache,
+            cache_dir=cache_dir,
+            verbose=verbose,
+            color=color,
+            statistics=statistics,
+            quiet=quiet,
+            show_suppressed=show_suppressed,
+            memory=memory,
+        )
+
+    result, files = once()
+    log.info(
+        "asyncrace: checked %s in %.2fs",
+        _plural(result.files, "file"),
+        time.perf_counter() - started,
+    )
+    if watch:
+        _watch(once, file_args, files)  # never returns: Ctrl-C ends it with status 0
+
+    if result.has_internal_error:
+        for d in result.diagnostics:
+            if d.code == "ARC902":
+                click.echo(f"asyncrace: internal error: {d.path}: {d.message}", err=True)
+        sys.exit(EXIT_ERROR)
+    if result.diagnostics and not exit_zero:
+        sys.exit(EXIT_FINDINGS)
+    sys.exit(EXIT_OK)
+
+
+def _check_once(
+    file_args: list[Path],
+    settings: Settings,
+    loaded: LoadedConfig,
+    *,
+    read_stdin: bool,
+    stdin_filename: str | None,
+    stdin_name: str,
+    force_exclude: bool,
+    project_context: bool,
+    baseline_path: Path | None,
+    update_baseline: bool,
+    jobs: int | None,
+    no_cache: bool,
+    cache_dir: Path | None,
+    verbose: bool,
+    color: str,
+    statistics: bool,
+    quiet: bool,
+    show_suppressed: bool,
+    memory: FactsMemory | None,
+) -> tuple[engine.CheckResult, list[Path]]:
     try:
         files = discover_mod.discover(file_args, settings, force_exclude=force_exclude)
     except discover_mod.DiscoveryError as exc:
@@ -350,7 +434,7 @@ def check(
             click.echo("asyncrace: warning: no Python files found", err=True)
         result = engine.CheckResult(diagnostics=[], suppressed=[], files=0)
     else:
-        if _ENDS_AFTER:  # what the run builds need not be freed: the process ends next
+        if _ENDS_AFTER and memory is None:  # the process ends next: nothing need be freed
             engine.retain_until_exit()
         resolved_cache: Path | None = None
         if not no_cache:
@@ -358,6 +442,8 @@ def check(
         try:
             with _progress_bar(len(files), quiet) as progress:
                 extra: dict[str, Any] = {"progress": progress} if progress is not None else {}
+                if memory is not None:
+                    extra["memory"] = memory
                 result = engine.check(
                     files,
                     settings,
@@ -399,20 +485,66 @@ def check(
         os.dup2(devnull, sys.stdout.fileno())
     except Exception as exc:
         _internal_error(exc, verbose)
-    log.info(
-        "asyncrace: checked %s in %.2fs",
-        _plural(result.files, "file"),
-        time.perf_counter() - started,
-    )
+    return result, files
 
-    if result.has_internal_error:
-        for d in result.diagnostics:
-            if d.code == "ARC902":
-                click.echo(f"asyncrace: internal error: {d.path}: {d.message}", err=True)
-        sys.exit(EXIT_ERROR)
-    if result.diagnostics and not exit_zero:
-        sys.exit(EXIT_FINDINGS)
-    sys.exit(EXIT_OK)
+
+# how often --watch looks at the files, in seconds
+WATCH_INTERVAL = 0.5
+
+
+def _watch_state(roots: Sequence[Path], files: Sequence[Path]) -> dict[str, tuple[int, int]]:
+    """(mtime, size) of every checked file, and the mtime of every directory from the roots
+    down to them: an added, removed or renamed file changes its directory's."""
+    state: dict[str, tuple[int, int]] = {}
+    dirs: set[Path] = set()
+    tops = [Path(os.path.abspath(r)) for r in roots]
+    for f in files:
+        try:
+            st = os.stat(f)
+        except OSError:
+            state[str(f)] = (-1, -1)
+            continue
+        state[str(f)] = (st.st_mtime_ns, st.st_size)
+        d = Path(os.path.abspath(f)).parent
+        while d not in dirs:
+            dirs.add(d)
+            if any(d == t for t in tops) or d.parent == d:
+                break
+            d = d.parent
+    for d in sorted(dirs | {t for t in tops if t.is_dir()}):
+        try:
+            state[f"{d}{os.sep}"] = (os.stat(d).st_mtime_ns, 0)
+        except OSError:
+            state[f"{d}{os.sep}"] = (-1, 0)
+    return state
+
+
+def _watch(
+    once: Callable[[], tuple[engine.CheckResult, list[Path]]],
+    roots: Sequence[Path],
+    files: list[Path],
+) -> NoReturn:
+    """Check again whenever a file changes, until interrupted (exit status 0)."""
+    import gc
+
+    gc.unfreeze()  # each run freezes what it built (gc_paused); a long watch must collect it
+    state = _watch_state(roots, files)
+    click.echo("asyncrace: watching for changes (Ctrl-C to stop)", err=True)
+    try:
+        while True:
+            time.sleep(WATCH_INTERVAL)
+            now = _watch_state(roots, files)
+            if now == state:
+                continue
+            click.echo(
+                f"\n[{time.strftime('%H:%M:%S')}] asyncrace: a file changed, checking again",
+                err=True,
+            )
+            _, files = once()
+            gc.unfreeze()
+            state = _watch_state(roots, files)
+    except KeyboardInterrupt:
+        sys.exit(EXIT_OK)
 
 
 def _apply_baseline(

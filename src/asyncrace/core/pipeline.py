@@ -575,8 +575,14 @@ def _extract_all(
         digest = content_digest(data)
         if job.display in known and known[job.display][0] != digest:
             changed.add(i)
-        elif memory is not None:
-            remember[i] = (job.display, job.module, job.is_package, digest)
+        elif memory is not None:  # (without a cache directory, the bytes are hashed here)
+            mkey = (job.display, job.module, job.is_package, digest)
+            held = memory.get(mkey)
+            if held is not None:
+                hits += 1
+                results[i] = held
+                continue
+            remember[i] = mkey
         if cache is None:
             todo.append((i, _Work(job, data)))
             continue
