@@ -138,6 +138,13 @@ class Analysis:
         if self._spawns is None:
             sites: dict[str, Step] = {}
             call = K.CALL
+            # a callback target is an async function that is no nested one (_callback_sites),
+            # reached by its own name: an argument ending in another name cannot be one
+            async_names = {
+                f.facts.name
+                for f in self.index.all_functions()
+                if f.facts.is_async and f.facts.parent is None
+            }
             for fn in self.index.all_functions():
                 calls = [e for e in fn.facts.events if e.kind == call]
                 if not any(e.args for e in calls):
@@ -148,7 +155,10 @@ class Analysis:
                     # (``await app(scope, receive, send)``) drives it within its own extent
                     if (
                         e.bind not in (Bind.AWAITED, Bind.RETURNED)
-                        and any("." in a and _bound_method_ref(a) for a in e.args)
+                        and any(
+                            a.rpartition(".")[2] in async_names and _bound_method_ref(a)
+                            for a in e.args
+                        )
                         and not self.index.callable_targets(ctx, e.ref)
                         and not self._project_class(ctx, e.ref)
                     ):

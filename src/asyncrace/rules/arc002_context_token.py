@@ -129,10 +129,12 @@ class ContextTokenCrossesHandler:
 
     def check(self, analysis: Analysis, module: ModuleFacts) -> Iterator[Diagnostic]:
         for fn in module_functions(analysis, module):
-            ctx = analysis.ctx(fn)
+            ctx: Ctx | None = None
             for i, ev in enumerate(fn.facts.events):
                 if ev.kind != K.CALL or not ev.ref.endswith(("attach", "set")):
                     continue  # (token_kind's own first test, without a call per event)
+                if ctx is None:
+                    ctx = analysis.ctx(fn)
                 kind = token_kind(analysis, ctx, ev)
                 if kind is None:
                     continue
