@@ -15,6 +15,7 @@ bodies are not part of the enclosing coroutine's sequence.
 from __future__ import annotations
 
 import ast
+import sys
 from dataclasses import dataclass, field
 
 from asyncrace.core.facts import (
@@ -98,7 +99,9 @@ def ref_of(node: ast.AST, recv: dict[str, str] | None = None) -> str:
             break
         else:
             return ""
-    return "".join(reversed(parts))
+    # interned: a file says ``self._lock`` many times, and one string object for them all is
+    # pickled once (pickle's memo) when a worker sends the facts back, and kept once
+    return sys.intern("".join(reversed(parts)))
 
 
 def _strip_optional(node: ast.expr) -> ast.expr | None:
@@ -653,7 +656,7 @@ class _FunctionBuilder:
 
     def ref(self, node: ast.AST) -> str:
         if isinstance(node, ast.Name) and self._is_global(node.id):
-            return "global:" + node.id
+            return sys.intern("global:" + node.id)
         r = ref_of(node, self.recv)
         if self.cls is not None and r:
             head, dot, rest = r.partition(".")
