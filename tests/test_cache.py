@@ -461,3 +461,36 @@ def test_directories_of_other_versions_are_pruned(
     assert made[4].name in left and made[3].name in left  # then the most recently used
     assert made[0].name not in left and made[2].name not in left
     assert (made[4] / "entry.json").exists()  # what is kept is kept whole
+
+
+def test_pruning_never_touches_directories_that_are_not_version_directories(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shared --cache-dir may hold the user's own ``extract-videos/``: only names of the
+    exact version-directory form are pruned, and only under asyncrace's CACHEDIR.TAG."""
+    import os
+
+    root = tmp_path / "shared"
+    root.mkdir()
+    for name in ("extract-vendor", "extract-videos", "extract-values"):
+        (root / name).mkdir()
+        (root / name / "data.txt").write_text("mine")
+        os.utime(root / name, (1, 1))
+    for i in range(cache_mod.KEEP_VERSIONS + 2):
+        monkeypatch.setattr(cache_mod, "code_version", lambda i=i: f"9.9.{i}")
+        assert cache_mod.Cache.open(root) is not None
+    for name in ("extract-vendor", "extract-videos", "extract-values"):
+        assert (root / name / "data.txt").read_text() == "mine"
+    versions = [d for d in root.iterdir() if d.name.startswith("extract-v2-")]
+    assert len(versions) == cache_mod.KEEP_VERSIONS
+    # a directory with another tag (or none) is not ours to prune at all
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "CACHEDIR.TAG").write_text(
+        "Signature: 8a477f597d28d172789f06886806bc55\nsomeone else\n"
+    )
+    (other / "extract-v1").mkdir()
+    for i in range(cache_mod.KEEP_VERSIONS + 2):
+        monkeypatch.setattr(cache_mod, "code_version", lambda i=i: f"8.8.{i}")
+        assert cache_mod.Cache.open(other) is not None
+    assert (other / "extract-v1").is_dir()

@@ -34,6 +34,7 @@ import itertools
 import json
 import logging
 import os
+import re
 import shutil
 import stat
 import sys
@@ -73,6 +74,9 @@ CACHEDIR_TAG = (
 # directories of other asyncrace versions kept (a pre-commit hook pinned to one release and an
 # editor on another, taking turns, both keep their entries), the least recently used removed
 KEEP_VERSIONS = 3
+# what a version directory of this cache is called (``extract-v2-0.1.0-38e2d8984ff20619``,
+# and ``extract-v1`` of the first releases); nothing else is ever pruned
+_VERSION_DIR = re.compile(r"extract-v\d+(-[A-Za-z0-9._-]+)?")
 # an entry bigger than this many times its source (plus a constant) is not read
 MAX_ENTRY_RATIO = 64
 MAX_ENTRY_BASE = 1 << 20
@@ -431,10 +435,13 @@ class Cache:
         same moment just misses."""
         try:
             os.utime(self.dir)
+            tag = self.root / "CACHEDIR.TAG"
+            if not tag.is_file() or tag.read_text("ascii", "replace") != CACHEDIR_TAG:
+                return  # not a directory asyncrace made: never delete anything in it
             dirs = [
                 d
                 for d in self.root.iterdir()
-                if d.name.startswith("extract-v") and d.is_dir() and not d.is_symlink()
+                if _VERSION_DIR.fullmatch(d.name) and d.is_dir() and not d.is_symlink()
             ]
             dirs.sort(key=lambda d: (d != self.dir, -d.stat().st_mtime, d.name))
             for old in dirs[KEEP_VERSIONS:]:
