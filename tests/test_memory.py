@@ -140,3 +140,25 @@ def test_memory_works_without_a_cache_directory(
     second = check(files, Settings(), cache_dir=None, memory=memory, jobs=1)
     assert [p.rsplit("/", 1)[-1] for p in parsed] == ["b.py"]
     assert _summary(second) == _summary(first)
+
+
+def test_a_check_leaves_the_host_s_garbage_collectable(tmp_path: Path) -> None:
+    """engine.check freezes what it builds (gc_paused); a host process's own cyclic garbage
+    must not stay frozen after it returns (the flake8 plugin, the API)."""
+    import gc
+    import weakref
+
+    files = _project(tmp_path)
+
+    class Node:
+        pass
+
+    refs = []
+    for _ in range(3):
+        a, b = Node(), Node()
+        a.other, b.other = b, a  # type: ignore[attr-defined]
+        refs.append(weakref.ref(a))
+        del a, b
+        check(files, Settings(), cache_dir=None)
+    gc.collect()
+    assert all(r() is None for r in refs)

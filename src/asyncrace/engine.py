@@ -192,6 +192,12 @@ def check(
     )
     if key is not None and cache_dir is not None and storable and not checked.has_internal_error:
         runcache.store(cache_dir, key, checked.diagnostics, checked.suppressed, checked.files)
+    if not _RETAIN:
+        # gc_paused froze everything alive, the caller's own objects too: hand them back to
+        # the collector (the facts themselves are freed by reference counting on return)
+        import gc
+
+        gc.unfreeze()
     return checked
 
 

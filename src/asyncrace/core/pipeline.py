@@ -511,9 +511,9 @@ def gc_paused() -> Iterator[None]:
     On the way out the objects made meanwhile are frozen (:func:`gc.freeze`) before the
     collector is enabled again: otherwise they all sit in the youngest generation, and the
     first collection after this block traverses every one of them (half a second for a
-    million facts). Frozen objects are still freed by reference counting when dropped; only
-    cycles among them would wait for :func:`gc.unfreeze` (the language server calls it
-    between analyses)."""
+    million facts). :func:`gc.freeze` freezes *every* tracked object, the caller's too:
+    :func:`asyncrace.engine.check` calls :func:`gc.unfreeze` before it returns, unless the
+    process is about to end (the command line)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
