@@ -171,10 +171,13 @@ class Analysis:
                     if what not in SPAWNERS:
                         continue
                     many = what in MANY_SPAWNERS or s.repeated
-                    for e in calls:
-                        if e is s or not _inside(e.pos, s.pos):
-                            continue
-                        if self._fresh_receiver(ctx, fn, e, many):
+                    inside = [e for e in calls if e is not s and _inside(e.pos, s.pos)]
+                    for e in inside:
+                        # one object, one method, several tasks: in a loop or comprehension,
+                        # or twice in one gather (``gather(c.a(1), c.a(2))``); a gather of two
+                        # different methods (``gather(c.a(), c.b())``) runs each once
+                        again = e.repeated or (many and sum(x.ref == e.ref for x in inside) > 1)
+                        if self._fresh_receiver(ctx, fn, e, again):
                             continue
                         for tfn, tctx in self.targets(ctx, e):
                             if tctx.recv is None or not tfn.facts.is_async:
@@ -198,11 +201,11 @@ class Analysis:
         val = self.index.eval(ctx, ref)
         return isinstance(val, ClassObj) and val.fq in self.index.classes
 
-    def _fresh_receiver(self, ctx: Ctx, fn: Fn, call: Event, many: bool) -> bool:
+    def _fresh_receiver(self, ctx: Ctx, fn: Fn, call: Event, again: bool) -> bool:
         """``create_task(Cycle(...).run())`` or ``self.cycle = Cycle(...)`` then
         ``create_task(self.cycle.run())``: each spawn gets an object of its own. Not when one
-        object made once receives several concurrent calls (``c = Cycle()`` then
-        ``gather(c.a(), c.b())`` or a loop of spawns on ``c``): that object is shared."""
+        object made once has the method run several times at once (``again``: ``c = Cycle()``
+        then a loop of spawns of ``c.run()``, or ``gather(c.run(1), c.run(2))``)."""
         segs = split_ref(call.ref)
         if len(segs) < 2:
             return False
@@ -213,8 +216,8 @@ class Analysis:
             if e.kind in (K.LOCAL, K.WRITE) and e.ref == recv and e.value is not None:
                 v = e.value
                 if v.kind == "call" and isinstance(self.index.eval(ctx, v.ref), ClassObj):
-                    # made anew for each spawn (in the same loop), or spawned once
-                    return e.repeated or not (many or call.repeated)
+                    # made anew for each spawn (in the same loop), or its method run once
+                    return e.repeated or not again
         return False
 
     def _callback_sites(self, ctx: Ctx, fn: Fn, e: Event, sites: dict[str, Step]) -> None:
