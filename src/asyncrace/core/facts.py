@@ -88,7 +88,8 @@ class Event:
     bind: Bind = Bind.NONE  # CALL: where the result goes
     name: str = ""  # CALL bound to LOCAL/ATTR/ITEM: the target ref; AWAIT: "await"/"async for"/..
     value: Value | None = None  # WRITE / LOCAL / SETITEM: the stored value
-    # BRANCH: guard atoms as "ref|absent_branch|test kind" (absent_branch 0 = true, 1 = false)
+    # BRANCH: guard atoms as "ref|absent_branch|test kind|key names" (absent_branch 0 = true,
+    # 1 = false; key names: the plain names a membership test's key is made of, comma-separated)
     guards: tuple[str, ...] = ()
     regions: tuple[int, ...] = ()  # enclosing ``with`` regions (innermost last)
     handler: int = -1  # index of the innermost enclosing try's handler entry, -1 if none

@@ -117,7 +117,9 @@ def _guard_atoms(ev: Event) -> list[tuple[str, int, str]]:
     return out
 
 
-def _key_names(f: FunctionFacts, ev: Event, ref: str) -> frozenset[str]:
+def _key_names(
+    f: FunctionFacts, ev: Event, ref: str, sources: dict[str, set[str]] | None = None
+) -> frozenset[str]:
     """The plain names the checked key is made of (``id(model) in self.x`` -> id, model), and
     what the locals among them were computed from (``k = build_key(source)`` -> build_key,
     source): a callee given ``source`` can compute the same key again."""
@@ -126,24 +128,39 @@ def _key_names(f: FunctionFacts, ev: Event, ref: str) -> frozenset[str]:
         atom, _branch, _kind, key = g.split("|")
         if atom == ref and key:
             names.update(key.split(","))
-    return _derivation(f, names)
+    return _derivation(f, names, sources)
 
 
-def _derivation(f: FunctionFacts, names: set[str]) -> frozenset[str]:
+def _local_sources(f: FunctionFacts) -> dict[str, set[str]]:
+    """Local name -> the names its assignments in ``f`` are computed from."""
+    out: dict[str, set[str]] = {}
+    for e in f.events:
+        if e.kind == K.LOCAL and e.value is not None:
+            out.setdefault(e.ref, set()).update(e.value.names)
+    return out
+
+
+def _derivation(
+    f: FunctionFacts, names: set[str], sources: dict[str, set[str]] | None = None
+) -> frozenset[str]:
     """``names`` and every name the locals among them were computed from, transitively."""
-    names = set(names)
-    todo = list(names)
+    if sources is None:
+        sources = _local_sources(f)
+    out = set(names)
+    todo = list(out)
     while todo:
-        n = todo.pop()
-        for e in f.events:
-            if e.kind == K.LOCAL and e.ref == n and e.value is not None:
-                new = set(e.value.names) - names
-                names.update(new)
-                todo.extend(new)
-    return frozenset(names)
+        new = sources.get(todo.pop(), set()) - out
+        out.update(new)
+        todo.extend(new)
+    return frozenset(out)
 
 
-def _registers_another_key(f: FunctionFacts, ev: Event, key: frozenset[str]) -> bool:
+def _registers_another_key(
+    f: FunctionFacts,
+    ev: Event,
+    key: frozenset[str],
+    sources: dict[str, set[str]] | None = None,
+) -> bool:
     """``self._sessions[t.id] = t`` with ``t = Transport(uuid4().hex)``, after checking
     ``sid in self._sessions``: the key stored is made of nothing the checked key is made of,
     so it is another key (a fresh one), not the one checked. Only for a key written as a
@@ -162,24 +179,53 @@ def _registers_another_key(f: FunctionFacts, ev: Event, key: frozenset[str]) -> 
     head = kref.split(".", 1)[0]
     if not head.isidentifier():
         return False
-    made_of = _derivation(f, {head})
+    made_of = _derivation(f, {head}, sources)
     return not made_of & {"self", "cls"} and not made_of & key
 
 
-def _cannot_get_key(call: Event, callee: Fn, key: frozenset[str]) -> bool:
-    """A callee given none of the names the checked key is made of (``self._admit(user)``
-    after checking ``sid in self._sessions``) registers a key of its own making, a fresh
-    session id, not the one checked (unless it fills many keys at once: ``bulk``). Unknown
-    when the key involves ``self`` or ``cls`` (state the callee sees too), when an argument
-    is not summarised, or for a nested function (it sees the caller's locals)."""
+def _cannot_get_key(
+    f: FunctionFacts,
+    call: Event,
+    callee: Fn,
+    key: frozenset[str],
+    direct: frozenset[str],
+    sources: dict[str, set[str]] | None = None,
+) -> bool:
+    """A callee given nothing the checked key is made of (``self._admit(user)`` after
+    checking ``sid in self._sessions``) registers a key of its own making, a fresh session
+    id, not the one checked (unless it fills many keys at once: ``bulk``). An argument gives
+    the key when the key is computed from it (``key`` is what the key's names come from,
+    ``k = build(source)`` then ``self._run(source)``) or it is computed from the key's own
+    names (``direct``: ``k = name.lower()`` then ``self._register(k)``); two values that
+    merely share an ancestor (a request both are read from) do not. Unknown, so never blind: a key
+    involving ``self`` or ``cls``, a caller that stores something made from the key in
+    ``self`` state (the callee may read it there), an argument that is a call, a starred or
+    double-starred argument or one asyncrace does not summarise, and a nested callee (it
+    sees the caller's locals)."""
     if not key or key & {"self", "cls"} or callee.facts.parent is not None:
         return False
+    sources = _local_sources(f) if sources is None else sources
+    for e in f.events:
+        if (
+            e.kind in (K.WRITE, K.SETITEM)
+            and e.ref.startswith(("self.", "cls.", "global:"))
+            and e.value is not None
+            and _derivation(f, set(e.value.names), sources) & direct
+        ):
+            return False  # handed over through shared state
     for a in call.args:
-        ref = a.partition("=")[2] if "=" in a and a.partition("=")[0].isidentifier() else a
-        ref = ref.lstrip("*")
-        if not ref or ref.startswith(("lambda:", "partial:")):
+        k, eq, v = a.partition("=")
+        ref = v if eq and k.isidentifier() else a
+        if (
+            not ref
+            or ref.startswith(("lambda:", "partial:", "*"))
+            or any(c in ref for c in "()[]=")
+        ):
             return False
-        if ref.removeprefix("global:").split(".", 1)[0].rstrip("()[]") in key:
+        head = ref.removeprefix("global:").split(".", 1)[0]
+        if not head.isidentifier() or head in ("self", "cls"):
+            return False
+        if head in key or _derivation(f, {head}, sources) & direct:
             return False
     return True
 
@@ -267,16 +313,18 @@ class GuardBeforeRegistration:
     ) -> Diagnostic | None:
         f = fn.facts
         guard = f.events[b]
-        key = _key_names(f, guard, ref) if kind == "in" else frozenset()
+        sources = _local_sources(f)
+        direct = _key_names(f, guard, ref, {}) if kind == "in" else frozenset()
+        key = _key_names(f, guard, ref, sources) if kind == "in" else frozenset()
         callee_regs: dict[int, tuple[tuple[Step, ...], bool]] = {}
 
         def registers(i: int, ev: Event) -> bool:
             reg = registration_of(ev)
             if reg == ref and self._matches(ev, kind):
-                return not _registers_another_key(f, ev, key)
+                return not _registers_another_key(f, ev, key, sources)
             if ev.kind == K.CALL and i not in callee_regs and analysis.same_object_call(ctx, ev):
                 for tfn, tctx in analysis.targets(ctx, ev):
-                    blind = _cannot_get_key(ev, tfn, key)
+                    blind = _cannot_get_key(f, ev, tfn, key, direct, sources)
                     for creg in analysis.registrations(Ctx(tfn, tctx.recv)):
                         if (
                             creg.attr == ref
