@@ -196,10 +196,29 @@ class Analysis:
         return self._spawns
 
     def _project_class(self, ctx: Ctx, ref: str) -> bool:
-        """Does ``ref`` name a class of the project (a dataclass without ``__init__`` has no
-        call target, but it is no framework either: it only keeps what it is given)?"""
+        """Does ``ref`` name a class of the project, all of whose bases are the project's too
+        (a dataclass without ``__init__`` has no call target, but it is no framework either:
+        it only keeps what it is given)? A subclass of a framework's class
+        (``class AuthRoute(framework.Route)``) is still the framework's. Bases from
+        ``typing``, ``abc``, ``dataclasses`` and the builtins do not count."""
         val = self.index.eval(ctx, ref)
-        return isinstance(val, ClassObj) and val.fq in self.index.classes
+        if not isinstance(val, ClassObj) or val.fq not in self.index.classes:
+            return False
+        todo, seen = [val.fq], set()
+        while todo:
+            fq = todo.pop()
+            if fq in seen:
+                continue
+            seen.add(fq)
+            ci = self.index.classes.get(fq)
+            if ci is None:
+                if not fq.startswith(_NEUTRAL_BASES) and fq not in ("object", "Exception"):
+                    return False
+                continue
+            for b in ci.bases:  # ``Generic[T]`` is kept as written: resolve it without ``[]``
+                base = b.split("[", 1)[0]
+                todo.append(self.index.resolve(ci.module, base) if "[" in b else base)
+        return True
 
     def _fresh_receiver(self, ctx: Ctx, fn: Fn, call: Event, again: bool) -> bool:
         """``create_task(Cycle(...).run())`` or ``self.cycle = Cycle(...)`` then
@@ -708,6 +727,8 @@ SPAWNERS: frozenset[str] = frozenset(
         "wait",
     }
 )
+# base classes that say nothing about who calls the class's callbacks
+_NEUTRAL_BASES = ("typing.", "typing_extensions.", "abc.", "dataclasses.", "builtins.", "enum.")
 # spawners that start several awaitables at once by design
 MANY_SPAWNERS: frozenset[str] = frozenset({"gather", "as_completed", "wait"})
 
