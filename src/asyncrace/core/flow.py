@@ -421,6 +421,15 @@ class Analysis:
         for m in self.index.modules.values():
             if any(self.index.resolve(m, t) == cls_fq for t in m.global_types.values()):
                 return False  # a module-level instance: shared by every importer
+        for ci in self.index.classes.values():
+            if any(
+                t == cls_fq and attr not in ci.facts.fields for attr, t in ci.attr_types.items()
+            ):
+                # an attribute of another class holds one: a class attribute made once
+                # (``streams = _Streams()``), or ``self.x = transport`` kept by a longer-lived
+                # object (an annotated dataclass field is only a declaration: its instances
+                # are made, and checked, where they are made)
+                return False
         made = False
         for caller, i in self._by_name().get(name, []):
             e = caller.facts.events[i]
