@@ -345,6 +345,7 @@ def check(
             memory=memory,
         )
 
+    started_ns = time.time_ns()
     result, files = once()
     log.info(
         "asyncrace: checked %s in %.2fs",
@@ -352,7 +353,13 @@ def check(
         time.perf_counter() - started,
     )
     if watch:
-        _watch(once, file_args, files)  # never returns: Ctrl-C ends it with status 0
+        _watch(  # never returns: Ctrl-C ends it with status 0
+            once,
+            lambda: discover_mod.discover(file_args, settings, force_exclude=force_exclude),
+            file_args,
+            files,
+            started_ns,
+        )
 
     if result.has_internal_error:
         for d in result.diagnostics:
@@ -494,10 +501,15 @@ WATCH_INTERVAL = 0.5
 
 def _watch_state(roots: Sequence[Path], files: Sequence[Path]) -> dict[str, tuple[int, int]]:
     """(mtime, size) of every checked file, and the mtime of every directory from the roots
-    down to them: an added, removed or renamed file changes its directory's."""
+    (a file root: its directory) down to them: a file added, removed or renamed next to the
+    checked ones changes its directory's. Files in a new directory are found by discovery
+    (:func:`_watch`)."""
     state: dict[str, tuple[int, int]] = {}
     dirs: set[Path] = set()
-    tops = [Path(os.path.abspath(r)) for r in roots]
+    tops = set()
+    for r in roots:
+        top = Path(os.path.abspath(r))
+        tops.add(top if top.is_dir() else top.parent)
     for f in files:
         try:
             st = os.stat(f)
@@ -508,10 +520,10 @@ def _watch_state(roots: Sequence[Path], files: Sequence[Path]) -> dict[str, tupl
         d = Path(os.path.abspath(f)).parent
         while d not in dirs:
             dirs.add(d)
-            if any(d == t for t in tops) or d.parent == d:
+            if d in tops or d.parent == d:
                 break
             d = d.parent
-    for d in sorted(dirs | {t for t in tops if t.is_dir()}):
+    for d in sorted(dirs | tops):
         try:
             state[f"{d}{os.sep}"] = (os.stat(d).st_mtime_ns, 0)
         except OSError:
@@ -519,28 +531,50 @@ def _watch_state(roots: Sequence[Path], files: Sequence[Path]) -> dict[str, tupl
     return state
 
 
+# --watch runs discovery again every this many looks, for files in new directories
+WATCH_DISCOVER_EVERY = 4
+
+
 def _watch(
     once: Callable[[], tuple[engine.CheckResult, list[Path]]],
+    discover: Callable[[], list[Path]],
     roots: Sequence[Path],
     files: list[Path],
+    started: int,
 ) -> NoReturn:
-    """Check again whenever a file changes, until interrupted (exit status 0)."""
+    """Check again whenever a file changes, until interrupted (exit status 0). ``started``:
+    when the first check began (``time.time_ns``); a file saved while a check runs is
+    checked again at once. An error of one check (a root that disappeared during a
+    ``git checkout``) is reported and the watch goes on."""
     import gc
 
     gc.unfreeze()  # each run freezes what it built (gc_paused); a long watch must collect it
     state = _watch_state(roots, files)
     click.echo("asyncrace: watching for changes (Ctrl-C to stop)", err=True)
+    rounds = 0
     try:
         while True:
-            time.sleep(WATCH_INTERVAL)
-            now = _watch_state(roots, files)
-            if now == state:
-                continue
+            # saved during the last check: its report is already out of date
+            stale = any(mtime >= started for mtime, _ in state.values())
+            if not stale:
+                time.sleep(WATCH_INTERVAL)
+                rounds += 1
+                now = _watch_state(roots, files)
+                if now == state and rounds % WATCH_DISCOVER_EVERY == 0:
+                    try:
+                        if sorted(map(str, discover())) != sorted(map(str, files)):
+                            now = {}
+                    except (Exception, SystemExit):
+                        now = {}  # a root is gone: the check below says so
+                if now == state:
+                    continue
             click.echo(
                 f"\n[{time.strftime('%H:%M:%S')}] asyncrace: a file changed, checking again",
                 err=True,
             )
-            _, files = once()
+            started = time.time_ns()
+            with contextlib.suppress(SystemExit):  # the error is printed; watch for the fix
+                _, files = once()
             gc.unfreeze()
             state = _watch_state(roots, files)
     except KeyboardInterrupt:
