@@ -471,39 +471,33 @@ def plan(
     )
     changed_argv = asyncrace(changed, changed_cache)
 
-    def edit(rep: int) -> None:
-        with changed_file.open("a", encoding="utf-8") as f:
-            f.write(f"# bench/run.py: edit {rep + 1}\n")
-
-    ms.append(
-        Measurement(
-            "asyncrace-one-changed",
-            "asyncrace warm, one file changed (a comment appended)",
-            changed_argv,
-            changed,
-            asyncrace_details,
-            before_each=edit,
-            note=f"edits {rel(changed_file)}",
-        )
-    )
-
-    def code_edit(rep: int) -> None:
-        # a change of the code, not only of its text: the file's facts differ, as after
-        # most real edits (a comment leaves them as they were)
-        with changed_file.open("a", encoding="utf-8") as f:
-            f.write(f"\n\nasync def _bench_run_edit_{rep + 1}(x):\n    return await x\n")
-
-    ms.append(
-        Measurement(
+    # a comment leaves the file's facts as they were; a function appended changes them, as
+    # most real edits do: both are timed, so a shortcut for the first cannot pass for both
+    edits = (
+        ("asyncrace-one-changed", "a comment appended", "# bench/run.py: edit {n}\n"),
+        (
             "asyncrace-one-code-edit",
-            "asyncrace warm, one file changed (a function appended)",
-            changed_argv,
-            changed,
-            asyncrace_details,
-            before_each=code_edit,
-            note=f"edits {rel(changed_file)}",
-        )
+            "a function appended",
+            "\n\nasync def _bench_run_edit_{n}(x):\n    return await x\n",
+        ),
     )
+    for key, what, text in edits:
+
+        def append(rep: int, text: str = text) -> None:
+            with changed_file.open("a", encoding="utf-8") as f:
+                f.write(text.format(n=rep + 1))
+
+        ms.append(
+            Measurement(
+                key,
+                f"asyncrace warm, one file changed ({what})",
+                changed_argv,
+                changed,
+                asyncrace_details,
+                before_each=append,
+                note=f"edits {rel(changed_file)}",
+            )
+        )
     if args.ruff:
         ruff = [
             bin_of("ruff"),

@@ -137,28 +137,25 @@ def _asyncrace_script() -> str:
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_cli_runs_no_analyzed_code(project: tuple[Path, Path], jobs: str) -> None:
     root, marker = project
-    r = subprocess.run(
-        [_asyncrace_script(), "check", ".", "--output-format", "concise", "-j", jobs],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "NO_COLOR": "1"},
-    )
+
+    def asyncrace() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [_asyncrace_script(), "check", ".", "--output-format", "concise", "-j", jobs],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "NO_COLOR": "1"},
+        )
+
+    r = asyncrace()
     assert _markers(marker) == []
     assert r.returncode == 1, r.stderr  # the ARC001 findings: the normal exit code
     assert "module_level.py:9:9: ARC001 " in r.stdout
     assert "pkg/mod.py:7:9: ARC001 " in r.stdout
     assert "Traceback" not in r.stderr
     # warm: read back from the cache, still nothing runs
-    r2 = subprocess.run(
-        [_asyncrace_script(), "check", ".", "--output-format", "concise", "-j", jobs],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "NO_COLOR": "1"},
-    )
+    r2 = asyncrace()
     assert _markers(marker) == []
     assert (r2.returncode, r2.stdout) == (r.returncode, r.stdout)
 
