@@ -8,11 +8,22 @@ code reached from candidate findings, never to the whole call graph.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from asyncrace.core.facts import Bind, Event, FunctionFacts, K, Pos
-from asyncrace.core.index import ClassObj, Ctx, Fn, FuncVal, Index, Inst, is_property, split_ref
+from asyncrace.core.facts import Bind, Event, FunctionFacts, K, ModuleFacts, Pos
+from asyncrace.core.index import (
+    MISS,
+    ClassObj,
+    Ctx,
+    Fn,
+    FuncVal,
+    Index,
+    Inst,
+    Memo,
+    is_property,
+    split_ref,
+)
 from asyncrace.core.locks import LockInfo, LockModel
 from asyncrace.settings import Settings
 
@@ -108,92 +119,209 @@ def short(fn: Fn) -> str:
     return f.name
 
 
+# the key a reader of the spawn-site table notes for a method (``Analysis.spawn_site``)
+SPAWN_KEY = "\x00spawn:"
+# a module's spawn sites, (function, method, site) in its functions' order, and the modules
+# read to find them
+Contribution = tuple[list[tuple[str, str, Step]], set[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleMentions:
+    """What a module's bodies mention, by last name: the names the project-wide lookups of
+    :class:`Analysis` search by. Part of the module's interface: while it is unchanged, the
+    lookups of other modules find this module where they found it before."""
+
+    calls: tuple[str, ...]  # called names, and names handed to a spawner
+    args: tuple[str, ...]  # names passed as arguments (also in decorators and defaults)
+    releases: bool  # a function calls something named ``reset``/``detach`` (ARC002)
+
+    @staticmethod
+    def of(m: ModuleFacts) -> ModuleMentions:
+        calls: set[str] = set()
+        args: set[str] = {r.rsplit(".", 1)[-1] for r in m.passed}
+        releases = False
+        call = K.CALL
+        for f in m.functions.values():
+            for e in f.events:
+                if e.kind != call:
+                    continue
+                if e.ref:
+                    last = e.ref.rpartition(".")[2]
+                    calls.add(last)
+                    if not releases and ("reset" in e.ref or "detach" in e.ref):
+                        releases = True
+                for a in e.args:
+                    ref = a.partition("=")[2] if _is_kw(a) else a
+                    if ref and "(" not in ref:
+                        n = split_ref(ref)[-1]
+                        args.add(n)
+                        if e.ref and e.ref.rpartition(".")[2] in SPAWNERS:
+                            calls.add(n)
+        return ModuleMentions(tuple(sorted(calls)), tuple(sorted(args)), releases)
+
+
+@dataclass
+class Mentions:
+    """Name -> the modules (sorted) whose bodies mention it (:class:`ModuleMentions`)."""
+
+    calls: dict[str, list[str]]
+    args: dict[str, list[str]]
+    releases: list[str]
+
+    @staticmethod
+    def build(
+        modules: Iterable[ModuleFacts], known: dict[str, ModuleMentions] | None = None
+    ) -> Mentions:
+        calls: dict[str, list[str]] = {}
+        args: dict[str, list[str]] = {}
+        releases: list[str] = []
+        for m in sorted(modules, key=lambda m: m.module):
+            mm = known.get(m.module) if known is not None else None
+            if mm is None:
+                mm = ModuleMentions.of(m)
+            for n in mm.calls:
+                calls.setdefault(n, []).append(m.module)
+            for n in mm.args:
+                args.setdefault(n, []).append(m.module)
+            if mm.releases:
+                releases.append(m.module)
+        return Mentions(calls, args, releases)
+
+
 class Analysis:
     """The index plus the lock model plus memoized summaries: what every rule queries."""
 
-    def __init__(self, index: Index, settings: Settings) -> None:
+    def __init__(self, index: Index, settings: Settings, mentions: Mentions | None = None) -> None:
         self.index = index
         self.settings = settings
         self.locks = LockModel(index, settings)
         self.lifecycle = DEFAULT_LIFECYCLE | frozenset(settings.lifecycle_methods)
         self.setup_dunders = DUNDER_LIFECYCLE | frozenset(settings.lifecycle_methods)
-        self._acq: dict[tuple[object, ...], list[Acquire]] = {}
-        self._hand: dict[tuple[object, ...], list[HandOff]] = {}
-        self._reads: dict[tuple[object, ...], dict[str, tuple[Step, ...]]] = {}
-        self._regs: dict[tuple[object, ...], list[Registration]] = {}
-        self._region_locks: dict[tuple[str, int, str | None], LockInfo | None] = {}
+        t = self.tracker = index.tracker
+        self._acq: Memo[tuple[object, ...], list[Acquire]] = Memo(t)
+        self._hand: Memo[tuple[object, ...], list[HandOff]] = Memo(t)
+        self._reads: Memo[tuple[object, ...], dict[str, tuple[Step, ...]]] = Memo(t)
+        self._regs: Memo[tuple[object, ...], list[Registration]] = Memo(t)
+        self._region_locks: Memo[tuple[str, int, str | None], LockInfo | None] = Memo(t)
+        self._evidence: Memo[tuple[str, int], Step | None] = Memo(t)
+        self._callers: Memo[str, dict[str, list[Fn]]] = Memo(t)
+        self._named_calls: Memo[str, list[tuple[Fn, int]]] = Memo(t)
+        self._per_call: Memo[str, bool] = Memo(t)
+        # each module's contribution to the spawn-site table, with the modules it read; an
+        # incremental run fills in those of the modules it need not compute again
+        self.contributions: dict[str, Contribution] = {}
         self._spawns: dict[str, Step] | None = None
-        self._passed: frozenset[str] | None = None
-        self._evidence: dict[tuple[str, int], Step | None] = {}
-        self._callers: dict[str, dict[str, list[Fn]]] = {}
-        self._named_calls: dict[str, list[tuple[Fn, int]]] | None = None
-        self._per_call: dict[str, bool] = {}
+        # name -> modules whose bodies call it (or hand it to a spawner), pass it as an
+        # argument, or call ``reset``/``detach`` in a function (``Mentions``)
+        self._mentions: Mentions | None = mentions
+        self._async: frozenset[str] | None = None
+        # record the modules each contribution reads (a run that keeps a project snapshot)
+        self.track = False
 
     # -- evidence that a method runs in several tasks at once ------------------------------
+    def spawn_site(self, fq: str) -> Step | None:
+        """One place that runs the method ``fq`` in several tasks at once (``spawn_sites``);
+        the lookup of ``fq`` is a read of its own, a change of its answer dirties the reader."""
+        self.tracker.note(SPAWN_KEY + fq)
+        return self.spawn_sites().get(fq)
+
     def spawn_sites(self) -> dict[str, Step]:
         """Method (fully qualified) -> one place that runs it in several tasks at once:
         started by ``gather``/``wait``/``as_completed``, by ``create_task``/``start_soon``/
         ``ensure_future`` inside a loop or a comprehension, or handed to a framework as a
-        callback (a route, a handler, a subscriber), which runs it per event."""
+        callback (a route, a handler, a subscriber), which runs it per event.
+
+        Built from each module's contribution (the sites its functions make), each computed
+        apart with the modules it read (:attr:`contributions`); the first site in the order of
+        the functions' names wins."""
         if self._spawns is None:
-            sites: dict[str, Step] = {}
-            call = K.CALL
-            # a callback target is an async function that is no nested one (_callback_sites),
-            # reached by its own name: an argument ending in another name cannot be one
-            async_names = {
-                f.facts.name
-                for f in self.index.all_functions()
-                if f.facts.is_async and f.facts.parent is None
-            }
-            for fn in self.index.all_functions():
-                calls = [e for e in fn.facts.events if e.kind == call]
-                if not any(e.args for e in calls):
-                    continue
-                ctx = self.ctx(fn)
-                for e in calls:
-                    # a registration stores the callback for later events; an awaited call
-                    # (``await app(scope, receive, send)``) drives it within its own extent
-                    if (
-                        e.bind not in (Bind.AWAITED, Bind.RETURNED)
-                        and any(
-                            a.rpartition(".")[2] in async_names and _bound_method_ref(a)
-                            for a in e.args
-                        )
-                        and not self.index.callable_targets(ctx, e.ref)
-                        and not self._project_class(ctx, e.ref)
-                    ):
-                        # handed to a framework (a route, a handler); the project's own
-                        # helpers (a supervisor starting one task) are followed, not trusted
-                        self._callback_sites(ctx, fn, e, sites)
-                spawned_once: dict[str, list[Step]] = {}
-                for s in calls:
-                    what = s.ref.rpartition(".")[2]
-                    if what not in SPAWNERS:
+            tracker = self.tracker
+            saved, tracker.frames = tracker.frames, []
+            try:
+                for m in sorted(self.index.modules.values(), key=lambda m: m.module):
+                    if m.module in self.contributions:
                         continue
-                    many = what in MANY_SPAWNERS or s.repeated
-                    inside = [e for e in calls if e is not s and _inside(e.pos, s.pos)]
-                    for e in inside:
-                        # one object, one method, several tasks: in a loop or comprehension,
-                        # or twice in one gather (``gather(c.a(1), c.a(2))``); a gather of two
-                        # different methods (``gather(c.a(), c.b())``) runs each once
-                        again = e.repeated or (many and sum(x.ref == e.ref for x in inside) > 1)
-                        if self._fresh_receiver(ctx, fn, e, again):
-                            continue
-                        for tfn, tctx in self.targets(ctx, e):
-                            if tctx.recv is None or not tfn.facts.is_async:
-                                continue
-                            label = f"`{short(tfn)}` runs in several tasks at once here (`{what}`)"
-                            if many or e.repeated:
-                                sites.setdefault(tfn.fq, fn_step(fn, at(e), label))
-                            else:  # started once here; a second start elsewhere in fn counts
-                                spawned_once.setdefault(tfn.fq, []).append(
-                                    fn_step(fn, at(e), label)
-                                )
-                for fq, starts in spawned_once.items():
-                    if len(starts) >= 2:
-                        sites.setdefault(fq, starts[1])
+                    if self.track:
+                        tracker.start()
+                    entries = self._contribution(m)
+                    self.contributions[m.module] = (entries, tracker.stop())
+            finally:
+                tracker.frames = saved
+            everything = [e for entries, _d in self.contributions.values() for e in entries]
+            everything.sort(key=lambda e: e[0])  # stable: a function's own order is kept
+            sites: dict[str, Step] = {}
+            for _fn, target, step in everything:
+                sites.setdefault(target, step)
             self._spawns = sites
         return self._spawns
+
+    def _async_names(self) -> frozenset[str]:
+        # a callback target is an async function that is no nested one (_callback_sites),
+        # reached by its own name: an argument ending in another name cannot be one
+        if self._async is None:
+            self._async = frozenset(
+                f.facts.name
+                for f in dict.values(self.index.functions)
+                if f.facts.is_async and f.facts.parent is None
+            )
+        return self._async
+
+    def _contribution(self, m: ModuleFacts) -> list[tuple[str, str, Step]]:
+        """The spawn sites the functions of module ``m`` make: (function, method, site)."""
+        out: list[tuple[str, str, Step]] = []
+        call = K.CALL
+        async_names = self._async_names()
+        for q in sorted(m.functions):
+            fn = self.index.functions.get(f"{m.module}.{q}")
+            if fn is None or fn.module is not m:
+                continue
+            sites: dict[str, Step] = {}
+            calls = [e for e in fn.facts.events if e.kind == call]
+            if not any(e.args for e in calls):
+                continue
+            ctx = self.ctx(fn)
+            for e in calls:
+                # a registration stores the callback for later events; an awaited call
+                # (``await app(scope, receive, send)``) drives it within its own extent
+                if (
+                    e.bind not in (Bind.AWAITED, Bind.RETURNED)
+                    and any(
+                        a.rpartition(".")[2] in async_names and _bound_method_ref(a) for a in e.args
+                    )
+                    and not self.index.callable_targets(ctx, e.ref)
+                    and not self._project_class(ctx, e.ref)
+                ):
+                    # handed to a framework (a route, a handler); the project's own
+                    # helpers (a supervisor starting one task) are followed, not trusted
+                    self._callback_sites(ctx, fn, e, sites)
+            spawned_once: dict[str, list[Step]] = {}
+            for s in calls:
+                what = s.ref.rpartition(".")[2]
+                if what not in SPAWNERS:
+                    continue
+                many = what in MANY_SPAWNERS or s.repeated
+                inside = [e for e in calls if e is not s and _inside(e.pos, s.pos)]
+                for e in inside:
+                    # one object, one method, several tasks: in a loop or comprehension,
+                    # or twice in one gather (``gather(c.a(1), c.a(2))``); a gather of two
+                    # different methods (``gather(c.a(), c.b())``) runs each once
+                    again = e.repeated or (many and sum(x.ref == e.ref for x in inside) > 1)
+                    if self._fresh_receiver(ctx, fn, e, again):
+                        continue
+                    for tfn, tctx in self.targets(ctx, e):
+                        if tctx.recv is None or not tfn.facts.is_async:
+                            continue
+                        label = f"`{short(tfn)}` runs in several tasks at once here (`{what}`)"
+                        if many or e.repeated:
+                            sites.setdefault(tfn.fq, fn_step(fn, at(e), label))
+                        else:  # started once here; a second start elsewhere in fn counts
+                            spawned_once.setdefault(tfn.fq, []).append(fn_step(fn, at(e), label))
+            for fq, starts in spawned_once.items():
+                if len(starts) >= 2:
+                    sites.setdefault(fq, starts[1])
+            out.extend((fn.fq, target, step) for target, step in sites.items())
+        return out
 
     def _project_class(self, ctx: Ctx, ref: str) -> bool:
         """Does ``ref`` name a class of the project, all of whose bases are the project's too
@@ -263,14 +391,17 @@ class Analysis:
         """Why ``fn`` may run in several tasks at once: a spawn site of it (or of an override or
         a base implementation), or of a method of its class that calls it on ``self``."""
         key = (fn.fq, depth)
-        if key not in self._evidence:
-            self._evidence[key] = None  # recursion guard
-            self._evidence[key] = self._shared_evidence(fn, depth)
-        return self._evidence[key]
+        found = self._evidence.get(key)
+        if found is MISS:
+            self._evidence.start(key, None)  # recursion guard
+            found = self._evidence.finish(key, self._shared_evidence(fn, depth))
+        return found  # type: ignore[no-any-return]
 
     def _self_callers(self, cls_fq: str) -> dict[str, list[Fn]]:
         """Method name -> methods of the class (and its bases) that call ``self.<name>``."""
-        if cls_fq not in self._callers:
+        found = self._callers.get(cls_fq)
+        if found is MISS:
+            self._callers.start(cls_fq, {})
             out: dict[str, list[Fn]] = {}
             for ci in self.index.mro(cls_fq):
                 for q in ci.facts.methods.values():
@@ -282,8 +413,8 @@ class Analysis:
                             lst = out.setdefault(e.ref[5:], [])
                             if caller not in lst:
                                 lst.append(caller)
-            self._callers[cls_fq] = out
-        return self._callers[cls_fq]
+            found = self._callers.finish(cls_fq, out)
+        return found  # type: ignore[no-any-return]
 
     def single_consumer(self, fn: Fn) -> bool:
         """Is ``fn`` on an async iterator's iteration path (``__anext__`` and what it calls on
@@ -323,9 +454,10 @@ class Analysis:
         if not name.startswith("_") or name.startswith("__"):
             return False  # public: callers outside the project are not in view
         key = (fn.fq, -1 - depth)
-        if key in self._evidence:
-            return self._evidence[key] is not None
-        self._evidence[key] = None  # recursion guard: a cycle proves nothing
+        found = self._evidence.get(key)
+        if found is not MISS:
+            return found is not None
+        self._evidence.start(key, None)  # recursion guard: a cycle proves nothing
         sites = self._call_sites(fn)
         ok = bool(sites) and depth < 3
         for caller, _ev, single_spawn in sites if ok else []:
@@ -334,35 +466,53 @@ class Analysis:
             if caller.fq == fn.fq or not self.single_task(caller, depth + 1):
                 ok = False
                 break
-        if ok:
-            self._evidence[key] = Step(fn.module.path, fn.facts.pos, "single task")
+        self._evidence.finish(
+            key, Step(fn.module.path, fn.facts.pos, "single task") if ok else None
+        )
         return ok
 
-    def _by_name(self) -> dict[str, list[tuple[Fn, int]]]:
-        """Last name -> (function, event index) of every call of that name, and of every
-        spawner call that passes a ref of that name (``start_soon(self._loop)``): built once."""
-        if self._named_calls is None:
-            out: dict[str, list[tuple[Fn, int]]] = {}
-            call = K.CALL
-            for fn in self.index.all_functions():
+    def mentions(self) -> Mentions:
+        if self._mentions is None:
+            self._mentions = Mentions.build(self.index.modules.values())
+        return self._mentions
+
+    def _by_name(self, name: str) -> list[tuple[Fn, int]]:
+        """(function, event index) of every call of ``name`` (by its last name), and of every
+        spawner call that passes a ref of that name (``start_soon(self._loop)``), in the order
+        of the functions' names. Only the modules whose bodies mention the name are read."""
+        found = self._named_calls.get(name)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._named_calls.start(name, [])
+        out: list[tuple[Fn, int]] = []
+        call = K.CALL
+        for mod in self.mentions().calls.get(name, ()):
+            m = self.index.modules.get(mod)
+            if m is None:
+                continue
+            for q in m.functions:
+                fn = self.index.functions.get(f"{m.module}.{q}")
+                if fn is None or fn.module is not m:
+                    continue
                 for i, e in enumerate(fn.facts.events):
                     if e.kind != call or not e.ref:
                         continue
                     last = e.ref.rpartition(".")[2]
-                    out.setdefault(last, []).append((fn, i))
+                    if last == name:
+                        out.append((fn, i))
                     if last in SPAWNERS:
                         for a in e.args:
                             ref = a.partition("=")[2] if _is_kw(a) else a
-                            if ref and "(" not in ref:
-                                out.setdefault(split_ref(ref)[-1], []).append((fn, i))
-            self._named_calls = out
-        return self._named_calls
+                            if ref and "(" not in ref and split_ref(ref)[-1] == name:
+                                out.append((fn, i))
+        out.sort(key=lambda fi: (fi[0].fq, fi[1]))
+        return self._named_calls.finish(name, out)
 
     def _call_sites(self, fn: Fn) -> list[tuple[Fn, Event, bool]]:
         """(caller, call event, is a single start of a task) for every call that reaches ``fn``."""
         name = fn.facts.name
         out: list[tuple[Fn, Event, bool]] = []
-        for caller, i in self._by_name().get(name, []):
+        for caller, i in self._by_name(name):
             events = caller.facts.events
             e = events[i]
             ctx = self.ctx(caller)
@@ -410,9 +560,11 @@ class Analysis:
         time into a local that the function never stores into ``self``/``cls``/module state.
         Such an object belongs to the task that made it; only evidence of concurrent use
         (``gather(res.enter(a), res.enter(b))``) shares it."""
-        if cls_fq not in self._per_call:
-            self._per_call[cls_fq] = self._per_call_class(cls_fq)
-        return self._per_call[cls_fq]
+        found = self._per_call.get(cls_fq)
+        if found is MISS:
+            self._per_call.start(cls_fq, False)
+            found = self._per_call.finish(cls_fq, self._per_call_class(cls_fq))
+        return found  # type: ignore[no-any-return]
 
     def _per_call_class(self, cls_fq: str) -> bool:
         name = cls_fq.rsplit(".", 1)[-1]
@@ -431,7 +583,7 @@ class Analysis:
                 # are made, and checked, where they are made)
                 return False
         made = False
-        for caller, i in self._by_name().get(name, []):
+        for caller, i in self._by_name(name):
             e = caller.facts.events[i]
             if e.ref.rpartition(".")[2] != name:
                 continue  # passed to a spawner by that name, not called
@@ -460,9 +612,9 @@ class Analysis:
         return made
 
     def _shared_evidence(self, fn: Fn, depth: int) -> Step | None:
-        sites = self.spawn_sites()
-        if fn.fq in sites:
-            return sites[fn.fq]
+        site = self.spawn_site(fn.fq)
+        if site is not None:
+            return site
         cls = self.index.method_fn(fn)
         if cls is None or fn.facts.parent is not None:
             return None
@@ -470,8 +622,10 @@ class Analysis:
         related = [cls, *[c.fq for c in self.index.mro(cls)], *self.index.subclasses(cls)]
         for c in related:
             other = self.index.find_method(c, name)
-            if other is not None and other.fq in sites:
-                return sites[other.fq]
+            if other is not None:
+                site = self.spawn_site(other.fq)
+                if site is not None:
+                    return site
         if depth >= 3:
             return None
         for caller in self._self_callers(cls).get(name, []):
@@ -485,43 +639,35 @@ class Analysis:
     def passed_names(self) -> frozenset[str]:
         """Last names of every ref passed as an argument anywhere (``Depends(get_db)``,
         ``contextmanager(gen)``): a function passed on is driven by whoever receives it."""
-        if self._passed is None:
-            names: set[str] = set()
-            for m in self.index.modules.values():
-                names.update(r.rsplit(".", 1)[-1] for r in m.passed)
-            for fn in self.index.all_functions():
-                for e in fn.facts.events:
-                    if e.kind == K.CALL:
-                        for a in e.args:
-                            ref = a.partition("=")[2] if _is_kw(a) else a
-                            if ref and "(" not in ref:
-                                names.add(split_ref(ref)[-1])
-            self._passed = frozenset(names)
-        return self._passed
+        return frozenset(self.mentions().args)
 
     def passed_on(self, target: Fn) -> bool:
         """Is ``target`` itself (not just something of the same name) passed as an argument
         somewhere: a decorator's or a default's argument, or a call's argument?"""
         name = target.facts.name
-        if name not in self.passed_names():
-            return False
-        for m in self.index.modules.values():
+        for mod in self.mentions().args.get(name, ()):
+            m = self.index.modules.get(mod)
+            if m is None:
+                continue
             if any(
                 r.rsplit(".", 1)[-1] == name and self.index.resolve(m, r) == target.fq
                 for r in m.passed
             ):
                 return True
-        for fn in self.index.all_functions():
-            ctx = self.ctx(fn)
-            for e in fn.facts.events:
-                if e.kind != K.CALL:
+            for q in sorted(m.functions):
+                fn = self.index.functions.get(f"{m.module}.{q}")
+                if fn is None or fn.module is not m:
                     continue
-                for a in e.args:
-                    ref = a.partition("=")[2] if _is_kw(a) else a
-                    if ref and "(" not in ref and split_ref(ref)[-1] == name:
-                        val = self.index.eval(ctx, ref)
-                        if isinstance(val, FuncVal) and val.fq == target.fq:
-                            return True
+                ctx = self.ctx(fn)
+                for e in fn.facts.events:
+                    if e.kind != K.CALL:
+                        continue
+                    for a in e.args:
+                        ref = a.partition("=")[2] if _is_kw(a) else a
+                        if ref and "(" not in ref and split_ref(ref)[-1] == name:
+                            val = self.index.eval(ctx, ref)
+                            if isinstance(val, FuncVal) and val.fq == target.fq:
+                                return True
         return False
 
     def ctx(self, fn: Fn) -> Ctx:
@@ -529,10 +675,12 @@ class Analysis:
 
     def region_lock(self, ctx: Ctx, rid: int) -> LockInfo | None:
         key = (ctx.fn.fq, rid, ctx.recv)
-        if key not in self._region_locks:
+        found = self._region_locks.get(key)
+        if found is MISS:
+            self._region_locks.start(key, None)
             region = ctx.fn.facts.regions[rid]
-            self._region_locks[key] = self.locks.lock_of(ctx, region.ref)
-        return self._region_locks[key]
+            found = self._region_locks.finish(key, self.locks.lock_of(ctx, region.ref))
+        return found  # type: ignore[no-any-return]
 
     def targets(self, ctx: Ctx, ev: Event) -> list[tuple[Fn, Ctx]]:
         """Project functions a CALL event runs, each in its bound context."""
@@ -544,9 +692,10 @@ class Analysis:
     # -- locks a (synchronous) call may take -------------------------------------------------
     def acquires(self, ctx: Ctx, depth: int = 0) -> list[Acquire]:
         key = (ctx.fn.fq, ctx.recv, ctx.bindings)
-        if key in self._acq:
-            return self._acq[key]
-        self._acq[key] = []  # recursion guard
+        found = self._acq.get(key)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._acq.start(key, [])  # recursion guard
         out: list[Acquire] = []
         fn = ctx.fn
         for rid, region in enumerate(fn.facts.regions):
@@ -574,15 +723,15 @@ class Analysis:
                     for acq in self.acquires(tctx, depth + 1):
                         call = fn_step(fn, at(ev), f"calls `{short(tfn)}`")
                         out.append(Acquire(acq.lock, (call, *acq.steps)))
-        self._acq[key] = out
-        return out
+        return self._acq.finish(key, out)
 
     # -- hand-offs an awaited call may make -------------------------------------------------
     def handoffs(self, ctx: Ctx, depth: int = 0) -> list[HandOff]:
         key = (ctx.fn.fq, ctx.recv, ctx.bindings)
-        if key in self._hand:
-            return self._hand[key]
-        self._hand[key] = []
+        found = self._hand.get(key)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._hand.start(key, [])
         out: list[HandOff] = []
         fn = ctx.fn
         for ev in fn.facts.events:
@@ -600,8 +749,7 @@ class Analysis:
                 for h in self.handoffs(tctx, depth + 1):
                     call = fn_step(fn, at(ev), f"awaits `{short(tfn)}`")
                     out.append(HandOff(h.event_step, h.target, h.target_ctx, (call, *h.via)))
-        self._hand[key] = out
-        return out
+        return self._hand.finish(key, out)
 
     def direct_handoff(self, ctx: Ctx, ev: Event) -> HandOff | None:
         if ev.bind == Bind.NONE:
@@ -630,9 +778,10 @@ class Analysis:
         """``self.X`` refs a function (and the methods it calls on ``self``) may read:
         ref -> steps to the first read."""
         key = (ctx.fn.fq, ctx.recv)
-        if key in self._reads:
-            return self._reads[key]
-        self._reads[key] = {}
+        found = self._reads.get(key)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._reads.start(key, {})
         out: dict[str, tuple[Step, ...]] = {}
         fn = ctx.fn
         for ev in fn.facts.events:
@@ -652,8 +801,7 @@ class Analysis:
                     for r, steps in self.reads(Ctx(tfn, tctx.recv), depth + 1).items():
                         call = fn_step(fn, at(ev), f"calls `{short(tfn)}`")
                         out.setdefault(r, (call, *steps))
-        self._reads[key] = out
-        return out
+        return self._reads.finish(key, out)
 
     def same_object_call(self, ctx: Ctx, ev: Event) -> bool:
         """A call that runs on the same object: ``self.m(...)``, or a nested function (which
@@ -687,9 +835,10 @@ class Analysis:
         """Every registration a function (and what it calls or spawns on ``self``) makes into
         ``self`` state, with the steps to it and whether an await may come first."""
         key = (ctx.fn.fq, ctx.recv)
-        if key in self._regs:
-            return self._regs[key]
-        self._regs[key] = []
+        found = self._regs.get(key)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._regs.start(key, [])
         out: list[Registration] = []
         fn = ctx.fn
         awaited = _awaits_before(fn.facts)
@@ -721,8 +870,7 @@ class Analysis:
                             r.bulk or ev.repeated,
                         )
                     )
-        self._regs[key] = out
-        return out
+        return self._regs.finish(key, out)
 
 
 SPAWNERS: frozenset[str] = frozenset(

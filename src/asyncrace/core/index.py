@@ -10,10 +10,133 @@ passed as ``on_event=self._on_event`` is followed into the thread that calls it)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 from asyncrace.core.facts import ClassFacts, FunctionFacts, K, ModuleFacts, Value
+
+_V = TypeVar("_V")
+_KT = TypeVar("_KT")
+
+# -- which modules a computation reads (incremental runs) --------------------------------------
+
+
+class Tracker:
+    """Records which modules' facts a computation reads, for incremental runs
+    (``docs/architecture.md``, "Incremental runs").
+
+    A read is noted where an object of a module is handed out: a hit in the index's tables
+    (``functions``, ``classes``, ``modules``) notes the module of what it returns. Everything a
+    rule knows about a module's bodies and positions comes through such a hit, or through a
+    memoized summary, which keeps the modules its computation read (:class:`Memo`) and notes
+    them again on every hit. What can be known without a hit (which names exist, the header
+    tables built when linking) is the module's *interface*: an incremental run falls back to a
+    full one when a changed file's interface changed.
+
+    Tracking is off while :attr:`frames` is empty (the cost is then one test per read)."""
+
+    __slots__ = ("frames",)
+
+    def __init__(self) -> None:
+        self.frames: list[set[str]] = []
+
+    def note(self, module: str) -> None:
+        if self.frames:
+            self.frames[-1].add(module)
+
+    def replay(self, deps: set[str] | frozenset[str] | None) -> None:
+        if deps and self.frames:
+            self.frames[-1].update(deps)
+
+    def begin(self) -> None:
+        if self.frames:
+            self.frames.append(set())
+
+    def end(self) -> set[str] | None:
+        """The reads since the matching :meth:`begin`, also added to the enclosing frame."""
+        fr = self.frames
+        if len(fr) < 2:
+            return None
+        top = fr.pop()
+        fr[-1].update(top)
+        return top
+
+    def start(self) -> None:
+        """Start recording one unit (a module's check, a module's contribution to a table)."""
+        self.frames = [set()]
+
+    def stop(self) -> set[str]:
+        out = self.frames[0] if self.frames else set()
+        self.frames = []
+        return out
+
+
+_MISS: Any = object()
+
+
+class Memo(Generic[_KT, _V]):
+    """A memo table whose entries keep the modules their computation read (:class:`Tracker`)
+    and note them again on every hit, so that a cached answer is charged to every computation
+    that uses it. ``start`` puts a guard value (answered while the entry is being computed, in
+    a recursion), ``finish`` the answer."""
+
+    __slots__ = ("deps", "tracker", "values")
+
+    def __init__(self, tracker: Tracker) -> None:
+        self.values: dict[_KT, _V] = {}
+        self.deps: dict[_KT, set[str]] = {}
+        self.tracker = tracker
+
+    def get(self, key: _KT) -> Any:
+        """The memoized value (its reads noted), or ``MISS``."""
+        v = self.values.get(key, _MISS)
+        if v is not _MISS and self.tracker.frames:
+            d = self.deps.get(key)
+            if d:
+                self.tracker.frames[-1].update(d)
+        return v
+
+    def start(self, key: _KT, guard: _V) -> None:
+        self.values[key] = guard
+        self.tracker.begin()
+
+    def finish(self, key: _KT, value: _V) -> _V:
+        self.values[key] = value
+        d = self.tracker.end()
+        if d:
+            self.deps[key] = d
+        return value
+
+
+MISS: Any = _MISS
+
+
+class _Functions(dict[str, "Fn"]):
+    """The index's function table: a hit notes the function's module (and, in an incremental
+    run, loads that module's bodies). Every body and position a rule reads comes from an
+    :class:`Fn` handed out here. Membership tests are not reads: which names exist is part of
+    every module's interface, and so are the class and module tables, which hold headers
+    only."""
+
+    __slots__ = ("_hit",)
+
+    def __init__(self, hit: Callable[[ModuleFacts], None]) -> None:
+        super().__init__()
+        self._hit = hit
+
+    def get(self, key: str, default: Fn | None = None) -> Fn | None:  # type: ignore[override]
+        v: Fn | None = dict.get(self, key)
+        if v is None:
+            return default
+        self._hit(v.module)
+        return v
+
+    def __getitem__(self, key: str) -> Fn:
+        v = dict.__getitem__(self, key)
+        self._hit(v.module)
+        return v
+
 
 # -- abstract values ---------------------------------------------------------------------------
 
@@ -85,24 +208,33 @@ class Ctx:
         return False, None
 
 
-_MISSING = object()
-
-
 def split_ref(ref: str) -> list[str]:
     """``a.b().c[]`` -> ``["a", "b()", "c[]"]``."""
     return ref.split(".") if ref else []
 
 
 class Index:
-    def __init__(self, modules: list[ModuleFacts]) -> None:
+    def __init__(
+        self,
+        modules: list[ModuleFacts],
+        *,
+        attr_types: dict[str, dict[str, str]] | None = None,
+        load: Callable[[ModuleFacts], None] | None = None,
+    ) -> None:
+        """``attr_types`` (class -> attribute -> type, as linked before) stands for the
+        classes whose modules come without bodies (an incremental run's unchanged modules);
+        ``load`` fills in a module's bodies the first time one of its objects is handed out."""
+        self.tracker = Tracker()
+        self._load = load
+        self.unloaded: set[str] = set()
         self.modules: dict[str, ModuleFacts] = {}
         for m in sorted(modules, key=lambda m: m.path):
             self.modules.setdefault(m.module, m)
-        self.functions: dict[str, Fn] = {}
+        self.functions = _Functions(self._hit)
         self.classes: dict[str, ClassInfo] = {}
         for m in self.modules.values():
             for q, f in m.functions.items():
-                self.functions[f"{m.module}.{q}"] = Fn(m, f)
+                dict.__setitem__(self.functions, f"{m.module}.{q}", Fn(m, f))
             for q, c in m.classes.items():
                 self.classes[f"{m.module}.{q}"] = ClassInfo(f"{m.module}.{q}", m, c)
         for ci in self.classes.values():
@@ -111,11 +243,26 @@ class Index:
         for ci in sorted(self.classes.values(), key=lambda c: c.fq):
             for b in ci.bases:
                 self._subclasses.setdefault(b, []).append(ci.fq)
-        self._mro: dict[str, list[ClassInfo]] = {}
+        self._mro: Memo[str, list[ClassInfo]] = Memo(self.tracker)
         self._locals: dict[str, dict[str, Value]] = {}
-        self._evals: dict[tuple[str, str | None, tuple[tuple[str, Val], ...], str], object] = {}
+        self._evals: Memo[tuple[str, str | None, tuple[tuple[str, Val], ...], str], Val] = Memo(
+            self.tracker
+        )
         for ci in self.classes.values():
-            self._infer_attr_types(ci)
+            preset = attr_types.get(ci.fq) if attr_types is not None else None
+            if preset is not None:
+                ci.attr_types = dict(preset)
+            else:
+                self._infer_attr_types(ci)
+
+    def _hit(self, m: ModuleFacts) -> None:
+        frames = self.tracker.frames
+        if frames:
+            frames[-1].add(m.module)
+        if self.unloaded and m.module in self.unloaded:
+            self.unloaded.discard(m.module)
+            if self._load is not None:
+                self._load(m)
 
     # -- names ------------------------------------------------------------------------------
     def resolve(self, module: ModuleFacts, dotted: str) -> str:
@@ -152,12 +299,13 @@ class Index:
 
     # -- classes ----------------------------------------------------------------------------
     def mro(self, fq: str) -> list[ClassInfo]:
-        if fq in self._mro:
-            return self._mro[fq]
-        self._mro[fq] = []  # cycle guard
+        found = self._mro.get(fq)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._mro.start(fq, [])  # cycle guard
         ci = self.classes.get(fq)
         if ci is None:
-            return []
+            return self._mro.finish(fq, [])
         seqs = [list(self.mro(b)) for b in ci.bases if b in self.classes]
         seqs.append([self.classes[b] for b in ci.bases if b in self.classes])
         out = [ci]
@@ -179,8 +327,7 @@ class Index:
             for t in seqs:
                 if t and t[0] is head:
                     del t[0]
-        self._mro[fq] = out
-        return out
+        return self._mro.finish(fq, out)
 
     def ancestors_fq(self, fq: str) -> set[str]:
         """Every base, project or external, fully qualified."""
@@ -300,10 +447,11 @@ class Index:
         index does not change once built, so neither does the answer."""
         if depth == 0:
             key = (ctx.fn.fq, ctx.recv, ctx.bindings, ref)
-            found = self._evals.get(key, _MISSING)
-            if found is _MISSING:
-                found = self._evals[key] = self._eval(ctx, ref, 0)
-            return found  # type: ignore[return-value]
+            found = self._evals.get(key)
+            if found is MISS:
+                self._evals.start(key, None)
+                found = self._evals.finish(key, self._eval(ctx, ref, 0))
+            return found  # type: ignore[no-any-return]
         return self._eval(ctx, ref, depth)
 
     def _eval(self, ctx: Ctx, ref: str, depth: int) -> Val:

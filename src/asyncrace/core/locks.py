@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from asyncrace.core.facts import K
-from asyncrace.core.index import Ctx, Index, Inst, split_ref
+from asyncrace.core.index import MISS, Ctx, Index, Inst, Memo, split_ref
 from asyncrace.settings import Settings
 
 # fully qualified type or factory -> (kind, reentrant)
@@ -105,7 +105,7 @@ class LockModel:
         for t in settings.extra_reentrant_lock_types:
             self.known[t] = ("thread", True)
         self.extra_handoffs = frozenset(settings.extra_executor_functions)
-        self._classes: dict[str, _LockClass | None] = {}
+        self._classes: Memo[str, _LockClass | None] = Memo(index.tracker)
 
     # -- types --------------------------------------------------------------------------------
     def classify(self, fq: str) -> _LockClass | None:
@@ -114,12 +114,11 @@ class LockModel:
             return _LockClass(kind, re_)
         if fq not in self.index.classes:
             return None
-        if fq in self._classes:
-            return self._classes[fq]
-        self._classes[fq] = None  # cycle guard
-        result = self._classify_project(fq)
-        self._classes[fq] = result
-        return result
+        found = self._classes.get(fq)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._classes.start(fq, None)  # cycle guard
+        return self._classes.finish(fq, self._classify_project(fq))
 
     def _classify_project(self, fq: str) -> _LockClass | None:
         idx = self.index

@@ -108,23 +108,39 @@ class ContextTokenCrossesHandler:
 
     def __init__(self) -> None:
         self._releases: list[_Release] | None = None
+        self._release_reads: set[str] | None = None
 
     def _all_releases(self, analysis: Analysis) -> list[_Release]:
+        """Every release of a token in the project (in the modules whose bodies mention
+        ``reset``/``detach``), computed once; each use notes the modules it read."""
+        tracker = analysis.tracker
         if self._releases is None:
             out: list[_Release] = []
-            for fn in analysis.index.all_functions():
-                if "reset" not in _refs_text(fn) and "detach" not in _refs_text(fn):
+            tracker.begin()
+            for mod in analysis.mentions().releases:
+                m = analysis.index.modules.get(mod)
+                if m is None:
                     continue
-                ctx = analysis.ctx(fn)
-                for ev in fn.facts.events:
-                    arg = release_arg(analysis, ctx, ev)
-                    if arg is not None:
-                        if "." not in arg and "(" not in arg:
-                            arg = _local_value(fn, arg)
-                        if "." not in arg and "(" not in arg:
-                            continue  # ``def _reset(token): var.reset(token)``: a helper
-                        out.append(_Release(fn, ev, arg))
+                for q in sorted(m.functions):
+                    fn = analysis.index.functions.get(f"{m.module}.{q}")
+                    if fn is None or fn.module is not m:
+                        continue
+                    if "reset" not in _refs_text(fn) and "detach" not in _refs_text(fn):
+                        continue
+                    ctx = analysis.ctx(fn)
+                    for ev in fn.facts.events:
+                        arg = release_arg(analysis, ctx, ev)
+                        if arg is not None:
+                            if "." not in arg and "(" not in arg:
+                                arg = _local_value(fn, arg)
+                            if "." not in arg and "(" not in arg:
+                                continue  # ``def _reset(token): var.reset(token)``: a helper
+                            out.append(_Release(fn, ev, arg))
+            out.sort(key=lambda r: r.fn.fq)  # stable: a function's own order is kept
             self._releases = out
+            self._release_reads = tracker.end()
+        else:
+            tracker.replay(self._release_reads)
         return self._releases
 
     def check(self, analysis: Analysis, module: ModuleFacts) -> Iterator[Diagnostic]:
