@@ -160,8 +160,10 @@ def _project(tmp: Path) -> Path:
 
 def _cli(proj: Path, *args: str, fmt: str = "json") -> str:
     # these tests are about the per-file extraction cache: keep the run cache (which answers
-    # an unchanged tree as a whole, see test_runcache.py) out of their way
+    # an unchanged tree as a whole, see test_runcache.py) and the project snapshot (which
+    # answers a tree with few changes, see test_incremental.py) out of their way
     shutil.rmtree(proj / ".asyncrace_cache" / "runs", ignore_errors=True)
+    shutil.rmtree(proj / ".asyncrace_cache" / "projects", ignore_errors=True)
     r = CliRunner().invoke(
         main, ["check", ".", "--output-format", fmt, "--exit-zero", *args], catch_exceptions=False
     )

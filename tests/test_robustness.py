@@ -516,7 +516,7 @@ def test_cli_internal_error_traceback_only_with_verbose(
     def boom(*args: object, **kwargs: object) -> object:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(engine, "run_rules", boom)
+    monkeypatch.setattr(engine, "link_and_check", boom)
     r = CliRunner().invoke(main, ["check", "good.py", "--no-cache"])
     assert r.exit_code == 2
     assert "internal error: RuntimeError: boom" in r.stderr

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from asyncrace import suppress
-from asyncrace.core import runcache
+from asyncrace.core import runcache, snapshot
 from asyncrace.core.facts import ModuleFacts
 from asyncrace.core.flow import Analysis
 from asyncrace.core.index import Index
 from asyncrace.diagnostic import Diagnostic, Location, Span, sort_diagnostics
 from asyncrace.registry import info
-from asyncrace.rules import all_rules
+from asyncrace.rules import Rule, all_rules
 from asyncrace.settings import Settings
 from asyncrace.sources import SourceStore
 
@@ -145,6 +145,27 @@ def check(
             if progress is not None:
                 progress(len(jobs_list))
             return CheckResult(reported, silenced, n, sources)
+    # the project snapshot (``core/snapshot.py``): a run with few files changed since the
+    # previous run of the same files checks again only what the changes can affect
+    snap_key: str | None = None
+    if key is not None and cache_dir is not None and stdin is None and memory is None:
+        from asyncrace import incremental
+
+        snap_key = snapshot.project_key(
+            [(j.display, j.module, j.is_package) for j in jobs_list], settings
+        )
+        done = incremental.check(jobs_list, known, settings, cache_dir, snap_key, jobs or 1)
+        if done is not None:
+            since, kept, mentions_raw = done
+            if progress is not None:
+                progress(len(jobs_list))
+            checked = CheckResult(since.reported, since.suppressed, len(jobs_list), sources)
+            if not checked.has_internal_error:
+                runcache.store(
+                    cache_dir, key, checked.diagnostics, checked.suppressed, checked.files
+                )
+                snapshot.store(cache_dir, snap_key, kept, mentions_raw)
+            return checked
 
     outcomes = extract_all(
         jobs_list,
@@ -162,6 +183,7 @@ def check(
     diagnostics: list[Diagnostic] = []
     noqa: dict[str, suppress.NoqaMap] = {}
     facts: list[ModuleFacts] = []
+    linked: dict[str, ModuleFacts] = {}  # display path -> its facts, as linked
     used_names: set[str] = set()
     for out in outcomes:
         diagnostics.extend(out.meta)
@@ -177,11 +199,13 @@ def check(
                 m = dataclasses.replace(m, module=f"{m.module}#{n}")
             used_names.add(m.module)
             facts.append(m)
+            linked[out.display] = m
 
     if _RETAIN:
         _RETAINED.append(outcomes)
     with gc_paused():  # linking and rules allocate much and free nothing cyclic
-        diagnostics.extend(run_rules(facts, settings))
+        found, analysis, reads = link_and_check(facts, settings, track=snap_key is not None)
+        diagnostics.extend(found)
     diagnostics = [d for d in diagnostics if d.code in settings.enabled]
     result = suppress.apply(diagnostics, noqa, settings, report_unused="ARC100" in settings.enabled)
     checked = CheckResult(
@@ -192,6 +216,11 @@ def check(
     )
     if key is not None and cache_dir is not None and storable and not checked.has_internal_error:
         runcache.store(cache_dir, key, checked.diagnostics, checked.suppressed, checked.files)
+        if snap_key is not None:
+            made = snapshot_records(jobs_list, known, linked, analysis, reads, checked)
+            if made is not None:
+                raw = snapshot.encode_mentions(analysis.mentions(), made)
+                snapshot.store(cache_dir, snap_key, made, raw)
     if not _RETAIN:
         # gc_paused froze everything alive, the caller's own objects too: hand them back to
         # the collector (the facts themselves are freed by reference counting on return)
@@ -231,18 +260,106 @@ def run_rules(facts: list[ModuleFacts], settings: Settings) -> list[Diagnostic]:
     """Link every file's facts into one index and run the enabled rules over each module. A
     rule that fails on one module yields an ARC902 diagnostic for that rule and file; every
     other rule and file is still checked."""
+    return link_and_check(facts, settings)[0]
+
+
+def link_and_check(
+    facts: list[ModuleFacts], settings: Settings, *, track: bool = False
+) -> tuple[list[Diagnostic], Analysis, dict[str, set[str]]]:
+    """:func:`run_rules`, and the analysis it built; with ``track``, also what the check of each
+    module read (module name -> the modules and table keys, ``index.Tracker``)."""
     index = Index(facts)
     analysis = Analysis(index, settings)
+    analysis.track = track
     if _RETAIN:
         _RETAINED.append(analysis)  # and through it the index and every memoized summary
-    out: list[Diagnostic] = []
     rules = [r for r in all_rules() if r.code in settings.enabled]
-    for module in sorted(facts, key=lambda m: m.path):
+    out, reads = check_modules(analysis, rules, sorted(facts, key=lambda m: m.path), track)
+    return out, analysis, reads
+
+
+def check_modules(
+    analysis: Analysis, rules: Sequence[Rule], modules: Sequence[ModuleFacts], track: bool
+) -> tuple[list[Diagnostic], dict[str, set[str]]]:
+    out: list[Diagnostic] = []
+    reads: dict[str, set[str]] = {}
+    tracker = analysis.tracker
+    for module in modules:
+        if track:
+            tracker.start()
+            tracker.note(module.module)
         for rule in rules:
             try:
                 out.extend(rule.check(analysis, module))
             except Exception as exc:  # never lose the other findings
+                if isinstance(exc, Stale):
+                    raise
                 out.append(internal_error(module.path, exc, rule.code))
+                if track and tracker.frames:
+                    del tracker.frames[1:]  # a summary left unfinished by the failure
+        if track:
+            reads[module.module] = tracker.stop()
+    return out, reads
+
+
+class Stale(Exception):
+    """An incremental run found its snapshot out of step with the cache: run in full."""
+
+
+def snapshot_records(
+    jobs: Sequence[FileJob],
+    known: dict[str, tuple[str, int]],
+    linked: dict[str, ModuleFacts],
+    analysis: Analysis,
+    reads: dict[str, set[str]],
+    checked: CheckResult,
+) -> list[snapshot.Record] | None:
+    """The project snapshot of a full run (None when some finding is about no file of it)."""
+    per_file: dict[str, tuple[list[Diagnostic], list[Diagnostic]]] = {
+        j.display: ([], []) for j in jobs
+    }
+    for d in checked.diagnostics:
+        if d.path not in per_file:
+            return None
+        per_file[d.path][0].append(d)
+    for d in checked.suppressed:
+        if d.path not in per_file:
+            return None
+        per_file[d.path][1].append(d)
+    mentions = analysis.mentions().per_module
+    records: list[snapshot.Record] = []
+    for j in jobs:
+        m = linked.get(j.display)
+        reported, suppressed = per_file[j.display]
+        if j.display not in known:
+            return None
+        digest = known[j.display][0]
+        if m is None:
+            records.append(snapshot.make_record(j.display, digest, None, reported=reported))
+            records[-1].suppressed = suppressed
+            continue
+        records.append(
+            snapshot.make_record(
+                j.display,
+                digest,
+                m,
+                mentions=mentions.get(m.module),
+                attr_types=module_attr_types(analysis.index, m),
+                deps=frozenset(reads.get(m.module, ())),
+                contribution=analysis.contributions.get(m.module),
+                reported=reported,
+                suppressed=suppressed,
+            )
+        )
+    return records
+
+
+def module_attr_types(index: Index, m: ModuleFacts) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for q in m.classes:
+        ci = index.classes.get(f"{m.module}.{q}")
+        if ci is not None and ci.attr_types:
+            out[ci.fq] = dict(ci.attr_types)
     return out
 
 

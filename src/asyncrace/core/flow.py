@@ -168,6 +168,7 @@ class Mentions:
     calls: dict[str, list[str]]
     args: dict[str, list[str]]
     releases: list[str]
+    per_module: dict[str, ModuleMentions]
 
     @staticmethod
     def build(
@@ -176,23 +177,32 @@ class Mentions:
         calls: dict[str, list[str]] = {}
         args: dict[str, list[str]] = {}
         releases: list[str] = []
+        per_module: dict[str, ModuleMentions] = {}
         for m in sorted(modules, key=lambda m: m.module):
             mm = known.get(m.module) if known is not None else None
             if mm is None:
                 mm = ModuleMentions.of(m)
+            per_module[m.module] = mm
             for n in mm.calls:
                 calls.setdefault(n, []).append(m.module)
             for n in mm.args:
                 args.setdefault(n, []).append(m.module)
             if mm.releases:
                 releases.append(m.module)
-        return Mentions(calls, args, releases)
+        return Mentions(calls, args, releases, per_module)
 
 
 class Analysis:
     """The index plus the lock model plus memoized summaries: what every rule queries."""
 
-    def __init__(self, index: Index, settings: Settings, mentions: Mentions | None = None) -> None:
+    def __init__(
+        self,
+        index: Index,
+        settings: Settings,
+        mentions: Callable[[], Mentions] | None = None,
+    ) -> None:
+        """``mentions`` gives the project's mention index when first needed (an incremental
+        run reads it from the snapshot); without it, the index is built from the bodies."""
         self.index = index
         self.settings = settings
         self.locks = LockModel(index, settings)
@@ -214,7 +224,8 @@ class Analysis:
         self._spawns: dict[str, Step] | None = None
         # name -> modules whose bodies call it (or hand it to a spawner), pass it as an
         # argument, or call ``reset``/``detach`` in a function (``Mentions``)
-        self._mentions: Mentions | None = mentions
+        self._mentions: Mentions | None = None
+        self._mentions_source = mentions
         self._async: frozenset[str] | None = None
         # record the modules each contribution reads (a run that keeps a project snapshot)
         self.track = False
@@ -473,7 +484,10 @@ class Analysis:
 
     def mentions(self) -> Mentions:
         if self._mentions is None:
-            self._mentions = Mentions.build(self.index.modules.values())
+            if self._mentions_source is not None:
+                self._mentions = self._mentions_source()
+            else:
+                self._mentions = Mentions.build(self.index.modules.values())
         return self._mentions
 
     def _by_name(self, name: str) -> list[tuple[Fn, int]]:

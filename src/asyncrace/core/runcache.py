@@ -70,7 +70,7 @@ def _diag(d: Diagnostic) -> dict[str, Any]:
     }
 
 
-class _Bad(Exception):
+class _Bad(ValueError):
     pass
 
 
@@ -120,6 +120,11 @@ def _load_diag(v: Any) -> Diagnostic:
         url=_opt_str(v.get("url")),
         suppressed=suppressed,
     )
+
+
+# the diagnostic encoding, shared with the project snapshot (``core/snapshot.py``)
+dump_diag = _diag
+load_diag = _load_diag
 
 
 def load(cache_dir: Path, key: str) -> tuple[list[Diagnostic], list[Diagnostic], int] | None:

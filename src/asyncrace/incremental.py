@@ -1,0 +1,245 @@
+"""Incremental runs: a run with a few files changed since the previous run of the same files
+checks again only the modules whose previous check read something the changes touched
+(``docs/architecture.md``, "Incremental runs").
+
+It starts from the project snapshot (:mod:`asyncrace.core.snapshot`) and applies only while
+every changed file keeps its interface (its header without positions, what its bodies mention
+by name, the attribute types of its classes): then the index over the headers links as before,
+and whatever another module's check learnt from a changed module it learnt through a read
+that was recorded. It then
+
+1. links the headers of every module (the changed ones with their new facts); the other
+   modules' bodies are decoded from the extraction cache only when a check reads them;
+2. computes again the spawn-site contributions that read a changed module, and notes the
+   methods whose spawn site changed;
+3. checks again every module whose recorded reads meet a changed module or such a method,
+   recording their reads anew, and keeps every other file's findings from the snapshot.
+
+Anything else (no snapshot, a changed interface, a file that gained or lost its facts, more
+than :data:`MAX_CHANGED` changed files) is answered ``None``: the caller runs in full, and
+writes a new snapshot.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from asyncrace import suppress
+from asyncrace.core import snapshot
+from asyncrace.core.cache import Cache, Invalid
+from asyncrace.core.facts import ModuleFacts
+from asyncrace.core.flow import SPAWN_KEY, Analysis, Mentions, ModuleMentions, Step
+from asyncrace.core.index import Index
+from asyncrace.diagnostic import Diagnostic, sort_diagnostics
+from asyncrace.engine import FileJob, Stale, check_modules, module_attr_types
+from asyncrace.rules import all_rules
+from asyncrace.settings import Settings
+
+log = logging.getLogger("asyncrace.incremental")
+
+# more changed files than this (a branch switch, a rebase): a full run is as fast
+MAX_CHANGED = 64
+
+
+@dataclasses.dataclass
+class Result:
+    reported: list[Diagnostic]
+    suppressed: list[Diagnostic]
+
+
+def check(
+    jobs: Sequence[FileJob],
+    known: dict[str, tuple[str, int]],
+    settings: Settings,
+    cache_dir: Path,
+    key: str,
+    jobs_n: int,
+) -> tuple[Result, list[snapshot.Record], bytes] | None:
+    """The findings of ``jobs`` from the snapshot ``key`` and what changed since, with the
+    snapshot to store for the next run (records, mention index); None when a full run is
+    needed."""
+    snap = snapshot.load(cache_dir, key)
+    if snap is None or [r.display for r in snap.records] != [j.display for j in jobs]:
+        return None
+    records = snap.records
+    if any(j.display not in known for j in jobs):
+        return None
+    changed = [i for i, j in enumerate(jobs) if known[j.display][0] != records[i].digest]
+    if not changed:
+        return _combine(records), records, snap.mentions_raw
+    if len(changed) > MAX_CHANGED or any(records[i].module is None for i in changed):
+        return None
+    try:
+        done = _check(jobs, known, settings, cache_dir, snap, changed, jobs_n)
+        return None if done is None else (*done, snap.mentions_raw)
+    except (Stale, Invalid) as exc:
+        log.info("asyncrace: incremental run abandoned: %s", exc)
+        return None
+
+
+def _combine(records: Sequence[snapshot.Record]) -> Result:
+    reported = [d for r in records for d in r.reported]
+    suppressed = [d for r in records for d in r.suppressed]
+    return Result(sort_diagnostics(reported), sort_diagnostics(suppressed))
+
+
+def _check(
+    jobs: Sequence[FileJob],
+    known: dict[str, tuple[str, int]],
+    settings: Settings,
+    cache_dir: Path,
+    snap: snapshot.Snapshot,
+    changed: list[int],
+    jobs_n: int,
+) -> tuple[Result, list[snapshot.Record]] | None:
+    from asyncrace.core.pipeline import FileOutcome, extract_all
+
+    records = snap.records
+    outs = extract_all(
+        [jobs[i] for i in changed], settings, jobs_n=jobs_n, cache_dir=cache_dir, known=known
+    )
+    fresh: dict[str, tuple[ModuleFacts, FileOutcome]] = {}  # module -> new facts
+    for i, out in zip(changed, outs, strict=True):
+        rec = records[i]
+        if out.facts is None or not out.cacheable or rec.module is None:
+            return None
+        m = out.facts
+        if m.module != rec.module:  # a renamed duplicate (``name#2``)
+            m = dataclasses.replace(m, module=rec.module)
+        fresh[rec.module] = (m, out)
+
+    by_module = {r.module: (i, r) for i, r in enumerate(records) if r.module is not None}
+    headers: list[ModuleFacts] = []
+    preset: dict[str, dict[str, str]] = {}
+    for r in records:
+        if r.module is None:
+            continue
+        if r.module in fresh:
+            headers.append(fresh[r.module][0])
+        else:
+            headers.append(r.header_facts())
+            preset.update(r.attr_types)
+            # a class without inferred attribute types is linked with none
+            for q in headers[-1].classes:
+                preset.setdefault(f"{r.module}.{q}", {})
+
+    cache = Cache.open(cache_dir)
+    entries: dict[str, FileOutcome] = {mod: out for mod, (_m, out) in fresh.items()}
+
+    def load(m: ModuleFacts) -> None:
+        """Fill in the bodies of an unchanged module from the extraction cache."""
+        job = jobs[by_module[m.module][0]]
+        digest, size = known[job.display]
+        entry = None
+        if cache is not None:
+            hit = cache.get(Cache.key(job.display, job.module, job.is_package), digest, size)
+            if hit is not None and hit.facts is not None:
+                entry = FileOutcome(job.display, hit.facts, hit.meta, hit.noqa)
+        if entry is None:  # evicted: extract it again
+            entry = extract_all([job], settings, cache_dir=cache_dir, known=known)[0]
+        if entry.facts is None:
+            raise Stale(f"{job.display}: the snapshot does not match the cache")
+        try:
+            snapshot.fill(m, entry.facts)
+        except Invalid as exc:
+            raise Stale(f"{job.display}: {exc}") from exc
+        entries[m.module] = entry
+
+    index = Index(headers, attr_types=preset, load=load)
+    index.unloaded = {r.module for r in records if r.module is not None} - set(fresh)
+    for mod, (m, _out) in fresh.items():
+        rec = by_module[mod][1]
+        if module_attr_types(index, m) != rec.attr_types:
+            return None
+        if snapshot.interface_digest(m, ModuleMentions.of(m), rec.attr_types) != rec.interface:
+            return None
+
+    def mentions() -> Mentions:
+        try:
+            return snap.mentions()
+        except Invalid as exc:
+            raise Stale(str(exc)) from exc
+
+    analysis = Analysis(index, settings, mentions)
+    analysis.track = True
+    touched: set[str] = set(fresh)
+    # spawn-site contributions: those that read no changed module are kept
+    has_table = all(rec.contribution is not None for _i, rec in by_module.values())
+    old_sites: dict[str, Step] = {}
+    if has_table:
+        for r in records:
+            if r.module is None or r.contribution is None:
+                continue
+            if r.module not in touched and not (r.contribution_deps & touched):
+                analysis.contributions[r.module] = (r.contribution, set(r.contribution_deps))
+        old_sites = _merge(r.contribution for r in records if r.contribution is not None)
+        new_sites = analysis.spawn_sites()
+        for fq in old_sites.keys() | new_sites.keys():
+            if old_sites.get(fq) != new_sites.get(fq):
+                touched.add(SPAWN_KEY + fq)
+    dirty = [
+        r
+        for r in records
+        if r.module is not None and (r.module in fresh or not r.deps.isdisjoint(touched))
+    ]
+    log.info(
+        "asyncrace: incremental: %d changed, %d checked again, %d bodies read",
+        len(fresh),
+        len(dirty),
+        len(entries) - len(fresh),
+    )
+    rules = [r for r in all_rules() if r.code in settings.enabled]
+    modules = [index.modules[r.module] for r in dirty if r.module is not None]
+    modules.sort(key=lambda m: m.path)
+    found, reads = check_modules(analysis, rules, modules, True)
+    for m in modules:  # a module without functions was never loaded
+        if m.module not in entries:
+            load(m)
+    new_records = list(records)
+    by_path: dict[str, list[Diagnostic]] = {}
+    for d in found:
+        by_path.setdefault(d.path, []).append(d)
+    report_unused = "ARC100" in settings.enabled
+    for m in modules:
+        i, rec = by_module[m.module]
+        out = entries[m.module]
+        diags = [d for d in [*out.meta, *by_path.pop(m.path, [])] if d.code in settings.enabled]
+        res = suppress.apply(diags, {m.path: out.noqa}, settings, report_unused=report_unused)
+        if m.module in fresh:
+            new = snapshot.make_record(
+                rec.display,
+                known[rec.display][0],
+                m,
+                attr_types=rec.attr_types,
+            )
+        else:
+            new = dataclasses.replace(rec, raw=b"")
+        new.deps = frozenset(reads.get(m.module, ()))
+        new.reported = list(res.reported)
+        new.suppressed = list(res.suppressed)
+        new_records[i] = new
+    if by_path:  # a finding about a file that was not checked: not expected, run in full
+        return None
+    for mod, contribution in analysis.contributions.items():
+        i, rec = by_module[mod]
+        if new_records[i].contribution is not contribution[0]:
+            new_records[i] = dataclasses.replace(
+                new_records[i],
+                contribution=contribution[0],
+                contribution_deps=frozenset(contribution[1]),
+                raw=b"",
+            )
+    return _combine(new_records), new_records
+
+
+def _merge(contributions: Iterable[list[tuple[str, str, Step]]]) -> dict[str, Step]:
+    """The spawn-site table made of every module's contribution (``Analysis.spawn_sites``)."""
+    everything = [e for entries in contributions for e in entries]
+    everything.sort(key=lambda e: e[0])
+    sites: dict[str, Step] = {}
+    for _fn, target, step in everything:
+        sites.setdefault(target, step)
+    return sites
