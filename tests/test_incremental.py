@@ -1,0 +1,271 @@
+"""Incremental runs (``incremental.py``, ``core/snapshot.py``): after edits, a run that starts
+from the project snapshot reports exactly what a full run reports, byte for byte; it checks
+again only what the edits can affect, and falls back to a full run whenever it cannot tell."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from asyncrace import engine, incremental
+from asyncrace.cli import main
+from asyncrace.core import snapshot
+
+sys.path.insert(0, str(Path(__file__).parent))
+import edits  # noqa: E402
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _check(*args: str) -> str:
+    # the run cache answers an unchanged tree as a whole: out of the way, as each test edits
+    shutil.rmtree(Path(".asyncrace_cache") / "runs", ignore_errors=True)
+    r = CliRunner().invoke(
+        main,
+        ["check", ".", "--output-format", "json", "--exit-zero", "-j", "1", *args],
+        catch_exceptions=False,
+    )
+    assert r.exit_code == 0, r.output
+    return r.stdout
+
+
+@pytest.fixture
+def full_runs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Number of modules of each full (not incremental) link-and-check."""
+    runs: list[int] = []
+    real = engine.link_and_check
+
+    def counting(facts: Any, settings: Any, *, track: bool = False) -> Any:
+        runs.append(len(facts))
+        return real(facts, settings, track=track)
+
+    monkeypatch.setattr(engine, "link_and_check", counting)
+    return runs
+
+
+@pytest.fixture
+def rechecked(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The modules each incremental run checked again."""
+    seen: list[list[str]] = []
+    real = incremental.check_modules
+
+    def counting(analysis: Any, rules: Any, modules: Any, track: bool) -> Any:
+        seen.append([m.module for m in modules])
+        return real(analysis, rules, modules, track)
+
+    monkeypatch.setattr(incremental, "check_modules", counting)
+    return seen
+
+
+A = """\
+import threading
+
+from b import Base
+
+
+class Conversation(Base):
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+
+    def step(self) -> None:
+        with self._lock:
+            pass
+
+    async def arun(self) -> None:
+        with self._lock:
+            await self.astep()
+"""
+
+B = """\
+import asyncio
+
+
+class Base:
+    def step(self) -> None:
+        pass
+
+    async def astep(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.step)
+
+    async def astep_copy(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.step)
+"""
+
+OTHER = """\
+async def unrelated(x):
+    return await x
+"""
+
+
+@pytest.fixture
+def proj(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "asyncrace.toml").write_text("")
+    (tmp_path / "a.py").write_text(A)
+    (tmp_path / "b.py").write_text(B)
+    (tmp_path / "other.py").write_text(OTHER)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _codes(out: str) -> list[tuple[str, str, int]]:
+    return [(Path(d["filename"]).name, d["code"], d["location"]["row"]) for d in json.loads(out)]
+
+
+def test_a_body_edit_in_another_module_changes_the_finding(
+    proj: Path, full_runs: list[int], rechecked: list[list[str]]
+) -> None:
+    cold = _check()
+    assert ("a.py", "ARC004", 16) in _codes(cold)
+    assert full_runs == [3]
+    # the hand-off leaves ``astep`` (``astep_copy`` keeps the names: the interface is kept)
+    (proj / "b.py").write_text(
+        B.replace(
+            "        await loop.run_in_executor(None, self.step)\n\n    async def astep_copy",
+            "        pass\n\n    async def astep_copy",
+        )
+    )
+    after = _check()
+    assert after == _check("--no-cache")
+    assert ("a.py", "ARC004", 16) not in _codes(after)
+    assert full_runs == [3, 3]  # the second is the --no-cache run
+    assert rechecked == [["a", "b"]]  # other.py read nothing of b.py
+
+
+def test_positions_moved_in_another_module_move_the_related_steps(
+    proj: Path, full_runs: list[int], rechecked: list[list[str]]
+) -> None:
+    cold = _check()
+    (proj / "b.py").write_text("\n\n" + B)
+    after = _check()
+    assert after == _check("--no-cache")
+    assert after != cold  # the steps in b.py moved two lines down
+    assert rechecked == [["a", "b"]]
+    assert full_runs == [3, 3]
+
+
+def test_an_untouched_module_is_not_checked_again(
+    proj: Path, full_runs: list[int], rechecked: list[list[str]]
+) -> None:
+    _check()
+    (proj / "other.py").write_text("\n" + OTHER)
+    after = _check()
+    assert after == _check("--no-cache")
+    assert rechecked == [["other"]]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda p: (p / "b.py").write_text(B + "\n\ndef added() -> None:\n    pass\n"),
+        lambda p: (p / "b.py").write_text(
+            B.replace(
+                "self.step)\n\n    async def astep_copy", "self.stop)\n\n    async def astep_copy"
+            )
+        ),
+        lambda p: (p / "c.py").write_text("X = 1\n"),
+        lambda p: (p / "other.py").unlink(),
+        lambda p: (p / "b.py").write_text("def broken(:\n"),
+    ],
+    ids=["new-function", "new-name-mentioned", "file-added", "file-removed", "syntax-error"],
+)
+def test_what_it_cannot_tell_runs_in_full(
+    proj: Path, full_runs: list[int], rechecked: list[list[str]], change: Any
+) -> None:
+    _check()
+    change(proj)
+    after = _check()
+    assert after == _check("--no-cache")
+    assert len(full_runs) == 3 and rechecked == []
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda b: b"",
+        lambda b: b[: len(b) // 2],
+        lambda b: b.replace(b'"records":', b'"records":1000,"x":', 1),
+        lambda b: b.replace(b'"deps":[', b'"deps":[1,', 1),
+        lambda b: b.replace(b'"header":["', b'"header":[1,"', 1),
+    ],
+    ids=["empty", "truncated", "count", "deps-type", "header-type"],
+)
+def test_a_damaged_snapshot_means_a_full_run(proj: Path, full_runs: list[int], damage: Any) -> None:
+    _check()
+    (snap,) = (proj / ".asyncrace_cache" / snapshot.DIR).glob("*.jsonl")
+    snap.write_bytes(damage(snap.read_bytes()))
+    (proj / "b.py").write_text("\n" + B)
+    after = _check()
+    assert after == _check("--no-cache")
+    assert len(full_runs) == 3
+
+
+def test_a_damaged_mention_index_is_found_when_read(proj: Path) -> None:
+    """The mention index is parsed only when a check needs it; damaged, it is an error that
+    makes the run a full one (``incremental.Stale``)."""
+    _check()
+    (path,) = (proj / ".asyncrace_cache" / snapshot.DIR).glob("*.jsonl")
+    key = path.stem
+    good = snapshot.load(proj / ".asyncrace_cache", key)
+    assert good is not None and "run_in_executor" in good.mentions().calls
+    for bad in (b"{]", b"[]", b'{"calls":{"x":[99]},"args":{},"releases":[]}'):
+        damaged = snapshot.Snapshot(good.records, bad)
+        with pytest.raises(snapshot.Invalid):
+            damaged.mentions()
+
+
+def test_an_evicted_extraction_entry_is_extracted_again(proj: Path) -> None:
+    _check()
+    for entry in (proj / ".asyncrace_cache").glob("extract-v*/*.json"):
+        entry.unlink()
+    (proj / "b.py").write_text("\n" + B)
+    assert _check() == _check("--no-cache")
+
+
+def test_no_snapshot_without_a_cache(proj: Path) -> None:
+    _check("--no-cache")
+    assert not (proj / ".asyncrace_cache").exists()
+
+
+def test_snapshots_are_few(proj: Path) -> None:
+    for i in range(snapshot.KEEP + 3):
+        (proj / f"extra{i}.py").write_text("X = 1\n")  # another set of files each time
+        _check()
+    assert len(list((proj / ".asyncrace_cache" / snapshot.DIR).glob("*"))) == snapshot.KEEP
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_random_edits_give_what_a_full_run_gives(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    full_runs: list[int],
+    rechecked: list[list[str]],
+    seed: int,
+) -> None:
+    """The differential test: the rule fixtures and the four seed projects as one project,
+    random edits (``tests/edits.py``), and after each the incremental run compared with a
+    full one."""
+    proj = tmp_path / "p"
+    shutil.copytree(FIXTURES, proj)
+    (proj / "asyncrace.toml").write_text("")
+    monkeypatch.chdir(proj)
+    files = sorted(p for p in proj.rglob("*.py"))
+    rng = random.Random(seed)
+    _check()
+    incremental_runs = 0
+    for _ in range(12):
+        edit = edits.apply_random(files, rng)
+        before = len(full_runs)
+        got = _check()
+        if len(full_runs) == before:
+            incremental_runs += 1
+        assert got == _check("--no-cache"), str(edit)
+    assert incremental_runs >= 4  # most body edits keep the interface
