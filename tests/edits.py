@@ -119,7 +119,7 @@ def apply_random(files: list[Path], rng: random.Random, kinds: tuple[str, ...] =
         st, _is_async = rng.choice(stmts)
         row = st.lineno - 1
         indent = lines[row][: st.col_offset]
-        if not indent.strip() == "":
+        if indent.strip() != "":
             continue  # ``if x: y`` on one line: the statement does not start the line
         if kind == "insert_pass":
             lines.insert(row, indent + "pass")

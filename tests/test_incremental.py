@@ -19,7 +19,7 @@ from asyncrace.cli import main
 from asyncrace.core import snapshot
 
 sys.path.insert(0, str(Path(__file__).parent))
-import edits  # noqa: E402
+import edits
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
