@@ -42,7 +42,10 @@ def _statements(tree: ast.AST) -> list[tuple[ast.stmt, bool]]:
         is_async = isinstance(fn, ast.AsyncFunctionDef)
         for node in ast.walk(fn):
             for field in ("body", "orelse", "finalbody"):
-                for st in getattr(node, field, []) or []:
+                block = getattr(node, field, None)
+                if not isinstance(block, list):
+                    continue  # a lambda's body is an expression
+                for st in block:
                     if isinstance(st, ast.stmt) and st.lineno == st.end_lineno:
                         out.append((st, is_async))
     return out

@@ -61,23 +61,27 @@ def check(
     """The findings of ``jobs`` from the snapshot ``key`` and what changed since, with the
     snapshot to store for the next run (records, mention index); None when a full run is
     needed."""
-    snap = snapshot.load(cache_dir, key)
-    if snap is None or [r.display for r in snap.records] != [j.display for j in jobs]:
-        return None
-    records = snap.records
-    if any(j.display not in known for j in jobs):
-        return None
-    changed = [i for i, j in enumerate(jobs) if known[j.display][0] != records[i].digest]
-    if not changed:
-        return _combine(records), records, snap.mentions_raw
-    if len(changed) > MAX_CHANGED or any(records[i].module is None for i in changed):
-        return None
     try:
-        done = _check(jobs, known, settings, cache_dir, snap, changed, jobs_n)
-        return None if done is None else (*done, snap.mentions_raw)
-    except (Stale, Invalid) as exc:
-        log.info("asyncrace: incremental run abandoned: %s", exc)
+        snap = snapshot.load(cache_dir, key)
+        if snap is None or [r.display for r in snap.records] != [j.display for j in jobs]:
+            raise Full("no snapshot of these files with these settings")
+        records = snap.records
+        if any(j.display not in known for j in jobs):
+            raise Full("a file could not be read")
+        changed = [i for i, j in enumerate(jobs) if known[j.display][0] != records[i].digest]
+        if not changed:
+            return _combine(records), records, snap.mentions_raw
+        if len(changed) > MAX_CHANGED:
+            raise Full(f"{len(changed)} files changed")
+        result, kept = _check(jobs, known, settings, cache_dir, snap, changed, jobs_n)
+        return result, kept, snap.mentions_raw
+    except (Full, Stale, Invalid) as exc:
+        log.info("asyncrace: full run: %s", exc)
         return None
+
+
+class Full(Exception):
+    """Why a run cannot be an incremental one."""
 
 
 def _combine(records: Sequence[snapshot.Record]) -> Result:
@@ -94,7 +98,7 @@ def _check(
     snap: snapshot.Snapshot,
     changed: list[int],
     jobs_n: int,
-) -> tuple[Result, list[snapshot.Record]] | None:
+) -> tuple[Result, list[snapshot.Record]]:
     from asyncrace.core.pipeline import FileOutcome, extract_all
 
     records = snap.records
@@ -104,8 +108,10 @@ def _check(
     fresh: dict[str, tuple[ModuleFacts, FileOutcome]] = {}  # module -> new facts
     for i, out in zip(changed, outs, strict=True):
         rec = records[i]
-        if out.facts is None or not out.cacheable or rec.module is None:
-            return None
+        if out.facts is None or rec.module is None:
+            raise Full(f"{rec.display} has facts now and had none, or the other way round")
+        if not out.cacheable:
+            raise Full(f"{rec.display} changed during the run")
         m = out.facts
         if m.module != rec.module:  # a renamed duplicate (``name#2``)
             m = dataclasses.replace(m, module=rec.module)
@@ -153,9 +159,9 @@ def _check(
     for mod, (m, _out) in fresh.items():
         rec = by_module[mod][1]
         if module_attr_types(index, m) != rec.attr_types:
-            return None
+            raise Full(f"the attribute types of a class of {m.path} changed")
         if snapshot.interface_digest(m, ModuleMentions.of(m), rec.attr_types) != rec.interface:
-            return None
+            raise Full(f"the interface of {m.path} changed (names, imports, signatures)")
 
     def mentions() -> Mentions:
         try:
@@ -221,8 +227,8 @@ def _check(
         new.reported = list(res.reported)
         new.suppressed = list(res.suppressed)
         new_records[i] = new
-    if by_path:  # a finding about a file that was not checked: not expected, run in full
-        return None
+    if by_path:  # a finding about a file that was not checked: not expected
+        raise Full(f"a finding about {min(by_path)}, which was not checked")
     for mod, contribution in analysis.contributions.items():
         i, rec = by_module[mod]
         if new_records[i].contribution is not contribution[0]:

@@ -25,6 +25,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -183,7 +184,9 @@ def _unflat(v: Any) -> dict[str, str]:
 def interface_digest(
     m: ModuleFacts, mentions: ModuleMentions, attr_types: dict[str, dict[str, str]]
 ) -> str:
-    """What other modules may know of ``m`` without reading its bodies or positions."""
+    """What other modules may know of ``m`` without reading its bodies or positions. A lambda's
+    name holds its position (``<lambda@12:8>``): here it is only ``<lambda>``, and the parts
+    are compared as a sorted set, so a line inserted above a lambda keeps the interface."""
     parts: list[object] = [
         m.module,
         m.path,
@@ -227,7 +230,11 @@ def interface_digest(
                 f.returns_annotation,
             )
         )
-    return runcache.digest_bytes(repr(parts).encode("utf-8", "surrogatepass"))
+    text = "\n".join(sorted(_LAMBDA.sub("<lambda>", repr(p)) for p in parts))
+    return runcache.digest_bytes(text.encode("utf-8", "surrogatepass"))
+
+
+_LAMBDA = re.compile(r"<lambda@\d+:\d+>")
 
 
 def project_key(files: Sequence[tuple[str, str, bool]], settings: Settings) -> str:
