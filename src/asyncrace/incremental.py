@@ -31,7 +31,16 @@ from asyncrace import suppress
 from asyncrace.core import snapshot
 from asyncrace.core.cache import Cache, Invalid
 from asyncrace.core.facts import ModuleFacts
-from asyncrace.core.flow import SPAWN_KEY, Analysis, Mentions, ModuleMentions, Step
+from asyncrace.core.flow import (
+    ARG_KEY,
+    CALL_KEY,
+    RELEASES_KEY,
+    SPAWN_KEY,
+    Analysis,
+    Mentions,
+    ModuleMentions,
+    Step,
+)
 from asyncrace.core.index import Index
 from asyncrace.diagnostic import Diagnostic, sort_diagnostics
 from asyncrace.engine import FileJob, Stale, check_modules, module_attr_types
@@ -73,8 +82,7 @@ def check(
             return _combine(records), records, snap.mentions_raw
         if len(changed) > MAX_CHANGED:
             raise Full(f"{len(changed)} files changed")
-        result, kept = _check(jobs, known, settings, cache_dir, snap, changed, jobs_n)
-        return result, kept, snap.mentions_raw
+        return _check(jobs, known, settings, cache_dir, snap, changed, jobs_n)
     except (Full, Stale, Invalid) as exc:
         log.info("asyncrace: full run: %s", exc)
         return None
@@ -98,7 +106,7 @@ def _check(
     snap: snapshot.Snapshot,
     changed: list[int],
     jobs_n: int,
-) -> tuple[Result, list[snapshot.Record]]:
+) -> tuple[Result, list[snapshot.Record], bytes]:
     from asyncrace.core.pipeline import FileOutcome, extract_all
 
     records = snap.records
@@ -160,18 +168,39 @@ def _check(
         rec = by_module[mod][1]
         if module_attr_types(index, m) != rec.attr_types:
             raise Full(f"the attribute types of a class of {m.path} changed")
-        if snapshot.interface_digest(m, ModuleMentions.of(m), rec.attr_types) != rec.interface:
+        if snapshot.interface_digest(m, rec.attr_types) != rec.interface:
             raise Full(f"the interface of {m.path} changed (names, imports, signatures)")
+    touched: set[str] = set(fresh)
+
+    # what the changed modules' bodies mention by name: the lookups by a name that a module
+    # now mentions, or no longer does, are read again; the mention index is patched
+    remention: dict[str, tuple[ModuleMentions, ModuleMentions]] = {}
+    for mod, (m, _out) in fresh.items():
+        old = by_module[mod][1].mentions
+        new = ModuleMentions.of(m)
+        if old is None:
+            raise Full(f"no mentions of {m.path} in the snapshot")
+        if new != old:
+            remention[mod] = (old, new)
+            touched.update(CALL_KEY + n for n in set(old.calls) ^ set(new.calls))
+            touched.update(ARG_KEY + n for n in set(old.args) ^ set(new.args))
+            if old.releases != new.releases:
+                touched.add(RELEASES_KEY)
+    patched: list[Mentions] = []
 
     def mentions() -> Mentions:
-        try:
-            return snap.mentions()
-        except Invalid as exc:
-            raise Stale(str(exc)) from exc
+        if not patched:
+            try:
+                index_ = snap.mentions()
+            except Invalid as exc:
+                raise Stale(str(exc)) from exc
+            for mod, (old, new) in remention.items():
+                index_.patch(mod, old, new)
+            patched.append(index_)
+        return patched[0]
 
     analysis = Analysis(index, settings, mentions)
     analysis.track = True
-    touched: set[str] = set(fresh)
     # spawn-site contributions: those that read no changed module are kept
     has_table = all(rec.contribution is not None for _i, rec in by_module.values())
     old_sites: dict[str, Step] = {}
@@ -215,18 +244,19 @@ def _check(
         diags = [d for d in [*out.meta, *by_path.pop(m.path, [])] if d.code in settings.enabled]
         res = suppress.apply(diags, {m.path: out.noqa}, settings, report_unused=report_unused)
         if m.module in fresh:
-            new = snapshot.make_record(
+            made = snapshot.make_record(
                 rec.display,
                 known[rec.display][0],
                 m,
                 attr_types=rec.attr_types,
+                mentions=remention[m.module][1] if m.module in remention else rec.mentions,
             )
         else:
-            new = dataclasses.replace(rec, raw=b"")
-        new.deps = frozenset(reads.get(m.module, ()))
-        new.reported = list(res.reported)
-        new.suppressed = list(res.suppressed)
-        new_records[i] = new
+            made = dataclasses.replace(rec, raw=b"")
+        made.deps = frozenset(reads.get(m.module, ()))
+        made.reported = list(res.reported)
+        made.suppressed = list(res.suppressed)
+        new_records[i] = made
     if by_path:  # a finding about a file that was not checked: not expected
         raise Full(f"a finding about {min(by_path)}, which was not checked")
     for mod, contribution in analysis.contributions.items():
@@ -238,7 +268,8 @@ def _check(
                 contribution_deps=frozenset(contribution[1]),
                 raw=b"",
             )
-    return _combine(new_records), new_records
+    raw = snapshot.encode_mentions(mentions(), new_records) if remention else snap.mentions_raw
+    return _combine(new_records), new_records, raw
 
 
 def _merge(contributions: Iterable[list[tuple[str, str, Step]]]) -> dict[str, Step]:

@@ -7,6 +7,7 @@ code reached from candidate findings, never to the whole call graph.
 
 from __future__ import annotations
 
+import bisect
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -119,8 +120,13 @@ def short(fn: Fn) -> str:
     return f.name
 
 
-# the key a reader of the spawn-site table notes for a method (``Analysis.spawn_site``)
+# the keys a reader of a project-wide table notes (``index.Tracker``), besides modules: the
+# spawn-site table for a method (``Analysis.spawn_site``), the mention index for a called name,
+# a name passed as an argument, and for the modules calling ``reset``/``detach``
 SPAWN_KEY = "\x00spawn:"
+CALL_KEY = "\x00call:"
+ARG_KEY = "\x00arg:"
+RELEASES_KEY = "\x00releases"
 # a module's spawn sites, (function, method, site) in its functions' order, and the modules
 # read to find them
 Contribution = tuple[list[tuple[str, str, Step]], set[str]]
@@ -190,6 +196,27 @@ class Mentions:
             if mm.releases:
                 releases.append(m.module)
         return Mentions(calls, args, releases, per_module)
+
+    def patch(self, module: str, old: ModuleMentions, new: ModuleMentions) -> None:
+        """``module`` now mentions ``new`` (it mentioned ``old``); lists stay sorted."""
+        for table, was, now in (
+            (self.calls, old.calls, new.calls),
+            (self.args, old.args, new.args),
+        ):
+            for n in set(was) - set(now):
+                mods = table.get(n, [])
+                if module in mods:
+                    mods.remove(module)
+                if not mods:
+                    table.pop(n, None)
+            for n in set(now) - set(was):
+                mods = table.setdefault(n, [])
+                if module not in mods:
+                    bisect.insort(mods, module)
+        if old.releases and not new.releases and module in self.releases:
+            self.releases.remove(module)
+        if new.releases and not old.releases and module not in self.releases:
+            bisect.insort(self.releases, module)
 
 
 class Analysis:
@@ -498,6 +525,7 @@ class Analysis:
         if found is not MISS:
             return found  # type: ignore[no-any-return]
         self._named_calls.start(name, [])
+        self.tracker.note(CALL_KEY + name)
         out: list[tuple[Fn, int]] = []
         call = K.CALL
         for mod in self.mentions().calls.get(name, ()):
@@ -650,15 +678,11 @@ class Analysis:
                 return found
         return None
 
-    def passed_names(self) -> frozenset[str]:
-        """Last names of every ref passed as an argument anywhere (``Depends(get_db)``,
-        ``contextmanager(gen)``): a function passed on is driven by whoever receives it."""
-        return frozenset(self.mentions().args)
-
     def passed_on(self, target: Fn) -> bool:
         """Is ``target`` itself (not just something of the same name) passed as an argument
         somewhere: a decorator's or a default's argument, or a call's argument?"""
         name = target.facts.name
+        self.tracker.note(ARG_KEY + name)
         for mod in self.mentions().args.get(name, ()):
             m = self.index.modules.get(mod)
             if m is None:

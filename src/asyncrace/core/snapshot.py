@@ -54,6 +54,7 @@ class Record:
     digest: str
     interface: str = ""
     header: Any = None  # the encoded header (JSON value), decoded by :meth:`header_facts`
+    mentions: ModuleMentions | None = None
     attr_types: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
     deps: frozenset[str] = frozenset()  # what its check read
     contribution: list[tuple[str, str, Step]] | None = None  # None: never computed
@@ -181,9 +182,7 @@ def _unflat(v: Any) -> dict[str, str]:
     return dict(zip(it, it, strict=True))
 
 
-def interface_digest(
-    m: ModuleFacts, mentions: ModuleMentions, attr_types: dict[str, dict[str, str]]
-) -> str:
+def interface_digest(m: ModuleFacts, attr_types: dict[str, dict[str, str]]) -> str:
     """What other modules may know of ``m`` without reading its bodies or positions. A lambda's
     name holds its position (``<lambda@12:8>``): here it is only ``<lambda>``, and the parts
     are compared as a sorted set, so a line inserted above a lambda keeps the interface."""
@@ -194,7 +193,6 @@ def interface_digest(
         sorted(m.global_types.items()),
         m.global_vars,
         m.passed,
-        mentions,
         sorted((c, sorted(t.items())) for c, t in attr_types.items()),
     ]
     for q in sorted(m.classes):
@@ -281,6 +279,10 @@ def encode_record(r: Record) -> bytes:
         "digest": r.digest,
         "interface": r.interface,
         "header": r.header,
+        # names joined by line breaks (no name holds one): a string is quick to skip
+        "mentions": None
+        if r.mentions is None
+        else ["\n".join(r.mentions.calls), "\n".join(r.mentions.args), r.mentions.releases],
         "attr_types": r.attr_types,
         "deps": sorted(r.deps),
         "contribution": None
@@ -319,6 +321,7 @@ def decode_record(raw: bytes) -> Record:
         digest=_str(doc["digest"]),
         interface=_str(doc["interface"]),
         header=doc["header"],
+        mentions=_load_mentions(doc["mentions"]),
         attr_types=attr_types,
         deps=frozenset(_strs(doc["deps"])),
         contribution=contribution,
@@ -326,6 +329,17 @@ def decode_record(raw: bytes) -> Record:
         reported=[runcache.load_diag(d) for d in doc["reported"]],
         suppressed=[runcache.load_diag(d) for d in doc["suppressed"]],
         raw=raw,
+    )
+
+
+def _load_mentions(v: Any) -> ModuleMentions | None:
+    if v is None:
+        return None
+    if not (isinstance(v, list) and len(v) == 3 and isinstance(v[2], bool)):
+        raise Invalid("mentions")
+    calls, args = _str(v[0]), _str(v[1])
+    return ModuleMentions(
+        tuple(calls.split("\n")) if calls else (), tuple(args.split("\n")) if args else (), v[2]
     )
 
 
@@ -349,8 +363,9 @@ def make_record(
         display,
         facts.module,
         digest,
-        interface=interface_digest(facts, mentions, attr_types),
+        interface=interface_digest(facts, attr_types),
         header=encode_header(facts),
+        mentions=mentions,
         attr_types=attr_types,
         deps=deps,
         contribution=None if contribution is None else contribution[0],

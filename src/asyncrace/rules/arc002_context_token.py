@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from asyncrace.core.facts import Bind, Event, K, ModuleFacts
-from asyncrace.core.flow import Analysis, Step, at, fn_step, search, short
+from asyncrace.core.flow import RELEASES_KEY, Analysis, Step, at, fn_step, search, short
 from asyncrace.core.index import ClassObj, Ctx, Fn, Inst, split_ref
 from asyncrace.diagnostic import Diagnostic
 from asyncrace.rules.base import line_of, make, module_functions
@@ -117,6 +117,7 @@ class ContextTokenCrossesHandler:
         if self._releases is None:
             out: list[_Release] = []
             tracker.begin()
+            tracker.note(RELEASES_KEY)
             for mod in analysis.mentions().releases:
                 m = analysis.index.modules.get(mod)
                 if m is None:
