@@ -165,12 +165,21 @@ def test_an_untouched_module_is_not_checked_again(
 @pytest.mark.parametrize(
     "change",
     [
-        lambda p: (p / "b.py").write_text(B + "\n\ndef added() -> None:\n    pass\n"),
         lambda p: (p / "c.py").write_text("X = 1\n"),
+        lambda p: (p / "b.py").write_text("import os\n" + B),
+        lambda p: (p / "b.py").write_text(B.replace("def step(self)", "def step2(self)")),
+        lambda p: (p / "b.py").write_text(B + "\n\nclass Added:\n    pass\n"),
         lambda p: (p / "other.py").unlink(),
         lambda p: (p / "b.py").write_text("def broken(:\n"),
     ],
-    ids=["new-function", "file-added", "file-removed", "syntax-error"],
+    ids=[
+        "file-added",
+        "new-import",
+        "function-renamed",
+        "class-added",
+        "file-removed",
+        "syntax-error",
+    ],
 )
 def test_what_it_cannot_tell_runs_in_full(
     proj: Path, full_runs: list[int], rechecked: list[list[str]], change: Any
@@ -180,6 +189,45 @@ def test_what_it_cannot_tell_runs_in_full(
     after = _check()
     assert after == _check("--no-cache")
     assert len(full_runs) == 3 and rechecked == []
+
+
+MID = """\
+from b import Base
+
+
+class Mid(Base):
+    pass
+"""
+
+
+def test_a_method_added_to_a_base_class_in_between_is_found(
+    proj: Path, full_runs: list[int], rechecked: list[list[str]]
+) -> None:
+    """``Conversation(Mid)``, ``Mid(Base)``: ``self.astep()`` in ``a.py`` ran ``Base.astep``;
+    an ``astep`` added to ``Mid`` (in ``mid.py``) now runs instead. ``a.py`` looked for
+    ``Mid.astep`` and found none: that read is what makes it checked again."""
+    (proj / "mid.py").write_text(MID)
+    (proj / "a.py").write_text(
+        A.replace("from b import Base", "from mid import Mid").replace("(Base)", "(Mid)")
+    )
+    cold = _check()
+    assert ("a.py", "ARC004", 16) in _codes(cold)
+    (proj / "mid.py").write_text(
+        MID.replace("    pass\n", "    async def astep(self) -> None:\n        pass\n")
+    )
+    after = _check()
+    assert after == _check("--no-cache")
+    assert ("a.py", "ARC004", 16) not in _codes(after)
+    assert len(full_runs) == 2 and rechecked == [["a", "mid"]]
+
+
+def test_a_function_added_is_incremental(
+    proj: Path, full_runs: list[int], rechecked: list[list[str]]
+) -> None:
+    _check()
+    (proj / "b.py").write_text(B + "\n\nasync def added(x):\n    return await x\n")
+    assert _check() == _check("--no-cache")
+    assert len(full_runs) == 2 and rechecked == [["a", "b"]]  # a.py reads b.py: other.py not
 
 
 def test_a_name_newly_mentioned_in_a_body_is_incremental(

@@ -33,6 +33,7 @@ from asyncrace.core.cache import Cache, Invalid
 from asyncrace.core.facts import ModuleFacts
 from asyncrace.core.flow import (
     ARG_KEY,
+    ASYNC_KEY,
     CALL_KEY,
     RELEASES_KEY,
     SPAWN_KEY,
@@ -41,7 +42,7 @@ from asyncrace.core.flow import (
     ModuleMentions,
     Step,
 )
-from asyncrace.core.index import Index
+from asyncrace.core.index import NAME_KEY, Index
 from asyncrace.diagnostic import Diagnostic, sort_diagnostics
 from asyncrace.engine import FileJob, Stale, check_modules, module_attr_types
 from asyncrace.rules import all_rules
@@ -168,9 +169,23 @@ def _check(
         rec = by_module[mod][1]
         if module_attr_types(index, m) != rec.attr_types:
             raise Full(f"the attribute types of a class of {m.path} changed")
-        if snapshot.interface_digest(m, rec.attr_types) != rec.interface:
-            raise Full(f"the interface of {m.path} changed (names, imports, signatures)")
     touched: set[str] = set(fresh)
+    for mod, (m, _out) in fresh.items():
+        rec = by_module[mod][1]
+        now = snapshot.interface(m, rec.attr_types)
+        if now.digest() == rec.interface:
+            continue
+        # functions and methods added, nothing else: the reads that found no such name
+        added = snapshot.added_functions(
+            snapshot.interface(rec.header_facts(), rec.attr_types), now
+        )
+        if added is None:
+            raise Full(f"the interface of {m.path} changed (names, imports, classes)")
+        for qualname, name, _cls, parent, is_async in added:
+            if "<lambda>" not in qualname:
+                touched.add(f"{NAME_KEY}{mod}.{qualname}")
+            if is_async and parent is None:
+                touched.add(ASYNC_KEY + name)
 
     # what the changed modules' bodies mention by name: the lookups by a name that a module
     # now mentions, or no longer does, are read again; the mention index is patched

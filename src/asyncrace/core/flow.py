@@ -127,6 +127,7 @@ SPAWN_KEY = "\x00spawn:"
 CALL_KEY = "\x00call:"
 ARG_KEY = "\x00arg:"
 RELEASES_KEY = "\x00releases"
+ASYNC_KEY = "\x00async:"  # the names of the project's async functions
 # a module's spawn sites, (function, method, site) in its functions' order, and the modules
 # read to find them
 Contribution = tuple[list[tuple[str, str, Step]], set[str]]
@@ -305,6 +306,10 @@ class Analysis:
             )
         return self._async
 
+    def _async_name(self, name: str, async_names: frozenset[str]) -> bool:
+        self.tracker.note(ASYNC_KEY + name)
+        return name in async_names
+
     def _contribution(self, m: ModuleFacts) -> list[tuple[str, str, Step]]:
         """The spawn sites the functions of module ``m`` make: (function, method, site)."""
         out: list[tuple[str, str, Step]] = []
@@ -325,7 +330,8 @@ class Analysis:
                 if (
                     e.bind not in (Bind.AWAITED, Bind.RETURNED)
                     and any(
-                        a.rpartition(".")[2] in async_names and _bound_method_ref(a) for a in e.args
+                        _bound_method_ref(a) and self._async_name(a.rpartition(".")[2], async_names)
+                        for a in e.args
                     )
                     and not self.index.callable_targets(ctx, e.ref)
                     and not self._project_class(ctx, e.ref)
@@ -442,6 +448,7 @@ class Analysis:
             self._callers.start(cls_fq, {})
             out: dict[str, list[Fn]] = {}
             for ci in self.index.mro(cls_fq):
+                self.tracker.note(ci.module.module)  # its methods, however many
                 for q in ci.facts.methods.values():
                     caller = self.index.functions.get(f"{ci.module.module}.{q}")
                     if caller is None:

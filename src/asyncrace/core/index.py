@@ -73,6 +73,9 @@ class Tracker:
 
 
 _MISS: Any = object()
+# the key of a read that found no function or method of that (fully qualified) name in a
+# module of the project: a function added there later changes what the reader found
+NAME_KEY = "\x00name:"
 
 
 class Memo(Generic[_KT, _V]):
@@ -292,6 +295,7 @@ class Index:
                 if name in mod.imports:
                     fq = ".".join([mod.imports[name], *parts[i + 1 :]])
                     break
+                self.tracker.note(NAME_KEY + fq)  # nothing of that name in a project module
                 return fq
             else:
                 return fq
@@ -348,10 +352,13 @@ class Index:
         return out
 
     def find_method(self, cls_fq: str, name: str) -> Fn | None:
+        tracker = self.tracker
         for c in self.mro(cls_fq):
             q = c.facts.methods.get(name)
             if q is not None:
                 return self.functions.get(f"{c.module.module}.{q}")
+            if tracker.frames:
+                tracker.frames[-1].add(f"{NAME_KEY}{c.fq}.{name}")
         return None
 
     def dispatch(self, cls_fq: str, name: str) -> list[tuple[Fn, str]]:
@@ -391,6 +398,7 @@ class Index:
             if attr in c.attr_types or attr in c.facts.fields:
                 return c.fq
         for c in self.mro(cls_fq):
+            self.tracker.note(c.module.module)  # its methods, however many
             for q in c.facts.methods.values():
                 fn = self.functions.get(f"{c.module.module}.{q}")
                 if fn and any(

@@ -149,6 +149,7 @@ class LockModel:
     def _tracks_owner(self, fq: str) -> bool:
         """A home-made lock that records its owning thread is reentrant for that thread."""
         for c in self.index.mro(fq):
+            self.index.tracker.note(c.module.module)  # its methods, however many
             for q in c.facts.methods.values():
                 fn = self.index.functions.get(f"{c.module.module}.{q}")
                 if fn is None:

@@ -27,6 +27,7 @@ import json
 import os
 import re
 import tempfile
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -182,54 +183,94 @@ def _unflat(v: Any) -> dict[str, str]:
     return dict(zip(it, it, strict=True))
 
 
+@dataclasses.dataclass(frozen=True)
+class Interface:
+    """What other modules may know of a module without reading its bodies or positions: its
+    module-level names, imports and variables and the attribute types linking inferred for its
+    classes (``module``), each class's header (``classes``), and of each function its name,
+    class, enclosing function and whether it is async (``functions``, a multiset). A lambda's
+    name holds its position (``<lambda@12:8>``): here it is only ``<lambda>``, so a line
+    inserted above a lambda keeps the interface. A function's parameters, decorators and
+    returns are not in it: only the function table hands them out, and each hit is a read."""
+
+    module: str
+    classes: dict[str, tuple[str, dict[str, str]]]  # class -> (its header, its methods)
+    functions: Counter[tuple[str, str, str | None, str | None, bool]]
+
+    def digest(self) -> str:
+        text = "\n".join(
+            [
+                self.module,
+                *(f"{q} {c} {sorted(ms.items())}" for q, (c, ms) in sorted(self.classes.items())),
+                *sorted(repr(f) for f in self.functions.elements()),
+            ]
+        )
+        return runcache.digest_bytes(text.encode("utf-8", "surrogatepass"))
+
+
+def interface(m: ModuleFacts, attr_types: dict[str, dict[str, str]]) -> Interface:
+    def plain(v: object) -> str:
+        return _LAMBDA.sub("<lambda>", repr(v))
+
+    module = plain(
+        (
+            m.module,
+            m.path,
+            sorted(m.imports.items()),
+            sorted(m.global_types.items()),
+            m.global_vars,
+            m.passed,
+            sorted((c, sorted(t.items())) for c, t in attr_types.items()),
+        )
+    )
+    classes = {
+        q: (
+            plain(
+                (
+                    c.name,
+                    c.bases,
+                    sorted(c.attr_types.items()),
+                    c.fields,
+                    c.decorators,
+                    c.abstract,
+                )
+            ),
+            {k: _LAMBDA.sub("<lambda>", v) for k, v in c.methods.items()},
+        )
+        for q, c in m.classes.items()
+    }
+    functions: Counter[tuple[str, str, str | None, str | None, bool]] = Counter(
+        (
+            _LAMBDA.sub("<lambda>", f.qualname),
+            f.name,
+            f.cls,
+            None if f.parent is None else _LAMBDA.sub("<lambda>", f.parent),
+            f.is_async,
+        )
+        for f in m.functions.values()
+    )
+    return Interface(module, classes, functions)
+
+
 def interface_digest(m: ModuleFacts, attr_types: dict[str, dict[str, str]]) -> str:
-    """What other modules may know of ``m`` without reading its bodies or positions. A lambda's
-    name holds its position (``<lambda@12:8>``): here it is only ``<lambda>``, and the parts
-    are compared as a sorted set, so a line inserted above a lambda keeps the interface."""
-    parts: list[object] = [
-        m.module,
-        m.path,
-        sorted(m.imports.items()),
-        sorted(m.global_types.items()),
-        m.global_vars,
-        m.passed,
-        sorted((c, sorted(t.items())) for c, t in attr_types.items()),
-    ]
-    for q in sorted(m.classes):
-        c = m.classes[q]
-        parts.append(
-            (
-                q,
-                c.name,
-                c.bases,
-                sorted(c.methods.items()),
-                sorted(c.attr_types.items()),
-                c.fields,
-                c.decorators,
-                c.abstract,
-            )
-        )
-    for q in sorted(m.functions):
-        f = m.functions[q]
-        parts.append(
-            (
-                q,
-                f.name,
-                f.cls,
-                f.parent,
-                f.is_async,
-                f.is_generator,
-                f.is_lambda,
-                f.decorators,
-                tuple((p.name, p.annotation, p.kind) for p in f.params),
-                f.globals_declared,
-                f.nested,
-                f.returns_refs,
-                f.returns_annotation,
-            )
-        )
-    text = "\n".join(sorted(_LAMBDA.sub("<lambda>", repr(p)) for p in parts))
-    return runcache.digest_bytes(text.encode("utf-8", "surrogatepass"))
+    return interface(m, attr_types).digest()
+
+
+def added_functions(
+    old: Interface, new: Interface
+) -> list[tuple[str, str, str | None, str | None, bool]] | None:
+    """The functions (and methods) ``new`` adds to ``old``, or None when the interface changed
+    in any other way (a name removed or changed, an import, a base, a class added...)."""
+    if old.module != new.module or old.classes.keys() != new.classes.keys():
+        return None
+    for q, (header, methods) in old.classes.items():
+        # only new methods: the class header is the same, and every old method still there
+        now_header, now_methods = new.classes[q]
+        if header != now_header or any(now_methods.get(k) != v for k, v in methods.items()):
+            return None
+    if old.functions - new.functions:
+        return None
+    return sorted((new.functions - old.functions).elements())
 
 
 _LAMBDA = re.compile(r"<lambda@\d+:\d+>")
