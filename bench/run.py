@@ -472,18 +472,31 @@ def plan(
     changed_argv = asyncrace(changed, changed_cache)
 
     # a comment leaves the file's facts as they were; a function appended changes them, as
-    # most real edits do: both are timed, so a shortcut for the first cannot pass for both
+    # most real edits do; a line inserted at the top moves every position in the file (and the
+    # steps other files' findings show in it): all are timed, so a shortcut for one kind of
+    # edit cannot pass for the others
     edits = (
-        ("asyncrace-one-changed", "a comment appended", "# bench/run.py: edit {n}\n"),
+        ("asyncrace-one-changed", "a comment appended", "# bench/run.py: edit {n}\n", False),
         (
             "asyncrace-one-code-edit",
             "a function appended",
             "\n\nasync def _bench_run_edit_{n}(x):\n    return await x\n",
+            False,
+        ),
+        (
+            "asyncrace-one-line-moved",
+            "a line inserted at the top",
+            "# bench/run.py: edit {n}\n",
+            True,
         ),
     )
-    for key, what, text in edits:
+    for key, what, text, at_top in edits:
 
-        def append(rep: int, text: str = text) -> None:
+        def append(rep: int, text: str = text, at_top: bool = at_top) -> None:
+            if at_top:
+                old = changed_file.read_text(encoding="utf-8")
+                changed_file.write_text(text.format(n=rep + 1) + old, encoding="utf-8")
+                return
             with changed_file.open("a", encoding="utf-8") as f:
                 f.write(text.format(n=rep + 1))
 
@@ -719,6 +732,7 @@ def render(results: dict[str, Any]) -> str:
         ("asyncrace warm", "asyncrace-warm", 1),
         ("asyncrace, one file changed", "asyncrace-one-changed", 1),
         ("asyncrace, one function added", "asyncrace-one-code-edit", 1),
+        ("asyncrace, one line inserted at the top", "asyncrace-one-line-moved", 1),
     ]
     for label, key, div in rows:
         w, c = med(key), med(key, "cpu_s")
