@@ -148,7 +148,7 @@ def check(
     # the project snapshot (``core/snapshot.py``): a run with few files changed since the
     # previous run of the same files checks again only what the changes can affect
     snap_key: str | None = None
-    if key is not None and cache_dir is not None and stdin is None and memory is None:
+    if key is not None and cache_dir is not None and stdin is None:
         from asyncrace import incremental
 
         snap_key = snapshot.project_key(

@@ -26,13 +26,15 @@ class Tracker:
     """Records which modules' facts a computation reads, for incremental runs
     (``docs/architecture.md``, "Incremental runs").
 
-    A read is noted where an object of a module is handed out: a hit in the index's tables
-    (``functions``, ``classes``, ``modules``) notes the module of what it returns. Everything a
-    rule knows about a module's bodies and positions comes through such a hit, or through a
-    memoized summary, which keeps the modules its computation read (:class:`Memo`) and notes
-    them again on every hit. What can be known without a hit (which names exist, the header
-    tables built when linking) is the module's *interface*: an incremental run falls back to a
-    full one when a changed file's interface changed.
+    A read is noted where a function of a module is handed out: a hit in the function table
+    (``Index.functions``) notes the module of what it returns. Everything a rule knows about a
+    module's bodies, signatures and positions comes through such a hit, or through a memoized
+    summary, which keeps the reads of its computation (:class:`Memo`) and notes them again on
+    every hit. Project-wide tables are read by key (``flow.SPAWN_KEY`` and the others), and a
+    lookup that finds no function of a name in a project module notes ``NAME_KEY`` + the name.
+    What can be known without any of these (the header tables built when linking) is the
+    module's *interface* (``snapshot.Interface``): an incremental run falls back to a full one
+    when a changed file's interface changed other than by functions added.
 
     Tracking is off while :attr:`frames` is empty (the cost is then one test per read)."""
 
