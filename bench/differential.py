@@ -8,6 +8,10 @@ and compares the two JSON outputs byte for byte. Prints one line per edit and a 
 
     python bench/differential.py --edits 40 --seed 1                 # the whole corpus
     python bench/differential.py --packages anthropic redis --edits 20
+    python bench/differential.py --edits 20 --hubs 100   # edit the 100 files read most
+
+``--hubs N`` edits only the N files whose modules the most other modules' checks read (from
+the first run's project snapshot): the edits that make an incremental run check the most.
 
 Exit status 1 if any output differs.
 """
@@ -46,12 +50,37 @@ def run(root: Path, cache: Path) -> tuple[str, float, str]:
     return p.stdout, took, how
 
 
+def hubs(root: Path, cache: Path, n: int) -> list[Path]:
+    """The ``n`` files whose modules the most modules' checks read (the snapshot's reads)."""
+    import json
+    from collections import Counter
+
+    (snap,) = (cache / "projects").glob("*.jsonl")
+    records = [json.loads(line) for line in snap.read_bytes().split(b"\n")[2:]]
+    readers: Counter[str] = Counter()
+    for r in records:
+        for dep in r["deps"]:
+            if dep != r["module"]:
+                readers[dep] += 1
+    display = {r["module"]: r["display"] for r in records if r["module"]}
+    top = [display[m] for m, _ in readers.most_common() if m in display][:n]
+    by_display = {d: m for m, d in display.items()}
+    print(
+        "hubs: "
+        + ", ".join(f"{d} (read by {readers[by_display[d]]})" for d in top[:3])
+        + f" ... {len(top)} files",
+        flush=True,
+    )
+    return [root / d for d in top]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--packages", nargs="*", help="names from bench/corpus.toml (default: all)")
     ap.add_argument("--edits", type=int, default=30)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--corpus", type=Path, default=HERE / "corpus.toml")
+    ap.add_argument("--hubs", type=int, default=0, help="edit only the N files read most")
     args = ap.parse_args()
 
     packages = corpus.load_corpus(args.corpus)
@@ -67,6 +96,8 @@ def main() -> int:
     inc_cache, ref_cache = work / "inc-cache", work / "ref-cache"
     run(root, inc_cache)
     run(root, ref_cache)
+    if args.hubs:
+        files = hubs(root, inc_cache, args.hubs)
     rng = random.Random(args.seed)
     times: list[float] = []
     differ = 0
