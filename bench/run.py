@@ -859,6 +859,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         flush=True,
     )
 
+    if args.at:  # one commit for the whole run: a symbolic --at (HEAD) moves while it runs
+        args.at = corpus.resolve_rev(args.at)
     cmd = corpus.asyncrace_command(args.asyncrace, args.at)
     options = corpus.check_options(cmd)  # stops the run when asyncrace does not start
     notes: list[str] = []
