@@ -868,7 +868,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"one-file-changed edits `{rel(changed_file)}` ({changed_lines} lines, the "
         "median length) in a copy of the corpus, appending a comment line before each "
         "repetition; the code-edit run appends a small `async def` instead, so that the "
-        "file's facts change as they do after most real edits"
+        "file's facts change as they do after most real edits; the line-moved run inserts a "
+        "comment line at the top, so that every position in the file moves"
     )
     versions = {
         "asyncrace": corpus.asyncrace_version(cmd),
