@@ -335,8 +335,11 @@ def snapshot_records(
             return None
         digest = known[j.display][0]
         if m is None:
-            records.append(snapshot.make_record(j.display, digest, None, reported=reported))
-            records[-1].suppressed = suppressed
+            records.append(
+                snapshot.make_record(
+                    j.display, digest, None, reported=reported, suppressed=suppressed
+                )
+            )
             continue
         records.append(
             snapshot.make_record(

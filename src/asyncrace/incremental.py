@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from asyncrace import suppress
@@ -41,6 +41,7 @@ from asyncrace.core.flow import (
     Mentions,
     ModuleMentions,
     Step,
+    merge_sites,
 )
 from asyncrace.core.index import NAME_KEY, Index
 from asyncrace.diagnostic import Diagnostic, sort_diagnostics
@@ -225,7 +226,7 @@ def _check(
                 continue
             if r.module not in touched and not (r.contribution_deps & touched):
                 analysis.contributions[r.module] = (r.contribution, set(r.contribution_deps))
-        old_sites = _merge(r.contribution for r in records if r.contribution is not None)
+        old_sites = merge_sites(r.contribution for r in records if r.contribution is not None)
         new_sites = analysis.spawn_sites()
         for fq in old_sites.keys() | new_sites.keys():
             if old_sites.get(fq) != new_sites.get(fq):
@@ -285,13 +286,3 @@ def _check(
             )
     raw = snapshot.encode_mentions(mentions(), new_records) if remention else snap.mentions_raw
     return _combine(new_records), new_records, raw
-
-
-def _merge(contributions: Iterable[list[tuple[str, str, Step]]]) -> dict[str, Step]:
-    """The spawn-site table made of every module's contribution (``Analysis.spawn_sites``)."""
-    everything = [e for entries in contributions for e in entries]
-    everything.sort(key=lambda e: e[0])
-    sites: dict[str, Step] = {}
-    for _fn, target, step in everything:
-        sites.setdefault(target, step)
-    return sites

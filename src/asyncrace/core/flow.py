@@ -133,6 +133,17 @@ ASYNC_KEY = "\x00async:"  # the names of the project's async functions
 Contribution = tuple[list[tuple[str, str, Step]], set[str]]
 
 
+def merge_sites(contributions: Iterable[list[tuple[str, str, Step]]]) -> dict[str, Step]:
+    """The spawn-site table made of the modules' contributions: for each method, the first site
+    in the order of the functions' names (a function's own sites keep their order)."""
+    everything = [e for entries in contributions for e in entries]
+    everything.sort(key=lambda e: e[0])  # stable
+    sites: dict[str, Step] = {}
+    for _fn, target, step in everything:
+        sites.setdefault(target, step)
+    return sites
+
+
 @dataclass(frozen=True, slots=True)
 class ModuleMentions:
     """What a module's bodies mention, by last name: the names the project-wide lookups of
@@ -287,12 +298,7 @@ class Analysis:
                     self.contributions[m.module] = (entries, tracker.stop())
             finally:
                 tracker.frames = saved
-            everything = [e for entries, _d in self.contributions.values() for e in entries]
-            everything.sort(key=lambda e: e[0])  # stable: a function's own order is kept
-            sites: dict[str, Step] = {}
-            for _fn, target, step in everything:
-                sites.setdefault(target, step)
-            self._spawns = sites
+            self._spawns = merge_sites(entries for entries, _d in self.contributions.values())
         return self._spawns
 
     def _async_names(self) -> frozenset[str]:

@@ -10,7 +10,7 @@ passed as ``on_event=self._on_event`` is followed into the thread that calls it)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -669,10 +669,6 @@ class Index:
             if k in names and kval is not None:
                 bindings.append((k, kval))
         return Ctx(target, fv.recv if target.facts.cls else None, tuple(bindings))
-
-    def all_functions(self) -> Iterator[Fn]:
-        for fq in sorted(self.functions):
-            yield self.functions[fq]
 
 
 def is_property(f: FunctionFacts) -> bool:
