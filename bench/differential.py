@@ -45,7 +45,7 @@ def run(root: Path, cache: Path) -> tuple[str, float, str]:
     took = time.perf_counter() - t
     if p.returncode != 0:
         raise SystemExit(f"asyncrace failed ({p.returncode}): {p.stderr[-2000:]}")
-    m = re.search(r"incremental: (\d+) changed, (\d+) checked again, (\d+) bodies read", p.stderr)
+    m = re.search(r"incremental: (\d+) changed, (\d+) checked again, (\d+) unchanged", p.stderr)
     how = f"incremental ({m.group(2)} checked, {m.group(3)} bodies)" if m else "full"
     return p.stdout, took, how
 

@@ -24,12 +24,12 @@ import edits
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-def _check(*args: str) -> str:
+def _check(*args: str, fmt: str = "json") -> str:
     # the run cache answers an unchanged tree as a whole: out of the way, as each test edits
     shutil.rmtree(Path(".asyncrace_cache") / "runs", ignore_errors=True)
     r = CliRunner().invoke(
         main,
-        ["check", ".", "--output-format", "json", "--exit-zero", "-j", "1", *args],
+        ["check", ".", "--output-format", fmt, "--exit-zero", "-j", "1", *args],
         catch_exceptions=False,
     )
     assert r.exit_code == 0, r.output
@@ -150,6 +150,24 @@ def test_positions_moved_in_another_module_move_the_related_steps(
     assert after != cold  # the steps in b.py moved two lines down
     assert rechecked == [["a", "b"]]
     assert full_runs == [3, 3]
+
+
+@pytest.mark.parametrize("extra", [[], ["--extend-select", "ARC100"]])
+def test_suppression_of_a_module_checked_again(
+    proj: Path, rechecked: list[list[str]], extra: list[str]
+) -> None:
+    """a.py is checked again because b.py changed: its ``noqa`` (and, with ARC100, the unused
+    one) still apply, from a.py's cache entry."""
+    lines = A.split("\n")
+    lines[15] += "  # noqa: ARC004"
+    lines[10] += "  # noqa: ARC001"  # silences nothing
+    (proj / "a.py").write_text("\n".join(lines))
+    _check(*extra, "--show-suppressed")
+    (proj / "b.py").write_text("\n" + B)
+    after = _check(*extra, "--show-suppressed", fmt="concise")
+    assert after == _check(*extra, "--show-suppressed", "--no-cache", fmt="concise")
+    assert rechecked == [["a", "b"]]
+    assert "ARC004" in after and ("ARC100" in after) == bool(extra)
 
 
 def test_an_untouched_module_is_not_checked_again(

@@ -236,12 +236,6 @@ def _check(
         for r in records
         if r.module is not None and (r.module in fresh or not r.deps.isdisjoint(touched))
     ]
-    log.info(
-        "asyncrace: incremental: %d changed, %d checked again, %d bodies read",
-        len(fresh),
-        len(dirty),
-        len(entries) - len(fresh),
-    )
     rules = [r for r in all_rules() if r.code in settings.enabled]
     modules = [index.modules[r.module] for r in dirty if r.module is not None]
     modules.sort(key=lambda m: m.path)
@@ -249,6 +243,12 @@ def _check(
     for m in modules:  # a module without functions was never loaded
         if m.module not in entries:
             load(m)
+    log.info(
+        "asyncrace: incremental: %d changed, %d checked again, %d unchanged modules' bodies read",
+        len(fresh),
+        len(dirty),
+        len(entries) - len(fresh),
+    )
     new_records = list(records)
     by_path: dict[str, list[Diagnostic]] = {}
     for d in found:
