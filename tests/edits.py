@@ -20,6 +20,7 @@ KINDS = (
     "blank_line_at_top",  # every position of the file moves
     "add_function",  # interface: a new function at the end
     "rename_call",  # a call's name changed in a body (its mentions may change)
+    "add_import",  # interface: an import at the top
 )
 
 
@@ -62,6 +63,10 @@ def apply_random(files: list[Path], rng: random.Random, kinds: tuple[str, ...] =
             continue
         lines = text.split("\n")
         kind = rng.choice(kinds)
+        if kind == "add_import":
+            n = rng.randrange(10**6)
+            path.write_text(f"import json as _edit_json_{n}\n" + text, encoding="utf-8")
+            return Edit(path, kind, 1)
         if kind == "blank_line_at_top":
             path.write_text("\n" + text, encoding="utf-8")
             return Edit(path, kind, 0)

@@ -184,7 +184,7 @@ def test_an_untouched_module_is_not_checked_again(
     "change",
     [
         lambda p: (p / "c.py").write_text("X = 1\n"),
-        lambda p: (p / "b.py").write_text("import os\n" + B),
+        lambda p: (p / "b.py").write_text(B.replace("import asyncio", "import asyncio as aio")),
         lambda p: (p / "b.py").write_text(B.replace("def step(self)", "def step2(self)")),
         lambda p: (p / "b.py").write_text(B + "\n\nclass Added:\n    pass\n"),
         lambda p: (p / "other.py").unlink(),
@@ -192,7 +192,7 @@ def test_an_untouched_module_is_not_checked_again(
     ],
     ids=[
         "file-added",
-        "new-import",
+        "import-changed",
         "function-renamed",
         "class-added",
         "file-removed",
@@ -246,6 +246,52 @@ def test_a_function_added_is_incremental(
     (proj / "b.py").write_text(B + "\n\nasync def added(x):\n    return await x\n")
     assert _check() == _check("--no-cache")
     assert len(full_runs) == 2 and rechecked == [["a", "b"]]  # a.py reads b.py: other.py not
+
+
+def test_an_import_added_to_a_package_that_re_exports_a_base_class(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    full_runs: list[int],
+    rechecked: list[list[str]],
+) -> None:
+    """``class Conversation(Base)`` with ``from pkg import Base`` in a.py linked to nothing in
+    ``pkg/__init__.py`` (linking noted ``pkg.Base`` missing); ``from pkg.impl import Base``
+    added there re-exports it, and the hand-off in ``Base.astep`` now reaches a.py's finding.
+    Classes are linked before any check: that is a full run, and it finds it."""
+    (tmp_path / "asyncrace.toml").write_text("")
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("X = 1\n")
+    (tmp_path / "pkg" / "impl.py").write_text(B)
+    (tmp_path / "a.py").write_text(A.replace("from b import Base", "from pkg import Base"))
+    (tmp_path / "other.py").write_text(OTHER)
+    monkeypatch.chdir(tmp_path)
+    assert "ARC004" not in _check()
+    (tmp_path / "pkg" / "__init__.py").write_text("from pkg.impl import Base\n\nX = 1\n")
+    after = _check()
+    assert after == _check("--no-cache")
+    assert ("a.py", "ARC004", 16) in _codes(after)
+    assert len(full_runs) == 3 and rechecked == []
+
+
+def test_an_import_that_changes_how_a_base_links_runs_in_full(
+    proj: Path, full_runs: list[int], rechecked: list[list[str]]
+) -> None:
+    (proj / "other.py").write_text(OTHER + "\n\nclass K(Base):\n    pass\n")
+    _check()
+    (proj / "other.py").write_text(
+        "from b import Base\n" + OTHER + "\n\nclass K(Base):\n    pass\n"
+    )
+    assert _check() == _check("--no-cache")
+    assert len(full_runs) == 3 and rechecked == []
+
+
+def test_an_import_added_is_incremental(
+    proj: Path, full_runs: list[int], rechecked: list[list[str]]
+) -> None:
+    _check()
+    (proj / "b.py").write_text("import os\n" + B)
+    assert _check() == _check("--no-cache")
+    assert len(full_runs) == 2 and rechecked == [["a", "b"]]
 
 
 def test_a_name_newly_mentioned_in_a_body_is_incremental(

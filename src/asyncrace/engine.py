@@ -350,6 +350,7 @@ def snapshot_records(
                 attr_types=module_attr_types(analysis.index, m),
                 deps=frozenset(reads.get(m.module, ())),
                 contribution=analysis.contributions.get(m.module),
+                link_reads=frozenset(analysis.index.link_reads.get(m.module, ())),
                 reported=reported,
                 suppressed=suppressed,
             )

@@ -176,17 +176,22 @@ def _check(
         now = snapshot.interface(m, rec.attr_types)
         if now.digest() == rec.interface:
             continue
-        # functions and methods added, nothing else: the reads that found no such name
-        added = snapshot.added_functions(
-            snapshot.interface(rec.header_facts(), rec.attr_types), now
-        )
-        if added is None:
+        # functions, methods and imports added, nothing else: the reads that found no such name
+        grew = snapshot.growth(snapshot.interface(rec.header_facts(), rec.attr_types), now)
+        if grew is None:
             raise Full(f"the interface of {m.path} changed (names, imports, classes)")
-        for qualname, name, _cls, parent, is_async in added:
+        for qualname, name, _cls, parent, is_async in grew.functions:
             if "<lambda>" not in qualname:
                 touched.add(f"{NAME_KEY}{mod}.{qualname}")
             if is_async and parent is None:
                 touched.add(ASYNC_KEY + name)
+        # ``mod.name`` now follows the import (a re-export): who found nothing there before
+        touched.update(f"{NAME_KEY}{mod}.{name}" for name in grew.imports)
+    # the classes of unchanged modules were linked (bases, attribute types) as before: unless
+    # what they found missing now exists
+    for r in records:
+        if r.module is not None and r.module not in fresh and not r.link_reads.isdisjoint(touched):
+            raise Full(f"the classes of {r.display} link otherwise now (a name added elsewhere)")
 
     # what the changed modules' bodies mention by name: the lookups by a name that a module
     # now mentions, or no longer does, are read again; the mention index is patched
@@ -266,6 +271,7 @@ def _check(
                 m,
                 attr_types=rec.attr_types,
                 mentions=remention[m.module][1] if m.module in remention else rec.mentions,
+                link_reads=frozenset(index.link_reads.get(m.module, ())),
             )
         else:
             made = dataclasses.replace(rec, raw=b"")

@@ -242,8 +242,14 @@ class Index:
                 dict.__setitem__(self.functions, f"{m.module}.{q}", Fn(m, f))
             for q, c in m.classes.items():
                 self.classes[f"{m.module}.{q}"] = ClassInfo(f"{m.module}.{q}", m, c)
+        # what linking a module's classes (bases now, attribute types below) found missing in
+        # other modules (``NAME_KEY``): a name imported there later links them otherwise
+        self.link_reads: dict[str, set[str]] = {}
+        tracker = self.tracker
         for ci in self.classes.values():
+            tracker.start()
             ci.bases = [self.resolve(ci.module, b) for b in ci.facts.bases]
+            self._link_read(ci.module.module, tracker.stop())
         self._subclasses: dict[str, list[str]] = {}
         for ci in sorted(self.classes.values(), key=lambda c: c.fq):
             for b in ci.bases:
@@ -258,7 +264,14 @@ class Index:
             if preset is not None:
                 ci.attr_types = dict(preset)
             else:
+                tracker.start()
                 self._infer_attr_types(ci)
+                self._link_read(ci.module.module, tracker.stop())
+
+    def _link_read(self, module: str, reads: set[str]) -> None:
+        names = {r for r in reads if r.startswith(NAME_KEY)}
+        if names:
+            self.link_reads.setdefault(module, set()).update(names)
 
     def _hit(self, m: ModuleFacts) -> None:
         frames = self.tracker.frames
@@ -297,7 +310,12 @@ class Index:
                 if name in mod.imports:
                     fq = ".".join([mod.imports[name], *parts[i + 1 :]])
                     break
-                self.tracker.note(NAME_KEY + fq)  # nothing of that name in a project module
+                # nothing of that name in a project module: a function defined there later, or
+                # a name imported there later (``mod.name`` re-exported), changes the answer
+                tracker = self.tracker
+                if tracker.frames:
+                    tracker.frames[-1].add(NAME_KEY + fq)
+                    tracker.frames[-1].add(f"{NAME_KEY}{mod.module}.{name}")
                 return fq
             else:
                 return fq

@@ -60,6 +60,8 @@ class Record:
     deps: frozenset[str] = frozenset()  # what its check read
     contribution: list[tuple[str, str, Step]] | None = None  # None: never computed
     contribution_deps: frozenset[str] = frozenset()
+    # names linking its classes found missing elsewhere (``Index.link_reads``)
+    link_reads: frozenset[str] = frozenset()
     reported: list[Diagnostic] = dataclasses.field(default_factory=list)
     suppressed: list[Diagnostic] = dataclasses.field(default_factory=list)
     raw: bytes = b""  # the line it was read from, written back when the record is unchanged
@@ -194,13 +196,18 @@ class Interface:
     returns are not in it: only the function table hands them out, and each hit is a read."""
 
     module: str
+    imports: dict[str, str]
     classes: dict[str, tuple[str, dict[str, str]]]  # class -> (its header, its methods)
     functions: Counter[tuple[str, str, str | None, str | None, bool]]
+    # the names that refs resolved in the module's own scope for other modules start with
+    # (class bases, module variables' types, refs passed in decorators and defaults)
+    linked_names: frozenset[str]
 
     def digest(self) -> str:
         text = "\n".join(
             [
                 self.module,
+                repr(sorted(self.imports.items())),
                 *(f"{q} {c} {sorted(ms.items())}" for q, (c, ms) in sorted(self.classes.items())),
                 *sorted(repr(f) for f in self.functions.elements()),
             ]
@@ -216,7 +223,6 @@ def interface(m: ModuleFacts, attr_types: dict[str, dict[str, str]]) -> Interfac
         (
             m.module,
             m.path,
-            sorted(m.imports.items()),
             sorted(m.global_types.items()),
             m.global_vars,
             m.passed,
@@ -249,19 +255,40 @@ def interface(m: ModuleFacts, attr_types: dict[str, dict[str, str]]) -> Interfac
         )
         for f in m.functions.values()
     )
-    return Interface(module, classes, functions)
+    linked = {
+        r.split(".", 1)[0].split("[", 1)[0]
+        for r in (
+            *(b for c in m.classes.values() for b in c.bases),
+            *m.global_types.values(),
+            *m.passed,
+        )
+    }
+    return Interface(module, dict(m.imports), classes, functions, frozenset(linked))
 
 
 def interface_digest(m: ModuleFacts, attr_types: dict[str, dict[str, str]]) -> str:
     return interface(m, attr_types).digest()
 
 
-def added_functions(
-    old: Interface, new: Interface
-) -> list[tuple[str, str, str | None, str | None, bool]] | None:
-    """The functions (and methods) ``new`` adds to ``old``, or None when the interface changed
-    in any other way (a name removed or changed, an import, a base, a class added...)."""
+@dataclasses.dataclass(frozen=True)
+class Growth:
+    """What a module's interface gained, when it only grew."""
+
+    functions: list[tuple[str, str, str | None, str | None, bool]]  # functions and methods
+    imports: list[str]  # local names newly imported
+
+
+def growth(old: Interface, new: Interface) -> Growth | None:
+    """The functions (and methods) and imports ``new`` adds to ``old``; None when the interface
+    changed in any other way (a name removed or changed, a class or base added, a module
+    variable...), or when a new import could change how one of the module's class bases,
+    variable types or passed refs links (its name starts one of them)."""
     if old.module != new.module or old.classes.keys() != new.classes.keys():
+        return None
+    if any(new.imports.get(k) != v for k, v in old.imports.items()):
+        return None
+    imported = sorted(new.imports.keys() - old.imports.keys())
+    if not new.linked_names.isdisjoint(imported):
         return None
     for q, (header, methods) in old.classes.items():
         # only new methods: the class header is the same, and every old method still there
@@ -270,7 +297,7 @@ def added_functions(
             return None
     if old.functions - new.functions:
         return None
-    return sorted((new.functions - old.functions).elements())
+    return Growth(sorted((new.functions - old.functions).elements()), imported)
 
 
 _LAMBDA = re.compile(r"<lambda@\d+:\d+>")
@@ -330,6 +357,7 @@ def encode_record(r: Record) -> bytes:
         if r.contribution is None
         else [[fn, target, _step(s)] for fn, target, s in r.contribution],
         "contribution_deps": sorted(r.contribution_deps),
+        "link_reads": sorted(r.link_reads),
         "reported": [runcache.dump_diag(d) for d in r.reported],
         "suppressed": [runcache.dump_diag(d) for d in r.suppressed],
     }
@@ -367,6 +395,7 @@ def decode_record(raw: bytes) -> Record:
         deps=frozenset(_strs(doc["deps"])),
         contribution=contribution,
         contribution_deps=frozenset(_strs(doc["contribution_deps"])),
+        link_reads=frozenset(_strs(doc["link_reads"])),
         reported=[runcache.load_diag(d) for d in doc["reported"]],
         suppressed=[runcache.load_diag(d) for d in doc["suppressed"]],
         raw=raw,
@@ -393,6 +422,7 @@ def make_record(
     attr_types: dict[str, dict[str, str]] | None = None,
     deps: frozenset[str] = frozenset(),
     contribution: tuple[list[tuple[str, str, Step]], set[str]] | None = None,
+    link_reads: frozenset[str] = frozenset(),
     reported: list[Diagnostic] | None = None,
     suppressed: list[Diagnostic] | None = None,
 ) -> Record:
@@ -411,6 +441,7 @@ def make_record(
         deps=deps,
         contribution=None if contribution is None else contribution[0],
         contribution_deps=frozenset() if contribution is None else frozenset(contribution[1]),
+        link_reads=link_reads,
         reported=reported or [],
         suppressed=suppressed or [],
     )
