@@ -147,3 +147,17 @@ def test_a_file_changed_during_the_run_is_not_cached_under_the_old_bytes(
     again = _check()
     assert "self._current" in again  # not the stale answer of the edited run
     assert len(rule_runs) == 2
+
+
+def test_the_key_names_the_python_that_parses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Facts depend on the parser: a cache shared by two Pythons (pre-commit and CI) must not
+    answer one with the other's results (the project snapshot's key is made the same way)."""
+    import types
+
+    from asyncrace.core import runcache
+    from asyncrace.settings import Settings
+
+    files = [("a.py", "a", False, "0" * 40)]
+    here = runcache.run_key(files, "", Settings())
+    monkeypatch.setattr(runcache, "sys", types.SimpleNamespace(version_info=(3, 99, 0)))
+    assert runcache.run_key(files, "", Settings()) != here

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,7 +36,9 @@ def run_key(
 ) -> str:
     """``files``: (display path, module, is package, content digest) for every file."""
     h = hashlib.blake2b(digest_size=20)
-    h.update(f"asyncrace {code_version()} run {SCHEMA}\n".encode())
+    # the facts depend on the Python that parsed them (newer syntax is lowered, or refused)
+    py = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    h.update(f"asyncrace {code_version()} run {SCHEMA} python {py}\n".encode())
     h.update(repr(sorted(settings.enabled)).encode())
     h.update(repr(settings.per_file_ignores).encode())
     h.update(settings.rule_knobs_key().encode())
