@@ -21,6 +21,7 @@ KINDS = (
     "add_function",  # interface: a new function at the end
     "rename_call",  # a call's name changed in a body (its mentions may change)
     "add_import",  # interface: an import at the top
+    "add_class",  # interface: a class at the end
 )
 
 
@@ -63,6 +64,13 @@ def apply_random(files: list[Path], rng: random.Random, kinds: tuple[str, ...] =
             continue
         lines = text.split("\n")
         kind = rng.choice(kinds)
+        if kind == "add_class":
+            n = rng.randrange(10**6)
+            path.write_text(
+                text + f"\n\nclass _Edit{n}:\n    async def run(self):\n        pass\n",
+                encoding="utf-8",
+            )
+            return Edit(path, kind, len(lines) + 2)
         if kind == "add_import":
             n = rng.randrange(10**6)
             path.write_text(f"import json as _edit_json_{n}\n" + text, encoding="utf-8")

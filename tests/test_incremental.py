@@ -186,7 +186,7 @@ def test_an_untouched_module_is_not_checked_again(
         lambda p: (p / "c.py").write_text("X = 1\n"),
         lambda p: (p / "b.py").write_text(B.replace("import asyncio", "import asyncio as aio")),
         lambda p: (p / "b.py").write_text(B.replace("def step(self)", "def step2(self)")),
-        lambda p: (p / "b.py").write_text(B + "\n\nclass Added:\n    pass\n"),
+        lambda p: (p / "b.py").write_text(B.replace("class Base:", "class Base(Exception):")),
         lambda p: (p / "other.py").unlink(),
         lambda p: (p / "b.py").write_text("def broken(:\n"),
     ],
@@ -194,7 +194,7 @@ def test_an_untouched_module_is_not_checked_again(
         "file-added",
         "import-changed",
         "function-renamed",
-        "class-added",
+        "base-changed",
         "file-removed",
         "syntax-error",
     ],
@@ -283,6 +283,41 @@ def test_an_import_that_changes_how_a_base_links_runs_in_full(
     )
     assert _check() == _check("--no-cache")
     assert len(full_runs) == 3 and rechecked == []
+
+
+HOLDER = """\
+import threading
+
+from b import Base
+
+
+class Holder:
+    def __init__(self, helper: Base) -> None:
+        self._lock = threading.Lock()
+        self.helper = helper
+
+    async def go(self) -> None:
+        with self._lock:
+            await self.helper.astep()
+"""
+
+
+def test_a_class_added_under_a_base_dispatched_on_is_incremental(
+    proj: Path, full_runs: list[int], rechecked: list[list[str]]
+) -> None:
+    """``self.helper.astep()`` on a declared ``Base`` reaches every subclass's ``astep``
+    (class-hierarchy analysis): holder.py read the subclasses of ``Base``, so a subclass added
+    in other.py makes it checked again."""
+    (proj / "holder.py").write_text(HOLDER)
+    _check()
+    (proj / "other.py").write_text(
+        "from b import Base\n\n"
+        + OTHER
+        + "\n\nclass Sub(Base):\n    async def astep(self) -> None:\n        pass\n"
+    )
+    assert _check() == _check("--no-cache")
+    assert len(full_runs) == 2 and len(rechecked) == 1
+    assert {"holder", "other"} <= set(rechecked[0])
 
 
 def test_an_import_added_is_incremental(

@@ -43,7 +43,7 @@ from asyncrace.core.flow import (
     Step,
     merge_sites,
 )
-from asyncrace.core.index import NAME_KEY, Index
+from asyncrace.core.index import ATTR_TYPES_KEY, NAME_KEY, SUB_KEY, Index
 from asyncrace.diagnostic import Diagnostic, sort_diagnostics
 from asyncrace.engine import FileJob, Stale, check_modules, module_attr_types
 from asyncrace.rules import all_rules
@@ -166,27 +166,18 @@ def _check(
 
     index = Index(headers, attr_types=preset, load=load)
     index.unloaded = {r.module for r in records if r.module is not None} - set(fresh)
-    for mod, (m, _out) in fresh.items():
-        rec = by_module[mod][1]
-        if module_attr_types(index, m) != rec.attr_types:
-            raise Full(f"the attribute types of a class of {m.path} changed")
     touched: set[str] = set(fresh)
+    attr_types: dict[str, dict[str, dict[str, str]]] = {}  # of the changed modules' classes
     for mod, (m, _out) in fresh.items():
         rec = by_module[mod][1]
+        attr_types[mod] = now_types = module_attr_types(index, m)
         now = snapshot.interface(m, rec.attr_types)
-        if now.digest() == rec.interface:
-            continue
-        # functions, methods and imports added, nothing else: the reads that found no such name
-        grew = snapshot.growth(snapshot.interface(rec.header_facts(), rec.attr_types), now)
-        if grew is None:
-            raise Full(f"the interface of {m.path} changed (names, imports, classes)")
-        for qualname, name, _cls, parent, is_async in grew.functions:
-            if "<lambda>" not in qualname:
-                touched.add(f"{NAME_KEY}{mod}.{qualname}")
-            if is_async and parent is None:
-                touched.add(ASYNC_KEY + name)
-        # ``mod.name`` now follows the import (a re-export): who found nothing there before
-        touched.update(f"{NAME_KEY}{mod}.{name}" for name in grew.imports)
+        added: set[str] = set()  # classes added
+        if now.digest() != rec.interface:
+            added = _grown(mod, m, rec, now, index, touched)
+        for fq in now_types.keys() | rec.attr_types.keys():
+            if fq not in added and now_types.get(fq) != rec.attr_types.get(fq):
+                raise Full(f"the attribute types of a class of {m.path} changed")
     # the classes of unchanged modules were linked (bases, attribute types) as before: unless
     # what they found missing now exists
     for r in records:
@@ -269,7 +260,7 @@ def _check(
                 rec.display,
                 known[rec.display][0],
                 m,
-                attr_types=rec.attr_types,
+                attr_types=attr_types[m.module],
                 mentions=remention[m.module][1] if m.module in remention else rec.mentions,
                 link_reads=frozenset(index.link_reads.get(m.module, ())),
             )
@@ -292,3 +283,34 @@ def _check(
             )
     raw = snapshot.encode_mentions(mentions(), new_records) if remention else snap.mentions_raw
     return _combine(new_records), new_records, raw
+
+
+def _grown(
+    mod: str,
+    m: ModuleFacts,
+    rec: snapshot.Record,
+    now: snapshot.Interface,
+    index: Index,
+    touched: set[str],
+) -> set[str]:
+    """Mark what the changed module's interface gained (functions, methods, imports, classes:
+    the reads that found no such name, the subclasses of the new classes' bases); the classes
+    added. A change of any other kind is a full run."""
+    # functions, methods and imports added, nothing else: the reads that found no such name
+    grew = snapshot.growth(snapshot.interface(rec.header_facts(), rec.attr_types), now)
+    if grew is None:
+        raise Full(f"the interface of {m.path} changed (names, imports, classes)")
+    for qualname, name, _cls, parent, is_async in grew.functions:
+        if "<lambda>" not in qualname:
+            touched.add(f"{NAME_KEY}{mod}.{qualname}")
+        if is_async and parent is None:
+            touched.add(ASYNC_KEY + name)
+    # ``mod.name`` now follows the import (a re-export): who found nothing there before
+    touched.update(f"{NAME_KEY}{mod}.{name}" for name in grew.imports)
+    for q in grew.classes:  # who found no such class, its bases' subclasses, attr types
+        ci = index.classes[f"{mod}.{q}"]
+        touched.add(f"{NAME_KEY}{ci.fq}")
+        touched.update(SUB_KEY + b for b in ci.bases)
+        if ci.attr_types:
+            touched.add(ATTR_TYPES_KEY)
+    return {f"{mod}.{q}" for q in grew.classes}

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from asyncrace.core.facts import Bind, Event, FunctionFacts, K, ModuleFacts, Pos
 from asyncrace.core.index import (
+    ATTR_TYPES_KEY,
     MISS,
     ClassObj,
     Ctx,
@@ -628,6 +629,7 @@ class Analysis:
         for m in self.index.modules.values():
             if any(self.index.resolve(m, t) == cls_fq for t in m.global_types.values()):
                 return False  # a module-level instance: shared by every importer
+        self.tracker.note(ATTR_TYPES_KEY)  # a class added that holds one changes the answer
         for ci in self.index.classes.values():
             if any(
                 t == cls_fq and attr not in ci.facts.fields for attr, t in ci.attr_types.items()

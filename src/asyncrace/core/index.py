@@ -78,6 +78,10 @@ _MISS: Any = object()
 # the key of a read that found no function or method of that (fully qualified) name in a
 # module of the project: a function added there later changes what the reader found
 NAME_KEY = "\x00name:"
+# the key of a read of a class's subclasses (a class added under it changes the answer), and
+# of a read of every class's attribute types
+SUB_KEY = "\x00sub:"
+ATTR_TYPES_KEY = "\x00attr-types"
 
 
 class Memo(Generic[_KT, _V]):
@@ -362,6 +366,9 @@ class Index:
         return out
 
     def subclasses(self, fq: str) -> list[str]:
+        tracker = self.tracker
+        if tracker.frames:  # a class added under any of these changes the answer
+            tracker.frames[-1].add(SUB_KEY + fq)
         out: list[str] = []
         todo = list(self._subclasses.get(fq, []))
         while todo:
@@ -369,6 +376,8 @@ class Index:
             if c not in out and c != fq:
                 out.append(c)
                 todo.extend(self._subclasses.get(c, []))
+                if tracker.frames:
+                    tracker.frames[-1].add(SUB_KEY + c)
         return out
 
     def find_method(self, cls_fq: str, name: str) -> Fn | None:

@@ -276,19 +276,20 @@ class Growth:
 
     functions: list[tuple[str, str, str | None, str | None, bool]]  # functions and methods
     imports: list[str]  # local names newly imported
+    classes: list[str]  # classes added (qualnames)
 
 
 def growth(old: Interface, new: Interface) -> Growth | None:
-    """The functions (and methods) and imports ``new`` adds to ``old``; None when the interface
-    changed in any other way (a name removed or changed, a class or base added, a module
+    """The functions (and methods), classes and imports ``new`` adds to ``old``; None when the
+    interface changed in any other way (a name removed or changed, a base, a module
     variable...), or when a new import could change how one of the module's class bases,
-    variable types or passed refs links (its name starts one of them)."""
-    if old.module != new.module or old.classes.keys() != new.classes.keys():
+    variable types or passed refs link (its name starts one of them)."""
+    if old.module != new.module or not old.classes.keys() <= new.classes.keys():
         return None
     if any(new.imports.get(k) != v for k, v in old.imports.items()):
         return None
     imported = sorted(new.imports.keys() - old.imports.keys())
-    if not new.linked_names.isdisjoint(imported):
+    if not old.linked_names.isdisjoint(imported):  # (a new class may use a new import)
         return None
     for q, (header, methods) in old.classes.items():
         # only new methods: the class header is the same, and every old method still there
@@ -297,7 +298,11 @@ def growth(old: Interface, new: Interface) -> Growth | None:
             return None
     if old.functions - new.functions:
         return None
-    return Growth(sorted((new.functions - old.functions).elements()), imported)
+    return Growth(
+        sorted((new.functions - old.functions).elements()),
+        imported,
+        sorted(new.classes.keys() - old.classes.keys()),
+    )
 
 
 _LAMBDA = re.compile(r"<lambda@\d+:\d+>")
