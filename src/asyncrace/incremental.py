@@ -151,7 +151,8 @@ def _check(
         digest, size = known[job.display]
         entry = None
         if cache is not None:
-            hit = cache.get(Cache.key(job.display, job.module, job.is_package), digest, size)
+            key = Cache.key(job.display, job.module, job.is_package)
+            hit = cache.get(key, digest, size, job.display)
             if hit is not None and hit.facts is not None:
                 entry = FileOutcome(job.display, hit.facts, hit.meta, hit.noqa)
         if entry is None:  # evicted: extract it again
