@@ -430,3 +430,34 @@ def test_random_edits_give_what_a_full_run_gives(
             incremental_runs += 1
         assert got == _check("--no-cache"), str(edit)
     assert incremental_runs >= 4  # most body edits keep the interface
+
+
+def test_every_fixture_module_checked_alone_gets_its_full_run_findings() -> None:
+    """What an incremental run relies on: a module checked in a fresh ``Analysis`` (empty
+    summaries, the spawn-site contributions kept) gets the findings the full run gave it, so no
+    summary depends on the order in which modules were checked (``bench/alone.py`` does the
+    same on the corpus)."""
+    from asyncrace.core.flow import Analysis
+    from asyncrace.core.pipeline import extract_all
+    from asyncrace.engine import FileJob, check_modules, link_and_check, module_name
+    from asyncrace.rules import all_rules
+    from asyncrace.settings import Settings
+
+    jobs = []
+    for path in sorted(FIXTURES.rglob("*.py")):
+        mod, pkg = module_name(path)
+        jobs.append(FileJob(str(path), str(path.relative_to(FIXTURES)), mod, pkg))
+    settings = Settings()
+    facts = [o.facts for o in extract_all(jobs, settings) if o.facts is not None]
+    found, analysis, _reads = link_and_check(facts, settings, track=True)
+    assert len(found) > 40  # the bad fixtures' findings
+    want: dict[str, list[str]] = {}
+    for d in found:
+        want.setdefault(d.path, []).append(repr(d))
+    rules = [r for r in all_rules() if r.code in settings.enabled]
+    for m in facts:
+        fresh = Analysis(analysis.index, settings)
+        fresh.track = True
+        fresh.contributions = dict(analysis.contributions)
+        got, _ = check_modules(fresh, [type(r)() for r in rules], [m], True)
+        assert sorted(map(repr, got)) == sorted(want.get(m.path, [])), m.path
