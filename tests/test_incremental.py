@@ -461,3 +461,32 @@ def test_every_fixture_module_checked_alone_gets_its_full_run_findings() -> None
         fresh.contributions = dict(analysis.contributions)
         got, _ = check_modules(fresh, [type(r)() for r in rules], [m], True)
         assert sorted(map(repr, got)) == sorted(want.get(m.path, [])), m.path
+
+
+def test_a_snapshot_answering_an_unchanged_tree_is_not_written_again(proj: Path) -> None:
+    _check()
+    (path,) = (proj / ".asyncrace_cache" / snapshot.DIR).glob("*.jsonl")
+    before = path.stat().st_mtime_ns
+    path.touch()  # (a write would set a newer time than this)
+    touched = path.stat().st_mtime_ns
+    assert _check() == _check("--no-cache")  # the run cache is removed: the snapshot answers
+    assert path.stat().st_mtime_ns == touched >= before
+
+
+def test_concurrent_incremental_runs_agree(proj: Path) -> None:
+    """Two runs at once after an edit: each writes the snapshot atomically; both outputs, and
+    the next run's, are a full run's."""
+    import os
+    import subprocess
+
+    _check()
+    (proj / "b.py").write_text("\n" + B)
+    cmd = [sys.executable, "-m", "asyncrace", "check", ".", "--output-format", "json"]
+    cmd += ["--exit-zero", "-j", "1"]
+    env = {**os.environ, "NO_COLOR": "1"}
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env, text=True) for _ in range(3)]
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    want = _check("--no-cache")
+    assert all(o == want for o in outs)
+    (proj / "b.py").write_text("\n\n" + B)
+    assert _check() == _check("--no-cache")

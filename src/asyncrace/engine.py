@@ -164,7 +164,8 @@ def check(
                 runcache.store(
                     cache_dir, key, checked.diagnostics, checked.suppressed, checked.files
                 )
-                snapshot.store(cache_dir, snap_key, kept, mentions_raw)
+                if any(not r.raw for r in kept):  # else it is the snapshot as it was read
+                    snapshot.store(cache_dir, snap_key, kept, mentions_raw)
             return checked
 
     outcomes = extract_all(
