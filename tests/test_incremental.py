@@ -320,6 +320,28 @@ def test_a_class_added_under_a_base_dispatched_on_is_incremental(
     assert {"holder", "other"} <= set(rechecked[0])
 
 
+def test_an_attribute_type_changed_in_a_base_constructor_is_incremental(
+    proj: Path, full_runs: list[int], rechecked: list[list[str]]
+) -> None:
+    """The lock of a.py's class is made in its base's constructor, in b.py: a.py read the type
+    of ``Base._lock`` (linking inferred it from ``__init__``), so a different lock type there
+    makes it checked again, without a full run."""
+    a = A.replace("    def __init__(self) -> None:\n        self._lock = threading.RLock()\n\n", "")
+    b = B.replace(
+        "class Base:\n",
+        "class Base:\n    def __init__(self) -> None:\n        self._lock = threading.RLock()\n\n",
+    ).replace("import asyncio\n", "import asyncio\nimport threading\n")
+    (proj / "a.py").write_text(a)
+    (proj / "b.py").write_text(b)
+    cold = _check()
+    assert "ARC004" in cold
+    (proj / "b.py").write_text(b.replace("threading.RLock()", "threading.Lock()"))
+    after = _check()
+    assert after == _check("--no-cache")
+    assert after != cold
+    assert len(full_runs) == 2 and len(rechecked) == 1 and "a" in rechecked[0]
+
+
 def test_an_import_added_is_incremental(
     proj: Path, full_runs: list[int], rechecked: list[list[str]]
 ) -> None:

@@ -43,7 +43,7 @@ from asyncrace.core.flow import (
     Step,
     merge_sites,
 )
-from asyncrace.core.index import ATTR_TYPES_KEY, NAME_KEY, SUB_KEY, Index
+from asyncrace.core.index import ATTR_KEY, ATTR_TYPES_KEY, NAME_KEY, SUB_KEY, Index
 from asyncrace.diagnostic import Diagnostic, sort_diagnostics
 from asyncrace.engine import FileJob, Stale, check_modules, module_attr_types
 from asyncrace.rules import all_rules
@@ -176,9 +176,18 @@ def _check(
         added: set[str] = set()  # classes added
         if now.digest() != rec.interface:
             added = _grown(mod, m, rec, now, index, touched)
+        # attribute types inferred anew (``self.x = Client()`` added to a constructor): the
+        # reads of those attributes' types, and the scans of every class's
         for fq in now_types.keys() | rec.attr_types.keys():
-            if fq not in added and now_types.get(fq) != rec.attr_types.get(fq):
-                raise Full(f"the attribute types of a class of {m.path} changed")
+            was, now_t = rec.attr_types.get(fq, {}), now_types.get(fq, {})
+            if fq in added or was == now_t:
+                continue
+            touched.add(ATTR_TYPES_KEY)
+            touched.update(
+                f"{ATTR_KEY}{fq}.{a}"
+                for a in was.keys() | now_t.keys()
+                if was.get(a) != now_t.get(a)
+            )
     # the classes of unchanged modules were linked (bases, attribute types) as before: unless
     # what they found missing now exists
     for r in records:

@@ -82,6 +82,8 @@ NAME_KEY = "\x00name:"
 # of a read of every class's attribute types
 SUB_KEY = "\x00sub:"
 ATTR_TYPES_KEY = "\x00attr-types"
+# the key of a read of one class's type (or absence) of one attribute: ``<class>.<attr>``
+ATTR_KEY = "\x00attr:"
 
 
 class Memo(Generic[_KT, _V]):
@@ -415,7 +417,10 @@ class Index:
         return out
 
     def attr_type(self, cls_fq: str, attr: str) -> str:
+        frames = self.tracker.frames
         for c in self.mro(cls_fq):
+            if frames:
+                frames[-1].add(f"{ATTR_KEY}{c.fq}.{attr}")
             t = c.attr_types.get(attr)
             if t:
                 return t
@@ -423,7 +428,10 @@ class Index:
 
     def attr_owner(self, cls_fq: str, attr: str) -> str:
         """The class (in the MRO) that declares or first assigns ``attr``."""
+        frames = self.tracker.frames
         for c in self.mro(cls_fq):
+            if frames:
+                frames[-1].add(f"{ATTR_KEY}{c.fq}.{attr}")
             if attr in c.attr_types or attr in c.facts.fields:
                 return c.fq
         for c in self.mro(cls_fq):
