@@ -512,3 +512,28 @@ def test_concurrent_incremental_runs_agree(proj: Path) -> None:
     assert all(o == want for o in outs)
     (proj / "b.py").write_text("\n\n" + B)
     assert _check() == _check("--no-cache")
+
+
+def test_two_modules_of_one_name_stay_apart(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    full_runs: list[int],
+    rechecked: list[list[str]],
+) -> None:
+    """Two scripts named ``util.py`` in unrelated directories are linked as ``util`` and
+    ``util#2``; an edit of the second is checked as ``util#2`` again."""
+    (tmp_path / "asyncrace.toml").write_text("")
+    for d in ("one", "two"):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "util.py").write_text(
+            A.replace("from b import Base", "from lib import Base")
+        )
+    (tmp_path / "lib.py").write_text(B)
+    monkeypatch.chdir(tmp_path)
+    cold = _check()
+    assert [c for c in _codes(cold) if c[1] == "ARC004"] == [("util.py", "ARC004", 16)] * 2
+    (tmp_path / "two" / "util.py").write_text("\n" + (tmp_path / "two" / "util.py").read_text())
+    after = _check()
+    assert after == _check("--no-cache")
+    assert ("util.py", "ARC004", 17) in _codes(after)
+    assert len(full_runs) == 2 and rechecked == [["util#2"]]
