@@ -84,22 +84,34 @@ def display_path(path: Path | str) -> str:
         return Path(p).as_posix()
     if rel.startswith(".."):
         return Path(p).as_posix()
-    return Path(rel).as_posix()
+    return rel if os.sep == "/" else Path(rel).as_posix()
 
 
-def module_name(path: Path | str) -> tuple[str, bool]:
-    """Dotted module name from the file's place among packages (``__init__.py`` files)."""
-    p = Path(os.path.abspath(path))
-    is_package = p.name == "__init__.py"
-    parts: list[str] = [] if is_package else [p.stem]
-    d = p.parent
-    while (d / "__init__.py").is_file() and d.parent != d:
-        parts.append(d.name)
-        d = d.parent
+def module_name(path: Path | str, packages: dict[str, list[str]] | None = None) -> tuple[str, bool]:
+    """Dotted module name from the file's place among packages (``__init__.py`` files).
+    ``packages`` remembers, for one run, what each directory was found to be (files of one
+    directory share its answer instead of asking the file system again)."""
+    p = os.path.abspath(path)
+    d, name = os.path.split(p)
+    is_package = name == "__init__.py"
+    parts: list[str] = [] if is_package else [os.path.splitext(name)[0]]
+    parts.extend(_package_parts(d, packages))
     if not parts:  # a bare __init__.py outside any package
-        parts = [p.parent.name or "__init__"]
-    name = ".".join(reversed(parts))
-    return name, is_package
+        parts = [os.path.basename(d) or "__init__"]
+    return ".".join(reversed(parts)), is_package
+
+
+def _package_parts(d: str, packages: dict[str, list[str]] | None) -> list[str]:
+    """The names of the packages ``d`` is in, innermost first (``d`` itself if it is one)."""
+    if packages is not None and d in packages:
+        return packages[d]
+    parent = os.path.dirname(d)
+    out: list[str] = []
+    if parent != d and os.path.isfile(os.path.join(d, "__init__.py")):
+        out = [os.path.basename(d), *_package_parts(parent, packages)]
+    if packages is not None:
+        packages[d] = out
+    return out
 
 
 def check(
@@ -120,9 +132,10 @@ def check(
 
     sources = SourceStore()
     jobs_list: list[FileJob] = []
+    packages: dict[str, list[str]] = {}  # directory -> the packages it is in (module_name)
     for p in paths:
         display = display_path(p)
-        mod, pkg = module_name(p)
+        mod, pkg = module_name(p, packages)
         jobs_list.append(FileJob(str(p), display, mod, pkg))
         sources.add_path(display, Path(p))
     if stdin is not None:
