@@ -342,6 +342,17 @@ def test_an_attribute_type_changed_in_a_base_constructor_is_incremental(
     assert len(full_runs) == 2 and len(rechecked) == 1 and "a" in rechecked[0]
 
 
+def test_a_module_variable_added_or_changed_is_incremental(
+    proj: Path, full_runs: list[int], rechecked: list[list[str]]
+) -> None:
+    _check()
+    (proj / "b.py").write_text(B + "\n\nLOCK = asyncio.Lock()\nTIMEOUT = 5\n")
+    assert _check() == _check("--no-cache")
+    (proj / "b.py").write_text(B + "\n\nLOCK = asyncio.Semaphore()\nTIMEOUT = 5\n")
+    assert _check() == _check("--no-cache")
+    assert len(full_runs) == 3 and rechecked == [["a", "b"], ["a", "b"]]
+
+
 def test_an_import_added_is_incremental(
     proj: Path, full_runs: list[int], rechecked: list[list[str]]
 ) -> None:

@@ -43,7 +43,7 @@ from asyncrace.core.flow import (
     Step,
     merge_sites,
 )
-from asyncrace.core.index import ATTR_KEY, ATTR_TYPES_KEY, NAME_KEY, SUB_KEY, Index
+from asyncrace.core.index import ATTR_KEY, ATTR_TYPES_KEY, GLOBALS_KEY, NAME_KEY, SUB_KEY, Index
 from asyncrace.diagnostic import Diagnostic, sort_diagnostics
 from asyncrace.engine import FileJob, Stale, check_modules, module_attr_types
 from asyncrace.rules import all_rules
@@ -317,6 +317,8 @@ def _grown(
             touched.add(ASYNC_KEY + name)
     # ``mod.name`` now follows the import (a re-export): who found nothing there before
     touched.update(f"{NAME_KEY}{mod}.{name}" for name in grew.imports)
+    if grew.variables:  # (passed refs: the mentions mark their names)
+        touched.add(GLOBALS_KEY)
     for q in grew.classes:  # who found no such class, its bases' subclasses, attr types
         ci = index.classes[f"{mod}.{q}"]
         touched.add(f"{NAME_KEY}{ci.fq}")

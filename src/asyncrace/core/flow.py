@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from asyncrace.core.facts import Bind, Event, FunctionFacts, K, ModuleFacts, Pos
 from asyncrace.core.index import (
     ATTR_TYPES_KEY,
+    GLOBALS_KEY,
     MISS,
     ClassObj,
     Ctx,
@@ -626,6 +627,7 @@ class Analysis:
         name = cls_fq.rsplit(".", 1)[-1]
         if not name.startswith("_") or name.startswith("__") or self.index.subclasses(cls_fq):
             return False
+        self.tracker.note(GLOBALS_KEY)  # every module's variables
         for m in self.index.modules.values():
             if any(self.index.resolve(m, t) == cls_fq for t in m.global_types.values()):
                 return False  # a module-level instance: shared by every importer
@@ -702,6 +704,7 @@ class Analysis:
             m = self.index.modules.get(mod)
             if m is None:
                 continue
+            self.tracker.note(mod)  # its refs passed outside bodies (``m.passed``)
             if any(
                 r.rsplit(".", 1)[-1] == name and self.index.resolve(m, r) == target.fq
                 for r in m.passed

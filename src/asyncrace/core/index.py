@@ -82,6 +82,7 @@ NAME_KEY = "\x00name:"
 # of a read of every class's attribute types
 SUB_KEY = "\x00sub:"
 ATTR_TYPES_KEY = "\x00attr-types"
+GLOBALS_KEY = "\x00globals"  # a scan of every module's variables
 # the key of a read of one class's type (or absence) of one attribute: ``<class>.<attr>``
 ATTR_KEY = "\x00attr:"
 

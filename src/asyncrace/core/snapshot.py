@@ -202,11 +202,15 @@ class Interface:
     # the names that refs resolved in the module's own scope for other modules start with
     # (class bases, module variables' types, refs passed in decorators and defaults)
     linked_names: frozenset[str]
+    # module variables (names, types) and refs passed outside bodies (decorators, defaults):
+    # read elsewhere only by project-wide scans, which note ``globals`` and ``arg:`` keys
+    variables: str
 
     def digest(self) -> str:
         text = "\n".join(
             [
                 self.module,
+                self.variables,
                 repr(sorted(self.imports.items())),
                 *(f"{q} {c} {sorted(ms.items())}" for q, (c, ms) in sorted(self.classes.items())),
                 *sorted(repr(f) for f in self.functions.elements()),
@@ -220,15 +224,9 @@ def interface(m: ModuleFacts, attr_types: dict[str, dict[str, str]]) -> Interfac
         return _LAMBDA.sub("<lambda>", repr(v))
 
     module = plain(
-        (
-            m.module,
-            m.path,
-            sorted(m.global_types.items()),
-            m.global_vars,
-            m.passed,
-            sorted((c, sorted(t.items())) for c, t in attr_types.items()),
-        )
+        (m.module, m.path, sorted((c, sorted(t.items())) for c, t in attr_types.items()))
     )
+    variables = plain((sorted(m.global_types.items()), m.global_vars, m.passed))
     classes = {
         q: (
             plain(
@@ -263,7 +261,7 @@ def interface(m: ModuleFacts, attr_types: dict[str, dict[str, str]]) -> Interfac
             *m.passed,
         )
     }
-    return Interface(module, dict(m.imports), classes, functions, frozenset(linked))
+    return Interface(module, dict(m.imports), classes, functions, frozenset(linked), variables)
 
 
 def interface_digest(m: ModuleFacts, attr_types: dict[str, dict[str, str]]) -> str:
@@ -277,6 +275,7 @@ class Growth:
     functions: list[tuple[str, str, str | None, str | None, bool]]  # functions and methods
     imports: list[str]  # local names newly imported
     classes: list[str]  # classes added (qualnames)
+    variables: bool  # module variables or refs passed outside bodies changed
 
 
 def growth(old: Interface, new: Interface) -> Growth | None:
@@ -302,6 +301,7 @@ def growth(old: Interface, new: Interface) -> Growth | None:
         sorted((new.functions - old.functions).elements()),
         imported,
         sorted(new.classes.keys() - old.classes.keys()),
+        old.variables != new.variables,
     )
 
 
