@@ -22,6 +22,7 @@ KINDS = (
     "rename_call",  # a call's name changed in a body (its mentions may change)
     "add_import",  # interface: an import at the top
     "add_class",  # interface: a class at the end
+    "add_variable",  # a module variable at the end
 )
 
 
@@ -64,6 +65,10 @@ def apply_random(files: list[Path], rng: random.Random, kinds: tuple[str, ...] =
             continue
         lines = text.split("\n")
         kind = rng.choice(kinds)
+        if kind == "add_variable":
+            n = rng.randrange(10**6)
+            path.write_text(text + f"\n\n_EDIT_{n} = Lock()\n", encoding="utf-8")
+            return Edit(path, kind, len(lines) + 2)
         if kind == "add_class":
             n = rng.randrange(10**6)
             path.write_text(
