@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from asyncrace import engine, incremental
+from asyncrace import incremental
 from asyncrace.cli import main
 from asyncrace.core import snapshot
 
@@ -34,20 +34,6 @@ def _check(*args: str, fmt: str = "json") -> str:
     )
     assert r.exit_code == 0, r.output
     return r.stdout
-
-
-@pytest.fixture
-def full_runs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Number of modules of each full (not incremental) link-and-check."""
-    runs: list[int] = []
-    real = engine.link_and_check
-
-    def counting(facts: Any, settings: Any, *, track: bool = False) -> Any:
-        runs.append(len(facts))
-        return real(facts, settings, track=track)
-
-    monkeypatch.setattr(engine, "link_and_check", counting)
-    return runs
 
 
 @pytest.fixture

@@ -1,0 +1,24 @@
+"""Fixtures shared by the test modules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from asyncrace import engine
+
+
+@pytest.fixture
+def full_runs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Number of modules of each full link-and-check (``engine.link_and_check``: not the run
+    cache's answers, nor an incremental run's)."""
+    runs: list[int] = []
+    real = engine.link_and_check
+
+    def counting(facts: Any, settings: Any, *, track: bool = False) -> Any:
+        runs.append(len(facts))
+        return real(facts, settings, track=track)
+
+    monkeypatch.setattr(engine, "link_and_check", counting)
+    return runs
