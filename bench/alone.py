@@ -28,10 +28,10 @@ sys.path.insert(0, str(HERE))
 
 import corpus  # noqa: E402
 
-from asyncrace.core.flow import Analysis  # noqa: E402
-from asyncrace.core.pipeline import extract_all  # noqa: E402
-from asyncrace.engine import FileJob, check_modules, link_and_check, module_name  # noqa: E402
+from asyncrace.analysis.flow import Analysis  # noqa: E402
 from asyncrace.rules import all_rules  # noqa: E402
+from asyncrace.run.engine import FileJob, check_modules, link_and_check, module_name  # noqa: E402
+from asyncrace.run.pipeline import extract_all  # noqa: E402
 from asyncrace.settings import Settings  # noqa: E402
 
 

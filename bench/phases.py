@@ -31,9 +31,8 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from asyncrace import engine  # noqa: E402
 from asyncrace.cli import main as cli_main  # noqa: E402
-from asyncrace.core import pipeline  # noqa: E402
+from asyncrace.run import engine, pipeline  # noqa: E402
 
 CORPUS = BENCH / ".cache" / "corpus"
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from asyncrace import engine
+from asyncrace.run import engine
 
 
 @pytest.fixture

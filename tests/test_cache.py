@@ -1,4 +1,4 @@
-"""The extraction cache (asyncrace.core.cache): a safe JSON format that round-trips every
+"""The extraction cache (asyncrace.run.cache): a safe JSON format that round-trips every
 fixture's facts, warm runs identical to cold ones and free of parsing, entries that are
 corrupt, truncated, foreign or stale ignored and rebuilt, atomic writes under concurrent runs,
 and ``--no-cache`` writing nothing."""
@@ -17,14 +17,14 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from asyncrace.analysis.extract import extract
+from asyncrace.analysis.facts import Event, K, ModuleFacts, Pos
 from asyncrace.cli import main
-from asyncrace.core import cache as cache_mod
-from asyncrace.core import pipeline
-from asyncrace.core.cache import Cache, CacheEntry, Invalid, content_digest, decode, encode
-from asyncrace.core.extract import extract
-from asyncrace.core.facts import Event, K, ModuleFacts, Pos
 from asyncrace.diagnostic import Diagnostic
-from asyncrace.engine import check
+from asyncrace.run import cache as cache_mod
+from asyncrace.run import pipeline
+from asyncrace.run.cache import Cache, CacheEntry, Invalid, content_digest, decode, encode
+from asyncrace.run.engine import check
 from asyncrace.settings import Settings
 from asyncrace.suppress import parse_noqa
 
@@ -138,7 +138,7 @@ def test_codec_refuses_unsupported_types() -> None:
 
 
 def _job(tmp: Path, name: str, data: bytes) -> Any:
-    from asyncrace.engine import FileJob
+    from asyncrace.run.engine import FileJob
 
     p = tmp / name
     p.parent.mkdir(parents=True, exist_ok=True)

@@ -12,9 +12,9 @@ from click.testing import CliRunner, Result
 
 import asyncrace
 from asyncrace import cli as cli_mod
-from asyncrace import engine
 from asyncrace.cli import main, summary_line
 from asyncrace.diagnostic import Diagnostic, Location, Span
+from asyncrace.run import engine
 from asyncrace.settings import Settings
 
 
@@ -30,7 +30,7 @@ def diag(code: str = "ARC001", path: str = "a.py", row: int = 3, **kw: Any) -> D
 
 @dataclass
 class FakeEngine:
-    """Stands in for ``asyncrace.engine.check``: records the call, returns ``result``."""
+    """Stands in for ``asyncrace.run.engine.check``: records the call, returns ``result``."""
 
     result: engine.CheckResult = field(
         default_factory=lambda: engine.CheckResult(diagnostics=[], suppressed=[], files=1)
@@ -673,7 +673,7 @@ def test_the_real_command_exits_fast_with_click_s_status_and_all_its_output(
 
 def test_only_the_real_command_keeps_the_run_s_objects_until_exit(racy: Path) -> None:
     """A run inside a longer process (tests here, the language server) frees what it built."""
-    from asyncrace import engine
+    from asyncrace.run import engine
 
     assert run("check", "--no-cache", "app").exit_code == 1
     assert not engine._RETAIN and not engine._RETAINED
@@ -728,7 +728,7 @@ def test_watch_sees_new_directories_saves_during_a_check_and_survives_a_lost_roo
     import shutil
 
     from asyncrace import cli
-    from asyncrace import engine as engine_mod
+    from asyncrace.run import engine as engine_mod
 
     real_check = engine_mod.check
     saved_during = {"done": False}

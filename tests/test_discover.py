@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from asyncrace.discover import DiscoveryError, discover, is_excluded
+from asyncrace.run.discover import DiscoveryError, discover, is_excluded
 from asyncrace.settings import Settings
 
 needs_symlinks = pytest.mark.skipif(

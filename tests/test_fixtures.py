@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from asyncrace.engine import check
+from asyncrace.run.engine import check
 from asyncrace.settings import Settings
 
 FIXTURES = Path(__file__).parent / "fixtures"

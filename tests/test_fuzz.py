@@ -32,9 +32,9 @@ hypothesmith = pytest.importorskip("hypothesmith")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from asyncrace.core import pipeline  # noqa: E402
-from asyncrace.engine import StdinInput, check  # noqa: E402
 from asyncrace.output import render  # noqa: E402
+from asyncrace.run import pipeline  # noqa: E402
+from asyncrace.run.engine import StdinInput, check  # noqa: E402
 from asyncrace.settings import Settings  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -1,4 +1,4 @@
-"""Incremental runs (``incremental.py``, ``core/snapshot.py``): after edits, a run that starts
+"""Incremental runs (``run/incremental.py``, ``run/snapshot.py``): after edits, a run that starts
 from the project snapshot reports exactly what a full run reports, byte for byte; it checks
 again only what the edits can affect, and falls back to a full run whenever it cannot tell."""
 
@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from asyncrace import incremental
 from asyncrace.cli import main
-from asyncrace.core import snapshot
+from asyncrace.run import incremental, snapshot
 
 sys.path.insert(0, str(Path(__file__).parent))
 import edits
@@ -456,10 +455,10 @@ def test_every_fixture_module_checked_alone_gets_its_full_run_findings() -> None
     summaries, the spawn-site contributions kept) gets the findings the full run gave it, so no
     summary depends on the order in which modules were checked (``bench/alone.py`` does the
     same on the corpus)."""
-    from asyncrace.core.flow import Analysis
-    from asyncrace.core.pipeline import extract_all
-    from asyncrace.engine import FileJob, check_modules, link_and_check, module_name
+    from asyncrace.analysis.flow import Analysis
     from asyncrace.rules import all_rules
+    from asyncrace.run.engine import FileJob, check_modules, link_and_check, module_name
+    from asyncrace.run.pipeline import extract_all
     from asyncrace.settings import Settings
 
     jobs = []

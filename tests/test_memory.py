@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from asyncrace import engine
-from asyncrace.core import cache as cache_mod
-from asyncrace.core.pipeline import FactsMemory, FileOutcome
-from asyncrace.engine import check
+from asyncrace.run import cache as cache_mod
+from asyncrace.run import engine
+from asyncrace.run.engine import check
+from asyncrace.run.pipeline import FactsMemory, FileOutcome
 from asyncrace.settings import Settings
 
 RACY = """\
@@ -123,7 +123,7 @@ def test_memory_works_without_a_cache_directory(
 ) -> None:
     """``--watch --no-cache``: the bytes are hashed in extraction, and unchanged files are
     still not parsed again."""
-    from asyncrace.core import pipeline
+    from asyncrace.run import pipeline
 
     files = _project(tmp_path)
     memory = FactsMemory()

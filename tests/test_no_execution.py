@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from asyncrace.core import pipeline
-from asyncrace.engine import check
+from asyncrace.run import pipeline
+from asyncrace.run.engine import check
 from asyncrace.settings import Settings
 
 SNIPPET = """import asyncio

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from asyncrace import cli
-from asyncrace.engine import check
+from asyncrace.run.engine import check
 from asyncrace.settings import Settings
 
 FIXTURES = Path(__file__).parent / "fixtures"

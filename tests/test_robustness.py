@@ -16,10 +16,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from asyncrace import engine
 from asyncrace.cli import main
-from asyncrace.core import pipeline
-from asyncrace.engine import StdinInput, check
+from asyncrace.run import engine, pipeline
+from asyncrace.run.engine import StdinInput, check
 from asyncrace.settings import Settings
 
 # One file that the checker flags on its own: ARC001 at 6:9 (the write), read back at line 8;
@@ -550,7 +549,7 @@ def test_cli_arc902_from_extraction_exits_2(
     assert "Traceback" not in r.stderr
 
 
-# ------------------------------------------------------------- newer syntax (core/lower.py)
+# ------------------------------------------------------------- newer syntax (analysis/lower.py)
 
 
 def _with_line2(new: str) -> str:
@@ -705,14 +704,14 @@ def test_python2_except_is_pep758(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 def test_lowering_keeps_lines_and_columns(source: str, lowered: str) -> None:
     import ast
 
-    from asyncrace.core.lower import lower
+    from asyncrace.analysis.lower import lower
 
     assert lower(source) == lowered
     ast.parse(lowered)
 
 
 def test_lowering_for_python_3_10_except_star() -> None:
-    from asyncrace.core.lower import lower
+    from asyncrace.analysis.lower import lower
 
     src = "try:\n    pass\nexcept* ValueError:\n    pass\nclass C[T]: pass\n"
     assert (
@@ -723,7 +722,7 @@ def test_lowering_for_python_3_10_except_star() -> None:
 def test_lowering_is_not_tried_on_deep_or_huge_text() -> None:
     """libcst's parser overflows the stack near depth 10,000 and is quadratic in depth: the
     estimate keeps such text (which CPython rejects anyway) away from it."""
-    from asyncrace.core import lower as lower_mod
+    from asyncrace.analysis import lower as lower_mod
 
     deep = "x = " + "(" * 10_000 + "1" + ")" * 10_000 + "\ndef f[T](): pass\n"
     assert lower_mod.nesting_estimate(deep) > lower_mod.MAX_DEPTH
@@ -801,7 +800,7 @@ def test_engine_results_do_not_depend_on_path_order_or_repetition(
 
 
 def test_long_method_chain_is_extracted_in_linear_time() -> None:
-    from asyncrace.core.extract import extract
+    from asyncrace.analysis.extract import extract
 
     src = "async def f(self):\n    await self" + ".a()" * 2000 + "\n"
     started = time.perf_counter()
@@ -883,7 +882,7 @@ def test_gc_paused_freezes_what_it_built_and_enables_the_collector_again() -> No
     first collection afterwards would traverse every one of them."""
     import gc
 
-    from asyncrace.core.pipeline import gc_paused
+    from asyncrace.run.pipeline import gc_paused
 
     gc.unfreeze()
     before = gc.get_freeze_count()

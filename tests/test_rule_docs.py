@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from asyncrace.analysis import flow, locks
 from asyncrace.cli import main
 from asyncrace.config import KNOWN_KEYS
-from asyncrace.core import flow, locks
 from asyncrace.diagnostic import Diagnostic
-from asyncrace.engine import check
 from asyncrace.registry import BY_CODE, RULES
+from asyncrace.run.engine import check
 from asyncrace.settings import Settings
 
 RULES_DIR = Path(__file__).resolve().parents[1] / "rules"

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from asyncrace import engine
 from asyncrace.cli import main
+from asyncrace.run import engine
 
 SNIPPET = """\
 import asyncio
@@ -147,7 +147,7 @@ def test_the_key_names_the_python_that_parses(monkeypatch: pytest.MonkeyPatch) -
     answer one with the other's results (the project snapshot's key is made the same way)."""
     import types
 
-    from asyncrace.core import runcache
+    from asyncrace.run import runcache
     from asyncrace.settings import Settings
 
     files = [("a.py", "a", False, "0" * 40)]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from asyncrace.engine import check
 from asyncrace.output import render
+from asyncrace.run.engine import check
 from asyncrace.settings import Settings
 
 SEEDS = Path(__file__).parent / "fixtures" / "seeds"

@@ -23,13 +23,14 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from asyncrace import __version__, engine, registry
-from asyncrace import discover as discover_mod
+from asyncrace import __version__, registry
 from asyncrace.config import OUTPUT_FORMATS, CliOverrides, ConfigError, LoadedConfig, load
 from asyncrace.diagnostic import Diagnostic
+from asyncrace.run import discover as discover_mod
+from asyncrace.run import engine
 
 if TYPE_CHECKING:
-    from asyncrace.core.pipeline import FactsMemory
+    from asyncrace.run.pipeline import FactsMemory
     from asyncrace.settings import Settings
 
 __all__ = ["main", "rule_page"]
@@ -317,7 +318,7 @@ def check(
 
     memory: FactsMemory | None = None
     if watch:
-        from asyncrace.core.pipeline import FactsMemory as Memory
+        from asyncrace.run.pipeline import FactsMemory as Memory
 
         memory = Memory()
 

@@ -32,12 +32,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from asyncrace import __version__, engine
-from asyncrace import discover as discover_mod
+from asyncrace import __version__
 from asyncrace.config import load_settings
 from asyncrace.diagnostic import Diagnostic
 from asyncrace.lsp import CONTEXT_LIMIT, analyze_document, context_files
 from asyncrace.registry import CODES
+from asyncrace.run import discover as discover_mod
+from asyncrace.run import engine
 from asyncrace.settings import Settings
 
 __all__ = ["AsyncraceChecker"]

@@ -40,11 +40,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from asyncrace import __version__, engine
-from asyncrace import discover as discover_mod
+from asyncrace import __version__
 from asyncrace.config import load_settings
 from asyncrace.diagnostic import Diagnostic, Location, Span
 from asyncrace.registry import BY_CODE, META_CODES
+from asyncrace.run import discover as discover_mod
+from asyncrace.run import engine
 from asyncrace.settings import Settings
 from asyncrace.sources import SourceStore, split_lines
 
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
     from lsprotocol import types as lsp_types
     from pygls.lsp.server import LanguageServer
 
-    from asyncrace.core.pipeline import FactsMemory
+    from asyncrace.run.pipeline import FactsMemory
 
 __all__ = [
     "CACHE_DIRNAME",
@@ -317,7 +318,7 @@ class _Scheduler:
         self.shown_errors: set[str] = set()
         # the facts of the files around the documents, kept between analyses: an edit
         # re-extracts the edited buffer only, nothing is decoded from the cache again
-        from asyncrace.core.pipeline import FactsMemory
+        from asyncrace.run.pipeline import FactsMemory
 
         self.memory = FactsMemory()
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from asyncrace.core.facts import Bind, Event, K, ModuleFacts
-from asyncrace.core.flow import RELEASES_KEY, Analysis, Step, at, fn_step, search, short
-from asyncrace.core.index import ClassObj, Ctx, Fn, Inst, split_ref
+from asyncrace.analysis.facts import Bind, Event, K, ModuleFacts
+from asyncrace.analysis.flow import RELEASES_KEY, Analysis, Step, at, fn_step, search, short
+from asyncrace.analysis.index import ClassObj, Ctx, Fn, Inst, split_ref
 from asyncrace.diagnostic import Diagnostic
 from asyncrace.rules.base import line_of, make, module_functions
 

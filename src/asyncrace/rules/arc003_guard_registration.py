@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from asyncrace.core.facts import Event, FunctionFacts, K, ModuleFacts
-from asyncrace.core.flow import (
+from asyncrace.analysis.facts import Event, FunctionFacts, K, ModuleFacts
+from asyncrace.analysis.flow import (
     Analysis,
     Step,
     at,
@@ -22,7 +22,7 @@ from asyncrace.core.flow import (
     search,
     short,
 )
-from asyncrace.core.index import Ctx, Fn
+from asyncrace.analysis.index import Ctx, Fn
 from asyncrace.diagnostic import Diagnostic
 from asyncrace.rules.base import line_of, make, module_functions
 

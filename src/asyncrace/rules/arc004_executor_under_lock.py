@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from asyncrace.core.facts import Bind, Event, FunctionFacts, K, ModuleFacts
-from asyncrace.core.flow import Analysis, HandOff, Step, at, fn_step
-from asyncrace.core.index import Fn
-from asyncrace.core.locks import LockInfo
+from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts
+from asyncrace.analysis.flow import Analysis, HandOff, Step, at, fn_step
+from asyncrace.analysis.index import Fn
+from asyncrace.analysis.locks import LockInfo
 from asyncrace.diagnostic import Diagnostic
 from asyncrace.rules.base import make, module_functions, shown
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from asyncrace.core.facts import K, ModuleFacts
-from asyncrace.core.flow import Analysis, at, fn_step
+from asyncrace.analysis.facts import K, ModuleFacts
+from asyncrace.analysis.flow import Analysis, at, fn_step
 from asyncrace.diagnostic import Diagnostic
 from asyncrace.rules.base import make, module_functions, shown
 

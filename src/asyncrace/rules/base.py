@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
-from asyncrace.core.facts import ModuleFacts, Pos
-from asyncrace.core.flow import Analysis, Step
-from asyncrace.core.index import Fn
+from asyncrace.analysis.facts import ModuleFacts, Pos
+from asyncrace.analysis.flow import Analysis, Step
+from asyncrace.analysis.index import Fn
 from asyncrace.diagnostic import Diagnostic, Location, Related, Span
 from asyncrace.registry import info
 

@@ -2,7 +2,7 @@
 checks again only the modules whose previous check read something the changes touched
 (``docs/architecture.md``, "Incremental runs").
 
-It starts from the project snapshot (:mod:`asyncrace.core.snapshot`) and applies only while
+It starts from the project snapshot (:mod:`asyncrace.run.snapshot`) and applies only while
 every changed file keeps its interface (its header without positions, what its bodies mention
 by name, the attribute types of its classes): then the index over the headers links as before,
 and whatever another module's check learnt from a changed module it learnt through a read
@@ -28,10 +28,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from asyncrace import suppress
-from asyncrace.core import snapshot
-from asyncrace.core.cache import Cache, Invalid
-from asyncrace.core.facts import ModuleFacts
-from asyncrace.core.flow import (
+from asyncrace.analysis.facts import ModuleFacts
+from asyncrace.analysis.flow import (
     ARG_KEY,
     ASYNC_KEY,
     CALL_KEY,
@@ -43,10 +41,12 @@ from asyncrace.core.flow import (
     Step,
     merge_sites,
 )
-from asyncrace.core.index import ATTR_KEY, ATTR_TYPES_KEY, GLOBALS_KEY, NAME_KEY, SUB_KEY, Index
+from asyncrace.analysis.index import ATTR_KEY, ATTR_TYPES_KEY, GLOBALS_KEY, NAME_KEY, SUB_KEY, Index
 from asyncrace.diagnostic import Diagnostic, sort_diagnostics
-from asyncrace.engine import FileJob, Stale, check_modules, module_attr_types
 from asyncrace.rules import all_rules
+from asyncrace.run import snapshot
+from asyncrace.run.cache import Cache, Invalid
+from asyncrace.run.engine import FileJob, Stale, check_modules, module_attr_types
 from asyncrace.settings import Settings
 
 log = logging.getLogger("asyncrace.incremental")
@@ -109,7 +109,7 @@ def _check(
     changed: list[int],
     jobs_n: int,
 ) -> tuple[Result, list[snapshot.Record], bytes]:
-    from asyncrace.core.pipeline import FileOutcome, extract_all
+    from asyncrace.run.pipeline import FileOutcome, extract_all
 
     records = snap.records
     outs = extract_all(

@@ -2,7 +2,7 @@
 bytes of every file, which files they are, asyncrace's version, the settings), the result of
 that run is the result of this one.
 
-The per-file extraction cache (:mod:`asyncrace.core.cache`) saves parsing, but a run still has
+The per-file extraction cache (:mod:`asyncrace.run.cache`) saves parsing, but a run still has
 to load every file's facts and link them, because findings cross modules; that costs about as
 much as the rules. This cache answers an unchanged tree from the hashes of its files alone.
 
@@ -125,7 +125,7 @@ def _load_diag(v: Any) -> Diagnostic:
     )
 
 
-# the diagnostic encoding, shared with the project snapshot (``core/snapshot.py``)
+# the diagnostic encoding, shared with the project snapshot (``run/snapshot.py``)
 dump_diag = _diag
 load_diag = _load_diag
 

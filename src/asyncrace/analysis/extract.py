@@ -1,9 +1,9 @@
-"""Extract :mod:`asyncrace.core.facts` from one file: one parse, one pass.
+"""Extract :mod:`asyncrace.analysis.facts` from one file: one parse, one pass.
 
 The parser is CPython's own (``ast``): it is the definition of what Python accepts, it is an
 order of magnitude faster than a concrete syntax tree, and it gives every node its position for
 free (see docs/architecture.md for the measurements). Code written for a newer Python than the
-one running asyncrace is first lowered with libcst (:mod:`asyncrace.core.lower`).
+one running asyncrace is first lowered with libcst (:mod:`asyncrace.analysis.lower`).
 
 Each function becomes a list of events in evaluation order (the value of an assignment before
 its target, arguments before the call, the call before its ``await``) linked into a small
@@ -18,7 +18,7 @@ import ast
 import sys
 from dataclasses import dataclass, field
 
-from asyncrace.core.facts import (
+from asyncrace.analysis.facts import (
     Bind,
     ClassFacts,
     Event,

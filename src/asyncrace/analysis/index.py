@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from asyncrace.core.facts import ClassFacts, FunctionFacts, K, ModuleFacts, Value
+from asyncrace.analysis.facts import ClassFacts, FunctionFacts, K, ModuleFacts, Value
 
 _V = TypeVar("_V")
 _KT = TypeVar("_KT")

@@ -23,7 +23,7 @@ If the lowered text still does not parse, the caller reports the original ``Synt
 libcst's parser recurses natively and takes time quadratic in the nesting depth, so it is not
 run on inputs that could crash or stall it: text over :data:`MAX_CHARS` characters, text with a
 NUL, and text whose :func:`nesting_estimate` exceeds :data:`MAX_DEPTH`. Callers run it on a
-thread with a large stack (see :mod:`asyncrace.core.pipeline`).
+thread with a large stack (see :mod:`asyncrace.run.pipeline`).
 """
 
 from __future__ import annotations

@@ -15,18 +15,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from asyncrace import suppress
-from asyncrace.core import runcache, snapshot
-from asyncrace.core.facts import ModuleFacts
-from asyncrace.core.flow import Analysis
-from asyncrace.core.index import Index
+from asyncrace.analysis.facts import ModuleFacts
+from asyncrace.analysis.flow import Analysis
+from asyncrace.analysis.index import Index
 from asyncrace.diagnostic import Diagnostic, Location, Span, sort_diagnostics
 from asyncrace.registry import info
 from asyncrace.rules import Rule, all_rules
+from asyncrace.run import runcache, snapshot
 from asyncrace.settings import Settings
 from asyncrace.sources import SourceStore
 
 if TYPE_CHECKING:  # the pipeline (and multiprocessing) is imported only when a run needs it
-    from asyncrace.core.pipeline import FactsMemory
+    from asyncrace.run.pipeline import FactsMemory
 
 
 # What a run built (facts, index, summaries), kept alive when the process is about to end
@@ -128,7 +128,7 @@ def check(
     stdin, all as one project (cross-module facts link across them). ``cache_dir=None``
     disables the cache. ``memory`` keeps the files' facts between the calls of a long-lived
     process (the language server), in front of the cache."""
-    from asyncrace.core.pipeline import extract_all, gc_paused
+    from asyncrace.run.pipeline import extract_all, gc_paused
 
     sources = SourceStore()
     jobs_list: list[FileJob] = []
@@ -158,11 +158,11 @@ def check(
             if progress is not None:
                 progress(len(jobs_list))
             return CheckResult(reported, silenced, n, sources)
-    # the project snapshot (``core/snapshot.py``): a run with few files changed since the
+    # the project snapshot (``run/snapshot.py``): a run with few files changed since the
     # previous run of the same files checks again only what the changes can affect
     snap_key: str | None = None
     if key is not None and cache_dir is not None and stdin is None:
-        from asyncrace import incremental
+        from asyncrace.run import incremental
 
         snap_key = snapshot.project_key(
             [(j.display, j.module, j.is_package) for j in jobs_list], settings

@@ -12,8 +12,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from asyncrace.core.facts import Bind, Event, FunctionFacts, K, ModuleFacts, Pos
-from asyncrace.core.index import (
+from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts, Pos
+from asyncrace.analysis.index import (
     ATTR_TYPES_KEY,
     GLOBALS_KEY,
     MISS,
@@ -27,7 +27,7 @@ from asyncrace.core.index import (
     is_property,
     split_ref,
 )
-from asyncrace.core.locks import LockInfo, LockModel
+from asyncrace.analysis.locks import LockInfo, LockModel
 from asyncrace.settings import Settings
 
 MAX_DEPTH = 6

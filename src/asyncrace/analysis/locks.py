@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from asyncrace.core.facts import K
-from asyncrace.core.index import MISS, Ctx, Index, Inst, Memo, split_ref
+from asyncrace.analysis.facts import K
+from asyncrace.analysis.index import MISS, Ctx, Index, Inst, Memo, split_ref
 from asyncrace.settings import Settings
 
 # fully qualified type or factory -> (kind, reentrant)

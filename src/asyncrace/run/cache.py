@@ -5,7 +5,7 @@ Safety. A cache directory can come from anywhere (committed to a repository, cop
 another machine), so nothing in it is trusted:
 
 * The format is JSON decoded by :func:`json.loads` into lists, strings and numbers, and then
-  into the dataclasses of :mod:`asyncrace.core.facts` by a decoder that checks the type of
+  into the dataclasses of :mod:`asyncrace.analysis.facts` by a decoder that checks the type of
   every value against the dataclass fields. Nothing is imported, evaluated or unpickled:
   reading an entry cannot run code.
 * Each entry records its format, schema version, asyncrace version, Python version, its key
@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any, TypeVar, Union
 
 from asyncrace import code_version
-from asyncrace.core.facts import ModuleFacts
+from asyncrace.analysis.facts import ModuleFacts
 from asyncrace.diagnostic import Diagnostic
 from asyncrace.suppress import NoqaMap
 

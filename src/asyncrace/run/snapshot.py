@@ -6,7 +6,7 @@ For every file it keeps the content digest the run saw and, for a file with fact
 * the module's *header*: its facts without function bodies (events and with-regions), which
   is all linking needs;
 * its *interface* digest: the header without positions, what its bodies mention by name
-  (:class:`~asyncrace.core.flow.ModuleMentions`) and the attribute types linking inferred for
+  (:class:`~asyncrace.analysis.flow.ModuleMentions`) and the attribute types linking inferred for
   its classes. An incremental run applies only while every changed file keeps its interface;
 * the modules (and spawn-site keys) the rules read while checking it, and its findings after
   suppression;
@@ -33,11 +33,11 @@ from pathlib import Path
 from typing import Any
 
 from asyncrace import code_version
-from asyncrace.core import runcache
-from asyncrace.core.cache import Invalid
-from asyncrace.core.facts import ClassFacts, FunctionFacts, ModuleFacts
-from asyncrace.core.flow import Mentions, ModuleMentions, Step
+from asyncrace.analysis.facts import ClassFacts, FunctionFacts, ModuleFacts
+from asyncrace.analysis.flow import Mentions, ModuleMentions, Step
 from asyncrace.diagnostic import Diagnostic
+from asyncrace.run import runcache
+from asyncrace.run.cache import Invalid
 from asyncrace.settings import Settings
 
 FORMAT = "asyncrace-project-snapshot"

@@ -37,16 +37,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from asyncrace import suppress
-from asyncrace.core.cache import Cache, CacheEntry, content_digest
-from asyncrace.core.extract import extract
-from asyncrace.core.facts import ModuleFacts
+from asyncrace.analysis.extract import extract
+from asyncrace.analysis.facts import ModuleFacts
 from asyncrace.diagnostic import Diagnostic, Location, Span
 from asyncrace.registry import info
+from asyncrace.run.cache import Cache, CacheEntry, content_digest
 from asyncrace.settings import Settings
 from asyncrace.sources import DecodeFailure, decode_source
 
 if TYPE_CHECKING:
-    from asyncrace.engine import FileJob
+    from asyncrace.run.engine import FileJob
 
 log = logging.getLogger("asyncrace.pipeline")
 
@@ -228,7 +228,7 @@ def _parse_and_extract(text: str, job: FileJob) -> ModuleFacts:
     try:
         return extract(text, job.display, job.module, job.is_package)
     except SyntaxError as original:
-        from asyncrace.core.lower import lower
+        from asyncrace.analysis.lower import lower
 
         lowered = lower(text)
         if lowered is None:
@@ -512,7 +512,7 @@ def gc_paused() -> Iterator[None]:
     collector is enabled again: otherwise they all sit in the youngest generation, and the
     first collection after this block traverses every one of them (half a second for a
     million facts). :func:`gc.freeze` freezes *every* tracked object, the caller's too:
-    :func:`asyncrace.engine.check` calls :func:`gc.unfreeze` before it returns, unless the
+    :func:`asyncrace.run.engine.check` calls :func:`gc.unfreeze` before it returns, unless the
     process is about to end (the command line)."""
     enabled = gc.isenabled()
     gc.disable()

@@ -1,0 +1,6 @@
+"""The analysis: what asyncrace knows about the code, from each file's facts up to the
+questions the rules ask.
+
+From the bottom up: ``facts`` (the plain records of one file), ``extract`` and ``lower`` (a
+file's source to its facts), ``index`` (every file's facts linked into one project), ``locks``
+(the lock model) and ``flow`` (``Analysis``: the summaries the rules query)."""
