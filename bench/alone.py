@@ -30,7 +30,9 @@ import corpus  # noqa: E402
 
 from asyncrace.analysis.flow import Analysis  # noqa: E402
 from asyncrace.rules import all_rules  # noqa: E402
-from asyncrace.run.engine import FileJob, check_modules, link_and_check, module_name  # noqa: E402
+from asyncrace.run.engine import module_name  # noqa: E402
+from asyncrace.run.jobs import FileJob  # noqa: E402
+from asyncrace.run.link import check_modules, link_and_check  # noqa: E402
 from asyncrace.run.pipeline import extract_all  # noqa: E402
 from asyncrace.settings import Settings  # noqa: E402
 

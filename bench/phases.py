@@ -32,7 +32,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from asyncrace.cli import main as cli_main  # noqa: E402
-from asyncrace.run import engine, pipeline  # noqa: E402
+from asyncrace.run import engine, link, pipeline  # noqa: E402
 
 CORPUS = BENCH / ".cache" / "corpus"
 
@@ -78,19 +78,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(files)} files, {lines:,} lines; editing {changed.relative_to(tree)}")
         run_check(tree, cache)  # fill the cache
         samples: list[dict[str, float]] = []
-        real = (engine._run_key, pipeline.extract_all, engine.run_rules)
+        real = (engine._run_key, pipeline.extract_all, link.run_rules)
         for rep in range(args.reps):
             with changed.open("a", encoding="utf-8") as f:
                 f.write(f"# bench/phases.py: edit {rep + 1}\n")
             phases: dict[str, float] = {}
             engine._run_key = timed("hash every file (run key)", real[0], phases)  # type: ignore[assignment]
             pipeline.extract_all = timed("facts (1 parsed, rest from cache)", real[1], phases)  # type: ignore[assignment]
-            engine.run_rules = timed("link and rules", real[2], phases)  # type: ignore[assignment]
+            link.run_rules = timed("link and rules", real[2], phases)  # type: ignore[assignment]
             t = time.perf_counter()
             try:
                 run_check(tree, cache)
             finally:
-                engine._run_key, pipeline.extract_all, engine.run_rules = real  # type: ignore[assignment]
+                engine._run_key, pipeline.extract_all, link.run_rules = real  # type: ignore[assignment]
             total = time.perf_counter() - t
             phases["rest (discovery, suppression, output)"] = total - sum(phases.values())
             phases["total (in process, without start-up)"] = total

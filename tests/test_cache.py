@@ -138,7 +138,7 @@ def test_codec_refuses_unsupported_types() -> None:
 
 
 def _job(tmp: Path, name: str, data: bytes) -> Any:
-    from asyncrace.run.engine import FileJob
+    from asyncrace.run.jobs import FileJob
 
     p = tmp / name
     p.parent.mkdir(parents=True, exist_ok=True)

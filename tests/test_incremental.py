@@ -457,7 +457,9 @@ def test_every_fixture_module_checked_alone_gets_its_full_run_findings() -> None
     same on the corpus)."""
     from asyncrace.analysis.flow import Analysis
     from asyncrace.rules import all_rules
-    from asyncrace.run.engine import FileJob, check_modules, link_and_check, module_name
+    from asyncrace.run.engine import module_name
+    from asyncrace.run.jobs import FileJob
+    from asyncrace.run.link import check_modules, link_and_check
     from asyncrace.run.pipeline import extract_all
     from asyncrace.settings import Settings
 

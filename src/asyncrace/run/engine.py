@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +16,10 @@ from typing import TYPE_CHECKING
 from asyncrace import suppress
 from asyncrace.analysis.facts import ModuleFacts
 from asyncrace.analysis.flow import Analysis
-from asyncrace.analysis.index import Index
-from asyncrace.diagnostic import Diagnostic, Location, Span, sort_diagnostics
-from asyncrace.registry import info
-from asyncrace.rules import Rule, all_rules
+from asyncrace.diagnostic import Diagnostic, sort_diagnostics
 from asyncrace.run import runcache, snapshot
+from asyncrace.run.jobs import FileJob
+from asyncrace.run.link import link_and_check, module_attr_types
 from asyncrace.settings import Settings
 from asyncrace.sources import SourceStore
 
@@ -62,17 +60,6 @@ class CheckResult:
     @property
     def has_internal_error(self) -> bool:
         return any(d.code == "ARC902" for d in self.diagnostics)
-
-
-@dataclass(frozen=True)
-class FileJob:
-    """One file to extract; picklable so it can go to a worker process."""
-
-    path: str  # real path on disk ("" for a text given directly)
-    display: str
-    module: str
-    is_package: bool
-    text: str | None = None  # given text (stdin/editor); None: read ``path``
 
 
 def display_path(path: Path | str) -> str:
@@ -219,6 +206,8 @@ def check(
         _RETAINED.append(outcomes)
     with gc_paused():  # linking and rules allocate much and free nothing cyclic
         found, analysis, reads = link_and_check(facts, settings, track=snap_key is not None)
+        if _RETAIN:
+            _RETAINED.append(analysis)  # and through it the index and every memoized summary
         diagnostics.extend(found)
     diagnostics = [d for d in diagnostics if d.code in settings.enabled]
     result = suppress.apply(diagnostics, noqa, settings, report_unused="ARC100" in settings.enabled)
@@ -268,56 +257,6 @@ def _run_key(
         known[j.display] = (digest, len(data))
         files.append((j.display, j.module, j.is_package, digest))
     return runcache.run_key(files, stdin_digest, settings), known
-
-
-def run_rules(facts: list[ModuleFacts], settings: Settings) -> list[Diagnostic]:
-    """Link every file's facts into one index and run the enabled rules over each module. A
-    rule that fails on one module yields an ARC902 diagnostic for that rule and file; every
-    other rule and file is still checked."""
-    return link_and_check(facts, settings)[0]
-
-
-def link_and_check(
-    facts: list[ModuleFacts], settings: Settings, *, track: bool = False
-) -> tuple[list[Diagnostic], Analysis, dict[str, set[str]]]:
-    """:func:`run_rules`, and the analysis it built; with ``track``, also what the check of each
-    module read (module name -> the modules and table keys, ``index.Tracker``)."""
-    index = Index(facts)
-    analysis = Analysis(index, settings)
-    analysis.track = track
-    if _RETAIN:
-        _RETAINED.append(analysis)  # and through it the index and every memoized summary
-    rules = [r for r in all_rules() if r.code in settings.enabled]
-    out, reads = check_modules(analysis, rules, sorted(facts, key=lambda m: m.path), track)
-    return out, analysis, reads
-
-
-def check_modules(
-    analysis: Analysis, rules: Sequence[Rule], modules: Sequence[ModuleFacts], track: bool
-) -> tuple[list[Diagnostic], dict[str, set[str]]]:
-    out: list[Diagnostic] = []
-    reads: dict[str, set[str]] = {}
-    tracker = analysis.tracker
-    for module in modules:
-        if track:
-            tracker.start()
-            tracker.note(module.module)
-        for rule in rules:
-            try:
-                out.extend(rule.check(analysis, module))
-            except Exception as exc:  # never lose the other findings
-                if isinstance(exc, Stale):
-                    raise
-                out.append(internal_error(module.path, exc, rule.code))
-                if track and tracker.frames:
-                    del tracker.frames[1:]  # a summary left unfinished by the failure
-        if track:
-            reads[module.module] = tracker.stop()
-    return out, reads
-
-
-class Stale(Exception):
-    """An incremental run found its snapshot out of step with the cache: run in full."""
 
 
 def snapshot_records(
@@ -372,33 +311,8 @@ def snapshot_records(
     return records
 
 
-def module_attr_types(index: Index, m: ModuleFacts) -> dict[str, dict[str, str]]:
-    out: dict[str, dict[str, str]] = {}
-    for q in m.classes:
-        ci = index.classes.get(f"{m.module}.{q}")
-        if ci is not None and ci.attr_types:
-            out[ci.fq] = dict(ci.attr_types)
-    return out
-
-
-def internal_error(path: str, exc: BaseException, rule: str | None = None) -> Diagnostic:
-    where = f" in rule {rule} ({info(rule).name})" if rule else ""
-    frames = traceback.extract_tb(exc.__traceback__)
-    if frames:  # where asyncrace failed: the first thing a bug report needs
-        where += f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}"
-    ri = info("ARC902")
-    return Diagnostic(
-        code="ARC902",
-        name=ri.name,
-        message=f"internal error{where}: {type(exc).__name__}: {exc}; please report it",
-        span=Span(path, Location(1, 1), Location(1, 1)),
-        url=ri.url,
-    )
-
-
 __all__ = [
     "CheckResult",
-    "FileJob",
     "StdinInput",
     "check",
     "display_path",

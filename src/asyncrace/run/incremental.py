@@ -46,7 +46,8 @@ from asyncrace.diagnostic import Diagnostic, sort_diagnostics
 from asyncrace.rules import all_rules
 from asyncrace.run import snapshot
 from asyncrace.run.cache import Cache, Invalid
-from asyncrace.run.engine import FileJob, Stale, check_modules, module_attr_types
+from asyncrace.run.jobs import FileJob, Stale
+from asyncrace.run.link import check_modules, module_attr_types
 from asyncrace.settings import Settings
 
 log = logging.getLogger("asyncrace.incremental")

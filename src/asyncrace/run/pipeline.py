@@ -34,7 +34,7 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from asyncrace import suppress
 from asyncrace.analysis.extract import extract
@@ -42,11 +42,9 @@ from asyncrace.analysis.facts import ModuleFacts
 from asyncrace.diagnostic import Diagnostic, Location, Span
 from asyncrace.registry import info
 from asyncrace.run.cache import Cache, CacheEntry, content_digest
+from asyncrace.run.jobs import FileJob
 from asyncrace.settings import Settings
 from asyncrace.sources import DecodeFailure, decode_source
-
-if TYPE_CHECKING:
-    from asyncrace.run.engine import FileJob
 
 log = logging.getLogger("asyncrace.pipeline")
 
