@@ -28,7 +28,7 @@ sys.path.insert(0, str(HERE))
 
 import corpus  # noqa: E402
 
-from asyncrace.analysis.flow import Analysis  # noqa: E402
+from asyncrace.analysis.facade import Analysis  # noqa: E402
 from asyncrace.rules import all_rules  # noqa: E402
 from asyncrace.run.engine import module_name  # noqa: E402
 from asyncrace.run.jobs import FileJob  # noqa: E402

@@ -455,7 +455,7 @@ def test_every_fixture_module_checked_alone_gets_its_full_run_findings() -> None
     summaries, the spawn-site contributions kept) gets the findings the full run gave it, so no
     summary depends on the order in which modules were checked (``bench/alone.py`` does the
     same on the corpus)."""
-    from asyncrace.analysis.flow import Analysis
+    from asyncrace.analysis.facade import Analysis
     from asyncrace.rules import all_rules
     from asyncrace.run.engine import module_name
     from asyncrace.run.jobs import FileJob

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from asyncrace.analysis import flow, locks
+from asyncrace.analysis import concurrency, locks, summaries
 from asyncrace.cli import main
 from asyncrace.config import KNOWN_KEYS
 from asyncrace.diagnostic import Diagnostic
@@ -209,22 +209,22 @@ def how(code: str) -> str:
 
 def test_arc001_lists_every_lifecycle_method() -> None:
     text = how("ARC001")
-    missing = [m for m in sorted(flow.DEFAULT_LIFECYCLE) if f"`{m}`" not in text]
+    missing = [m for m in sorted(concurrency.DEFAULT_LIFECYCLE) if f"`{m}`" not in text]
     assert not missing
 
 
 def test_arc001_lists_every_spawner() -> None:
     text = how("ARC001")
-    missing = [s for s in sorted(flow.SPAWNERS) if s not in text]
+    missing = [s for s in sorted(summaries.SPAWNERS) if s not in text]
     assert not missing
 
 
 def test_arc003_lists_the_setup_dunders_and_register_methods() -> None:
     text = how("ARC003")
-    missing = [m for m in sorted(flow.DUNDER_LIFECYCLE) if f"`{m}`" not in text]
+    missing = [m for m in sorted(concurrency.DUNDER_LIFECYCLE) if f"`{m}`" not in text]
     missing += [
         m
-        for m in sorted(flow.REGISTER_METHODS - {"__setitem__"})
+        for m in sorted(summaries.REGISTER_METHODS - {"__setitem__"})
         if f"`{m}`" not in text and f".{m}(" not in text
     ]
     assert not missing

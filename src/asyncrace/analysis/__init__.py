@@ -3,4 +3,5 @@ questions the rules ask.
 
 From the bottom up: ``facts`` (the plain records of one file), ``extract`` and ``lower`` (a
 file's source to its facts), ``index`` (every file's facts linked into one project), ``locks``
-(the lock model) and ``flow`` (``Analysis``: the summaries the rules query)."""
+(the lock model), ``summaries`` (the call-graph summaries the rules share), ``concurrency``
+(what may run at the same time) and ``facade`` (``Analysis``: the one object a rule queries)."""

@@ -30,8 +30,9 @@ class Tracker:
     (``Index.functions``) notes the module of what it returns. Everything a rule knows about a
     module's bodies, signatures and positions comes through such a hit, or through a memoized
     summary, which keeps the reads of its computation (:class:`Memo`) and notes them again on
-    every hit. Project-wide tables are read by key (``flow.SPAWN_KEY`` and the others), and a
-    lookup that finds no function of a name in a project module notes ``NAME_KEY`` + the name.
+    every hit. Project-wide tables are read by key (``concurrency.SPAWN_KEY`` and the others),
+    and a lookup that finds no function of a name in a project module notes ``NAME_KEY`` + the
+    name.
     What can be known without any of these (the header tables built when linking) is the
     module's *interface* (``snapshot.Interface``): an incremental run falls back to a full one
     when a changed file's interface changed other than by functions added.

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import Event, FunctionFacts, K, ModuleFacts
-from asyncrace.analysis.flow import Analysis, Step, at, fn_step, search, short
 from asyncrace.analysis.index import Ctx, Fn
+from asyncrace.analysis.summaries import Step, at, fn_step, search, short
 from asyncrace.diagnostic import Diagnostic
 from asyncrace.rules.base import line_of, make, module_functions
 

@@ -20,9 +20,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import Bind, Event, K, ModuleFacts
-from asyncrace.analysis.flow import RELEASES_KEY, Analysis, Step, at, fn_step, search, short
 from asyncrace.analysis.index import ClassObj, Ctx, Fn, Inst, split_ref
+from asyncrace.analysis.summaries import RELEASES_KEY, Step, at, fn_step, search, short
 from asyncrace.diagnostic import Diagnostic
 from asyncrace.rules.base import line_of, make, module_functions
 

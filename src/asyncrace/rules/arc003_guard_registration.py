@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import Event, FunctionFacts, K, ModuleFacts
-from asyncrace.analysis.flow import (
-    Analysis,
+from asyncrace.analysis.index import Ctx, Fn
+from asyncrace.analysis.summaries import (
     Step,
     at,
     before_await,
@@ -22,7 +23,6 @@ from asyncrace.analysis.flow import (
     search,
     short,
 )
-from asyncrace.analysis.index import Ctx, Fn
 from asyncrace.diagnostic import Diagnostic
 from asyncrace.rules.base import line_of, make, module_functions
 

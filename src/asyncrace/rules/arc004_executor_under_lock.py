@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts
-from asyncrace.analysis.flow import Analysis, HandOff, Step, at, fn_step
 from asyncrace.analysis.index import Fn
 from asyncrace.analysis.locks import LockInfo
+from asyncrace.analysis.summaries import HandOff, Step, at, fn_step
 from asyncrace.diagnostic import Diagnostic
 from asyncrace.rules.base import make, module_functions, shown
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import K, ModuleFacts
-from asyncrace.analysis.flow import Analysis, at, fn_step
+from asyncrace.analysis.summaries import at, fn_step
 from asyncrace.diagnostic import Diagnostic
 from asyncrace.rules.base import make, module_functions, shown
 

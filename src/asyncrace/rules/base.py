@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
+from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import ModuleFacts, Pos
-from asyncrace.analysis.flow import Analysis, Step
 from asyncrace.analysis.index import Fn
+from asyncrace.analysis.summaries import Step
 from asyncrace.diagnostic import Diagnostic, Location, Related, Span
 from asyncrace.registry import info
 

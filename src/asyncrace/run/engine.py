@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from asyncrace import suppress
+from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import ModuleFacts
-from asyncrace.analysis.flow import Analysis
 from asyncrace.diagnostic import Diagnostic, sort_diagnostics
 from asyncrace.run import runcache, snapshot
 from asyncrace.run.jobs import FileJob

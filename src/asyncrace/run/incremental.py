@@ -28,20 +28,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from asyncrace import suppress
+from asyncrace.analysis.concurrency import ASYNC_KEY, SPAWN_KEY, merge_sites
+from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import ModuleFacts
-from asyncrace.analysis.flow import (
+from asyncrace.analysis.index import ATTR_KEY, ATTR_TYPES_KEY, GLOBALS_KEY, NAME_KEY, SUB_KEY, Index
+from asyncrace.analysis.summaries import (
     ARG_KEY,
-    ASYNC_KEY,
     CALL_KEY,
     RELEASES_KEY,
-    SPAWN_KEY,
-    Analysis,
     Mentions,
     ModuleMentions,
     Step,
-    merge_sites,
 )
-from asyncrace.analysis.index import ATTR_KEY, ATTR_TYPES_KEY, GLOBALS_KEY, NAME_KEY, SUB_KEY, Index
 from asyncrace.diagnostic import Diagnostic, sort_diagnostics
 from asyncrace.rules import all_rules
 from asyncrace.run import snapshot

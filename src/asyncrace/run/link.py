@@ -10,8 +10,8 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
+from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import ModuleFacts
-from asyncrace.analysis.flow import Analysis
 from asyncrace.analysis.index import Index
 from asyncrace.diagnostic import Diagnostic, Location, Span
 from asyncrace.registry import info

@@ -6,8 +6,9 @@ For every file it keeps the content digest the run saw and, for a file with fact
 * the module's *header*: its facts without function bodies (events and with-regions), which
   is all linking needs;
 * its *interface* digest: the header without positions, what its bodies mention by name
-  (:class:`~asyncrace.analysis.flow.ModuleMentions`) and the attribute types linking inferred for
-  its classes. An incremental run applies only while every changed file keeps its interface;
+  (:class:`~asyncrace.analysis.summaries.ModuleMentions`) and the attribute types linking
+  inferred for its classes. An incremental run applies only while every changed file keeps its
+  interface;
 * the modules (and spawn-site keys) the rules read while checking it, and its findings after
   suppression;
 * its contribution to the spawn-site table, with the modules read to compute it.
@@ -34,7 +35,7 @@ from typing import Any
 
 from asyncrace import code_version
 from asyncrace.analysis.facts import ClassFacts, FunctionFacts, ModuleFacts
-from asyncrace.analysis.flow import Mentions, ModuleMentions, Step
+from asyncrace.analysis.summaries import Mentions, ModuleMentions, Step
 from asyncrace.diagnostic import Diagnostic
 from asyncrace.run import runcache
 from asyncrace.run.cache import Invalid
@@ -469,7 +470,7 @@ class Snapshot:
     mentions_raw: bytes  # the project's mention index (``encode_mentions``), parsed on demand
 
     def mentions(self) -> Mentions:
-        """The mention index (``flow.Mentions``), or :class:`Invalid`."""
+        """The mention index (``summaries.Mentions``), or :class:`Invalid`."""
         try:
             doc = json.loads(self.mentions_raw)
             names = [r.module for r in self.records]

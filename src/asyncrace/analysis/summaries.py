@@ -1,0 +1,712 @@
+"""Summaries that compose over the call graph, shared by the rules: the locks a call may take
+(:meth:`Summaries.acquires`), the work it hands to another thread (``handoffs``), the ``self``
+state it may read (``reads``) or register into (``registrations``), where a name is called or
+passed across the project (``calls_by_name``, ``passed_on``, over the mention index
+:class:`Mentions`), and walks of one function's control-flow graph (:func:`search`,
+:func:`before_await`), with the labelled steps (:class:`Step`) findings are made of.
+
+Each summary is computed for a function *in a context* (its receiver class and what its
+parameters are bound to), memoized, and bounded in depth so the cost stays proportional to the
+code reached from candidate findings, never to the whole call graph.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts, Pos
+from asyncrace.analysis.index import (
+    MISS,
+    Ctx,
+    Fn,
+    FuncVal,
+    Index,
+    Memo,
+    is_property,
+    split_ref,
+)
+from asyncrace.analysis.locks import LockInfo, LockModel
+from asyncrace.settings import Settings
+
+MAX_DEPTH = 6
+
+# container methods that put a key/value in
+REGISTER_METHODS: frozenset[str] = frozenset(
+    {"add", "append", "appendleft", "setdefault", "update", "insert", "extend", "__setitem__"}
+)
+
+# calls that run what they are given in a task of its own: the mention index and
+# ``calls_by_name`` count a name handed to one as a call of it (which of them start several
+# tasks at once is the concurrency model's question, ``concurrency.MANY_SPAWNERS``)
+SPAWNERS: frozenset[str] = frozenset(
+    {
+        "create_task",
+        "ensure_future",
+        "gather",
+        "start_soon",
+        "run_coroutine_threadsafe",
+        "as_completed",
+        "wait",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One labelled step of a hazard, possibly in another file."""
+
+    path: str
+    pos: Pos
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Acquire:
+    lock: LockInfo
+    steps: tuple[Step, ...]  # call steps leading to the acquisition, the acquisition last
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    attr: str  # the ``self.X`` / ``global:X`` registered into
+    steps: tuple[Step, ...]  # calls leading to it, the registration last
+    late: bool  # an await may come before it
+    is_write: bool  # an attribute assignment (not a container insertion)
+    # attributes checked by guards in the functions on the way (a callee that re-checks the
+    # guard before registering protects itself, e.g. a handler re-entered recursively)
+    guarded: frozenset[str] = frozenset()
+    # many keys at once: in a loop (``for t in tools: self.x[t.name] = t``) or ``update``;
+    # such a fill can register any key, also one the callee was never given
+    bulk: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HandOff:
+    event_step: Step  # where work is handed to another thread
+    target: Fn
+    target_ctx: Ctx
+    via: tuple[Step, ...]  # calls leading from the caller to the hand-off
+
+
+def at(ev: Event) -> Pos:
+    """Where a step points for ``ev`` (a multi-line call: its ``callee(``)."""
+    return ev.show or ev.pos
+
+
+def fn_step(fn: Fn, pos: Pos, label: str) -> Step:
+    return Step(fn.module.path, pos, label)
+
+
+def short(fn: Fn) -> str:
+    f = fn.facts
+    if f.cls and f.parent is None:
+        return f"{f.cls.rsplit('.', 1)[-1]}.{f.name}"
+    return f.name
+
+
+# the keys a reader of the mention index notes (``index.Tracker``), besides modules: a called
+# name, a name passed as an argument, and for the modules calling ``reset``/``detach``
+CALL_KEY = "\x00call:"
+ARG_KEY = "\x00arg:"
+RELEASES_KEY = "\x00releases"
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleMentions:
+    """What a module's bodies mention, by last name: the names the project-wide lookups of
+    :class:`Summaries` search by. Part of the module's interface: while it is unchanged, the
+    lookups of other modules find this module where they found it before."""
+
+    calls: tuple[str, ...]  # called names, and names handed to a spawner
+    args: tuple[str, ...]  # names passed as arguments (also in decorators and defaults)
+    releases: bool  # a function calls something named ``reset``/``detach`` (ARC002)
+
+    @staticmethod
+    def of(m: ModuleFacts) -> ModuleMentions:
+        calls: set[str] = set()
+        args: set[str] = {r.rsplit(".", 1)[-1] for r in m.passed}
+        releases = False
+        call = K.CALL
+        for f in m.functions.values():
+            for e in f.events:
+                if e.kind != call:
+                    continue
+                if e.ref:
+                    last = e.ref.rpartition(".")[2]
+                    calls.add(last)
+                    if not releases and ("reset" in e.ref or "detach" in e.ref):
+                        releases = True
+                for a in e.args:
+                    ref = a.partition("=")[2] if is_kw(a) else a
+                    if ref and "(" not in ref:
+                        n = split_ref(ref)[-1]
+                        args.add(n)
+                        if e.ref and e.ref.rpartition(".")[2] in SPAWNERS:
+                            calls.add(n)
+        return ModuleMentions(tuple(sorted(calls)), tuple(sorted(args)), releases)
+
+
+@dataclass
+class Mentions:
+    """Name -> the modules (sorted) whose bodies mention it (:class:`ModuleMentions`)."""
+
+    calls: dict[str, list[str]]
+    args: dict[str, list[str]]
+    releases: list[str]
+    per_module: dict[str, ModuleMentions]
+
+    @staticmethod
+    def build(
+        modules: Iterable[ModuleFacts], known: dict[str, ModuleMentions] | None = None
+    ) -> Mentions:
+        calls: dict[str, list[str]] = {}
+        args: dict[str, list[str]] = {}
+        releases: list[str] = []
+        per_module: dict[str, ModuleMentions] = {}
+        for m in sorted(modules, key=lambda m: m.module):
+            mm = known.get(m.module) if known is not None else None
+            if mm is None:
+                mm = ModuleMentions.of(m)
+            per_module[m.module] = mm
+            for n in mm.calls:
+                calls.setdefault(n, []).append(m.module)
+            for n in mm.args:
+                args.setdefault(n, []).append(m.module)
+            if mm.releases:
+                releases.append(m.module)
+        return Mentions(calls, args, releases, per_module)
+
+    def patch(self, module: str, old: ModuleMentions, new: ModuleMentions) -> None:
+        """``module`` now mentions ``new`` (it mentioned ``old``); lists stay sorted."""
+        for table, was, now in (
+            (self.calls, old.calls, new.calls),
+            (self.args, old.args, new.args),
+        ):
+            for n in set(was) - set(now):
+                mods = table.get(n, [])
+                if module in mods:
+                    mods.remove(module)
+                if not mods:
+                    table.pop(n, None)
+            for n in set(now) - set(was):
+                mods = table.setdefault(n, [])
+                if module not in mods:
+                    bisect.insort(mods, module)
+        if old.releases and not new.releases and module in self.releases:
+            self.releases.remove(module)
+        if new.releases and not old.releases and module not in self.releases:
+            bisect.insort(self.releases, module)
+
+
+class Summaries:
+    """The call-graph summaries, memoized: what a call may acquire, hand off, read and register,
+    and the project-wide lookups by name they and the concurrency model share."""
+
+    def __init__(
+        self,
+        index: Index,
+        settings: Settings,
+        mentions: Callable[[], Mentions] | None = None,
+    ) -> None:
+        """``mentions`` gives the project's mention index when first needed (an incremental
+        run reads it from the snapshot); without it, the index is built from the bodies."""
+        self.index = index
+        self.settings = settings
+        self.locks = LockModel(index, settings)
+        t = self.tracker = index.tracker
+        self._acq: Memo[tuple[object, ...], list[Acquire]] = Memo(t)
+        self._hand: Memo[tuple[object, ...], list[HandOff]] = Memo(t)
+        self._reads: Memo[tuple[object, ...], dict[str, tuple[Step, ...]]] = Memo(t)
+        self._regs: Memo[tuple[object, ...], list[Registration]] = Memo(t)
+        self._region_locks: Memo[tuple[str, int, str | None], LockInfo | None] = Memo(t)
+        self._callers: Memo[str, dict[str, list[Fn]]] = Memo(t)
+        self._named_calls: Memo[str, list[tuple[Fn, int]]] = Memo(t)
+        # name -> modules whose bodies call it (or hand it to a spawner), pass it as an
+        # argument, or call ``reset``/``detach`` in a function (``Mentions``)
+        self._mentions: Mentions | None = None
+        self._mentions_source = mentions
+
+    def ctx(self, fn: Fn) -> Ctx:
+        return Ctx(fn, self.index.method_fn(fn))
+
+    def region_lock(self, ctx: Ctx, rid: int) -> LockInfo | None:
+        key = (ctx.fn.fq, rid, ctx.recv)
+        found = self._region_locks.get(key)
+        if found is MISS:
+            self._region_locks.start(key, None)
+            region = ctx.fn.facts.regions[rid]
+            found = self._region_locks.finish(key, self.locks.lock_of(ctx, region.ref))
+        return found  # type: ignore[no-any-return]
+
+    def targets(self, ctx: Ctx, ev: Event) -> list[tuple[Fn, Ctx]]:
+        """Project functions a CALL event runs, each in its bound context."""
+        out: list[tuple[Fn, Ctx]] = []
+        for fn, _c, fv in self.index.callable_targets(ctx, ev.ref):
+            out.append((fn, self.index.bind_args(fn, fv, ev.args, ctx)))
+        return out
+
+    # -- locks a (synchronous) call may take -------------------------------------------------
+    def acquires(self, ctx: Ctx, depth: int = 0) -> list[Acquire]:
+        key = (ctx.fn.fq, ctx.recv, ctx.bindings)
+        found = self._acq.get(key)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._acq.start(key, [])  # recursion guard
+        out: list[Acquire] = []
+        fn = ctx.fn
+        for rid, region in enumerate(fn.facts.regions):
+            lock = (
+                self.region_lock(ctx, rid)
+                if not ctx.bindings
+                else self.locks.lock_of(ctx, region.ref)
+            )
+            if lock is not None:
+                out.append(Acquire(lock, (fn_step(fn, region.pos, f"takes {lock.describe} here"),)))
+        if depth < MAX_DEPTH:
+            for ev in fn.facts.events:
+                if ev.kind != K.CALL:
+                    continue
+                if ev.ref.endswith(".acquire"):
+                    lock = self.locks.lock_of(ctx, ev.ref[: -len(".acquire")])
+                    if lock is not None:
+                        out.append(
+                            Acquire(lock, (fn_step(fn, at(ev), f"takes {lock.describe} here"),))
+                        )
+                        continue
+                for tfn, tctx in self.targets(ctx, ev):
+                    if tfn.facts.is_async or tfn.facts.is_generator:
+                        continue  # calling it only creates a coroutine/generator
+                    for acq in self.acquires(tctx, depth + 1):
+                        call = fn_step(fn, at(ev), f"calls `{short(tfn)}`")
+                        out.append(Acquire(acq.lock, (call, *acq.steps)))
+        return self._acq.finish(key, out)
+
+    # -- hand-offs an awaited call may make -------------------------------------------------
+    def handoffs(self, ctx: Ctx, depth: int = 0) -> list[HandOff]:
+        key = (ctx.fn.fq, ctx.recv, ctx.bindings)
+        found = self._hand.get(key)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._hand.start(key, [])
+        out: list[HandOff] = []
+        fn = ctx.fn
+        for ev in fn.facts.events:
+            if ev.kind != K.CALL:
+                continue
+            direct = self.direct_handoff(ctx, ev)
+            if direct is not None:
+                out.append(direct)
+                continue
+            if depth >= MAX_DEPTH or ev.bind not in (Bind.AWAITED, Bind.RETURNED, Bind.ARG):
+                continue
+            for tfn, tctx in self.targets(ctx, ev):
+                if not tfn.facts.is_async:
+                    continue
+                for h in self.handoffs(tctx, depth + 1):
+                    call = fn_step(fn, at(ev), f"awaits `{short(tfn)}`")
+                    out.append(HandOff(h.event_step, h.target, h.target_ctx, (call, *h.via)))
+        return self._hand.finish(key, out)
+
+    def direct_handoff(self, ctx: Ctx, ev: Event) -> HandOff | None:
+        if ev.bind == Bind.NONE:
+            return None  # fire and forget: nobody waits for the thread
+        idx = self.locks.handoff_arg(ctx, ev.ref)
+        if idx is None:
+            return None
+        positional = [a for a in ev.args if not is_kw(a)]
+        if idx >= len(positional):
+            return None
+        target_ref = positional[idx]
+        val = self.index.eval(ctx, target_ref)
+        if not isinstance(val, FuncVal):
+            return None
+        tfn = self.index.functions.get(val.fq)
+        if tfn is None:
+            return None
+        extra = tuple(positional[idx + 1 :]) + tuple(a for a in ev.args if is_kw(a))
+        tctx = self.index.bind_args(tfn, val, extra, ctx)
+        what = split_ref(ev.ref)[-1]
+        step = fn_step(ctx.fn, at(ev), f"`{what}` runs `{short(tfn)}` on a worker thread")
+        return HandOff(step, tfn, tctx, ())
+
+    # -- reads of self attributes a call may make -------------------------------------------
+    def reads(self, ctx: Ctx, depth: int = 0) -> dict[str, tuple[Step, ...]]:
+        """``self.X`` refs a function (and the methods it calls on ``self``) may read:
+        ref -> steps to the first read."""
+        key = (ctx.fn.fq, ctx.recv)
+        found = self._reads.get(key)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._reads.start(key, {})
+        out: dict[str, tuple[Step, ...]] = {}
+        fn = ctx.fn
+        for ev in fn.facts.events:
+            if (
+                ev.kind == K.READ
+                and ev.ref.startswith(("self.", "cls.", "global:"))
+                and ev.name != "compare"
+            ):
+                out.setdefault(ev.ref, (fn_step(fn, at(ev), f"`{ev.ref}` is read here"),))
+                prop = self.property_getter(ctx, ev.ref)
+                if prop is not None and depth < MAX_DEPTH:
+                    for r, steps in self.reads(self.ctx_with(prop, ctx.recv), depth + 1).items():
+                        call = fn_step(fn, at(ev), f"property `{prop.facts.name}`")
+                        out.setdefault(r, (call, *steps))
+            elif ev.kind == K.CALL and depth < MAX_DEPTH and self.reads_through(ctx, ev):
+                for tfn, tctx in self.targets(ctx, ev):
+                    for r, steps in self.reads(Ctx(tfn, tctx.recv), depth + 1).items():
+                        call = fn_step(fn, at(ev), f"calls `{short(tfn)}`")
+                        out.setdefault(r, (call, *steps))
+        return self._reads.finish(key, out)
+
+    def same_object_call(self, ctx: Ctx, ev: Event) -> bool:
+        """A call that runs on the same object: ``self.m(...)``, or a nested function (which
+        closes over ``self``). Only such calls can touch this object's ``self.X`` state."""
+        segs = split_ref(ev.ref)
+        if len(segs) == 2 and segs[0] in ("self", "cls"):
+            return True
+        return len(segs) == 1 and self.index.nested_named(ctx.fn, segs[0]) is not None
+
+    def reads_through(self, ctx: Ctx, ev: Event) -> bool:
+        """Calls whose reads of ``self``/module state are the caller's state too: methods on
+        ``self`` and functions of the same module."""
+        if ev.ref.startswith(("self.", "cls.")):
+            return True
+        if not ev.ref or "." in ev.ref or "(" in ev.ref:
+            return False
+        return any(t.module is ctx.fn.module for t, _c in self.targets(ctx, ev))
+
+    def ctx_with(self, fn: Fn, recv: str | None) -> Ctx:
+        return Ctx(fn, recv)
+
+    def property_getter(self, ctx: Ctx, ref: str) -> Fn | None:
+        segs = split_ref(ref)
+        if len(segs) != 2 or ctx.recv is None:
+            return None
+        m = self.index.find_method(ctx.recv, segs[1])
+        return m if m is not None and is_property(m.facts) else None
+
+    # -- registrations into shared state ----------------------------------------------------
+    def registrations(self, ctx: Ctx, depth: int = 0) -> list[Registration]:
+        """Every registration a function (and what it calls or spawns on ``self``) makes into
+        ``self`` state, with the steps to it and whether an await may come first."""
+        key = (ctx.fn.fq, ctx.recv)
+        found = self._regs.get(key)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._regs.start(key, [])
+        out: list[Registration] = []
+        fn = ctx.fn
+        awaited = _awaits_before(fn.facts)
+        checks = _guard_reach(fn.facts)
+        for i, ev in enumerate(fn.facts.events):
+            guarded = frozenset(attr for attr, reach in checks if i in reach)
+            reg = registration_of(ev)
+            if reg is not None:
+                step = fn_step(fn, at(ev), f"`{reg.removeprefix('global:')}` is registered here")
+                bulk = ev.repeated or ev.ref.rpartition(".")[2] in ("update", "extend")
+                out.append(
+                    Registration(reg, (step,), awaited[i], ev.kind == K.WRITE, guarded, bulk)
+                )
+                continue
+            if ev.kind != K.CALL or depth >= MAX_DEPTH or not self.same_object_call(ctx, ev):
+                continue
+            for tfn, tctx in self.targets(ctx, ev):
+                spawned = ev.bind == Bind.ARG and tfn.facts.is_async  # create_task(f())
+                for r in self.registrations(Ctx(tfn, tctx.recv), depth + 1):
+                    label = "spawns" if spawned else "calls"
+                    call = fn_step(fn, at(ev), f"{label} `{short(tfn)}`")
+                    out.append(
+                        Registration(
+                            r.attr,
+                            (call, *r.steps),
+                            r.late or awaited[i],
+                            r.is_write,
+                            r.guarded | guarded,
+                            r.bulk or ev.repeated,
+                        )
+                    )
+        return self._regs.finish(key, out)
+
+    # -- lookups by name across the project -----------------------------------------------
+    def mentions(self) -> Mentions:
+        if self._mentions is None:
+            if self._mentions_source is not None:
+                self._mentions = self._mentions_source()
+            else:
+                self._mentions = Mentions.build(self.index.modules.values())
+        return self._mentions
+
+    def calls_by_name(self, name: str) -> list[tuple[Fn, int]]:
+        """(function, event index) of every call of ``name`` (by its last name), and of every
+        spawner call that passes a ref of that name (``start_soon(self._loop)``), in the order
+        of the functions' names. Only the modules whose bodies mention the name are read."""
+        found = self._named_calls.get(name)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._named_calls.start(name, [])
+        self.tracker.note(CALL_KEY + name)
+        out: list[tuple[Fn, int]] = []
+        call = K.CALL
+        for mod in self.mentions().calls.get(name, ()):
+            m = self.index.modules.get(mod)
+            if m is None:
+                continue
+            for q in m.functions:
+                fn = self.index.functions.get(f"{m.module}.{q}")
+                if fn is None or fn.module is not m:
+                    continue
+                for i, e in enumerate(fn.facts.events):
+                    if e.kind != call or not e.ref:
+                        continue
+                    last = e.ref.rpartition(".")[2]
+                    if last == name:
+                        out.append((fn, i))
+                    if last in SPAWNERS:
+                        for a in e.args:
+                            ref = a.partition("=")[2] if is_kw(a) else a
+                            if ref and "(" not in ref and split_ref(ref)[-1] == name:
+                                out.append((fn, i))
+        out.sort(key=lambda fi: (fi[0].fq, fi[1]))
+        return self._named_calls.finish(name, out)
+
+    def self_callers(self, cls_fq: str) -> dict[str, list[Fn]]:
+        """Method name -> methods of the class (and its bases) that call ``self.<name>``."""
+        found = self._callers.get(cls_fq)
+        if found is MISS:
+            self._callers.start(cls_fq, {})
+            out: dict[str, list[Fn]] = {}
+            for ci in self.index.mro(cls_fq):
+                self.tracker.note(ci.module.module)  # its methods, however many
+                for q in ci.facts.methods.values():
+                    caller = self.index.functions.get(f"{ci.module.module}.{q}")
+                    if caller is None:
+                        continue
+                    for e in caller.facts.events:
+                        if e.kind == K.CALL and e.ref.startswith("self.") and e.ref.count(".") == 1:
+                            lst = out.setdefault(e.ref[5:], [])
+                            if caller not in lst:
+                                lst.append(caller)
+            found = self._callers.finish(cls_fq, out)
+        return found  # type: ignore[no-any-return]
+
+    def passed_on(self, target: Fn) -> bool:
+        """Is ``target`` itself (not just something of the same name) passed as an argument
+        somewhere: a decorator's or a default's argument, or a call's argument?"""
+        name = target.facts.name
+        self.tracker.note(ARG_KEY + name)
+        for mod in self.mentions().args.get(name, ()):
+            m = self.index.modules.get(mod)
+            if m is None:
+                continue
+            self.tracker.note(mod)  # its refs passed outside bodies (``m.passed``)
+            if any(
+                r.rsplit(".", 1)[-1] == name and self.index.resolve(m, r) == target.fq
+                for r in m.passed
+            ):
+                return True
+            for q in sorted(m.functions):
+                fn = self.index.functions.get(f"{m.module}.{q}")
+                if fn is None or fn.module is not m:
+                    continue
+                ctx = self.ctx(fn)
+                for e in fn.facts.events:
+                    if e.kind != K.CALL:
+                        continue
+                    for a in e.args:
+                        ref = a.partition("=")[2] if is_kw(a) else a
+                        if ref and "(" not in ref and split_ref(ref)[-1] == name:
+                            val = self.index.eval(ctx, ref)
+                            if isinstance(val, FuncVal) and val.fq == target.fq:
+                                return True
+        return False
+
+
+def is_kw(arg: str) -> bool:
+    """A keyword argument's ref (``name=ref``, ``**=ref``), not a lambda's or partial's."""
+    k, eq, _ = arg.partition("=")
+    return (
+        bool(eq) and (k.isidentifier() or k == "**") and not arg.startswith(("lambda:", "partial:"))
+    )
+
+
+def registration_of(ev: Event) -> str | None:
+    """The ``self.X``/``global:X`` a registration event puts a key or value into. Not in an
+    ``except`` body: what a failure path records (``self._broken.add(key)``) marks an outcome,
+    it does not claim the work."""
+    if ev.in_except:
+        return None
+    if ev.kind == K.SETITEM and _shared(ev.ref):
+        return ev.ref
+    if ev.kind == K.CALL:
+        segs = split_ref(ev.ref)
+        if len(segs) >= 2 and segs[-1] in REGISTER_METHODS:
+            container = ".".join(segs[:-1])
+            if _shared(container):
+                return container
+    # an attribute registers something when it is given a created object (a call's result,
+    # a local holding one); a constant (``self._closed = True``) is a state flag, not a
+    # registration: its check-then-set is usually an idempotence guard, not a race on a resource
+    if ev.kind == K.WRITE and _shared(ev.ref) and ev.value is not None:
+        v = ev.value
+        if v.kind in ("call", "name"):
+            return ev.ref
+        if v.kind == "const" and v.ref == "truthy" and setup_flag(ev.ref):
+            return ev.ref
+    return None
+
+
+_SETUP_WORDS = frozenset(
+    {
+        "started",
+        "starting",
+        "initialized",
+        "initialised",
+        "initializing",
+        "initialising",
+        "inited",
+        "init",
+        "running",
+        "connected",
+        "connecting",
+        "ready",
+        "loaded",
+        "loading",
+        "opened",
+        "opening",
+        "registered",
+        "registering",
+        "subscribed",
+        "subscribing",
+        "listening",
+        "bootstrapped",
+        "bootstrapping",
+        "prepared",
+        "preparing",
+        "warmed",
+        "warming",
+        "configured",
+        "authenticated",
+        "authenticating",
+        "setup",
+        "installed",
+        "launched",
+        "spawned",
+        "scheduled",
+        "joined",
+        "joining",
+        "logged",
+    }
+)
+
+
+def setup_flag(ref: str) -> bool:
+    """``self._started = True``, ``self._initialized = True``: a flag that marks set-up done or
+    in progress. Checking it, awaiting, then setting it lets a second task run the set-up
+    again. Other constant flags (``_closed``, ``_eof_sent``, ``_broken``) mostly guard
+    idempotent endings or state machines, and are not read as registrations."""
+    name = ref.rsplit(".", 1)[-1].removeprefix("global:").lower()
+    words = [w for w in name.split("_") if w]
+    return any(w in _SETUP_WORDS for w in words)
+
+
+def _shared(ref: str) -> bool:
+    if ref.startswith("global:"):
+        return "." not in ref and "(" not in ref
+    return (
+        ref.startswith(("self.", "cls."))
+        and ref.count(".") == 1
+        and "(" not in ref
+        and "[" not in ref
+    )
+
+
+def _guard_reach(f: FunctionFacts) -> list[tuple[str, set[int]]]:
+    """For each guard atom of the function: the attribute and every event reachable from the
+    branch where the check found nothing (what the check protects)."""
+    out: list[tuple[str, set[int]]] = []
+    for b, e in enumerate(f.events):
+        if e.kind != K.BRANCH or not e.guards or len(e.succ) < 2:
+            continue
+        for g in e.guards:
+            attr, absent, _kind, _key = g.split("|")
+            seen: set[int] = set()
+            todo = [e.succ[int(absent)]]
+            while todo:
+                i = todo.pop()
+                if i in seen or i == b:
+                    continue
+                seen.add(i)
+                todo.extend(f.events[i].succ)
+            out.append((attr, seen))
+    return out
+
+
+def before_await(f: FunctionFacts, start: int) -> Iterator[tuple[int, Event]]:
+    """Events reachable from ``start`` without passing an await (an await itself ends the
+    path and is not yielded): what runs before any other task can."""
+    seen: set[int] = set()
+    todo = [start]
+    while todo:
+        i = todo.pop()
+        if i in seen:
+            continue
+        seen.add(i)
+        ev = f.events[i]
+        if ev.kind == K.AWAIT:
+            continue
+        yield i, ev
+        todo.extend(ev.succ)
+
+
+def _awaits_before(f: FunctionFacts) -> list[bool]:
+    """For each event: may an await have happened on some path from the entry to it?"""
+    n = len(f.events)
+    seen = [False] * n
+    after = [False] * n
+    queue: deque[tuple[int, bool]] = deque([(0, False)])
+    visited: set[tuple[int, bool]] = set()
+    while queue:
+        i, aw = queue.popleft()
+        if (i, aw) in visited:
+            continue
+        visited.add((i, aw))
+        seen[i] = True
+        after[i] = after[i] or aw
+        nxt = aw or f.events[i].kind == K.AWAIT
+        for s in f.events[i].succ:
+            queue.append((s, nxt))
+    return after
+
+
+def search(
+    f: FunctionFacts,
+    starts: list[int],
+    *,
+    stop: Callable[[int, Event], bool],
+    hit: Callable[[int, Event, int], bool],
+    is_await: Callable[[int, Event], bool] | None = None,
+) -> Iterator[tuple[int, int]]:
+    """Walk the control-flow graph from ``starts``, remembering the first await passed.
+    Yields (hit event, first await event or -1) when ``hit(i, ev, first_await)`` is true;
+    paths end at events where ``stop`` is true (after ``hit`` is asked)."""
+    is_aw = is_await or (lambda _i, ev: ev.kind == K.AWAIT)
+    queue: deque[tuple[int, int]] = deque((s, -1) for s in starts)
+    visited: set[tuple[int, bool]] = set()
+    while queue:
+        i, aw = queue.popleft()
+        key = (i, aw >= 0)
+        if key in visited:
+            continue
+        visited.add(key)
+        ev = f.events[i]
+        if hit(i, ev, aw):
+            yield i, aw
+        if stop(i, ev):
+            continue
+        nxt = aw if aw >= 0 else (i if is_aw(i, ev) else -1)
+        for s in ev.succ:
+            queue.append((s, nxt))
