@@ -483,7 +483,7 @@ def test_pruning_never_touches_directories_that_are_not_version_directories(
         assert cache_mod.Cache.open(root) is not None
     for name in ("extract-vendor", "extract-videos", "extract-values"):
         assert (root / name / "data.txt").read_text() == "mine"
-    versions = [d for d in root.iterdir() if d.name.startswith("extract-v2-")]
+    versions = [d for d in root.iterdir() if d.name.startswith(f"extract-v{cache_mod.SCHEMA}-")]
     assert len(versions) == cache_mod.KEEP_VERSIONS
     # a directory with another tag (or none) is not ours to prune at all
     other = tmp_path / "other"

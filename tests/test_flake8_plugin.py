@@ -54,7 +54,7 @@ def tree(tmp_path: Path) -> Path:
         "arc005/arc005_bad_module_lock.py",
         "arc005/arc005_good_rlock.py",
         "arc001/arc001_bad_module_global.py",
-        "arc003/arc003_bad_membership_return.py",
+        "arc003/arc003_bad_evidence_taskgroup_loop.py",
     ):
         shutil.copy(FIXTURES / name, tmp_path / "single")
     return tmp_path
@@ -76,7 +76,7 @@ def test_same_findings_as_asyncrace_check(tree: Path) -> None:
 def test_lines_and_columns(tree: Path) -> None:
     lines = flake8(tree, "single/arc001_bad_module_global.py", "hermes_buggy/gateway/run.py")
     assert [line.split(" ", 2)[:2] for line in lines] == [
-        ["hermes_buggy/gateway/run.py:31:12:", "ARC003"],
+        ["hermes_buggy/gateway/run.py:43:12:", "ARC003"],
         ["single/arc001_bad_module_global.py:31:5:", "ARC001"],
     ]
 

@@ -168,6 +168,13 @@ async def test_open_buggy_then_fix_it(client: LanguageClient, tmp_path: Path) ->
             types.Range(types.Position(18, 24), types.Position(18, 39)),
             "read back here, after the await",
         ),
+        (
+            uri,
+            # the evidence: `async def render_email` (a public coroutine)
+            types.Range(types.Position(14, 0), types.Position(14, 22)),
+            "`render_email` is a public coroutine: any number of tasks may run it at once, "
+            "and module state is one for all of them",
+        ),
     ]
 
     # edit into the fix (a full-text change), unsaved: the buffer is what is analyzed
@@ -268,6 +275,8 @@ async def test_steps_in_message_without_related_information(
     assert d.message.splitlines()[1:] == [
         "18:15: await: other tasks run here and may overwrite it",
         "19:24: read back here, after the await",
+        "15:1: `render_email` is a public coroutine: any number of tasks may run it at once, "
+        "and module state is one for all of them",
     ]
 
 

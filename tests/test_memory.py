@@ -18,6 +18,9 @@ import asyncio
 
 
 class Cache:
+    async def load_all(self, keys):
+        await asyncio.gather(*(self.load(k) for k in keys))
+
     async def load(self, key):
         if key in self._running:
             return

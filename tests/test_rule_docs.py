@@ -246,12 +246,8 @@ def test_arc005_names_every_non_reentrant_thread_lock() -> None:
     assert not [n for n in sorted(names) if n not in text]
 
 
-def test_arc003_names_only_real_service_words_and_setup_prefixes() -> None:
-    from asyncrace.rules import arc003_guard_registration as arc003
-
-    text = how("ARC003")
-    para = text[text.index("shared service by its name") : text.index("SHARED_SERVICE_WORDS")]
-    named = set(re.findall(r"`([A-Z]\w+)`", para))
-    assert named and named <= arc003.SHARED_SERVICE_WORDS, named - arc003.SHARED_SERVICE_WORDS
-    missing = [p for p in arc003._SETUP_PREFIXES if f"`{p}`" not in text]
+def test_concurrency_doc_names_every_registration_verb_and_request_type() -> None:
+    text = (Path(__file__).parent.parent / "docs" / "concurrency.md").read_text()
+    missing = [v for v in sorted(concurrency.REGISTRATION_VERBS) if f"`{v}`" not in text]
+    missing += [t for t in sorted(concurrency.REQUEST_TYPES) if f"`{t}`" not in text]
     assert not missing

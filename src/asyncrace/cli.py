@@ -216,6 +216,14 @@ def run() -> NoReturn:
     help="With --baseline: record every current finding in FILE (created or rewritten).",
 )
 @click.option(
+    "--strictness",
+    type=click.Choice(["proven", "likely"]),
+    default=None,
+    help="How much to report: `proven` (only with evidence that the code runs concurrently) "
+    "or `likely` (also shapes on long-lived objects with no evidence either way) "
+    "[default: the configured value, else proven].",
+)
+@click.option(
     "--respect-gitignore/--no-respect-gitignore",
     default=None,
     help="Skip files ignored by .gitignore [default: the configured value, else yes].",
@@ -266,6 +274,7 @@ def check(
     project_context: bool,
     baseline_path: Path | None,
     update_baseline: bool,
+    strictness: str | None,
     respect_gitignore: bool | None,
     jobs: int | None,
     no_cache: bool,
@@ -298,6 +307,7 @@ def check(
         extend_exclude=_split_codes(extend_exclude),
         output_format=output_format,
         respect_gitignore=respect_gitignore,
+        strictness=strictness,
     )
     try:
         loaded: LoadedConfig = load(search_paths, config=config_path, cli=overrides)

@@ -20,7 +20,7 @@ from typing import Any
 from pathspec import GitIgnoreSpec
 
 from asyncrace import registry
-from asyncrace.settings import DEFAULT_EXCLUDE, Settings
+from asyncrace.settings import DEFAULT_EXCLUDE, STRICTNESS_LEVELS, Settings
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -61,6 +61,7 @@ KNOWN_KEYS: tuple[str, ...] = (
     "per-file-ignores",
     "output-format",
     "respect-gitignore",
+    "strictness",
 )
 
 
@@ -83,6 +84,7 @@ class CliOverrides:
     per_file_ignores: Mapping[str, Sequence[str]] = field(default_factory=dict)
     output_format: str | None = None
     respect_gitignore: bool | None = None
+    strictness: str | None = None
 
 
 @dataclass(frozen=True)
@@ -375,6 +377,18 @@ def load(
             raise chk.error("respect-gitignore", f"expected true or false, got {_type_name(value)}")
         respect_gitignore = value
 
+    strictness = "proven"
+    if "strictness" in table:
+        value = table["strictness"]
+        if not isinstance(value, str):
+            raise chk.error("strictness", f"expected a string, got {_type_name(value)}")
+        if value not in STRICTNESS_LEVELS:
+            raise chk.error(
+                "strictness",
+                f"unknown level {value!r} (one of: {', '.join(STRICTNESS_LEVELS)})",
+            )
+        strictness = value
+
     per_file: list[tuple[str, frozenset[str]]] = []
     if "per-file-ignores" in table:
         value = table["per-file-ignores"]
@@ -422,6 +436,13 @@ def load(
         output_format = cli.output_format
     if cli.respect_gitignore is not None:
         respect_gitignore = cli.respect_gitignore
+    if cli.strictness is not None:
+        if cli.strictness not in STRICTNESS_LEVELS:
+            raise ConfigError(
+                f"--strictness: unknown level {cli.strictness!r} "
+                f"(one of: {', '.join(STRICTNESS_LEVELS)})"
+            )
+        strictness = cli.strictness
 
     settings = Settings(
         enabled=registry.resolve_selection(select, ignore, extend_select),
@@ -434,6 +455,7 @@ def load(
         extra_reentrant_lock_types=tuple(knobs["extra-reentrant-lock-types"]),
         extra_executor_functions=tuple(knobs["extra-executor-functions"]),
         lifecycle_methods=tuple(knobs["lifecycle-methods"]),
+        strictness=strictness,
         config_path=config_path,
         project_root=root,
     )

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from asyncrace.registry import resolve_selection
 
+STRICTNESS_LEVELS: tuple[str, ...] = ("proven", "likely")
+
 DEFAULT_EXCLUDE: tuple[str, ...] = (
     ".bzr",
     ".direnv",
@@ -56,6 +58,9 @@ class Settings:
     # method names treated as object set-up/tear-down, never called concurrently on one object
     # (ARC001/ARC003 stay silent in them)
     lifecycle_methods: tuple[str, ...] = ()
+    # how much is reported: "proven" (only with evidence that the code runs concurrently) or
+    # "likely" (also shapes on long-lived objects with no evidence either way)
+    strictness: str = "proven"
     # where the settings came from (for messages), None when defaults
     config_path: Path | None = None
     # the directory relative to which patterns (exclude, per-file-ignores) are matched
@@ -69,5 +74,6 @@ class Settings:
                 sorted(self.extra_reentrant_lock_types),
                 sorted(self.extra_executor_functions),
                 sorted(self.lifecycle_methods),
+                self.strictness,
             )
         )

@@ -20,6 +20,7 @@ nothing of it.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from asyncrace.analysis.facts import Bind, Event, K, ModuleFacts, Pos
 from asyncrace.analysis.index import (
@@ -28,6 +29,7 @@ from asyncrace.analysis.index import (
     MISS,
     ClassObj,
     Ctx,
+    ExtName,
     Fn,
     FuncVal,
     Index,
@@ -35,7 +37,18 @@ from asyncrace.analysis.index import (
     Memo,
     split_ref,
 )
-from asyncrace.analysis.summaries import SPAWNERS, Step, Summaries, at, fn_step, is_kw, short
+from asyncrace.analysis.summaries import (
+    ARG_KEY,
+    REGISTER_METHODS,
+    SPAWNERS,
+    Step,
+    Summaries,
+    at,
+    def_step,
+    fn_step,
+    is_kw,
+    short,
+)
 from asyncrace.settings import Settings
 
 # special methods that set an object up or tear it down: never concurrent on one object
@@ -83,6 +96,153 @@ ASYNC_KEY = "\x00async:"  # the names of the project's async functions
 Contribution = tuple[list[tuple[str, str, Step]], set[str]]
 
 
+# -- the model's answers ------------------------------------------------------------------------
+OBJECT = "object"  # two activations on one receiver object (``self`` state)
+ANY = "any"  # two activations at all (module state, one for every task)
+# how far the search goes up the callers, and how many functions it may visit in all
+MAX_CALLER_DEPTH = 8
+SEARCH_BUDGET = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the model says of "may this run at the same time as itself?": ``answer`` is True
+    (with the evidence as ``steps``, root first), False (serialized; ``steps`` and ``why`` say
+    how) or None (nothing in the project says either way)."""
+
+    answer: bool | None
+    steps: tuple[Step, ...] = ()
+    why: str = ""
+
+
+UNKNOWN = Verdict(None)
+
+# decorators of a framework's objects that register a function to be run per request or event
+REGISTRATION_VERBS: frozenset[str] = frozenset(
+    {
+        "get",
+        "post",
+        "put",
+        "patch",
+        "delete",
+        "head",
+        "options",
+        "route",
+        "api_route",
+        "websocket",
+        "websocket_route",
+        "middleware",
+        "on",
+        "on_message",
+        "message",
+        "message_handler",
+        "edited_message",
+        "callback_query",
+        "inline_query",
+        "channel_post",
+        "command",
+        "event",
+        "listen",
+        "listener",
+        "handler",
+        "subscriber",
+        "subscribe",
+        "action",
+        "view",
+        "shortcut",
+        "task",
+    }
+)
+# annotations of the request object a web framework hands each handler
+REQUEST_TYPES: frozenset[str] = frozenset({"Request", "WebSocket", "HTTPConnection", "BaseRequest"})
+# names of builtin and standard-library methods: a call of one on a receiver of unknown type is
+# not taken for the project's only method of that name
+COMMON_METHOD_NAMES: frozenset[str] = frozenset(
+    {
+        "get",
+        "set",
+        "pop",
+        "add",
+        "append",
+        "extend",
+        "update",
+        "remove",
+        "discard",
+        "clear",
+        "copy",
+        "items",
+        "keys",
+        "values",
+        "insert",
+        "index",
+        "count",
+        "sort",
+        "reverse",
+        "close",
+        "aclose",
+        "open",
+        "read",
+        "write",
+        "send",
+        "recv",
+        "start",
+        "stop",
+        "run",
+        "join",
+        "result",
+        "cancel",
+        "done",
+        "wait",
+        "put",
+        "put_nowait",
+        "get_nowait",
+        "acquire",
+        "release",
+        "format",
+        "split",
+        "strip",
+        "encode",
+        "decode",
+        "lower",
+        "upper",
+        "replace",
+        "flush",
+        "connect",
+        "disconnect",
+        "call",
+        "execute",
+        "fetch",
+        "submit",
+        "post",
+        "delete",
+        "head",
+        "patch",
+        "request",
+        "json",
+        "text",
+        "load",
+        "loads",
+        "dump",
+        "dumps",
+        "emit",
+        "notify",
+        "setdefault",
+        "exception",
+        "debug",
+        "info",
+        "warning",
+        "error",
+        "handle",
+        "process",
+        "reset",
+        "next",
+        "list",
+        "create",
+        "exists",
+    }
+)
+
+
 def merge_sites(contributions: Iterable[list[tuple[str, str, Step]]]) -> dict[str, Step]:
     """The spawn-site table made of the modules' contributions: for each method, the first site
     in the order of the functions' names (a function's own sites keep their order)."""
@@ -106,6 +266,9 @@ class Concurrency:
         t = self.tracker = index.tracker
         self._evidence: Memo[tuple[str, int], Step | None] = Memo(t)
         self._per_call: Memo[str, bool] = Memo(t)
+        self._verdicts: Memo[tuple[str, str], Verdict] = Memo(t)
+        self._locking: Memo[str, Step | None] = Memo(t)
+        self._caller_memo: Memo[str, list[tuple[Fn, Event, str, str]]] = Memo(t)
         # each module's contribution to the spawn-site table, with the modules it read; an
         # incremental run fills in those of the modules it need not compute again
         self.contributions: dict[str, Contribution] = {}
@@ -190,7 +353,8 @@ class Concurrency:
                     # handed to a framework (a route, a handler); the project's own
                     # helpers (a supervisor starting one task) are followed, not trusted
                     self._callback_sites(ctx, fn, e, sites)
-            spawned_once: dict[str, list[Step]] = {}
+            # one entry per start (a start dispatched to several receiver classes is one)
+            spawned_once: dict[str, dict[Pos, Step]] = {}
             for s in calls:
                 what = s.ref.rpartition(".")[2]
                 if what not in SPAWNERS:
@@ -211,10 +375,11 @@ class Concurrency:
                         if many or e.repeated:
                             sites.setdefault(tfn.fq, fn_step(fn, at(e), label))
                         else:  # started once here; a second start elsewhere in fn counts
-                            spawned_once.setdefault(tfn.fq, []).append(fn_step(fn, at(e), label))
-            for fq, starts in spawned_once.items():
-                if len(starts) >= 2:
-                    sites.setdefault(fq, starts[1])
+                            starts = spawned_once.setdefault(tfn.fq, {})
+                            starts.setdefault(e.pos, fn_step(fn, at(e), label))
+            for fq, once in spawned_once.items():
+                if len(once) >= 2:
+                    sites.setdefault(fq, list(once.values())[1])
             out.extend((fn.fq, target, step) for target, step in sites.items())
         return out
 
@@ -317,6 +482,514 @@ class Concurrency:
                 return found
         return None
 
+    # -- the model: may this run at the same time as itself? --------------------------------
+    def concurrent(self, fn: Fn, scope: str = OBJECT) -> Verdict:
+        """May two activations of ``fn`` run at the same time, on one receiver object
+        (``scope=OBJECT``: what a race on ``self`` state needs) or at all (``scope=ANY``: what
+        a race on module state needs)? A yes carries its evidence as steps, from the root (a
+        spawn, a framework's callback, an entry point, a class that locks its state) down the
+        calls that reach ``fn``; a no says why the calls are serialized.
+
+        Computed by a bounded, deterministic search from ``fn`` up its callers; only the answer
+        for ``fn`` itself is kept, so it does not depend on what was asked before (incremental
+        runs check a few modules with fresh memos and must get the full run's answer)."""
+        key = (fn.fq, scope)
+        found = self._verdicts.get(key)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._verdicts.start(key, UNKNOWN)
+        verdict = self._node(fn, scope, 0, (fn.fq,), [SEARCH_BUDGET])
+        return self._verdicts.finish(key, verdict)
+
+    def _node(
+        self, fn: Fn, scope: str, depth: int, stack: tuple[str, ...], budget: list[int]
+    ) -> Verdict:
+        budget[0] -= 1
+        if budget[0] < 0:
+            return UNKNOWN
+        deco = self._lock_decorator(fn)
+        if deco is not None:
+            return Verdict(False, (deco,), "every call runs under a lock held by its decorator")
+        site = self.spawn_site(fn.fq)
+        if site is not None:
+            return Verdict(True, (site,), "spawned")
+        entry = self._entry_point(fn)
+        if entry is not None:
+            return entry
+        if self.single_consumer(fn):
+            return Verdict(False, (), "it runs on an async iterator's one consumer")
+        if self.single_task(fn):
+            return Verdict(False, (), "every caller starts it once, in one task")
+        if scope == OBJECT:
+            locked = self._locking_class(fn)
+            if locked is not None:
+                return locked
+        if depth >= MAX_CALLER_DEPTH:
+            return UNKNOWN
+        callers = self._callers(fn)
+        serialized: Step | None = None
+        for caller, ev, relation, label in callers:
+            if relation in ("local", "fresh"):
+                continue
+            lock_step = self._call_locked(caller, ev)
+            if lock_step is not None:
+                serialized = serialized or lock_step
+                continue
+            many = self._many_spawn(caller, ev)
+            step = fn_step(caller, at(ev), label)
+            if many is not None:
+                return Verdict(True, (many, step), "spawned")
+            if caller.fq in stack:
+                continue
+            need = OBJECT if scope == OBJECT and relation in ("self", "attr") else ANY
+            v = self._node(caller, need, depth + 1, (*stack, caller.fq), budget)
+            if v.answer:
+                return Verdict(True, (*v.steps, step), v.why)
+        if serialized is not None and all(
+            r in ("local", "fresh") or self._call_locked(c, e) is not None
+            for c, e, r, _l in callers
+        ):
+            return Verdict(False, (serialized,), "every caller holds a lock around the call")
+        if callers and all(r == "fresh" for _c, _e, r, _l in callers):
+            return Verdict(False, (), "every caller calls it on an object it has just made")
+        return UNKNOWN
+
+    def api_entry(self, fn: Fn) -> Verdict | None:
+        """A public coroutine of the project's API (a module function, or a method of a public
+        class) that nothing serializes: callers outside the project may run it in several tasks
+        at once. Evidence enough for state that every task shares (module variables), not for
+        one object's state."""
+        f = fn.facts
+        if not f.is_async or f.parent is not None or f.name.startswith("_"):
+            return None
+        if f.cls is not None and f.cls.rsplit(".", 1)[-1].startswith("_"):
+            return None
+        if self._lock_decorator(fn) is not None or self.single_consumer(fn):
+            return None
+        label = (
+            f"`{short(fn)}` is a public coroutine: any number of tasks may run it at once, "
+            "and module state is one for all of them"
+        )
+        return Verdict(True, (def_step(fn, label),), "public API")
+
+    # -- roots ---------------------------------------------------------------------------------
+    def _entry_point(self, fn: Fn) -> Verdict | None:
+        """Code a framework runs once per request or event, concurrently by contract: an ASGI
+        application's ``__call__(scope, receive, send)``, a function registered by a
+        framework's decorator (``@app.get(...)``, ``@router.message()``, ``@bot.command()``),
+        a gRPC servicer's method, a handler taking the framework's request object."""
+        f = fn.facts
+        if not f.is_async:
+            return None
+        params = [p.name for p in f.params]
+        if (
+            f.cls is not None
+            and f.name == "__call__"
+            and params[1:4] == ["scope", "receive", "send"]
+        ):
+            label = (
+                f"`{short(fn)}` is an ASGI application: the server calls it once per request, "
+                "for concurrent requests at once"
+            )
+            return Verdict(True, (def_step(fn, label),), "entry point")
+        ctx = self.summaries.ctx(fn)
+        for d in f.decorators:
+            ref = d[:-2] if d.endswith("()") else d
+            segs = split_ref(ref)
+            if len(segs) < 2 or segs[-1] not in REGISTRATION_VERBS:
+                continue
+            owner = self.index.eval(ctx, ".".join(segs[:-1]))
+            if isinstance(owner, (Inst, ClassObj, ExtName)) and owner.fq not in self.index.classes:
+                label = (
+                    f"`{short(fn)}` is registered with `@{ref}`: the framework runs it once per "
+                    "request or event, for several at once"
+                )
+                return Verdict(True, (def_step(fn, label),), "entry point")
+        if f.cls is not None and f.parent is None:
+            ci = self.index.classes.get(f"{fn.module.module}.{f.cls}")
+            if ci is not None and not f.name.startswith("_"):
+                for b in ci.bases:
+                    base = b.split("[", 1)[0]
+                    if base not in self.index.classes and base.rsplit(".", 1)[-1].endswith(
+                        "Servicer"
+                    ):
+                        label = (
+                            f"`{short(fn)}` is a method of a gRPC servicer: the server runs it "
+                            "once per call, for concurrent calls at once"
+                        )
+                        return Verdict(True, (def_step(fn, label),), "entry point")
+        for p in f.params:
+            last = p.annotation.rsplit(".", 1)[-1]
+            if last in REQUEST_TYPES:
+                fq = self.index.resolve(fn.module, p.annotation)
+                if fq not in self.index.classes:
+                    label = (
+                        f"`{short(fn)}` handles a `{last}`: the framework runs it once per "
+                        "request, for concurrent requests at once"
+                    )
+                    return Verdict(True, (def_step(fn, label),), "entry point")
+        return None
+
+    def _locking_class(self, fn: Fn) -> Verdict | None:
+        """A method of a class that guards some of its state with an asyncio lock: the class is
+        written for several tasks at once (the inference RacerD draws from ``synchronized``)."""
+        f = fn.facts
+        if not f.is_async or f.cls is None:
+            return None
+        cls_fq = self.index.method_fn(fn)
+        if cls_fq is None:
+            return None
+        step = self.locking_site(cls_fq)
+        if step is None:
+            return None
+        return Verdict(True, (step,), "lock-protected class")
+
+    def locking_site(self, cls_fq: str) -> Step | None:
+        """Where a coroutine of the class (or a base) takes an asyncio lock it holds on
+        ``self`` (``async with self._lock:``): the first such place, in method order."""
+        found = self._locking.get(cls_fq)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._locking.start(cls_fq, None)
+        out: Step | None = None
+        for ci in self.index.mro(cls_fq):
+            for name in sorted(ci.facts.methods):
+                m = self.index.functions.get(f"{ci.module.module}.{ci.facts.methods[name]}")
+                if m is None or not m.facts.is_async:
+                    continue
+                ctx = Ctx(m, cls_fq)
+                for rid, region in enumerate(m.facts.regions):
+                    if not region.is_async or not region.ref.startswith("self."):
+                        continue
+                    lock = self.summaries.locks.lock_of(ctx, region.ref)
+                    if lock is None or lock.kind != "async":
+                        continue
+                    cls_name = cls_fq.rsplit(".", 1)[-1]
+                    out = fn_step(
+                        m,
+                        region.pos,
+                        f"`{cls_name}` guards its state with `{region.ref}` here: its methods "
+                        "are written to be called by several tasks at once",
+                    )
+                    del rid
+                    break
+                if out is not None:
+                    break
+            if out is not None:
+                break
+        return self._locking.finish(cls_fq, out)
+
+    # -- serialization -------------------------------------------------------------------------
+    def _lock_decorator(self, fn: Fn) -> Step | None:
+        """A decorator of the project that runs the function inside ``async with <lock>``:
+        every call waits for the previous one."""
+        f = fn.facts
+        if not f.decorators:
+            return None
+        ctx = self.summaries.ctx(fn)
+        for d in f.decorators:
+            ref = d[:-2] if d.endswith("()") else d
+            val = self.index.eval(ctx, ref)
+            if not isinstance(val, FuncVal):
+                continue
+            deco = self.index.functions.get(val.fq)
+            if deco is None:
+                continue
+            for q in self._nested_deep(deco):
+                inner = self.index.functions.get(f"{deco.module.module}.{q}")
+                if inner is None or not inner.facts.is_async:
+                    continue
+                ictx = Ctx(inner, ctx.recv)
+                for region in inner.facts.regions:
+                    if not region.is_async:
+                        continue
+                    lock = self.summaries.locks.lock_of(ictx, region.ref)
+                    if lock is None or lock.kind == "thread":
+                        continue
+                    if any(
+                        e.kind == K.AWAIT and region.first <= i < region.last
+                        for i, e in enumerate(inner.facts.events)
+                    ):
+                        return def_step(
+                            fn,
+                            f"`@{ref}` runs every call of `{short(fn)}` under "
+                            f"`{region.ref}`: calls wait for each other",
+                        )
+        return None
+
+    def _nested_deep(self, fn: Fn) -> list[str]:
+        """Qualnames of the functions nested in ``fn``, at any depth (a decorator factory's
+        decorator's wrapper)."""
+        out: list[str] = []
+        todo = list(fn.facts.nested)
+        while todo and len(out) < 16:
+            q = todo.pop(0)
+            out.append(q)
+            inner = self.index.functions.get(f"{fn.module.module}.{q}")
+            if inner is not None:
+                todo.extend(inner.facts.nested)
+        return out
+
+    def _call_locked(self, caller: Fn, ev: Event) -> Step | None:
+        """The lock a caller holds around a call (``async with self._lock: await h(e)``)."""
+        if not ev.regions:
+            return None
+        ctx = self.summaries.ctx(caller)
+        for rid in ev.regions:
+            lock = self.summaries.region_lock(ctx, rid)
+            if lock is not None:
+                region = caller.facts.regions[rid]
+                return fn_step(
+                    caller,
+                    region.pos,
+                    f"`{short(caller)}` holds `{region.ref}` around the call: calls wait "
+                    "for each other",
+                )
+        return None
+
+    def _many_spawn(self, caller: Fn, ev: Event) -> Step | None:
+        """The call ``ev`` is the coroutine of a spawn that runs many at once (a
+        ``create_task`` in a loop, a ``gather`` over a comprehension)."""
+        events = caller.facts.events
+        for s in events:
+            if s.kind != K.CALL or s is ev or not _is_spawner(s.ref) or not _inside(ev.pos, s.pos):
+                continue
+            what = split_ref(s.ref)[-1]
+            if (
+                ev.repeated
+                or s.repeated
+                or (
+                    what in MANY_SPAWNERS
+                    and sum(
+                        x.ref == ev.ref and _inside(x.pos, s.pos)
+                        for x in events
+                        if x.kind == K.CALL
+                    )
+                    > 1
+                )
+            ):
+                return fn_step(
+                    caller,
+                    at(s),
+                    f"`{short(caller)}` starts it in several tasks at once here (`{what}`)",
+                )
+        return None
+
+    # -- callers -------------------------------------------------------------------------------
+    def _callers(self, fn: Fn) -> list[tuple[Fn, Event, str, str]]:
+        """Every call that reaches ``fn`` that the project makes: (caller, call event, how the
+        receiver relates to the caller's, the label of the step). Relations: ``self`` (the
+        caller's own object, or a closure of it), ``attr`` (an object the caller's object
+        holds), ``global`` (a module-level object, a class attribute, a module function),
+        ``bound`` (through a callable stored for later: the stored object is one for every
+        caller), ``local`` (an object the caller got from elsewhere: no shared receiver)."""
+        found = self._caller_memo.get(fn.fq)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._caller_memo.start(fn.fq, [])
+        out: list[tuple[Fn, Event, str, str]] = []
+        name = fn.facts.name
+        seen: set[tuple[str, int]] = set()
+        for caller, i in self.summaries.calls_by_name(name):
+            e = caller.facts.events[i]
+            ctx = self.summaries.ctx(caller)
+            refs: list[str] = []
+            if split_ref(e.ref)[-1] == name:
+                refs.append(e.ref)
+            elif _is_spawner(e.ref):
+                for a in e.args:
+                    r = a.partition("=")[2] if is_kw(a) else a
+                    if r and "(" not in r and split_ref(r)[-1] == name:
+                        refs.append(r)
+            for r in refs:
+                how = self._reaches(ctx, e, r, fn)
+                if how is None or (caller.fq, i) in seen:
+                    continue
+                seen.add((caller.fq, i))
+                relation = _relation(caller, r, self.index)
+                if relation == "local" and self._fresh_local(ctx, caller, r):
+                    relation = "fresh"
+                out.append((caller, e, relation, self._call_label(caller, fn, r, relation, how)))
+        for caller, i, via in self._stored_calls(fn):
+            if (caller.fq, i) in seen:
+                continue
+            seen.add((caller.fq, i))
+            e = caller.facts.events[i]
+            label = (
+                f"`{short(caller)}` calls `{short(fn)}` here through `{via}`, where it was "
+                "stored: one object for every caller"
+            )
+            out.append((caller, e, "bound", label))
+        out.sort(key=lambda c: (c[0].fq, c[1].pos))
+        return self._caller_memo.finish(fn.fq, out)
+
+    def _reaches(self, ctx: Ctx, ev: Event, ref: str, fn: Fn) -> str | None:
+        """Does the call of ``ref`` run ``fn``? ``"typed"`` when the receiver's type says so,
+        ``"unique"`` when only ``fn``'s name says so (nothing is known of the receiver and
+        only one class of the project has a method of that name)."""
+        if ref == ev.ref:
+            if any(t.fq == fn.fq for t, _c in self.summaries.targets(ctx, ev)):
+                return "typed"
+        else:
+            val = self.index.eval(ctx, ref)
+            if isinstance(val, FuncVal) and val.fq == fn.fq:
+                return "typed"
+            return None
+        segs = split_ref(ref)
+        if (
+            len(segs) < 2
+            or fn.facts.cls is None
+            or fn.facts.parent is not None
+            or fn.facts.name.startswith("__")
+            or fn.facts.name in COMMON_METHOD_NAMES
+            or self.summaries.targets(ctx, ev)
+        ):
+            return None
+        if self.index.eval(ctx, ".".join(segs[:-1])) is not None:
+            return None  # the receiver is known to be something else
+        owners = self.index.method_owners(fn.facts.name)
+        if len(owners) == 1 and owners[0] == self.index.method_fn(fn):
+            return "unique"
+        return None
+
+    def _fresh_local(self, ctx: Ctx, caller: Fn, ref: str) -> bool:
+        """The receiver of ``ref`` is a local the caller made with a constructor
+        (``job = Job()``, ``self = cls(...)`` in a classmethod factory): one per call."""
+        head = split_ref(ref)[0]
+        for e in caller.facts.events:
+            if e.kind == K.LOCAL and e.ref == head and e.value is not None:
+                v = e.value
+                if v.kind != "call" or not isinstance(self.index.eval(ctx, v.ref), ClassObj):
+                    return False
+                return not _kept(caller, head)  # returned is fine: published after the call
+        return False
+
+    @staticmethod
+    def _call_label(caller: Fn, fn: Fn, ref: str, relation: str, how: str) -> str:
+        recv = ".".join(split_ref(ref)[:-1]).removeprefix("global:")
+        by_name = (
+            " (found by its name: no other class has a method of that name)"
+            if how == "unique"
+            else ""
+        )
+        if relation == "attr":
+            return (
+                f"`{short(caller)}` calls `{short(fn)}` on `{recv}` here{by_name}: one object, "
+                "held by the caller's, for all its tasks"
+            )
+        if relation == "global":
+            where = f"on `{recv}`, " if recv else ""
+            return (
+                f"`{short(caller)}` calls `{short(fn)}` {where}here{by_name}: one for the "
+                "whole process"
+            )
+        return f"`{short(caller)}` calls `{short(fn)}` here{by_name}"
+
+    def _stored_calls(self, fn: Fn) -> list[tuple[Fn, int, str]]:
+        """Calls of ``fn`` through a callable stored for later: ``fn`` is handed to a project
+        function (``conn.set_handler(self.on_message)``), which keeps it in an attribute
+        (``self._handler = handler``, ``self._handlers.append(handler)``); the calls of that
+        attribute (``self._handler(msg)``, ``for h in self._handlers: await h(e)``) call it."""
+        name = fn.facts.name
+        self.tracker.note(ARG_KEY + name)
+        out: list[tuple[Fn, int, str]] = []
+        for mod in self.summaries.mentions().args.get(name, ()):
+            m = self.index.modules.get(mod)
+            if m is None:
+                continue
+            for q in sorted(m.functions):
+                g = self.index.functions.get(f"{m.module}.{q}")
+                if g is None or g.module is not m:
+                    continue
+                ctx: Ctx | None = None
+                for e in g.facts.events:
+                    if e.kind != K.CALL or not e.args:
+                        continue
+                    for pos_i, a in enumerate(e.args):
+                        kw, r = (a.partition("=")[0], a.partition("=")[2]) if is_kw(a) else ("", a)
+                        if not r or "(" in r or split_ref(r)[-1] != name:
+                            continue
+                        ctx = ctx or self.summaries.ctx(g)
+                        val = self.index.eval(ctx, r)
+                        if not (isinstance(val, FuncVal) and val.fq == fn.fq):
+                            continue
+                        for t, _tctx in self.summaries.targets(ctx, e):
+                            param = _param_for(t, pos_i, kw, e.args)
+                            if param:
+                                out.extend(self._param_calls(t, param))
+        return out
+
+    def _param_calls(self, t: Fn, param: str) -> list[tuple[Fn, int, str]]:
+        """Where the callable passed as ``param`` of ``t`` is called: in ``t`` itself, or, if
+        ``t`` stores it on ``self``, wherever the class calls that attribute."""
+        out: list[tuple[Fn, int, str]] = []
+        for i, e in enumerate(t.facts.events):
+            if e.kind == K.CALL and e.ref == param:
+                out.append((t, i, param))
+        cls_fq = self.index.method_fn(t)
+        if cls_fq is None:
+            return out
+        for e in t.facts.events:
+            attr = ""
+            if e.kind == K.WRITE and e.value is not None and e.value.kind == "name":
+                if e.value.ref == param and e.ref.startswith("self.") and e.ref.count(".") == 1:
+                    attr = e.ref
+            elif e.kind == K.CALL and e.ref.startswith("self.") and e.ref.count(".") == 2:
+                if split_ref(e.ref)[-1] in REGISTER_METHODS and any(
+                    (a.partition("=")[2] if is_kw(a) else a) == param for a in e.args
+                ):
+                    attr = e.ref.rsplit(".", 1)[0]
+            elif (
+                e.kind == K.SETITEM
+                and e.value is not None
+                and e.value.ref == param
+                and e.ref.startswith("self.")
+                and e.ref.count(".") == 1
+            ):
+                attr = e.ref
+            if attr:
+                out.extend(self._attr_calls(cls_fq, attr))
+        return out
+
+    def _attr_calls(self, cls_fq: str, attr: str) -> list[tuple[Fn, int, str]]:
+        """Calls, in the methods of the class and its subclasses, of what ``self.<attr>``
+        holds: ``self.x(...)``, ``self.x[k](...)``, or a local taken from it
+        (``h = self.x.get(k)``, ``for h in self.x:``) then called."""
+        out: list[tuple[Fn, int, str]] = []
+        classes = [cls_fq, *self.index.subclasses(cls_fq)]
+        prefix = (attr + ".", attr + "[")
+        for c in classes:
+            ci = self.index.classes.get(c)
+            if ci is None:
+                continue
+            for q in sorted(ci.facts.methods.values()):
+                m = self.index.functions.get(f"{ci.module.module}.{q}")
+                if m is None:
+                    continue
+                for fnq in [m.facts.qualname, *self._nested_deep(m)]:
+                    g = (
+                        m
+                        if fnq == m.facts.qualname
+                        else self.index.functions.get(f"{m.module.module}.{fnq}")
+                    )
+                    if g is None:
+                        continue
+                    holders = {attr}
+                    for e in g.facts.events:
+                        if (
+                            e.kind == K.LOCAL
+                            and e.value is not None
+                            and (e.value.ref == attr or e.value.ref.startswith(prefix))
+                        ):
+                            holders.add(e.ref)
+                    for i, e in enumerate(g.facts.events):
+                        if e.kind != K.CALL:
+                            continue
+                        r = e.ref
+                        if r in holders or (r.startswith(attr + "[]") and r.count(".") == 1):
+                            out.append((g, i, attr))
+        return out
+
     # -- what runs in one task only ------------------------------------------------------
     def single_consumer(self, fn: Fn) -> bool:
         """Is ``fn`` on an async iterator's iteration path (``__anext__`` and what it calls on
@@ -362,8 +1035,14 @@ class Concurrency:
         self._evidence.start(key, None)  # recursion guard: a cycle proves nothing
         sites = self._call_sites(fn)
         ok = bool(sites) and depth < 3
-        for caller, _ev, single_spawn in sites if ok else []:
-            if single_spawn:
+        for caller, ev, single_spawn in sites if ok else []:
+            if single_spawn and (
+                not caller.facts.is_async
+                or caller.facts.name in self.lifecycle
+                or _replaces_previous(caller, ev)
+            ):
+                # started once, by set-up code (``start``, ``__init__``, ...), or after the
+                # previous task was cancelled and awaited: one at a time
                 continue
             if caller.fq == fn.fq or not self.single_task(caller, depth + 1):
                 ok = False
@@ -456,22 +1135,8 @@ class Concurrency:
             local = e.name
             if e.bind != Bind.LOCAL or not local.isidentifier():
                 return False  # stored in an attribute, passed or returned as it is made
-            if local in caller.facts.returns_refs:
+            if local in caller.facts.returns_refs or _kept(caller, local):
                 return False
-            for w in caller.facts.events:
-                if (
-                    w.kind in (K.WRITE, K.SETITEM)
-                    and w.value is not None
-                    and local in w.value.names
-                    and w.ref.startswith(("self.", "cls.", "global:"))
-                ):
-                    return False  # kept in long-lived state
-                if (
-                    w.kind == K.CALL
-                    and w.ref.startswith(("self.", "cls.", "global:"))
-                    and any(a.partition("=")[2 if is_kw(a) else 0] == local for a in w.args)
-                ):
-                    return False  # handed to the long-lived object: ``self._live.append(res)``
             made = True
         return made
 
@@ -496,3 +1161,94 @@ def _bound_method_ref(arg: str) -> bool:
         and "(" not in ref
         and not ref.startswith(("lambda:", "partial:", "*", "global:"))
     )
+
+
+def _relation(caller: Fn, ref: str, index: Index) -> str:
+    """How the receiver of a call ``ref`` made in ``caller`` relates to the caller's own
+    (:meth:`Concurrency._callers`)."""
+    segs = split_ref(ref)
+    head = segs[0] if segs else ""
+    if len(segs) == 1:
+        # a closure of the caller (it shares the caller's object), or a module function
+        return "self" if index.nested_named(caller, head) is not None else "global"
+    if head == "self" and _instance_method(caller, index):
+        return "self" if len(segs) == 2 else "attr"
+    if head == "cls" or head.startswith("global:"):
+        return "global"
+    m = caller.module
+    if head in m.imports or head in m.global_vars or head in m.classes:
+        return "global"
+    return "local"
+
+
+def _param_for(t: Fn, arg_index: int, kw: str, args: tuple[str, ...]) -> str:
+    """The parameter of ``t`` that argument ``arg_index`` of a call (keyword ``kw``) binds."""
+    params = t.facts.params
+    if kw:
+        return kw if any(p.name == kw for p in params) else ""
+    positional = [p for p in params if p.kind == "pos"]
+    if t.facts.cls is not None and t.facts.parent is None:
+        decos = {d.rsplit(".", 1)[-1] for d in t.facts.decorators}
+        if "staticmethod" not in decos and positional:
+            positional = positional[1:]
+    idx = sum(1 for a in args[:arg_index] if not is_kw(a))
+    return positional[idx].name if idx < len(positional) else ""
+
+
+def _instance_method(fn: Fn, index: Index) -> bool:
+    """Is ``self`` in ``fn`` the receiver (an instance method, or a function nested in one)?
+    In a classmethod factory ``self = cls(...)`` is a local."""
+    cur: Fn | None = fn
+    while cur is not None and cur.facts.parent is not None:
+        cur = index.functions.get(f"{cur.module.module}.{cur.facts.parent}")
+    if cur is None or cur.facts.cls is None:
+        return False
+    decos = {d.rsplit(".", 1)[-1] for d in cur.facts.decorators}
+    return not decos & {"classmethod", "staticmethod"}
+
+
+def _kept(fn: Fn, local: str) -> bool:
+    """Does ``fn`` keep what its local ``local`` holds in long-lived state: stored into
+    ``self``/``cls``/module state, or handed to a method of such an object
+    (``self._live.append(res)``)?"""
+    for w in fn.facts.events:
+        if (
+            w.kind in (K.WRITE, K.SETITEM)
+            and w.value is not None
+            and local in w.value.names
+            and w.ref.startswith(("self.", "cls.", "global:"))
+        ):
+            return True
+        if (
+            w.kind == K.CALL
+            and w.ref.startswith(("self.", "cls.", "global:"))
+            and any(a.partition("=")[2 if is_kw(a) else 0] == local for a in w.args)
+        ):
+            return True
+    return False
+
+
+def _replaces_previous(fn: Fn, ev: Event) -> bool:
+    """The task started by the spawn around ``ev`` is kept in an attribute
+    (``self._task = create_task(...)``) whose previous task ``fn`` cancels and awaits first
+    (``self._task.cancel()``, ``await self._task``): a chain of tasks, one at a time."""
+    events = fn.facts.events
+    spawn = next(
+        (
+            s
+            for s in events
+            if s.kind == K.CALL and s is not ev and _is_spawner(s.ref) and _inside(ev.pos, s.pos)
+        ),
+        None,
+    )
+    if spawn is None or spawn.bind != Bind.ATTR or not spawn.name.startswith("self."):
+        return False
+    attr = spawn.name
+    cancelled = any(e.kind == K.CALL and e.ref == f"{attr}.cancel" for e in events)
+    awaited = any(
+        (e.kind == K.AWAIT and e.ref == attr)
+        or (e.kind == K.CALL and _is_spawner(e.ref) and attr in e.args)
+        or (e.kind == K.CALL and e.ref.endswith("wait_for") and attr in e.args)
+        for e in events
+    )
+    return cancelled and awaited

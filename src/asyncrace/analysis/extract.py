@@ -155,6 +155,80 @@ def type_ref(ann: ast.expr | None) -> str:
     return ""
 
 
+_MAPPINGS = frozenset(
+    {
+        "dict",
+        "Dict",
+        "Mapping",
+        "MutableMapping",
+        "defaultdict",
+        "DefaultDict",
+        "OrderedDict",
+        "WeakValueDictionary",
+    }
+)
+_SEQUENCES = frozenset(
+    {
+        "list",
+        "List",
+        "set",
+        "Set",
+        "frozenset",
+        "FrozenSet",
+        "deque",
+        "Deque",
+        "Sequence",
+        "MutableSequence",
+        "Iterable",
+        "Collection",
+        "AbstractSet",
+        "MutableSet",
+        "WeakSet",
+    }
+)
+
+
+def element_type_ref(ann: ast.expr | None) -> str:
+    """The class a container annotation holds: ``list[T]``, ``set[T]``, ``Sequence[T]``,
+    ``tuple[T, ...]`` -> T; ``dict[K, V]`` and other mappings -> V (what ``.values()``,
+    ``[k]`` and ``.get(k)`` give); ``""`` when it is no container of one class."""
+    if ann is None:
+        return ""
+    if isinstance(ann, ast.Constant) and isinstance(ann.value, str):
+        try:
+            ann = ast.parse(ann.value.strip(), mode="eval").body
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return ""
+    inner: ast.expr | None = ann
+    if isinstance(ann, ast.Subscript) and ref_of(ann.value).rsplit(".", 1)[-1] in (
+        "Optional",
+        "ClassVar",
+        "Final",
+        "Annotated",
+    ):
+        inner = (
+            ann.slice.elts[0] if isinstance(ann.slice, ast.Tuple) and ann.slice.elts else ann.slice
+        )
+    elif isinstance(ann, ast.BinOp):
+        inner = _strip_optional(ann)
+    if not isinstance(inner, ast.Subscript):
+        return ""
+    head = ref_of(inner.value).rsplit(".", 1)[-1]
+    args = inner.slice.elts if isinstance(inner.slice, ast.Tuple) else [inner.slice]
+    if head in _MAPPINGS and len(args) == 2:
+        return type_ref(args[1])
+    if head in _SEQUENCES and len(args) == 1:
+        return type_ref(args[0])
+    if (
+        head in ("tuple", "Tuple")
+        and len(args) == 2
+        and isinstance(args[1], ast.Constant)
+        and args[1].value is Ellipsis
+    ):
+        return type_ref(args[0])
+    return ""
+
+
 def value_type(value: ast.expr | None) -> str:
     """The type a class-level default creates: ``T(...)``, or a dataclass
     ``field(default_factory=T)``."""
@@ -380,6 +454,9 @@ class _ModuleExtractor:
                 t = type_ref(stmt.annotation) or value_type(stmt.value)
                 if t:
                     attr_types.setdefault(stmt.target.id, t)
+                e = element_type_ref(stmt.annotation)
+                if e:  # what the container holds: ``x[]``
+                    attr_types.setdefault(stmt.target.id + "[]", e)
             elif isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call):
                 for target in stmt.targets:
                     if isinstance(target, ast.Name):
@@ -483,11 +560,13 @@ class _FunctionBuilder:
     def _params(args: ast.arguments) -> tuple[Param, ...]:
         out: list[Param] = []
         for a in [*args.posonlyargs, *args.args]:
-            out.append(Param(a.arg, type_ref(a.annotation), "pos"))
+            out.append(Param(a.arg, type_ref(a.annotation), "pos", element_type_ref(a.annotation)))
         if args.vararg:
             out.append(Param(args.vararg.arg, "", "vararg"))
         for a in args.kwonlyargs:
-            out.append(Param(a.arg, type_ref(a.annotation), "kwonly"))
+            out.append(
+                Param(a.arg, type_ref(a.annotation), "kwonly", element_type_ref(a.annotation))
+            )
         if args.kwarg:
             out.append(Param(args.kwarg.arg, "", "kwarg"))
         return tuple(out)
@@ -742,6 +821,9 @@ class _FunctionBuilder:
                 t_ref = type_ref(s.annotation)
                 if t_ref and r.startswith("self.") and r.count(".") == 1:
                     self.mx.classes[self.cls].attr_types.setdefault(r[5:], t_ref)
+                e_ref = element_type_ref(s.annotation)
+                if e_ref and r.startswith("self.") and r.count(".") == 1:
+                    self.mx.classes[self.cls].attr_types.setdefault(r[5:] + "[]", e_ref)
             if s.value is not None:
                 self.expr(s.value, self._bind_for([s.target]), self._bind_name([s.target]))
                 self.assign(s.target, self.summarize(s.value))
@@ -980,7 +1062,8 @@ class _FunctionBuilder:
         loop = _Loop(head)
         self.loops.append(loop)
         self.frontier = [t]
-        self.assign(s.target, Value("other", "", _names_in(s.iter)))
+        # a loop variable is an element of what is iterated: kind "iter", the iterable's ref
+        self.assign(s.target, Value("iter", self.ref(s.iter), _names_in(s.iter)))
         self.repeat_depth += 1
         self.stmts(s.body)
         self.repeat_depth -= 1

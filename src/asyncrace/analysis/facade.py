@@ -64,6 +64,9 @@ class Analysis:
         self.single_consumer = c.single_consumer
         self.single_task = c.single_task
         self.per_call_class = c.per_call_class
+        self.concurrent = c.concurrent
+        self.api_entry = c.api_entry
+        self.locking_site = c.locking_site
 
     @property
     def contributions(self) -> dict[str, Contribution]:

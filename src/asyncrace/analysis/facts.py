@@ -71,7 +71,7 @@ class Bind(IntEnum):
 class Value:
     """Summary of an assigned expression."""
 
-    kind: str  # "const", "name", "attr", "call", "other"
+    kind: str  # "const", "name", "attr", "call", "iter" (a loop variable), "other"
     ref: str = ""  # the name/attr ref; the callee ref of a call (awaited or not); for a
     # constant, "falsy" (None, False, 0, empty) or "truthy"
     names: tuple[str, ...] = ()  # every plain name loaded in the expression
@@ -119,6 +119,7 @@ class Param:
     name: str
     annotation: str = ""  # ref of the annotation (string annotations parsed), "" if none
     kind: str = "pos"  # "pos", "kwonly", "vararg", "kwarg"
+    element: str = ""  # for a container annotation, the ref of the class it holds
 
 
 @compact_pickle

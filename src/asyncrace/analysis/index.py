@@ -86,6 +86,10 @@ ATTR_TYPES_KEY = "\x00attr-types"
 GLOBALS_KEY = "\x00globals"  # a scan of every module's variables
 # the key of a read of one class's type (or absence) of one attribute: ``<class>.<attr>``
 ATTR_KEY = "\x00attr:"
+# the key of a read of the classes that define a method of a name (structural dispatch on a
+# ``typing.Protocol``): a method of that name added anywhere changes the answer
+METHOD_KEY = "\x00method:"
+_PROTOCOL_BASES = frozenset({"typing.Protocol", "typing_extensions.Protocol", "Protocol"})
 
 
 class Memo(Generic[_KT, _V]):
@@ -263,6 +267,8 @@ class Index:
             for b in ci.bases:
                 self._subclasses.setdefault(b, []).append(ci.fq)
         self._mro: Memo[str, list[ClassInfo]] = Memo(self.tracker)
+        self._impl: Memo[str, list[str]] = Memo(self.tracker)
+        self._owners: dict[str, list[str]] | None = None
         self._locals: dict[str, dict[str, Value]] = {}
         self._evals: Memo[tuple[str, str | None, tuple[tuple[str, Val], ...], str], Val] = Memo(
             self.tracker
@@ -401,6 +407,10 @@ class Index:
         out: list[tuple[Fn, str]] = []
         seen: set[tuple[str, str]] = set()
         cands = [cls_fq, *self.subclasses(cls_fq)]
+        if self.is_protocol(cls_fq):
+            impl = [c for c in self.implementers(cls_fq) if c not in cands]
+            if impl:  # the protocol's own stubs run nothing
+                cands = [*cands[1:], *impl]
         for c in cands:
             ci = self.classes.get(c)
             if ci is None:
@@ -417,6 +427,61 @@ class Index:
                 seen.add(key)
                 out.append((fn, c))
         return out
+
+    def is_protocol(self, cls_fq: str) -> bool:
+        """A ``typing.Protocol`` class (directly, or through protocol bases)."""
+        ci = self.classes.get(cls_fq)
+        return ci is not None and any(
+            b.split("[", 1)[0] in _PROTOCOL_BASES or self.is_protocol(b)
+            for b in ci.bases
+            if b != cls_fq
+        )
+
+    def implementers(self, proto_fq: str) -> list[str]:
+        """Project classes that satisfy the protocol structurally: they (or their bases)
+        define every method the protocol declares, without subclassing it (PEP 544). A class
+        that is itself a protocol is not one. Sorted, so the answer does not depend on order."""
+        found = self._impl.get(proto_fq)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._impl.start(proto_fq, [])
+        wanted: set[str] = set()
+        for c in self.mro(proto_fq):
+            if c.fq == proto_fq or self.is_protocol(c.fq):
+                wanted.update(n for n in c.facts.methods if not n.startswith("__"))
+        out: list[str] = []
+        if wanted:
+            first = min(wanted)
+            tracker = self.tracker
+            if tracker.frames:  # a method of that name added anywhere changes the answer
+                tracker.frames[-1].add(METHOD_KEY + first)
+            for fq in self._method_owners().get(first, ()):
+                if fq == proto_fq or self.is_protocol(fq):
+                    continue
+                have: set[str] = set()
+                for c in self.mro(fq):
+                    have.update(c.facts.methods)
+                if wanted <= have:
+                    out.append(fq)
+                    out.extend(s for s in self.subclasses(fq) if s not in out)
+        return self._impl.finish(proto_fq, sorted(set(out)))
+
+    def method_owners(self, name: str) -> list[str]:
+        """The project classes that define a method of that name (notes ``METHOD_KEY``)."""
+        tracker = self.tracker
+        if tracker.frames:
+            tracker.frames[-1].add(METHOD_KEY + name)
+        return self._method_owners().get(name, [])
+
+    def _method_owners(self) -> dict[str, list[str]]:
+        """Method name -> the project classes that define it (headers only)."""
+        if self._owners is None:
+            owners: dict[str, list[str]] = {}
+            for fq in sorted(self.classes):
+                for name in self.classes[fq].facts.methods:
+                    owners.setdefault(name, []).append(fq)
+            self._owners = owners
+        return self._owners
 
     def attr_type(self, cls_fq: str, attr: str) -> str:
         frames = self.tracker.frames
@@ -457,6 +522,7 @@ class Index:
             if fn is None:
                 continue
             params = {p.name: p.annotation for p in fn.facts.params}
+            elements = {p.name: p.element for p in fn.facts.params if p.element}
             for e in fn.facts.events:
                 if e.kind != K.WRITE or not e.ref.startswith("self.") or e.ref.count(".") != 1:
                     continue
@@ -470,6 +536,8 @@ class Index:
                         ci.attr_types[attr] = t
                 elif v.kind == "name" and params.get(v.ref):
                     ci.attr_types[attr] = self.resolve(m, params[v.ref])
+                if v.kind == "name" and v.ref in elements and attr + "[]" not in ci.attr_types:
+                    ci.attr_types[attr + "[]"] = self.resolve(m, elements[v.ref])
 
     # -- evaluation ---------------------------------------------------------------------------
     def method_fn(self, fn: Fn) -> str | None:
@@ -573,6 +641,8 @@ class Index:
                 return self._call_result(self.eval(ctx, v2.ref, depth + 1))
             if v2.kind in ("name", "attr") and v2.ref != name:
                 return self.eval(ctx, v2.ref, depth + 1)
+            if v2.kind == "iter" and v2.ref:
+                return self._element(ctx, v2.ref, depth + 1)
             return None
         # a closure variable of an enclosing function
         if fn.facts.parent:
@@ -617,10 +687,41 @@ class Index:
             return Inst(self.resolve(fn.module, ret)) if fn and ret else None
         return None
 
+    def _element(self, ctx: Ctx, ref: str, depth: int) -> Val:
+        """What iterating ``ref`` gives, when ``ref`` is an attribute annotated as a container
+        of one class (``for a in self.adapters.values()``, ``self.adapters: dict[str,
+        Adapter]``)."""
+        if ref.endswith(".values()"):
+            ref = ref[: -len(".values()")]
+        segs = split_ref(ref)
+        if len(segs) < 2 or segs[-1].endswith(("()", "[]")):
+            return None
+        owner = self.eval(ctx, ".".join(segs[:-1]), depth)
+        if isinstance(owner, (Inst, ClassObj)) and owner.fq in self.classes:
+            t = self.attr_type(owner.fq, segs[-1] + "[]")
+            return Inst(t) if t else None
+        return None
+
     def _walk(self, ctx: Ctx, val: Val, segs: list[str], depth: int) -> Val:
-        for seg in segs:
+        for i, seg in enumerate(segs):
             name = seg.rstrip("()[]")
             suffix = seg[len(name) :]
+            nxt = segs[i + 1] if i + 1 < len(segs) else ""
+            if (
+                isinstance(val, Inst)
+                and val.fq in self.classes
+                and (suffix.startswith("[]") or nxt in ("get()", "pop()", "setdefault()"))
+                and self.find_method(val.fq, name) is None
+            ):
+                # an element of a container attribute: ``self.x[k]``, ``self.x.get(k)``
+                t = self.attr_type(val.fq, name + "[]")
+                if t:
+                    val = Inst(t)
+                    if suffix.startswith("[]"):
+                        val = self._suffix(val, suffix[2:])
+                    else:
+                        return self._walk(ctx, val, segs[i + 2 :], depth)
+                    continue
             val = self._attr(val, name)
             val = self._suffix(val, suffix)
             if val is None:

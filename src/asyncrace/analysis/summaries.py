@@ -100,6 +100,15 @@ def fn_step(fn: Fn, pos: Pos, label: str) -> Step:
     return Step(fn.module.path, pos, label)
 
 
+def def_step(fn: Fn, label: str) -> Step:
+    """A step at ``fn``'s ``def`` line only (its position spans the whole body, which would
+    make every edit inside the body an edit of the step)."""
+    row, col = fn.facts.pos[0], fn.facts.pos[1]
+    f = fn.facts
+    width = len(f.name) + (len("async def ") if f.is_async else len("def "))
+    return Step(fn.module.path, (row, col, row, col + width), label)
+
+
 def short(fn: Fn) -> str:
     f = fn.facts
     if f.cls and f.parent is None:

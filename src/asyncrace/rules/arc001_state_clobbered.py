@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from asyncrace.analysis.concurrency import ANY, OBJECT, Verdict
 from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import Event, FunctionFacts, K, ModuleFacts
 from asyncrace.analysis.index import Ctx, Fn
 from asyncrace.analysis.summaries import Step, at, fn_step, search, short
 from asyncrace.diagnostic import Diagnostic
-from asyncrace.rules.base import line_of, make, module_functions
+from asyncrace.rules.base import evidence_clause, line_of, make, module_functions
 
 FIX = (
     "Keep the per-call value in a local variable and pass it on as an argument; an attribute "
@@ -58,9 +59,10 @@ class StateClobberedAcrossAwait:
     code = "ARC001"
 
     def check(self, analysis: Analysis, module: ModuleFacts) -> Iterator[Diagnostic]:
+        likely = analysis.settings.strictness == "likely"
         for fn in module_functions(analysis, module):
             f = fn.facts
-            if not f.is_async or f.name in analysis.lifecycle:
+            if not f.is_async or f.name in analysis.setup_dunders:
                 continue
             if f.parent is not None and not f.is_async:
                 continue
@@ -72,14 +74,11 @@ class StateClobberedAcrossAwait:
                     continue
                 if ev.value.kind == "const" or not tainted.intersection(ev.value.names):
                     continue
-                evidence: list[Step] = []
-                if ev.ref.startswith("self."):
-                    # an instance attribute races only if tasks share the instance and run
-                    # this code at once: ask for evidence of that
-                    site = analysis.shared_evidence(fn)
-                    if site is None:
-                        continue
-                    evidence.append(site)
+                evidence = self._evidence(analysis, fn, ev.ref)
+                if evidence.answer is not True and (
+                    not likely or evidence.answer is False or f.name in analysis.lifecycle
+                ):
+                    continue  # likely: no evidence either way, and not a set-up method
                 found = self._first_read(analysis, ctx, fn, i, ev.ref)
                 if found is None:
                     continue
@@ -89,10 +88,22 @@ class StateClobberedAcrossAwait:
                 msg = (
                     f"{describe(ev.ref)} holds a per-call value across an await and is read "
                     f"back at {where}; a concurrent call of `{short(fn)}()` can overwrite it "
-                    "in between"
+                    f"in between{evidence_clause(evidence)}"
                 )
-                steps = (await_step, *read_steps, *evidence)
+                steps = (await_step, *read_steps, *evidence.steps)
                 yield make(self.code, here, at(ev), msg, steps, FIX)
+
+    @staticmethod
+    def _evidence(analysis: Analysis, fn: Fn, ref: str) -> Verdict:
+        """May another call of ``fn`` overwrite the state meanwhile? For an attribute of
+        ``self``: two calls on one object at once; for module or class state: two calls at
+        all (a public coroutine is enough: its callers are not all in view)."""
+        if ref.startswith("self."):
+            return analysis.concurrent(fn, OBJECT)
+        verdict = analysis.concurrent(fn, ANY)
+        if verdict.answer is None:
+            verdict = analysis.api_entry(fn) or verdict
+        return verdict
 
     def _first_read(
         self, analysis: Analysis, ctx: Ctx, fn: Fn, write: int, ref: str

@@ -99,7 +99,13 @@ def release_arg(analysis: Analysis, ctx: Ctx, ev: Event) -> str | None:
 
 def _local_value(fn: Fn, name: str) -> str:
     for e in fn.facts.events:
-        if e.kind == K.LOCAL and e.ref == name and e.value is not None and e.value.ref:
+        if (
+            e.kind == K.LOCAL
+            and e.ref == name
+            and e.value is not None
+            and e.value.ref
+            and e.value.kind != "iter"
+        ):
             return e.value.ref
     return name
 

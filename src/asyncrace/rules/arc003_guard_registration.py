@@ -8,9 +8,9 @@ duplicate agents, double connections, a cache filled twice.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
+from asyncrace.analysis.concurrency import ANY, OBJECT, Verdict
 from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import Event, FunctionFacts, K, ModuleFacts
 from asyncrace.analysis.index import Ctx, Fn
@@ -18,13 +18,14 @@ from asyncrace.analysis.summaries import (
     Step,
     at,
     before_await,
+    def_step,
     fn_step,
     registration_of,
     search,
     short,
 )
 from asyncrace.diagnostic import Diagnostic
-from asyncrace.rules.base import line_of, make, module_functions
+from asyncrace.rules.base import evidence_clause, line_of, make, module_functions
 
 FIX = (
     "Register a placeholder (a sentinel) right after the check, before the first await, and "
@@ -33,80 +34,10 @@ FIX = (
 )
 
 
-SHARED_SERVICE_WORDS = frozenset(
-    {
-        "Client",
-        "Bot",
-        "Pool",
-        "Manager",
-        "Service",
-        "Worker",
-        "Runner",
-        "Gateway",
-        "Connector",
-        "Executor",
-        "Toolset",
-        "Registry",
-        "Cache",
-        "Dispatcher",
-        "Router",
-        "App",
-        "Application",
-        "Server",
-        "Broker",
-        "Producer",
-        "Coordinator",
-        "Scheduler",
-        "Provider",
-        "Agent",
-        "Orchestrator",
-        "Runtime",
-        "Engine",
-        "Hub",
-        "Bus",
-        "Controller",
-        "Supervisor",
-        "Tracker",
-        "Limiter",
-        "Store",
-        "Repository",
-        "Loader",
-        "Fetcher",
-        "Crawler",
-        "Notifier",
-        "Observer",
-        "Fanout",
-        "Adapter",
-        "Backend",
-        "Driver",
-        "Factory",
-        "Database",
-        "Db",
-        "Listener",
-        "Publisher",
-        "Subscriber",
-        "Watcher",
-        "Monitor",
-        "Proxy",
-        "Balancer",
-    }
-)
 # a registration this many calls away (a callee, or a task it spawns) is still the one the check
 # guards (hermes: _handle_message -> _run_agent -> track_agent); deeper chains register other
 # keys for other purposes
 MAX_CALLEE_STEPS = 2
-_CAMEL = re.compile(r"[A-Z][a-z0-9]+|[A-Z]+(?![a-z])")
-_SETUP_PREFIXES = (
-    "start_",
-    "_start",
-    "setup_",
-    "_setup",
-    "connect_",
-    "_connect",
-    "init_",
-    "launch",
-    "_launch",
-)
 
 
 def _guard_atoms(ev: Event) -> list[tuple[str, int, str]]:
@@ -266,6 +197,15 @@ def _consumes(f: FunctionFacts, start: int, ref: str) -> bool:
     )
 
 
+def _owned_by_caller(analysis: Analysis, fn: Fn) -> bool:
+    """A method of an object made per call (a private class instantiated into a local, never
+    kept in long-lived state): it belongs to the task that made it."""
+    if fn.facts.parent is not None:
+        return False
+    cls_fq = analysis.index.method_fn(fn)
+    return cls_fq is not None and analysis.per_call_class(cls_fq)
+
+
 def _reaches(f: FunctionFacts, start: int, target: int, avoid: int) -> bool:
     seen = {avoid}
     todo = [start]
@@ -284,6 +224,7 @@ class GuardBeforeRegistration:
     code = "ARC003"
 
     def check(self, analysis: Analysis, module: ModuleFacts) -> Iterator[Diagnostic]:
+        likely = analysis.settings.strictness == "likely"
         for fn in module_functions(analysis, module):
             f = fn.facts
             if not f.is_async or f.name in analysis.setup_dunders:
@@ -293,23 +234,50 @@ class GuardBeforeRegistration:
                 if ev.kind != K.BRANCH or not ev.guards or len(ev.succ) < 2:
                     continue
                 for ref, absent, kind in _guard_atoms(ev):
-                    if kind != "in" and not (
-                        self._shared_object(analysis, fn) or _waits_for(f, ref)
-                    ):
-                        continue
-                    if kind == "in" and self._owned_by_caller(analysis, fn, f, ref):
-                        continue
-                    if analysis.single_consumer(fn) or analysis.single_task(fn):
-                        continue  # only one task ever runs this: nobody to race with
                     if self._sentinel_elsewhere(f, ev, absent, ref):
                         continue
-                    d = self._check_guard(analysis, ctx, fn, b, ref, absent, kind)
+                    evidence = self._evidence(analysis, fn, f, ref)
+                    if evidence.answer is not True and (
+                        not likely
+                        or evidence.answer is False
+                        or (kind != "in" and f.name in analysis.lifecycle)
+                    ):
+                        continue  # likely: no evidence either way, and no object set-up
+                    d = self._check_guard(analysis, ctx, fn, b, ref, absent, kind, evidence)
                     if d is not None:
                         yield d
                         break
 
+    @staticmethod
+    def _evidence(analysis: Analysis, fn: Fn, f: FunctionFacts, ref: str) -> Verdict:
+        """May two tasks run this check at once on the same state? The concurrency model's
+        answer for the function (state of one object: on one receiver; module state: at
+        all), plus two shapes of the function itself: a hand-rolled wait for the attribute to
+        clear, and an object made per call and owned by it."""
+        module_state = ref.startswith(("global:", "cls."))
+        verdict = analysis.concurrent(fn, ANY if module_state else OBJECT)
+        if verdict.answer is None and module_state:
+            verdict = analysis.api_entry(fn) or verdict
+        if verdict.answer is None and not module_state and _waits_for(f, ref):
+            step = def_step(
+                fn,
+                f"`{short(fn)}` waits in a loop for `{ref}` to clear: several tasks use it",
+            )
+            verdict = Verdict(True, (step,), "waits")
+        if verdict.answer is not True and not module_state and _owned_by_caller(analysis, fn):
+            return Verdict(False, (), "an object made per call and owned by it")
+        return verdict
+
     def _check_guard(
-        self, analysis: Analysis, ctx: Ctx, fn: Fn, b: int, ref: str, absent: int, kind: str
+        self,
+        analysis: Analysis,
+        ctx: Ctx,
+        fn: Fn,
+        b: int,
+        ref: str,
+        absent: int,
+        kind: str,
+        evidence: Verdict,
     ) -> Diagnostic | None:
         f = fn.facts
         guard = f.events[b]
@@ -381,55 +349,10 @@ class GuardBeforeRegistration:
             msg = (
                 f"`{ref.removeprefix('global:')}` is checked here but {what} is registered only at "
                 f"{reg_where}, after an await; a second task can pass the check in between and "
-                "run the same work twice"
+                f"run the same work twice{evidence_clause(evidence)}"
             )
-            return make(self.code, here, guard.pos, msg, steps, FIX)
+            return make(self.code, here, guard.pos, msg, [*steps, *evidence.steps], FIX)
         return None
-
-    @staticmethod
-    def _shared_object(analysis: Analysis, fn: Fn) -> bool:
-        """A presence check (``is None``, a flag) races only when several tasks use the object
-        at once. Keyed registries (``key in self._running``) are shared by construction; for
-        the rest ask for evidence: the method runs in several tasks somewhere in the project,
-        or the class is a shared service by its name (a client, a pool, a worker...), and the
-        method is not one that sets the object up."""
-        name = fn.facts.name
-        if name in analysis.lifecycle or name.startswith(_SETUP_PREFIXES):
-            # a set-up method is exempt, unless the object's other methods call it on every
-            # use (``await self.connect()`` in each command): then it is a lazy initializer
-            cls_fq = analysis.index.method_fn(fn)
-            callers = analysis.self_callers(cls_fq).get(name, []) if cls_fq else []
-            lazy_users = {
-                c.fq
-                for c in callers
-                if c.facts.is_async
-                and c.facts.name not in analysis.lifecycle
-                and not c.facts.name.startswith(_SETUP_PREFIXES)
-            }
-            if len(lazy_users) < 2:  # called once by an entry point: still set-up
-                return False
-        if analysis.shared_evidence(fn) is not None:
-            return True
-        cls = fn.facts.cls
-        if cls is None:
-            return fn.facts.parent is None  # a module function guarding module state
-        words = _CAMEL.findall(cls.rsplit(".", 1)[-1])
-        return bool(words) and words[-1] in SHARED_SERVICE_WORDS
-
-    @staticmethod
-    def _owned_by_caller(analysis: Analysis, fn: Fn, f: FunctionFacts, ref: str) -> bool:
-        """A keyed registry of an object made per call (a private class instantiated into a
-        local, never kept in long-lived state) belongs to the task that made it: its membership
-        checks need the same evidence of concurrent use that presence checks need."""
-        if not ref.startswith("self.") or fn.facts.parent is not None:
-            return False
-        cls_fq = analysis.index.method_fn(fn)
-        return (
-            cls_fq is not None
-            and analysis.per_call_class(cls_fq)
-            and analysis.shared_evidence(fn) is None
-            and not _waits_for(f, ref)
-        )
 
     @staticmethod
     def _sentinel_elsewhere(f: FunctionFacts, guard: Event, absent: int, ref: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
+from asyncrace.analysis.concurrency import Verdict
 from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import ModuleFacts, Pos
 from asyncrace.analysis.index import Fn
@@ -63,6 +64,23 @@ def module_functions(analysis: Analysis, module: ModuleFacts) -> Iterator[Fn]:
 def shown(ref: str) -> str:
     """A ref as the user wrote it (``global:LOCK`` -> ``LOCK``)."""
     return ref.replace("global:", "")
+
+
+_EVIDENCE = {
+    "spawned": "it runs in several tasks at once",
+    "entry point": "a framework runs it for concurrent requests or events",
+    "lock-protected class": "its class locks its state for concurrent callers",
+    "public API": "a public coroutine, and module state is shared by every task",
+    "waits": "it waits for other tasks using the same state",
+}
+
+
+def evidence_clause(v: Verdict) -> str:
+    """Why the finding says the code runs concurrently, for the end of a message."""
+    if v.answer is None:
+        return " (likely: nothing shows that it runs concurrently, or that it cannot)"
+    why = _EVIDENCE.get(v.why, "it runs concurrently")
+    return f" ({why}: see the evidence)"
 
 
 def line_of(step: Step, here: str) -> str:

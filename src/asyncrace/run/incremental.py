@@ -31,7 +31,15 @@ from asyncrace import suppress
 from asyncrace.analysis.concurrency import ASYNC_KEY, SPAWN_KEY, merge_sites
 from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import ModuleFacts
-from asyncrace.analysis.index import ATTR_KEY, ATTR_TYPES_KEY, GLOBALS_KEY, NAME_KEY, SUB_KEY, Index
+from asyncrace.analysis.index import (
+    ATTR_KEY,
+    ATTR_TYPES_KEY,
+    GLOBALS_KEY,
+    METHOD_KEY,
+    NAME_KEY,
+    SUB_KEY,
+    Index,
+)
 from asyncrace.analysis.summaries import (
     ARG_KEY,
     CALL_KEY,
@@ -309,9 +317,11 @@ def _grown(
     grew = snapshot.growth(snapshot.interface(rec.header_facts(), rec.attr_types), now)
     if grew is None:
         raise Full(f"the interface of {m.path} changed (names, imports, classes)")
-    for qualname, name, _cls, parent, is_async in grew.functions:
+    for qualname, name, cls, parent, is_async in grew.functions:
         if "<lambda>" not in qualname:
             touched.add(f"{NAME_KEY}{mod}.{qualname}")
+        if cls is not None and parent is None:  # structural dispatch on protocols
+            touched.add(METHOD_KEY + name)
         if is_async and parent is None:
             touched.add(ASYNC_KEY + name)
     # ``mod.name`` now follows the import (a re-export): who found nothing there before
