@@ -343,6 +343,7 @@ class Concurrency:
                 # (``await app(scope, receive, send)``) drives it within its own extent
                 if (
                     e.bind not in (Bind.AWAITED, Bind.RETURNED)
+                    and not _is_spawner(e.ref)  # a task started once is no callback
                     and any(
                         _bound_method_ref(a) and self._async_name(a.rpartition(".")[2], async_names)
                         for a in e.args
@@ -631,10 +632,15 @@ class Concurrency:
         return None
 
     def _locking_class(self, fn: Fn) -> Verdict | None:
-        """A method of a class that guards some of its state with an asyncio lock: the class is
-        written for several tasks at once (the inference RacerD draws from ``synchronized``)."""
+        """A public method of a class that guards some of its state with an asyncio lock: the
+        class is written for several tasks at once (the inference RacerD draws from
+        ``synchronized``), so its API may be called by several at once. Private methods are
+        reached from those through their callers; set-up and tear-down methods (``start``,
+        ``run``'s kin in ``lifecycle``) run once per object."""
         f = fn.facts
-        if not f.is_async or f.cls is None:
+        if not f.is_async or f.cls is None or f.parent is not None:
+            return None
+        if f.name.startswith("_") or f.name in self.lifecycle or self._own_worker(fn):
             return None
         cls_fq = self.index.method_fn(fn)
         if cls_fq is None:
@@ -643,6 +649,15 @@ class Concurrency:
         if step is None:
             return None
         return Verdict(True, (step,), "lock-protected class")
+
+    def _own_worker(self, fn: Fn) -> bool:
+        """Is ``fn`` started as a task by a method of its own class, once
+        (``self._task = asyncio.create_task(self.run(config))``)? Then it is the object's
+        worker, not an operation of its API that callers run side by side."""
+        for caller, _ev, single in self._call_sites(fn):
+            if single and caller.facts.cls == fn.facts.cls and caller.module is fn.module:
+                return True
+        return False
 
     def locking_site(self, cls_fq: str) -> Step | None:
         """Where a coroutine of the class (or a base) takes an asyncio lock it holds on

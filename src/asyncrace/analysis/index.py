@@ -445,10 +445,13 @@ class Index:
         if found is not MISS:
             return found  # type: ignore[no-any-return]
         self._impl.start(proto_fq, [])
-        wanted: set[str] = set()
+        wanted: dict[str, Fn] = {}
         for c in self.mro(proto_fq):
             if c.fq == proto_fq or self.is_protocol(c.fq):
-                wanted.update(n for n in c.facts.methods if not n.startswith("__"))
+                for n, q in c.facts.methods.items():
+                    m = self.functions.get(f"{c.module.module}.{q}")
+                    if m is not None and not n.startswith("__"):
+                        wanted.setdefault(n, m)
         out: list[str] = []
         if wanted:
             first = min(wanted)
@@ -458,10 +461,10 @@ class Index:
             for fq in self._method_owners().get(first, ()):
                 if fq == proto_fq or self.is_protocol(fq):
                     continue
-                have: set[str] = set()
-                for c in self.mro(fq):
-                    have.update(c.facts.methods)
-                if wanted <= have:
+                if all(
+                    (have := self.find_method(fq, n)) is not None and _accepts(have, want)
+                    for n, want in wanted.items()
+                ):
                     out.append(fq)
                     out.extend(s for s in self.subclasses(fq) if s not in out)
         return self._impl.finish(proto_fq, sorted(set(out)))
@@ -807,6 +810,17 @@ class Index:
             if k in names and kval is not None:
                 bindings.append((k, kval))
         return Ctx(target, fv.recv if target.facts.cls else None, tuple(bindings))
+
+
+def _accepts(have: Fn, want: Fn) -> bool:
+    """Can ``have`` be called the way the protocol method ``want`` is declared: every named
+    parameter of ``want`` is one of ``have``'s (or ``have`` takes ``**kwargs``/``*args``)?
+    Names only: a class whose ``run(self, ctx)`` shares a method name with a protocol's
+    ``run(self, command, shell)`` does not implement it."""
+    if any(p.kind in ("vararg", "kwarg") for p in have.facts.params):
+        return True
+    names = {p.name for p in have.facts.params[1:]}
+    return all(p.name in names for p in want.facts.params[1:] if p.kind in ("pos", "kwonly"))
 
 
 def is_property(f: FunctionFacts) -> bool:
