@@ -269,6 +269,15 @@ def _truthiness(node: ast.expr) -> str:
     return ""
 
 
+def _literal(node: ast.expr) -> str:
+    """``repr`` of a short str, int or bool constant (what a value guard compares), else ``""``."""
+    if isinstance(node, ast.Constant) and type(node.value) in (str, int, bool):
+        text = repr(node.value)
+        if len(text) <= 64 and "|" not in text and "," not in text:
+            return text
+    return ""
+
+
 def _names_in(node: ast.AST) -> tuple[str, ...]:
     out: list[str] = []
     stack: list[ast.AST] = [node]
@@ -280,6 +289,17 @@ def _names_in(node: ast.AST) -> tuple[str, ...]:
             continue
         stack.extend(ast.iter_child_nodes(cur))
     return tuple(dict.fromkeys(out))
+
+
+def _shared_guard_ref(r: str) -> bool:
+    """``self.x``, ``cls.x`` or a module variable, one attribute deep: state a guard checks."""
+    return (
+        bool(r)
+        and r.startswith(("self.", "cls.", "global:"))
+        and r.count(".") <= 1
+        and "(" not in r
+        and "[" not in r
+    )
 
 
 def _decorator_ref(node: ast.expr) -> str:
@@ -793,7 +813,7 @@ class _FunctionBuilder:
             # even ``threading.Lock()``: the callee says what type the value has
             return Value("call", self.ref(inner.func), names)
         if _is_const(inner):
-            return Value("const", _truthiness(inner), ())
+            return Value("const", _truthiness(inner), (), _literal(inner))
         if isinstance(inner, ast.Name):
             return Value("name", self.ref(inner), names)
         if isinstance(inner, ast.Attribute):
@@ -973,6 +993,35 @@ class _FunctionBuilder:
             ):
                 target, kind = test.left, "none"
                 present_when_true = isinstance(op, (ast.IsNot, ast.NotEq))
+            elif isinstance(op, (ast.Eq, ast.NotEq)) and (_literal(right) or _literal(test.left)):
+                # a value guard: ``self._state == "connected"``; the key field holds the value
+                lit_side, target = (right, test.left) if _literal(right) else (test.left, right)
+                r = self.ref(target)
+                if not _shared_guard_ref(r):
+                    return []
+                # two readings: the work goes on where the state differs from the value
+                # (``eq``: storing the value answers the guard), or where it equals it
+                # (``ne``: storing another value, leaving that state, answers it)
+                differs = 1 if isinstance(op, ast.Eq) else 0
+                if negated:
+                    differs = 1 - differs
+                lit = _literal(lit_side)
+                return [f"{r}|{differs}|eq|{lit}", f"{r}|{1 - differs}|ne|{lit}"]
+            elif isinstance(op, (ast.Lt, ast.LtE, ast.Gt, ast.GtE)):
+                # an ordered comparison of shared state, a deadline or a timestamp:
+                # ``now >= self._expires_at``, ``self._loaded_at < cutoff``; true means stale
+                # when the state is on the smaller side
+                left_r, right_r = self.ref(test.left), self.ref(right)
+                if _shared_guard_ref(left_r):
+                    r, smaller = left_r, isinstance(op, (ast.Lt, ast.LtE))
+                elif _shared_guard_ref(right_r):
+                    r, smaller = right_r, isinstance(op, (ast.Gt, ast.GtE))
+                else:
+                    return []
+                absent_branch = 0 if smaller else 1
+                if negated:
+                    absent_branch = 1 - absent_branch
+                return [f"{r}|{absent_branch}|cmp|"]
             else:
                 return []
         else:
@@ -1083,9 +1132,14 @@ class _FunctionBuilder:
                     K.AWAIT, item.context_expr, ref=self.ref(item.context_expr), name="async with"
                 )
             rid = len(self.regions)
+            ctx_expr = item.context_expr
+            if isinstance(ctx_expr, (ast.Await, ast.YieldFrom)):
+                # ``with await lock:`` / ``with (yield from lock):``: the old-style asyncio
+                # lock acquisition; the region is the lock's
+                ctx_expr = ctx_expr.value
             self.regions.append(
                 Region(
-                    ref=self.ref(item.context_expr),
+                    ref=self.ref(ctx_expr),
                     is_async=is_async,
                     pos=self.mx.pos.of(item.context_expr),
                     first=len(self.events),

@@ -660,7 +660,20 @@ class Index:
             return ClassObj(fq)
         if fq in self.functions:
             return FuncVal(fq)
-        return ExtName(fq)
+        return self._module_var(fq) or ExtName(fq)
+
+    def _module_var(self, fq: str) -> Val:
+        """A typed variable of another project module, imported (``from pkg import
+        event_store`` where ``pkg/__init__.py`` has ``event_store = ContextVar(...)``)."""
+        mod_name, _, var = fq.rpartition(".")
+        mod = self.modules.get(mod_name)
+        if mod is None:
+            return None
+        tracker = self.tracker
+        if tracker.frames:  # a module variable added or retyped changes the answer
+            tracker.frames[-1].add(GLOBALS_KEY)
+        t = mod.global_types.get(var)
+        return self._instantiate(self._global_value(mod, t)) if t else None
 
     def _first_locals(self, fn: Fn) -> dict[str, Value]:
         """Local name -> the value of its first assignment in ``fn`` (built once per function)."""
@@ -754,7 +767,7 @@ class Index:
                 return ClassObj(fq)
             if fq in self.functions:
                 return FuncVal(fq)
-            return ExtName(fq)
+            return self._module_var(fq) or ExtName(fq)
         return None
 
     def callable_targets(self, ctx: Ctx, ref: str) -> list[tuple[Fn, Ctx, FuncVal]]:

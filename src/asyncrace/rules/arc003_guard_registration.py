@@ -40,6 +40,15 @@ FIX = (
 MAX_CALLEE_STEPS = 2
 
 
+def _guard_literal(ev: Event, ref: str, kind: str) -> str:
+    """The value a value guard compares ``ref`` with (``self._state == "connected"``)."""
+    for g in ev.guards:
+        atom, _branch, k, key = g.split("|")
+        if atom == ref and k == kind:
+            return key
+    return ""
+
+
 def _guard_atoms(ev: Event) -> list[tuple[str, int, str]]:
     out: list[tuple[str, int, str]] = []
     for g in ev.guards:
@@ -286,7 +295,16 @@ class GuardBeforeRegistration:
         key = _key_names(f, guard, ref, sources) if kind == "in" else frozenset()
         callee_regs: dict[int, tuple[tuple[Step, ...], bool]] = {}
 
+        literal = _guard_literal(guard, ref, kind) if kind in ("eq", "ne") else ""
+
         def registers(i: int, ev: Event) -> bool:
+            if kind in ("eq", "ne"):
+                # a value guard is answered by storing that value (``eq``), or by leaving it
+                # (``ne``: any other value)
+                if ev.kind != K.WRITE or ev.ref != ref or ev.in_except or ev.value is None:
+                    return False
+                same = ev.value.kind == "const" and ev.value.literal == literal
+                return same if kind == "eq" else not same
             reg = registration_of(ev)
             if reg == ref and self._matches(ev, kind):
                 return not _registers_another_key(f, ev, key, sources)
@@ -345,7 +363,9 @@ class GuardBeforeRegistration:
             else:
                 steps.append(fn_step(fn, f.events[i].pos, "registered only here"))
             reg_where = line_of(steps[-1], here)
-            what = "the key" if kind == "in" else "the value"
+            what = {"in": "the key", "eq": "that value", "ne": "another value"}.get(
+                kind, "the value"
+            )
             msg = (
                 f"`{ref.removeprefix('global:')}` is checked here but {what} is registered only at "
                 f"{reg_where}, after an await; a second task can pass the check in between and "
