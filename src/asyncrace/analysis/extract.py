@@ -1012,6 +1012,12 @@ class _FunctionBuilder:
                 # ``now >= self._expires_at``, ``self._loaded_at < cutoff``; true means stale
                 # when the state is on the smaller side
                 left_r, right_r = self.ref(test.left), self.ref(right)
+                if any(
+                    isinstance(side, ast.Constant)
+                    or (isinstance(side, ast.UnaryOp) and isinstance(side.operand, ast.Constant))
+                    for side in (test.left, right)
+                ):
+                    return []  # a counter against a bound (``self.remaining <= 0``)
                 if _shared_guard_ref(left_r):
                     r, smaller = left_r, isinstance(op, (ast.Lt, ast.LtE))
                 elif _shared_guard_ref(right_r):

@@ -561,7 +561,7 @@ def registration_of(ev: Event) -> str | None:
     # registration: its check-then-set is usually an idempotence guard, not a race on a resource
     if ev.kind == K.WRITE and _shared(ev.ref) and ev.value is not None:
         v = ev.value
-        if v.kind in ("call", "name", "attr", "other"):  # a value computed or fetched
+        if v.kind in ("call", "name", "other"):  # a value computed or fetched
             return ev.ref
         if v.kind == "const" and v.ref == "truthy" and setup_flag(ev.ref):
             return ev.ref

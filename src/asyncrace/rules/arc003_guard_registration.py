@@ -245,7 +245,7 @@ class GuardBeforeRegistration:
                 for ref, absent, kind in _guard_atoms(ev):
                     if self._sentinel_elsewhere(f, ev, absent, ref):
                         continue
-                    evidence = self._evidence(analysis, fn, f, ref)
+                    evidence = self._evidence(analysis, fn, f, ref, kind)
                     if evidence.answer is not True and (
                         not likely
                         or evidence.answer is False
@@ -258,7 +258,7 @@ class GuardBeforeRegistration:
                         break
 
     @staticmethod
-    def _evidence(analysis: Analysis, fn: Fn, f: FunctionFacts, ref: str) -> Verdict:
+    def _evidence(analysis: Analysis, fn: Fn, f: FunctionFacts, ref: str, kind: str) -> Verdict:
         """May two tasks run this check at once on the same state? The concurrency model's
         answer for the function (state of one object: on one receiver; module state: at
         all), plus two shapes of the function itself: a hand-rolled wait for the attribute to
@@ -267,7 +267,12 @@ class GuardBeforeRegistration:
         verdict = analysis.concurrent(fn, ANY if module_state else OBJECT)
         if verdict.answer is None and module_state:
             verdict = analysis.api_entry(fn) or verdict
-        if verdict.answer is None and not module_state and _waits_for(f, ref):
+        if (
+            verdict.answer is None
+            and not module_state
+            and kind in ("none", "truthy")
+            and _waits_for(f, ref)
+        ):
             step = def_step(
                 fn,
                 f"`{short(fn)}` waits in a loop for `{ref}` to clear: several tasks use it",
@@ -308,7 +313,12 @@ class GuardBeforeRegistration:
             reg = registration_of(ev)
             if reg == ref and self._matches(ev, kind):
                 return not _registers_another_key(f, ev, key, sources)
-            if ev.kind == K.CALL and i not in callee_regs and analysis.same_object_call(ctx, ev):
+            if (
+                ev.kind == K.CALL
+                and not ev.in_except  # what a failure path does marks an outcome
+                and i not in callee_regs
+                and analysis.same_object_call(ctx, ev)
+            ):
                 for tfn, tctx in analysis.targets(ctx, ev):
                     blind = _cannot_get_key(f, ev, tfn, key, direct, sources)
                     for creg in analysis.registrations(Ctx(tfn, tctx.recv)):
