@@ -10,7 +10,8 @@ passed as ``on_event=self._on_event`` is followed into the thread that calls it)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import keyword
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -249,6 +250,7 @@ class Index:
             self.modules.setdefault(m.module, m)
         self.functions = _Functions(self._hit)
         self.classes: dict[str, ClassInfo] = {}
+        self._aliases = _namespace_aliases(self.modules.values())
         for m in self.modules.values():
             for q, f in m.functions.items():
                 dict.__setitem__(self.functions, f"{m.module}.{q}", Fn(m, f))
@@ -311,8 +313,12 @@ class Index:
         return self.canonical(f"{base}.{rest}" if rest else base)
 
     def canonical(self, fq: str) -> str:
-        """Follow re-exports (``from .sub import X`` in a package ``__init__``)."""
+        """Follow re-exports (``from .sub import X`` in a package ``__init__``), and the dotted
+        names imports use for the portions of PEP 420 namespace packages
+        (``openhands.sdk.agent`` for the package ``sdk`` in ``openhands-sdk/openhands/sdk``)."""
         for _ in range(8):
+            if self._aliases:
+                fq = self._unalias(fq)
             if fq in self.functions or fq in self.classes or fq in self.modules:
                 return fq
             parts = fq.split(".")
@@ -333,6 +339,14 @@ class Index:
                 return fq
             else:
                 return fq
+        return fq
+
+    def _unalias(self, fq: str) -> str:
+        parts = fq.split(".")
+        for i in range(len(parts) - 1, 0, -1):
+            target = self._aliases.get(".".join(parts[:i]))
+            if target is not None:
+                return ".".join([target, *parts[i:]])
         return fq
 
     # -- classes ----------------------------------------------------------------------------
@@ -823,6 +837,33 @@ class Index:
             if k in names and kval is not None:
                 bindings.append((k, kval))
         return Ctx(target, fv.recv if target.facts.cls else None, tuple(bindings))
+
+
+def _namespace_aliases(modules: Iterable[ModuleFacts]) -> dict[str, str]:
+    """Dotted names that reach a top-level module or package through the directories above
+    it, when those have no ``__init__.py`` (PEP 420 namespace packages): ``openhands.sdk`` for
+    the package ``sdk`` at ``openhands-sdk/openhands/sdk/__init__.py``. Only identifiers are
+    names; the first directory that is not one ends the chain. A real module of the same name
+    wins."""
+    out: dict[str, str] = {}
+    names = set()
+    tops: list[ModuleFacts] = []
+    for m in modules:
+        names.add(m.module)
+        if "." not in m.module and "#" not in m.module:
+            tops.append(m)
+    for m in sorted(tops, key=lambda m: m.path):
+        segs = m.path.replace("\\", "/").split("/")
+        is_pkg = segs[-1] == "__init__.py"
+        above = segs[:-2] if is_pkg else segs[:-1]
+        prefix = m.module
+        for seg in reversed(above):
+            if not seg.isidentifier() or keyword.iskeyword(seg):
+                break
+            prefix = f"{seg}.{prefix}"
+            if prefix not in names:
+                out.setdefault(prefix, m.module)
+    return out
 
 
 def _accepts(have: Fn, want: Fn) -> bool:

@@ -24,6 +24,7 @@ from asyncrace.analysis.index import (
     Fn,
     FuncVal,
     Index,
+    Inst,
     Memo,
     is_property,
     split_ref,
@@ -233,6 +234,7 @@ class Summaries:
         self._region_locks: Memo[tuple[str, int, str | None], LockInfo | None] = Memo(t)
         self._callers: Memo[str, dict[str, list[Fn]]] = Memo(t)
         self._named_calls: Memo[str, list[tuple[Fn, int]]] = Memo(t)
+        self._stored: Memo[tuple[str, str], list[FuncVal]] = Memo(t)
         # name -> modules whose bodies call it (or hand it to a spawner), pass it as an
         # argument, or call ``reset``/``detach`` in a function (``Mentions``)
         self._mentions: Mentions | None = None
@@ -251,10 +253,87 @@ class Summaries:
         return found  # type: ignore[no-any-return]
 
     def targets(self, ctx: Ctx, ev: Event) -> list[tuple[Fn, Ctx]]:
-        """Project functions a CALL event runs, each in its bound context."""
+        """Project functions a CALL event runs, each in its bound context; a call of an
+        attribute that holds a callable stored for later (``self._on_stats()`` after
+        ``set_stats_callback(cb)`` kept ``cb`` there) runs what was stored."""
         out: list[tuple[Fn, Ctx]] = []
         for fn, _c, fv in self.index.callable_targets(ctx, ev.ref):
             out.append((fn, self.index.bind_args(fn, fv, ev.args, ctx)))
+        if out:
+            return out
+        segs = split_ref(ev.ref)
+        if len(segs) < 2 or segs[-1].endswith(("()", "[]")):
+            return out
+        recv = self.index.eval(ctx, ".".join(segs[:-1]))
+        if not isinstance(recv, Inst) or recv.fq not in self.index.classes:
+            return out
+        for fv in self.stored_callables(recv.fq, segs[-1]):
+            stored = self.index.functions.get(fv.fq)
+            if stored is not None:
+                out.append((stored, self.index.bind_args(stored, fv, ev.args, ctx)))
+        return out
+
+    def stored_callables(self, cls_fq: str, attr: str) -> list[FuncVal]:
+        """The functions stored into ``attr`` of the class's instances to be called later: by
+        a method that keeps its parameter there (a setter, a constructor:
+        ``self._on_stats = callback``), what the project's calls of that method pass; or a
+        function assigned there directly (``self._handler = self._default_handler``)."""
+        key = (cls_fq, attr)
+        found = self._stored.get(key)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._stored.start(key, [])
+        out: list[FuncVal] = []
+        target = f"self.{attr}"
+        for ci in self.index.mro(cls_fq):
+            for name in sorted(ci.facts.methods):
+                m = self.index.functions.get(f"{ci.module.module}.{ci.facts.methods[name]}")
+                if m is None:
+                    continue
+                params = {p.name for p in m.facts.params[1:]}
+                for e in m.facts.events:
+                    if e.kind != K.WRITE or e.ref != target or e.value is None:
+                        continue
+                    v = e.value
+                    if v.kind == "name" and v.ref in params:
+                        out.extend(self._passed_for(m, ci.fq, v.ref))
+                    elif v.kind in ("name", "attr") and v.ref:
+                        val = self.index.eval(Ctx(m, cls_fq), v.ref)
+                        if isinstance(val, FuncVal):
+                            out.append(val)
+        unique = list(dict.fromkeys(out))
+        return self._stored.finish(key, unique)
+
+    def _passed_for(self, m: Fn, cls_fq: str, param: str) -> list[FuncVal]:
+        """What the project's calls of method ``m`` pass for ``param``, when it is a function:
+        calls whose receiver is typed as the class, or whose method name only that class
+        defines (nothing is known of the receiver)."""
+        out: list[FuncVal] = []
+        is_init = m.facts.name == "__init__"
+        name = cls_fq.rsplit(".", 1)[-1] if is_init else m.facts.name
+        for caller, i in self.calls_by_name(name)[:64]:
+            e = caller.facts.events[i]
+            if split_ref(e.ref)[-1] != name:
+                continue
+            cctx = self.ctx(caller)
+            fv: FuncVal | None = None
+            for tfn, _c, tfv in self.index.callable_targets(cctx, e.ref):
+                if tfn.fq == m.fq:
+                    fv = tfv
+            if fv is None and not is_init:
+                segs = split_ref(e.ref)
+                if (
+                    len(segs) >= 2
+                    and self.index.eval(cctx, ".".join(segs[:-1])) is None
+                    and self.index.method_owners(name) == [cls_fq]
+                ):
+                    fv = FuncVal(m.fq, cls_fq)  # by its unique name
+            if fv is None:
+                continue
+            bound = self.index.bind_args(m, fv, e.args, cctx)
+            found, val = bound.bound(param)
+            if found and isinstance(val, FuncVal):
+                out.append(val)
         return out
 
     # -- locks a (synchronous) call may take -------------------------------------------------
