@@ -524,8 +524,28 @@ class _ModuleExtractor:
             )
         fb = _FunctionBuilder(self, node, prefix, cls, parent, recv)
         facts = fb.build()
+        earlier = self.functions.get(facts.qualname)
+        if earlier is not None and not facts.is_lambda:
+            # defined again (one definition per branch of an ``if``): the last one is the
+            # function, but what the earlier ones return is kept (a factory chosen at import)
+            facts.earlier_returns = (*earlier.earlier_returns, _returned_calls(earlier))
         self.functions[facts.qualname] = facts
         return facts
+
+
+def _returned_calls(f: FunctionFacts) -> tuple[str, ...]:
+    """What ``f`` returns, a returned local replaced by the call first assigned to it."""
+    first: dict[str, Value] = {}
+    for e in f.events:
+        if e.kind == K.LOCAL and e.value is not None:
+            first.setdefault(e.ref, e.value)
+    out: list[str] = []
+    for r in f.returns_refs:
+        v = first.get(r)
+        if v is not None:
+            r = v.ref + "()" if v.kind == "call" and v.ref else ""
+        out.append(r)
+    return tuple(out)
 
 
 class _FunctionBuilder:

@@ -142,6 +142,10 @@ class FunctionFacts:
     nested: tuple[str, ...] = ()  # qualnames of functions/lambdas defined directly inside
     returns_refs: tuple[str, ...] = ()  # refs of returned expressions (calls as "callee()")
     returns_annotation: str = ""  # ref of the return annotation
+    # a function defined again under the same name in the same scope (``if hasattr(os, "x"):
+    # def make_lock(): ... else: def make_lock(): ...``): what each earlier definition returns,
+    # a returned local replaced by the call first assigned to it (``"threading.Lock()"``)
+    earlier_returns: tuple[tuple[str, ...], ...] = ()
 
 
 @compact_pickle

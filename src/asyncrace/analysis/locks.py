@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from asyncrace.analysis.facts import K
-from asyncrace.analysis.index import MISS, Ctx, Index, Inst, Memo, split_ref
+from asyncrace.analysis.facts import Event, K, Pos
+from asyncrace.analysis.index import MISS, Ctx, Fn, FuncVal, Index, Inst, Memo, split_ref
 from asyncrace.settings import Settings
 
 # fully qualified type or factory -> (kind, reentrant)
@@ -57,6 +57,39 @@ HANDOFF_FUNCTIONS: frozenset[str] = frozenset(
     }
 )
 
+# the decorators that make a generator function a context manager: ``with f():`` runs the
+# generator up to its ``yield`` on entry and the rest on exit
+CONTEXT_MANAGER_DECORATORS: frozenset[str] = frozenset(
+    {"contextlib.contextmanager", "contextlib.asynccontextmanager"}
+)
+
+# the types of "some context manager": a parameter so typed may hold any, a lock included
+GENERIC_CONTEXT_MANAGERS: frozenset[str] = frozenset(
+    {
+        "contextlib.AbstractContextManager",
+        "typing.ContextManager",
+        "typing_extensions.ContextManager",
+    }
+)
+
+# calls that run their function on a thread of a pool shared by the whole process, bounded:
+# fully qualified name -> (the pool, the keyword that gives a pool of the caller's own instead)
+SHARED_POOL_FUNCTIONS: dict[str, tuple[str, str]] = {
+    "asyncio.to_thread": (
+        "the event loop's default executor (at most min(32, CPUs + 4) threads)",
+        "",
+    ),
+    "asyncio.threads.to_thread": (
+        "the event loop's default executor (at most min(32, CPUs + 4) threads)",
+        "",
+    ),
+    "anyio.to_thread.run_sync": ("AnyIO's default thread limiter (40 threads)", "limiter"),
+    "trio.to_thread.run_sync": ("Trio's default thread limiter (40 threads)", "limiter"),
+    "starlette.concurrency.run_in_threadpool": ("AnyIO's default thread limiter (40 threads)", ""),
+    "fastapi.concurrency.run_in_threadpool": ("AnyIO's default thread limiter (40 threads)", ""),
+}
+DEFAULT_EXECUTOR = "the event loop's default executor (at most min(32, CPUs + 4) threads)"
+
 _LOCK_MODULES = {"threading", "asyncio", "locks", "multiprocessing", "anyio", "trio", "_thread"}
 _LOCK_WORDS = {"lock", "rlock", "mutex", "semaphore", "sem", "alock", "wlock", "lck"}
 _WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
@@ -76,6 +109,9 @@ class LockInfo:
     type_fq: str  # the lock's type, "" when unknown
 
     wrapper: bool = False  # taken through an object whose ``__enter__`` acquires its lock
+    # how it is known (path, position, what): the factory that made it, the context manager
+    # function that takes it for its ``with`` block
+    via: tuple[tuple[str, Pos, str], ...] = ()
 
     @property
     def describe(self) -> str:
@@ -106,6 +142,9 @@ class LockModel:
             self.known[t] = ("thread", True)
         self.extra_handoffs = frozenset(settings.extra_executor_functions)
         self._classes: Memo[str, _LockClass | None] = Memo(index.tracker)
+        self._factories: Memo[str, _Made | None] = Memo(index.tracker)
+        self._producers: Memo[tuple[str, str], str] = Memo(index.tracker)
+        self._wrapping = 0  # depth of context-manager functions being looked through
 
     # -- types --------------------------------------------------------------------------------
     def classify(self, fq: str) -> _LockClass | None:
@@ -165,9 +204,18 @@ class LockModel:
         """The lock a ``with <ref>:`` (or ``<ref>.acquire()``) takes, if it is one."""
         if not ref or "[]" in ref:
             return None
+        if ref.endswith("()"):
+            inner = self._wrapped_lock(ctx, ref)
+            if inner is not None:
+                return inner
         val = self.index.eval(ctx, ref)
         segs = split_ref(ref)
         last = segs[-1].rstrip("()") if segs else ""
+        made = self._made_lock(ctx, ref, val)
+        if made is not None:
+            made_cls, type_fq, via = made
+            ident = self._identity(ctx, ref, type_fq)
+            return LockInfo(ident, made_cls.kind, made_cls.reentrant, type_fq, via=via)
         if isinstance(val, Inst):
             lc = self.classify(val.fq)
             if lc is not None:
@@ -224,3 +272,354 @@ class LockModel:
             if isinstance(v, Inst) and v.fq.rsplit(".", 1)[-1].endswith("Executor"):
                 return 0
         return None
+
+    # -- locks made by the project's factory functions ----------------------------------------
+    def _made_lock(
+        self, ctx: Ctx, ref: str, val: object
+    ) -> tuple[_LockClass, str, tuple[tuple[str, Pos, str], ...]] | None:
+        """A lock that ``ref`` holds because a project function made it: ``self._lock =
+        make_lock()``, ``_lock = make_lock()`` in a class body, ``LOCK = make_lock()``, a local."""
+        fq = ""
+        if isinstance(val, Inst) and val.fq in self.index.functions:
+            fq = val.fq  # a class-level ``_lock = make_lock()``: its "type" is the function
+        elif val is None and not ref.endswith(("()", "]")):
+            fq = self._producer(ctx, ref)
+        if not fq:
+            return None
+        made = self.factory(fq)
+        if made is None:
+            return None
+        fn = self.index.functions.get(fq)
+        via: tuple[tuple[str, Pos, str], ...] = ()
+        if fn is not None:
+            via = ((fn.module.path, fn.facts.pos, f"`{fn.facts.name}` returns a {made.describe}"),)
+        return made.cls, made.type_fq, via
+
+    def _producer(self, ctx: Ctx, ref: str) -> str:
+        """The project function whose result ``ref`` holds, from its assignment: a local's
+        first one, a module variable's, or an attribute's in the methods of its class."""
+        idx = self.index
+        if ref.startswith("global:"):
+            name = ref[7:]
+            if "." in name:
+                return ""
+            t = ctx.fn.module.global_types.get(name)
+            fq = idx.resolve(ctx.fn.module, t) if t else ""
+            return fq if fq in idx.functions else ""
+        segs = split_ref(ref)
+        if len(segs) == 1:
+            for e in ctx.fn.facts.events:
+                if e.kind == K.LOCAL and e.ref == ref and e.value is not None:
+                    if e.value.kind != "call" or not e.value.ref:
+                        return ""
+                    v = idx.eval(ctx, e.value.ref)
+                    return v.fq if isinstance(v, FuncVal) and v.fq in idx.functions else ""
+            return ""
+        if any(s.endswith(("()", "]")) for s in segs):
+            return ""
+        owner = idx.eval(ctx, ".".join(segs[:-1]))
+        if not isinstance(owner, Inst) or owner.fq not in idx.classes:
+            return ""
+        return self._attr_producer(owner.fq, segs[-1])
+
+    def _attr_producer(self, cls_fq: str, attr: str) -> str:
+        key = (cls_fq, attr)
+        found = self._producers.get(key)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._producers.start(key, "")
+        out = ""
+        idx = self.index
+        target = f"self.{attr}"
+        for c in idx.mro(cls_fq):
+            idx.tracker.note(c.module.module)  # its methods, however many
+            for name in sorted(c.facts.methods, key=lambda n: (n != "__init__", n)):
+                fn = idx.functions.get(f"{c.module.module}.{c.facts.methods[name]}")
+                if fn is None:
+                    continue
+                for e in fn.facts.events:
+                    if e.kind != K.WRITE or e.ref != target or e.value is None:
+                        continue
+                    if e.value.kind != "call" or not e.value.ref:
+                        continue
+                    v = idx.eval(Ctx(fn, cls_fq), e.value.ref)
+                    if isinstance(v, FuncVal) and v.fq in idx.functions:
+                        out = v.fq
+                        break
+                if out:
+                    break
+            if out:
+                break
+        return self._producers.finish(key, out)
+
+    def factory(self, fq: str) -> _Made | None:
+        """If the project function ``fq`` makes locks, which kind: its return annotation names
+        a lock type, or every ``return`` of it (and of each earlier definition of the same
+        name, one per branch of a module-level ``if``) gives one, all of the same kind."""
+        found = self._factories.get(fq)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._factories.start(fq, None)  # recursion guard
+        return self._factories.finish(fq, self._factory(fq))
+
+    def _factory(self, fq: str) -> _Made | None:
+        idx = self.index
+        fn = idx.functions.get(fq)
+        if fn is None or fn.facts.is_async or fn.facts.is_generator or fn.facts.is_lambda:
+            return None
+        f = fn.facts
+        if f.returns_annotation:
+            t = idx.resolve(fn.module, f.returns_annotation)
+            lc = self.classify(t)
+            return _Made(lc, t) if lc is not None else None
+        ctx = Ctx(fn, idx.method_fn(fn))
+        groups = [f.returns_refs, *f.earlier_returns]
+        out: _Made | None = None
+        for group in groups:
+            if not group:
+                return None
+            for r in group:
+                made = self._returned(ctx, r)
+                if made is None:
+                    return None
+                if out is None:
+                    out = made
+                elif (made.cls.kind, made.cls.reentrant) != (out.cls.kind, out.cls.reentrant):
+                    return None
+        return out
+
+    def _returned(self, ctx: Ctx, ref: str) -> _Made | None:
+        if not ref or "[]" in ref:
+            return None
+        val = self.index.eval(ctx, ref)
+        if isinstance(val, Inst):
+            lc = self.classify(val.fq)
+            if lc is not None:
+                return _Made(lc, val.fq)
+            if val.fq in self.index.functions:
+                return self.factory(val.fq)
+            return None
+        if val is None and ref.endswith("()"):
+            v = self.index.eval(ctx, ref[:-2])
+            if isinstance(v, FuncVal):
+                return self.factory(v.fq)
+        if val is None:
+            fq = self._producer(ctx, ref)
+            return self.factory(fq) if fq else None
+        return None
+
+    # -- context-manager functions that take a lock -------------------------------------------
+    def _wrapped_lock(self, ctx: Ctx, ref: str) -> LockInfo | None:
+        """``with self._protected():`` where ``_protected`` is a ``@contextmanager`` generator
+        that yields inside ``with self._lock:`` (or between ``acquire()`` and ``release()``):
+        the block holds that inner lock (same kind, reentrancy and identity)."""
+        if self._wrapping >= 3:
+            return None
+        idx = self.index
+        callee = ref[:-2]
+        targets = idx.callable_targets(ctx, callee)
+        if not targets:
+            return None
+        calls = {e.args for e in ctx.fn.facts.events if e.kind == K.CALL and e.ref == callee}
+        args = next(iter(calls)) if len(calls) == 1 else ()
+        self._wrapping += 1
+        try:
+            for fn, _c, fv in targets:
+                if not fn.facts.is_generator or not self._cm_function(fn):
+                    continue
+                tctx = idx.bind_args(fn, fv, args, ctx)
+                inner = self._held_at_yield(tctx)
+                if inner is not None:
+                    lock, pos = inner
+                    step = (fn.module.path, pos, f"`{fn.facts.name}` takes {lock.describe} here")
+                    return LockInfo(
+                        lock.ident,
+                        lock.kind,
+                        lock.reentrant,
+                        lock.type_fq,
+                        lock.wrapper,
+                        (*lock.via, step),
+                    )
+        finally:
+            self._wrapping -= 1
+        return None
+
+    def _cm_function(self, fn: Fn) -> bool:
+        for d in fn.facts.decorators:
+            if self.index.resolve(fn.module, d) in CONTEXT_MANAGER_DECORATORS:
+                return True
+        return False
+
+    def _held_at_yield(self, ctx: Ctx) -> tuple[LockInfo, Pos] | None:
+        """The lock a generator holds at its (first) ``yield``, and where it takes it."""
+        f = ctx.fn.facts
+        first = next((i for i, e in enumerate(f.events) if e.kind == K.YIELD), -1)
+        if first < 0:
+            return None
+        ev = f.events[first]
+        for rid in reversed(ev.regions):
+            region = f.regions[rid]
+            lock = self.lock_of(ctx, region.ref)
+            if lock is not None:
+                return lock, region.pos
+        for e in f.events[:first]:
+            if e.kind != K.CALL or not e.ref.endswith(".acquire"):
+                continue
+            owner = e.ref[: -len(".acquire")]
+            if not _released_after(f.events, first, owner):
+                continue
+            lock = self.lock_of(ctx, owner)
+            if lock is not None:
+                return lock, e.show or e.pos
+        return None
+
+    # -- a blocking acquisition handed to a shared pool (pool starvation) ---------------------
+    def shared_pool(self, ctx: Ctx, ev: Event) -> str:
+        """If the call ``ev`` runs its function on a thread of a bounded pool the whole
+        process shares (no executor or limiter of the caller's own), that pool."""
+        segs = split_ref(ev.ref)
+        if not segs:
+            return ""
+        positional = [a for a in ev.args if not _is_kw(a)]
+        keywords = {a.partition("=")[0] for a in ev.args if _is_kw(a)}
+        if segs[-1] == "run_in_executor":
+            return DEFAULT_EXECUTOR if positional and positional[0] == "const" else ""
+        if "(" in ev.ref:
+            return ""
+        fq = self.index.resolve(ctx.fn.module, ev.ref)
+        pool = SHARED_POOL_FUNCTIONS.get(fq)
+        if pool is None:
+            return ""
+        what, own = pool
+        if own and (own in keywords or "**" in keywords):
+            return ""
+        return what
+
+    def blocking_acquire(
+        self, ctx: Ctx, ref: str, extra: int
+    ) -> tuple[str, LockInfo | None, tuple[tuple[str, Pos, str], ...]]:
+        """If running ``ref`` (with ``extra`` more arguments) blocks until a lock is free:
+        ``lock.acquire`` of a lock (no timeout, blocking), ``lock.__enter__``, or the
+        ``__enter__`` of a context manager of unknown kind passed in (a parameter typed
+        ``AbstractContextManager``/``ContextManager``, or not annotated, or an attribute
+        assigned from one). What it blocks on, in words, the lock when it is one, and where
+        the context manager comes from."""
+        segs = split_ref(ref)
+        if len(segs) < 2 or segs[-1] not in ("acquire", "__enter__"):
+            return "", None, ()
+        owner = ".".join(segs[:-1])
+        shown = owner.removeprefix("global:")
+        if segs[-1] == "acquire" and extra:
+            return "", None, ()  # ``acquire, False`` or with a timeout: it gives up
+        lock = self.lock_of(ctx, owner)
+        if lock is not None:
+            if lock.kind == "async":
+                return "", None, ()
+            return f"`{shown}` ({lock.describe}) is free", lock, ()
+        if segs[-1] != "__enter__":
+            return "", None, ()
+        val = self.index.eval(ctx, owner)
+        what = ""
+        if isinstance(val, Inst) and val.fq in GENERIC_CONTEXT_MANAGERS:
+            what = f"typed `{val.fq.rsplit('.', 1)[-1]}`"
+        elif val is None and self._unannotated_param(ctx, owner):
+            what = "not annotated"
+        if not what:
+            return "", None, ()
+        where = self._passed_in_at(ctx, owner)
+        evidence = (
+            (
+                (
+                    where[0],
+                    where[1],
+                    f"`{shown}` is a context manager passed in ({what}): a lock, "
+                    "a connection pool, anything that may block",
+                ),
+            )
+            if where is not None
+            else ()
+        )
+        return f"`{shown}` (a context manager of any kind, {what}) can be entered", None, evidence
+
+    def _passed_in_at(self, ctx: Ctx, ref: str) -> tuple[str, Pos] | None:
+        """Where ``cm`` (a parameter: its function) or ``self._cm`` (its assignment) comes in."""
+        segs = split_ref(ref)
+        if len(segs) == 1:
+            return ctx.fn.module.path, ctx.fn.facts.pos
+        if len(segs) != 2 or segs[0] != "self" or not ctx.recv:
+            return None
+        target = f"self.{segs[1]}"
+        for c in self.index.mro(ctx.recv):
+            self.index.tracker.note(c.module.module)
+            for name in sorted(c.facts.methods, key=lambda n: (n != "__init__", n)):
+                m = self.index.functions.get(f"{c.module.module}.{c.facts.methods[name]}")
+                if m is None:
+                    continue
+                for e in m.facts.events:
+                    if (
+                        e.kind == K.WRITE
+                        and e.ref == target
+                        and e.value is not None
+                        and e.value.kind == "name"
+                    ):
+                        return m.module.path, e.show or e.pos
+        return None
+
+    def _unannotated_param(self, ctx: Ctx, ref: str) -> bool:
+        """``cm`` or ``self._cm``: a parameter without annotation (or an attribute assigned
+        from one in a method of its class), nothing known of what it holds."""
+        segs = split_ref(ref)
+        fn = ctx.fn
+        if len(segs) == 1:
+            found, _v = ctx.bound(ref)
+            if found:
+                return False
+            return any(p.name == ref and not p.annotation for p in fn.facts.params)
+        if len(segs) != 2 or segs[0] != "self" or not ctx.recv:
+            return False
+        idx = self.index
+        target = f"self.{segs[1]}"
+        seen = False
+        for c in idx.mro(ctx.recv):
+            idx.tracker.note(c.module.module)
+            for q in c.facts.methods.values():
+                m = idx.functions.get(f"{c.module.module}.{q}")
+                if m is None:
+                    continue
+                params = {p.name: p.annotation for p in m.facts.params}
+                for e in m.facts.events:
+                    if e.kind != K.WRITE or e.ref != target or e.value is None:
+                        continue
+                    v = e.value
+                    if v.kind == "const" and v.ref == "falsy":
+                        continue  # ``self._cm = None``
+                    if v.kind != "name" or v.ref not in params or params[v.ref]:
+                        return False
+                    seen = True
+        return seen
+
+
+@dataclass(frozen=True, slots=True)
+class _Made:
+    """What a lock factory makes."""
+
+    cls: _LockClass
+    type_fq: str
+
+    @property
+    def describe(self) -> str:
+        short = self.type_fq.rsplit(".", 1)[-1]
+        module = self.type_fq.rsplit(".", 2)[-2] if "." in self.type_fq else ""
+        return f"`{module}.{short}`" if module in _LOCK_MODULES else f"`{short}`"
+
+
+def _released_after(events: list[Event], start: int, owner: str) -> bool:
+    release = owner + ".release"
+    return any(e.kind == K.CALL and e.ref == release for e in events[start:])
+
+
+def _is_kw(arg: str) -> bool:
+    k, eq, _ = arg.partition("=")
+    return (
+        bool(eq) and (k.isidentifier() or k == "**") and not arg.startswith(("lambda:", "partial:"))
+    )

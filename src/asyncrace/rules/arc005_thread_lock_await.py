@@ -4,7 +4,11 @@
 ``await``: while the holder is suspended, the next coroutine that reaches the same ``with``
 blocks the event-loop thread on ``acquire()``; the holder can then never resume to release it.
 The whole loop hangs. Like Clippy's ``await_holding_lock``, the finding lists every await point
-the lock is held through.
+the lock is held through, and then where else the same lock is taken on the event loop: where
+the loop would block.
+
+A generator-based coroutine (``__await__``, ``@types.coroutine``) suspends at its ``yield`` and
+``yield from``: those are its await points.
 """
 
 from __future__ import annotations
@@ -12,8 +16,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from asyncrace.analysis.facade import Analysis
-from asyncrace.analysis.facts import K, ModuleFacts
-from asyncrace.analysis.summaries import at, fn_step
+from asyncrace.analysis.facts import Event, K, ModuleFacts, Pos
+from asyncrace.analysis.index import Fn
+from asyncrace.analysis.locks import LockInfo
+from asyncrace.analysis.summaries import Step, at, fn_step, short
 from asyncrace.diagnostic import Diagnostic
 from asyncrace.rules.base import make, module_functions, shown
 
@@ -22,6 +28,28 @@ FIX = (
     "lock before the await (copy what you need under the lock, then await outside it)."
 )
 
+# decorators that make a generator a coroutine whose ``yield from`` is an await
+GENERATOR_COROUTINE_DECORATORS = frozenset({"types.coroutine", "asyncio.coroutine"})
+# at most this many other places where the lock is taken on the event loop are named
+MAX_SITES = 3
+
+
+def generator_coroutine(analysis: Analysis, fn: Fn) -> bool:
+    """A plain generator that is a coroutine: ``__await__`` (what ``await obj`` runs) or one
+    decorated ``@types.coroutine``. Each ``yield``/``yield from`` in it suspends the task."""
+    f = fn.facts
+    if f.is_async or not f.is_generator:
+        return False
+    if f.name == "__await__" and f.cls is not None:
+        return True
+    return any(
+        analysis.index.resolve(fn.module, d) in GENERATOR_COROUTINE_DECORATORS for d in f.decorators
+    )
+
+
+def on_loop(analysis: Analysis, fn: Fn) -> bool:
+    return fn.facts.is_async or generator_coroutine(analysis, fn)
+
 
 class ThreadLockHeldAcrossAwait:
     code = "ARC005"
@@ -29,30 +57,142 @@ class ThreadLockHeldAcrossAwait:
     def check(self, analysis: Analysis, module: ModuleFacts) -> Iterator[Diagnostic]:
         for fn in module_functions(analysis, module):
             f = fn.facts
-            if not f.is_async or not f.regions:
+            if not f.regions:
+                continue
+            if f.is_async:
+                suspend = K.AWAIT
+            elif generator_coroutine(analysis, fn):
+                suspend = K.YIELD
+            else:
                 continue
             ctx = analysis.ctx(fn)
             for rid, region in enumerate(f.regions):
-                if region.is_async:
-                    continue
                 lock = analysis.region_lock(ctx, rid)
                 if lock is None or lock.kind != "thread" or lock.reentrant is not False:
                     continue
                 awaits = [
                     e
                     for e in f.events[region.first : region.last]
-                    if e.kind == K.AWAIT and rid in e.regions
+                    if e.kind == suspend and rid in e.regions
                 ]
                 if not awaits:
                     continue
-                steps = [
-                    fn_step(fn, at(e), f"{e.name} while `{shown(region.ref)}` is held")
-                    for e in awaits
-                ]
+                held = shown(region.ref)
+                steps = [fn_step(fn, at(e), self._label(e, held)) for e in awaits]
+                steps += [Step(path, pos, what) for path, pos, what in lock.via]
+                sites = other_sites(analysis, fn, rid, lock)
+                steps += [s for _, s in sites]
                 n = len(awaits)
+                where = ""
+                if sites:
+                    names = ["here", *(w for w, _ in sites)]
+                    where = f" ({', '.join(names[:-1])}, or {names[-1]})"
                 msg = (
-                    f"`{shown(region.ref)}` (a non-reentrant {lock.describe}) is held across "
-                    f"{n} await point{'s' if n != 1 else ''}; the next coroutine to take it "
-                    "blocks the event loop while the holder is suspended: the loop hangs"
+                    f"`{held}` (a non-reentrant {lock.describe}) is held across "
+                    f"{n} await point{'s' if n != 1 else ''}; the next coroutine to take "
+                    f"it{where} blocks the event loop while the holder is suspended: the loop "
+                    "hangs"
                 )
                 yield make(self.code, fn.module.path, region.pos, msg, steps, FIX)
+
+    @staticmethod
+    def _label(e: Event, held: str) -> str:
+        if e.kind == K.YIELD:
+            return f"`yield` suspends the coroutine (an await point) while `{held}` is held"
+        return f"{e.name} while `{held}` is held"
+
+
+def other_sites(analysis: Analysis, fn: Fn, rid: int, lock: LockInfo) -> list[tuple[str, Step]]:
+    """Where else ``lock`` is taken on the event-loop thread: ``with`` blocks (and
+    ``acquire()`` calls) of the same lock in coroutines, or in synchronous functions that a
+    coroutine calls. Nearest first (the same function, class, module, then others), at most
+    :data:`MAX_SITES`. Each is (how the message names it, the step)."""
+    idx = analysis.index
+    here = fn.module
+    owner = lock.ident.rpartition(".")[0]
+    scan: list[Fn] = []
+    seen: set[str] = set()
+
+    def add(f: Fn | None) -> None:
+        if f is not None and f.fq not in seen:
+            seen.add(f.fq)
+            scan.append(f)
+
+    for q in sorted(here.functions):
+        add(idx.functions.get(f"{here.module}.{q}"))
+    if "@" not in lock.ident and owner in idx.classes:
+        classes = [c.fq for c in idx.mro(owner)] + idx.subclasses(owner)
+        for cfq in classes:
+            ci = idx.classes.get(cfq)
+            if ci is None:
+                continue
+            for q in sorted(ci.facts.methods.values()):
+                add(idx.functions.get(f"{ci.module.module}.{q}"))
+
+    found: list[tuple[tuple[int, str, int], str, Step]] = []
+    for other in scan:
+        ctx = analysis.ctx(other)
+        f = other.facts
+        hits: list[tuple[Pos, str]] = []  # where and how it is taken
+        for r, region in enumerate(f.regions):
+            if other is fn and r == rid:
+                continue
+            got = analysis.region_lock(ctx, r)
+            if got is not None and got.ident == lock.ident:
+                hits.append((region.pos, f"`with {shown(region.ref)}:`"))
+        for e in f.events:
+            if e.kind == K.CALL and e.ref.endswith(".acquire"):
+                got = analysis.locks.lock_of(ctx, e.ref[: -len(".acquire")])
+                if got is not None and got.ident == lock.ident:
+                    hits.append((at(e), f"`{shown(e.ref)}()`"))
+        if not hits:
+            continue
+        loop = on_loop(analysis, other)
+        if not loop and f.is_generator:
+            continue  # a context-manager function: its users' ``with`` blocks are the sites
+        caller = "" if loop else _async_caller(analysis, other)
+        if not loop and not caller:
+            continue  # only synchronous code no coroutine calls: maybe another thread
+        if other is fn:
+            rank = 0
+        elif f.cls is not None and f.cls == fn.facts.cls and other.module is here:
+            rank = 1
+        elif other.module is here:
+            rank = 2
+        else:
+            rank = 3
+        # one site per function: the nearest to the held block in its own function, else the
+        # first; the message names functions, not every line of one of them
+        here_line = fn.facts.regions[rid].pos[0]
+        pos, how = min(hits, key=lambda h: (abs(h[0][0] - here_line) if other is fn else 0, h))
+        line = pos[0]
+        where = f"line {line}" if other.module is here else f"{other.module.path}:{line}"
+        name = f"in `{short(other)}` at {where}" if other is not fn else f"at {where}"
+        if caller:
+            label = (
+                f"{how} in `{short(other)}`, which the coroutine `{caller}` calls: a second "
+                "coroutine blocks the event loop here"
+            )
+        else:
+            label = (
+                f"{how} in the coroutine `{short(other)}`: a second coroutine blocks the event "
+                "loop here"
+            )
+        found.append(((rank, other.module.path, line), name, fn_step(other, pos, label)))
+    found.sort(key=lambda t: t[0])
+    return [(name, step) for _, name, step in found[:MAX_SITES]]
+
+
+def _async_caller(analysis: Analysis, fn: Fn) -> str:
+    """A coroutine that calls the synchronous ``fn`` directly (so ``fn`` runs on the event
+    loop), by name; ``""`` if none is found."""
+    for caller, i in analysis.calls_by_name(fn.facts.name):
+        if not on_loop(analysis, caller):
+            continue
+        ev = caller.facts.events[i]
+        if ev.ref.rpartition(".")[2] != fn.facts.name:
+            continue  # handed to a spawner, not called here
+        for tfn, _tctx in analysis.targets(analysis.ctx(caller), ev):
+            if tfn.fq == fn.fq:
+                return short(caller)
+    return ""
