@@ -236,6 +236,22 @@ def test_arc004_names_every_handoff_function() -> None:
     assert not missing
 
 
+def test_arc004_names_every_shared_pool_and_generic_context_manager() -> None:
+    text = how("ARC004")
+    pools = [f for f in sorted(locks.SHARED_POOL_FUNCTIONS) if f.rsplit(".", 1)[-1] not in text]
+    generic = [t for t in sorted(locks.GENERIC_CONTEXT_MANAGERS) if t.split(".", 1)[1] not in text]
+    assert not pools and not generic, (pools, generic)
+
+
+def test_arc005_names_the_context_manager_and_coroutine_decorators() -> None:
+    from asyncrace.rules import arc005_thread_lock_await as arc005
+
+    text = how("ARC005")
+    names = {d.rsplit(".", 1)[-1] for d in locks.CONTEXT_MANAGER_DECORATORS}
+    names |= {d for d in arc005.GENERATOR_COROUTINE_DECORATORS if d != "asyncio.coroutine"}
+    assert not [n for n in sorted(names) if n not in text]
+
+
 def test_arc005_names_every_non_reentrant_thread_lock() -> None:
     text = how("ARC005")
     names = {

@@ -200,12 +200,13 @@ class LockModel:
         return False
 
     # -- regions ------------------------------------------------------------------------------
-    def lock_of(self, ctx: Ctx, ref: str) -> LockInfo | None:
-        """The lock a ``with <ref>:`` (or ``<ref>.acquire()``) takes, if it is one."""
+    def lock_of(self, ctx: Ctx, ref: str, at: Pos | None = None) -> LockInfo | None:
+        """The lock a ``with <ref>:`` (or ``<ref>.acquire()``) takes, if it is one; ``at``:
+        where the ``with`` item is (a call's arguments are then known)."""
         if not ref or "[]" in ref:
             return None
         if ref.endswith("()"):
-            inner = self._wrapped_lock(ctx, ref)
+            inner = self._wrapped_lock(ctx, ref, at)
             if inner is not None:
                 return inner
         val = self.index.eval(ctx, ref)
@@ -409,7 +410,7 @@ class LockModel:
         return None
 
     # -- context-manager functions that take a lock -------------------------------------------
-    def _wrapped_lock(self, ctx: Ctx, ref: str) -> LockInfo | None:
+    def _wrapped_lock(self, ctx: Ctx, ref: str, at: Pos | None) -> LockInfo | None:
         """``with self._protected():`` where ``_protected`` is a ``@contextmanager`` generator
         that yields inside ``with self._lock:`` (or between ``acquire()`` and ``release()``):
         the block holds that inner lock (same kind, reentrancy and identity)."""
@@ -420,8 +421,10 @@ class LockModel:
         targets = idx.callable_targets(ctx, callee)
         if not targets:
             return None
-        calls = {e.args for e in ctx.fn.facts.events if e.kind == K.CALL and e.ref == callee}
-        args = next(iter(calls)) if len(calls) == 1 else ()
+        calls = [e for e in ctx.fn.facts.events if e.kind == K.CALL and e.ref == callee]
+        exact = [e.args for e in calls if e.pos == at]
+        same = {e.args for e in calls}
+        args = exact[0] if exact else next(iter(same)) if len(same) == 1 else ()
         self._wrapping += 1
         try:
             for fn, _c, fv in targets:
@@ -430,7 +433,15 @@ class LockModel:
                 tctx = idx.bind_args(fn, fv, args, ctx)
                 inner = self._held_at_yield(tctx)
                 if inner is not None:
-                    lock, pos = inner
+                    lock, pos, inner_ref = inner
+                    passed = _argument_for(fn, fv, args, inner_ref)
+                    if passed:
+                        # ``with holding(self._slots):``: the lock is the caller's argument
+                        outer = self.lock_of(ctx, passed)
+                        if outer is not None:
+                            lock = outer
+                    if lock.ident.startswith("?."):
+                        continue  # a lock-like name of unknown owner: not one lock
                     step = (fn.module.path, pos, f"`{fn.facts.name}` takes {lock.describe} here")
                     return LockInfo(
                         lock.ident,
@@ -450,8 +461,9 @@ class LockModel:
                 return True
         return False
 
-    def _held_at_yield(self, ctx: Ctx) -> tuple[LockInfo, Pos] | None:
-        """The lock a generator holds at its (first) ``yield``, and where it takes it."""
+    def _held_at_yield(self, ctx: Ctx) -> tuple[LockInfo, Pos, str] | None:
+        """The lock a generator holds at its (first) ``yield``, where it takes it, and the
+        ref it takes."""
         f = ctx.fn.facts
         first = next((i for i, e in enumerate(f.events) if e.kind == K.YIELD), -1)
         if first < 0:
@@ -461,7 +473,7 @@ class LockModel:
             region = f.regions[rid]
             lock = self.lock_of(ctx, region.ref)
             if lock is not None:
-                return lock, region.pos
+                return lock, region.pos, region.ref
         for e in f.events[:first]:
             if e.kind != K.CALL or not e.ref.endswith(".acquire"):
                 continue
@@ -470,7 +482,7 @@ class LockModel:
                 continue
             lock = self.lock_of(ctx, owner)
             if lock is not None:
-                return lock, e.show or e.pos
+                return lock, e.show or e.pos, owner
         return None
 
     # -- a blocking acquisition handed to a shared pool (pool starvation) ---------------------
@@ -611,6 +623,27 @@ class _Made:
         short = self.type_fq.rsplit(".", 1)[-1]
         module = self.type_fq.rsplit(".", 2)[-2] if "." in self.type_fq else ""
         return f"`{module}.{short}`" if module in _LOCK_MODULES else f"`{short}`"
+
+
+def _argument_for(fn: Fn, fv: FuncVal, args: tuple[str, ...], ref: str) -> str:
+    """The caller's argument ref that the parameter ``ref`` of ``fn`` receives, if any."""
+    params = list(fn.facts.params)
+    if not any(p.name == ref for p in params) or fv.pre_args or fv.pre_kwargs:
+        return ""
+    static = "staticmethod" in {d.rsplit(".", 1)[-1] for d in fn.facts.decorators}
+    if fn.facts.cls and fn.facts.parent is None and fv.recv is not None and not static:
+        params = params[1:]
+    positional = [a for a in args if not _is_kw(a)]
+    for a in args:
+        k, _, v = a.partition("=")
+        if _is_kw(a) and k == ref:
+            return v
+    pos_params = [p.name for p in params if p.kind == "pos"]
+    if ref in pos_params:
+        i = pos_params.index(ref)
+        if i < len(positional) and not positional[i].startswith(("*", "lambda:", "partial:")):
+            return positional[i] if positional[i] != "const" else ""
+    return ""
 
 
 def _released_after(events: list[Event], start: int, owner: str) -> bool:

@@ -249,7 +249,7 @@ class Summaries:
         if found is MISS:
             self._region_locks.start(key, None)
             region = ctx.fn.facts.regions[rid]
-            found = self._region_locks.finish(key, self.locks.lock_of(ctx, region.ref))
+            found = self._region_locks.finish(key, self.locks.lock_of(ctx, region.ref, region.pos))
         return found  # type: ignore[no-any-return]
 
     def targets(self, ctx: Ctx, ev: Event) -> list[tuple[Fn, Ctx]]:
@@ -349,7 +349,7 @@ class Summaries:
             lock = (
                 self.region_lock(ctx, rid)
                 if not ctx.bindings
-                else self.locks.lock_of(ctx, region.ref)
+                else self.locks.lock_of(ctx, region.ref, region.pos)
             )
             if lock is not None:
                 out.append(Acquire(lock, (fn_step(fn, region.pos, f"takes {lock.describe} here"),)))

@@ -77,7 +77,7 @@ class ThreadLockHeldAcrossAwait:
                 ]
                 if not awaits:
                     continue
-                held = shown(region.ref)
+                held = with_text(f.events, region.ref, region.pos)
                 steps = [fn_step(fn, at(e), self._label(e, held)) for e in awaits]
                 steps += [Step(path, pos, what) for path, pos, what in lock.via]
                 sites = other_sites(analysis, fn, rid, lock)
@@ -100,6 +100,17 @@ class ThreadLockHeldAcrossAwait:
         if e.kind == K.YIELD:
             return f"`yield` suspends the coroutine (an await point) while `{held}` is held"
         return f"{e.name} while `{held}` is held"
+
+
+def with_text(events: list[Event], ref: str, pos: Pos) -> str:
+    """A ``with`` item as written, near enough: ``self._lock``, ``holding(self._slots)``."""
+    if not ref.endswith("()"):
+        return shown(ref)
+    call = next((e for e in events if e.kind == K.CALL and e.pos == pos), None)
+    if call is None or not call.args:
+        return shown(ref)
+    args = [a if a and a != "const" and ":" not in a else "..." for a in call.args]
+    return f"{shown(ref[:-2])}({', '.join(shown(a) for a in args)})"
 
 
 def other_sites(analysis: Analysis, fn: Fn, rid: int, lock: LockInfo) -> list[tuple[str, Step]]:
@@ -139,7 +150,8 @@ def other_sites(analysis: Analysis, fn: Fn, rid: int, lock: LockInfo) -> list[tu
                 continue
             got = analysis.region_lock(ctx, r)
             if got is not None and got.ident == lock.ident:
-                hits.append((region.pos, f"`with {shown(region.ref)}:`"))
+                text = with_text(f.events, region.ref, region.pos)
+                hits.append((region.pos, f"`with {text}:`"))
         for e in f.events:
             if e.kind == K.CALL and e.ref.endswith(".acquire"):
                 got = analysis.locks.lock_of(ctx, e.ref[: -len(".acquire")])
