@@ -428,7 +428,7 @@ class LockModel:
         self._wrapping += 1
         try:
             for fn, _c, fv in targets:
-                if not fn.facts.is_generator or not self._cm_function(fn):
+                if not fn.facts.is_generator or not self.cm_function(fn):
                     continue
                 tctx = idx.bind_args(fn, fv, args, ctx)
                 inner = self._held_at_yield(tctx)
@@ -455,7 +455,8 @@ class LockModel:
             self._wrapping -= 1
         return None
 
-    def _cm_function(self, fn: Fn) -> bool:
+    def cm_function(self, fn: Fn) -> bool:
+        """A ``@contextmanager``/``@asynccontextmanager`` function."""
         for d in fn.facts.decorators:
             if self.index.resolve(fn.module, d) in CONTEXT_MANAGER_DECORATORS:
                 return True

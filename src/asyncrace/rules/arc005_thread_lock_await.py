@@ -70,6 +70,8 @@ class ThreadLockHeldAcrossAwait:
                 lock = analysis.region_lock(ctx, rid)
                 if lock is None or lock.kind != "thread" or lock.reentrant is not False:
                     continue
+                if region.is_async and not lock.via:
+                    continue  # only an ``@asynccontextmanager`` function holds one so
                 awaits = [
                     e
                     for e in f.events[region.first : region.last]
@@ -159,9 +161,11 @@ def other_sites(analysis: Analysis, fn: Fn, rid: int, lock: LockInfo) -> list[tu
                     hits.append((at(e), f"`{shown(e.ref)}()`"))
         if not hits:
             continue
+        if f.is_generator and analysis.locks.cm_function(other):
+            continue  # a context-manager function: its users' ``with`` blocks are the sites
         loop = on_loop(analysis, other)
         if not loop and f.is_generator:
-            continue  # a context-manager function: its users' ``with`` blocks are the sites
+            continue  # calling a generator runs none of it
         caller = "" if loop else _async_caller(analysis, other)
         if not loop and not caller:
             continue  # only synchronous code no coroutine calls: maybe another thread
