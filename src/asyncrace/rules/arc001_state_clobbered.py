@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from asyncrace.analysis.concurrency import ANY, OBJECT, Verdict
 from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import Event, FunctionFacts, K, ModuleFacts
-from asyncrace.analysis.index import Ctx, Fn
+from asyncrace.analysis.index import Ctx, Fn, Inst
 from asyncrace.analysis.summaries import Step, at, fn_step, search, short
 from asyncrace.diagnostic import Diagnostic
 from asyncrace.rules.base import evidence_clause, line_of, make, module_functions
@@ -55,6 +55,27 @@ def describe(ref: str) -> str:
     return f"module variable `{ref[7:]}`" if ref.startswith("global:") else f"`{ref}`"
 
 
+FIX_CLEAR = (
+    "Take the object out of the attribute before the first await (`client = self._client; "
+    "self._client = None`, under the lock that installs a new one if there is such a lock), "
+    "then await its teardown through the local; or clear the attribute only if it still holds "
+    "the object you tore down (`if self._client is client: self._client = None`)."
+)
+FIX_ITERATOR = (
+    "Make the iterator per call (a factory that returns a new one, e.g. `AsyncRetrying(...)` "
+    "inside the coroutine, or `retrying.copy()`); an iterator kept in module or object state "
+    "is shared by every task that iterates it."
+)
+# library types whose iteration keeps its state on the iterable itself (``__aiter__``/``__iter__``
+# return ``self``): one instance iterated by two tasks at once mixes their states
+STATEFUL_ITERABLES: dict[str, str] = {
+    "tenacity.AsyncRetrying": "tenacity's `AsyncRetrying` keeps the retry state of the loop on itself",
+    "tenacity.asyncio.AsyncRetrying": "tenacity's `AsyncRetrying` keeps the retry state of the loop on itself",
+    "tenacity.Retrying": "tenacity's `Retrying` keeps the retry state of the loop on itself",
+}
+_FALSY = "falsy"
+
+
 class StateClobberedAcrossAwait:
     code = "ARC001"
 
@@ -69,7 +90,12 @@ class StateClobberedAcrossAwait:
             ctx = analysis.ctx(fn)
             receiver = {f.params[0].name} if f.cls and f.parent is None and f.params else set()
             tainted = per_call_names(f, receiver)
+            # what a set-up or tear-down method stores (the opened session, the connection and
+            # its settings) is the object's state, not a value stashed for this call
+            stash = f.name not in analysis.lifecycle
             for i, ev in enumerate(f.events):
+                if not stash:
+                    break
                 if ev.kind != K.WRITE or ev.value is None or not state_ref(ev.ref, f):
                     continue
                 if ev.value.kind == "const" or not tainted.intersection(ev.value.names):
@@ -92,6 +118,191 @@ class StateClobberedAcrossAwait:
                 )
                 steps = (await_step, *read_steps, *evidence.steps)
                 yield make(self.code, here, at(ev), msg, steps, FIX)
+            yield from self._stale_clears(analysis, ctx, fn, likely)
+            yield from self._shared_iterators(analysis, ctx, fn, likely)
+
+    # -- a clear after an await that used the old value -------------------------------------
+    def _stale_clears(
+        self, analysis: Analysis, ctx: Ctx, fn: Fn, likely: bool
+    ) -> Iterator[Diagnostic]:
+        """``await self._client.disconnect()`` then ``self._client = None``: another method
+        that installs a new object in the attribute (``self._client = await connect()``) can
+        run during the await, and the clear then discards the new object, not the old one."""
+        f = fn.facts
+        if f.parent is not None or f.cls is None:
+            return
+        cls_fq = analysis.index.method_fn(fn)
+        if cls_fq is None:
+            return
+        for w, ev in enumerate(f.events):
+            if (
+                ev.kind != K.WRITE
+                or not ev.ref.startswith("self.")
+                or ev.ref.count(".") != 1
+                or ev.value is None
+                or ev.value.kind != "const"
+                or ev.value.ref != _FALSY
+            ):
+                continue
+            ref = ev.ref
+            found = self._used_then_awaited(analysis, ctx, f, w, ref)
+            if found is None:
+                continue
+            use, aw = found
+            install = self._installer(analysis, cls_fq, fn, ref)
+            if install is None:
+                continue
+            inst_fn, inst_ev = install
+            evidence = analysis.concurrent(fn, OBJECT)
+            if evidence.answer is not True:
+                other = analysis.concurrent(inst_fn, OBJECT)
+                evidence = other if other.answer is True else evidence
+            if evidence.answer is not True and (not likely or evidence.answer is False):
+                continue
+            if self._locked_with(analysis, ctx, f, aw, w, inst_fn, inst_ev):
+                continue
+            here = fn.module.path
+            install_step = fn_step(
+                inst_fn,
+                at(inst_ev),
+                f"`{short(inst_fn)}` installs a new one here; it can run during the await",
+            )
+            steps = (
+                fn_step(fn, at(f.events[use]), f"the old `{ref}` is used here"),
+                fn_step(
+                    fn,
+                    at(f.events[aw]),
+                    f"{f.events[aw].name}: other tasks run here and may install a new one",
+                ),
+                install_step,
+                *evidence.steps,
+            )
+            msg = (
+                f"`{ref}` is cleared here after an await that used its old value; "
+                f"`{short(inst_fn)}()` can store a new one meanwhile "
+                f"({line_of(install_step, here)}), and this clears that one instead"
+                f"{evidence_clause(evidence)}"
+            )
+            yield make(self.code, here, at(ev), msg, steps, FIX_CLEAR)
+
+    @staticmethod
+    def _used_then_awaited(
+        analysis: Analysis, ctx: Ctx, f: FunctionFacts, w: int, ref: str
+    ) -> tuple[int, int] | None:
+        """A use of the attribute's value (a read, a call of one of its methods) from which
+        the clear ``w`` is reached through an await, with no re-check of the attribute (a
+        test, an identity comparison) and no other write of it after the await."""
+        uses = [
+            i
+            for i, e in enumerate(f.events)
+            if i != w
+            and (
+                (e.kind == K.READ and e.ref == ref and e.name != "compare")
+                or (e.kind == K.CALL and e.ref.startswith(ref + "."))
+            )
+        ]
+        for u in uses:
+
+            def hit(i: int, _e: Event, aw: int) -> bool:
+                return i == w and aw >= 0
+
+            def stop(i: int, e: Event) -> bool:
+                if i == w:
+                    return True
+                if e.kind == K.WRITE and e.ref == ref:
+                    return True
+                if e.kind == K.READ and e.ref == ref and e.name == "compare":
+                    return True  # ``if self._client is client:``: the clear is checked
+                return e.kind == K.BRANCH and any(g.split("|", 1)[0] == ref for g in e.guards)
+
+            for _i, aw in search(f, list(f.events[u].succ), stop=stop, hit=hit):
+                return u, aw
+        return None
+
+    @staticmethod
+    def _installer(analysis: Analysis, cls_fq: str, fn: Fn, ref: str) -> tuple[Fn, Event] | None:
+        """Another coroutine of the class that stores a new object in the attribute."""
+        for ci in analysis.index.mro(cls_fq):
+            for name in sorted(ci.facts.methods):
+                m = analysis.index.functions.get(f"{ci.module.module}.{ci.facts.methods[name]}")
+                if m is None or m.fq == fn.fq or not m.facts.is_async:
+                    continue
+                for e in m.facts.events:
+                    if (
+                        e.kind == K.WRITE
+                        and e.ref == ref
+                        and e.value is not None
+                        and e.value.kind == "call"
+                    ):
+                        return m, e
+        return None
+
+    @staticmethod
+    def _locked_with(
+        analysis: Analysis,
+        ctx: Ctx,
+        f: FunctionFacts,
+        aw: int,
+        w: int,
+        inst_fn: Fn,
+        inst_ev: Event,
+    ) -> bool:
+        """The await and the clear run under a lock the installer also holds."""
+        mine = {
+            lock.ident
+            for r in set(f.events[aw].regions) & set(f.events[w].regions)
+            if (lock := analysis.region_lock(ctx, r)) is not None
+        }
+        if not mine:
+            return False
+        ictx = analysis.ctx(inst_fn)
+        theirs = {
+            lock.ident
+            for r in inst_ev.regions
+            if (lock := analysis.region_lock(ictx, r)) is not None
+        }
+        return bool(mine & theirs)
+
+    # -- an iterator that keeps its state on itself, shared -----------------------------------
+    def _shared_iterators(
+        self, analysis: Analysis, ctx: Ctx, fn: Fn, likely: bool
+    ) -> Iterator[Diagnostic]:
+        """``async for attempt in _retrying:`` over a module-level (or shared) tenacity
+        ``AsyncRetrying``: its ``__aiter__`` returns itself and stores the retry state there,
+        so two calls iterating it at once clobber each other's attempt counter and outcome."""
+        f = fn.facts
+        for ev in f.events:
+            if ev.kind == K.AWAIT and ev.name == "async for":
+                ref = ev.ref
+            elif ev.kind == K.LOCAL and ev.value is not None and ev.value.kind == "iter":
+                ref = ev.value.ref
+            else:
+                continue
+            if not ref.startswith(("global:", "self.", "cls.")) or "(" in ref:
+                continue
+            val = analysis.index.eval(ctx, ref)
+            what = STATEFUL_ITERABLES.get(val.fq) if isinstance(val, Inst) else None
+            if what is None:
+                continue
+            if ev.kind == K.LOCAL and not any(e.kind == K.AWAIT and e.repeated for e in f.events):
+                continue  # a plain ``for`` over it with nothing awaited in the loop
+            module_state = not ref.startswith("self.")
+            evidence = analysis.concurrent(fn, ANY if module_state else OBJECT)
+            if evidence.answer is None and module_state:
+                evidence = analysis.api_entry(fn) or evidence
+            if evidence.answer is not True and (not likely or evidence.answer is False):
+                continue
+            here = fn.module.path
+            shown = ref.removeprefix("global:")
+            where = "module-level" if ref.startswith("global:") else "shared"
+            msg = (
+                f"the {where} `{shown}` is iterated by every call of `{short(fn)}()`: {what}, "
+                f"so concurrent calls overwrite each other's state across their awaits"
+                f"{evidence_clause(evidence)}"
+            )
+            steps = (fn_step(fn, at(ev), "the shared iterator is started here"), *evidence.steps)
+            yield make(self.code, here, at(ev), msg, steps, FIX_ITERATOR)
+            return
 
     @staticmethod
     def _evidence(analysis: Analysis, fn: Fn, ref: str) -> Verdict:
