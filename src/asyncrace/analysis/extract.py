@@ -35,6 +35,10 @@ from asyncrace.sources import split_lines
 _FuncNode = ast.FunctionDef | ast.AsyncFunctionDef
 _ANY_FUNC = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 _MUTATING_CONST = (ast.List, ast.Tuple, ast.Set)
+# identity wrappers: ``cast(T, x)`` and ``assert_type(x, T)`` return ``x``
+_CAST = frozenset({"typing.cast", "typing_extensions.cast"})
+_ASSERT_TYPE = frozenset({"typing.assert_type", "typing_extensions.assert_type"})
+_DISPLAYS = (ast.Tuple, ast.List, ast.Set, ast.Dict)
 _CONTAINERS = frozenset(
     {
         "list",
@@ -300,6 +304,21 @@ def _shared_guard_ref(r: str) -> bool:
         and "(" not in r
         and "[" not in r
     )
+
+
+def _packed_names(node: ast.expr, out: list[str]) -> None:
+    """The plain names packed in a tuple/list/set/dict display (``(span, token)``), nested
+    displays included; not the names inside calls or other expressions."""
+    elts = [v for v in node.values if v is not None] if isinstance(node, ast.Dict) else []
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        elts = list(node.elts)
+    for e in elts:
+        if isinstance(e, ast.Starred):
+            e = e.value
+        if isinstance(e, ast.Name):
+            out.append(e.id)
+        elif isinstance(e, _DISPLAYS):
+            _packed_names(e, out)
 
 
 def _decorator_ref(node: ast.expr) -> str:
@@ -813,16 +832,43 @@ class _FunctionBuilder:
         # a name bound in an enclosing function is a closure variable, not a module variable
         return self.parent is not None and any(p.name == name for p in self.parent.params)
 
+    def identity_inner(self, node: ast.AST) -> ast.expr | None:
+        """The wrapped value of an identity wrapper, ``typing.cast(T, x)`` (any spelling:
+        ``cast``, ``typing.cast``, ``t.cast``, typing_extensions too) or ``assert_type(x, T)``:
+        ``x``; ``None`` for anything else. The value passes through unchanged, so the facts
+        record ``x`` where it goes (a token released through ``detach(cast(Any, token))``)."""
+        if not isinstance(node, ast.Call) or node.keywords or len(node.args) != 2:
+            return None
+        func = node.func
+        if isinstance(func, ast.Name):
+            fq = self.mx.imports.get(func.id, "")
+        elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+            fq = f"{self.mx.imports.get(func.value.id, '')}.{func.attr}"
+        else:
+            return None
+        if fq in _CAST:
+            inner = node.args[1]
+        elif fq in _ASSERT_TYPE:
+            inner = node.args[0]
+        else:
+            return None
+        if isinstance(inner, ast.Starred):
+            return None
+        return self.identity_inner(inner) or inner
+
     def _value_ref(self, node: ast.expr) -> str:
         if isinstance(node, ast.Await):
             node = node.value
+        node = self.identity_inner(node) or node
         if isinstance(node, ast.Lambda):
             return ""
         return self.ref(node)
 
     def summarize(self, node: ast.expr) -> Value:
+        node = self.identity_inner(node) or node
         names = tuple(n for n in _names_in(node) if n not in self.recv)
         inner = node.value if isinstance(node, ast.Await) else node
+        inner = self.identity_inner(inner) or inner
         # ``injected or Default()``, ``a if c else Default()``: the constructor gives the type
         if isinstance(inner, (ast.BoolOp, ast.IfExp)):
             options = inner.values if isinstance(inner, ast.BoolOp) else [inner.body, inner.orelse]
@@ -1292,7 +1338,18 @@ class _FunctionBuilder:
                 pos = (pos[0], pos[1], fpos[2], fpos[3])
             self.emit(K.AWAIT, pos, ref=callee, name="await")
         elif isinstance(node, ast.Call):
-            self.call(node, bind, bind_name)
+            inner_value = self.identity_inner(node)
+            if inner_value is not None:  # ``cast(T, f())``: the result of ``f()`` goes on
+                self.expr(
+                    inner_value, bind if isinstance(inner_value, ast.Call) else Bind.NONE, bind_name
+                )
+            else:
+                self.call(node, bind, bind_name)
+        elif isinstance(node, ast.IfExp) and bind != Bind.NONE:
+            # ``t = attach(c) if c else None``: either branch's result goes where the whole goes
+            self.expr(node.test, Bind.NONE)
+            for opt in (node.body, node.orelse):
+                self.expr(opt, bind if isinstance(opt, ast.Call) else Bind.NONE, bind_name)
         elif isinstance(node, ast.Attribute):
             r = self.ref(node)
             root = r.split(".", 1)[0]
@@ -1374,6 +1431,7 @@ class _FunctionBuilder:
         return r.startswith(("self.", "cls.")) and r.count(".") == 1
 
     def _arg_ref(self, node: ast.expr) -> str:
+        node = self.identity_inner(node) or node
         if isinstance(node, ast.Lambda):
             return "lambda:" + self.nested_function(node)
         if isinstance(node, ast.Starred):
@@ -1447,6 +1505,10 @@ class _FunctionBuilder:
         if pos[2] > pos[0]:  # a call over several lines is shown as ``callee(`` only
             fpos = self.mx.pos.of(func)
             show = (pos[0], pos[1], fpos[2], fpos[3] + 1)
+        packed: list[str] = []
+        for a in [*node.args, *(k.value for k in node.keywords)]:
+            if isinstance(a, _DISPLAYS):
+                _packed_names(a, packed)
         self.emit(
             K.CALL,
             pos,
@@ -1455,6 +1517,7 @@ class _FunctionBuilder:
             bind=bind,
             name=bind_name,
             show=show,
+            value=Value("other", "", tuple(dict.fromkeys(packed))) if packed else None,
         )
 
 

@@ -88,7 +88,9 @@ class Event:
     args: tuple[str, ...] = ()
     bind: Bind = Bind.NONE  # CALL: where the result goes
     name: str = ""  # CALL bound to LOCAL/ATTR/ITEM: the target ref; AWAIT: "await"/"async for"/..
-    value: Value | None = None  # WRITE / LOCAL / SETITEM: the stored value
+    # WRITE / LOCAL / SETITEM: the stored value; CALL: the plain names packed in tuple, list,
+    # set or dict displays among the arguments (``stack.append((span, token))``), or None
+    value: Value | None = None
     # BRANCH: guard atoms as "ref|absent_branch|test kind|key names" (absent_branch 0 = true,
     # 1 = false; key names: the plain names a membership test's key is made of, comma-separated)
     guards: tuple[str, ...] = ()
