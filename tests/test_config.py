@@ -92,6 +92,7 @@ def test_every_key(tmp_path: Path) -> None:
         extra-reentrant-lock-types = ["mypkg.sync.RLock"]
         extra-executor-functions = ["mypkg.pool.run_blocking", "offload"]
         lifecycle-methods = ["setup", "teardown"]
+        context-managers-closed-elsewhere = true
 
         [tool.asyncrace.per-file-ignores]
         "tests/**" = ["ARC001"]
@@ -114,6 +115,7 @@ def test_every_key(tmp_path: Path) -> None:
     assert s.extra_reentrant_lock_types == ("mypkg.sync.RLock",)
     assert s.extra_executor_functions == ("mypkg.pool.run_blocking", "offload")
     assert s.lifecycle_methods == ("setup", "teardown")
+    assert s.context_managers_closed_elsewhere is True
     pfi = dict(s.per_file_ignores)
     assert pfi["tests/**"] == {"ARC001"}
     assert {"ARC001", "ARC005", "ARC100"} <= pfi["__init__.py"]  # a prefix, expanded
@@ -251,6 +253,10 @@ def test_wrong_type_names_key_file_and_line(tmp_path: Path) -> None:
         ("exclude = [1]", "exclude: expected a list of strings, got a list containing int"),
         ("src = {a = 1}", "src: expected a list of strings, got table"),
         ("respect-gitignore = 'yes'", "respect-gitignore: expected true or false, got string"),
+        (
+            "context-managers-closed-elsewhere = 1",
+            "context-managers-closed-elsewhere: expected true or false, got int",
+        ),
         ("output-format = 3", "output-format: expected a string, got int"),
         ("output-format = 'xml'", "unknown format 'xml' (one of: concise, full"),
         ("per-file-ignores = ['a']", "per-file-ignores: expected a table"),

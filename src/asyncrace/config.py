@@ -62,6 +62,7 @@ KNOWN_KEYS: tuple[str, ...] = (
     "output-format",
     "respect-gitignore",
     "strictness",
+    "context-managers-closed-elsewhere",
 )
 
 
@@ -388,6 +389,15 @@ def load(
                 f"unknown level {value!r} (one of: {', '.join(STRICTNESS_LEVELS)})",
             )
         strictness = value
+    closed_elsewhere = False
+    if "context-managers-closed-elsewhere" in table:
+        value = table["context-managers-closed-elsewhere"]
+        if not isinstance(value, bool):
+            raise chk.error(
+                "context-managers-closed-elsewhere",
+                f"expected true or false, got {_type_name(value)}",
+            )
+        closed_elsewhere = value
 
     per_file: list[tuple[str, frozenset[str]]] = []
     if "per-file-ignores" in table:
@@ -456,6 +466,7 @@ def load(
         extra_executor_functions=tuple(knobs["extra-executor-functions"]),
         lifecycle_methods=tuple(knobs["lifecycle-methods"]),
         strictness=strictness,
+        context_managers_closed_elsewhere=closed_elsewhere,
         config_path=config_path,
         project_root=root,
     )

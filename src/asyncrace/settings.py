@@ -61,6 +61,10 @@ class Settings:
     # how much is reported: "proven" (only with evidence that the code runs concurrently) or
     # "likely" (also shapes on long-lived objects with no evidence either way)
     strictness: str = "proven"
+    # ARC002: public @contextmanager/@asynccontextmanager generators may be closed from another
+    # task (a library's managers, entered by users into exit stacks and streams): report every
+    # one that holds a context token across its yield
+    context_managers_closed_elsewhere: bool = False
     # where the settings came from (for messages), None when defaults
     config_path: Path | None = None
     # the directory relative to which patterns (exclude, per-file-ignores) are matched
@@ -75,5 +79,6 @@ class Settings:
                 sorted(self.extra_executor_functions),
                 sorted(self.lifecycle_methods),
                 self.strictness,
+                self.context_managers_closed_elsewhere,
             )
         )

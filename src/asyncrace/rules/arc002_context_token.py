@@ -1,28 +1,45 @@
 """ARC002 context-token-crosses-handler (openarmature PR 22).
 
 ``opentelemetry.context.attach()`` and ``ContextVar.set()`` return a token that must be released
-(``detach``/``reset``) in the same context, in LIFO order. Two shapes break that:
+(``detach``/``reset``) in the same context, in LIFO order. These shapes break that:
 
-* the token is stored where another call can reach it (an attribute, a dict, a record kept in a
-  map) and released in a different function: interleaved handlers release each other's tokens
-  out of order, or in a context the token was not created in;
-* a plain generator or async generator sets the token before a ``yield`` and resets it after: the
-  generator may be resumed or finalized from another task (the async-generator finalizer runs
-  ``aclose()`` in a new task), where the reset raises "was created in a different Context".
+* the token is stored where another call can reach it (an attribute, a dict, a tuple or record
+  kept in a container) and released in a different function: interleaved handlers release each
+  other's tokens out of order, or in a context the token was not created in;
+* the token is captured by a closure or a nested generator that escapes the function (a
+  callback handed out, a generator returned) and released there;
+* a plain generator or async generator sets the token before a ``yield`` and resets it after,
+  or holds a context-attaching ``with`` (``tracer.start_as_current_span``, a project context
+  manager that sets a token) across a ``yield``: the generator may be resumed or finalized from
+  another task (the async-generator finalizer runs ``aclose()`` in a new task), where the reset
+  raises "was created in a different Context";
+* a ``@contextmanager``/``@asynccontextmanager`` generator sets, yields and resets, and its exit
+  can run in another task: it (or a manager that enters it around its own yield) is entered
+  into an ``ExitStack``/``AsyncExitStack`` whose ``close``/``aclose`` is handed out. With the
+  ``context-managers-closed-elsewhere`` setting every public such manager is reported.
 
-``@contextmanager``/``@asynccontextmanager`` generators are the idiom, not the hazard: a ``with``
-block enters and exits in one task and one context. So are class-based context managers that
-keep the token from ``__enter__`` to ``__exit__``.
+``@contextmanager``/``@asynccontextmanager`` generators used in a ``with`` block are the idiom,
+not the hazard: a ``with`` block enters and exits in one task and one context. So are
+class-based context managers that keep the token from ``__enter__`` to ``__exit__``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from asyncrace.analysis.facade import Analysis
-from asyncrace.analysis.facts import Bind, Event, K, ModuleFacts
-from asyncrace.analysis.index import ClassObj, Ctx, Fn, Inst, split_ref
+from asyncrace.analysis.facts import Bind, Event, K, ModuleFacts, Pos, Region
+from asyncrace.analysis.index import (
+    MISS,
+    ClassObj,
+    Ctx,
+    ExtName,
+    Fn,
+    Inst,
+    Memo,
+    split_ref,
+)
 from asyncrace.analysis.summaries import RELEASES_KEY, Step, at, fn_step, search, short
 from asyncrace.diagnostic import Diagnostic
 from asyncrace.rules.base import line_of, make, module_functions
@@ -37,11 +54,31 @@ FIX_GENERATOR = (
     "reset within one `with` block, or set and reset the variable around each piece of work "
     "instead of across the `yield`."
 )
+FIX_HELD = (
+    "Do not hold the context across the `yield`: start the span with `tracer.start_span(...)` "
+    "and attach its context only around each step of the inner work (`attach` before "
+    "`await anext(...)`, `detach` right after), or end the `with` block before yielding."
+)
+FIX_CLOSURE = (
+    "Release the token in the function that created it (`try`/`finally`); let the callback or "
+    "generator set and reset its own value when it runs, instead of releasing a token it "
+    "captured."
+)
+FIX_CM = (
+    "Restore the previous value with `var.set(previous)` instead of `var.reset(token)` (a set "
+    "works in any context), or keep the manager's enter and exit in one `async with` block of "
+    "one task instead of handing its exit to whoever closes the stack or the stream."
+)
 
 _CM_DECORATORS = {"contextmanager", "asynccontextmanager"}
 _ENTER = {"__enter__", "__aenter__"}
 _PUSH = {"append", "add", "appendleft", "insert", "put", "put_nowait", "setdefault"}
 _EXIT = {"__exit__", "__aexit__"}
+# OpenTelemetry calls whose ``with`` block attaches a context (the detach runs at its exit)
+_OTEL_ATTACHING = {"start_as_current_span", "use_span"}
+_STACK_ENTER = {"enter_context", "enter_async_context"}
+_STACK_CLOSE = ("aclose", "close", "pop_all()")
+_ASGI_PARAMS = ("scope", "receive", "send")
 
 
 @dataclass(frozen=True)
@@ -49,6 +86,49 @@ class _Release:
     fn: Fn
     ev: Event
     arg: str  # the released expression, locals replaced by what they were assigned
+    via: tuple[Step, ...] = ()  # a helper that releases its parameter: the release inside it
+    # the released expression with its local head replaced too (``open_span.token`` ->
+    # ``self._open_spans.pop.token``): where the record holding the token came from
+    origin: str = ""
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """Where a token goes beyond its function."""
+
+    name: str  # an attribute name, a container ref, or a record field
+    step: Step  # the store
+    on_self: bool  # kept on ``self``
+    dest: str  # the container or attribute the record holding it goes to, if known
+
+
+@dataclass(frozen=True)
+class _Helper:
+    """A function that releases one of its parameters (``def _safe_detach(token)``)."""
+
+    fn: Fn
+    param: str
+    index: int  # its position among the positional parameters a caller passes
+    steps: tuple[Step, ...]
+
+
+@dataclass(frozen=True)
+class _TokenCM:
+    """A ``@contextmanager``/``@asynccontextmanager`` generator that holds a context token across
+    its ``yield``: the token's creation (in it or, through a ``with`` around its yield, in a
+    manager it enters) and the steps that show it."""
+
+    root: Fn  # the function whose event creates the token
+    create: Event  # the ``set``/``attach`` call, or the attaching ``with`` item's position
+    steps: tuple[Step, ...]  # set/attach, yield, release (innermost manager first)
+    what: str  # "`var.set()`", "`context.attach()`", "`tracer.start_as_current_span()`"
+
+
+@dataclass
+class _Exits:
+    """Project-wide: which token-holding managers are exited where another task may run it."""
+
+    by_root: dict[tuple[str, int], tuple[_TokenCM, tuple[Step, ...]]] = field(default_factory=dict)
 
 
 def _is_kw(a: str) -> bool:
@@ -56,9 +136,38 @@ def _is_kw(a: str) -> bool:
     return bool(eq) and k.isidentifier() and not a.startswith(("lambda:", "partial:"))
 
 
+def _kw_value(a: str) -> str:
+    return a.partition("=")[2] if _is_kw(a) else a
+
+
 def _contextvar(analysis: Analysis, ctx: Ctx, receiver: str) -> bool:
     val = analysis.index.eval(ctx, receiver)
-    return isinstance(val, Inst) and val.fq.rsplit(".", 1)[-1] == "ContextVar"
+    if isinstance(val, Inst):
+        return val.fq.rsplit(".", 1)[-1] == "ContextVar"
+    if isinstance(val, ExtName):
+        # ``from pkg import event_store`` where ``pkg/__init__.py`` says
+        # ``event_store = ContextVar(...)``: a module variable of another project module
+        mod, _, name = val.fq.rpartition(".")
+        m = analysis.index.modules.get(mod)
+        if m is not None:
+            t = m.global_types.get(name)
+            if t:
+                return analysis.index.resolve(m, t).rsplit(".", 1)[-1] == "ContextVar"
+    return False
+
+
+def _token_type(fq: str) -> bool:
+    return fq == "contextvars.Token" or (
+        fq.rsplit(".", 1)[-1] == "Token" and "context" in fq.rsplit(".", 1)[0].lower()
+    )
+
+
+def _token_slot(analysis: Analysis, fn: Fn, ref: str) -> bool:
+    """``self._token`` declared as a token (``self._token: Optional[Token] = None``)."""
+    cls = analysis.index.method_fn(fn)
+    if cls is None or not ref.startswith("self.") or ref.count(".") != 1:
+        return False
+    return _token_type(analysis.index.attr_type(cls, ref[5:]))
 
 
 def token_kind(analysis: Analysis, ctx: Ctx, ev: Event) -> str | None:
@@ -69,13 +178,22 @@ def token_kind(analysis: Analysis, ctx: Ctx, ev: Event) -> str | None:
         fq = analysis.index.resolve(ctx.fn.module, ev.ref) if "(" not in ev.ref else ""
         if fq.endswith("opentelemetry.context.attach") or fq == "opentelemetry.context.attach":
             return "attach"
-    if (
-        segs[-1] == "set"
-        and len(segs) >= 2
-        and ev.args
-        and _contextvar(analysis, ctx, ".".join(segs[:-1]))
-    ):
-        return "set"
+    if segs[-1] == "set" and len(segs) >= 2 and len(ev.args) == 1 and not _is_kw(ev.args[0]):
+        if _contextvar(analysis, ctx, ".".join(segs[:-1])):
+            return "set"
+        # a receiver asyncrace cannot type, whose result goes to a slot declared as a Token
+        if ev.bind == Bind.ATTR and _token_slot(analysis, ctx.fn, ev.name):
+            return "set"
+        if ev.bind == Bind.LOCAL and ev.name:
+            for e in ctx.fn.facts.events:
+                if (
+                    e.kind == K.WRITE
+                    and e.value is not None
+                    and e.value.kind == "name"
+                    and e.value.ref == ev.name
+                    and _token_slot(analysis, ctx.fn, e.ref)
+                ):
+                    return "set"
     return None
 
 
@@ -110,21 +228,66 @@ def _local_value(fn: Fn, name: str) -> str:
     return name
 
 
+def _resolve_arg(fn: Fn, arg: str) -> str:
+    """The released expression with a local head replaced by what it was assigned:
+    ``token`` -> ``open_span.token``, ``entry[]`` -> ``self._spans.pop[]``."""
+    if "." not in arg and "(" not in arg:
+        head = arg.split("[", 1)[0]
+        value = _local_value(fn, head)
+        if value != head:
+            return value + arg[len(head) :]
+    return arg
+
+
+def _locals_of(fn: Fn) -> set[str]:
+    return {e.ref for e in fn.facts.events if e.kind == K.LOCAL}
+
+
+def _positional_params(fn: Fn) -> list[str]:
+    params = [p for p in fn.facts.params if p.kind == "pos"]
+    decos = {d.rstrip("()").rsplit(".", 1)[-1] for d in fn.facts.decorators}
+    if fn.facts.cls and fn.facts.parent is None and "staticmethod" not in decos and params:
+        params = params[1:]
+    return [p.name for p in params]
+
+
+def _is_cm(fn: Fn) -> bool:
+    return any(d.rstrip("()").rsplit(".", 1)[-1] in _CM_DECORATORS for d in fn.facts.decorators)
+
+
+def _public(fn: Fn) -> bool:
+    f = fn.facts
+    if f.parent is not None or f.name.startswith("_"):
+        return False
+    return not (f.cls and f.cls.rsplit(".", 1)[-1].startswith("_"))
+
+
+def _describe(kind: str) -> str:
+    return "`context.attach()`" if kind == "attach" else "`ContextVar.set()`"
+
+
 class ContextTokenCrossesHandler:
     code = "ARC002"
 
     def __init__(self) -> None:
         self._releases: list[_Release] | None = None
         self._release_reads: set[str] | None = None
+        self._helpers: dict[str, _Helper] = {}
+        self._cms: Memo[str, _TokenCM | None] | None = None
+        self._exits: _Exits | None = None
+        self._exit_reads: set[str] | None = None
 
+    # -- the releases of the project ---------------------------------------------------------
     def _all_releases(self, analysis: Analysis) -> list[_Release]:
         """Every release of a token in the project (in the modules whose bodies mention
-        ``reset``/``detach``), computed once; each use notes the modules it read."""
+        ``reset``/``detach``), and every call of a helper that releases its parameter, computed
+        once; each use notes the modules it read."""
         tracker = analysis.tracker
         if self._releases is None:
             out: list[_Release] = []
             tracker.begin()
             tracker.note(RELEASES_KEY)
+            helpers: dict[str, _Helper] = {}
             for mod in analysis.mentions().releases:
                 m = analysis.index.modules.get(mod)
                 if m is None:
@@ -138,12 +301,26 @@ class ContextTokenCrossesHandler:
                     ctx = analysis.ctx(fn)
                     for ev in fn.facts.events:
                         arg = release_arg(analysis, ctx, ev)
-                        if arg is not None:
-                            if "." not in arg and "(" not in arg:
-                                arg = _local_value(fn, arg)
-                            if "." not in arg and "(" not in arg:
-                                continue  # ``def _reset(token): var.reset(token)``: a helper
-                            out.append(_Release(fn, ev, arg))
+                        if arg is None:
+                            continue
+                        self._note_release(fn, ev, arg, (), out, helpers)
+            # calls of the helpers (two levels: a helper may call another)
+            todo = list(helpers.values())
+            for _level in range(2):
+                found: dict[str, _Helper] = {}
+                for h in todo:
+                    for caller, i in analysis.calls_by_name(h.fn.facts.name):
+                        ev = caller.facts.events[i]
+                        arg = self._helper_arg(analysis, caller, ev, h)
+                        if arg is None:
+                            continue
+                        via = (fn_step(caller, at(ev), f"`{short(h.fn)}` releases it"), *h.steps)
+                        self._note_release(caller, ev, arg, via, out, found)
+                for fq, h in found.items():
+                    if fq not in helpers:
+                        helpers[fq] = h
+                todo = [h for h in found.values() if h.fn.fq not in {t.fn.fq for t in todo}]
+            self._helpers = helpers
             out.sort(key=lambda r: r.fn.fq)  # stable: a function's own order is kept
             self._releases = out
             self._release_reads = tracker.end()
@@ -151,9 +328,71 @@ class ContextTokenCrossesHandler:
             tracker.replay(self._release_reads)
         return self._releases
 
+    @staticmethod
+    def _note_release(
+        fn: Fn,
+        ev: Event,
+        arg: str,
+        via: tuple[Step, ...],
+        out: list[_Release],
+        helpers: dict[str, _Helper],
+    ) -> None:
+        resolved = _resolve_arg(fn, arg)
+        head, dot, rest = resolved.partition(".")
+        origin = resolved
+        if dot and "(" not in head and "[" not in head:
+            value = _local_value(fn, head)
+            if value != head:
+                origin = f"{value}.{rest}"
+        if "." not in resolved and "(" not in resolved and "[" not in resolved:
+            params = _positional_params(fn)
+            if resolved in params:  # ``def _reset(token): var.reset(token)``: a helper
+                step = fn_step(fn, at(ev), f"released here, in `{short(fn)}`")
+                helpers.setdefault(
+                    fn.fq,
+                    _Helper(fn, resolved, params.index(resolved), (*via, step) if via else (step,)),
+                )
+                return
+            if fn.facts.parent is not None and resolved not in _locals_of(fn):
+                out.append(_Release(fn, ev, resolved, via, resolved))  # a closure variable
+            return
+        out.append(_Release(fn, ev, resolved, via, origin))
+
+    @staticmethod
+    def _helper_arg(analysis: Analysis, caller: Fn, ev: Event, h: _Helper) -> str | None:
+        if ev.kind != K.CALL or ev.ref.rpartition(".")[2] != h.fn.facts.name:
+            return None
+        ctx = analysis.ctx(caller)
+        if not any(t.fq == h.fn.fq for t, _c in analysis.targets(ctx, ev)):
+            return None
+        positional = [a for a in ev.args if not _is_kw(a)]
+        for a in ev.args:
+            if _is_kw(a) and a.partition("=")[0] == h.param:
+                return a.partition("=")[2]
+        if h.index < len(positional) and not positional[h.index].startswith("*"):
+            return positional[h.index]
+        return None
+
+    def _releases_here(self, analysis: Analysis, ctx: Ctx, e: Event, name: str) -> bool:
+        """Does call ``e`` release the local ``name``, itself or through a helper?"""
+        if e.kind != K.CALL:
+            return False
+        if release_arg(analysis, ctx, e) == name:
+            return True
+        self._all_releases(analysis)  # the helpers (and the reads that found them)
+        last = e.ref.rpartition(".")[2]
+        for h in self._helpers.values():
+            if h.fn.facts.name == last and self._helper_arg(analysis, ctx.fn, e, h) == name:
+                return True
+        return False
+
+    # -- the rule --------------------------------------------------------------------------
     def check(self, analysis: Analysis, module: ModuleFacts) -> Iterator[Diagnostic]:
+        if self._cms is None:
+            self._cms = Memo(analysis.tracker)
         for fn in module_functions(analysis, module):
             ctx: Ctx | None = None
+            cm_done = False
             for i, ev in enumerate(fn.facts.events):
                 if ev.kind != K.CALL or not ev.ref.endswith(("attach", "set")):
                     continue  # (token_kind's own first test, without a call per event)
@@ -162,11 +401,29 @@ class ContextTokenCrossesHandler:
                 kind = token_kind(analysis, ctx, ev)
                 if kind is None:
                     continue
-                d = self._generator(analysis, ctx, fn, i, ev, kind) or self._stored(
-                    analysis, ctx, fn, i, ev, kind
+                if fn.facts.is_generator and _is_cm(fn):
+                    cm = self._token_cm(analysis, fn)
+                    if cm is not None and cm.root.fq == fn.fq and cm.create is ev:
+                        cm_done = True
+                        d = self._context_manager(analysis, fn)
+                        if d is not None:
+                            yield d
+                        continue
+                d = (
+                    self._generator(analysis, ctx, fn, i, ev, kind)
+                    or self._stored(analysis, ctx, fn, i, ev, kind)
+                    or self._closure(analysis, ctx, fn, i, ev, kind)
                 )
                 if d is not None:
                     yield d
+            if fn.facts.is_generator and fn.facts.regions:
+                if _is_cm(fn):
+                    if not cm_done:
+                        d = self._context_manager(analysis, fn)
+                        if d is not None:
+                            yield d
+                else:
+                    yield from self._held_across_yield(analysis, fn)
 
     # -- shape 1: stored, released elsewhere -------------------------------------------------
     def _stored(
@@ -175,18 +432,28 @@ class ContextTokenCrossesHandler:
         slot = self._slot(analysis, ctx, fn, i, ev)
         if slot is None:
             return None
-        slot_name, store = slot
+        slot_name, store = slot.name, slot.step
         candidates = [
             rel
             for rel in self._all_releases(analysis)
-            if rel.fn.fq != fn.fq and self._matches(rel.arg, slot_name)
+            if any(c in rel.arg for c in ".([")  # (a bare name: a closure's variable)
+            and self._matches(rel.arg, slot_name)
+            # in this function, only on a path the creation never reaches: another call of it
+            # (``if phase == "started": ... elif phase == "completed": ...``)
+            and (rel.fn.fq != fn.fq or not _reaches(fn, i, rel.ev))
         ]
         # the same class first, then the same module, then modules related by an import or a
         # package; a release in unrelated code that happens to use the same slot name is not
         # this token's
+        # and among those, a release of a record taken from where this one was put
         ranked = sorted(
             (r for r in candidates if _relation(fn, r.fn) < 3),
-            key=lambda r: (_relation(fn, r.fn), r.fn.fq, r.ev.pos),
+            key=lambda r: (
+                _relation(fn, r.fn) if r.fn.fq != fn.fq else -1,
+                not (slot.dest and r.origin.startswith(slot.dest + ".")),
+                r.fn.fq,
+                r.ev.pos,
+            ),
         )
         for rel in ranked:
             if (
@@ -198,37 +465,137 @@ class ContextTokenCrossesHandler:
                 continue  # a class-based context manager: the idiom
             if fn.facts.name in _EXIT:
                 continue
+            if rel.fn.facts.parent is not None and _encloses(fn, rel.fn):
+                continue  # a closure of this very function: the closure shape decides
             verb = "detached" if kind == "attach" else "reset"
+            same = rel.fn.fq == fn.fq
+            where = f"another call of `{short(fn)}`" if same else f"`{short(rel.fn)}`"
             release = fn_step(
-                rel.fn, rel.ev.pos, f"{verb} here, in `{short(rel.fn)}`: another handler"
+                rel.fn,
+                rel.ev.pos,
+                f"{verb} here, in {where}: another handler"
+                if not same
+                else f"{verb} here, in {where}",
             )
-            steps = [store, release]
-            what = "`context.attach()`" if kind == "attach" else "`ContextVar.set()`"
+            steps = [store, release, *rel.via]
+            why = (
+                "interleaved handlers release tokens out of order (LIFO breaks even in one "
+                "task), and a handler running in another task fails to release it "
+                '("created in a different Context")'
+            )
+            if slot.on_self:
+                conc = self._concurrent(analysis, fn)
+                if conc is not None:
+                    steps.append(conc)
+                    why = (
+                        f"`{short(fn)}` may run for overlapping calls on one shared object, so one "
+                        "call overwrites another's token, which is then released twice or in the "
+                        "wrong context"
+                    )
             msg = (
-                f"the token from {what} is stored beyond `{short(fn)}` and {verb} in "
-                f"`{short(rel.fn)}` ({line_of(release, fn.module.path)}); interleaved handlers "
-                "release tokens out of order or in another context"
+                f"the token from {_describe(kind)} is stored beyond `{short(fn)}` and {verb} in "
+                f"{where} ({line_of(release, fn.module.path)}); {why}"
             )
             return make(self.code, fn.module.path, at(ev), msg, steps, FIX_STORED)
         return None
 
+    def _concurrent(self, analysis: Analysis, fn: Fn) -> Step | None:
+        """Why calls of ``fn`` on one object may overlap: a spawn site, or an ASGI ``__call__``
+        (``(scope, receive, send)``: the server calls one app object for every request at
+        once) that reaches it on ``self``."""
+        site = analysis.shared_evidence(fn)
+        if site is not None:
+            return site
+        cls = analysis.index.method_fn(fn)
+        if cls is None or fn.facts.parent is not None:
+            return None
+        deco = self._decorator_instance(analysis, cls)
+        if deco is not None:
+            return deco
+        callers = analysis.self_callers(cls)
+        todo, seen = [fn], {fn.fq}
+        for _ in range(4):
+            nxt: list[Fn] = []
+            for cur in todo:
+                if _asgi_call(cur):
+                    row, col = cur.facts.pos[0], cur.facts.pos[1]
+                    return fn_step(
+                        cur,
+                        (row, col, row, col + len("async def __call__")),
+                        f"`{short(cur)}(scope, receive, send)` is an ASGI app: the server "
+                        "calls one instance for every request at once",
+                    )
+                for c in callers.get(cur.facts.name, []):
+                    if c.fq not in seen:
+                        seen.add(c.fq)
+                        nxt.append(c)
+            todo = nxt
+        return None
+
+    @staticmethod
+    def _decorator_instance(analysis: Analysis, cls: str) -> Step | None:
+        """An instance of ``cls`` used as a decorator (``@Scope()``) whose ``__call__`` wraps
+        every call in ``with self``/``async with self``: one instance is entered by every call
+        of the decorated function. Evidence when those calls overlap: the decorated function is
+        an ASGI ``__call__``, or it runs in several tasks at once (a spawn site)."""
+        index = analysis.index
+        call = index.find_method(cls, "__call__")
+        if call is None or index.method_fn(call) != cls:
+            return None
+        wrappers = [index.functions.get(f"{call.module.module}.{q}") for q in call.facts.nested]
+        if not any(
+            w is not None and any(r.ref == "self" for r in w.facts.regions) for w in wrappers
+        ):
+            return None
+        home = index.classes[cls].module
+        short_cls = cls.rsplit(".", 1)[-1]
+        modules = [home] + [
+            m
+            for m in sorted(index.modules.values(), key=lambda m: m.module)
+            if m is not home and any(v == cls or v == home.module for v in m.imports.values())
+        ]
+        for m in modules:
+            for q in sorted(m.functions):
+                if not any(
+                    d.endswith("()") and d[:-2].rsplit(".", 1)[-1] == short_cls
+                    for d in m.functions[q].decorators
+                ):
+                    continue
+                target = index.functions.get(f"{m.module}.{q}")
+                if target is None or target.module is not m:
+                    continue
+                if not any(index.resolve(m, d[:-2]) == cls for d in target.facts.decorators):
+                    continue
+                row, col = target.facts.pos[0], target.facts.pos[1]
+                head = len(target.facts.name) + (10 if target.facts.is_async else 4)
+                where = (row, col, row, col + head)
+                if _asgi_call(target):
+                    return fn_step(
+                        target,
+                        where,
+                        f"one `{short_cls}` instance decorates `{short(target)}`, an ASGI app "
+                        "the server calls for every request at once: every request enters it",
+                    )
+                site = analysis.shared_evidence(target)
+                if site is not None:
+                    return site
+        return None
+
     @staticmethod
     def _matches(arg: str, slot: str) -> bool:
-        last = split_ref(arg)[-1].rstrip("()") if arg else ""
+        last = split_ref(arg)[-1].rstrip("()[]") if arg else ""
         if slot.startswith(("self.", "global:")) or "." in slot:
             container = slot
             return (
                 arg == container
-                or arg.startswith(container + ".")
+                or arg.startswith((container + ".", container + "["))
                 or (split_ref(container)[-1] == last)
             )
         return last == slot
 
-    def _slot(
-        self, analysis: Analysis, ctx: Ctx, fn: Fn, i: int, ev: Event
-    ) -> tuple[str, Step] | None:
+    def _slot(self, analysis: Analysis, ctx: Ctx, fn: Fn, i: int, ev: Event) -> _Slot | None:
         """Where the token goes beyond the function: an attribute name, a container ref, or a
-        record field; with the step that stores it."""
+        record field; with the step that stores it, and whether that is on ``self``."""
         events = fn.facts.events
         params = {p.name for p in fn.facts.params} - {"self", "cls"}
 
@@ -237,12 +604,19 @@ class ContextTokenCrossesHandler:
             # handed in (aiohttp's trace context, OpenTelemetry's own instrumentation idiom)
             return bool(ref) and split_ref(ref)[0] in params
 
+        def stored(e: Event, where: str) -> _Slot:
+            into = e.kind == K.CALL and e.bind in (Bind.ATTR, Bind.ITEM)
+            holder = e.name if into else e.ref
+            on_self = split_ref(holder)[0] == "self"
+            label = "the token is stored here" + (" on `self`" if on_self else "")
+            return _Slot(where, fn_step(fn, at(e), label), on_self, e.name if into else "")
+
         if ev.bind in (Bind.ATTR, Bind.ITEM) and on_param(ev.name):
             return None
         if ev.bind == Bind.ATTR and ev.name:
-            return split_ref(ev.name)[-1], fn_step(fn, at(ev), "the token is stored here")
+            return stored(ev, split_ref(ev.name)[-1])
         if ev.bind == Bind.ITEM and ev.name:
-            return ev.name, fn_step(fn, at(ev), "the token is stored here")
+            return stored(ev, ev.name)
         if ev.bind == Bind.ARG:
             token_arg = ev.ref + "()"
             for e in events[i + 1 :]:
@@ -253,10 +627,10 @@ class ContextTokenCrossesHandler:
                         return None
                     segs = split_ref(e.ref)
                     if len(segs) >= 2 and segs[-1] in _PUSH:
-                        return ".".join(segs[:-1]), fn_step(fn, at(e), "the token is stored here")
+                        return stored(e, ".".join(segs[:-1]))
                     slot = self._arg_slot(analysis, ctx, e, token_arg)
                     if slot:
-                        return slot, fn_step(fn, at(e), "the token is stored here")
+                        return stored(e, slot)
             return None
         if ev.bind != Bind.LOCAL or not ev.name:
             return None
@@ -272,67 +646,142 @@ class ContextTokenCrossesHandler:
         for e in events[start:]:
             if e.kind == K.LOCAL and e.ref == name:
                 break  # rebound
+            v = e.value
             if (
                 e.kind in (K.WRITE, K.SETITEM)
                 and on_param(e.ref)
-                and e.value is not None
-                and e.value.ref == name
+                and v is not None
+                and (v.ref == name or (v.kind == "other" and name in v.names))
             ):
                 return None
             if (
                 e.kind == K.WRITE
-                and e.value is not None
-                and e.value.kind == "name"
-                and e.value.ref == name
+                and v is not None
+                and (
+                    (v.kind == "name" and v.ref == name) or (v.kind == "other" and name in v.names)
+                )
             ):
-                return split_ref(e.ref)[-1] or None, fn_step(fn, at(e), "the token is stored here")  # type: ignore[return-value]
-            if e.kind == K.SETITEM and e.value is not None and e.value.ref == name:
-                return e.ref, fn_step(fn, at(e), "the token is stored here")
-            if e.kind == K.CALL and any(a == name or a.endswith("=" + name) for a in e.args):
-                if release_arg(analysis, ctx, e) is not None:
-                    return None  # released right here: paired in one scope
-                segs = split_ref(e.ref)
-                if len(segs) >= 2 and segs[-1] in _PUSH:
-                    return ".".join(segs[:-1]), fn_step(fn, at(e), "the token is stored here")
+                # ``self._token = token``, ``self._pending = (span, token)``
+                return stored(e, split_ref(e.ref)[-1]) if e.ref else None
+            if (
+                e.kind == K.SETITEM
+                and v is not None
+                and (v.ref == name or (v.kind == "other" and name in v.names))
+            ):
+                # ``self._open[key] = token``, ``self._open[key] = (span, token)``
+                return stored(e, e.ref)
+            if e.kind != K.CALL:
+                continue
+            direct = any(a == name or a.endswith("=" + name) for a in e.args)
+            packed = e.value is not None and name in e.value.names
+            if not (direct or packed):
+                continue
+            if direct and self._releases_here(analysis, ctx, e, name):
+                return None  # released right here: paired in one scope
+            segs = split_ref(e.ref)
+            if len(segs) >= 2 and segs[-1] in _PUSH:
+                if on_param(".".join(segs[:-1])):
+                    return None
+                return stored(e, ".".join(segs[:-1]))
+            if direct:
                 slot = self._arg_slot(analysis, ctx, e, name)
                 if slot:
-                    return slot, fn_step(fn, at(e), "the token is stored here")
+                    return stored(e, slot)
         return None
 
     @staticmethod
     def _arg_slot(analysis: Analysis, ctx: Ctx, call: Event, token: str) -> str | None:
+        """The field of a record the token is given to: a keyword's name, or the field a
+        positional argument fills (a dataclass's or NamedTuple's fields in order, or the
+        attribute a plain class's ``__init__`` assigns from that parameter)."""
         positional = [a for a in call.args if not _is_kw(a)]
+        val = analysis.index.eval(ctx, call.ref)
+        cls = val.fq if isinstance(val, ClassObj) and val.fq in analysis.index.classes else None
+        init = analysis.index.find_method(cls, "__init__") if cls else None
+        param = ""
         for a in call.args:
             if _is_kw(a) and a.partition("=")[2] == token:
-                return a.partition("=")[0]
-        if token in positional:
-            val = analysis.index.eval(ctx, call.ref)
-            if isinstance(val, ClassObj) and val.fq in analysis.index.classes:
-                fields = analysis.index.classes[val.fq].facts.fields
-                idx = positional.index(token)
-                if idx < len(fields):
-                    return fields[idx]
-        return None
+                param = a.partition("=")[0]
+        if not param and token in positional and cls is not None:
+            idx = positional.index(token)
+            if init is not None:
+                names = _positional_params(init)
+                param = names[idx] if idx < len(names) else ""
+            else:
+                fields = analysis.index.classes[cls].facts.fields
+                param = fields[idx] if idx < len(fields) else ""
+        if not param:
+            return None
+        if init is not None:
+            # ``self.ctx_token = token`` in ``__init__``: the attribute is the slot
+            for e in init.facts.events:
+                if (
+                    e.kind == K.WRITE
+                    and e.ref.startswith("self.")
+                    and e.ref.count(".") == 1
+                    and e.value is not None
+                    and e.value.kind == "name"
+                    and e.value.ref == param
+                ):
+                    return e.ref[5:]
+        return param
 
     # -- shape 2: across a yield in a generator ---------------------------------------------
+    @staticmethod
+    def _plain_generator(analysis: Analysis, fn: Fn) -> bool:
+        """A generator whose consumer drives it: no decorator (``@contextmanager``,
+        ``@gen.coroutine`` drive theirs within one context) except an async pytest fixture
+        (set-up and tear-down may run as separate tasks), and not handed to someone
+        (``Depends(dep)``) who drives it as a context manager."""
+        f = fn.facts
+        if not f.is_generator:
+            return False
+        decos = {d.rstrip("()").rsplit(".", 1)[-1] for d in f.decorators}
+        if decos and not (f.is_async and "fixture" in decos):
+            return False
+        return not analysis.passed_on(fn)
+
     def _generator(
         self, analysis: Analysis, ctx: Ctx, fn: Fn, i: int, ev: Event, kind: str
     ) -> Diagnostic | None:
         f = fn.facts
         if not f.is_generator or ev.bind != Bind.LOCAL or not ev.name:
             return None
-        decos = {d.rstrip("()").rsplit(".", 1)[-1] for d in f.decorators}
-        # a decorated generator is driven by its decorator (@contextmanager, @gen.coroutine):
-        # its enter and exit run in one context. pytest-asyncio's async fixtures are the
-        # exception: set-up and tear-down run in separate tasks.
-        if decos and not (f.is_async and "fixture" in decos):
+        if not self._plain_generator(analysis, fn):
             return None
-        if analysis.passed_on(fn):
-            return None  # handed to someone (``Depends(dep)``) who drives it as a context manager
+        found = self._across_yield(analysis, ctx, fn, i, ev)
+        if found is None:
+            return None
+        y, j = found
+        steps = [
+            fn_step(
+                fn,
+                f.events[y].pos,
+                "the generator suspends here; it may be resumed or closed from another task or "
+                "context",
+            ),
+            fn_step(fn, f.events[j].pos, "the token is released here, after the yield"),
+        ]
+        gen = "async generator" if f.is_async else "generator"
+        msg = (
+            f"the token is set before a `yield` and released after it in {gen} "
+            f"`{short(fn)}`; if the {gen} is finished from another task or context the "
+            "release fails or restores the wrong value"
+        )
+        return make(self.code, fn.module.path, at(ev), msg, steps, FIX_GENERATOR)
+
+    def _across_yield(
+        self, analysis: Analysis, ctx: Ctx, fn: Fn, i: int, ev: Event
+    ) -> tuple[int, int] | None:
+        """(yield, release) when the token ``ev`` binds to a local is released after a yield."""
+        f = fn.facts
+        if ev.bind != Bind.LOCAL or not ev.name:
+            return None
         name = ev.name
+        self._all_releases(analysis)  # the helpers
 
         def hit(_j: int, e: Event, seen_yield: int) -> bool:
-            return seen_yield >= 0 and release_arg(analysis, ctx, e) == name
+            return seen_yield >= 0 and self._releases_here(analysis, ctx, e, name)
 
         def stop(_j: int, e: Event) -> bool:
             return e.kind == K.LOCAL and e.ref == name
@@ -351,23 +800,351 @@ class ContextTokenCrossesHandler:
         if binding is None:
             return None
         for j, y in search(f, list(f.events[binding].succ), stop=stop, hit=hit, is_await=is_yield):
+            return y, j
+        return None
+
+    def _attaching_with(
+        self, analysis: Analysis, fn: Fn, rid: int
+    ) -> tuple[str, tuple[Step, ...], _TokenCM | None] | None:
+        """Does the ``with`` item ``rid`` attach a context for its block: OpenTelemetry's
+        ``start_as_current_span``/``use_span``, or a project manager that holds a token across
+        its yield? (what it is, the steps inside a project manager, that manager)"""
+        region = fn.facts.regions[rid]
+        ref = region.ref
+        if not ref.endswith("()"):
+            return None
+        callee = ref[:-2]
+        last = callee.rpartition(".")[2]
+        if "(" in last or "[" in last:
+            return None
+        if last in _OTEL_ATTACHING:
+            if last == "use_span":
+                fq = analysis.index.resolve(fn.module, callee)
+                if not fq.startswith("opentelemetry.") and "trace" not in callee:
+                    return None
+            return f"`{last}()`", (), None
+        ctx = analysis.ctx(fn)
+        for target, _c, _fv in analysis.index.callable_targets(ctx, callee):
+            cm = self._token_cm(analysis, target)
+            if cm is not None:
+                return f"`{short(target)}()`", cm.steps, cm
+        return None
+
+    def _held_across_yield(self, analysis: Analysis, fn: Fn) -> Iterator[Diagnostic]:
+        """A plain generator holding a context-attaching ``with`` across a ``yield``."""
+        f = fn.facts
+        if not self._plain_generator(analysis, fn):
+            return
+        for rid, region in enumerate(f.regions):
+            y = _yield_in(fn, rid)
+            if y is None:
+                continue
+            held = self._attaching_with(analysis, fn, rid)
+            if held is None:
+                continue
+            what, inner, _cm = held
+            gen = "async generator" if f.is_async else "generator"
             steps = [
+                *inner,
                 fn_step(
                     fn,
                     f.events[y].pos,
-                    "the generator suspends here; it may be resumed or "
-                    "closed from another task or context",
+                    "the generator suspends here with the context attached; whoever resumes or "
+                    "closes it runs the exit",
                 ),
-                fn_step(fn, f.events[j].pos, "the token is released here, after the yield"),
             ]
-            gen = "async generator" if f.is_async else "generator"
             msg = (
-                f"the token is set before a `yield` and released after it in {gen} "
-                f"`{short(fn)}`; if the {gen} is finished from another task or context the "
-                "release fails or restores the wrong value"
+                f"{what} attaches a context for its `with` block, which holds a `yield` of "
+                f"{gen} `{short(fn)}`: the detach runs wherever the consumer closes the "
+                f"{gen} (another task, the async-generator finalizer), where it fails or "
+                "restores the wrong context"
             )
-            return make(self.code, fn.module.path, at(ev), msg, steps, FIX_GENERATOR)
+            yield make(self.code, fn.module.path, _first_line(region), msg, steps, FIX_HELD)
+
+    # -- shape 3: captured by a closure or nested generator ---------------------------------
+    def _closure(
+        self, analysis: Analysis, ctx: Ctx, fn: Fn, i: int, ev: Event, kind: str
+    ) -> Diagnostic | None:
+        if ev.bind != Bind.LOCAL or not ev.name or not fn.facts.nested:
+            return None
+        name = ev.name
+        for rel in self._all_releases(analysis):
+            if rel.arg != name or rel.fn.facts.parent is None or not _encloses(fn, rel.fn):
+                continue
+            nested = _child_of(analysis, fn, rel.fn)
+            if nested is None:
+                continue
+            escape = _escapes(fn, nested)
+            if escape is None:
+                continue  # only called right here: released within this call
+            verb = "detached" if kind == "attach" else "reset"
+            what = "generator" if nested.facts.is_generator else "callback"
+            named = "a lambda" if nested.facts.is_lambda else f"the {what} `{short(nested)}`"
+            steps = [
+                fn_step(fn, escape[0], escape[1]),
+                fn_step(
+                    rel.fn,
+                    rel.ev.pos,
+                    f"{verb} here, inside "
+                    + ("the lambda" if rel.fn.facts.is_lambda else f"`{short(rel.fn)}`"),
+                ),
+                *rel.via,
+            ]
+            msg = (
+                f"the token from {_describe(kind)} is captured by {named} and {verb} there, but "
+                f"the {what} runs later, outside `{short(fn)}` (maybe in another task or "
+                "context): the release fails or restores the wrong value"
+            )
+            return make(self.code, fn.module.path, at(ev), msg, steps, FIX_CLOSURE)
         return None
+
+    # -- shape 4: context managers exited where another task may run them ------------------
+    def _token_cm(self, analysis: Analysis, fn: Fn) -> _TokenCM | None:
+        """``fn`` is a ``@contextmanager``/``@asynccontextmanager`` generator that holds a
+        token across its ``yield``: it sets one before and releases it after, or its ``yield``
+        sits in a ``with`` block of a manager that does (transitively) or of OpenTelemetry's
+        ``start_as_current_span``."""
+        if not fn.facts.is_generator or not _is_cm(fn):
+            return None
+        assert self._cms is not None
+        found = self._cms.get(fn.fq)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._cms.start(fn.fq, None)  # recursion guard
+        return self._cms.finish(fn.fq, self._compute_token_cm(analysis, fn))
+
+    def _compute_token_cm(self, analysis: Analysis, fn: Fn) -> _TokenCM | None:
+        f = fn.facts
+        ctx = analysis.ctx(fn)
+        for i, ev in enumerate(f.events):
+            if ev.kind != K.CALL or not ev.ref.endswith(("attach", "set")):
+                continue
+            kind = token_kind(analysis, ctx, ev)
+            if kind is None:
+                continue
+            found = self._across_yield(analysis, ctx, fn, i, ev)
+            if found is None:
+                continue
+            y, j = found
+            verb = "detached" if kind == "attach" else "reset"
+            steps = (
+                fn_step(fn, at(ev), f"the token is created here, in `{short(fn)}`"),
+                fn_step(fn, f.events[y].pos, "the manager suspends here, holding the token"),
+                fn_step(fn, f.events[j].pos, f"{verb} here, when the manager exits"),
+            )
+            return _TokenCM(fn, ev, steps, _describe(kind))
+        for rid, region in enumerate(f.regions):
+            yr = _yield_in(fn, rid)
+            if yr is None:
+                continue
+            held = self._attaching_with(analysis, fn, rid)
+            if held is None:
+                continue
+            what, _inner, cm = held
+            here = fn_step(
+                fn, f.events[yr].pos, f"`{short(fn)}` suspends here inside the {what} block"
+            )
+            if cm is not None:
+                enter = fn_step(
+                    fn, _first_line(region), f"`{short(fn)}` enters {what} around its yield"
+                )
+                return _TokenCM(cm.root, cm.create, (*cm.steps, enter, here), cm.what)
+            pseudo = Event(K.CALL, _first_line(region))
+            attached = fn_step(fn, pseudo.pos, f"{what} attaches a context here")
+            return _TokenCM(fn, pseudo, (attached, here), what)
+        return None
+
+    def _all_exits(self, analysis: Analysis) -> _Exits:
+        """Every token-holding manager entered into an ``ExitStack``/``AsyncExitStack`` whose
+        ``close``/``aclose`` is handed out (passed, stored, returned): the stack, and the
+        manager's exit with it, is closed wherever that runs."""
+        tracker = analysis.tracker
+        if self._exits is not None:
+            tracker.replay(self._exit_reads)
+            return self._exits
+        tracker.begin()
+        exits = _Exits()
+        for name in sorted(_STACK_ENTER):
+            for caller, i in analysis.calls_by_name(name):
+                ev = caller.facts.events[i]
+                segs = split_ref(ev.ref)
+                if len(segs) < 2 or segs[-1] != name or len(ev.args) != 1:
+                    continue
+                stack = ".".join(segs[:-1])
+                handout = _stack_handed_out(caller, stack)
+                if handout is None:
+                    continue
+                arg = ev.args[0]
+                if "." not in arg and "(" not in arg:
+                    arg = _local_value(caller, arg) + "()"
+                if not arg.endswith("()") or "(" in arg[:-2]:
+                    continue
+                ctx = analysis.ctx(caller)
+                for target, _c, _fv in analysis.index.callable_targets(ctx, arg[:-2]):
+                    cm = self._token_cm(analysis, target)
+                    if cm is None:
+                        continue
+                    steps = (
+                        *cm.steps,
+                        fn_step(
+                            caller,
+                            at(ev),
+                            f"`{short(target)}()` is entered into the exit stack `{stack}` here",
+                        ),
+                        fn_step(caller, handout[0], handout[1]),
+                    )
+                    exits.by_root.setdefault((cm.root.fq, cm.create.pos[0]), (cm, steps))
+        self._exits = exits
+        self._exit_reads = tracker.end()
+        return exits
+
+    def _context_manager(self, analysis: Analysis, fn: Fn) -> Diagnostic | None:
+        cm = self._token_cm(analysis, fn)
+        if cm is None or cm.root.fq != fn.fq:
+            return None  # reported where the token is created
+        hit = self._all_exits(analysis).by_root.get((fn.fq, cm.create.pos[0]))
+        if hit is not None:
+            _cm, steps = hit
+            msg = (
+                f"the token from {cm.what} is held across the yield of context manager "
+                f"`{short(fn)}`, whose exit is handed to an exit stack closed elsewhere: the "
+                'release runs in whichever task closes it, where it fails ("created in a '
+                'different Context") or restores the wrong value'
+            )
+            return make(
+                self.code, fn.module.path, cm.create.show or cm.create.pos, msg, steps, FIX_CM
+            )
+        if analysis.settings.context_managers_closed_elsewhere and _public(fn):
+            msg = (
+                f"the token from {cm.what} is held across the yield of public context manager "
+                f"`{short(fn)}`; closed from another task (an async generator's finalizer, an "
+                "exit stack closed elsewhere) the release fails or restores the wrong value "
+                "(context-managers-closed-elsewhere)"
+            )
+            return make(
+                self.code,
+                fn.module.path,
+                cm.create.show or cm.create.pos,
+                msg,
+                cm.steps[1:],
+                FIX_CM,
+            )
+        return None
+
+
+def _reaches(fn: Fn, start: int, target: Event) -> bool:
+    """Is ``target`` reachable from event ``start`` of ``fn`` (in one call)?"""
+    events = fn.facts.events
+    seen: set[int] = set()
+    todo = [start]
+    while todo:
+        i = todo.pop()
+        if i in seen:
+            continue
+        seen.add(i)
+        if events[i] is target:
+            return True
+        todo.extend(events[i].succ)
+    return False
+
+
+def _first_line(region: Region) -> Pos:
+    """A ``with`` item over several lines is shown as ``callee(`` only."""
+    pos = region.pos
+    if pos[2] == pos[0]:
+        return pos
+    return (pos[0], pos[1], pos[0], pos[1] + len(region.ref) - 1)
+
+
+def _yield_in(fn: Fn, rid: int) -> int | None:
+    """The first ``yield`` inside the block of ``with`` item ``rid``."""
+    f = fn.facts
+    region = f.regions[rid]
+    for j in range(region.first, min(region.last, len(f.events))):
+        if f.events[j].kind == K.YIELD and rid in f.events[j].regions:
+            return j
+    return None
+
+
+def _asgi_call(fn: Fn) -> bool:
+    f = fn.facts
+    if f.name != "__call__" or not f.is_async or not f.cls:
+        return False
+    names = [p.name for p in f.params if p.kind == "pos"][1:]
+    annotations = [p.annotation.rsplit(".", 1)[-1] for p in f.params if p.kind == "pos"][1:]
+    return tuple(names) == _ASGI_PARAMS or tuple(annotations) == ("Scope", "Receive", "Send")
+
+
+def _encloses(outer: Fn, inner: Fn) -> bool:
+    if outer.module is not inner.module:
+        return False
+    return inner.facts.qualname.startswith(outer.facts.qualname + ".<locals>.")
+
+
+def _child_of(analysis: Analysis, fn: Fn, inner: Fn) -> Fn | None:
+    """The function defined directly in ``fn`` that is (or encloses) ``inner``."""
+    q = inner.facts.qualname
+    for n in fn.facts.nested:
+        if q == n or q.startswith(n + ".<locals>."):
+            return analysis.index.functions.get(f"{fn.module.module}.{n}")
+    return None
+
+
+def _escapes(fn: Fn, nested: Fn) -> tuple[tuple[int, int, int, int], str] | None:
+    """Where the nested function (or the generator it makes) leaves ``fn``: passed to a call,
+    stored, returned. ``None`` when ``fn`` only calls it (and drives what it returns) itself."""
+    name = nested.facts.name
+    lam = "lambda:" + nested.facts.qualname
+    gen = nested.facts.is_generator
+    for e in fn.facts.events:
+        if e.kind == K.CALL:
+            for a in e.args:
+                v = _kw_value(a)
+                if v in (name, lam) or (gen and v == name + "()"):
+                    what = "the lambda" if nested.facts.is_lambda else f"`{short(nested)}`"
+                    return at(e), f"{what} is handed to `{e.ref or 'a call'}` here"
+            if gen and e.ref == name and e.bind in (Bind.RETURNED, Bind.ATTR, Bind.ITEM):
+                return at(e), f"the generator `{name}()` leaves `{short(fn)}` here"
+        elif (
+            e.kind in (K.WRITE, K.SETITEM)
+            and e.value is not None
+            and (e.value.ref == name or (e.value.kind == "other" and name in e.value.names))
+        ):
+            return at(e), f"`{short(nested)}` is stored here"
+        elif e.kind == K.RETURN and name in fn.facts.returns_refs:
+            return at(e), f"`{short(nested)}` is returned here"
+    if gen:
+        locals_of_gen = {
+            e.ref
+            for e in fn.facts.events
+            if e.kind == K.LOCAL and e.value is not None and e.value.ref == name
+        }
+        for e in fn.facts.events:
+            if e.kind == K.RETURN and locals_of_gen.intersection(fn.facts.returns_refs):
+                return at(e), f"the generator `{name}()` is returned here"
+    return None
+
+
+def _stack_handed_out(fn: Fn, stack: str) -> tuple[tuple[int, int, int, int], str] | None:
+    """Where ``stack.aclose``/``stack.close`` (or the stack itself, ``stack.pop_all()``) leaves
+    the function: passed to a call, stored, returned."""
+    closers = {f"{stack}.{c}" for c in _STACK_CLOSE}
+    for e in fn.facts.events:
+        if e.kind == K.CALL:
+            for a in e.args:
+                if _kw_value(a) in closers:
+                    return (
+                        at(e),
+                        f"`{_kw_value(a)}` is handed to `{e.ref}` here: the stack is closed "
+                        "wherever that runs",
+                    )
+        elif e.kind in (K.WRITE, K.SETITEM) and e.value is not None and e.value.ref in closers:
+            return at(
+                e
+            ), f"`{e.value.ref}` is stored here: the stack is closed wherever it is called"
+        elif e.kind == K.RETURN and closers.intersection(fn.facts.returns_refs):
+            return at(e), "the stack's close is returned here: the caller closes it wherever"
+    return None
 
 
 def _relation(a: Fn, b: Fn) -> int:
