@@ -60,3 +60,32 @@ def test_a_token_on_a_decorator_instance_names_the_decorated_app() -> None:
 def test_without_evidence_the_message_says_why_it_is_still_a_hazard() -> None:
     (d,) = check([ARC002 / "arc002_bad_token_on_self.py"], Settings()).diagnostics
     assert "LIFO breaks even in one task" in d.message
+
+
+CM = """from contextlib import contextmanager
+from contextvars import ContextVar
+
+var: ContextVar[int] = ContextVar("var", default=0)
+
+
+@contextmanager
+def scoped(value: int):
+    token = var.set(value)
+    try:
+        yield
+    finally:
+        var.reset(token)
+"""
+
+
+def test_a_manager_in_a_private_module_is_public_only_when_re_exported(tmp_path: Path) -> None:
+    pkg = tmp_path / "lib"
+    (pkg / "_impl").mkdir(parents=True)
+    (pkg / "_impl" / "__init__.py").write_text("")
+    (pkg / "_impl" / "scopes.py").write_text(CM)
+    (pkg / "__init__.py").write_text("")
+    on = Settings(context_managers_closed_elsewhere=True)
+    files = sorted(pkg.rglob("*.py"))
+    assert check(files, on).diagnostics == []
+    (pkg / "__init__.py").write_text("from lib._impl.scopes import scoped\n")
+    assert [d.span.start.row for d in check(files, on).diagnostics] == [9]

@@ -255,11 +255,26 @@ def _is_cm(fn: Fn) -> bool:
     return any(d.rstrip("()").rsplit(".", 1)[-1] in _CM_DECORATORS for d in fn.facts.decorators)
 
 
-def _public(fn: Fn) -> bool:
+def _private_module(name: str) -> bool:
+    return any(part.startswith("_") for part in name.split("."))
+
+
+def _public(analysis: Analysis, fn: Fn) -> bool:
+    """Part of the project's API: neither the function nor its class is named with a leading
+    underscore, and it lives in a public module or is imported into one (a package
+    ``__init__`` re-exporting it from a private module)."""
     f = fn.facts
     if f.parent is not None or f.name.startswith("_"):
         return False
-    return not (f.cls and f.cls.rsplit(".", 1)[-1].startswith("_"))
+    if f.cls and (f.cls.startswith("_") or "._" in f.cls or "<locals>" in f.cls):
+        return False
+    if not _private_module(fn.module.module):
+        return True
+    symbol = f"{fn.module.module}.{f.cls.split('.', 1)[0] if f.cls else f.name}"
+    return any(
+        not _private_module(m.module) and symbol in m.imports.values()
+        for m in analysis.index.modules.values()
+    )
 
 
 def _describe(kind: str) -> str:
@@ -1014,7 +1029,7 @@ class ContextTokenCrossesHandler:
             return make(
                 self.code, fn.module.path, cm.create.show or cm.create.pos, msg, steps, FIX_CM
             )
-        if analysis.settings.context_managers_closed_elsewhere and _public(fn):
+        if analysis.settings.context_managers_closed_elsewhere and _public(analysis, fn):
             msg = (
                 f"the token from {cm.what} is held across the yield of public context manager "
                 f"`{short(fn)}`; closed from another task (an async generator's finalizer, an "
