@@ -79,6 +79,8 @@ _OTEL_ATTACHING = {"start_as_current_span", "use_span"}
 _STACK_ENTER = {"enter_context", "enter_async_context"}
 _STACK_CLOSE = ("aclose", "close", "pop_all()")
 _ASGI_PARAMS = ("scope", "receive", "send")
+# managers entering managers around their yield, followed this deep at most
+_MAX_CM_DEPTH = 24
 
 
 @dataclass(frozen=True)
@@ -289,6 +291,8 @@ class ContextTokenCrossesHandler:
         self._release_reads: set[str] | None = None
         self._helpers: dict[str, _Helper] = {}
         self._cms: Memo[str, _TokenCM | None] | None = None
+        self._cm_depth = 0
+        self._cm_cut = False
         self._exits: _Exits | None = None
         self._exit_reads: set[str] | None = None
 
@@ -925,8 +929,21 @@ class ContextTokenCrossesHandler:
         found = self._cms.get(fn.fq)
         if found is not MISS:
             return found  # type: ignore[no-any-return]
+        if self._cm_depth >= _MAX_CM_DEPTH:
+            self._cm_cut = True
+            return None  # managers entering managers this deep: a pathological chain
         self._cms.start(fn.fq, None)  # recursion guard
-        return self._cms.finish(fn.fq, self._compute_token_cm(analysis, fn))
+        self._cm_depth += 1
+        cut, self._cm_cut = self._cm_cut, False
+        try:
+            found = self._cms.finish(fn.fq, self._compute_token_cm(analysis, fn))
+        finally:
+            self._cm_depth -= 1
+        if self._cm_cut:  # an answer cut short depends on where the walk started: not kept
+            self._cms.values.pop(fn.fq, None)
+            self._cms.deps.pop(fn.fq, None)
+        self._cm_cut = self._cm_cut or cut
+        return found
 
     def _compute_token_cm(self, analysis: Analysis, fn: Fn) -> _TokenCM | None:
         f = fn.facts
