@@ -48,18 +48,26 @@ def test_a_token_on_an_asgi_app_names_the_app() -> None:
     files = sorted(project.rglob("*.py"))
     (d,) = check(files, Settings()).diagnostics
     assert "overlapping calls on one shared object" in d.message
-    assert any("is an ASGI app" in r.message for r in d.related)
+    assert any("is an ASGI application" in r.message for r in d.related)
 
 
 def test_a_token_on_a_decorator_instance_names_the_decorated_app() -> None:
     (d,) = check([ARC002 / "arc002_bad_decorator_instance_asgi.py"], Settings()).diagnostics
     assert "overlapping calls on one shared object" in d.message
-    assert any("instance decorates `SettingsMiddleware.__call__`" in r.message for r in d.related)
+    labels = [r.message for r in d.related]
+    assert any("instance decorates `SettingsMiddleware.__call__`" in x for x in labels)
+    assert any("ASGI application" in x for x in labels)
 
 
 def test_without_evidence_the_message_says_why_it_is_still_a_hazard() -> None:
-    (d,) = check([ARC002 / "arc002_bad_token_on_self.py"], Settings()).diagnostics
+    (d,) = check([ARC002 / "arc002_bad_start_end_methods.py"], Settings()).diagnostics
     assert "LIFO breaks even in one task" in d.message
+
+
+def test_a_token_on_a_request_handler_cites_the_concurrency_model() -> None:
+    (d,) = check([ARC002 / "arc002_bad_token_on_self.py"], Settings()).diagnostics
+    assert "overlapping calls on one shared object" in d.message
+    assert any("once per request" in r.message for r in d.related)
 
 
 CM = """from contextlib import contextmanager

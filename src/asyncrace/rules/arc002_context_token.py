@@ -78,7 +78,6 @@ _EXIT = {"__exit__", "__aexit__"}
 _OTEL_ATTACHING = {"start_as_current_span", "use_span"}
 _STACK_ENTER = {"enter_context", "enter_async_context"}
 _STACK_CLOSE = ("aclose", "close", "pop_all()")
-_ASGI_PARAMS = ("scope", "receive", "send")
 # managers entering managers around their yield, followed this deep at most
 _MAX_CM_DEPTH = 24
 
@@ -505,7 +504,7 @@ class ContextTokenCrossesHandler:
             if slot.on_self:
                 conc = self._concurrent(analysis, fn)
                 if conc is not None:
-                    steps.append(conc)
+                    steps.extend(conc)
                     why = (
                         f"`{short(fn)}` may run for overlapping calls on one shared object, so one "
                         "call overwrites another's token, which is then released twice or in the "
@@ -518,45 +517,24 @@ class ContextTokenCrossesHandler:
             return make(self.code, fn.module.path, at(ev), msg, steps, FIX_STORED)
         return None
 
-    def _concurrent(self, analysis: Analysis, fn: Fn) -> Step | None:
-        """Why calls of ``fn`` on one object may overlap: a spawn site, or an ASGI ``__call__``
-        (``(scope, receive, send)``: the server calls one app object for every request at
-        once) that reaches it on ``self``."""
-        site = analysis.shared_evidence(fn)
-        if site is not None:
-            return site
+    def _concurrent(self, analysis: Analysis, fn: Fn) -> tuple[Step, ...] | None:
+        """Why calls of ``fn`` on one object may overlap: the concurrency model's evidence (a
+        spawn, a framework callback, an entry point such as an ASGI ``__call__``, reaching
+        ``fn`` on ``self``), or one instance of its class decorating such a function."""
+        verdict = analysis.concurrent(fn)
+        if verdict.answer:
+            return verdict.steps
         cls = analysis.index.method_fn(fn)
         if cls is None or fn.facts.parent is not None:
             return None
-        deco = self._decorator_instance(analysis, cls)
-        if deco is not None:
-            return deco
-        callers = analysis.self_callers(cls)
-        todo, seen = [fn], {fn.fq}
-        for _ in range(4):
-            nxt: list[Fn] = []
-            for cur in todo:
-                if _asgi_call(cur):
-                    row, col = cur.facts.pos[0], cur.facts.pos[1]
-                    return fn_step(
-                        cur,
-                        (row, col, row, col + len("async def __call__")),
-                        f"`{short(cur)}(scope, receive, send)` is an ASGI app: the server "
-                        "calls one instance for every request at once",
-                    )
-                for c in callers.get(cur.facts.name, []):
-                    if c.fq not in seen:
-                        seen.add(c.fq)
-                        nxt.append(c)
-            todo = nxt
-        return None
+        return self._decorator_instance(analysis, cls)
 
     @staticmethod
-    def _decorator_instance(analysis: Analysis, cls: str) -> Step | None:
+    def _decorator_instance(analysis: Analysis, cls: str) -> tuple[Step, ...] | None:
         """An instance of ``cls`` used as a decorator (``@Scope()``) whose ``__call__`` wraps
         every call in ``with self``/``async with self``: one instance is entered by every call
-        of the decorated function. Evidence when those calls overlap: the decorated function is
-        an ASGI ``__call__``, or it runs in several tasks at once (a spawn site)."""
+        of the decorated function, so the model's evidence that the decorated function runs
+        concurrently (an ASGI ``__call__``, a spawn, a framework callback) is evidence for it."""
         index = analysis.index
         call = index.find_method(cls, "__call__")
         if call is None or index.method_fn(call) != cls:
@@ -585,19 +563,18 @@ class ContextTokenCrossesHandler:
                     continue
                 if not any(index.resolve(m, d[:-2]) == cls for d in target.facts.decorators):
                     continue
+                verdict = analysis.concurrent(target)
+                if not verdict.answer:
+                    continue
                 row, col = target.facts.pos[0], target.facts.pos[1]
                 head = len(target.facts.name) + (10 if target.facts.is_async else 4)
-                where = (row, col, row, col + head)
-                if _asgi_call(target):
-                    return fn_step(
-                        target,
-                        where,
-                        f"one `{short_cls}` instance decorates `{short(target)}`, an ASGI app "
-                        "the server calls for every request at once: every request enters it",
-                    )
-                site = analysis.shared_evidence(target)
-                if site is not None:
-                    return site
+                deco = fn_step(
+                    target,
+                    (row, col, row, col + head),
+                    f"one `{short_cls}` instance decorates `{short(target)}`: every call of it "
+                    "enters that same instance",
+                )
+                return (*verdict.steps, deco)
         return None
 
     @staticmethod
@@ -1096,15 +1073,6 @@ def _yield_in(fn: Fn, rid: int) -> int | None:
         if f.events[j].kind == K.YIELD and rid in f.events[j].regions:
             return j
     return None
-
-
-def _asgi_call(fn: Fn) -> bool:
-    f = fn.facts
-    if f.name != "__call__" or not f.is_async or not f.cls:
-        return False
-    names = [p.name for p in f.params if p.kind == "pos"][1:]
-    annotations = [p.annotation.rsplit(".", 1)[-1] for p in f.params if p.kind == "pos"][1:]
-    return tuple(names) == _ASGI_PARAMS or tuple(annotations) == ("Scope", "Receive", "Send")
 
 
 def _encloses(outer: Fn, inner: Fn) -> bool:
