@@ -1118,9 +1118,33 @@ class _FunctionBuilder:
             if target.func.attr == "get" and kind in ("none", "truthy"):
                 key = target.args[0] if target.args else None
                 target, kind = target.func.value, "in"
+            elif not target.args and not target.keywords and kind in ("none", "truthy"):
+                # ``if self._get_client() is None:``: a getter of the object's own state,
+                # ``self._get_client()`` in the atom (the rule looks through one-line getters)
+                g = self.ref(target.func)
+                if g.startswith("self.") and g.count(".") == 1:
+                    absent_branch = 1 if present_when_true else 0
+                    if negated:
+                        absent_branch = 1 - absent_branch
+                    return [f"{g}()|{absent_branch}|{kind}|"]
         elif isinstance(target, ast.Subscript) and kind in ("none", "truthy"):
             key = target.slice
             target, kind = target.value, "in"
+        if isinstance(target, ast.Name) and target.id in self.locals:
+            # a local alias of shared state: ``client = self._client`` then ``if client is
+            # None:`` checks the attribute as it was read
+            alias = self._alias_of(target.id)
+            if alias:
+                r = alias
+                absent_branch = 1 if present_when_true else 0
+                if negated:
+                    absent_branch = 1 - absent_branch
+                names = ""
+                if key is not None:
+                    names = ",".join(
+                        sorted({n.id for n in ast.walk(key) if isinstance(n, ast.Name)} - {"_"})
+                    )
+                return [f"{r}|{absent_branch}|{kind}|{names}"]
         r = self.ref(target)
         if not r or not (r.startswith(("self.", "cls.", "global:"))) or r.count(".") > 1:
             return []
@@ -1135,6 +1159,17 @@ class _FunctionBuilder:
                 sorted({n.id for n in ast.walk(key) if isinstance(n, ast.Name)} - {"_"})
             )
         return [f"{r}|{absent_branch}|{kind}|{names}"]
+
+    def _alias_of(self, name: str) -> str:
+        """The shared state a local was last assigned from, read as it is (``client =
+        self._client``): ``self._client``; ``""`` otherwise."""
+        for e in reversed(self.events):
+            if e.kind == K.LOCAL and e.ref == name:
+                v = e.value
+                if v is not None and v.kind == "attr" and _shared_guard_ref(v.ref):
+                    return v.ref
+                return ""
+        return ""
 
     def branch(self, test: ast.expr, body: list[ast.stmt], orelse: list[ast.stmt]) -> None:
         self.expr(test, Bind.NONE)

@@ -235,6 +235,7 @@ class Summaries:
         self._callers: Memo[str, dict[str, list[Fn]]] = Memo(t)
         self._named_calls: Memo[str, list[tuple[Fn, int]]] = Memo(t)
         self._stored: Memo[tuple[str, str], list[FuncVal]] = Memo(t)
+        self._late: Memo[tuple[object, ...], dict[str, tuple[Step, ...]]] = Memo(t)
         # name -> modules whose bodies call it (or hand it to a spawner), pass it as an
         # argument, or call ``reset``/``detach`` in a function (``Mentions``)
         self._mentions: Mentions | None = None
@@ -449,6 +450,48 @@ class Summaries:
                         call = fn_step(fn, at(ev), f"calls `{short(tfn)}`")
                         out.setdefault(r, (call, *steps))
         return self._reads.finish(key, out)
+
+    def late_reads(self, ctx: Ctx, depth: int = 0) -> dict[str, tuple[Step, ...]]:
+        """The ``self.X`` (and module) state a coroutine may read *after its own first await*,
+        itself or in what it calls then (ref -> steps, the await first): what a caller that
+        stored the state just before awaiting this coroutine may find overwritten."""
+        key = (ctx.fn.fq, ctx.recv)
+        found = self._late.get(key)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._late.start(key, {})
+        out: dict[str, tuple[Step, ...]] = {}
+        fn = ctx.fn
+        f = fn.facts
+        if f.is_async and depth < MAX_DEPTH:
+            after = _awaits_before(f)
+            first_await = next((e for e in f.events if e.kind == K.AWAIT), None)
+            suspend = (
+                fn_step(fn, at(first_await), f"`{short(fn)}` suspends here")
+                if first_await is not None
+                else None
+            )
+            for i, ev in enumerate(f.events):
+                if (
+                    ev.kind == K.READ
+                    and after[i]
+                    and suspend is not None
+                    and ev.ref.startswith(("self.", "cls.", "global:"))
+                    and ev.name != "compare"
+                ):
+                    read = fn_step(fn, at(ev), f"`{ev.ref}` is read here, after that await")
+                    out.setdefault(ev.ref, (suspend, read))
+                elif ev.kind == K.CALL and self.reads_through(ctx, ev):
+                    for tfn, tctx in self.targets(ctx, ev):
+                        call = fn_step(fn, at(ev), f"calls `{short(tfn)}`")
+                        if after[i] and suspend is not None:
+                            for r, steps in self.reads(Ctx(tfn, tctx.recv), depth + 1).items():
+                                out.setdefault(r, (suspend, call, *steps))
+                        elif ev.bind == Bind.AWAITED:
+                            inner = self.late_reads(Ctx(tfn, tctx.recv), depth + 1)
+                            for r, steps in inner.items():
+                                out.setdefault(r, (call, *steps))
+        return self._late.finish(key, out)
 
     def same_object_call(self, ctx: Ctx, ev: Event) -> bool:
         """A call that runs on the same object: ``self.m(...)``, or a nested function (which

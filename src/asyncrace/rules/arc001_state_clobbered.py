@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from asyncrace.analysis.concurrency import ANY, OBJECT, Verdict
 from asyncrace.analysis.facade import Analysis
-from asyncrace.analysis.facts import Event, FunctionFacts, K, ModuleFacts
+from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts
 from asyncrace.analysis.index import Ctx, Fn, Inst
 from asyncrace.analysis.summaries import Step, at, fn_step, search, short
 from asyncrace.diagnostic import Diagnostic
@@ -337,6 +337,21 @@ class StateClobberedAcrossAwait:
 
         def hit(i: int, ev: Event, aw: int) -> bool:
             if aw < 0:
+                # an awaited callee that suspends, then reads it (``await self._process()``)
+                if (
+                    ev.kind == K.CALL
+                    and ev.bind == Bind.AWAITED
+                    and ref.startswith(("self.", "cls.", "global:"))
+                    and analysis.reads_through(ctx, ev)
+                ):
+                    for tfn, tctx in analysis.targets(ctx, ev):
+                        steps = analysis.late_reads(Ctx(tfn, tctx.recv)).get(ref)
+                        if steps and not locked_together(ev):
+                            callee_reads[i] = (
+                                fn_step(fn, at(ev), f"awaits `{short(tfn)}`"),
+                                *steps,
+                            )
+                            return True
                 return False
             if ev.kind == K.READ and ev.ref == ref and ev.name != "compare":
                 return not locked_together(ev)
@@ -365,6 +380,15 @@ class StateClobberedAcrossAwait:
             return ev.kind == K.WRITE and ev.ref == ref
 
         for i, aw in search(f, list(write_ev.succ), stop=stop, hit=hit, is_await=is_await):
+            if aw < 0:  # the suspension is inside the awaited callee
+                call_step, *rest = callee_reads[i]
+                await_step = Step(
+                    call_step.path,
+                    call_step.pos,
+                    f"{call_step.label}: other tasks run while it is suspended and may "
+                    "overwrite it",
+                )
+                return await_step, tuple(rest)
             aw_ev = f.events[aw]
             await_step = fn_step(
                 fn, aw_ev.pos, f"{aw_ev.name}: other tasks run here and may overwrite it"

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from asyncrace.analysis.concurrency import ANY, OBJECT, Verdict
 from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import Event, FunctionFacts, K, ModuleFacts
-from asyncrace.analysis.index import Ctx, Fn
+from asyncrace.analysis.index import Ctx, Fn, is_property
 from asyncrace.analysis.summaries import (
     Step,
     at,
@@ -38,6 +38,32 @@ FIX = (
 # guards (hermes: _handle_message -> _run_agent -> track_agent); deeper chains register other
 # keys for other purposes
 MAX_CALLEE_STEPS = 2
+
+
+def _through_getter(analysis: Analysis, fn: Fn, atom: str) -> str:
+    """The state a guard checks: ``self._client`` for ``self.get_client()`` or the property
+    ``self.client`` when that getter only returns ``self._client`` (a one-line getter); the
+    atom itself for plain state; ``""`` for a call that is no such getter."""
+    is_call = atom.endswith("()")
+    ref = atom[:-2] if is_call else atom
+    if not ref.startswith("self.") or ref.count(".") != 1:
+        return "" if is_call else atom
+    cls_fq = analysis.index.method_fn(fn)
+    getter = analysis.index.find_method(cls_fq, ref[5:]) if cls_fq else None
+    if getter is None or (not is_call and not is_property(getter.facts)):
+        return "" if is_call else atom
+    g = getter.facts
+    returns = [e for e in g.events if e.kind == K.RETURN]
+    if (
+        g.is_async
+        or len(returns) != 1
+        or len(g.returns_refs) != 1
+        or not g.returns_refs[0].startswith("self.")
+        or g.returns_refs[0].count(".") != 1
+        or any(e.kind == K.CALL for e in g.events)
+    ):
+        return "" if is_call else atom
+    return g.returns_refs[0]
 
 
 def _guard_literal(ev: Event, ref: str, kind: str) -> str:
@@ -242,8 +268,9 @@ class GuardBeforeRegistration:
             for b, ev in enumerate(f.events):
                 if ev.kind != K.BRANCH or not ev.guards or len(ev.succ) < 2:
                     continue
-                for ref, absent, kind in _guard_atoms(ev):
-                    if self._sentinel_elsewhere(f, ev, absent, ref):
+                for atom, absent, kind in _guard_atoms(ev):
+                    ref = _through_getter(analysis, fn, atom)
+                    if not ref or self._sentinel_elsewhere(f, ev, absent, ref):
                         continue
                     evidence = self._evidence(analysis, fn, f, ref, kind)
                     if evidence.answer is not True and (
