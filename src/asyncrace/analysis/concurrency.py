@@ -267,6 +267,11 @@ class Concurrency:
         self._evidence: Memo[tuple[str, int], Step | None] = Memo(t)
         self._per_call: Memo[str, bool] = Memo(t)
         self._verdicts: Memo[tuple[str, str], Verdict] = Memo(t)
+        self._own: Memo[tuple[str, str], Verdict | None] = Memo(t)
+        self._args_by_module: dict[
+            str, tuple[ModuleFacts, dict[str, list[tuple[Fn, Event, int, str, str]]]]
+        ] = {}
+        self._edges: Memo[tuple[str, Pos], tuple[Step | None, Step | None]] = Memo(t)
         self._locking: Memo[str, Step | None] = Memo(t)
         self._caller_memo: Memo[str, list[tuple[Fn, Event, str, str]]] = Memo(t)
         # each module's contribution to the spawn-site table, with the modules it read; an
@@ -508,23 +513,9 @@ class Concurrency:
         budget[0] -= 1
         if budget[0] < 0:
             return UNKNOWN
-        deco = self._lock_decorator(fn)
-        if deco is not None:
-            return Verdict(False, (deco,), "every call runs under a lock held by its decorator")
-        site = self.spawn_site(fn.fq)
-        if site is not None:
-            return Verdict(True, (site,), "spawned")
-        entry = self._entry_point(fn)
-        if entry is not None:
-            return entry
-        if self.single_consumer(fn):
-            return Verdict(False, (), "it runs on an async iterator's one consumer")
-        if self.single_task(fn):
-            return Verdict(False, (), "every caller starts it once, in one task")
-        if scope == OBJECT:
-            locked = self._locking_class(fn)
-            if locked is not None:
-                return locked
+        own = self._own_verdict(fn, scope)
+        if own is not None:
+            return own
         if depth >= MAX_CALLER_DEPTH:
             return UNKNOWN
         callers = self._callers(fn)
@@ -532,11 +523,10 @@ class Concurrency:
         for caller, ev, relation, label in callers:
             if relation in ("local", "fresh"):
                 continue
-            lock_step = self._call_locked(caller, ev)
+            lock_step, many = self._edge(caller, ev)
             if lock_step is not None:
                 serialized = serialized or lock_step
                 continue
-            many = self._many_spawn(caller, ev)
             step = fn_step(caller, at(ev), label)
             if many is not None:
                 return Verdict(True, (many, step), "spawned")
@@ -547,13 +537,49 @@ class Concurrency:
             if v.answer:
                 return Verdict(True, (*v.steps, step), v.why)
         if serialized is not None and all(
-            r in ("local", "fresh") or self._call_locked(c, e) is not None
-            for c, e, r, _l in callers
+            r in ("local", "fresh") or self._edge(c, e)[0] is not None for c, e, r, _l in callers
         ):
             return Verdict(False, (serialized,), "every caller holds a lock around the call")
         if callers and all(r == "fresh" for _c, _e, r, _l in callers):
             return Verdict(False, (), "every caller calls it on an object it has just made")
         return UNKNOWN
+
+    def _own_verdict(self, fn: Fn, scope: str) -> Verdict | None:
+        """What ``fn`` itself says, before its callers are asked: a lock decorator, a spawn
+        site, an entry point, a single consumer or task, a class that locks its state; None
+        when it says nothing. A function of ``fn`` and the project only: memoized."""
+        key = (fn.fq, scope)
+        found = self._own.get(key)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._own.start(key, None)
+        out: Verdict | None = None
+        deco = self._lock_decorator(fn)
+        if deco is not None:
+            out = Verdict(False, (deco,), "every call runs under a lock held by its decorator")
+        elif (site := self.spawn_site(fn.fq)) is not None:
+            out = Verdict(True, (site,), "spawned")
+        elif (entry := self._entry_point(fn)) is not None:
+            out = entry
+        elif self.single_consumer(fn):
+            out = Verdict(False, (), "it runs on an async iterator's one consumer")
+        elif self.single_task(fn):
+            out = Verdict(False, (), "every caller starts it once, in one task")
+        elif scope == OBJECT:
+            out = self._locking_class(fn)
+        return self._own.finish(key, out)
+
+    def _edge(self, caller: Fn, ev: Event) -> tuple[Step | None, Step | None]:
+        """For a call of a caller: the lock held around it, and the spawn that runs it many
+        times at once (memoized per call)."""
+        key = (caller.fq, ev.pos)
+        found = self._edges.get(key)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._edges.start(key, (None, None))
+        lock_step = self._call_locked(caller, ev)
+        many = None if lock_step is not None else self._many_spawn(caller, ev)
+        return self._edges.finish(key, (lock_step, many))
 
     def api_entry(self, fn: Fn) -> Verdict | None:
         """A public coroutine of the project's API (a module function, or a method of a public
@@ -640,13 +666,13 @@ class Concurrency:
         f = fn.facts
         if not f.is_async or f.cls is None or f.parent is not None:
             return None
-        if f.name.startswith("_") or f.name in self.lifecycle or self._own_worker(fn):
+        if f.name.startswith("_") or f.name in self.lifecycle:
             return None
         cls_fq = self.index.method_fn(fn)
         if cls_fq is None:
             return None
         step = self.locking_site(cls_fq)
-        if step is None:
+        if step is None or self._own_worker(fn):
             return None
         return Verdict(True, (step,), "lock-protected class")
 
@@ -912,27 +938,41 @@ class Concurrency:
             m = self.index.modules.get(mod)
             if m is None:
                 continue
-            for q in sorted(m.functions):
-                g = self.index.functions.get(f"{m.module}.{q}")
-                if g is None or g.module is not m:
+            for g, e, pos_i, kw, r in self._module_args(m).get(name, ()):
+                ctx = self.summaries.ctx(g)
+                val = self.index.eval(ctx, r)
+                if not (isinstance(val, FuncVal) and val.fq == fn.fq):
                     continue
-                ctx: Ctx | None = None
-                for e in g.facts.events:
-                    if e.kind != K.CALL or not e.args:
-                        continue
-                    for pos_i, a in enumerate(e.args):
-                        kw, r = (a.partition("=")[0], a.partition("=")[2]) if is_kw(a) else ("", a)
-                        if not r or "(" in r or split_ref(r)[-1] != name:
-                            continue
-                        ctx = ctx or self.summaries.ctx(g)
-                        val = self.index.eval(ctx, r)
-                        if not (isinstance(val, FuncVal) and val.fq == fn.fq):
-                            continue
-                        for t, _tctx in self.summaries.targets(ctx, e):
-                            param = _param_for(t, pos_i, kw, e.args)
-                            if param:
-                                out.extend(self._param_calls(t, param))
+                for t, _tctx in self.summaries.targets(ctx, e):
+                    param = _param_for(t, pos_i, kw, e.args)
+                    if param:
+                        out.extend(self._param_calls(t, param))
         return out
+
+    def _module_args(self, m: ModuleFacts) -> dict[str, list[tuple[Fn, Event, int, str, str]]]:
+        """Name -> the module's call arguments that are a plain ref of that last name
+        (function, call event, argument index, keyword, ref), in the order of the functions'
+        names: one pass over the module's bodies, kept; every use notes the module."""
+        found = self._args_by_module.get(m.module)
+        if found is not None and found[0] is m:
+            self.tracker.note(m.module)
+            return found[1]
+        table: dict[str, list[tuple[Fn, Event, int, str, str]]] = {}
+        for q in sorted(m.functions):
+            g = self.index.functions.get(f"{m.module}.{q}")
+            if g is None or g.module is not m:
+                continue
+            for e in g.facts.events:
+                if e.kind != K.CALL or not e.args:
+                    continue
+                for pos_i, a in enumerate(e.args):
+                    kw, r = (a.partition("=")[0], a.partition("=")[2]) if is_kw(a) else ("", a)
+                    if not r or "(" in r:
+                        continue
+                    table.setdefault(split_ref(r)[-1], []).append((g, e, pos_i, kw, r))
+        self.tracker.note(m.module)
+        self._args_by_module[m.module] = (m, table)
+        return table
 
     def _param_calls(self, t: Fn, param: str) -> list[tuple[Fn, int, str]]:
         """Where the callable passed as ``param`` of ``t`` is called: in ``t`` itself, or, if

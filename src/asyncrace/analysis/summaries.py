@@ -234,6 +234,8 @@ class Summaries:
         self._region_locks: Memo[tuple[str, int, str | None], LockInfo | None] = Memo(t)
         self._callers: Memo[str, dict[str, list[Fn]]] = Memo(t)
         self._named_calls: Memo[str, list[tuple[Fn, int]]] = Memo(t)
+        # module -> (its facts, name -> its calls of that name): ``module_calls``
+        self._module_calls: dict[str, tuple[ModuleFacts, dict[str, list[tuple[Fn, int]]]]] = {}
         self._stored: Memo[tuple[str, str], list[FuncVal]] = Memo(t)
         self._late: Memo[tuple[object, ...], dict[str, tuple[Step, ...]]] = Memo(t)
         # name -> modules whose bodies call it (or hand it to a spawner), pass it as an
@@ -581,28 +583,41 @@ class Summaries:
         self._named_calls.start(name, [])
         self.tracker.note(CALL_KEY + name)
         out: list[tuple[Fn, int]] = []
-        call = K.CALL
         for mod in self.mentions().calls.get(name, ()):
             m = self.index.modules.get(mod)
             if m is None:
                 continue
-            for q in m.functions:
-                fn = self.index.functions.get(f"{m.module}.{q}")
-                if fn is None or fn.module is not m:
-                    continue
-                for i, e in enumerate(fn.facts.events):
-                    if e.kind != call or not e.ref:
-                        continue
-                    last = e.ref.rpartition(".")[2]
-                    if last == name:
-                        out.append((fn, i))
-                    if last in SPAWNERS:
-                        for a in e.args:
-                            ref = a.partition("=")[2] if is_kw(a) else a
-                            if ref and "(" not in ref and split_ref(ref)[-1] == name:
-                                out.append((fn, i))
+            out.extend(self.module_calls(m).get(name, ()))
         out.sort(key=lambda fi: (fi[0].fq, fi[1]))
         return self._named_calls.finish(name, out)
+
+    def module_calls(self, m: ModuleFacts) -> dict[str, list[tuple[Fn, int]]]:
+        """Name -> (function, event index) of the module's calls of that name (by the last name
+        of the callee), and of its spawner calls that pass a ref of that name: one pass over
+        the module's bodies, kept; every use notes the module as read."""
+        found = self._module_calls.get(m.module)
+        if found is not None and found[0] is m:
+            self.tracker.note(m.module)
+            return found[1]
+        table: dict[str, list[tuple[Fn, int]]] = {}
+        call = K.CALL
+        for q in m.functions:
+            fn = self.index.functions.get(f"{m.module}.{q}")
+            if fn is None or fn.module is not m:
+                continue
+            for i, e in enumerate(fn.facts.events):
+                if e.kind != call or not e.ref:
+                    continue
+                last = e.ref.rpartition(".")[2]
+                table.setdefault(last, []).append((fn, i))
+                if last in SPAWNERS:
+                    for a in e.args:
+                        ref = a.partition("=")[2] if is_kw(a) else a
+                        if ref and "(" not in ref:
+                            table.setdefault(split_ref(ref)[-1], []).append((fn, i))
+        self.tracker.note(m.module)
+        self._module_calls[m.module] = (m, table)
+        return table
 
     def self_callers(self, cls_fq: str) -> dict[str, list[Fn]]:
         """Method name -> methods of the class (and its bases) that call ``self.<name>``."""

@@ -8,6 +8,7 @@ may belong to another call.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 
 from asyncrace.analysis.concurrency import ANY, OBJECT, Verdict
@@ -100,14 +101,14 @@ class StateClobberedAcrossAwait:
                     continue
                 if ev.value.kind == "const" or not tainted.intersection(ev.value.names):
                     continue
+                found = self._first_read(analysis, ctx, fn, i, ev.ref)
+                if found is None:
+                    continue
                 evidence = self._evidence(analysis, fn, ev.ref)
                 if evidence.answer is not True and (
                     not likely or evidence.answer is False or f.name in analysis.lifecycle
                 ):
                     continue  # likely: no evidence either way, and not a set-up method
-                found = self._first_read(analysis, ctx, fn, i, ev.ref)
-                if found is None:
-                    continue
                 await_step, read_steps = found
                 here = module.path
                 where = line_of(read_steps[-1], here)
@@ -191,32 +192,40 @@ class StateClobberedAcrossAwait:
     ) -> tuple[int, int] | None:
         """A use of the attribute's value (a read, a call of one of its methods) from which
         the clear ``w`` is reached through an await, with no re-check of the attribute (a
-        test, an identity comparison) and no other write of it after the await."""
-        uses = [
-            i
-            for i, e in enumerate(f.events)
-            if i != w
-            and (
-                (e.kind == K.READ and e.ref == ref and e.name != "compare")
-                or (e.kind == K.CALL and e.ref.startswith(ref + "."))
-            )
-        ]
-        for u in uses:
-
-            def hit(i: int, _e: Event, aw: int) -> bool:
-                return i == w and aw >= 0
-
-            def stop(i: int, e: Event) -> bool:
-                if i == w:
-                    return True
-                if e.kind == K.WRITE and e.ref == ref:
-                    return True
-                if e.kind == K.READ and e.ref == ref and e.name == "compare":
-                    return True  # ``if self._client is client:``: the clear is checked
-                return e.kind == K.BRANCH and any(g.split("|", 1)[0] == ref for g in e.guards)
-
-            for _i, aw in search(f, list(f.events[u].succ), stop=stop, hit=hit):
-                return u, aw
+        test, an identity comparison) and no other write of it after the use: one walk of the
+        control-flow graph with three phases (nothing yet, used, used then awaited)."""
+        events = f.events
+        dot = ref + "."
+        start: tuple[int, int, int] = (0, -1, -1)  # (event, use, await)
+        queue = deque([start])
+        seen: set[tuple[int, int]] = set()
+        while queue:
+            i, use, aw = queue.popleft()
+            phase = 0 if use < 0 else (1 if aw < 0 else 2)
+            if (i, phase) in seen:
+                continue
+            seen.add((i, phase))
+            e = events[i]
+            if i == w:
+                if phase == 2:
+                    return use, aw
+                if i != 0:
+                    continue
+            if i != 0 and e.kind == K.WRITE and e.ref == ref:
+                use, aw = -1, -1  # written again: a new value
+            elif (e.kind == K.READ and e.ref == ref and e.name == "compare") or (
+                e.kind == K.BRANCH and any(g.split("|", 1)[0] == ref for g in e.guards)
+            ):
+                use, aw = -1, -1  # checked again after the await: ``if self._c is c:``
+            elif (e.kind == K.READ and e.ref == ref) or (
+                e.kind == K.CALL and e.ref.startswith(dot)
+            ):
+                if use < 0:
+                    use = i
+            elif e.kind == K.AWAIT and use >= 0 and aw < 0:
+                aw = i
+            for nxt in e.succ:
+                queue.append((nxt, use, aw))
         return None
 
     @staticmethod

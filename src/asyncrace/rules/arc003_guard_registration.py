@@ -272,6 +272,11 @@ class GuardBeforeRegistration:
                     ref = _through_getter(analysis, fn, atom)
                     if not ref or self._sentinel_elsewhere(f, ev, absent, ref):
                         continue
+                    # the shape first (local to the function), then the evidence that two
+                    # tasks run it at once (a search of the project), only for a shape
+                    hazard = self._check_guard(analysis, ctx, fn, b, ref, absent, kind)
+                    if hazard is None:
+                        continue
                     evidence = self._evidence(analysis, fn, f, ref, kind)
                     if evidence.answer is not True and (
                         not likely
@@ -279,10 +284,16 @@ class GuardBeforeRegistration:
                         or (kind != "in" and f.name in analysis.lifecycle)
                     ):
                         continue  # likely: no evidence either way, and no object set-up
-                    d = self._check_guard(analysis, ctx, fn, b, ref, absent, kind, evidence)
-                    if d is not None:
-                        yield d
-                        break
+                    msg, steps = hazard
+                    yield make(
+                        self.code,
+                        fn.module.path,
+                        ev.pos,
+                        msg + evidence_clause(evidence),
+                        [*steps, *evidence.steps],
+                        FIX,
+                    )
+                    break
 
     @staticmethod
     def _evidence(analysis: Analysis, fn: Fn, f: FunctionFacts, ref: str, kind: str) -> Verdict:
@@ -318,8 +329,8 @@ class GuardBeforeRegistration:
         ref: str,
         absent: int,
         kind: str,
-        evidence: Verdict,
-    ) -> Diagnostic | None:
+    ) -> tuple[str, list[Step]] | None:
+        """The hazard's message (without the evidence) and steps, if the guard has one."""
         f = fn.facts
         guard = f.events[b]
         sources = _local_sources(f)
@@ -329,7 +340,15 @@ class GuardBeforeRegistration:
 
         literal = _guard_literal(guard, ref, kind) if kind in ("eq", "ne") else ""
 
+        known: dict[int, bool] = {}
+
         def registers(i: int, ev: Event) -> bool:
+            found = known.get(i)
+            if found is None:
+                found = known[i] = registers_here(i, ev)
+            return found
+
+        def registers_here(i: int, ev: Event) -> bool:
             if kind in ("eq", "ne"):
                 # a value guard is answered by storing that value (``eq``), or by leaving it
                 # (``ne``: any other value)
@@ -406,9 +425,9 @@ class GuardBeforeRegistration:
             msg = (
                 f"`{ref.removeprefix('global:')}` is checked here but {what} is registered only at "
                 f"{reg_where}, after an await; a second task can pass the check in between and "
-                f"run the same work twice{evidence_clause(evidence)}"
+                "run the same work twice"
             )
-            return make(self.code, here, guard.pos, msg, [*steps, *evidence.steps], FIX)
+            return msg, steps
         return None
 
     @staticmethod
