@@ -13,7 +13,7 @@ import asyncrace
 from asyncrace.diagnostic import Diagnostic, Span
 from asyncrace.output._common import level, steps
 from asyncrace.output.fingerprint import VERSION, fingerprints
-from asyncrace.registry import CODES, RULES
+from asyncrace.registry import CODES, RULES, page_body, page_section
 from asyncrace.sources import SourceStore
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -48,16 +48,31 @@ def _srcroot_uri() -> str:
 
 
 def _rules() -> list[dict[str, object]]:
-    return [
-        {
+    """Every rule, with its page: ``fullDescription`` is the page's "What it does" (for a meta
+    code "What it means") section,
+    ``help`` the whole page (Markdown, which code-scanning services show on the alert page,
+    and as plain text)."""
+    out: list[dict[str, object]] = []
+    for r in RULES:
+        rule: dict[str, object] = {
             "id": r.code,
             "name": r.name,
             "shortDescription": {"text": r.summary},
-            "helpUri": r.url,
-            "defaultConfiguration": {"level": level(r.code)},
         }
-        for r in RULES
-    ]
+        what = page_section(r.code, "What it does", "What it means")
+        body = page_body(r.code)
+        full = {"text": what or r.summary + "."}
+        if what is not None:
+            full["markdown"] = what
+        rule["fullDescription"] = full
+        if body is not None:
+            rule["help"] = {"text": body, "markdown": body}
+        else:
+            rule["help"] = {"text": f"{r.summary}. See {r.url}"}
+        rule["helpUri"] = r.url
+        rule["defaultConfiguration"] = {"level": level(r.code)}
+        out.append(rule)
+    return out
 
 
 def _result(d: Diagnostic, fp: str) -> dict[str, object]:
