@@ -21,7 +21,7 @@ from asyncrace.run import runcache, snapshot
 from asyncrace.run.jobs import FileJob
 from asyncrace.run.link import link_and_check, module_attr_types
 from asyncrace.settings import Settings
-from asyncrace.sources import SourceStore
+from asyncrace.sources import SourceStore, read_source_bytes
 
 if TYPE_CHECKING:  # the pipeline (and multiprocessing) is imported only when a run needs it
     from asyncrace.run.pipeline import FactsMemory
@@ -250,7 +250,7 @@ def _run_key(
             )
             continue
         try:
-            data = Path(j.path).read_bytes()
+            data = read_source_bytes(j.path)  # never blocks (FIFO, device)
         except OSError:
             return None, {}
         digest = runcache.digest_bytes(data)
