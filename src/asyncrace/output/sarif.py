@@ -116,6 +116,10 @@ def _result(d: Diagnostic, fp: str) -> dict[str, object]:
 
 def sarif_log(diagnostics: Sequence[Diagnostic], sources: SourceStore) -> dict[str, object]:
     """The SARIF log as a JSON-ready dict."""
+    return _log([_result(d, fp) for d, fp in fingerprints(diagnostics, sources)])
+
+
+def _log(results: list[object]) -> dict[str, object]:
     return {
         "$schema": SCHEMA_URI,
         "version": "2.1.0",
@@ -131,11 +135,28 @@ def sarif_log(diagnostics: Sequence[Diagnostic], sources: SourceStore) -> dict[s
                 },
                 "originalUriBaseIds": {SRCROOT: {"uri": _srcroot_uri()}},
                 "columnKind": "unicodeCodePoints",
-                "results": [_result(d, fp) for d, fp in fingerprints(diagnostics, sources)],
+                "results": results,
             }
         ],
     }
 
 
+_PLACEHOLDER = "\0asyncrace results\0"
+
+
 def render_sarif(diagnostics: Sequence[Diagnostic], sources: SourceStore) -> str:
-    return json.dumps(sarif_log(diagnostics, sources), indent=2, sort_keys=True) + "\n"
+    """``json.dumps(sarif_log(...), indent=2, sort_keys=True)``, the results dumped one by
+    one: the indenting encoder is written in Python and holds a piece of text per value until
+    the end, which for thousands of results cost more memory than the analysis."""
+    found = fingerprints(diagnostics, sources)
+    if not found:
+        return json.dumps(_log([]), indent=2, sort_keys=True) + "\n"
+    head = json.dumps(_log([_PLACEHOLDER]), indent=2, sort_keys=True)
+    marker = json.dumps(_PLACEHOLDER)
+    at = head.index(marker)
+    indent = head[head.rindex("\n", 0, at) + 1 : at]
+    body = ",\n".join(
+        indent + json.dumps(_result(d, fp), indent=2, sort_keys=True).replace("\n", "\n" + indent)
+        for d, fp in found
+    )
+    return head[: at - len(indent)] + body + head[at + len(marker) :] + "\n"

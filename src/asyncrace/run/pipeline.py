@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from asyncrace import suppress
+from asyncrace import large, suppress
 from asyncrace.analysis.extract import extract
 from asyncrace.analysis.facts import ModuleFacts
 from asyncrace.diagnostic import Diagnostic, Location, Span
@@ -222,7 +222,9 @@ def _too_deep(display: str, noqa: suppress.NoqaMap, cacheable: bool = True) -> F
 
 def _parse_and_extract(text: str, job: FileJob) -> ModuleFacts:
     """Facts of ``text``; on a ``SyntaxError`` the text is lowered (newer syntax) and parsed
-    again, and if that fails too the original error is raised."""
+    again, and if that fails too the original error is raised. A very large text has its data
+    literals elided first, or raises ``large.TooLarge`` (:mod:`asyncrace.large`)."""
+    text = large.prepare(text)
     try:
         return extract(text, job.display, job.module, job.is_package)
     except SyntaxError as original:
@@ -254,6 +256,8 @@ def analyze_text(job: FileJob, text: str) -> FileOutcome:
         return FileOutcome(display, None, [meta("ARC900", display, f"cannot parse: {exc}")], noqa)
     except RecursionError:
         return _too_deep(display, noqa)
+    except large.TooLarge as exc:
+        return FileOutcome(display, None, [meta("ARC900", display, str(exc))], noqa)
     except MemoryError:  # CPython's parser says "too complex" this way; or really out of memory
         return _too_deep(display, noqa, cacheable=False)
     except Exception as exc:  # an asyncrace bug: report it, keep going
