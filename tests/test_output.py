@@ -903,3 +903,27 @@ def test_sarif_marks_suppressed_findings(store: SourceStore, case: list[Diagnost
     first, second = log["runs"][0]["results"]
     assert first["suppressions"] == [{"kind": "inSource"}]
     assert "suppressions" not in second
+
+
+@pytest.mark.parametrize("column", [1, 30, 5_000, 99_990, 100_930, 101_126, 101_200])
+def test_very_long_lines_render_as_if_laid_out_whole(
+    column: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A minified line is laid out only around its underline: the same text as laying out
+    the whole line (which for a 6 MB line took hundreds of megabytes)."""
+    import asyncrace.output.full as full_mod
+
+    line = "".join(("x = f(a)\t; é = '中' " if i % 7 else "y=1;") for i in range(6_000))
+    assert len(line) == 101_130
+    store = SourceStore()
+    store.add_text("min.py", line + "\n")
+    d = Diagnostic(
+        "ARC001",
+        "state-clobbered-across-await",
+        "m",
+        Span("min.py", Location(1, column), Location(1, column + 5)),
+        related=(Related(Span("min.py", Location(1, 7), Location(1, 8)), "first"),),
+    )
+    windowed = render("full", [d], store, width=100)
+    monkeypatch.setattr(full_mod, "LONG_LINE", 10**9)
+    assert windowed == render("full", [d], store, width=100)

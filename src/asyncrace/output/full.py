@@ -203,7 +203,8 @@ class _Writer:
             a = max(span.start.column - 1, 0) if first else len(raw) - len(raw.lstrip())
             b = max(span.end.column - 1, 0) if row == span.end.row else len(raw)
             if len(raw) > LONG_LINE:  # a minified or generated line: only around the span
-                laid = _lay_out(raw, max(0, a - 2 * self.avail), a + 2 * self.avail)
+                lo = max(0, min(a, len(raw)) - 2 * self.avail)
+                laid = _lay_out(raw, lo, max(a, lo) + 2 * self.avail)
             else:
                 laid = _lay_out(raw)
             start, end = laid.cell(a), laid.cell(b)
