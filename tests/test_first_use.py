@@ -480,3 +480,31 @@ def test_the_cache_is_shared_by_every_working_directory(racy: Path) -> None:
         "asyncrace: cache: 2 of 3 files unchanged"
     )
     assert cache_line(racy / "app" / "sub", "../..") == "asyncrace: cache: 3 of 3 files unchanged"
+
+
+# -------------------------------------------------------------- rule --output-format json
+
+
+def test_rule_in_json() -> None:
+    r = run("rule", "arc004", "--output-format", "json")
+    assert r.exit_code == 0
+    doc = json.loads(r.stdout)
+    page = (ROOT / "rules" / "ARC004.md").read_text(encoding="utf-8")
+    assert {k: doc[k] for k in ("name", "code", "linter", "fix_availability", "preview")} == {
+        "name": "executor-under-lock",
+        "code": "ARC004",
+        "linter": "asyncrace",
+        "fix_availability": "None",
+        "preview": False,
+    }
+    # ruff's explanation: the page without its title
+    assert doc["explanation"].startswith("## What it does\n")
+    assert doc["explanation"].strip() in page
+    everything = json.loads(run("rule", "--all", "--output-format", "json").stdout)
+    assert [(r["code"], r["default"], r["meta"]) for r in everything][-4:] == [
+        ("ARC100", False, False),
+        ("ARC900", True, True),
+        ("ARC901", True, True),
+        ("ARC902", True, True),
+    ]
+    assert run("rule", "ARC042", "--output-format", "json").exit_code == 2

@@ -1036,10 +1036,29 @@ def _mark(d: Diagnostic) -> Diagnostic:
 @main.command(short_help="Explain a rule (or list every rule with --all).")
 @click.argument("code", required=False)
 @click.option("--all", "show_all", is_flag=True, help="List every rule.")
-def rule(code: str | None, show_all: bool) -> None:
+@click.option(
+    "--output-format",
+    "rule_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="`json`: ruff's shape (name, code, linter, summary, explanation, ...).",
+)
+def rule(code: str | None, show_all: bool, rule_format: str) -> None:
     """Explain rule CODE (e.g. ARC001), or list every rule with --all."""
     if show_all and code:
         raise click.UsageError("give a CODE or --all, not both")
+    if rule_format == "json":
+        if show_all:
+            click.echo(json.dumps([_rule_json(r) for r in registry.RULES], indent=2))
+            return
+        if not code:
+            raise click.UsageError("give a rule CODE (e.g. ARC001) or --all")
+        found = registry.BY_CODE.get(code.strip().upper())
+        if found is None:
+            _error(f"unknown rule code {code!r} (known codes: {', '.join(registry.CODES)})")
+        click.echo(json.dumps(_rule_json(found), indent=2))
+        return
     if show_all:
         rows = [
             (
@@ -1074,6 +1093,25 @@ def rule(code: str | None, show_all: bool) -> None:
         click.echo("\nA meta code: it reports on the run itself and cannot be deselected.")
     elif not info.default:
         click.echo(f"\nOff by default; enable it with `--extend-select {info.code}`.")
+
+
+def _rule_json(info: registry.RuleInfo) -> dict[str, object]:
+    """A rule as ``ruff rule --output-format json`` describes one, plus ``url``, ``default``
+    (on without ``--select``) and ``meta`` (always on)."""
+    return {
+        "name": info.name,
+        "code": info.code,
+        "linter": "asyncrace",
+        "summary": info.summary,
+        "message_formats": [],
+        "fix": "Fix is not available.",
+        "fix_availability": "None",
+        "explanation": registry.page_body(info.code) or f"{info.summary}.\n",
+        "preview": False,
+        "url": info.url,
+        "default": info.default or info.meta,
+        "meta": info.meta,
+    }
 
 
 # -------------------------------------------------------------------------------------- server
