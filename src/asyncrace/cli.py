@@ -655,6 +655,8 @@ def _check_once(
                 extra: dict[str, Any] = {"progress": progress} if progress is not None else {}
                 if memory is not None:
                     extra["memory"] = memory
+                if not quiet and add_noqa is None:  # for the noqa warnings
+                    extra["collect_noqa"] = True
                 result = engine.check(
                     files,
                     settings,
@@ -683,7 +685,7 @@ def _check_once(
     if add_noqa is not None:
         _add_noqa(result, add_noqa, verbose)
         return result, files
-    _warn_malformed_noqa(files, stdin_input, report_only, quiet)
+    _warn_malformed_noqa(files, stdin_input, report_only, quiet, result)
     try:
         if output_file is None:
             _report(
@@ -728,19 +730,28 @@ def _warn_malformed_noqa(
     stdin: engine.StdinInput | None,
     report_only: set[str] | None,
     quiet: bool,
+    result: engine.CheckResult,
 ) -> None:
     """Warn (on stderr, as ruff does, not with ``--quiet``) about each ``# noqa`` comment whose
     asyncrace codes are malformed (``# noqa: ARC001ARC003``, ``# noqa: ARC00l``); the run goes
-    on. Only the files with a ``noqa`` comment are read as text (:mod:`asyncrace.suppress`)."""
+    on. When the run knows which files mention ``noqa`` (it read every file for the run
+    cache's key), only those are read again; only those with ``#``, ``noqa`` and ``ARC`` on
+    one line are tokenized (:func:`asyncrace.suppress.noqa_problems_in_files`)."""
     if quiet:
         return
     from asyncrace.suppress import noqa_problems_in_files
 
-    named = [
-        (engine.display_path(f), f)
-        for f in files
-        if report_only is None or engine.display_path(f) in report_only
-    ]
+    named: list[tuple[str, Path]] = []
+    if result.noqa_files is not None:
+        for display in sorted(result.noqa_files):
+            path = result.sources.path(display)
+            if path is not None and (report_only is None or display in report_only):
+                named.append((display, path))
+    else:
+        for f in files:
+            display = engine.display_path(f)
+            if report_only is None or display in report_only:
+                named.append((display, f))
     texts = {engine.display_path(stdin.filename): stdin.text} if stdin is not None else {}
     for _, _, message in noqa_problems_in_files(named, texts):
         click.echo(f"asyncrace: warning: {message}", err=True)

@@ -115,6 +115,10 @@ class SourceStore:
     def add_path(self, display: str, path: Path) -> None:
         self._real[display] = path
 
+    def path(self, display: str) -> Path | None:
+        """The file on disk shown as ``display`` (None: a text given directly, or unknown)."""
+        return self._real.get(display)
+
     def text(self, display: str) -> str | None:
         if display in self._texts:
             return self._texts[display]

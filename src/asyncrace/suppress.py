@@ -263,7 +263,9 @@ def noqa_problems(text: str) -> list[NoqaProblem]:
     return _scan(text)[1]
 
 
-_NOQA_BYTES = re.compile(rb"noqa", re.IGNORECASE)
+# a comment with ``noqa`` and ``ARC`` after it on one line: the only lines a warning can be
+# about (:func:`noqa_problems` warns about asyncrace's codes only)
+_NOQA_ARC_BYTES = re.compile(rb"#[^\n\r]*?noqa[^\n\r]*?arc", re.IGNORECASE)
 
 
 def noqa_problems_in_files(
@@ -271,18 +273,23 @@ def noqa_problems_in_files(
 ) -> Iterator[tuple[str, int, str]]:
     """(display path, row, message) of every malformed ``noqa`` comment (:func:`noqa_problems`)
     in ``files`` (display path, real path) and ``texts`` (display path -> a text given
-    directly). A file is decoded only when its bytes contain ``noqa``; files that cannot be
-    read or decoded are skipped (the run reports them)."""
+    directly). Only comments spelled ``noqa`` in lowercase (as ruff and flake8 write it) are
+    looked for: a file is decoded only when its bytes contain ``noqa`` and a line has ``#``,
+    ``noqa`` and ``ARC`` in that order; files that cannot be read or decoded are skipped (the
+    run reports them)."""
     from asyncrace.sources import DecodeFailure, decode_source, read_source_bytes
 
     todo: list[tuple[str, str | Path]] = [*(texts or {}).items(), *files]
     for display, source in todo:
         if isinstance(source, str):
             text = source
+            data = text.encode("utf-8", "surrogatepass")
+            if b"noqa" not in data or _NOQA_ARC_BYTES.search(data) is None:
+                continue
         else:
             try:
                 data = read_source_bytes(source)
-                if _NOQA_BYTES.search(data) is None:
+                if b"noqa" not in data or _NOQA_ARC_BYTES.search(data) is None:
                     continue
                 text = decode_source(data)
             except (OSError, DecodeFailure, MemoryError):

@@ -6,12 +6,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import groupby
-from xml.sax.saxutils import escape, quoteattr
 
 from asyncrace.diagnostic import Diagnostic
 from asyncrace.output._common import ordered, printable
 
 PACKAGE = "org.asyncrace"
+
+
+def escape(text: str) -> str:
+    """Character data (xml.sax.saxutils' rules, without importing it: it imports urllib)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def quoteattr(text: str) -> str:
+    """A double-quoted attribute value; line breaks and tabs as character references."""
+    text = escape(text).replace('"', "&quot;")
+    return '"' + text.replace("\n", "&#10;").replace("\r", "&#13;").replace("\t", "&#9;") + '"'
 
 
 def _attr(text: str) -> str:
