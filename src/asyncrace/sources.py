@@ -67,6 +67,8 @@ def read_source_bytes(path: Path | str) -> bytes:
     (a FIFO would wait for a writer forever, a device may never end), checked before opening
     it and again on the opened file."""
     st = os.stat(path)
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
     if not stat.S_ISREG(st.st_mode):
         raise OSError(errno.EINVAL, f"not a regular file ({_kind(st.st_mode)}), skipped")
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
