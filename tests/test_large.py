@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from asyncrace import large
-from asyncrace.engine import check
+from asyncrace.run.engine import check
 from asyncrace.settings import Settings
 
 FINDING = """

@@ -460,7 +460,7 @@ async def configured(lsp_client: LanguageClient) -> AsyncIterator[None]:
     """A client that sets the rule selection at initialize, as an editor's settings do."""
     params = initialize_params()
     params.initialization_options = {
-        "asyncrace": {"extendSelect": ["ARC100"], "ignore": ["ARC001"], "strictness": "high"}
+        "asyncrace": {"extendSelect": ["ARC100"], "ignore": ["ARC001"], "strictness": "likely"}
     }
     await lsp_client.initialize_session(params)
     yield
@@ -505,13 +505,39 @@ def test_client_settings_units() -> None:
 
     assert lsp.ClientSettings.from_options(None) == lsp.ClientSettings()
     got = lsp.ClientSettings.from_options(
-        {"select": "ARC001,ARC003", "extend-select": ["ARC100"], "strictness": "strict"}
+        {"select": "ARC001,ARC003", "extend-select": ["ARC100"], "strictness": "likely"}
     )
-    assert got == lsp.ClientSettings(("ARC001", "ARC003"), (), ("ARC100",), "strict")
+    assert got == lsp.ClientSettings(("ARC001", "ARC003"), (), ("ARC100",), "likely")
     assert got.overrides() == CliOverrides(
-        select=("ARC001", "ARC003"), ignore=(), extend_select=("ARC100",)
+        select=("ARC001", "ARC003"), ignore=(), extend_select=("ARC100",), strictness="likely"
     )
-    # strictness alone changes nothing yet: no such setting exists
-    assert lsp.ClientSettings(strictness="strict").overrides() is None
+    assert lsp.ClientSettings(strictness="likely").overrides() == CliOverrides(strictness="likely")
     with pytest.raises(ValueError, match="ignore: expected a list of rule codes"):
         lsp.ClientSettings.from_options({"ignore": 3})
+    with pytest.raises(ValueError, match="strictness: expected one of proven, likely"):
+        lsp.ClientSettings.from_options({"strictness": "high"})
+
+
+NO_EVIDENCE = """class Cache:
+    async def load(self, key):
+        self.current = key
+        await self.fetch()
+        return self.current
+
+    async def fetch(self):
+        return None
+"""
+
+
+@pytest.mark.asyncio
+async def test_client_strictness(client: LanguageClient, tmp_path: Path) -> None:
+    """``strictness`` from the editor is the configuration's: ``likely`` reports a shape that
+    nothing shows to run concurrently, which ``proven`` (the default) does not."""
+    path = project(tmp_path, {"cache.py": NO_EVIDENCE}) / "cache.py"
+    uri = open_doc(client, path, NO_EVIDENCE)
+    assert list(await diagnostics_for(client, uri, lambda ds: True)) == []
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"asyncrace": {"strictness": "likely"}})
+    )
+    (d,) = await diagnostics_for(client, uri, lambda ds: len(ds) > 0)
+    assert d.code == "ARC001" and "(likely:" in d.message

@@ -562,6 +562,7 @@ def _show_settings(path: Path, settings: Settings, fmt: str) -> str:
         ("extra_reentrant_lock_types", list(settings.extra_reentrant_lock_types)),
         ("extra_executor_functions", list(settings.extra_executor_functions)),
         ("lifecycle_methods", list(settings.lifecycle_methods)),
+        ("strictness", settings.strictness),
     ]
     out = [f"Resolved settings for: {json.dumps(os.path.abspath(path), ensure_ascii=False)}", ""]
     out += [f"{key} = {_toml_value(value)}" for key, value in rows]

@@ -26,10 +26,10 @@ What it does:
   as ``asyncrace check --add-noqa`` would) and "Open the rule page of ARC001" (a command,
   ``asyncrace.openRulePage``, which asks the client to show the page's URL). A hover
   on a finding shows the rule's name, summary and page.
-* Client settings (:class:`ClientSettings`): ``select``, ``ignore``, ``extendSelect`` (and
-  ``strictness``, kept for a future setting) in the ``initializationOptions`` of
-  ``initialize`` or in ``workspace/didChangeConfiguration``, applied over the configuration
-  file as the same command-line options would be.
+* Client settings (:class:`ClientSettings`): ``select``, ``ignore``, ``extendSelect`` and
+  ``strictness`` in the ``initializationOptions`` of ``initialize`` or in
+  ``workspace/didChangeConfiguration``, applied over the configuration file as the same
+  command-line options would be.
 
 The pygls-free helpers (:func:`context_files`, :func:`code_units`, :func:`lsp_position`,
 :func:`analyze_document`) are used by the flake8 plugin too.
@@ -97,9 +97,9 @@ OPEN_RULE_PAGE = "asyncrace.openRulePage"
 @dataclass(frozen=True)
 class ClientSettings:
     """What an editor may set for its documents, over the configuration file: the rule
-    selection as ``--select``, ``--ignore`` and ``--extend-select`` would. ``strictness`` is
-    accepted and kept, but asyncrace has no such setting yet: :meth:`overrides` is where it
-    will be mapped onto the options it stands for."""
+    selection as ``--select``, ``--ignore`` and ``--extend-select`` would, and ``strictness``
+    as ``--strictness`` (``proven`` or ``likely``). :meth:`overrides` maps them onto the
+    command line's overrides: a new setting goes there."""
 
     select: tuple[str, ...] | None = None
     ignore: tuple[str, ...] = ()
@@ -129,9 +129,13 @@ class ClientSettings:
                     return tuple(v.strip() for v in value)
             return None
 
+        from asyncrace.settings import STRICTNESS_LEVELS
+
         strictness = options.get("strictness")
-        if strictness is not None and not isinstance(strictness, str):
-            raise ValueError(f"strictness: expected a string, got {strictness!r}")
+        if strictness is not None and strictness not in STRICTNESS_LEVELS:
+            raise ValueError(
+                f"strictness: expected one of {', '.join(STRICTNESS_LEVELS)}, got {strictness!r}"
+            )
         return cls(
             select=codes("select"),
             ignore=codes("ignore") or (),
@@ -140,13 +144,19 @@ class ClientSettings:
         )
 
     def overrides(self) -> CliOverrides | None:
-        """The settings as command-line overrides of the configuration file (None: none).
-        The hook for ``strictness``: no asyncrace setting corresponds to it yet, so it
-        changes nothing (the server logs that it was ignored)."""
-        if self.select is None and not self.ignore and not self.extend_select:
+        """The settings as command-line overrides of the configuration file (None: none)."""
+        if (
+            self.select is None
+            and not self.ignore
+            and not self.extend_select
+            and self.strictness is None
+        ):
             return None
         return CliOverrides(
-            select=self.select, ignore=self.ignore, extend_select=self.extend_select
+            select=self.select,
+            ignore=self.ignore,
+            extend_select=self.extend_select,
+            strictness=self.strictness,
         )
 
 
@@ -444,11 +454,6 @@ class _Scheduler:
                 )
             )
             return False
-        if client.strictness is not None:
-            log.info(
-                "asyncrace: client setting strictness=%r: no such setting yet, ignored",
-                client.strictness,
-            )
         self.client = client
         return True
 

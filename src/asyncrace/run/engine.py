@@ -143,9 +143,9 @@ def check(
     jobs_list = sorted(
         {j.display: j for j in reversed(jobs_list)}.values(), key=lambda j: j.display
     )
-    noqa_seen: set[str] = set()
+    noqa_seen: set[str] | None = set() if collect_noqa else None
     key, known = _run_key(jobs_list, settings, noqa_seen) if cache_dir is not None else (None, {})
-    noqa_files = frozenset(noqa_seen) if key is not None else None
+    noqa_files = frozenset(noqa_seen) if key is not None and noqa_seen is not None else None
     if key is not None and cache_dir is not None:
         hit = runcache.load(cache_dir, key)
         if hit is not None:  # nothing that decides the findings changed since that run
