@@ -449,7 +449,7 @@ def test_stdin_is_analyzed_with_the_project_when_there_is_one(racy: Path) -> Non
     assert r.stdout.splitlines() == [
         "app/loader.py:3:9: ARC001 `self.current` holds a per-call value across an await and "
         "is read back at line 5; a concurrent call of `Loader.load()` can overwrite it in "
-        "between",
+        "between (it runs in several tasks at once: see the evidence)",
         "Found 1 finding in 1 file.",
     ]  # and only the findings of the file read from stdin
     assert check(*args, "--no-project-context", input=LOADER).stdout == "All checks passed!\n"
