@@ -46,6 +46,7 @@ class FakeEngine:
         stdin: engine.StdinInput | None = None,
         jobs: int | None = None,
         cache_dir: Path | None = None,
+        collect_noqa: bool = False,
     ) -> engine.CheckResult:
         self.calls.append(
             {

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -181,3 +183,102 @@ def test_unreadable_directory_is_skipped(tmp_path: Path) -> None:
         assert rel(tmp_path, discover([tmp_path], settings(tmp_path))) == ["a.py"]
     finally:
         (tmp_path / "locked").chmod(0o755)
+
+
+# ---------------------------------------------- .git/info/exclude and the global excludes file
+
+needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout
+
+
+@pytest.fixture
+def git_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A HOME of our own: the global git configuration and excludes file are ours."""
+    home = tmp_path / "home"
+    (home / ".config" / "git").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    monkeypatch.delenv("GIT_CONFIG_GLOBAL", raising=False)
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    return home
+
+
+def _agrees_with_git(repo: Path, found: list[Path]) -> None:
+    """What git itself lists as untracked and not ignored is what discovery found."""
+    listed = _git(repo, "ls-files", "--others", "--exclude-standard", "--", "*.py")
+    assert rel(repo, found) == sorted(listed.split())
+
+
+@needs_git
+@pytest.mark.parametrize("global_file", ["default", "core.excludesFile", "repository config"])
+def test_git_info_exclude_and_global_excludes(
+    tmp_path: Path, git_home: Path, global_file: str
+) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q", ".")
+    touch(repo, "a.py", "gen/g.py", "lib/b.py", "lib/scratch_1.py", "lib/keep_scratch.py")
+    (repo / ".git" / "info").mkdir(exist_ok=True)
+    (repo / ".git" / "info" / "exclude").write_text("# local\ngen/\n")
+    excludes = "scratch_*.py\nkeep_*.py\n"
+    if global_file == "default":
+        (git_home / ".config" / "git" / "ignore").write_text(excludes)
+    else:
+        (git_home / "my-excludes").write_text(excludes)
+        config = (
+            git_home / ".gitconfig" if global_file == "core.excludesFile" else repo / ".git/config"
+        )
+        with config.open("a") as f:
+            f.write('[core]\n\texcludesFile = "~/my-excludes"\n')
+    # a .gitignore weighs more than both: it takes one file back
+    (repo / "lib" / ".gitignore").write_text("!keep_scratch.py\n")
+    found = discover([repo], settings(repo))
+    assert rel(repo, found) == ["a.py", "lib/b.py", "lib/keep_scratch.py"]
+    _agrees_with_git(repo, found)
+    # a directory named explicitly is checked even when the repository excludes it
+    assert rel(repo, discover([repo / "gen"], settings(repo))) == ["gen/g.py"]
+    assert rel(repo, discover([repo], settings(repo, respect_gitignore=False))) == [
+        "a.py",
+        "gen/g.py",
+        "lib/b.py",
+        "lib/keep_scratch.py",
+        "lib/scratch_1.py",
+    ]
+
+
+@needs_git
+def test_git_excludes_of_a_worktree(tmp_path: Path, git_home: Path) -> None:
+    main = tmp_path / "main"
+    main.mkdir()
+    _git(main, "init", "-q", ".")
+    _git(
+        main,
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@t",
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "0",
+    )
+    _git(main, "worktree", "add", "-q", str(tmp_path / "wt"))
+    wt = tmp_path / "wt"
+    touch(wt, "a.py", "gen/g.py")
+    (main / ".git" / "info").mkdir(exist_ok=True)
+    (main / ".git" / "info" / "exclude").write_text("gen/\n")  # shared by the worktrees
+    found = discover([wt], settings(wt))
+    assert rel(wt, found) == ["a.py"]
+    _agrees_with_git(wt, found)
+
+
+def test_no_repository_no_repository_excludes(tmp_path: Path, git_home: Path) -> None:
+    (git_home / ".config" / "git" / "ignore").write_text("*.py\n")
+    touch(tmp_path / "plain", "a.py")
+    assert rel(tmp_path / "plain", discover([tmp_path / "plain"], settings(tmp_path))) == ["a.py"]

@@ -346,3 +346,198 @@ def test_python_documents() -> None:
     assert lsp._is_python("file:///x/a.py", "")  # Neovim without filetype detection
     assert lsp._is_python("untitled:Untitled-1", "python")
     assert not lsp._is_python("file:///x/README.md", "markdown")
+
+
+# ---------------------------------------------------- code actions, hover, client settings
+
+
+def apply(text: str, edit: types.TextEdit) -> str:
+    """A single-line edit in UTF-16 units (what the client does with it)."""
+    lines = text.split("\n")
+    line = lines[edit.range.start.line]
+    assert edit.range.start.line == edit.range.end.line and edit.range.start.character == 0
+    units = line.encode("utf-16-le")
+    end = edit.range.end.character * 2
+    assert end == len(units)  # the whole line
+    lines[edit.range.start.line] = edit.new_text
+    return "\n".join(lines)
+
+
+@pytest.mark.asyncio
+async def test_code_actions_noqa_and_rule_page(client: LanguageClient, tmp_path: Path) -> None:
+    path = project(tmp_path, {"mailer.py": BUGGY}) / "mailer.py"
+    uri = open_doc(client, path, BUGGY)
+    (d,) = await diagnostics_for(client, uri, lambda ds: len(ds) > 0)
+    actions = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=d.range,
+            context=types.CodeActionContext(diagnostics=[d]),
+        )
+    )
+    assert actions is not None
+    by_title = {a.title: a for a in actions}
+    assert set(by_title) == {
+        "Add `# noqa: ARC001` (asyncrace)",
+        "Open the rule page of ARC001 (asyncrace)",
+    }
+    noqa = by_title["Add `# noqa: ARC001` (asyncrace)"]
+    assert isinstance(noqa, types.CodeAction)
+    assert noqa.kind == types.CodeActionKind.QuickFix
+    assert list(noqa.diagnostics or []) == [d]
+    assert noqa.edit is not None and noqa.edit.changes is not None
+    (edit,) = noqa.edit.changes[uri]
+    # the emoji before the write is two UTF-16 units: the edit covers the whole line
+    assert edit.new_text == '    icon = "📧"; _current_locale = locale  # noqa: ARC001'
+    fixed = apply(BUGGY, edit)
+
+    # the rule page: the server asks the client to show it, outside the editor
+    page = by_title["Open the rule page of ARC001 (asyncrace)"]
+    assert isinstance(page, types.Command)
+    done = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command=page.command, arguments=page.arguments)
+    )
+    assert done is True
+    # (pytest-lsp's client records window/showDocument requests and says it showed them)
+    assert [(s.uri, s.external) for s in client.shown_documents] == [
+        ("https://github.com/asyncrace/asyncrace/blob/main/rules/ARC001.md", True)
+    ]
+
+    # the edit applied (unsaved), the finding is silenced
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+            content_changes=[types.TextDocumentContentChangeWholeDocument(text=fixed)],
+        )
+    )
+    assert list(await diagnostics_for(client, uri, lambda ds: len(ds) == 0)) == []
+    # no finding, no action
+    none = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=d.range,
+            context=types.CodeActionContext(diagnostics=[]),
+        )
+    )
+    assert not none
+
+
+@pytest.mark.asyncio
+async def test_hover_on_a_finding(client: LanguageClient, tmp_path: Path) -> None:
+    path = project(tmp_path, {"mailer.py": BUGGY}) / "mailer.py"
+    uri = open_doc(client, path, BUGGY)
+    (d,) = await diagnostics_for(client, uri, lambda ds: len(ds) > 0)
+    inside = types.Position(d.range.start.line, d.range.start.character + 3)
+    got = await client.text_document_hover_async(
+        types.HoverParams(text_document=types.TextDocumentIdentifier(uri=uri), position=inside)
+    )
+    assert got is not None and isinstance(got.contents, types.MarkupContent)
+    assert got.contents.kind == types.MarkupKind.Markdown
+    text = got.contents.value
+    assert text.startswith(
+        "**ARC001** `state-clobbered-across-await`: A per-call value stored on shared state is "
+        "read back after an await."
+    )
+    assert d.message in text
+    assert "(https://github.com/asyncrace/asyncrace/blob/main/rules/ARC001.md)" in text
+    assert got.range == d.range
+    elsewhere = await client.text_document_hover_async(
+        types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(0, 0)
+        )
+    )
+    assert elsewhere is None
+
+
+NOQA_UNUSED = BUGGY.replace(
+    "    strings = await _load_catalog(locale)\n",
+    "    strings = await _load_catalog(locale)  # noqa: ARC003\n",
+)
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
+async def configured(lsp_client: LanguageClient) -> AsyncIterator[None]:
+    """A client that sets the rule selection at initialize, as an editor's settings do."""
+    params = initialize_params()
+    params.initialization_options = {
+        "asyncrace": {"extendSelect": ["ARC100"], "ignore": ["ARC001"], "strictness": "likely"}
+    }
+    await lsp_client.initialize_session(params)
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest.mark.asyncio
+async def test_client_settings_at_initialize_and_later(
+    configured: LanguageClient, tmp_path: Path
+) -> None:
+    client = configured
+    path = project(tmp_path, {"mailer.py": NOQA_UNUSED}) / "mailer.py"
+    uri = open_doc(client, path, NOQA_UNUSED)
+    # ARC001 ignored, ARC100 (off by default) on: the unused noqa is the only finding
+    (d,) = await diagnostics_for(client, uri, lambda ds: len(ds) > 0)
+    assert d.code == "ARC100"
+    assert d.range.start.line == 17
+    # new settings from the editor: analyzed again with them
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"asyncrace": {"select": ["ARC001"]}})
+    )
+    (d,) = await diagnostics_for(client, uri, lambda ds: len(ds) > 0 and ds[0].code == "ARC001")
+    assert d.range.start.line == 16
+    # an unknown code: shown as an error, the settings stay as they were
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"select": ["ARC042"]})
+    )
+
+    async def shown() -> None:
+        while not client.messages:
+            await client.wait_for_notification(types.WINDOW_SHOW_MESSAGE)
+
+    await asyncio.wait_for(shown(), TIMEOUT)
+    assert client.messages[0].type == types.MessageType.Error
+    assert "client settings ignored: select: unknown rule selector 'ARC042'" in (
+        client.messages[0].message
+    )
+
+
+def test_client_settings_units() -> None:
+    from asyncrace.config import CliOverrides
+
+    assert lsp.ClientSettings.from_options(None) == lsp.ClientSettings()
+    got = lsp.ClientSettings.from_options(
+        {"select": "ARC001,ARC003", "extend-select": ["ARC100"], "strictness": "likely"}
+    )
+    assert got == lsp.ClientSettings(("ARC001", "ARC003"), (), ("ARC100",), "likely")
+    assert got.overrides() == CliOverrides(
+        select=("ARC001", "ARC003"), ignore=(), extend_select=("ARC100",), strictness="likely"
+    )
+    assert lsp.ClientSettings(strictness="likely").overrides() == CliOverrides(strictness="likely")
+    with pytest.raises(ValueError, match="ignore: expected a list of rule codes"):
+        lsp.ClientSettings.from_options({"ignore": 3})
+    with pytest.raises(ValueError, match="strictness: expected one of proven, likely"):
+        lsp.ClientSettings.from_options({"strictness": "high"})
+
+
+NO_EVIDENCE = """class Cache:
+    async def load(self, key):
+        self.current = key
+        await self.fetch()
+        return self.current
+
+    async def fetch(self):
+        return None
+"""
+
+
+@pytest.mark.asyncio
+async def test_client_strictness(client: LanguageClient, tmp_path: Path) -> None:
+    """``strictness`` from the editor is the configuration's: ``likely`` reports a shape that
+    nothing shows to run concurrently, which ``proven`` (the default) does not."""
+    path = project(tmp_path, {"cache.py": NO_EVIDENCE}) / "cache.py"
+    uri = open_doc(client, path, NO_EVIDENCE)
+    assert list(await diagnostics_for(client, uri, lambda ds: True)) == []
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"asyncrace": {"strictness": "likely"}})
+    )
+    (d,) = await diagnostics_for(client, uri, lambda ds: len(ds) > 0)
+    assert d.code == "ARC001" and "(likely:" in d.message

@@ -165,3 +165,38 @@ def test_a_check_leaves_the_host_s_garbage_collectable(tmp_path: Path) -> None:
         check(files, Settings(), cache_dir=None)
     gc.collect()
     assert all(r() is None for r in refs)
+
+
+# ------------------------------------------------------------------ one very large file
+
+
+def test_a_6_mb_one_line_data_file_stays_under_300_mb(tmp_path: Path) -> None:
+    """A generated module whose one line is a 6 MB list (1.2 million numbers), with a
+    finding after it: analyzed (the list elided, ``asyncrace.large``) in a process whose peak
+    resident memory stays under 300 MB (it was 870 MB). The peak is read by a parent process
+    of its own with ``getrusage(RUSAGE_CHILDREN)``: only the check's process counts."""
+    import subprocess
+    import sys
+
+    numbers = ", ".join(str(i * 7919 % 1_000_003) for i in range(1_000_000))
+    (tmp_path / "table.py").write_text(
+        f"TABLE = [{numbers}]\n" + RACY.replace("class Cache", "class Table")
+    )
+    probe = (
+        "import resource, subprocess, sys\n"
+        "p = subprocess.run([sys.executable, '-m', 'asyncrace', 'check', '--no-cache',\n"
+        "                    '--output-format', 'concise', 'table.py'], capture_output=True,\n"
+        "                   text=True)\n"
+        "print(p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+        "print(p.stdout, end='')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    first, *report = proc.stdout.splitlines()
+    code, peak_kb = map(int, first.split())
+    assert code == 1
+    racy = RACY.replace("class Cache", "class Table").splitlines()
+    row = 1 + next(i for i, line in enumerate(racy, 1) if "if key in self._running" in line)
+    assert report[0].startswith(f"table.py:{row}:12: ARC003 ")  # after the 6 MB line
+    assert peak_kb * 1024 < 300 * 1024 * 1024, f"peak {peak_kb / 1024:.0f} MB"

@@ -9,6 +9,7 @@ import itertools
 import json
 import random
 import re
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,14 @@ import pytest
 from rich.cells import cell_len
 
 from asyncrace.diagnostic import Diagnostic, Location, Related, Span
-from asyncrace.output import FORMATS, fingerprint, fingerprints, render, render_statistics
+from asyncrace.output import (
+    FORMATS,
+    fingerprint,
+    fingerprints,
+    render,
+    render_statistics,
+    render_statistics_json,
+)
 from asyncrace.output.full import TAB_SIZE
 from asyncrace.output.github import escape_data, escape_property
 from asyncrace.registry import CODES, RULES
@@ -138,10 +146,23 @@ def normalize_json(text: str, root: Path) -> str:
     return json.dumps(items, indent=2, sort_keys=True) + "\n"
 
 
+def normalize_json_lines(text: str, root: Path) -> str:
+    return "".join(
+        json.dumps(item, sort_keys=True, separators=(",", ":")) + "\n"
+        for item in json.loads(normalize_json("[" + ",".join(text.splitlines()) + "]", root))
+    )
+
+
 def normalize_sarif(text: str) -> str:
+    """The machine's root and the rule pages (which change with every edit of rules/*.md;
+    test_sarif_content compares them with the pages) left out."""
     log = json.loads(text)
     for run in log["runs"]:
         run["originalUriBaseIds"]["%SRCROOT%"]["uri"] = "file:///ROOT/"
+        for rule in run["tool"]["driver"]["rules"]:
+            for key in ("fullDescription", "help"):
+                for kind in rule.get(key, {}):
+                    rule[key][kind] = f"<{key}.{kind} of rules/{rule['id']}.md>"
     return json.dumps(log, indent=2, sort_keys=True) + "\n"
 
 
@@ -156,6 +177,10 @@ def normalize_sarif(text: str) -> str:
         ("json", "json.json"),
         ("sarif", "sarif.json"),
         ("github", "github.txt"),
+        ("json-lines", "json_lines.jsonl"),
+        ("gitlab", "gitlab.json"),
+        ("junit", "junit.xml"),
+        ("pylint", "pylint.txt"),
     ],
 )
 def test_snapshot(
@@ -168,9 +193,12 @@ def test_snapshot(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CI_PROJECT_DIR", raising=False)
     text = render(fmt, case, store)
     if fmt == "json":
         text = normalize_json(text, tmp_path.resolve())
+    elif fmt == "json-lines":
+        text = normalize_json_lines(text, tmp_path.resolve())
     elif fmt == "sarif":
         text = normalize_sarif(text)
     snapshot.snapshot_dir = SNAPSHOTS
@@ -181,6 +209,7 @@ def test_snapshot_statistics(case: list[Diagnostic], snapshot: Any) -> None:
     many = case * 3 + case[:1] * 9  # 12 x ARC001, 3 x the others
     snapshot.snapshot_dir = SNAPSHOTS
     snapshot.assert_match(render_statistics(many), "statistics.txt")
+    snapshot.assert_match(render_statistics_json(many), "statistics.json")
 
 
 def test_snapshot_full_color(store: SourceStore, case: list[Diagnostic], snapshot: Any) -> None:
@@ -232,7 +261,14 @@ def test_empty_input(store: SourceStore) -> None:
     assert render("full", [], store) == ""
     assert render("github", [], store) == ""
     assert render("json", [], store) == "[]\n"
+    assert render("json-lines", [], store) == ""
+    assert render("gitlab", [], store) == "[]\n"
+    assert render("pylint", [], store) == ""
+    junit = ET.fromstring(render("junit", [], store))
+    assert junit.get("failures") == "0"
+    assert [t.get("name") for t in junit.iter("testcase")] == ["No errors found"]
     assert render_statistics([]) == ""
+    assert render_statistics_json([]) == "[]\n"
     log = json.loads(render("sarif", [], store))
     jsonschema.validate(log, SARIF_SCHEMA)
     assert log["runs"][0]["results"] == []
@@ -282,7 +318,9 @@ def test_json_shape(store: SourceStore, case: list[Diagnostic]) -> None:
     assert json.dumps(items, indent=2, sort_keys=True) + "\n" == text  # round-trips
     assert [i["code"] for i in items] == ["ARC900", "ARC003", "ARC001", "ARC004"]
     for item in items:
-        assert set(item) == RUFF_KEYS | {"name", "related"}
+        assert set(item) == RUFF_KEYS | {"name", "help", "related"}
+        # asyncrace edits nothing: ruff's ``fix`` (edits) is always null
+        assert item["fix"] is None
         assert item["cell"] is None
         assert Path(item["filename"]).is_absolute()
         assert item["noqa_row"] == item["location"]["row"]
@@ -295,12 +333,8 @@ def test_json_shape(store: SourceStore, case: list[Diagnostic]) -> None:
             assert set(r) == {"message", "filename", "location", "end_location"}
             assert Path(r["filename"]).is_absolute()
     by_code = {i["code"]: i for i in items}
-    assert by_code["ARC001"]["fix"] == {
-        "applicability": "display-only",
-        "edits": [],
-        "message": case[0].fix,
-    }
-    assert by_code["ARC004"]["fix"] is None
+    assert by_code["ARC001"]["help"] == case[0].fix
+    assert by_code["ARC004"]["help"] is None
     assert by_code["ARC001"]["name"] == "state-clobbered-across-await"
     assert [r["message"] for r in by_code["ARC001"]["related"]] == [
         "written here",
@@ -329,6 +363,16 @@ def test_sarif_content(store: SourceStore, case: list[Diagnostic]) -> None:
     assert run["originalUriBaseIds"]["%SRCROOT%"]["uri"] == Path.cwd().as_uri().rstrip("/") + "/"
     rules = run["tool"]["driver"]["rules"]
     assert [(r["id"], r["name"]) for r in rules] == [(r.code, r.name) for r in RULES]
+    # the rule pages, for the code-scanning alert page: "What it does" and the whole page
+    arc001 = rules[0]
+    page = (HERE.parent / "rules" / "ARC001.md").read_text(encoding="utf-8")
+    assert arc001["fullDescription"]["text"].startswith("Finds a coroutine that stores")
+    assert arc001["fullDescription"]["text"] in page
+    assert arc001["help"]["markdown"].startswith("## What it does")
+    assert "## Why is this bad?" in arc001["help"]["markdown"]
+    assert arc001["help"]["markdown"].strip() in page
+    for r in rules:
+        assert r["help"]["text"] and r["fullDescription"]["text"]
     results = {r["ruleId"]: r for r in run["results"]}
     assert [r["ruleId"] for r in run["results"]] == ["ARC900", "ARC003", "ARC001", "ARC004"]
     for r in run["results"]:
@@ -395,6 +439,97 @@ def test_github_line(store: SourceStore, case: list[Diagnostic]) -> None:
         "::error title=asyncrace (ARC900),file=app/broken.py,line=2,col=35,endLine=2,"
         "endColumn=36::app/broken.py:2:35: ARC900 syntax error: '(' was never closed"
     )
+    # with a fix hint: a second line of the annotation, as ruff writes its help
+    (arc001,) = [line for line in lines if "ARC001" in line]
+    assert arc001.endswith(
+        "%0A  help: keep the user in a local variable (`user = await self.db.load(user_id)`) "
+        "and read `user.name`"
+    )
+
+
+# --- json-lines, gitlab, junit, pylint -----------------------------------------------------
+
+
+def test_json_lines_are_the_json_objects(store: SourceStore, case: list[Diagnostic]) -> None:
+    lines = render("json-lines", case, store).splitlines()
+    assert [json.loads(line) for line in lines] == json.loads(render("json", case, store))
+    assert all("\n" not in line and line.startswith('{"cell":null,') for line in lines)
+
+
+def test_gitlab_shape(
+    store: SourceStore, case: list[Diagnostic], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CI_PROJECT_DIR", raising=False)
+    items = json.loads(render("gitlab", case, store))
+    for item in items:
+        assert set(item) == {"check_name", "description", "fingerprint", "severity", "location"}
+        assert set(item["location"]) == {"path", "lines"}
+        assert set(item["location"]["lines"]) == {"begin", "end"}
+        assert item["description"].startswith(item["check_name"] + ": ")
+    fps = [fp for _, fp in fingerprints(case, store)]
+    assert [i["fingerprint"] for i in items] == fps  # line-independent, as baselines
+    assert [(i["check_name"], i["severity"]) for i in items] == [
+        ("ARC900", "critical"),
+        ("ARC003", "major"),
+        ("ARC001", "major"),
+        ("ARC004", "major"),
+    ]
+    assert items[1]["location"] == {"path": "app/cache.py", "lines": {"begin": 17, "end": 17}}
+
+
+def test_gitlab_paths_relative_to_ci_project_dir(
+    store: SourceStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "repo" / "sub").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "repo" / "sub")
+    monkeypatch.setenv("CI_PROJECT_DIR", str(tmp_path / "repo"))
+    loc = Location(1, 1)
+    d = Diagnostic("ARC901", "unreadable-file", "m", Span("app/x.py", loc, loc))
+    (item,) = json.loads(render("gitlab", [d], store))
+    assert item["location"]["path"] == "sub/app/x.py"
+
+
+def test_junit_shape(store: SourceStore, case: list[Diagnostic]) -> None:
+    root = ET.fromstring(render("junit", case, store))
+    assert root.tag == "testsuites"
+    assert (root.get("name"), root.get("tests"), root.get("failures")) == ("asyncrace", "4", "4")
+    suites = root.findall("testsuite")
+    assert [(s.get("name"), s.get("tests"), s.get("failures")) for s in suites] == [
+        ("app/broken.py", "1", "1"),
+        ("app/cache.py", "1", "1"),
+        ("app/service.py", "2", "2"),
+    ]
+    case_ = suites[1].find("testcase")
+    assert case_ is not None
+    assert case_.attrib == {
+        "name": "org.asyncrace.ARC003",
+        "classname": "app/cache",
+        "line": "17",
+        "column": "16",
+    }
+    failure = case_.find("failure")
+    assert failure is not None
+    assert failure.get("message") == case[2].message
+    assert failure.text == f"line 17, col 16, {case[2].message}"
+
+
+def test_junit_escapes_markup_and_control_characters(store: SourceStore) -> None:
+    d = Diagnostic(
+        "ARC900", "syntax-error", 'bad <tag> & "q" \x1b', Span("a&b.py", *[Location(1, 1)] * 2)
+    )
+    root = ET.fromstring(render("junit", [d], store))  # well-formed XML 1.0
+    failure = root.find("testsuite/testcase/failure")
+    assert failure is not None
+    assert failure.get("message") == 'bad <tag> & "q" \u241b'
+
+
+def test_pylint_lines(store: SourceStore, case: list[Diagnostic]) -> None:
+    assert render("pylint", case, store).splitlines() == [
+        "app/broken.py:2: [ARC900] syntax error: '(' was never closed",
+        f"app/cache.py:17: [ARC003] {case[2].message}",
+        f"app/service.py:20: [ARC001] {case[0].message}",
+        f"app/service.py:24: [ARC004] {case[1].message}",
+    ]
 
 
 def test_github_escaping(store: SourceStore) -> None:
@@ -774,3 +909,27 @@ def test_sarif_marks_suppressed_findings(store: SourceStore, case: list[Diagnost
     first, second = log["runs"][0]["results"]
     assert first["suppressions"] == [{"kind": "inSource"}]
     assert "suppressions" not in second
+
+
+@pytest.mark.parametrize("column", [1, 30, 5_000, 99_990, 100_930, 101_126, 101_200])
+def test_very_long_lines_render_as_if_laid_out_whole(
+    column: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A minified line is laid out only around its underline: the same text as laying out
+    the whole line (which for a 6 MB line took hundreds of megabytes)."""
+    import asyncrace.output.full as full_mod
+
+    line = "".join(("x = f(a)\t; é = '中' " if i % 7 else "y=1;") for i in range(6_000))
+    assert len(line) == 101_130
+    store = SourceStore()
+    store.add_text("min.py", line + "\n")
+    d = Diagnostic(
+        "ARC001",
+        "state-clobbered-across-await",
+        "m",
+        Span("min.py", Location(1, column), Location(1, column + 5)),
+        related=(Related(Span("min.py", Location(1, 7), Location(1, 8)), "first"),),
+    )
+    windowed = render("full", [d], store, width=100)
+    monkeypatch.setattr(full_mod, "LONG_LINE", 10**9)
+    assert windowed == render("full", [d], store, width=100)

@@ -104,7 +104,7 @@ def test_hook_fails_on_the_bug_passes_on_the_fix(tmp_path: Path) -> None:
     out = r.stdout
     assert r.returncode == 1, out + r.stderr
     assert "asyncrace" in out and "Failed" in out
-    assert "hermes_buggy/gateway/run.py:31:12: ARC003" in out
+    assert "hermes_buggy/gateway/run.py:43:12: ARC003" in out
     assert "marsys_buggy/real_runtime.py:38:9: ARC001" in out
     assert "Found 2 findings in 2 files." in out
 

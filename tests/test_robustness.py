@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -246,15 +247,16 @@ def test_unreadable_directory_in_place_of_a_file(
 
 
 def test_unreadable_permission_denied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Simulated (root can read a chmod 000 file): reading ``secret.py`` raises EACCES."""
-    real = Path.read_bytes
+    """Simulated (root can read a chmod 000 file; tests/test_first_use.py reads a real one where
+    it can): opening ``secret.py`` raises EACCES."""
+    real = os.open
 
-    def read_bytes(self: Path) -> bytes:
-        if self.name == "secret.py":
-            raise PermissionError(13, "Permission denied", str(self))
-        return real(self)
+    def open_(path: Any, flags: int, *args: Any, **kw: Any) -> int:
+        if os.fspath(path).endswith("secret.py"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real(path, flags, *args, **kw)
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(os, "open", open_)
     result = _check_files(
         tmp_path, monkeypatch, {"secret.py": SNIPPET.encode(), "good.py": SNIPPET.encode()}
     )

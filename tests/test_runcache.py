@@ -127,8 +127,8 @@ def test_a_file_changed_during_the_run_is_not_cached_under_the_old_bytes(
     extracted from its new bytes, so that run must not answer for the old bytes later."""
     real_key = engine._run_key
 
-    def key_then_edit(jobs: Any, settings: Any) -> Any:
-        out = real_key(jobs, settings)
+    def key_then_edit(jobs: Any, settings: Any, *rest: Any) -> Any:
+        out = real_key(jobs, settings, *rest)
         (proj / "app.py").write_text(SNIPPET.replace("self._current", "self._now"))
         return out
 

@@ -11,6 +11,7 @@ from asyncrace.suppress import (
     FILE_ROW,
     NoqaMap,
     apply,
+    noqa_problems,
     parse_noqa,
     per_file_ignored_codes,
 )
@@ -275,3 +276,63 @@ def test_results_sorted() -> None:
     ds = [diag("ARC003", 9), diag("ARC001", 2, "b.py"), diag("ARC001", 2)]
     res = apply(ds, {}, settings(), report_unused=False)
     assert [(d.path, d.span.start.row) for d in res.kept] == [("a.py", 2), ("a.py", 9), ("b.py", 2)]
+
+
+# ------------------------------------------------------------------- malformed directives
+
+
+def test_joined_codes_are_read_as_ruff_reads_them() -> None:
+    assert codes(parse_noqa("a = 1  # noqa: ARC001ARC003\n")) == {1: {"ARC001", "ARC003"}}
+    # a code followed by letters ends there: `ARC00` (unknown), and nothing for `l`
+    assert codes(parse_noqa("a = 1  # noqa: ARC00l\n")) == {1: {"ARC00"}}
+    assert codes(parse_noqa("a = 1  # noqa: ARC001,,ARC003\n")) == {1: {"ARC001", "ARC003"}}
+
+
+def test_a_bare_noqa_then_codes_in_one_comment() -> None:
+    m = parse_noqa("a = 1  # noqa  # noqa: ARC001 reviewed\n")
+    assert codes(m) == {1: {"ARC001"}}
+    assert (m[1].column, m[1].end_column) == (16, 30)  # the directive with the codes
+
+
+@pytest.mark.parametrize(
+    ("comment", "detail"),
+    [
+        (
+            "# noqa: ARC001ARC003",
+            "expected comma or space delimiter between codes (`ARC001ARC003`)",
+        ),
+        ("# noqa: ARC00l, E501", "expected comma or space delimiter between codes (`ARC00l`)"),
+        ("# noqa: ARC001,,ARC003", "expected rule code between commas"),
+        ("# noqa: , ARC001", "expected rule code between commas"),
+        (
+            "# noqa: arc",
+            "expected a comma-separated list of codes (e.g., `# noqa: ARC001, ARC003`) (`arc`)",
+        ),
+        ("# noqa ARC001", "expected `:` before the codes (`ARC001`)"),
+        (
+            "# asyncrace: noqa: ARC001ARC002",
+            "expected comma or space delimiter between codes (`ARC001ARC002`)",
+        ),
+    ],
+)
+def test_noqa_problems(comment: str, detail: str) -> None:
+    (problem,) = noqa_problems(f"x = 1\n{comment}\n")
+    assert problem.row == 2
+    assert problem.detail == detail
+    assert problem.message("a.py").endswith(f" at a.py:2: {detail}")
+
+
+@pytest.mark.parametrize(
+    "comment",
+    [
+        "# noqa: ARC001, ARC003 racy on purpose",
+        "# noqa: E501F401",  # other tools' codes: theirs to complain about
+        "# noqa:",
+        "# noqa",
+        "# noqa because of reasons",
+        "# asyncrace: noqa",
+    ],
+)
+def test_no_problem(comment: str) -> None:
+    assert noqa_problems(f"x = 1  {comment}\n") == []
+    assert noqa_problems(f's = "{comment} ARC001ARC002"\n') == []  # inside a string

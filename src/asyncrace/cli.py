@@ -17,15 +17,15 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
-from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import click
 
 from asyncrace import __version__, registry
 from asyncrace.config import OUTPUT_FORMATS, CliOverrides, ConfigError, LoadedConfig, load
 from asyncrace.diagnostic import Diagnostic
+from asyncrace.registry import rule_page
 from asyncrace.run import discover as discover_mod
 from asyncrace.run import engine
 
@@ -138,8 +138,29 @@ def run() -> NoReturn:
     os._exit(code)
 
 
-@main.command()
-@click.argument("paths", nargs=-1, type=click.Path(path_type=str))
+class _CheckCommand(click.Command):
+    """``check``, with ruff's ``--add-noqa[=REASON]``: the reason only with ``=``, so that
+    ``--add-noqa src/`` is the flag and a path (click would take ``src/`` as the value)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        rewritten: list[str] = []
+        for i, arg in enumerate(args):
+            if arg == "--":
+                rewritten.extend(args[i:])
+                break
+            if arg.startswith("--add-noqa="):
+                rewritten += ["--add-noqa", "--add-noqa-reason", arg[len("--add-noqa=") :]]
+            else:
+                rewritten.append(arg)
+        return super().parse_args(ctx, rewritten)
+
+
+@main.command(
+    cls=_CheckCommand,
+    short_help="Check files or directories for concurrency hazards.",
+)
+# readable=False: an unreadable file is an ARC901 finding, not a usage error
+@click.argument("paths", nargs=-1, type=click.Path(path_type=str, readable=False))
 @click.option(
     "--select",
     multiple=True,
@@ -165,10 +186,38 @@ def run() -> NoReturn:
     help="Comma-separated gitignore-style patterns to exclude in addition.",
 )
 @click.option(
+    "--exclude",
+    multiple=True,
+    metavar="PATTERNS",
+    help="Comma-separated gitignore-style patterns to exclude (replaces the configured "
+    "`exclude`, the default list included).",
+)
+@click.option(
+    "--per-file-ignores",
+    multiple=True,
+    metavar="PATTERN:CODES",
+    help="Comma-separated `pattern:code` pairs, e.g. `tests/**:ARC001,ARC003` (replaces the "
+    "configured `per-file-ignores`).",
+)
+@click.option(
+    "--extend-per-file-ignores",
+    multiple=True,
+    metavar="PATTERN:CODES",
+    help="Like --per-file-ignores, added to the configured `per-file-ignores`.",
+)
+@click.option(
     "--output-format",
     type=click.Choice(OUTPUT_FORMATS),
     default=None,
     help="Output format [default: the configured one, else `full` on a terminal, else `concise`].",
+)
+@click.option(
+    "-o",
+    "--output-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="Write the report (and the summary line) to FILE instead of standard output.",
 )
 @click.option("--statistics", is_flag=True, help="Show counts per rule instead of the findings.")
 @click.option("--exit-zero", is_flag=True, help="Exit with 0 even when findings are reported.")
@@ -197,10 +246,11 @@ def run() -> NoReturn:
     help="Apply exclude patterns to files named on the command line too (for pre-commit).",
 )
 @click.option(
-    "--project-context",
-    is_flag=True,
+    "--project-context/--no-project-context",
+    default=None,
     help="Analyze the whole project (the configured `src`, else the project root) with PATHS, "
-    "but report only findings located in PATHS (for pre-commit, which passes changed files).",
+    "but report only findings located in PATHS (for pre-commit, which passes changed files) "
+    "[default: on for stdin when a configuration file is found, else off].",
 )
 @click.option(
     "--baseline",
@@ -249,6 +299,23 @@ def run() -> NoReturn:
     help="Check again whenever a checked file changes (Ctrl-C to stop); facts of unchanged "
     "files stay in memory.",
 )
+@click.option(
+    "--show-settings",
+    is_flag=True,
+    help="Print the settings used for the first path (or the project) and exit.",
+)
+@click.option(
+    "--show-files",
+    is_flag=True,
+    help="Print the files that would be checked and exit.",
+)
+@click.option(
+    "--add-noqa",
+    is_flag=True,
+    help="Add `# noqa: CODE` to the line of every finding instead of reporting it; "
+    "`--add-noqa=REASON` appends REASON after the codes.",
+)
+@click.option("--add-noqa-reason", default=None, hidden=True)
 @click.option("-v", "--verbose", is_flag=True, help="Explain what is done; tracebacks on errors.")
 @click.option(
     "--color",
@@ -263,7 +330,11 @@ def check(
     ignore: tuple[str, ...],
     extend_select: tuple[str, ...],
     extend_exclude: tuple[str, ...],
+    exclude: tuple[str, ...],
+    per_file_ignores: tuple[str, ...],
+    extend_per_file_ignores: tuple[str, ...],
     output_format: str | None,
+    output_file: Path | None,
     statistics: bool,
     exit_zero: bool,
     quiet: bool,
@@ -271,7 +342,7 @@ def check(
     stdin_filename: str | None,
     show_suppressed: bool,
     force_exclude: bool,
-    project_context: bool,
+    project_context: bool | None,
     baseline_path: Path | None,
     update_baseline: bool,
     strictness: str | None,
@@ -280,6 +351,10 @@ def check(
     no_cache: bool,
     cache_dir: Path | None,
     watch: bool,
+    show_settings: bool,
+    show_files: bool,
+    add_noqa: bool,
+    add_noqa_reason: str | None,
     verbose: bool,
     color: str,
 ) -> None:
@@ -290,9 +365,13 @@ def check(
     started = time.perf_counter()
     if update_baseline and baseline_path is None:
         raise click.UsageError("--update-baseline needs --baseline FILE")
+    if add_noqa_reason is not None:
+        add_noqa = True
     read_stdin = STDIN_PATH in paths or (stdin_filename is not None and not paths)
     if watch and (read_stdin or update_baseline):
         raise click.UsageError("--watch cannot read stdin or update a baseline")
+    if add_noqa and (read_stdin or watch or update_baseline):
+        raise click.UsageError("--add-noqa cannot read stdin, watch or update a baseline")
     file_args = [Path(p) for p in paths if p != STDIN_PATH]
     stdin_name = stdin_filename if stdin_filename is not None else STDIN_PATH
 
@@ -305,6 +384,11 @@ def check(
         ignore=_split_codes(ignore),
         extend_select=_split_codes(extend_select),
         extend_exclude=_split_codes(extend_exclude),
+        exclude=_split_codes(exclude) if exclude else None,
+        per_file_ignores=_pairs("--extend-per-file-ignores", extend_per_file_ignores),
+        replace_per_file_ignores=(
+            _pairs("--per-file-ignores", per_file_ignores) if per_file_ignores else None
+        ),
         output_format=output_format,
         respect_gitignore=respect_gitignore,
         strictness=strictness,
@@ -326,6 +410,38 @@ def check(
     if not file_args and not read_stdin:
         file_args = list(settings.src) or [Path(".")]
 
+    fmt = loaded.output_format or (
+        "full" if _stdout_isatty() and output_file is None else "concise"
+    )
+    if statistics and fmt not in STATISTICS_FORMATS:
+        raise click.UsageError(
+            f"--statistics cannot be shown in the {fmt!r} output format "
+            f"(one of: {', '.join(STATISTICS_FORMATS)})"
+        )
+    if show_settings:
+        if read_stdin and stdin_filename:
+            first = Path(stdin_filename)
+        else:
+            first = file_args[0] if file_args else Path(".")
+        click.echo(_show_settings(first, settings, fmt), nl=False)
+        sys.exit(EXIT_OK)
+    if show_files:
+        try:
+            found = discover_mod.discover(file_args, settings, force_exclude=force_exclude)
+        except discover_mod.DiscoveryError as exc:
+            _error(str(exc))
+        for f in found:
+            click.echo(str(f))
+        sys.exit(EXIT_OK)
+    if project_context is None:
+        # stdin stands for a file of a project: analyze it with the project, as the language
+        # server does, when there is a project (a configuration file was found)
+        project_context = bool(
+            read_stdin and stdin_filename is not None and settings.config_path is not None
+        )
+        if project_context:
+            log.info("asyncrace: stdin analyzed with the project at %s", settings.project_root)
+
     memory: FactsMemory | None = None
     if watch:
         from asyncrace.run.pipeline import FactsMemory as Memory
@@ -337,7 +453,7 @@ def check(
         return _check_once(
             file_args,
             settings,
-            loaded,
+            fmt,
             read_stdin=read_stdin,
             stdin_filename=stdin_filename,
             stdin_name=stdin_name,
@@ -354,6 +470,8 @@ def check(
             quiet=quiet,
             show_suppressed=show_suppressed,
             memory=memory,
+            output_file=output_file,
+            add_noqa=(add_noqa_reason or "") if add_noqa else None,
         )
 
     started_ns = time.time_ns()
@@ -377,15 +495,90 @@ def check(
             if d.code == "ARC902":
                 click.echo(f"asyncrace: internal error: {d.path}: {d.message}", err=True)
         sys.exit(EXIT_ERROR)
+    if add_noqa:
+        sys.exit(EXIT_OK)
     if result.diagnostics and not exit_zero:
         sys.exit(EXIT_FINDINGS)
     sys.exit(EXIT_OK)
 
 
+# --statistics is a table (the text formats) or JSON, as in ruff
+STATISTICS_FORMATS = ("concise", "full", "json")
+
+
+def _pairs(option: str, values: Sequence[str]) -> dict[str, list[str]]:
+    """``--per-file-ignores 'tests/**:ARC001,ARC003' --per-file-ignores '__init__.py:ARC'``
+    -> ``{"tests/**": ["ARC001", "ARC003"], "__init__.py": ["ARC"]}``. ruff's
+    ``pattern:code`` pairs, comma-separated; a code without a pattern belongs to the pair
+    before it. The pattern is what precedes the last ``:``."""
+    out: dict[str, list[str]] = {}
+    for value in values:
+        current: str | None = None
+        for part in (p.strip() for p in value.split(",")):
+            if not part:
+                continue
+            if ":" in part:
+                pattern, _, code = part.rpartition(":")
+                pattern, code = pattern.strip(), code.strip()
+                if not pattern or not code:
+                    raise click.BadParameter(
+                        f"expected PATTERN:CODES, got {part!r}", param_hint=f"'{option}'"
+                    )
+                current = pattern
+                out.setdefault(pattern, []).append(code)
+            elif current is None:
+                raise click.BadParameter(
+                    f"expected PATTERN:CODES, got {part!r}", param_hint=f"'{option}'"
+                )
+            else:
+                out[current].append(part)
+    return out
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return "[]"
+        return "[\n" + "".join(f"\t{_toml_value(v)},\n" for v in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def _show_settings(path: Path, settings: Settings, fmt: str) -> str:
+    """``--show-settings``: the resolved settings, as ruff prints them (one ``key = value``
+    per line, lists one item per line), for ``path``."""
+    pfi = {pattern: sorted(codes) for pattern, codes in settings.per_file_ignores}
+    rows: list[tuple[str, object]] = [
+        ("config_path", str(settings.config_path) if settings.config_path else "(none)"),
+        ("project_root", str(settings.project_root)),
+        ("output_format", fmt),
+        ("src", [str(p) for p in settings.src]),
+        ("exclude", list(settings.exclude)),
+        ("extend_exclude", list(settings.extend_exclude)),
+        ("respect_gitignore", settings.respect_gitignore),
+        ("enabled", sorted(settings.enabled)),
+        ("extra_lock_types", list(settings.extra_lock_types)),
+        ("extra_reentrant_lock_types", list(settings.extra_reentrant_lock_types)),
+        ("extra_executor_functions", list(settings.extra_executor_functions)),
+        ("lifecycle_methods", list(settings.lifecycle_methods)),
+        ("strictness", settings.strictness),
+    ]
+    out = [f"Resolved settings for: {json.dumps(os.path.abspath(path), ensure_ascii=False)}", ""]
+    out += [f"{key} = {_toml_value(value)}" for key, value in rows]
+    if pfi:
+        out.append("per_file_ignores = {")
+        out += [f"\t{json.dumps(k)} = {_toml_value(v)}," for k, v in pfi.items()]
+        out.append("}")
+    else:
+        out.append("per_file_ignores = {}")
+    return "\n".join(out) + "\n"
+
+
 def _check_once(
     file_args: list[Path],
     settings: Settings,
-    loaded: LoadedConfig,
+    fmt: str,
     *,
     read_stdin: bool,
     stdin_filename: str | None,
@@ -403,6 +596,8 @@ def _check_once(
     quiet: bool,
     show_suppressed: bool,
     memory: FactsMemory | None,
+    output_file: Path | None = None,
+    add_noqa: str | None = None,
 ) -> tuple[engine.CheckResult, list[Path]]:
     try:
         files = discover_mod.discover(file_args, settings, force_exclude=force_exclude)
@@ -444,8 +639,7 @@ def _check_once(
                 _internal_error(exc, verbose)
             log.info("asyncrace: %s analyzed with the project", _plural(len(files), "file"))
 
-    fmt = loaded.output_format or ("full" if _stdout_isatty() else "concise")
-    use_color = _use_color(color)
+    use_color = _use_color(color) and output_file is None
 
     if not files and stdin_input is None:
         if not (force_exclude and (file_args or read_stdin)):
@@ -462,6 +656,8 @@ def _check_once(
                 extra: dict[str, Any] = {"progress": progress} if progress is not None else {}
                 if memory is not None:
                     extra["memory"] = memory
+                if not quiet and add_noqa is None:  # for the noqa warnings
+                    extra["collect_noqa"] = True
                 result = engine.check(
                     files,
                     settings,
@@ -487,23 +683,116 @@ def _check_once(
             suppressed=[d for d in result.suppressed if d.path in report_only],
         )
 
+    if add_noqa is not None:
+        _add_noqa(result, add_noqa, verbose)
+        return result, files
+    _warn_malformed_noqa(files, stdin_input, report_only, quiet, result)
     try:
-        _report(
-            result,
-            fmt=fmt,
-            color=use_color,
-            statistics=statistics,
-            quiet=quiet,
-            show_suppressed=show_suppressed,
-            baselined=baselined,
-        )
+        if output_file is None:
+            _report(
+                result,
+                fmt=fmt,
+                color=use_color,
+                statistics=statistics,
+                quiet=quiet,
+                show_suppressed=show_suppressed,
+                baselined=baselined,
+            )
+        else:
+            try:
+                output_file.parent.mkdir(parents=True, exist_ok=True)
+                out = output_file.open("w", encoding="utf-8", newline="")
+            except OSError as exc:
+                _error(f"cannot write output file {output_file}: {exc.strerror or exc}")
+            with out:
+                _report(
+                    result,
+                    fmt=fmt,
+                    color=False,
+                    statistics=statistics,
+                    quiet=quiet,
+                    show_suppressed=show_suppressed,
+                    baselined=baselined,
+                    out=out,
+                )
     except BrokenPipeError:
         # the reader stopped early (``asyncrace check . | head``): not an error of ours
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
+    except SystemExit:
+        raise
     except Exception as exc:
         _internal_error(exc, verbose)
     return result, files
+
+
+def _warn_malformed_noqa(
+    files: Sequence[Path],
+    stdin: engine.StdinInput | None,
+    report_only: set[str] | None,
+    quiet: bool,
+    result: engine.CheckResult,
+) -> None:
+    """Warn (on stderr, as ruff does, not with ``--quiet``) about each ``# noqa`` comment whose
+    asyncrace codes are malformed (``# noqa: ARC001ARC003``, ``# noqa: ARC00l``); the run goes
+    on. When the run knows which files mention ``noqa`` (it read every file for the run
+    cache's key), only those are read again; only those with ``#``, ``noqa`` and ``ARC`` on
+    one line are tokenized (:func:`asyncrace.suppress.noqa_problems_in_files`)."""
+    if quiet:
+        return
+    from asyncrace.suppress import noqa_problems_in_files
+
+    named: list[tuple[str, Path]] = []
+    if result.noqa_files is not None:
+        for display in sorted(result.noqa_files):
+            path = result.sources.path(display)
+            if path is not None and (report_only is None or display in report_only):
+                named.append((display, path))
+    else:
+        for f in files:
+            display = engine.display_path(f)
+            if report_only is None or display in report_only:
+                named.append((display, f))
+    texts = {engine.display_path(stdin.filename): stdin.text} if stdin is not None else {}
+    for _, _, message in noqa_problems_in_files(named, texts):
+        click.echo(f"asyncrace: warning: {message}", err=True)
+
+
+def _add_noqa(result: engine.CheckResult, reason: str, verbose: bool) -> None:
+    """``--add-noqa``: a ``# noqa: CODE`` comment on the row of every finding reported (not
+    on those of the meta codes, which cannot be silenced, nor ARC100's)."""
+    from asyncrace.suppress import add_noqa_to_file
+
+    rows: dict[str, dict[int, set[str]]] = {}
+    for d in result.diagnostics:
+        if d.code in registry.META_CODES or d.code == "ARC100" or d.path == STDIN_PATH:
+            continue
+        rows.setdefault(d.path, {}).setdefault(d.span.start.row, set()).add(d.code)
+    added = 0
+    failed = False
+    for display in sorted(rows):
+        try:
+            n, skipped = add_noqa_to_file(Path(display), rows[display], reason)
+        except OSError as exc:
+            click.echo(
+                f"asyncrace: error: cannot add noqa comments to {display}: {exc.strerror or exc}",
+                err=True,
+            )
+            failed = True
+            continue
+        except Exception as exc:
+            _internal_error(exc, verbose)
+        added += n
+        for row in skipped:
+            click.echo(
+                f"asyncrace: warning: {display}:{row}: cannot add a noqa comment there "
+                "(the line ends inside a string or a continued line); add it by hand",
+                err=True,
+            )
+    if added:
+        click.echo(f"Added {_plural(added, 'noqa directive')}.", err=True)
+    if failed:
+        sys.exit(EXIT_ERROR)
 
 
 # how often --watch looks at the files, in seconds
@@ -689,20 +978,27 @@ def _report(
     quiet: bool,
     show_suppressed: bool,
     baselined: int = 0,
+    out: TextIO | None = None,
 ) -> None:
-    from asyncrace.output import render, render_statistics  # lazily: the heavy part
+    """Render the result to ``out`` (standard output by default)."""
+    from asyncrace.output import render, render_statistics, render_statistics_json
 
     reported = result.diagnostics
     suppressed = [d if d.suppressed else _mark(d) for d in result.suppressed]
-    width = shutil.get_terminal_size((100, 24)).columns
+    width = shutil.get_terminal_size((100, 24)).columns if out is None else 100
+
+    def line(text: str = "") -> None:
+        click.echo(text, file=out, color=color)
 
     def echo(text: str) -> None:
         text = text.rstrip("\n")
         if text:
-            click.echo(text, color=color)
+            line(text)
 
     text_format = fmt in ("concise", "full")
-    if statistics:
+    if statistics and fmt == "json":
+        echo(render_statistics_json(reported))
+    elif statistics:
         echo(render_statistics(reported))
         if show_suppressed and suppressed:
             echo(f"\nSuppressed by noqa or per-file-ignores ({len(suppressed)}):")
@@ -710,31 +1006,36 @@ def _report(
     elif show_suppressed and suppressed and fmt == "sarif":
         # SARIF marks them itself ("suppressions": [{"kind": "inSource"}])
         echo(render(fmt, [*reported, *suppressed], result.sources, color=color, width=100))
-    elif show_suppressed and suppressed and fmt == "json":
-        items = json.loads(render(fmt, reported, result.sources))
-        hidden = json.loads(render(fmt, suppressed, result.sources))
+    elif show_suppressed and suppressed and fmt in ("json", "json-lines"):
+        items = json.loads(render("json", reported, result.sources))
+        hidden = json.loads(render("json", suppressed, result.sources))
         for item in items:
             item["suppressed"] = False
         for item in hidden:
             item["suppressed"] = True
-        echo(json.dumps(items + hidden, indent=2, sort_keys=True))
+        if fmt == "json":
+            echo(json.dumps(items + hidden, indent=2, sort_keys=True))
+        else:
+            for item in items + hidden:
+                line(json.dumps(item, sort_keys=True, separators=(",", ":")))
     else:
         echo(render(fmt, reported, result.sources, color=color, width=width))
-        if show_suppressed and suppressed:
+        # one document each: suppressed findings cannot follow it
+        if show_suppressed and suppressed and fmt not in ("gitlab", "junit"):
             header = f"Suppressed by noqa or per-file-ignores ({len(suppressed)}):"
             if fmt == "github":  # a collapsed log group, not annotations
-                click.echo(f"::group::{header}")
+                line(f"::group::{header}")
                 echo(render("concise", suppressed, result.sources))
-                click.echo("::endgroup::")
+                line("::endgroup::")
             else:
                 if fmt == "full" or reported:
-                    click.echo("")
-                click.echo(click.style(header, bold=True) if color else header, color=color)
+                    line("")
+                line(click.style(header, bold=True) if color else header)
                 echo(render(fmt, suppressed, result.sources, color=color, width=width))
     if text_format and not quiet:
         if fmt == "full" and (reported or (show_suppressed and suppressed)) and not statistics:
-            click.echo("")
-        click.echo(summary_line(reported, len(result.suppressed), baselined))
+            line("")
+        line(summary_line(reported, len(result.suppressed), baselined))
 
 
 def _mark(d: Diagnostic) -> Diagnostic:
@@ -744,31 +1045,32 @@ def _mark(d: Diagnostic) -> Diagnostic:
 # ---------------------------------------------------------------------------------- rule pages
 
 
-def rule_page(code: str) -> str | None:
-    """The Markdown page of a rule: ``asyncrace/rule_docs/<CODE>.md`` in an installed wheel,
-    else ``rules/<CODE>.md`` of the source tree (editable installs); None when there is none."""
-    try:
-        page = resources.files("asyncrace") / "rule_docs" / f"{code}.md"
-        if page.is_file():
-            return page.read_text(encoding="utf-8")
-    except (OSError, ModuleNotFoundError):
-        pass
-    repo_page = Path(__file__).resolve().parents[2] / "rules" / f"{code}.md"
-    try:
-        if repo_page.is_file():
-            return repo_page.read_text(encoding="utf-8")
-    except OSError:
-        pass
-    return None
-
-
-@main.command()
+@main.command(short_help="Explain a rule (or list every rule with --all).")
 @click.argument("code", required=False)
 @click.option("--all", "show_all", is_flag=True, help="List every rule.")
-def rule(code: str | None, show_all: bool) -> None:
+@click.option(
+    "--output-format",
+    "rule_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="`json`: ruff's shape (name, code, linter, summary, explanation, ...).",
+)
+def rule(code: str | None, show_all: bool, rule_format: str) -> None:
     """Explain rule CODE (e.g. ARC001), or list every rule with --all."""
     if show_all and code:
         raise click.UsageError("give a CODE or --all, not both")
+    if rule_format == "json":
+        if show_all:
+            click.echo(json.dumps([_rule_json(r) for r in registry.RULES], indent=2))
+            return
+        if not code:
+            raise click.UsageError("give a rule CODE (e.g. ARC001) or --all")
+        found = registry.BY_CODE.get(code.strip().upper())
+        if found is None:
+            _error(f"unknown rule code {code!r} (known codes: {', '.join(registry.CODES)})")
+        click.echo(json.dumps(_rule_json(found), indent=2))
+        return
     if show_all:
         rows = [
             (
@@ -805,10 +1107,29 @@ def rule(code: str | None, show_all: bool) -> None:
         click.echo(f"\nOff by default; enable it with `--extend-select {info.code}`.")
 
 
+def _rule_json(info: registry.RuleInfo) -> dict[str, object]:
+    """A rule as ``ruff rule --output-format json`` describes one, plus ``url``, ``default``
+    (on without ``--select``) and ``meta`` (always on)."""
+    return {
+        "name": info.name,
+        "code": info.code,
+        "linter": "asyncrace",
+        "summary": info.summary,
+        "message_formats": [],
+        "fix": "Fix is not available.",
+        "fix_availability": "None",
+        "explanation": registry.page_body(info.code) or f"{info.summary}.\n",
+        "preview": False,
+        "url": info.url,
+        "default": info.default or info.meta,
+        "meta": info.meta,
+    }
+
+
 # -------------------------------------------------------------------------------------- server
 
 
-@main.command()
+@main.command(short_help="Run the language server (LSP over standard input and output).")
 @click.option(
     "--stdio",
     is_flag=True,

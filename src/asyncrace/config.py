@@ -42,7 +42,17 @@ __all__ = [
 CONFIG_FILENAME = "asyncrace.toml"
 PYPROJECT = "pyproject.toml"
 # the formats of ``asyncrace.output`` (kept here so that configuration does not import it)
-OUTPUT_FORMATS: tuple[str, ...] = ("concise", "full", "json", "sarif", "github")
+OUTPUT_FORMATS: tuple[str, ...] = (
+    "concise",
+    "full",
+    "json",
+    "json-lines",
+    "sarif",
+    "github",
+    "gitlab",
+    "junit",
+    "pylint",
+)
 
 _LIST_KEYS = (
     "src",
@@ -74,15 +84,18 @@ class ConfigError(Exception):
 class CliOverrides:
     """What the command line says about settings. ``None``/empty means "not given".
 
-    ``select`` replaces the configured ``select``; ``ignore``, ``extend_select``,
-    ``extend_exclude`` and ``per_file_ignores`` add to the configured ones; ``output_format``
-    and ``respect_gitignore`` replace them."""
+    ``select``, ``exclude`` and ``replace_per_file_ignores`` (``--per-file-ignores``) replace
+    the configured ones; ``ignore``, ``extend_select``, ``extend_exclude`` and
+    ``per_file_ignores`` (``--extend-per-file-ignores``) add to them; ``output_format`` and
+    ``respect_gitignore`` replace them."""
 
     select: Sequence[str] | None = None
     ignore: Sequence[str] = ()
     extend_select: Sequence[str] = ()
     extend_exclude: Sequence[str] = ()
     per_file_ignores: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    exclude: Sequence[str] | None = None
+    replace_per_file_ignores: Mapping[str, Sequence[str]] | None = None
     output_format: str | None = None
     respect_gitignore: bool | None = None
     strictness: str | None = None
@@ -434,9 +447,20 @@ def load(
     for pat in cli.extend_exclude:
         _check_pattern(pat, lambda msg: ConfigError(f"--extend-exclude: {msg}"))
     extend_exclude = extend_exclude + list(cli.extend_exclude)
+    if cli.exclude is not None:
+        for pat in cli.exclude:
+            _check_pattern(pat, lambda msg: ConfigError(f"--exclude: {msg}"))
+        exclude = list(cli.exclude)
+    if cli.replace_per_file_ignores is not None:
+        per_file = []
+        for pattern, codes in cli.replace_per_file_ignores.items():
+            _check_pattern(pattern, lambda msg: ConfigError(f"--per-file-ignores: {msg}"))
+            per_file.append((pattern, _expand_codes(_cli_selectors("--per-file-ignores", codes))))
     for pattern, codes in cli.per_file_ignores.items():
-        _check_pattern(pattern, lambda msg: ConfigError(f"--per-file-ignores: {msg}"))
-        per_file.append((pattern, _expand_codes(_cli_selectors("--per-file-ignores", codes))))
+        _check_pattern(pattern, lambda msg: ConfigError(f"--extend-per-file-ignores: {msg}"))
+        per_file.append(
+            (pattern, _expand_codes(_cli_selectors("--extend-per-file-ignores", codes)))
+        )
     if cli.output_format is not None:
         if cli.output_format not in OUTPUT_FORMATS:
             raise ConfigError(

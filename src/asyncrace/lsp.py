@@ -22,6 +22,14 @@ What it does:
 * Positions: asyncrace counts 1-based characters (code points); LSP counts 0-based code units
   of the negotiated position encoding, UTF-16 unless the client offers UTF-8 or UTF-32 (a
   character outside the BMP, such as an emoji, is two UTF-16 units).
+* Code actions on a finding: "Add `# noqa: ARC001`" (a quick fix editing the finding's line
+  as ``asyncrace check --add-noqa`` would) and "Open the rule page of ARC001" (a command,
+  ``asyncrace.openRulePage``, which asks the client to show the page's URL). A hover
+  on a finding shows the rule's name, summary and page.
+* Client settings (:class:`ClientSettings`): ``select``, ``ignore``, ``extendSelect`` and
+  ``strictness`` in the ``initializationOptions`` of ``initialize`` or in
+  ``workspace/didChangeConfiguration``, applied over the configuration file as the same
+  command-line options would be.
 
 The pygls-free helpers (:func:`context_files`, :func:`code_units`, :func:`lsp_position`,
 :func:`analyze_document`) are used by the flake8 plugin too.
@@ -41,7 +49,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from asyncrace import __version__
-from asyncrace.config import load_settings
+from asyncrace.config import CliOverrides, load_settings
 from asyncrace.diagnostic import Diagnostic, Location, Span
 from asyncrace.registry import BY_CODE, META_CODES
 from asyncrace.run import discover as discover_mod
@@ -59,6 +67,8 @@ __all__ = [
     "CACHE_DIRNAME",
     "CONTEXT_LIMIT",
     "DEBOUNCE",
+    "OPEN_RULE_PAGE",
+    "ClientSettings",
     "DocumentReport",
     "MissingDependencyError",
     "analyze_document",
@@ -79,6 +89,75 @@ CONTEXT_LIMIT = 1000
 modules are, so that a keystroke never costs the analysis of a huge tree."""
 
 CACHE_DIRNAME = ".asyncrace_cache"  # as the command line's default
+
+OPEN_RULE_PAGE = "asyncrace.openRulePage"
+"""The command of the "Open the rule page" code action: its argument is the rule's code."""
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """What an editor may set for its documents, over the configuration file: the rule
+    selection as ``--select``, ``--ignore`` and ``--extend-select`` would, and ``strictness``
+    as ``--strictness`` (``proven`` or ``likely``). :meth:`overrides` maps them onto the
+    command line's overrides: a new setting goes there."""
+
+    select: tuple[str, ...] | None = None
+    ignore: tuple[str, ...] = ()
+    extend_select: tuple[str, ...] = ()
+    strictness: str | None = None
+
+    @classmethod
+    def from_options(cls, options: object) -> ClientSettings:
+        """From ``initializationOptions`` or the ``settings`` of
+        ``workspace/didChangeConfiguration``: the keys at the top level or under
+        ``asyncrace``; ``extendSelect``, ``extend-select`` and ``extend_select`` alike. A value
+        of the wrong type raises ``ValueError``."""
+        if not isinstance(options, dict):
+            return cls()
+        inner = options.get("asyncrace")
+        if isinstance(inner, dict):
+            options = inner
+
+        def codes(*names: str) -> tuple[str, ...] | None:
+            for name in names:
+                if name in options and options[name] is not None:
+                    value = options[name]
+                    if isinstance(value, str):
+                        value = [v for v in value.split(",") if v.strip()]
+                    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                        raise ValueError(f"{name}: expected a list of rule codes, got {value!r}")
+                    return tuple(v.strip() for v in value)
+            return None
+
+        from asyncrace.settings import STRICTNESS_LEVELS
+
+        strictness = options.get("strictness")
+        if strictness is not None and strictness not in STRICTNESS_LEVELS:
+            raise ValueError(
+                f"strictness: expected one of {', '.join(STRICTNESS_LEVELS)}, got {strictness!r}"
+            )
+        return cls(
+            select=codes("select"),
+            ignore=codes("ignore") or (),
+            extend_select=codes("extendSelect", "extend-select", "extend_select") or (),
+            strictness=strictness,
+        )
+
+    def overrides(self) -> CliOverrides | None:
+        """The settings as command-line overrides of the configuration file (None: none)."""
+        if (
+            self.select is None
+            and not self.ignore
+            and not self.extend_select
+            and self.strictness is None
+        ):
+            return None
+        return CliOverrides(
+            select=self.select,
+            ignore=self.ignore,
+            extend_select=self.extend_select,
+            strictness=self.strictness,
+        )
 
 
 class MissingDependencyError(Exception):
@@ -168,13 +247,15 @@ def analyze_document(
     settings: Settings | None = None,
     respect_exclude: bool = True,
     memory: FactsMemory | None = None,
+    overrides: CliOverrides | None = None,
 ) -> DocumentReport:
     """Analyze the document ``path`` with its context (:func:`context_files`) and return the
     findings located in it. ``text`` is its current content (an editor buffer); None reads the
-    file from disk. Settings are loaded for ``path`` unless given (may raise
+    file from disk. Settings are loaded for ``path`` unless given, with ``overrides`` (an
+    editor's :class:`ClientSettings`) over them (may raise
     :class:`~asyncrace.config.ConfigError`)."""
     if settings is None:
-        settings = load_settings([path])
+        settings = load_settings([path], cli=overrides)
     display = engine.display_path(path)
     if respect_exclude and discover_mod.is_excluded(path, settings):
         return DocumentReport(display, [], SourceStore(), 0, excluded=True)
@@ -321,6 +402,10 @@ class _Scheduler:
         from asyncrace.run.pipeline import FactsMemory
 
         self.memory = FactsMemory()
+        self.client = ClientSettings()
+        # what was published last for each document: (document version, its asyncrace
+        # findings, their LSP diagnostics), for code actions and hovers
+        self.published: dict[str, tuple[int | None, list[Diagnostic], list[Any]]] = {}
 
     def schedule(self, uri: str, delay: float) -> None:
         old = self.waiting.pop(uri, None)
@@ -335,6 +420,52 @@ class _Scheduler:
         old = self.waiting.pop(uri, None)
         if old is not None:
             old.cancel()
+        self.published.pop(uri, None)
+
+    def reanalyze(self, uris: Sequence[str]) -> None:
+        """Analyze these documents again (the settings changed)."""
+        for uri in uris:
+            self.schedule(uri, 0)
+
+    def set_client_settings(self, options: object) -> bool:
+        """Take the editor's settings (:class:`ClientSettings`); False, with an error message
+        shown, when they are not valid (the previous ones stay)."""
+        from lsprotocol import types
+
+        from asyncrace import registry
+
+        try:
+            client = ClientSettings.from_options(options)
+            for name, codes in (
+                ("select", client.select or ()),
+                ("ignore", client.ignore),
+                ("extendSelect", client.extend_select),
+            ):
+                for code in codes:
+                    try:
+                        registry.expand(code)
+                    except registry.SelectionError as exc:
+                        raise ValueError(f"{name}: {exc}") from None
+        except ValueError as exc:
+            self.server.window_show_message(
+                types.ShowMessageParams(
+                    type=types.MessageType.Error,
+                    message=f"asyncrace: client settings ignored: {exc}",
+                )
+            )
+            return False
+        self.client = client
+        return True
+
+    def findings_at(
+        self, uri: str, version: int | None
+    ) -> list[tuple[Diagnostic, lsp_types.Diagnostic]]:
+        """The findings published for the document at ``version`` (none if it changed since:
+        their positions would be stale)."""
+        held = self.published.get(uri)
+        if held is None or held[0] != version:
+            return []
+        return list(zip(held[1], held[2], strict=True))
 
     def cancel_all(self) -> None:
         for task in list(self.waiting.values()):
@@ -367,7 +498,13 @@ class _Scheduler:
             path = _document_path(uri)
             try:
                 report = await asyncio.to_thread(
-                    analyze_document, path, text, limit=self.limit, jobs=1, memory=self.memory
+                    analyze_document,
+                    path,
+                    text,
+                    limit=self.limit,
+                    jobs=1,
+                    memory=self.memory,
+                    overrides=self.client.overrides(),
                 )
             except ConfigError as exc:
                 message = f"asyncrace: {exc}"
@@ -395,13 +532,16 @@ class _Scheduler:
         encoding = self._encoding()
         related = self._related_supported()
         diagnostics = []
+        kept: list[Diagnostic] = []
         for d in report.diagnostics:
             try:
                 diagnostics.append(
                     to_lsp(d, report, lines, encoding=encoding, related_information=related)
                 )
+                kept.append(d)
             except Exception:  # one odd span must not hide the others
                 log.exception("asyncrace: cannot convert %s at %s", d.code, d.span)
+        self.published[uri] = (version, kept, diagnostics)
         log.info(
             "asyncrace: %s: %d diagnostics (%d files analyzed)",
             report.display,
@@ -418,6 +558,57 @@ class _Scheduler:
         self.server.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=version)
         )
+
+
+def _overlaps(a: lsp_types.Range, b: lsp_types.Range) -> bool:
+    start_a, end_a = (a.start.line, a.start.character), (a.end.line, a.end.character)
+    start_b, end_b = (b.start.line, b.start.character), (b.end.line, b.end.character)
+    return start_a <= end_b and start_b <= end_a
+
+
+def _noqa_edit(
+    text: str, lines: Sequence[str], finding: Diagnostic, encoding: str
+) -> lsp_types.TextEdit | None:
+    """The edit that adds ``# noqa: CODE`` for ``finding`` to its line (as ``asyncrace check
+    --add-noqa`` writes it); None for a meta code, ARC100, or a line that cannot take a
+    comment (it ends inside a string or continues with a backslash)."""
+    from lsprotocol import types
+
+    from asyncrace.suppress import add_noqa_to_text
+
+    if finding.code in META_CODES or finding.code == "ARC100":
+        return None
+    row = finding.span.start.row
+    if not 1 <= row <= len(lines):
+        return None
+    new_text, changed, _ = add_noqa_to_text(text, {row: [finding.code]})
+    if not changed:
+        return None
+    new_line = split_lines(new_text)[row - 1]
+    old = lines[row - 1]
+    return types.TextEdit(
+        range=types.Range(
+            types.Position(row - 1, 0), types.Position(row - 1, code_units(old, encoding))
+        ),
+        new_text=new_line,
+    )
+
+
+def hover_text(finding: Diagnostic) -> str:
+    """The hover of a finding (Markdown): the rule's code, name and summary, the message, and
+    a link to the rule's page."""
+    info = BY_CODE.get(finding.code)
+    head = f"**{finding.code}** `{finding.name}`"
+    out = [head]
+    if info is not None:
+        out[0] = f"**{info.code}** `{info.name}`: {info.summary}."
+    out.append(finding.message)
+    if finding.fix:
+        out.append(f"*Fix:* {finding.fix}")
+    url = finding.url or (info.url if info is not None else None)
+    if url:
+        out.append(f"[Rule page: {finding.code}]({url})")
+    return "\n\n".join(out)
 
 
 def _document_path(uri: str) -> Path:
@@ -486,6 +677,116 @@ def create_server(*, debounce: float = DEBOUNCE, limit: int = CONTEXT_LIMIT) -> 
         scheduler().forget(uri)
         ls.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
+        )
+
+    def python_documents() -> list[str]:
+        return [u for u in server.workspace.text_documents if _is_python(u, languages.get(u))]
+
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: LanguageServer, params: types.InitializeParams) -> None:
+        if params.initialization_options is not None:
+            scheduler().set_client_settings(params.initialization_options)
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    def did_change_configuration(
+        ls: LanguageServer, params: types.DidChangeConfigurationParams
+    ) -> None:
+        if scheduler().set_client_settings(params.settings):
+            scheduler().reanalyze(python_documents())
+
+    @server.feature(
+        types.TEXT_DOCUMENT_CODE_ACTION,
+        types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]),
+    )
+    def code_action(
+        ls: LanguageServer, params: types.CodeActionParams
+    ) -> list[types.CodeAction | types.Command] | None:
+        only = params.context.only
+        if only and not any(k in ("", types.CodeActionKind.QuickFix) for k in only):
+            return None
+        uri = params.text_document.uri
+        doc = ls.workspace.text_documents.get(uri)
+        if doc is None:
+            return None
+        wanted = params.range
+        actions: list[types.CodeAction | types.Command] = []
+        pages: set[str] = set()
+        lines = split_lines(doc.source)
+        encoding = scheduler()._encoding()
+        for finding, diag in scheduler().findings_at(uri, doc.version):
+            if not _overlaps(diag.range, wanted):
+                continue
+            edit = _noqa_edit(doc.source, lines, finding, encoding)
+            if edit is not None:
+                actions.append(
+                    types.CodeAction(
+                        title=f"Add `# noqa: {finding.code}` (asyncrace)",
+                        kind=types.CodeActionKind.QuickFix,
+                        diagnostics=[diag],
+                        edit=types.WorkspaceEdit(changes={uri: [edit]}),
+                    )
+                )
+            if finding.code in BY_CODE and finding.code not in pages:
+                # a bare Command: a CodeAction that carries a command is read as a Command by
+                # some clients (lsprotocol's own converter), which then cannot run it
+                pages.add(finding.code)
+                actions.append(
+                    types.Command(
+                        title=f"Open the rule page of {finding.code} (asyncrace)",
+                        command=OPEN_RULE_PAGE,
+                        arguments=[finding.code],
+                    )
+                )
+        return actions
+
+    # (annotations that pygls can resolve: it reads them to convert the arguments)
+    @server.command(OPEN_RULE_PAGE)
+    async def open_rule_page(ls: Any, *args: Any) -> bool:
+        code = args[0] if args else None
+        if isinstance(code, list):  # clients that pass the arguments as one list
+            code = code[0] if code else None
+        if not isinstance(code, str) or code not in BY_CODE:
+            raise ValueError(f"{OPEN_RULE_PAGE}: unknown rule code {code!r}")
+        url = BY_CODE[code].url
+        caps = ls.client_capabilities.window
+        if caps is not None and caps.show_document is not None and caps.show_document.support:
+            result = await ls.window_show_document_async(
+                types.ShowDocumentParams(uri=url, external=True)
+            )
+            return bool(result.success)
+        ls.window_show_message(  # a client that cannot open it: say where it is
+            types.ShowMessageParams(type=types.MessageType.Info, message=f"{code}: {url}")
+        )
+        return False
+
+    @server.feature(types.TEXT_DOCUMENT_HOVER)
+    def hover(ls: LanguageServer, params: types.HoverParams) -> types.Hover | None:
+        uri = params.text_document.uri
+        doc = ls.workspace.text_documents.get(uri)
+        if doc is None:
+            return None
+        at = params.position
+        parts: list[str] = []
+        where: types.Range | None = None
+        for finding, diag in scheduler().findings_at(uri, doc.version):
+            r = diag.range
+            if (
+                (r.start.line, r.start.character)
+                <= (at.line, at.character)
+                <= (
+                    r.end.line,
+                    r.end.character,
+                )
+            ):
+                parts.append(hover_text(finding))
+                where = where or r
+        if not parts:
+            return None
+        return types.Hover(
+            contents=types.MarkupContent(
+                kind=types.MarkupKind.Markdown, value="\n\n---\n\n".join(parts)
+            ),
+            range=where,
         )
 
     @server.feature(types.SHUTDOWN)

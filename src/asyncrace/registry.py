@@ -4,6 +4,9 @@ selection (``--select``), ``asyncrace rule`` and the output formats."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
 
 from asyncrace.diagnostic import DOCS_URL
 
@@ -105,3 +108,55 @@ def resolve_selection(
     for s in ignore or []:
         enabled -= expand(s)
     return frozenset(enabled | META_CODES)
+
+
+@cache
+def rule_page(code: str) -> str | None:
+    """The Markdown page of a rule: ``asyncrace/rule_docs/<CODE>.md`` in an installed wheel,
+    else ``rules/<CODE>.md`` of the source tree (editable installs); None when there is none."""
+    try:
+        page = resources.files("asyncrace") / "rule_docs" / f"{code}.md"
+        if page.is_file():
+            return page.read_text(encoding="utf-8")
+    except (OSError, ModuleNotFoundError):
+        pass
+    repo_page = Path(__file__).resolve().parents[2] / "rules" / f"{code}.md"
+    try:
+        if repo_page.is_file():
+            return repo_page.read_text(encoding="utf-8")
+    except OSError:
+        pass
+    return None
+
+
+def page_body(code: str) -> str | None:
+    """The rule page without its ``# CODE: name`` title line (what SARIF and editors show
+    under the rule's name)."""
+    page = rule_page(code)
+    if page is None:
+        return None
+    lines = page.splitlines()
+    if lines and lines[0].startswith("# "):
+        lines = lines[1:]
+    return "\n".join(lines).strip() + "\n"
+
+
+def page_section(code: str, *titles: str) -> str | None:
+    """The text of the first ``## title`` section of a rule page with one of ``titles``;
+    None when the page or the section is missing."""
+    page = rule_page(code)
+    if page is None:
+        return None
+    out: list[str] = []
+    inside = False
+    wanted = {t.lower() for t in titles}
+    for line in page.splitlines():
+        if line.startswith("## "):
+            if inside:
+                break
+            inside = line[3:].strip().lower() in wanted
+            continue
+        if inside:
+            out.append(line)
+    text = "\n".join(out).strip()
+    return text or None

@@ -3,8 +3,11 @@ the output formats use to show source lines."""
 
 from __future__ import annotations
 
+import errno
 import io
+import os
 import re
+import stat
 import tokenize
 from pathlib import Path
 
@@ -44,6 +47,47 @@ def decode_source(data: bytes) -> str:
     return text
 
 
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    return "a special file"
+
+
+def read_source_bytes(path: Path | str) -> bytes:
+    """The bytes of the regular file ``path``. Never blocks: a FIFO, socket or device raises
+    ``OSError`` (``strerror``: "not a regular file (a FIFO), skipped") without being read
+    (a FIFO would wait for a writer forever, a device may never end), checked before opening
+    it and again on the opened file."""
+    st = os.stat(path)
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    if not stat.S_ISREG(st.st_mode):
+        raise OSError(errno.EINVAL, f"not a regular file ({_kind(st.st_mode)}), skipped")
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):  # replaced between the two looks
+            raise OSError(errno.EINVAL, f"not a regular file ({_kind(st.st_mode)}), skipped")
+        chunks: list[bytes] = []
+        while True:
+            chunk = os.read(fd, max(st.st_size + 1, 1 << 16))
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 
 
@@ -73,12 +117,16 @@ class SourceStore:
     def add_path(self, display: str, path: Path) -> None:
         self._real[display] = path
 
+    def path(self, display: str) -> Path | None:
+        """The file on disk shown as ``display`` (None: a text given directly, or unknown)."""
+        return self._real.get(display)
+
     def text(self, display: str) -> str | None:
         if display in self._texts:
             return self._texts[display]
         path = self._real.get(display, Path(display))
         try:
-            text = decode_source(path.read_bytes())
+            text = decode_source(read_source_bytes(path))
         except (OSError, DecodeFailure):
             return None
         self._texts[display] = text

@@ -21,11 +21,12 @@ count; when the file cannot be tokenized a line-by-line regex is used instead.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
 import tokenize
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -71,31 +72,89 @@ class NoqaDirective:
 NoqaMap = dict[int, NoqaDirective]
 """row -> directive on that row; row 0 (:data:`FILE_ROW`) holds the file-level exemption."""
 
-# ``#`` then optional spaces then ``noqa``, then optionally ``:`` and codes
-_CODE = r"[A-Za-z]+[0-9]+"
-_NOQA_RE = re.compile(
-    r"#\s*noqa(?![A-Za-z0-9_])(?:\s*:\s*(?P<codes>"
-    + _CODE
-    + r"(?:(?:\s*,\s*|\s+)"
-    + _CODE
-    + r")*))?",
-    re.IGNORECASE,
-)
-_FILE_RE = re.compile(
-    r"#\s*asyncrace\s*:\s*noqa(?![A-Za-z0-9_])(?:\s*:\s*(?P<codes>"
-    + _CODE
-    + r"(?:(?:\s*,\s*|\s+)"
-    + _CODE
-    + r")*))?",
-    re.IGNORECASE,
-)
-_SPLIT_RE = re.compile(r"[\s,]+")
+# ``#`` then optional spaces then ``noqa`` (the codes after it are read by :func:`_lex_codes`)
+_NOQA_RE = re.compile(r"#\s*noqa(?![A-Za-z0-9_])", re.IGNORECASE)
+_FILE_RE = re.compile(r"#\s*asyncrace\s*:\s*noqa(?![A-Za-z0-9_])", re.IGNORECASE)
+_COLON_RE = re.compile(r"\s*:\s*")
+_CODE_RE = re.compile(r"[A-Za-z]+[0-9]+")
 
 
-def _codes(text: str | None) -> tuple[str, ...] | None:
-    if not text:
-        return None
-    return tuple(dict.fromkeys(c.upper() for c in _SPLIT_RE.split(text.strip()) if c))
+@dataclass(frozen=True, slots=True)
+class NoqaProblem:
+    """A malformed ``noqa`` comment, worded as ruff words its warnings: ``{kind} at
+    path:row: {detail}``."""
+
+    row: int
+    kind: str
+    detail: str
+
+    def message(self, path: str) -> str:
+        return f"{self.kind} at {path}:{self.row}: {self.detail}"
+
+
+_JOINED = "Missing or joined rule code(s)"
+_INVALID = "Invalid `# noqa` directive"
+
+
+def _lex_codes(rest: str) -> tuple[tuple[str, ...] | None, int, list[tuple[str, str, str]]]:
+    """The codes of a directive from the text after ``noqa``: (codes or None, the offset in
+    ``rest`` just past the last code, problems as (kind, detail, the text at fault)).
+
+    ruff's lexer: after a ``:``, codes (letters then digits) separated by commas and/or
+    spaces, up to the first word that is not a code (a reason: ``# noqa: ARC001 racy on
+    purpose``). Codes written together (``ARC001ARC003``) are read as two codes, and a code
+    followed by letters (``ARC00l``) ends there; both are problems, as is an empty code
+    between commas and a ``:`` followed by no code at all. Without a ``:`` there are no codes
+    (a bare ``noqa``); codes written without it are a problem too."""
+    problems: list[tuple[str, str, str]] = []
+    colon = _COLON_RE.match(rest)
+    if colon is None:
+        nocolon = _CODE_RE.match(rest, len(rest) - len(rest.lstrip()))
+        if nocolon is not None and rest[:1].isspace():
+            code = nocolon.group()
+            problems.append((_INVALID, f"expected `:` before the codes (`{code}`)", code))
+        return None, 0, problems
+    pos = colon.end()
+    codes: list[str] = []
+    end = 0
+    commas = 0
+    while pos < len(rest):
+        ch = rest[pos]
+        if ch.isspace():
+            pos += 1
+            continue
+        if ch == ",":
+            commas += 1
+            if commas > 1 or not codes:
+                around = re.match(r"[\s,]*[^\s,]*", rest[pos:])
+                near = (codes[-1] if codes else "") + (around.group() if around else "")
+                problems.append((_JOINED, "expected rule code between commas", near))
+            pos += 1
+            continue
+        m = _CODE_RE.match(rest, pos)
+        if m is None:
+            break
+        commas = 0
+        codes.append(m.group().upper())
+        pos = end = m.end()
+        if pos < len(rest) and (rest[pos].isalnum() or rest[pos] == "_"):
+            run_ = re.match(r"[^\s,]*", rest[m.start() :])
+            bad = run_.group() if run_ else m.group()
+            problems.append(
+                (_JOINED, f"expected comma or space delimiter between codes (`{bad}`)", bad)
+            )
+    if not codes:
+        word = re.match(r"[^\s,]*", rest[colon.end() :])
+        shown = f" (`{word.group()}`)" if word and word.group() else ""
+        problems.append(
+            (
+                _INVALID,
+                "expected a comma-separated list of codes (e.g., `# noqa: ARC001, ARC003`)" + shown,
+                word.group() if word else "",
+            )
+        )
+        return None, 0, problems
+    return tuple(dict.fromkeys(codes)), end, problems
 
 
 _NEWLINE_RE = re.compile(r"\r\n|\r|\n")
@@ -132,11 +191,23 @@ def _comments_by_regex(text: str) -> list[tuple[int, int, str, bool]]:
     return out
 
 
-def parse_noqa(text: str) -> NoqaMap:
-    """The ``noqa`` directives of a source text. Never raises."""
+def _ours(row: int, found: list[tuple[str, str, str]]) -> list[NoqaProblem]:
+    """The problems about asyncrace's codes (the text at fault mentions ``ARC``): other
+    tools' codes are theirs to complain about."""
+    return [
+        NoqaProblem(row, kind, detail)
+        for kind, detail, text in found
+        if OUR_PREFIX.lower() in text.lower()
+    ]
+
+
+def _scan(text: str) -> tuple[NoqaMap, list[NoqaProblem]]:
+    """The ``noqa`` directives of a source text and the problems of those that name
+    asyncrace's codes (or mean to). Never raises."""
     if "noqa" not in text.lower():
-        return {}
+        return {}, []
     result: NoqaMap = {}
+    problems: list[NoqaProblem] = []
     file_codes: list[str] = []
     file_all = False
     file_first: tuple[int, int, int] | None = None
@@ -149,33 +220,178 @@ def parse_noqa(text: str) -> NoqaMap:
             continue
         fm = _FILE_RE.match(comment)
         if fm is not None:
+            codes, end, found = _lex_codes(comment[fm.end() :])
+            problems.extend(_ours(row, found))
             if alone:
                 if file_first is None:
-                    file_first = (row, col + 1, col + 1 + fm.end())
-                codes = _codes(fm.group("codes"))
+                    file_first = (row, col + 1, col + 1 + fm.end() + end)
                 if codes is None:
                     file_all = True
                 else:
                     file_codes.extend(codes)
             continue  # a trailing ``# asyncrace: noqa`` is neither file- nor line-level
-        m = _NOQA_RE.search(comment)
-        if m is None:
-            continue
-        codes = _codes(m.group("codes"))
-        prev = result.get(row)
-        if prev is not None:  # two directives on one row: merge
-            if prev.codes is not None and codes is not None:
-                codes = tuple(dict.fromkeys((*prev.codes, *codes)))
-            else:
-                codes = prev.codes if codes is None else codes
-            result[row] = replace(prev, codes=codes)
-            continue
-        result[row] = NoqaDirective(row, col + m.start() + 1, col + m.end() + 1, codes)
+        # every directive of the comment (a bare one for other linters, then one with codes
+        # for asyncrace, as --add-noqa writes them), merged
+        for m in _NOQA_RE.finditer(comment):
+            codes, end, found = _lex_codes(comment[m.end() :])
+            problems.extend(_ours(row, found))
+            directive = NoqaDirective(row, col + m.start() + 1, col + m.end() + end + 1, codes)
+            prev = result.get(row)
+            if prev is None:
+                result[row] = directive
+            elif prev.codes is not None and codes is not None:
+                result[row] = replace(prev, codes=tuple(dict.fromkeys((*prev.codes, *codes))))
+            elif codes is not None:  # the one that names codes is the one to point at
+                result[row] = directive
     if file_first is not None:
-        row, col, end = file_first
+        row, col, end_col = file_first
         codes_t = None if file_all else tuple(dict.fromkeys(file_codes))
-        result[FILE_ROW] = NoqaDirective(row, col, end, codes_t)
-    return result
+        result[FILE_ROW] = NoqaDirective(row, col, end_col, codes_t)
+    return result, problems
+
+
+def parse_noqa(text: str) -> NoqaMap:
+    """The ``noqa`` directives of a source text. Never raises."""
+    return _scan(text)[0]
+
+
+def noqa_problems(text: str) -> list[NoqaProblem]:
+    """The malformed ``noqa`` comments of a source text that concern asyncrace (their text
+    mentions ``ARC``): codes written together or followed by letters (``ARC001ARC003``,
+    ``ARC00l``), an empty code between commas, a ``:`` followed by no code, codes without
+    the ``:``. Never raises."""
+    return _scan(text)[1]
+
+
+# a comment with ``noqa`` and ``ARC`` after it on one line: the only lines a warning can be
+# about (:func:`noqa_problems` warns about asyncrace's codes only)
+_NOQA_ARC_BYTES = re.compile(rb"#[^\n\r]*?noqa[^\n\r]*?arc", re.IGNORECASE)
+
+
+def noqa_problems_in_files(
+    files: Iterable[tuple[str, Path]], texts: Mapping[str, str] | None = None
+) -> Iterator[tuple[str, int, str]]:
+    """(display path, row, message) of every malformed ``noqa`` comment (:func:`noqa_problems`)
+    in ``files`` (display path, real path) and ``texts`` (display path -> a text given
+    directly). Only comments spelled ``noqa`` in lowercase (as ruff and flake8 write it) are
+    looked for: a file is decoded only when its bytes contain ``noqa`` and a line has ``#``,
+    ``noqa`` and ``ARC`` in that order; files that cannot be read or decoded are skipped (the
+    run reports them)."""
+    from asyncrace.sources import DecodeFailure, decode_source, read_source_bytes
+
+    todo: list[tuple[str, str | Path]] = [*(texts or {}).items(), *files]
+    for display, source in todo:
+        if isinstance(source, str):
+            text = source
+            data = text.encode("utf-8", "surrogatepass")
+            if b"noqa" not in data or _NOQA_ARC_BYTES.search(data) is None:
+                continue
+        else:
+            try:
+                data = read_source_bytes(source)
+                if b"noqa" not in data or _NOQA_ARC_BYTES.search(data) is None:
+                    continue
+                text = decode_source(data)
+            except (OSError, DecodeFailure, MemoryError):
+                continue
+        for problem in noqa_problems(text):
+            yield display, problem.row, problem.message(display)
+
+
+# ---------------------------------------------------------------------------------- add-noqa
+
+_LINE_END_RE = re.compile(r"(\r\n|\r|\n)")
+
+
+def _safe_rows(text: str) -> set[int] | None:
+    """Rows that end a physical line of code (the tokenizer's NEWLINE or NL is on them): a
+    comment can be appended there. Rows that end inside a string (a triple-quoted string, an
+    f-string spanning lines) or are continued by a backslash are not among them. None when
+    the text does not tokenize."""
+    try:
+        return {
+            tok.start[0]
+            for tok in tokenize.generate_tokens(io.StringIO(text, newline=None).readline)
+            if tok.type in (tokenize.NEWLINE, tokenize.NL)
+        }
+    except (tokenize.TokenError, SyntaxError, ValueError, IndexError):
+        return None
+
+
+def add_noqa_to_text(
+    text: str, rows: Mapping[int, Iterable[str]], reason: str = ""
+) -> tuple[str, int, list[int]]:
+    """``text`` with ``# noqa: CODES`` on each of ``rows`` (1-based row -> codes): the codes are
+    added to the row's ``noqa`` comment when it names codes (``# noqa: E501, ARC001``), else a
+    comment is appended to the line (after a bare ``# noqa``, which other linters read as
+    theirs, a second one). ``reason`` follows the codes. Returns the new text, the number of
+    rows changed and the rows that could not be (their end is inside a string or continued by
+    a backslash). Rows already naming every code are left alone."""
+    noqa = parse_noqa(text)
+    safe = _safe_rows(text)
+    pieces = _LINE_END_RE.split(text)  # line, ending, line, ending, ..., last line
+    changed = 0
+    skipped: list[int] = []
+    for row in sorted(rows):
+        index = 2 * (row - 1)
+        if row < 1 or index >= len(pieces):
+            continue
+        directive = noqa.get(row)
+        have = set(directive.codes or ()) if directive is not None else set()
+        new = sorted(set(rows[row]) - have)
+        if not new:
+            continue
+        if safe is None or row not in safe:
+            skipped.append(row)
+            continue
+        line = pieces[index]
+        tail = f" {reason}" if reason else ""
+        if directive is not None and directive.codes is not None:
+            at = directive.end_column - 1
+            line = line[:at] + "".join(f", {c}" for c in new) + tail + line[at:]
+        else:
+            line = line.rstrip(" \t") + f"  # noqa: {', '.join(new)}{tail}"
+        pieces[index] = line
+        changed += 1
+    return "".join(pieces), changed, skipped
+
+
+def add_noqa_to_file(
+    path: Path, rows: Mapping[int, Iterable[str]], reason: str = ""
+) -> tuple[int, list[int]]:
+    """:func:`add_noqa_to_text` on the file ``path``, written back in its own encoding (a BOM
+    and the coding cookie kept) and line endings, atomically. Returns the number of rows
+    changed and the rows skipped. A file whose syntax tree the comments would change is not
+    written (all its rows are skipped)."""
+    import ast
+    import tempfile
+
+    from asyncrace.sources import decode_source, read_source_bytes
+
+    data = read_source_bytes(path)
+    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    text = decode_source(data)
+    new, changed, skipped = add_noqa_to_text(text, rows, reason)
+    if not changed:
+        return 0, skipped
+    try:  # the comments must leave the code as it was (parsing never runs it)
+        same = ast.dump(ast.parse(text)) == ast.dump(ast.parse(new))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        same = True  # newer syntax than this Python's: the token check above stands
+    if not same:
+        return 0, sorted(rows)
+    out = new.encode("utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else encoding)
+    fd, tmp = tempfile.mkstemp(prefix=".asyncrace-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(out)
+        os.chmod(tmp, os.stat(path).st_mode & 0o7777)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return changed, skipped
 
 
 # --------------------------------------------------------------------------- per-file-ignores

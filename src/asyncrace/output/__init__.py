@@ -4,9 +4,13 @@ objects; each lives in its own module:
 - ``concise``: ``path:row:col: CODE message``, one line each;
 - ``full``: header, source excerpt of every step with underlines and labels, help and rule
   url (the default on a terminal);
-- ``json``: ruff's JSON shape plus ``name`` and ``related``;
-- ``sarif``: SARIF 2.1.0 with related locations, code flows and fingerprints;
-- ``github``: GitHub Actions ``::error`` workflow commands.
+- ``json``: ruff's JSON shape plus ``name``, ``help`` and ``related``;
+- ``json-lines``: the same objects, one per line;
+- ``sarif``: SARIF 2.1.0 with related locations, code flows, fingerprints and rule pages;
+- ``github``: GitHub Actions ``::error`` workflow commands;
+- ``gitlab``: a GitLab Code Quality report;
+- ``junit``: JUnit XML;
+- ``pylint``: ``path:row: [CODE] message``.
 
 Output is deterministic: the same diagnostics, in any order, render to the same bytes."""
 
@@ -19,12 +23,26 @@ from asyncrace.output.concise import render_concise
 from asyncrace.output.fingerprint import fingerprint, fingerprints
 from asyncrace.output.full import render_full
 from asyncrace.output.github import render_github
+from asyncrace.output.gitlab import render_gitlab
 from asyncrace.output.json_format import render_json
+from asyncrace.output.json_lines import render_json_lines
+from asyncrace.output.junit import render_junit
+from asyncrace.output.pylint import render_pylint
 from asyncrace.output.sarif import render_sarif
-from asyncrace.output.statistics import render_statistics
+from asyncrace.output.statistics import render_statistics, render_statistics_json
 from asyncrace.sources import SourceStore
 
-FORMATS: tuple[str, ...] = ("concise", "full", "json", "sarif", "github")
+FORMATS: tuple[str, ...] = (
+    "concise",
+    "full",
+    "json",
+    "json-lines",
+    "sarif",
+    "github",
+    "gitlab",
+    "junit",
+    "pylint",
+)
 
 
 def render(
@@ -47,6 +65,14 @@ def render(
         return render_sarif(diagnostics, sources)
     if fmt == "github":
         return render_github(diagnostics)
+    if fmt == "json-lines":
+        return render_json_lines(diagnostics)
+    if fmt == "gitlab":
+        return render_gitlab(diagnostics, sources)
+    if fmt == "junit":
+        return render_junit(diagnostics)
+    if fmt == "pylint":
+        return render_pylint(diagnostics)
     raise ValueError(f"unknown output format {fmt!r} (choose from: {', '.join(FORMATS)})")
 
 
@@ -56,4 +82,5 @@ __all__ = [
     "fingerprints",
     "render",
     "render_statistics",
+    "render_statistics_json",
 ]

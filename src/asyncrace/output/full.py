@@ -43,6 +43,9 @@ TAB_SIZE = 4
 MAX_SPAN_ROWS = 4  # a longer span shows its first two rows, "...", and its last row
 ELLIPSIS = "..."
 MIN_EXCERPT_WIDTH = 20
+# a line longer than this many characters is laid out only around its underline (a 6 MB
+# minified line would otherwise cost hundreds of megabytes of pieces and offsets)
+LONG_LINE = 4096
 
 STYLE_PATH = "bold"
 STYLE_CODE = "bold red"
@@ -55,21 +58,29 @@ STYLE_NOTE = "bold"
 
 @dataclass(frozen=True, slots=True)
 class _Laid:
-    """A source line as displayed: ``pieces[i]`` shows character ``i`` and starts at cell
-    ``offsets[i]``; ``offsets[-1]`` is the width of the whole line."""
+    """A source line as displayed: ``pieces[i]`` shows character ``first + i`` and starts at
+    cell ``offsets[i]``; ``offsets[-1]`` is where the laid-out characters end. A very long
+    line is laid out only around the part shown (:data:`LONG_LINE`): the ``first``
+    characters before it and the ``tail`` after it count one cell each."""
 
     pieces: tuple[str, ...]
     offsets: tuple[int, ...]
+    first: int = 0
+    tail: int = 0
 
     @property
     def width(self) -> int:
-        return self.offsets[-1]
+        return self.offsets[-1] + self.tail
 
     def cell(self, index: int) -> int:
-        """The cell where character ``index`` starts (past the end: one cell per column)."""
-        if index < len(self.offsets):
-            return self.offsets[index]
-        return self.offsets[-1] + index - (len(self.offsets) - 1)
+        """The cell where character ``index`` starts (outside the laid-out characters: one
+        cell per column)."""
+        if index < self.first:
+            return index
+        i = index - self.first
+        if i < len(self.offsets):
+            return self.offsets[i]
+        return self.offsets[-1] + i - (len(self.offsets) - 1)
 
     def window(self, left: int, right: int) -> str:
         """The text between cells ``left`` and ``right``; a wide character cut by the left
@@ -82,16 +93,18 @@ class _Laid:
         return "".join(out)
 
 
-def _lay_out(line: str) -> _Laid:
+def _lay_out(line: str, lo: int = 0, hi: int | None = None) -> _Laid:
+    """``line[lo:hi]`` laid out (characters before ``lo``: one cell each)."""
+    hi = len(line) if hi is None else min(hi, len(line))
     pieces = []
-    offsets = [0]
-    cell = 0
-    for ch in line:
+    offsets = [lo]
+    cell = lo
+    for ch in line[lo:hi]:
         piece = " " * (TAB_SIZE - cell % TAB_SIZE) if ch == "\t" else printable(ch)
         cell += cell_len(piece)
         pieces.append(piece)
         offsets.append(cell)
-    return _Laid(tuple(pieces), tuple(offsets))
+    return _Laid(tuple(pieces), tuple(offsets), lo, len(line) - hi)
 
 
 def _window(total: int, start: int, end: int, avail: int, indent: int) -> tuple[int, int]:
@@ -189,7 +202,11 @@ class _Writer:
             first, last = row == span.start.row, row == rows[-1]
             a = max(span.start.column - 1, 0) if first else len(raw) - len(raw.lstrip())
             b = max(span.end.column - 1, 0) if row == span.end.row else len(raw)
-            laid = _lay_out(raw)
+            if len(raw) > LONG_LINE:  # a minified or generated line: only around the span
+                lo = max(0, min(a, len(raw)) - 2 * self.avail)
+                laid = _lay_out(raw, lo, max(a, lo) + 2 * self.avail)
+            else:
+                laid = _lay_out(raw)
             start, end = laid.cell(a), laid.cell(b)
             end = max(end, start + 1)
             indent = laid.cell(len(raw) - len(raw.lstrip()))

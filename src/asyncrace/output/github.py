@@ -1,4 +1,5 @@
-"""GitHub Actions workflow commands: one ``::error`` annotation per diagnostic.
+"""GitHub Actions workflow commands: one ``::error`` annotation per diagnostic, its message
+followed by the fix hint on a second line (``  help: ...``, as ruff writes it).
 
 Escaping follows the runner's rules (``toCommandValue`` / ``escapeProperty`` in
 ``@actions/core``): in the message ``%``, ``\\r`` and ``\\n`` are percent-encoded; property
@@ -36,5 +37,7 @@ def render_github(diagnostics: Sequence[Diagnostic]) -> str:
             )
         )
         data = f"{s.path}:{s.start.row}:{s.start.column}: {d.code} {d.message}"
+        if d.fix:
+            data += f"\n  help: {d.fix}"
         out.append(f"::error {props}::{escape_data(data)}\n")
     return "".join(out)

@@ -1,4 +1,6 @@
-"""ruff's JSON output shape, plus ``name`` and ``related`` (the steps of the hazard)."""
+"""ruff's JSON output shape, plus ``name``, ``help`` (the fix hint in words, or null) and
+``related`` (the steps of the hazard). ``fix`` is always null: asyncrace never edits code, and
+ruff's ``fix`` stands for edits."""
 
 from __future__ import annotations
 
@@ -24,9 +26,8 @@ def diagnostic_to_json(d: Diagnostic) -> dict[str, object]:
         "code": d.code,
         "end_location": _location(d.span.end),
         "filename": _filename(d.path),
-        "fix": None
-        if d.fix is None
-        else {"applicability": "display-only", "edits": [], "message": d.fix},
+        "fix": None,
+        "help": d.fix,
         "location": _location(d.span.start),
         "message": d.message,
         "name": rule_name(d),

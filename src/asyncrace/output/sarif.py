@@ -13,7 +13,7 @@ import asyncrace
 from asyncrace.diagnostic import Diagnostic, Span
 from asyncrace.output._common import level, steps
 from asyncrace.output.fingerprint import VERSION, fingerprints
-from asyncrace.registry import CODES, RULES
+from asyncrace.registry import CODES, RULES, page_body, page_section
 from asyncrace.sources import SourceStore
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -48,16 +48,31 @@ def _srcroot_uri() -> str:
 
 
 def _rules() -> list[dict[str, object]]:
-    return [
-        {
+    """Every rule, with its page: ``fullDescription`` is the page's "What it does" (for a meta
+    code "What it means") section,
+    ``help`` the whole page (Markdown, which code-scanning services show on the alert page,
+    and as plain text)."""
+    out: list[dict[str, object]] = []
+    for r in RULES:
+        rule: dict[str, object] = {
             "id": r.code,
             "name": r.name,
             "shortDescription": {"text": r.summary},
-            "helpUri": r.url,
-            "defaultConfiguration": {"level": level(r.code)},
         }
-        for r in RULES
-    ]
+        what = page_section(r.code, "What it does", "What it means")
+        body = page_body(r.code)
+        full = {"text": what or r.summary + "."}
+        if what is not None:
+            full["markdown"] = what
+        rule["fullDescription"] = full
+        if body is not None:
+            rule["help"] = {"text": body, "markdown": body}
+        else:
+            rule["help"] = {"text": f"{r.summary}. See {r.url}"}
+        rule["helpUri"] = r.url
+        rule["defaultConfiguration"] = {"level": level(r.code)}
+        out.append(rule)
+    return out
 
 
 def _result(d: Diagnostic, fp: str) -> dict[str, object]:
@@ -101,6 +116,10 @@ def _result(d: Diagnostic, fp: str) -> dict[str, object]:
 
 def sarif_log(diagnostics: Sequence[Diagnostic], sources: SourceStore) -> dict[str, object]:
     """The SARIF log as a JSON-ready dict."""
+    return _log([_result(d, fp) for d, fp in fingerprints(diagnostics, sources)])
+
+
+def _log(results: list[object]) -> dict[str, object]:
     return {
         "$schema": SCHEMA_URI,
         "version": "2.1.0",
@@ -116,11 +135,28 @@ def sarif_log(diagnostics: Sequence[Diagnostic], sources: SourceStore) -> dict[s
                 },
                 "originalUriBaseIds": {SRCROOT: {"uri": _srcroot_uri()}},
                 "columnKind": "unicodeCodePoints",
-                "results": [_result(d, fp) for d, fp in fingerprints(diagnostics, sources)],
+                "results": results,
             }
         ],
     }
 
 
+_PLACEHOLDER = "\0asyncrace results\0"
+
+
 def render_sarif(diagnostics: Sequence[Diagnostic], sources: SourceStore) -> str:
-    return json.dumps(sarif_log(diagnostics, sources), indent=2, sort_keys=True) + "\n"
+    """``json.dumps(sarif_log(...), indent=2, sort_keys=True)``, the results dumped one by
+    one: the indenting encoder is written in Python and holds a piece of text per value until
+    the end, which for thousands of results cost more memory than the analysis."""
+    found = fingerprints(diagnostics, sources)
+    if not found:
+        return json.dumps(_log([]), indent=2, sort_keys=True) + "\n"
+    head = json.dumps(_log([_PLACEHOLDER]), indent=2, sort_keys=True)
+    marker = json.dumps(_PLACEHOLDER)
+    at = head.index(marker)
+    indent = head[head.rindex("\n", 0, at) + 1 : at]
+    body = ",\n".join(
+        indent + json.dumps(_result(d, fp), indent=2, sort_keys=True).replace("\n", "\n" + indent)
+        for d, fp in found
+    )
+    return head[: at - len(indent)] + body + head[at + len(marker) :] + "\n"

@@ -58,6 +58,8 @@ __all__ = [
     "content_digest",
     "decode",
     "encode",
+    "entry_name",
+    "relabel",
 ]
 
 log = logging.getLogger("asyncrace.cache")
@@ -375,6 +377,32 @@ class CacheEntry:
     noqa: NoqaMap
 
 
+def entry_name(path: str, root: str) -> str:
+    """What a file's entry is named after: its path relative to the project root ``root``
+    (POSIX separators), or its absolute path outside it. Unlike the display path (relative to
+    the working directory), it is the same from any working directory, so runs from the
+    project root and from a subdirectory share the entries."""
+    apath = os.path.abspath(path)
+    prefix = root if root.endswith(os.sep) else root + os.sep
+    if apath.startswith(prefix):
+        rel = apath[len(prefix) :]
+        return rel if os.sep == "/" else rel.replace(os.sep, "/")
+    return apath if os.sep == "/" else apath.replace(os.sep, "/")
+
+
+def relabel(entry: CacheEntry, path: str) -> CacheEntry:
+    """``entry`` about the file ``path``: the display path the facts and meta diagnostics
+    carry (cached under the :func:`entry_name`, shown under the display path)."""
+    facts = entry.facts
+    if (facts is None or facts.path == path) and all(d.span.path == path for d in entry.meta):
+        return entry
+    return CacheEntry(
+        None if facts is None else dataclasses.replace(facts, path=path),
+        [dataclasses.replace(d, span=dataclasses.replace(d.span, path=path)) for d in entry.meta],
+        entry.noqa,
+    )
+
+
 def content_digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=20).hexdigest()
 
@@ -452,8 +480,9 @@ class Cache:
     # -- keys ------------------------------------------------------------------------------
     @staticmethod
     def key(display: str, module: str, is_package: bool) -> str:
-        """The entry's name: everything about the file but its contents (the facts embed the
-        display path and the module name), and the versions of what produced it."""
+        """The entry's name: everything about the file but its contents (the path the facts
+        embed, :func:`entry_name` through :meth:`get_as`, and the module name), and the
+        versions of what produced it."""
         material = "\0".join(
             (FORMAT, str(SCHEMA), code_version(), PYTHON, display, module, str(int(is_package)))
         )
@@ -463,6 +492,21 @@ class Cache:
 
     def path(self, key: str) -> Path:
         return self.dir / f"{key}.json"
+
+    # -- by project-relative name -----------------------------------------------------------
+    def get_as(
+        self, name: str, module: str, is_package: bool, digest: str, size: int, display: str
+    ) -> CacheEntry | None:
+        """The entry of the file named ``name`` (:func:`entry_name`) as :meth:`get` finds it,
+        about ``display`` (its display path in this run)."""
+        entry = self.get(Cache.key(name, module, is_package), digest, size, name)
+        return None if entry is None else relabel(entry, display)
+
+    def put_as(
+        self, name: str, module: str, is_package: bool, digest: str, entry: CacheEntry
+    ) -> bool:
+        """Store ``entry`` (about any display path) under ``name`` (:func:`entry_name`)."""
+        return self.put(Cache.key(name, module, is_package), digest, relabel(entry, name))
 
     # -- reading ---------------------------------------------------------------------------
     def get(

@@ -21,8 +21,13 @@ The rules, in the order they are applied:
 * When ``settings.respect_gitignore`` is true, ``.gitignore`` files are honoured: the ones in
   the walked directories and in their ancestors up to the project root, each relative to its
   own directory, the deepest deciding (negations such as ``!keep.py`` work). A ``.git``
-  directory is not required. A directory named explicitly that a ``.gitignore`` above it
-  ignores is checked, with only the ``.gitignore`` files from it downwards.
+  directory is not required for those. Inside a git repository, the repository's
+  ``info/exclude`` and the user's global excludes file (``core.excludesFile`` of the
+  repository's or the global git configuration, else ``$XDG_CONFIG_HOME/git/ignore``, i.e.
+  ``~/.config/git/ignore``) are honoured too, relative to the repository's top, with less
+  weight than any ``.gitignore`` (git's order). A directory named explicitly that a
+  ``.gitignore`` above it (or those files) ignores is checked, with only the ``.gitignore``
+  files from it downwards.
 
 The result is sorted and free of duplicates; every path is **absolute and normalized** (``..``
 and ``.`` removed with :func:`os.path.abspath`, symbolic links *not* resolved), whatever form
@@ -40,7 +45,7 @@ from pathspec import GitIgnoreSpec
 
 from asyncrace.settings import Settings
 
-__all__ = ["DiscoveryError", "discover", "exclude_spec", "is_excluded"]
+__all__ = ["DiscoveryError", "discover", "exclude_spec", "global_excludes_file", "is_excluded"]
 
 log = logging.getLogger("asyncrace.discover")
 
@@ -92,28 +97,140 @@ def is_excluded(path: Path | str, settings: Settings, *, spec: GitIgnoreSpec | N
     return _matches(spec, rel, os.path.isdir(apath))
 
 
+def _read_spec(path: str) -> GitIgnoreSpec | None:
+    try:
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8", errors="replace") as f:
+                return GitIgnoreSpec.from_lines(f.read().splitlines())
+    except (OSError, ValueError) as exc:
+        log.warning("asyncrace: warning: ignoring unreadable %s: %s", path, exc)
+    return None
+
+
+def _repository(directory: str) -> tuple[str, str] | None:
+    """(top of the work tree, git directory holding ``info/``) of the git repository that
+    contains ``directory``: the nearest ``.git`` upwards, a directory or a ``gitdir:`` file
+    (worktrees, submodules; a worktree's ``commondir`` is followed)."""
+    cur = directory
+    while True:
+        dotgit = os.path.join(cur, ".git")
+        if os.path.isdir(dotgit):
+            return cur, dotgit
+        if os.path.isfile(dotgit):
+            try:
+                with open(dotgit, encoding="utf-8", errors="replace") as f:
+                    first = f.readline().strip()
+            except OSError:
+                return None
+            if not first.startswith("gitdir:"):
+                return None
+            gitdir = os.path.normpath(os.path.join(cur, first[len("gitdir:") :].strip()))
+            try:
+                with open(os.path.join(gitdir, "commondir"), encoding="utf-8") as f:
+                    gitdir = os.path.normpath(os.path.join(gitdir, f.read().strip()))
+            except OSError:
+                pass
+            return cur, gitdir
+        parent = os.path.dirname(cur)
+        if parent == cur:
+            return None
+        cur = parent
+
+
+def _config_excludes_file(config: str) -> str | None:
+    """``core.excludesFile`` of a git configuration file (the last one set; ``[include]``
+    directives are not followed), ``~`` expanded; None when not set or unreadable."""
+    try:
+        with open(config, encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    found: str | None = None
+    section = ""
+    for raw in lines:
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("["):
+            section = line[1:].split("]", 1)[0].strip().lower()
+            rest = line.split("]", 1)[1].strip() if "]" in line else ""
+            if not rest:
+                continue
+            line = rest  # ``[core] excludesFile = x`` on one line
+        if section != "core" or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        if key.strip().lower() != "excludesfile":
+            continue
+        value = value.strip()
+        for mark in (" #", " ;", "\t#", "\t;"):
+            if not value.startswith('"') and mark in value:
+                value = value.split(mark, 1)[0].strip()
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = value[1:-1]
+        found = os.path.expanduser(value) if value else None
+    return found
+
+
+def global_excludes_file(git_dir: str | None = None) -> str:
+    """The excludes file git reads for every repository: ``core.excludesFile`` (the
+    repository's configuration, else ``$GIT_CONFIG_GLOBAL`` or ``~/.gitconfig`` and
+    ``$XDG_CONFIG_HOME/git/config``), else ``$XDG_CONFIG_HOME/git/ignore`` (``XDG_CONFIG_HOME``
+    defaults to ``~/.config``)."""
+    xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    if os.environ.get("GIT_CONFIG_GLOBAL"):
+        configs = [os.environ["GIT_CONFIG_GLOBAL"]]
+    else:
+        configs = [os.path.join(xdg, "git", "config"), os.path.join("~", ".gitconfig")]
+    if git_dir is not None:
+        configs.append(os.path.join(git_dir, "config"))  # read last: it wins
+    found: str | None = None
+    for config in configs:
+        value = _config_excludes_file(os.path.expanduser(config))
+        if value is not None:
+            found = value
+    return found or os.path.join(xdg, "git", "ignore")
+
+
 class _GitIgnores:
-    """``.gitignore`` files by directory, read lazily and cached."""
+    """``.gitignore`` files by directory, read lazily and cached; and, by repository, its
+    ``info/exclude`` and the global excludes file."""
 
     def __init__(self) -> None:
         self._specs: dict[str, GitIgnoreSpec | None] = {}
+        self._repos: dict[str, tuple[str, list[GitIgnoreSpec]] | None] = {}
 
     def spec(self, directory: str) -> GitIgnoreSpec | None:
         if directory not in self._specs:
-            spec: GitIgnoreSpec | None = None
-            gi = os.path.join(directory, ".gitignore")
-            try:
-                if os.path.isfile(gi):
-                    with open(gi, encoding="utf-8", errors="replace") as f:
-                        spec = GitIgnoreSpec.from_lines(f.read().splitlines())
-            except (OSError, ValueError) as exc:
-                log.warning("asyncrace: warning: ignoring unreadable %s: %s", gi, exc)
-                spec = None
-            self._specs[directory] = spec
+            self._specs[directory] = _read_spec(os.path.join(directory, ".gitignore"))
         return self._specs[directory]
 
-    def ignored(self, path: str, is_dir: bool, dirs: Sequence[str]) -> bool:
-        """``dirs``: the directories whose ``.gitignore`` apply to ``path``, outermost first."""
+    def repository_excludes(self, directory: str) -> tuple[str, list[GitIgnoreSpec]] | None:
+        """(top of the work tree, [info/exclude, global excludes]) for ``directory``: one
+        look for ``.git`` per directory, the parent's answer otherwise."""
+        if directory in self._repos:
+            return self._repos[directory]
+        value: tuple[str, list[GitIgnoreSpec]] | None = None
+        parent = os.path.dirname(directory)
+        if os.path.lexists(os.path.join(directory, ".git")):
+            found = _repository(directory)
+            if found is not None:
+                top, git_dir = found
+                specs = [
+                    _read_spec(os.path.join(git_dir, "info", "exclude")),
+                    _read_spec(global_excludes_file(git_dir)),
+                ]
+                value = (top, [sp for sp in specs if sp is not None])
+        elif parent != directory:
+            value = self.repository_excludes(parent)
+        self._repos[directory] = value
+        return value
+
+    def ignored(
+        self, path: str, is_dir: bool, dirs: Sequence[str], repository: bool = True
+    ) -> bool:
+        """``dirs``: the directories whose ``.gitignore`` apply to ``path``, outermost first;
+        ``repository``: whether the repository's excludes apply too."""
         for d in reversed(dirs):
             spec = self.spec(d)
             if spec is None:
@@ -124,6 +241,16 @@ class _GitIgnores:
             include = spec.check_file(rel + "/" if is_dir else rel).include
             if include is not None:
                 return include
+        if repository:
+            repo = self.repository_excludes(os.path.dirname(path))
+            if repo is not None:
+                top, specs = repo
+                rel = _rel_posix(path, top)
+                if rel is not None and rel != ".":
+                    for spec in specs:  # info/exclude first: it weighs more
+                        include = spec.check_file(rel + "/" if is_dir else rel).include
+                        if include is not None:
+                            return include
         return False
 
 
@@ -171,13 +298,15 @@ def discover(
             if rel is None or _matches(spec, rel, True):
                 base = apath
             gi_dirs: list[str] = []
+            repository = True
             if gitignores is not None:
                 gi_dirs = _ancestors_within(apath, root)
-                # an explicitly named directory that a .gitignore above it ignores: only the
-                # .gitignore files from it downwards apply
+                # an explicitly named directory that a .gitignore above it (or the repository's
+                # excludes) ignores: only the .gitignore files from it downwards apply
                 if gitignores.ignored(apath, True, gi_dirs[:-1]):
                     gi_dirs = [apath]
-            found.update(_walk(apath, base, spec, gitignores, gi_dirs))
+                    repository = False
+            found.update(_walk(apath, base, spec, gitignores, gi_dirs, repository))
         elif force_exclude and is_excluded(apath, settings, spec=spec):
             log.debug("excluded (force-exclude): %s", apath)
         else:
@@ -191,6 +320,7 @@ def _walk(
     spec: GitIgnoreSpec,
     gitignores: _GitIgnores | None,
     gi_dirs: list[str],
+    repository: bool = True,
 ) -> Iterable[str]:
     """Files below ``top`` (iteratively; ``gi_dirs`` are the directories whose ``.gitignore``
     apply to ``top``'s entries, ``top`` included)."""
@@ -227,7 +357,7 @@ def _walk(
             if rel is not None and _matches(spec, rel, is_dir):
                 log.debug("excluded: %s", path)
                 continue
-            if gitignores is not None and gitignores.ignored(path, is_dir, dirs_gi):
+            if gitignores is not None and gitignores.ignored(path, is_dir, dirs_gi, repository):
                 log.debug("ignored by .gitignore: %s", path)
                 continue
             if is_dir:

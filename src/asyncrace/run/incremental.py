@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -51,7 +52,7 @@ from asyncrace.analysis.summaries import (
 from asyncrace.diagnostic import Diagnostic, sort_diagnostics
 from asyncrace.rules import all_rules
 from asyncrace.run import snapshot
-from asyncrace.run.cache import Cache, Invalid
+from asyncrace.run.cache import Cache, Invalid, entry_name
 from asyncrace.run.jobs import FileJob, Stale
 from asyncrace.run.link import check_modules, module_attr_types
 from asyncrace.settings import Settings
@@ -158,8 +159,8 @@ def _check(
         digest, size = known[job.display]
         entry = None
         if cache is not None:
-            key = Cache.key(job.display, job.module, job.is_package)
-            hit = cache.get(key, digest, size, job.display)
+            name = entry_name(job.path, os.path.abspath(settings.project_root))
+            hit = cache.get_as(name, job.module, job.is_package, digest, size, job.display)
             if hit is not None and hit.facts is not None:
                 entry = FileOutcome(job.display, hit.facts, hit.meta, hit.noqa)
         if entry is None:  # evicted: extract it again

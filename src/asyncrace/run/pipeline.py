@@ -36,15 +36,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from asyncrace import suppress
+from asyncrace import large, suppress
 from asyncrace.analysis.extract import extract
 from asyncrace.analysis.facts import ModuleFacts
 from asyncrace.diagnostic import Diagnostic, Location, Span
 from asyncrace.registry import info
-from asyncrace.run.cache import Cache, CacheEntry, content_digest
+from asyncrace.run.cache import Cache, CacheEntry, content_digest, entry_name
 from asyncrace.run.jobs import FileJob
 from asyncrace.settings import Settings
-from asyncrace.sources import DecodeFailure, decode_source
+from asyncrace.sources import DecodeFailure, decode_source, read_source_bytes
 
 log = logging.getLogger("asyncrace.pipeline")
 
@@ -82,7 +82,7 @@ class _Work:
     job: FileJob
     data: bytes | None  # the file's bytes, read by the parent (None: ``job.text`` is given)
     cache_root: str | None = None  # where to store the outcome, when cacheable
-    key: str = ""
+    name: str = ""  # the cache entry's name (``cache.entry_name``)
     digest: str = ""
 
 
@@ -156,7 +156,7 @@ def meta(code: str, path: str, message: str, row: int = 1, col: int = 1) -> Diag
 
 def _read(job: FileJob) -> bytes | FileOutcome:
     try:
-        return Path(job.path).read_bytes()
+        return read_source_bytes(job.path)  # never blocks (FIFO, device)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         return FileOutcome(
@@ -222,7 +222,9 @@ def _too_deep(display: str, noqa: suppress.NoqaMap, cacheable: bool = True) -> F
 
 def _parse_and_extract(text: str, job: FileJob) -> ModuleFacts:
     """Facts of ``text``; on a ``SyntaxError`` the text is lowered (newer syntax) and parsed
-    again, and if that fails too the original error is raised."""
+    again, and if that fails too the original error is raised. A very large text has its data
+    literals elided first, or raises ``large.TooLarge`` (:mod:`asyncrace.large`)."""
+    text = large.prepare(text)
     try:
         return extract(text, job.display, job.module, job.is_package)
     except SyntaxError as original:
@@ -254,6 +256,8 @@ def analyze_text(job: FileJob, text: str) -> FileOutcome:
         return FileOutcome(display, None, [meta("ARC900", display, f"cannot parse: {exc}")], noqa)
     except RecursionError:
         return _too_deep(display, noqa)
+    except large.TooLarge as exc:
+        return FileOutcome(display, None, [meta("ARC900", display, str(exc))], noqa)
     except MemoryError:  # CPython's parser says "too complex" this way; or really out of memory
         return _too_deep(display, noqa, cacheable=False)
     except Exception as exc:  # an asyncrace bug: report it, keep going
@@ -309,8 +313,12 @@ def _process(work: _Work) -> FileOutcome:
     out = analyze_bytes(job, work.data)
     if work.cache_root is not None and out.cacheable:
         try:
-            Cache(Path(work.cache_root)).put(
-                work.key, work.digest, CacheEntry(out.facts, out.meta, out.noqa)
+            Cache(Path(work.cache_root)).put_as(
+                work.name,
+                job.module,
+                job.is_package,
+                work.digest,
+                CacheEntry(out.facts, out.meta, out.noqa),
             )
         except Exception as exc:  # never fatal: the outcome is still good
             log.debug("asyncrace: not cached: %s: %s", job.display, exc)
@@ -493,12 +501,14 @@ def extract_all(
     ``memory`` (a long-lived process's :class:`FactsMemory`) is asked before the cache
     directory, and keeps what this run read or extracted. Outcomes may then be shared between
     runs: callers must not modify them."""
-    del settings  # extraction does not depend on the settings
+    # extraction does not depend on the settings; cache entries are named relative to the
+    # project root, so that every working directory shares them
+    root = os.path.abspath(settings.project_root)
     # Millions of small acyclic objects are created here (facts decoded from the cache or
     # unpickled from the workers) and all of them are kept: the cyclic garbage collector
     # would only traverse them again and again (it tripled the warm time on 10,000 files).
     with gc_paused():
-        return _extract_all(jobs, jobs_n, cache_dir, progress, known or {}, memory)
+        return _extract_all(jobs, jobs_n, cache_dir, progress, known or {}, memory, root)
 
 
 @contextmanager
@@ -529,8 +539,10 @@ def _extract_all(
     progress: Callable[[int], None] | None = None,
     known: Mapping[str, tuple[str, int]] | None = None,
     memory: FactsMemory | None = None,
+    root: str = "",
 ) -> list[FileOutcome]:
     known = known or {}
+    root = root or os.getcwd()
     cache = Cache.open(cache_dir) if cache_dir is not None else None
     results: list[FileOutcome | None] = [None] * len(jobs)
     todo: list[tuple[int, _Work]] = []
@@ -555,8 +567,8 @@ def _extract_all(
                 results[i] = held
                 continue
             if cache is not None:
-                key = Cache.key(job.display, job.module, job.is_package)
-                entry = cache.get(key, digest, size, job.display)
+                name = entry_name(job.path, root)
+                entry = cache.get_as(name, job.module, job.is_package, digest, size, job.display)
                 if entry is not None:
                     hits += 1
                     found(
@@ -584,14 +596,14 @@ def _extract_all(
         if cache is None:
             todo.append((i, _Work(job, data)))
             continue
-        key = Cache.key(job.display, job.module, job.is_package)
+        name = entry_name(job.path, root)
         if i not in changed:
-            entry = cache.get(key, digest, len(data), job.display)
+            entry = cache.get_as(name, job.module, job.is_package, digest, len(data), job.display)
             if entry is not None:
                 hits += 1
                 found(i, job, digest, FileOutcome(job.display, entry.facts, entry.meta, entry.noqa))
                 continue
-        todo.append((i, _Work(job, data, str(cache.root), key, digest)))
+        todo.append((i, _Work(job, data, str(cache.root), name, digest)))
     if cache is not None:
         log.info("asyncrace: cache: %d of %d files unchanged", hits, len(jobs))
 
