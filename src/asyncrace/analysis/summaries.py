@@ -26,6 +26,7 @@ from asyncrace.analysis.index import (
     Index,
     Inst,
     Memo,
+    Val,
     is_property,
     split_ref,
 )
@@ -236,7 +237,7 @@ class Summaries:
         self._named_calls: Memo[str, list[tuple[Fn, int]]] = Memo(t)
         # module -> (its facts, name -> its calls of that name): ``module_calls``
         self._module_calls: dict[str, tuple[ModuleFacts, dict[str, list[tuple[Fn, int]]]]] = {}
-        self._stored: Memo[tuple[str, str], list[FuncVal]] = Memo(t)
+        self._stored: Memo[tuple[str, str], list[Val]] = Memo(t)
         self._late: Memo[tuple[object, ...], dict[str, tuple[Step, ...]]] = Memo(t)
         # name -> modules whose bodies call it (or hand it to a spawner), pass it as an
         # argument, or call ``reset``/``detach`` in a function (``Mentions``)
@@ -268,25 +269,49 @@ class Summaries:
         if len(segs) < 2 or segs[-1].endswith(("()", "[]")):
             return out
         recv = self.index.eval(ctx, ".".join(segs[:-1]))
-        if not isinstance(recv, Inst) or recv.fq not in self.index.classes:
-            return out
-        for fv in self.stored_callables(recv.fq, segs[-1]):
-            stored = self.index.functions.get(fv.fq)
-            if stored is not None:
-                out.append((stored, self.index.bind_args(stored, fv, ev.args, ctx)))
+        if isinstance(recv, Inst) and recv.fq in self.index.classes:
+            for fv in self.stored_callables(recv.fq, segs[-1]):
+                stored = self.index.functions.get(fv.fq)
+                if stored is not None:
+                    out.append((stored, self.index.bind_args(stored, fv, ev.args, ctx)))
+        elif recv is None and len(segs) >= 3 and not segs[-2].endswith(("()", "[]")):
+            # ``self.runtime.step(...)`` with ``self.runtime = runtime`` unannotated: the
+            # objects the project builds the owner with (``Orchestrator(runtime=Real(...))``)
+            owner = self.index.eval(ctx, ".".join(segs[:-2]))
+            if isinstance(owner, Inst) and owner.fq in self.index.classes:
+                for inst in self.stored_instances(owner.fq, segs[-2]):
+                    for fn, c in self.index.dispatch(inst, segs[-1]):
+                        fv = FuncVal(fn.fq, c)
+                        out.append((fn, self.index.bind_args(fn, fv, ev.args, ctx)))
         return out
 
     def stored_callables(self, cls_fq: str, attr: str) -> list[FuncVal]:
-        """The functions stored into ``attr`` of the class's instances to be called later: by
-        a method that keeps its parameter there (a setter, a constructor:
-        ``self._on_stats = callback``), what the project's calls of that method pass; or a
-        function assigned there directly (``self._handler = self._default_handler``)."""
+        """The functions stored into ``attr`` of the class's instances to be called later
+        (:meth:`stored_values`)."""
+        return [v for v in self.stored_values(cls_fq, attr) if isinstance(v, FuncVal)]
+
+    def stored_instances(self, cls_fq: str, attr: str) -> list[str]:
+        """The project classes of the objects stored into ``attr`` (:meth:`stored_values`):
+        constructor-argument flow for an attribute whose type is not declared."""
+        out = [
+            v.fq
+            for v in self.stored_values(cls_fq, attr)
+            if isinstance(v, Inst) and v.fq in self.index.classes
+        ]
+        return list(dict.fromkeys(out))
+
+    def stored_values(self, cls_fq: str, attr: str) -> list[Val]:
+        """What is stored into ``attr`` of the class's instances: by a method that keeps its
+        parameter there (a setter, a constructor: ``self._on_stats = callback``,
+        ``self.runtime = runtime``), what the project's calls of that method pass (functions,
+        objects it builds); or a function assigned there directly (``self._handler =
+        self._default_handler``)."""
         key = (cls_fq, attr)
         found = self._stored.get(key)
         if found is not MISS:
             return found  # type: ignore[no-any-return]
         self._stored.start(key, [])
-        out: list[FuncVal] = []
+        out: list[Val] = []
         target = f"self.{attr}"
         for ci in self.index.mro(cls_fq):
             for name in sorted(ci.facts.methods):
@@ -307,11 +332,11 @@ class Summaries:
         unique = list(dict.fromkeys(out))
         return self._stored.finish(key, unique)
 
-    def _passed_for(self, m: Fn, cls_fq: str, param: str) -> list[FuncVal]:
-        """What the project's calls of method ``m`` pass for ``param``, when it is a function:
-        calls whose receiver is typed as the class, or whose method name only that class
-        defines (nothing is known of the receiver)."""
-        out: list[FuncVal] = []
+    def _passed_for(self, m: Fn, cls_fq: str, param: str) -> list[Val]:
+        """What the project's calls of method ``m`` pass for ``param`` (a function, an
+        object): calls whose receiver is typed as the class, or whose method name only that
+        class defines (nothing is known of the receiver)."""
+        out: list[Val] = []
         is_init = m.facts.name == "__init__"
         name = cls_fq.rsplit(".", 1)[-1] if is_init else m.facts.name
         for caller, i in self.calls_by_name(name)[:64]:
@@ -335,7 +360,7 @@ class Summaries:
                 continue
             bound = self.index.bind_args(m, fv, e.args, cctx)
             found, val = bound.bound(param)
-            if found and isinstance(val, FuncVal):
+            if found and isinstance(val, (FuncVal, Inst)):
                 out.append(val)
         return out
 
