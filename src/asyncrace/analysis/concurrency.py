@@ -330,8 +330,12 @@ class Concurrency:
         return name in async_names
 
     def _contribution(self, m: ModuleFacts) -> list[tuple[str, str, Step]]:
-        """The spawn sites the functions of module ``m`` make: (function, method, site)."""
+        """The spawn sites the functions of module ``m`` make: (function, method, site). A
+        test module makes none: what a test runs at once says how it tests the code, not how
+        the code is run."""
         out: list[tuple[str, str, Step]] = []
+        if test_module(m):
+            return out
         call = K.CALL
         async_names = self._async_names()
         for q in sorted(m.functions):
@@ -359,6 +363,14 @@ class Concurrency:
                     # handed to a framework (a route, a handler); the project's own
                     # helpers (a supervisor starting one task) are followed, not trusted
                     self._callback_sites(ctx, fn, e, sites)
+                elif (
+                    e.bind not in (Bind.AWAITED, Bind.RETURNED)
+                    and not _is_spawner(e.ref)
+                    and any(a.endswith("()") and "(" not in a[:-2] for a in e.args)
+                    and not self.index.callable_targets(ctx, e.ref)
+                    and not self._project_class(ctx, e.ref)
+                ):
+                    self._factory_sites(ctx, fn, e, sites)
             # one entry per start (a start dispatched to several receiver classes is one)
             spawned_once: dict[str, dict[Pos, Step]] = {}
             for s in calls:
@@ -452,6 +464,30 @@ class Concurrency:
                 "callers run it for concurrent events"
             )
             sites.setdefault(target.fq, fn_step(fn, at(e), label))
+
+    def _factory_sites(self, ctx: Ctx, fn: Fn, e: Event, sites: dict[str, Step]) -> None:
+        """``app.add_route("/x", make_handler(store))``: a function of the project that returns
+        an async closure it defines (``return handler``), its result handed to a framework:
+        the closure is registered, and runs once per request, several at once."""
+        for a in e.args:
+            ref = a.partition("=")[2] if is_kw(a) else a
+            if not ref.endswith("()") or "(" in ref[:-2]:
+                continue
+            val = self.index.eval(ctx, ref[:-2])
+            if not isinstance(val, FuncVal):
+                continue
+            factory = self.index.functions.get(val.fq)
+            if factory is None:
+                continue
+            for r in factory.facts.returns_refs:
+                closure = self.index.nested_named(factory, r) if r.isidentifier() else None
+                if closure is None or not closure.facts.is_async:
+                    continue
+                label = (
+                    f"`{short(factory)}` returns the closure `{closure.facts.name}`, registered "
+                    "here; callers run it for concurrent events"
+                )
+                sites.setdefault(closure.fq, fn_step(fn, at(e), label))
 
     def shared_evidence(self, fn: Fn, depth: int = 0) -> Step | None:
         """Why ``fn`` may run in several tasks at once: a spawn site of it (or of an override or
@@ -832,6 +868,8 @@ class Concurrency:
         name = fn.facts.name
         seen: set[tuple[str, int]] = set()
         for caller, i in self.summaries.calls_by_name(name):
+            if test_module(caller.module):
+                continue  # code reached from tests only is not run concurrently by them
             e = caller.facts.events[i]
             ctx = self.summaries.ctx(caller)
             refs: list[str] = []
@@ -937,6 +975,8 @@ class Concurrency:
         for mod in self.summaries.mentions().args.get(name, ()):
             m = self.index.modules.get(mod)
             if m is None:
+                continue
+            if test_module(m):
                 continue
             for g, e, pos_i, kw, r in self._module_args(m).get(name, ()):
                 ctx = self.summaries.ctx(g)
@@ -1307,3 +1347,11 @@ def _replaces_previous(fn: Fn, ev: Event) -> bool:
         for e in events
     )
     return cancelled and awaited
+
+
+def test_module(m: ModuleFacts) -> bool:
+    """A module of a test suite, by the names pytest and unittest collect: ``test_*.py``,
+    ``*_test.py``, ``conftest.py`` (a directory's name says less: helpers of a test suite and
+    fixtures of an analyzer live in ``tests/`` too)."""
+    name = m.path.replace("\\", "/").rsplit("/", 1)[-1]
+    return name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"

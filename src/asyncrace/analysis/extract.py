@@ -601,6 +601,9 @@ class _FunctionBuilder:
                 self.recv = {first: "cls" if "classmethod" in short else "self"}
         self.locals: set[str] = {p.name for p in self.params} - set(self.recv)
         self.globals_declared: set[str] = set()
+        # ``nonlocal`` names: the enclosing function's variables, shared by every call of this
+        # closure (refs ``nonlocal:NAME``)
+        self.nonlocals: set[str] = set()
         self.events: list[Event] = [Event(K.ENTRY, pos), Event(K.EXIT, pos)]
         self.frontier: list[int] = [0]
         self.region_stack: list[int] = []
@@ -723,6 +726,8 @@ class _FunctionBuilder:
                 self._walrus_names(cur)
             if isinstance(cur, ast.Global):
                 self.globals_declared.update(cur.names)
+            elif isinstance(cur, ast.Nonlocal):
+                self.nonlocals.update(cur.names)
             elif isinstance(cur, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 add(cur.name)
             elif isinstance(cur, ast.Assign):
@@ -764,6 +769,7 @@ class _FunctionBuilder:
                 for t in cur.targets:
                     self._bound(t)
         self.locals -= self.globals_declared
+        self.locals -= self.nonlocals
 
     def _bound(self, target: ast.expr) -> None:
         if isinstance(target, ast.Name):
@@ -954,7 +960,7 @@ class _FunctionBuilder:
             for b in s.bases:
                 self.expr(b, Bind.NONE)
             self.emit(K.LOCAL, s, ref=s.name, value=Value("other", "", ()))
-        elif isinstance(s, ast.Global):
+        elif isinstance(s, (ast.Global, ast.Nonlocal)):
             pass
         elif isinstance(s, ast.Delete):
             for t in s.targets:
@@ -1003,6 +1009,8 @@ class _FunctionBuilder:
         if isinstance(t, ast.Name):
             if t.id in self.globals_declared:
                 self.emit(K.WRITE, t, ref="global:" + t.id, value=value)
+            elif t.id in self.nonlocals:
+                self.emit(K.WRITE, t, ref="nonlocal:" + t.id, value=value)
             else:
                 self.emit(K.LOCAL, t, ref=t.id, value=value)
         elif isinstance(t, ast.Attribute):
@@ -1400,7 +1408,9 @@ class _FunctionBuilder:
             else:
                 self.expr(node.value, Bind.NONE)
         elif isinstance(node, ast.Name):
-            if isinstance(node.ctx, ast.Load) and self._is_global(node.id):
+            if isinstance(node.ctx, ast.Load) and node.id in self.nonlocals:
+                self.emit(K.READ, node, ref="nonlocal:" + node.id)
+            elif isinstance(node.ctx, ast.Load) and self._is_global(node.id):
                 self.emit(K.READ, node, ref="global:" + node.id)
         elif isinstance(node, ast.Lambda):
             self._defaults(node.args)

@@ -47,13 +47,19 @@ def per_call_names(f: FunctionFacts, receiver: set[str]) -> set[str]:
 def state_ref(ref: str, f: FunctionFacts) -> bool:
     if ref.startswith("global:"):
         return True
+    if ref.startswith("nonlocal:"):
+        return f.parent is not None  # a closure's variable: shared by its every call
     if f.cls is None:
         return False
     return ref.startswith(("self.", "cls.")) and ref.count(".") == 1 and "(" not in ref
 
 
 def describe(ref: str) -> str:
-    return f"module variable `{ref[7:]}`" if ref.startswith("global:") else f"`{ref}`"
+    if ref.startswith("global:"):
+        return f"module variable `{ref[7:]}`"
+    if ref.startswith("nonlocal:"):
+        return f"closure variable `{ref[9:]}`"
+    return f"`{ref}`"
 
 
 FIX_CLEAR = (
