@@ -49,6 +49,7 @@ class Analysis:
         self.direct_handoff = s.direct_handoff
         self.reads = s.reads
         self.late_reads = s.late_reads
+        self.late_writes = s.late_writes
         self.same_object_call = s.same_object_call
         self.reads_through = s.reads_through
         self.property_getter = s.property_getter

@@ -239,6 +239,7 @@ class Summaries:
         self._module_calls: dict[str, tuple[ModuleFacts, dict[str, list[tuple[Fn, int]]]]] = {}
         self._stored: Memo[tuple[str, str], list[Val]] = Memo(t)
         self._late: Memo[tuple[object, ...], dict[str, tuple[Step, ...]]] = Memo(t)
+        self._late_w: Memo[tuple[object, ...], dict[str, tuple[Step, ...]]] = Memo(t)
         # name -> modules whose bodies call it (or hand it to a spawner), pass it as an
         # argument, or call ``reset``/``detach`` in a function (``Mentions``)
         self._mentions: Mentions | None = None
@@ -477,6 +478,59 @@ class Summaries:
                         call = fn_step(fn, at(ev), f"calls `{short(tfn)}`")
                         out.setdefault(r, (call, *steps))
         return self._reads.finish(key, out)
+
+    def late_writes(self, ctx: Ctx, depth: int = 0) -> dict[str, tuple[Step, ...]]:
+        """The ``self.X`` state a coroutine writes (assigns, or stores a key into) *after its
+        own first await*, itself or in the methods it calls on the same object then
+        (ref -> steps, the await first): what it overwrites when it finishes, whatever other
+        tasks stored meanwhile."""
+        key = (ctx.fn.fq, ctx.recv)
+        found = self._late_w.get(key)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._late_w.start(key, {})
+        out: dict[str, tuple[Step, ...]] = {}
+        fn = ctx.fn
+        f = fn.facts
+        if f.is_async and depth < MAX_DEPTH:
+            after = _awaits_before(f)
+            first_await = next((e for e in f.events if e.kind == K.AWAIT), None)
+            suspend = (
+                fn_step(fn, at(first_await), f"`{short(fn)}` suspends here")
+                if first_await is not None
+                else None
+            )
+            for i, ev in enumerate(f.events):
+                if (
+                    ev.kind in (K.WRITE, K.SETITEM)
+                    and after[i]
+                    and suspend is not None
+                    and not ev.in_except
+                    and ev.ref.startswith("self.")
+                    and ev.ref.count(".") == 1
+                ):
+                    w = fn_step(fn, at(ev), f"`{ev.ref}` is written here, after that await")
+                    out.setdefault(ev.ref, (suspend, w))
+                elif ev.kind == K.CALL and self.same_object_call(ctx, ev) and after[i]:
+                    for tfn, _tctx in self.targets(ctx, ev):
+                        call = fn_step(fn, at(ev), f"calls `{short(tfn)}`")
+                        for e2 in tfn.facts.events:
+                            if (
+                                e2.kind in (K.WRITE, K.SETITEM)
+                                and e2.ref.startswith("self.")
+                                and e2.ref.count(".") == 1
+                                and suspend is not None
+                            ):
+                                w = fn_step(tfn, at(e2), f"`{e2.ref}` is written here")
+                                out.setdefault(e2.ref, (suspend, call, w))
+                elif (
+                    ev.kind == K.CALL and ev.bind == Bind.AWAITED and self.same_object_call(ctx, ev)
+                ):
+                    for tfn, tctx in self.targets(ctx, ev):
+                        call = fn_step(fn, at(ev), f"awaits `{short(tfn)}`")
+                        for r, steps in self.late_writes(Ctx(tfn, tctx.recv), depth + 1).items():
+                            out.setdefault(r, (call, *steps))
+        return self._late_w.finish(key, out)
 
     def late_reads(self, ctx: Ctx, depth: int = 0) -> dict[str, tuple[Step, ...]]:
         """The ``self.X`` (and module) state a coroutine may read *after its own first await*,

@@ -73,6 +73,11 @@ FIX_ITERATOR = (
     "inside the coroutine, or `retrying.copy()`); an iterator kept in module or object state "
     "is shared by every task that iterates it."
 )
+FIX_LOST = (
+    "Serialize the read-update-write with an asyncio.Lock (and re-check the state inside it), "
+    "or mark the update in flight before the await so that concurrent callers wait for its "
+    "result instead of starting their own."
+)
 # library types whose iteration keeps its state on the iterable itself (``__aiter__``/``__iter__``
 # return ``self``): one instance iterated by two tasks at once mixes their states
 STATEFUL_ITERABLES: dict[str, str] = {
@@ -100,6 +105,7 @@ class StateClobberedAcrossAwait:
             # what a set-up or tear-down method stores (the opened session, the connection and
             # its settings) is the object's state, not a value stashed for this call
             stash = f.name not in analysis.lifecycle
+            stashed: set[str] = set()  # reported as stashed per-call values
             for i, ev in enumerate(f.events):
                 if not stash:
                     break
@@ -124,9 +130,146 @@ class StateClobberedAcrossAwait:
                     f"in between{evidence_clause(evidence)}"
                 )
                 steps = (await_step, *read_steps, *evidence.steps)
+                stashed.add(ev.ref)
                 yield make(self.code, here, at(ev), msg, steps, FIX)
             yield from self._stale_clears(analysis, ctx, fn, likely)
             yield from self._shared_iterators(analysis, ctx, fn, likely)
+            yield from self._lost_updates(analysis, ctx, fn, likely, stashed)
+
+    # -- read, await, write back: a lost update -----------------------------------------------
+    def _lost_updates(
+        self, analysis: Analysis, ctx: Ctx, fn: Fn, likely: bool, stashed: set[str]
+    ) -> Iterator[Diagnostic]:
+        """``tok = await refresh(self.refresh_token)`` then ``self.refresh_token = tok``: the
+        state is read, handed to an awaited call, and the call's result written back (here, or
+        by the awaited method after its own await). A concurrent call reads the same old value
+        meanwhile; both write, and one update is lost (a single-use token spent twice)."""
+        f = fn.facts
+        if f.cls is None or f.parent is not None or not f.is_async:
+            return
+        events = f.events
+        carried: dict[str, set[str]] = {}  # local -> the state its value was computed from
+        for j, e in enumerate(events):
+            if e.kind == K.LOCAL and e.value is not None:
+                refs = _reads_into(events, j)
+                for n in e.value.names:
+                    refs |= carried.get(n, set())
+                if refs:
+                    carried.setdefault(e.ref, set()).update(refs)
+        reported: set[str] = set()
+        for c, e in enumerate(events):
+            if e.kind != K.CALL or e.bind != Bind.AWAITED:
+                continue
+            into = _reads_into(events, c)
+            for a in e.args:
+                r = a.partition("=")[2] if "=" in a and a.partition("=")[0].isidentifier() else a
+                if r.startswith("self.") and "(" not in r:
+                    into.add(".".join(r.split(".")[:2]))
+                into |= carried.get(r, set())
+            state: dict[str, str] = {}  # underlying attribute -> what was read
+            for r in into:
+                state.setdefault(r, r)
+                prop = analysis.property_getter(ctx, r)
+                if prop is not None:
+                    for under in analysis.reads(Ctx(prop, ctx.recv)):
+                        if under.startswith("self."):
+                            state.setdefault(under, r)
+            if not state or self._in_flight(f, c):
+                continue
+            found = self._written_back(analysis, ctx, fn, c, state)
+            if found is None:
+                continue
+            attr, read_ref, write_steps = found
+            if attr in reported or attr in stashed:
+                continue  # (the same hazard, reported once)
+            evidence = analysis.concurrent(fn, OBJECT)
+            if evidence.answer is not True and (not likely or evidence.answer is False):
+                continue
+            reported.add(attr)
+            here = fn.module.path
+            read_at = next(
+                (
+                    k
+                    for k in range(c, -1, -1)
+                    if events[k].kind == K.READ and events[k].ref == read_ref
+                ),
+                c,
+            )
+            steps = (
+                fn_step(fn, at(e), "handed to an await: other tasks run here and read it too"),
+                *write_steps,
+                *evidence.steps,
+            )
+            msg = (
+                f"`{read_ref}` is read here, handed to an await, and the result written back to "
+                f"`{attr}` ({line_of(write_steps[-1], here)}); a concurrent call of "
+                f"`{short(fn)}()` reads the same old value meanwhile, and one update is lost"
+                f"{evidence_clause(evidence)}"
+            )
+            yield make(self.code, here, at(events[read_at]), msg, steps, FIX_LOST)
+
+    @staticmethod
+    def _in_flight(f: FunctionFacts, c: int) -> bool:
+        """An in-flight flag claimed before the await: a flag the function checks, then sets
+        to a true constant, before the call (``if self._refreshing: return`` ...
+        ``self._refreshing = True``)."""
+        checked: set[str] = set()
+        for e in f.events[:c]:
+            if e.kind == K.BRANCH:
+                checked.update(g.split("|", 1)[0] for g in e.guards)
+            if (
+                e.kind == K.WRITE
+                and e.ref in checked
+                and e.value is not None
+                and e.value.kind == "const"
+                and e.value.ref == "truthy"
+            ):
+                return True
+        return False
+
+    @staticmethod
+    def _written_back(
+        analysis: Analysis, ctx: Ctx, fn: Fn, c: int, state: dict[str, str]
+    ) -> tuple[str, str, tuple[Step, ...]] | None:
+        """Where the awaited call's result is written to the state it was computed from: in
+        the awaited method after its own await, or here after the await from a local holding
+        the result (with no re-check of the state in between, no shared lock)."""
+        f = fn.facts
+        call = f.events[c]
+        if analysis.same_object_call(ctx, call):
+            for tfn, tctx in analysis.targets(ctx, call):
+                if _turns_away_while_locked(tfn):
+                    continue
+                late = analysis.late_writes(Ctx(tfn, tctx.recv))
+                for attr, read_ref in sorted(state.items()):
+                    if attr in late:
+                        return attr, read_ref, late[attr]
+        result: set[str] = set()
+        for e in f.events[c + 1 : c + 4]:
+            if e.kind == K.LOCAL and e.value is not None and e.value.ref == call.ref:
+                result.add(e.ref)
+                break
+        if not result:
+            return None
+        for e in f.events[c + 1 :]:
+            if e.kind == K.LOCAL and e.value is not None and result & set(e.value.names):
+                result.add(e.ref)
+            if (e.kind == K.READ and e.ref in state and e.name == "compare") or (
+                e.kind == K.BRANCH and any(g.split("|", 1)[0] in state for g in e.guards)
+            ):
+                return None  # the state is checked again after the await
+            if (
+                e.kind in (K.WRITE, K.SETITEM)
+                and e.ref in state
+                and e.value is not None
+                and result & ({e.value.ref} | set(e.value.names))
+            ):
+                shared = set(call.regions) & set(e.regions)
+                if any(analysis.region_lock(ctx, r) is not None for r in shared):
+                    return None
+                w = fn_step(fn, at(e), f"`{e.ref}` is written back here, after the await")
+                return e.ref, state[e.ref], (w,)
+        return None
 
     # -- a clear after an await that used the old value -------------------------------------
     def _stale_clears(
@@ -413,3 +556,27 @@ class StateClobberedAcrossAwait:
             read = fn_step(fn, f.events[i].pos, "read back here, after the await")
             return await_step, (read,)
         return None
+
+
+def _reads_into(events: list[Event], j: int) -> set[str]:
+    """The ``self.X`` state read in the expression evaluated just before event ``j`` (events
+    run in evaluation order: a value's reads come right before its assignment or call)."""
+    out: set[str] = set()
+    k = j - 1
+    while k >= 0 and events[k].kind in (K.READ, K.CALL, K.AWAIT):
+        e = events[k]
+        if e.kind == K.READ and e.ref.startswith("self.") and e.ref.count(".") == 1:
+            out.add(e.ref)
+        k -= 1
+    return out
+
+
+def _turns_away_while_locked(fn: Fn) -> bool:
+    """``if self._lock.locked(): async with self._lock: return`` then ``async with
+    self._lock:`` around the update: a caller that arrives while an update is in flight waits
+    for it and returns instead of updating again (the lock is the in-flight flag)."""
+    regions = {r.ref for r in fn.facts.regions}
+    return any(
+        e.kind == K.CALL and e.ref.endswith(".locked") and e.ref[: -len(".locked")] in regions
+        for e in fn.facts.events
+    )
