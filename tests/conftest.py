@@ -8,6 +8,10 @@ import pytest
 
 from asyncrace.run import engine
 
+# the analyzed fixtures are code to read, never tests to run (one project has a test suite of
+# its own, tests/fixtures/projects/evidence_only_in_tests/tests/test_relay.py)
+collect_ignore_glob = ["fixtures/*"]
+
 
 @pytest.fixture
 def full_runs(monkeypatch: pytest.MonkeyPatch) -> list[int]:

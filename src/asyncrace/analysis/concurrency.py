@@ -155,6 +155,24 @@ REGISTRATION_VERBS: frozenset[str] = frozenset(
 )
 # annotations of the request object a web framework hands each handler
 REQUEST_TYPES: frozenset[str] = frozenset({"Request", "WebSocket", "HTTPConnection", "BaseRequest"})
+# the web servers whose request objects mark a handler (an HTTP client's ``httpx.Request``
+# handed to an auth hook is no server's request)
+SERVER_FRAMEWORKS: frozenset[str] = frozenset(
+    {
+        "starlette",
+        "fastapi",
+        "aiohttp",
+        "sanic",
+        "quart",
+        "litestar",
+        "django",
+        "falcon",
+        "tornado",
+        "blacksheep",
+        "channels",
+        "robyn",
+    }
+)
 # names of builtin and standard-library methods: a call of one on a receiver of unknown type is
 # not taken for the project's only method of that name
 COMMON_METHOD_NAMES: frozenset[str] = frozenset(
@@ -685,7 +703,7 @@ class Concurrency:
             last = p.annotation.rsplit(".", 1)[-1]
             if last in REQUEST_TYPES:
                 fq = self.index.resolve(fn.module, p.annotation)
-                if fq not in self.index.classes:
+                if fq not in self.index.classes and fq.split(".", 1)[0] in SERVER_FRAMEWORKS:
                     label = (
                         f"`{short(fn)}` handles a `{last}`: the framework runs it once per "
                         "request, for concurrent requests at once"
@@ -722,15 +740,21 @@ class Concurrency:
         return False
 
     def locking_site(self, cls_fq: str) -> Step | None:
-        """Where a coroutine of the class (or a base) takes an asyncio lock it holds on
-        ``self`` (``async with self._lock:``): the first such place, in method order."""
+        """Where a public coroutine of the class itself (not a base: a lock a subclass inherits
+        says how the base is used) takes an asyncio lock it holds on ``self`` (``async with
+        self._lock:``): the first such place, in method order. A lock taken only in set-up or
+        tear-down methods (``close``, ``__aexit__``) orders the object's own life, not the
+        calls of its API."""
         found = self._locking.get(cls_fq)
         if found is not MISS:
             return found  # type: ignore[no-any-return]
         self._locking.start(cls_fq, None)
         out: Step | None = None
-        for ci in self.index.mro(cls_fq):
+        own = self.index.classes.get(cls_fq)
+        for ci in [own] if own is not None else []:
             for name in sorted(ci.facts.methods):
+                if name.startswith("_") or name in self.lifecycle:
+                    continue
                 m = self.index.functions.get(f"{ci.module.module}.{ci.facts.methods[name]}")
                 if m is None or not m.facts.is_async:
                     continue

@@ -1181,7 +1181,15 @@ class _FunctionBuilder:
 
     def branch(self, test: ast.expr, body: list[ast.stmt], orelse: list[ast.stmt]) -> None:
         self.expr(test, Bind.NONE)
-        b = self.emit(K.BRANCH, test, guards=tuple(self._guards(test)))
+        inner = (
+            test.operand if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) else test
+        )
+        b = self.emit(
+            K.BRANCH,
+            test,
+            guards=tuple(self._guards(test)),
+            name="compound" if isinstance(inner, ast.BoolOp) else "",
+        )
         t = self.nop()
         self.frontier = [b]
         f = self.nop()

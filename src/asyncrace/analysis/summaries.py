@@ -500,6 +500,7 @@ class Summaries:
                 if first_await is not None
                 else None
             )
+            awaited = _awaited_results(f)
             for i, ev in enumerate(f.events):
                 if (
                     ev.kind in (K.WRITE, K.SETITEM)
@@ -508,21 +509,13 @@ class Summaries:
                     and not ev.in_except
                     and ev.ref.startswith("self.")
                     and ev.ref.count(".") == 1
+                    and ev.value is not None
+                    and awaited & ({ev.value.ref} | set(ev.value.names))
+                    and not any(self.region_lock(ctx, r) is not None for r in ev.regions)
                 ):
+                    # a value computed from what was awaited, stored outside any lock
                     w = fn_step(fn, at(ev), f"`{ev.ref}` is written here, after that await")
                     out.setdefault(ev.ref, (suspend, w))
-                elif ev.kind == K.CALL and self.same_object_call(ctx, ev) and after[i]:
-                    for tfn, _tctx in self.targets(ctx, ev):
-                        call = fn_step(fn, at(ev), f"calls `{short(tfn)}`")
-                        for e2 in tfn.facts.events:
-                            if (
-                                e2.kind in (K.WRITE, K.SETITEM)
-                                and e2.ref.startswith("self.")
-                                and e2.ref.count(".") == 1
-                                and suspend is not None
-                            ):
-                                w = fn_step(tfn, at(e2), f"`{e2.ref}` is written here")
-                                out.setdefault(e2.ref, (suspend, call, w))
                 elif (
                     ev.kind == K.CALL and ev.bind == Bind.AWAITED and self.same_object_call(ctx, ev)
                 ):
@@ -885,6 +878,19 @@ def before_await(f: FunctionFacts, start: int) -> Iterator[tuple[int, Event]]:
             continue
         yield i, ev
         todo.extend(ev.succ)
+
+
+def _awaited_results(f: FunctionFacts) -> set[str]:
+    """The locals that hold what the function awaited (``body = await resp.json()``), and the
+    locals computed from them."""
+    out: set[str] = set()
+    events = f.events
+    for j, e in enumerate(events):
+        if e.kind != K.LOCAL or e.value is None:
+            continue
+        if (j > 0 and events[j - 1].kind == K.AWAIT) or out & set(e.value.names):
+            out.add(e.ref)
+    return out
 
 
 def _awaits_before(f: FunctionFacts) -> list[bool]:

@@ -160,7 +160,7 @@ class StateClobberedAcrossAwait:
         for c, e in enumerate(events):
             if e.kind != K.CALL or e.bind != Bind.AWAITED:
                 continue
-            into = _reads_into(events, c)
+            into = {r for r in _reads_into(events, c) if not e.ref.startswith(r + ".")}
             for a in e.args:
                 r = a.partition("=")[2] if "=" in a and a.partition("=")[0].isidentifier() else a
                 if r.startswith("self.") and "(" not in r:
@@ -236,7 +236,8 @@ class StateClobberedAcrossAwait:
         the result (with no re-check of the state in between, no shared lock)."""
         f = fn.facts
         call = f.events[c]
-        if analysis.same_object_call(ctx, call):
+        held = any(analysis.region_lock(ctx, r) is not None for r in call.regions)
+        if analysis.same_object_call(ctx, call) and not held:
             for tfn, tctx in analysis.targets(ctx, call):
                 if _turns_away_while_locked(tfn):
                     continue
@@ -385,12 +386,13 @@ class StateClobberedAcrossAwait:
                 m = analysis.index.functions.get(f"{ci.module.module}.{ci.facts.methods[name]}")
                 if m is None or m.fq == fn.fq or not m.facts.is_async:
                     continue
-                for e in m.facts.events:
+                for i, e in enumerate(m.facts.events):
                     if (
                         e.kind == K.WRITE
                         and e.ref == ref
                         and e.value is not None
                         and e.value.kind == "call"
+                        and not _installs_only_when_empty(m.facts, i, ref)
                     ):
                         return m, e
         return None
@@ -580,3 +582,32 @@ def _turns_away_while_locked(fn: Fn) -> bool:
         e.kind == K.CALL and e.ref.endswith(".locked") and e.ref[: -len(".locked")] in regions
         for e in fn.facts.events
     )
+
+
+def _installs_only_when_empty(f: FunctionFacts, install: int, ref: str) -> bool:
+    """Is the install reached only where a check found the attribute empty (``if
+    self.connection is None: self.connection = await pool.get()``), with no clear of it on
+    the way? Then it cannot run while the attribute still holds the object being torn down."""
+    events = f.events
+    todo: list[tuple[int, bool]] = [(0, False)]
+    seen: set[tuple[int, bool]] = set()
+    while todo:
+        i, cleared = todo.pop()
+        if (i, cleared) in seen:
+            continue
+        seen.add((i, cleared))
+        if i == install:
+            return False
+        e = events[i]
+        if e.kind == K.WRITE and e.ref == ref and e.value is not None and e.value.kind == "const":
+            cleared = True
+        succ = list(e.succ)
+        if e.kind == K.BRANCH and not cleared and len(succ) >= 2 and e.name != "compound":
+            # (a test of the attribute alone: in ``a and b`` the false branch says nothing)
+            for g in e.guards:
+                atom, absent, kind, _key = g.split("|")
+                if atom == ref and kind in ("none", "truthy"):
+                    succ = [succ[1 - int(absent)]]  # only where it was found present
+                    break
+        todo.extend((n, cleared) for n in succ)
+    return True
