@@ -336,3 +336,95 @@ def test_noqa_problems(comment: str, detail: str) -> None:
 def test_no_problem(comment: str) -> None:
     assert noqa_problems(f"x = 1  {comment}\n") == []
     assert noqa_problems(f's = "{comment} ARC001ARC002"\n') == []  # inside a string
+
+
+# ------------------------------------------------- noqa found without tokenizing whole files
+
+# Texts the parser accepts, with ``noqa`` in comments, in string literals of every kind, in
+# literals spanning lines, after a ``#`` inside a literal, and with every kind of newline.
+TRICKY_SOURCES = [
+    'x = "# noqa: ARC001"  # noqa: ARC003\n',
+    "x = '# noqa: ARC001'\ny = 1  # NOQA:arc002\n",
+    'doc = """\n# noqa: ARC001\n"""  # noqa: ARC005\nz = 1  # noqa: ARC004\n',
+    "doc = '''\n  # noqa: ARC001 ''' ; q = 2 # noqa: ARC002\n",
+    's = "a\\\n# noqa: ARC001"\nt = 1  # noqa: ARC003\n',
+    "s = r'\\'' + '# noqa: ARC001'  # noqa: ARC004\n",
+    'r = rb"\\"# noqa: ARC001" + b"\\\\"  # noqa: ARC002\n',
+    's = """x\\""" # noqa: ARC001"""\nq = 1 # noqa: ARC003\n',
+    's = """"" # noqa: ARC001"""\n',
+    "a = ''''' # noqa: ARC001 '''  # noqa: ARC003\n",
+    'f = f"{x!r} # noqa: ARC001"  # noqa: ARC002\n',
+    "f = f'{d[\"k\"]} # noqa'  # noqa: ARC002\n",
+    "f = F'''{x}\n# noqa: ARC001\n'''\n",
+    "a = 1\rb = 2  # noqa: ARC001\r\n\x0cc = 3  # noqa: ARC003\n",
+    'a = """\r# noqa: ARC001\r"""  # noqa: ARC002\r',
+    "def f():\n    # asyncrace: noqa: ARC001\n    return 1  # noqa: ARC003, E501\n",
+    "# asyncrace: noqa\nx = 1  # type: ignore  # noqa: ARC001\n",
+    "x = [  # noqa: ARC001\n    1,  # noqa: ARC002\n    '# noqa: ARC003',\n]\n",
+    "if'x'in'y # noqa: ARC001':pass  # noqa: ARC004\n",
+    "x = 1  # no qa\ny = 'noqa'  # noqa ARC001\n",
+    'x = "é # noqa: ARC001"  # é noqa: ARC002\ny = "\\N{BULLET}"  # noqa: ARC003\n',
+    "x = 1  # noqa: ARC001",
+]
+
+
+@pytest.mark.parametrize("text", TRICKY_SOURCES)
+def test_scan_finds_what_the_tokenizer_finds(text: str) -> None:
+    import ast
+
+    ast.parse(text)  # the fast path is only for texts the parser accepts
+    assert parse_noqa(text, parsed=True) == parse_noqa(text)
+
+
+def test_scan_keeps_noqa_in_strings_out() -> None:
+    text = 'x = "# noqa: ARC001"  # noqa: ARC003\ndoc = """\n# noqa: ARC002\n"""\n'
+    assert codes(parse_noqa(text, parsed=True)) == {1: frozenset({"ARC003"})}
+
+
+def test_scan_agrees_with_the_tokenizer_on_generated_texts() -> None:
+    """Lines drawn from fragments that open and close literals of every kind, with and
+    without ``noqa`` comments: every text the parser accepts gets the tokenizer's answer."""
+    hypothesis = pytest.importorskip("hypothesis")
+    from hypothesis import strategies as st
+
+    fragments = [
+        "x = 1",
+        "x = 1  # noqa: ARC001",
+        "# noqa: ARC002",
+        "# asyncrace: noqa: ARC003",
+        "    # asyncrace: noqa",
+        's = "# noqa: ARC001"',
+        "s = '#' # noqa: ARC004",
+        'd = """',
+        "d = '''",
+        '# noqa: ARC005 """',
+        "'''  # noqa: ARC001",
+        '"""  # noqa: ARC002',
+        "t = 'a\\",
+        "b # noqa' # noqa: ARC003",
+        "y = (  # noqa: ARC001",
+        ")  # noqa: ARC002",
+        "f = f'{x} # noqa'  # noqa: ARC004",
+        "z = r'\\'  # noqa: ARC005'",
+        "",
+    ]
+    seen: list[bool] = []
+
+    @hypothesis.settings(max_examples=400, deadline=None, derandomize=True)
+    @hypothesis.given(
+        st.lists(st.sampled_from(fragments), max_size=12),
+        st.sampled_from(["\n", "\r\n", "\r"]),
+    )
+    def agree(lines: list[str], newline: str) -> None:
+        import ast
+
+        text = newline.join(lines) + newline
+        try:
+            ast.parse(text)
+        except SyntaxError:
+            return
+        seen.append(bool(parse_noqa(text)))
+        assert parse_noqa(text, parsed=True) == parse_noqa(text)
+
+    agree()
+    assert sum(seen) > 50  # the texts that parse do hold directives

@@ -15,8 +15,11 @@ Syntax (ruff's):
   own exempts the whole file. It is recorded under row 0 of the :data:`NoqaMap`.
 * Meta codes (ARC900-ARC902: the file was not checked) are never suppressed.
 
-Comments are found with :mod:`tokenize`, so ``"# noqa"`` inside a string literal does not
-count; when the file cannot be tokenized a line-by-line regex is used instead.
+Comments are found as :mod:`tokenize` finds them, so ``"# noqa"`` inside a string literal does
+not count; when the file cannot be tokenized a line-by-line regex is used instead. Tokenizing a
+whole file costs about as much as parsing it, so for a file the parser accepted only the string
+literals and comments are scanned for (one regular expression), and only when some line holds
+``#`` and ``noqa`` (:func:`parse_noqa`'s ``parsed``); the result is the tokenizer's.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import contextlib
 import io
 import os
 import re
+import sys
 import tokenize
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -191,6 +195,52 @@ def _comments_by_regex(text: str) -> list[tuple[int, int, str, bool]]:
     return out
 
 
+# A comment or a string literal, whichever starts first: scanning a text with ``finditer``
+# finds every comment the tokenizer finds, for a text the parser accepts (every string
+# literal is closed; a prefix does not change where a literal ends, a backslash escapes the
+# next character in raw literals too). Newlines are ``\n`` only (see :func:`_noqa_comments`).
+_LITERAL_OR_COMMENT = re.compile(
+    r"#[^\n]*"
+    r'|"""[^"\\]*(?:(?:\\[\s\S]|"(?!""))[^"\\]*)*"""'
+    r"|'''[^'\\]*(?:(?:\\[\s\S]|'(?!''))[^'\\]*)*'''"
+    r'|"[^"\\\n]*(?:\\[\s\S][^"\\\n]*)*"'
+    r"|'[^'\\\n]*(?:\\[\s\S][^'\\\n]*)*'"
+)
+# ``noqa`` after a ``#`` on the same line: a line that may hold a directive
+_CANDIDATE = re.compile(r"#[^\n]*noqa", re.IGNORECASE)
+# an f-string (or t-string): from Python 3.12 on their replacement fields are tokens that may
+# hold quotes and comments of their own, which the scan above does not model
+_INTERPOLATED = re.compile(r"(?<![A-Za-z0-9_])(?:[rR]?[fFtT]|[fFtT][rR])['\"]")
+_NESTED_FSTRINGS = sys.version_info >= (3, 12)
+
+
+def _noqa_comments(text: str) -> list[tuple[int, int, str, bool]] | None:
+    """What :func:`_comments` returns for a text the parser accepted, restricted to the
+    comments that contain ``noqa`` (the only ones :func:`parse_noqa` looks at), found without
+    the tokenizer; None when the text has what the scan does not model (then tokenize)."""
+    if "\r" in text:  # universal newlines, as the tokenizer reads the text
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    stop = max((m.end() for m in _CANDIDATE.finditer(text)), default=0)
+    if not stop:
+        return []
+    if _NESTED_FSTRINGS and _INTERPOLATED.search(text):
+        return None
+    out: list[tuple[int, int, str, bool]] = []
+    row, counted = 1, 0
+    for m in _LITERAL_OR_COMMENT.finditer(text):
+        start = m.start()
+        if start >= stop:
+            break
+        comment = m.group()
+        if comment[0] != "#" or "noqa" not in comment.lower():
+            continue
+        row += text.count("\n", counted, start)
+        counted = start
+        line_start = text.rfind("\n", 0, start) + 1
+        out.append((row, start - line_start, comment, not text[line_start:start].strip()))
+    return out
+
+
 def _ours(row: int, found: list[tuple[str, str, str]]) -> list[NoqaProblem]:
     """The problems about asyncrace's codes (the text at fault mentions ``ARC``): other
     tools' codes are theirs to complain about."""
@@ -201,9 +251,10 @@ def _ours(row: int, found: list[tuple[str, str, str]]) -> list[NoqaProblem]:
     ]
 
 
-def _scan(text: str) -> tuple[NoqaMap, list[NoqaProblem]]:
+def _scan(text: str, parsed: bool = False) -> tuple[NoqaMap, list[NoqaProblem]]:
     """The ``noqa`` directives of a source text and the problems of those that name
-    asyncrace's codes (or mean to). Never raises."""
+    asyncrace's codes (or mean to). Never raises. ``parsed``: ``ast.parse`` accepted this very
+    text, so the comments can be found without tokenizing it (:func:`_noqa_comments`)."""
     if "noqa" not in text.lower():
         return {}, []
     result: NoqaMap = {}
@@ -212,7 +263,8 @@ def _scan(text: str) -> tuple[NoqaMap, list[NoqaProblem]]:
     file_all = False
     file_first: tuple[int, int, int] | None = None
     try:
-        comments = _comments(text)
+        found_fast = _noqa_comments(text) if parsed else None
+        comments = _comments(text) if found_fast is None else found_fast
     except Exception:  # defensive: parse_noqa must never fail a run
         comments = _comments_by_regex(text)
     for row, col, comment, alone in comments:
@@ -250,9 +302,10 @@ def _scan(text: str) -> tuple[NoqaMap, list[NoqaProblem]]:
     return result, problems
 
 
-def parse_noqa(text: str) -> NoqaMap:
-    """The ``noqa`` directives of a source text. Never raises."""
-    return _scan(text)[0]
+def parse_noqa(text: str, *, parsed: bool = False) -> NoqaMap:
+    """The ``noqa`` directives of a source text. Never raises. ``parsed``: ``ast.parse``
+    accepted this very text, so the comments can be found without tokenizing it."""
+    return _scan(text, parsed)[0]
 
 
 def noqa_problems(text: str) -> list[NoqaProblem]:

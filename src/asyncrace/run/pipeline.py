@@ -220,13 +220,16 @@ def _too_deep(display: str, noqa: suppress.NoqaMap, cacheable: bool = True) -> F
     )
 
 
-def _parse_and_extract(text: str, job: FileJob) -> ModuleFacts:
-    """Facts of ``text``; on a ``SyntaxError`` the text is lowered (newer syntax) and parsed
+def _parse_and_extract(text: str, job: FileJob) -> tuple[ModuleFacts, bool]:
+    """Facts of ``text``, and whether ``ast.parse`` took the text as it is (nothing elided,
+    nothing lowered); on a ``SyntaxError`` the text is lowered (newer syntax) and parsed
     again, and if that fails too the original error is raised. A very large text has its data
     literals elided first, or raises ``large.TooLarge`` (:mod:`asyncrace.large`)."""
-    text = large.prepare(text)
+    prepared = large.prepare(text)
+    as_is = prepared is text
+    text = prepared
     try:
-        return extract(text, job.display, job.module, job.is_package)
+        return extract(text, job.display, job.module, job.is_package), as_is
     except SyntaxError as original:
         from asyncrace.analysis.lower import lower
 
@@ -234,32 +237,37 @@ def _parse_and_extract(text: str, job: FileJob) -> ModuleFacts:
         if lowered is None:
             raise
         try:
-            return extract(lowered, job.display, job.module, job.is_package)
+            return extract(lowered, job.display, job.module, job.is_package), False
         except SyntaxError:
             raise original from None
+
+
+def _noqa(text: str, parsed: bool = False) -> suppress.NoqaMap:
+    try:
+        return suppress.parse_noqa(text, parsed=parsed)
+    except Exception:
+        return {}
 
 
 def analyze_text(job: FileJob, text: str) -> FileOutcome:
     """The outcome of one decoded text. Never raises (but for KeyboardInterrupt/SystemExit)."""
     display = job.display
-    try:
-        noqa = suppress.parse_noqa(text)
-    except Exception:
-        noqa = {}
     if "\0" in text:  # CPython refuses it; say where it is
-        return _null_byte(display, text, noqa)
+        return _null_byte(display, text, _noqa(text))
     try:
-        facts = _parse_and_extract(text, job)
+        facts, parsed = _parse_and_extract(text, job)
     except SyntaxError as exc:
-        return _syntax_error(display, exc, noqa)
+        return _syntax_error(display, exc, _noqa(text))
     except ValueError as exc:  # "source code string cannot contain null bytes" and the like
-        return FileOutcome(display, None, [meta("ARC900", display, f"cannot parse: {exc}")], noqa)
+        return FileOutcome(
+            display, None, [meta("ARC900", display, f"cannot parse: {exc}")], _noqa(text)
+        )
     except RecursionError:
-        return _too_deep(display, noqa)
+        return _too_deep(display, _noqa(text))
     except large.TooLarge as exc:
-        return FileOutcome(display, None, [meta("ARC900", display, str(exc))], noqa)
+        return FileOutcome(display, None, [meta("ARC900", display, str(exc))], _noqa(text))
     except MemoryError:  # CPython's parser says "too complex" this way; or really out of memory
-        return _too_deep(display, noqa, cacheable=False)
+        return _too_deep(display, _noqa(text), cacheable=False)
     except Exception as exc:  # an asyncrace bug: report it, keep going
         return FileOutcome(
             display,
@@ -271,10 +279,11 @@ def analyze_text(job: FileJob, text: str) -> FileOutcome:
                     f"internal error while extracting: {type(exc).__name__}: {exc}; please report it",
                 )
             ],
-            noqa,
+            _noqa(text),
             cacheable=False,
         )
-    return FileOutcome(display, facts, [], noqa)
+    # the parser took the text: its comments can be found without tokenizing all of it
+    return FileOutcome(display, facts, [], _noqa(text, parsed))
 
 
 def analyze_bytes(job: FileJob, data: bytes) -> FileOutcome:
