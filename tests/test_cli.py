@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,11 +94,24 @@ def test_version() -> None:
     assert r.exit_code == 0 and asyncrace.__version__ in r.stdout
 
 
-def test_python_dash_m_entry_point() -> None:
+def test_python_dash_m_entry_point(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``python -m asyncrace`` and the ``asyncrace`` command: ``--version`` answered at once,
+    as click answers it; anything else handed to the command line."""
     import asyncrace.__main__ as m
-    from asyncrace.cli import run as real_command
+    import asyncrace.cli as cli
 
-    assert m.run is real_command
+    monkeypatch.setattr(sys, "argv", ["asyncrace", "--version"])
+    with pytest.raises(SystemExit) as exc:
+        m.run()
+    assert exc.value.code == 0
+    assert capsys.readouterr().out == run("--version").stdout
+    called: list[list[str]] = []
+    monkeypatch.setattr(cli, "run", lambda: called.append(sys.argv[1:]))
+    monkeypatch.setattr(sys, "argv", ["asyncrace", "check", "--version"])
+    m.run()
+    assert called == [["check", "--version"]]
 
 
 def test_clean_run(project: Path, fake: FakeEngine) -> None:

@@ -33,7 +33,7 @@ def test_wheel_contains_rule_pages_and_entry_points(wheel: Path) -> None:
         assert f"asyncrace/rule_docs/{code}.md" in names
     (entry_points,) = [n for n in names if n.endswith("entry_points.txt")]
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
-    assert "asyncrace = asyncrace.cli:run" in text
+    assert "asyncrace = asyncrace.__main__:run" in text
     assert "ARC = asyncrace.flake8_plugin:AsyncraceChecker" in text
 
 

@@ -1,4 +1,4 @@
-"""``python -m asyncrace``.
+"""``python -m asyncrace``, and the ``asyncrace`` command (:func:`run`).
 
 Python puts the working directory first on ``sys.path`` for ``-m``. The working directory is
 usually the project being analyzed, and a file there named like a module asyncrace imports
@@ -13,7 +13,20 @@ import sys
 if sys.path and os.path.abspath(sys.path[0] or os.curdir) == os.path.abspath(os.curdir):
     del sys.path[0]
 
-from asyncrace.cli import run
+
+def run() -> None:
+    """The ``asyncrace`` command: ``--version`` is answered without importing the command line
+    (click alone costs three times the interpreter's start-up); anything else goes to
+    :func:`asyncrace.cli.run`."""
+    if sys.argv[1:] in (["--version"], ["-V"]):
+        from asyncrace import __version__
+
+        sys.stdout.write(f"asyncrace, version {__version__}\n")
+        sys.exit(0)
+    from asyncrace.cli import run as cli_run
+
+    cli_run()
+
 
 if __name__ == "__main__":
     run()

@@ -11,7 +11,6 @@ import contextlib
 import json
 import logging
 import os
-import shutil
 import sys
 import time
 import traceback
@@ -981,6 +980,8 @@ def _report(
     out: TextIO | None = None,
 ) -> None:
     """Render the result to ``out`` (standard output by default)."""
+    import shutil
+
     from asyncrace.output import render, render_statistics, render_statistics_json
 
     reported = result.diagnostics

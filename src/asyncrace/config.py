@@ -7,8 +7,6 @@ the line; never a traceback.
 
 from __future__ import annotations
 
-import difflib
-import json
 import os
 import re
 import sys
@@ -16,8 +14,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from pathspec import GitIgnoreSpec
 
 from asyncrace import registry
 from asyncrace.settings import DEFAULT_EXCLUDE, STRICTNESS_LEVELS, Settings
@@ -265,12 +261,16 @@ class _Checker:
 
 def _check_pattern(pattern: str, error: Any) -> None:
     try:
+        from pathspec import GitIgnoreSpec
+
         GitIgnoreSpec.from_lines([pattern])
     except ValueError as exc:
         raise error(f"invalid pattern {pattern!r}: {exc}") from None
 
 
 def _unknown_key_message(key: str, in_pyproject: bool) -> str:
+    import difflib
+
     candidates = difflib.get_close_matches(key.replace("_", "-"), KNOWN_KEYS, n=1, cutoff=0.6)
     if key == "tool" and not in_pyproject:
         hint = " (in asyncrace.toml the settings go at the top level, without [tool.asyncrace])"
@@ -420,6 +420,8 @@ def load(
                 "per-file-ignores",
                 f"expected a table of pattern = [codes], got {_type_name(value)}",
             )
+        import json
+
         for pattern, codes in value.items():
             key = f"per-file-ignores.{json.dumps(pattern)}"
             if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):

@@ -33,12 +33,14 @@ import tokenize
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-
-from pathspec import GitIgnoreSpec
+from typing import TYPE_CHECKING
 
 from asyncrace import registry
 from asyncrace.diagnostic import Diagnostic, Location, Span
 from asyncrace.settings import Settings
+
+if TYPE_CHECKING:  # pathspec is imported when a per-file-ignores pattern is first needed
+    from pathspec import GitIgnoreSpec
 
 __all__ = [
     "FILE_ROW",
@@ -479,6 +481,8 @@ class _PerFileIgnores:
         self.root = settings.project_root
         self.entries: list[tuple[GitIgnoreSpec, frozenset[str]]] = []
         for pattern, codes in settings.per_file_ignores:
+            from pathspec import GitIgnoreSpec
+
             try:
                 spec = GitIgnoreSpec.from_lines([pattern])
             except ValueError:

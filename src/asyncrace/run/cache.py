@@ -38,7 +38,6 @@ import re
 import shutil
 import stat
 import sys
-import tempfile
 import types
 import typing
 from collections.abc import Callable, Iterator
@@ -600,6 +599,8 @@ def _read_regular(path: Path, limit: int) -> bytes | None:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
+    import tempfile  # (not needed by a run that writes nothing)
+
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:

@@ -40,10 +40,12 @@ import logging
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-
-from pathspec import GitIgnoreSpec
+from typing import TYPE_CHECKING
 
 from asyncrace.settings import Settings
+
+if TYPE_CHECKING:  # pathspec is imported when a pattern is first needed
+    from pathspec import GitIgnoreSpec
 
 __all__ = ["DiscoveryError", "discover", "exclude_spec", "global_excludes_file", "is_excluded"]
 
@@ -63,6 +65,8 @@ def exclude_spec(settings: Settings) -> GitIgnoreSpec:
     """The compiled ``exclude`` + ``extend-exclude`` patterns.
 
     Raises ``ValueError`` for an invalid pattern (``config.py`` validates them earlier)."""
+    from pathspec import GitIgnoreSpec
+
     return GitIgnoreSpec.from_lines([*settings.exclude, *settings.extend_exclude])
 
 
@@ -100,6 +104,8 @@ def is_excluded(path: Path | str, settings: Settings, *, spec: GitIgnoreSpec | N
 def _read_spec(path: str) -> GitIgnoreSpec | None:
     try:
         if os.path.isfile(path):
+            from pathspec import GitIgnoreSpec
+
             with open(path, encoding="utf-8", errors="replace") as f:
                 return GitIgnoreSpec.from_lines(f.read().splitlines())
     except (OSError, ValueError) as exc:

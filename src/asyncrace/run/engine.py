@@ -13,17 +13,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from asyncrace import suppress
-from asyncrace.analysis.facade import Analysis
-from asyncrace.analysis.facts import ModuleFacts
 from asyncrace.diagnostic import Diagnostic, sort_diagnostics
-from asyncrace.run import runcache, snapshot
+from asyncrace.run import runcache
 from asyncrace.run.jobs import FileJob
-from asyncrace.run.link import link_and_check, module_attr_types
 from asyncrace.settings import Settings
 from asyncrace.sources import SourceStore, read_source_bytes
 
-if TYPE_CHECKING:  # the pipeline (and multiprocessing) is imported only when a run needs it
+if TYPE_CHECKING:
+    # imported only when a run needs them (a run answered by the run cache needs none of
+    # them): the analysis and the rules, the pipeline (and multiprocessing), the snapshot
+    from asyncrace import suppress
+    from asyncrace.analysis.facade import Analysis
+    from asyncrace.analysis.facts import ModuleFacts
+    from asyncrace.run import snapshot
     from asyncrace.run.pipeline import FactsMemory
 
 
@@ -104,6 +106,15 @@ def _package_parts(d: str, packages: dict[str, list[str]] | None) -> list[str]:
     return out
 
 
+def link_and_check(
+    facts: list[ModuleFacts], settings: Settings, *, track: bool = False
+) -> tuple[list[Diagnostic], Analysis, dict[str, set[str]]]:
+    """:func:`asyncrace.run.link.link_and_check`, imported when a run first needs it."""
+    from asyncrace.run import link
+
+    return link.link_and_check(facts, settings, track=track)
+
+
 def check(
     paths: Sequence[Path],
     settings: Settings,
@@ -121,8 +132,6 @@ def check(
     process (the language server), in front of the cache. ``collect_noqa``: note in
     ``CheckResult.noqa_files`` which files mention ``noqa`` (when their bytes are read for the
     run cache's key anyway)."""
-    from asyncrace.run.pipeline import extract_all, gc_paused
-
     sources = SourceStore()
     jobs_list: list[FileJob] = []
     packages: dict[str, list[str]] = {}  # directory -> the packages it is in (module_name)
@@ -153,11 +162,13 @@ def check(
             if progress is not None:
                 progress(len(jobs_list))
             return CheckResult(reported, silenced, n, sources, noqa_files)
+    from asyncrace import suppress
+
     # the project snapshot (``run/snapshot.py``): a run with few files changed since the
     # previous run of the same files checks again only what the changes can affect
     snap_key: str | None = None
     if key is not None and cache_dir is not None and stdin is None:
-        from asyncrace.run import incremental
+        from asyncrace.run import incremental, snapshot
 
         snap_key = snapshot.project_key(
             [(j.display, j.module, j.is_package) for j in jobs_list], settings
@@ -177,6 +188,8 @@ def check(
                 if any(not r.raw for r in kept):  # else it is the snapshot as it was read
                     snapshot.store(cache_dir, snap_key, kept, mentions_raw)
             return checked
+
+    from asyncrace.run.pipeline import extract_all, gc_paused
 
     outcomes = extract_all(
         jobs_list,
@@ -233,6 +246,8 @@ def check(
         if snap_key is not None:
             made = snapshot_records(jobs_list, known, linked, analysis, reads, checked)
             if made is not None:
+                from asyncrace.run import snapshot
+
                 raw = snapshot.encode_mentions(analysis.mentions(), made)
                 snapshot.store(cache_dir, snap_key, made, raw)
     if not _RETAIN:
@@ -282,6 +297,9 @@ def snapshot_records(
     checked: CheckResult,
 ) -> list[snapshot.Record] | None:
     """The project snapshot of a full run (None when some finding is about no file of it)."""
+    from asyncrace.run import snapshot
+    from asyncrace.run.link import module_attr_types
+
     per_file: dict[str, tuple[list[Diagnostic], list[Diagnostic]]] = {
         j.display: ([], []) for j in jobs
     }

@@ -22,19 +22,16 @@ from __future__ import annotations
 
 import gc
 import logging
-import multiprocessing
 import os
 import sys
 import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from asyncrace import large, suppress
 from asyncrace.analysis.extract import extract
@@ -46,6 +43,9 @@ from asyncrace.run.cache import Cache, CacheEntry, content_digest, entry_name
 from asyncrace.run.jobs import FileJob
 from asyncrace.settings import Settings
 from asyncrace.sources import DecodeFailure, decode_source, read_source_bytes
+
+if TYPE_CHECKING:  # imported when a pool is first used: a short run needs none of it
+    from concurrent.futures import Future, ProcessPoolExecutor
 
 log = logging.getLogger("asyncrace.pipeline")
 
@@ -447,6 +447,9 @@ def _safe_child_path() -> Iterator[None]:
 
 
 def _executor(n: int) -> ProcessPoolExecutor:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     ctx = multiprocessing.get_context(MP_CONTEXT) if MP_CONTEXT else None
     return ProcessPoolExecutor(max_workers=n, mp_context=ctx)
 
@@ -461,6 +464,8 @@ def _run_pool(
 def _run_pool_unsafe(
     items: Sequence[_Work], n: int, progress: Callable[[int], None] | None = None
 ) -> list[FileOutcome]:
+    from concurrent.futures.process import BrokenProcessPool
+
     results: list[FileOutcome | None] = [None] * len(items)
     # chunks keep inter-process traffic low; several per worker balance uneven files
     size = max(1, min(64, len(items) // (n * 4) or 1))

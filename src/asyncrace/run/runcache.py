@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -165,6 +164,8 @@ def store(
     }
     try:
         runs.mkdir(parents=True, exist_ok=True)
+        import tempfile  # (not needed by a run that writes nothing)
+
         fd, tmp = tempfile.mkstemp(prefix=".run-", suffix=".tmp", dir=runs)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -27,7 +27,6 @@ import dataclasses
 import json
 import os
 import re
-import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -546,6 +545,8 @@ def store(cache_dir: Path, key: str, records: Sequence[Record], mentions_raw: by
     folder = cache_dir / DIR
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        import tempfile  # (not needed by a run that writes nothing)
+
         fd, tmp = tempfile.mkstemp(prefix=".project-", suffix=".tmp", dir=folder)
         try:
             with os.fdopen(fd, "wb") as fh:
