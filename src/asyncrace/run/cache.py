@@ -33,11 +33,13 @@ import hashlib
 import itertools
 import json
 import logging
+import operator
 import os
 import re
 import shutil
 import stat
 import sys
+import threading
 import types
 import typing
 from collections.abc import Callable, Iterator
@@ -143,9 +145,25 @@ class _Codec:
             return lambda v: None if v is None else enc_inner(v)
         if dataclasses.is_dataclass(tp) and isinstance(tp, type):
             names, hints = self._fields(tp)
-            encs = [self.encoder(hints[n]) for n in names]
-            pairs = list(zip(names, encs, strict=True))
-            return lambda v: [enc(getattr(v, name)) for name, enc in pairs]
+            # every field read at once (in C); only the fields JSON does not take as they
+            # are (dataclasses, dicts) converted
+            get = operator.attrgetter(*names) if len(names) > 1 else None
+            convert = [
+                (i, self.encoder(hints[n]))
+                for i, n in enumerate(names)
+                if not _json_ready(hints[n])
+            ]
+            if get is None:
+                one = self.encoder(hints[names[0]])
+                return lambda v: [one(getattr(v, names[0]))]
+
+            def enc_dataclass(v: Any) -> Any:
+                row = list(get(v))
+                for i, enc in convert:
+                    row[i] = enc(row[i])
+                return row
+
+            return enc_dataclass
         origin, args = typing.get_origin(tp), typing.get_args(tp)
         if origin is tuple:
             if len(args) == 2 and args[1] is Ellipsis:
@@ -224,6 +242,21 @@ class _Codec:
 
 def _identity(v: Any) -> Any:
     return v
+
+
+def _json_ready(tp: object) -> bool:
+    """Values of ``tp`` are encoded as they are: JSON writes them as the codec would (an int
+    enum as its value, a tuple as a list); dicts and dataclasses are not."""
+    if tp in (int, str, bool, float, type(None)):
+        return True
+    if isinstance(tp, type) and issubclass(tp, enum.IntEnum):
+        return True
+    if _is_union(tp):
+        return all(_json_ready(a) for a in typing.get_args(tp))
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (tuple, list):
+        return all(a is Ellipsis or _json_ready(a) for a in args)
+    return False
 
 
 def _enum_value(v: Any) -> Any:
@@ -599,13 +632,22 @@ def _read_regular(path: Path, limit: int) -> bytes | None:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    import tempfile  # (not needed by a run that writes nothing)
+    """``data`` into ``path`` through a temporary file moved into place. The temporary file is
+    named after the entry and this process and thread (made with ``O_EXCL``, mode 0644), which
+    costs less than :func:`tempfile.mkstemp`'s random names and ``fchmod``; should that name be
+    taken (a leftover of a killed run), a random one."""
+    tmp = str(path.parent / f".tmp-{path.name}-{os.getpid()}-{threading.get_ident()}.part")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(tmp, flags, 0o644)
+    except FileExistsError:
+        import tempfile
 
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=path.parent)
+        if hasattr(os, "fchmod"):  # mkstemp makes it 0600; a cache is not a secret
+            os.fchmod(fd, 0o644)
     try:
         with os.fdopen(fd, "wb") as f:
-            if hasattr(os, "fchmod"):  # mkstemp makes it 0600; a cache is not a secret
-                os.fchmod(f.fileno(), 0o644)
             f.write(data)
         os.replace(tmp, path)
     except BaseException:
