@@ -295,8 +295,8 @@ class _CheckCommand(click.Command):
 @click.option(
     "--watch",
     is_flag=True,
-    help="Check again whenever a checked file changes (Ctrl-C to stop); facts of unchanged "
-    "files stay in memory.",
+    help="Check again whenever a checked file or the configuration changes (Ctrl-C to stop); "
+    "facts of unchanged files stay in memory.",
 )
 @click.option(
     "--show-settings",
@@ -442,17 +442,23 @@ def check(
             log.info("asyncrace: stdin analyzed with the project at %s", settings.project_root)
 
     memory: FactsMemory | None = None
+    project: engine.ProjectState | None = None
     if watch:
         from asyncrace.run.pipeline import FactsMemory as Memory
 
         memory = Memory()
+        project = engine.ProjectState()
+    config = {"loaded": loaded}  # --watch reads it again when it changes
 
-    def once() -> tuple[engine.CheckResult, list[Path]]:
-        """Discover, analyze and report once; the result and the files analyzed."""
+    def once(files: list[Path] | None = None) -> tuple[engine.CheckResult, list[Path]]:
+        """Discover (unless ``files`` are given), analyze and report once; the result and the
+        files analyzed."""
         return _check_once(
             file_args,
-            settings,
+            config["loaded"].settings,
             fmt,
+            files=files,
+            state=project,
             read_stdin=read_stdin,
             stdin_filename=stdin_filename,
             stdin_name=stdin_name,
@@ -481,12 +487,16 @@ def check(
         time.perf_counter() - started,
     )
     if watch:
+
+        def reload() -> Settings:
+            """The configuration read again (a ConfigError is the caller's)."""
+            config["loaded"] = load(search_paths, config=config_path, cli=overrides)
+            return config["loaded"].settings
+
+        assert project is not None
+        cache_root = None if no_cache else (cache_dir or settings.project_root / CACHE_DIRNAME)
         _watch(  # never returns: Ctrl-C ends it with status 0
-            once,
-            lambda: discover_mod.discover(file_args, settings, force_exclude=force_exclude),
-            file_args,
-            files,
-            started_ns,
+            once, reload, file_args, files, settings, project, started_ns, cache_root
         )
 
     if result.has_internal_error:
@@ -579,6 +589,8 @@ def _check_once(
     settings: Settings,
     fmt: str,
     *,
+    files: list[Path] | None = None,
+    state: engine.ProjectState | None = None,
     read_stdin: bool,
     stdin_filename: str | None,
     stdin_name: str,
@@ -599,7 +611,8 @@ def _check_once(
     add_noqa: str | None = None,
 ) -> tuple[engine.CheckResult, list[Path]]:
     try:
-        files = discover_mod.discover(file_args, settings, force_exclude=force_exclude)
+        if files is None:
+            files = discover_mod.discover(file_args, settings, force_exclude=force_exclude)
     except discover_mod.DiscoveryError as exc:
         _error(str(exc))
     except Exception as exc:  # e.g. an invalid pattern given programmatically
@@ -657,6 +670,8 @@ def _check_once(
                     extra["memory"] = memory
                 if not quiet and add_noqa is None:  # for the noqa warnings
                     extra["collect_noqa"] = True
+                if state is not None:
+                    extra["state"] = state
                 result = engine.check(
                     files,
                     settings,
@@ -794,88 +809,144 @@ def _add_noqa(result: engine.CheckResult, reason: str, verbose: bool) -> None:
         sys.exit(EXIT_ERROR)
 
 
-# how often --watch looks at the files, in seconds
-WATCH_INTERVAL = 0.5
-
-
-def _watch_state(roots: Sequence[Path], files: Sequence[Path]) -> dict[str, tuple[int, int]]:
-    """(mtime, size) of every checked file, and the mtime of every directory from the roots
-    (a file root: its directory) down to them: a file added, removed or renamed next to the
-    checked ones changes its directory's. Files in a new directory are found by discovery
-    (:func:`_watch`)."""
-    state: dict[str, tuple[int, int]] = {}
-    dirs: set[Path] = set()
-    tops = set()
-    for r in roots:
-        top = Path(os.path.abspath(r))
-        tops.add(top if top.is_dir() else top.parent)
-    for f in files:
-        try:
-            st = os.stat(f)
-        except OSError:
-            state[str(f)] = (-1, -1)
-            continue
-        state[str(f)] = (st.st_mtime_ns, st.st_size)
-        d = Path(os.path.abspath(f)).parent
-        while d not in dirs:
-            dirs.add(d)
-            if d in tops or d.parent == d:
-                break
-            d = d.parent
-    for d in sorted(dirs | tops):
-        try:
-            state[f"{d}{os.sep}"] = (os.stat(d).st_mtime_ns, 0)
-        except OSError:
-            state[f"{d}{os.sep}"] = (-1, 0)
-    return state
-
-
-# --watch runs discovery again every this many looks, for files in new directories
-WATCH_DISCOVER_EVERY = 4
+# --watch: how long the file events of one save may keep coming (milliseconds) before a
+# check starts, and how often it looks whether a root it watches still exists
+WATCH_DEBOUNCE_MS = 30
+WATCH_STEP_MS = 30
+WATCH_ROOT_POLL = 0.5
+CONFIG_FILES = ("pyproject.toml", "asyncrace.toml")
 
 
 def _watch(
-    once: Callable[[], tuple[engine.CheckResult, list[Path]]],
-    discover: Callable[[], list[Path]],
+    once: Callable[[list[Path] | None], tuple[engine.CheckResult, list[Path]]],
+    reload: Callable[[], Settings],
     roots: Sequence[Path],
     files: list[Path],
+    settings: Settings,
+    project: engine.ProjectState,
     started: int,
+    cache_root: Path | None = None,
 ) -> NoReturn:
-    """Check again whenever a file changes, until interrupted (exit status 0). ``started``:
-    when the first check began (``time.time_ns``); a file saved while a check runs is
-    checked again at once. An error of one check (a root that disappeared during a
-    ``git checkout``) is reported and the watch goes on."""
+    """Check again on every change, until interrupted (exit status 0), from the operating
+    system's file events (``watchfiles``: inotify, FSEvents, ReadDirectoryChangesW), not by
+    looking at the files: an idle watch costs nothing. The roots are watched recursively, and
+    the configuration files that apply (and those of the project root).
+
+    * A changed ``.py`` file is read and hashed again, and only it (``engine.ProjectState``);
+      the facts of the others stay in memory, and so does the project snapshot.
+    * A file added or removed, or a ``.gitignore`` changed: discovery runs again.
+    * ``pyproject.toml``/``asyncrace.toml`` changed: the configuration is read again (an error
+      in it is reported, and the watch waits for the fix).
+    * A root that disappears (a ``git checkout``) is reported, and watched again once back.
+
+    Events that arrive while a check runs are kept by the watcher and start the next check at
+    once. ``started``: when the first check began (``time.time_ns``): a file saved during it
+    (modified after that) is checked again at once."""
     import gc
 
+    from watchfiles import Change, DefaultFilter, watch
+
     gc.unfreeze()  # each run freezes what it built (gc_paused); a long watch must collect it
-    state = _watch_state(roots, files)
-    click.echo("asyncrace: watching for changes (Ctrl-C to stop)", err=True)
-    rounds = 0
+    base_filter = DefaultFilter()
+    own = os.path.abspath(cache_root) + os.sep if cache_root is not None else None
+
+    def relevant(change: Change, path: str) -> bool:
+        if own is not None and path.startswith(own):
+            return False  # what the checks write
+        name = os.path.basename(path)
+        if name.endswith(".py") or name in CONFIG_FILES or name == ".gitignore":
+            return base_filter(change, path)
+        if change == Change.added:  # a new directory: discovery finds what it holds
+            return os.path.isdir(path) and base_filter(change, path)
+        if change == Change.deleted:  # a directory removed, with checked files in it
+            below = path + os.sep
+            return any(str(f).startswith(below) for f in files)
+        return False
+
+    def watched() -> list[Path]:
+        paths = {Path(os.path.abspath(r)) for r in roots if os.path.exists(r)}
+        for p in (settings.config_path, *(settings.project_root / n for n in CONFIG_FILES)):
+            if p is not None and p.is_file():
+                paths.add(Path(os.path.abspath(p)))
+        return sorted(paths)
+
+    def saved_since(t: int) -> bool:
+        """A checked file or a configuration file written since ``t`` (``time.time_ns``)."""
+        for f in [*files, *watched()]:
+            with contextlib.suppress(OSError):
+                if os.path.isfile(f) and os.stat(f).st_mtime_ns >= t:
+                    return True
+        return False
+
+    def recheck(rediscover: bool) -> None:
+        nonlocal files, started
+        click.echo(
+            f"\n[{time.strftime('%H:%M:%S')}] asyncrace: a file changed, checking again",
+            err=True,
+        )
+        started = time.time_ns()
+        with contextlib.suppress(SystemExit):  # the error is printed; watch for the fix
+            _, files = once(None if rediscover else files)
+        gc.unfreeze()
+
+    announced = False
     try:
         while True:
-            # saved during the last check: its report is already out of date
-            stale = any(mtime >= started for mtime, _ in state.values())
-            if not stale:
-                time.sleep(WATCH_INTERVAL)
-                rounds += 1
-                now = _watch_state(roots, files)
-                if now == state and rounds % WATCH_DISCOVER_EVERY == 0:
-                    try:
-                        if sorted(map(str, discover())) != sorted(map(str, files)):
-                            now = {}
-                    except (Exception, SystemExit):
-                        now = {}  # a root is gone: the check below says so
-                if now == state:
+            if any(not os.path.exists(r) for r in roots):
+                time.sleep(WATCH_ROOT_POLL)  # a root is gone: wait until it is back
+                if all(os.path.exists(r) for r in roots):
+                    project.touch(map(str, files))
+                    recheck(True)
+                continue
+            restart = False
+            up = False
+            for changes in watch(
+                *watched(),
+                watch_filter=relevant,
+                debounce=WATCH_DEBOUNCE_MS,
+                step=WATCH_STEP_MS,
+                rust_timeout=int(WATCH_ROOT_POLL * 1000),
+                yield_on_timeout=True,
+                raise_interrupt=True,
+            ):
+                if not up:  # the watcher runs: nothing written from here on is missed
+                    up = True
+                    if not announced:
+                        announced = True
+                        click.echo("asyncrace: watching for changes (Ctrl-C to stop)", err=True)
+                    if saved_since(started):  # written before it ran: check again
+                        project.touch(map(str, files))
+                        try:
+                            settings = reload()
+                        except ConfigError as exc:
+                            click.echo(f"asyncrace: error: {exc}", err=True)
+                            continue
+                        recheck(True)
+                        restart = True
+                        break
+                if not changes:  # a timeout: are the roots still there?
+                    if any(not os.path.exists(r) for r in roots):
+                        click.echo("asyncrace: error: a checked path disappeared", err=True)
+                        restart = True
+                        break
                     continue
-            click.echo(
-                f"\n[{time.strftime('%H:%M:%S')}] asyncrace: a file changed, checking again",
-                err=True,
-            )
-            started = time.time_ns()
-            with contextlib.suppress(SystemExit):  # the error is printed; watch for the fix
-                _, files = once()
-            gc.unfreeze()
-            state = _watch_state(roots, files)
+                names = {os.path.basename(p) for _c, p in changes}
+                project.touch(p for _c, p in changes)
+                if names & set(CONFIG_FILES):
+                    try:
+                        settings = reload()
+                    except ConfigError as exc:
+                        click.echo(f"asyncrace: error: {exc}", err=True)
+                        restart = True  # (an editor may have replaced the file: watch anew)
+                        break
+                    click.echo("asyncrace: configuration changed, read again", err=True)
+                    recheck(True)
+                    restart = True
+                    break
+                rediscover = ".gitignore" in names or any(c != Change.modified for c, _p in changes)
+                recheck(rediscover)
+            if not restart:  # the watcher stopped by itself
+                time.sleep(WATCH_ROOT_POLL)
     except KeyboardInterrupt:
         sys.exit(EXIT_OK)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,6 +42,32 @@ def retain_until_exit() -> None:
     interpreter down); a long-lived process (the language server) must not call it."""
     global _RETAIN
     _RETAIN = True
+
+
+class ProjectState:
+    """What a long-lived process (``asyncrace check --watch``) keeps between the runs of one
+    project, so that a run after an edit does the work of the edit only:
+
+    * each file's digest, with the ``stat`` it was taken at: a file is read and hashed again
+      only when a file event named it (:meth:`touch`) or its size or modification time
+      changed (an event missed);
+    * the project snapshot of the last run, decoded (:mod:`asyncrace.run.snapshot`): the next
+      incremental run starts from it instead of reading and decoding it from the cache
+      directory (it is still written there, for the runs of other processes).
+
+    The facts themselves are kept by the pipeline's ``FactsMemory``. Not thread-safe: one run
+    at a time."""
+
+    def __init__(self) -> None:
+        # path -> digest, size, modification time, inode, whether the bytes mention noqa
+        self.digests: dict[str, tuple[str, int, int, int, bool]] = {}
+        self.snapshot: tuple[str, snapshot.Snapshot] | None = None  # (snapshot key, snapshot)
+        self.hashed = 0  # files read and hashed by the last run (for tests and benchmarks)
+
+    def touch(self, paths: Iterable[str]) -> None:
+        """Files that file events named: read and hash them again."""
+        for p in paths:
+            self.digests.pop(os.path.abspath(p), None)
 
 
 @dataclass(frozen=True)
@@ -125,13 +151,15 @@ def check(
     progress: Callable[[int], None] | None = None,
     memory: FactsMemory | None = None,
     collect_noqa: bool = False,
+    state: ProjectState | None = None,
 ) -> CheckResult:
     """Analyze the Python files ``paths`` (already discovered) and, if given, one text from
     stdin, all as one project (cross-module facts link across them). ``cache_dir=None``
     disables the cache. ``memory`` keeps the files' facts between the calls of a long-lived
     process (the language server), in front of the cache. ``collect_noqa``: note in
     ``CheckResult.noqa_files`` which files mention ``noqa`` (when their bytes are read for the
-    run cache's key anyway)."""
+    run cache's key anyway). ``state`` keeps the digests and the project snapshot between
+    the calls of a long-lived process (:class:`ProjectState`)."""
     sources = SourceStore()
     jobs_list: list[FileJob] = []
     packages: dict[str, list[str]] = {}  # directory -> the packages it is in (module_name)
@@ -153,7 +181,9 @@ def check(
         {j.display: j for j in reversed(jobs_list)}.values(), key=lambda j: j.display
     )
     noqa_seen: set[str] | None = set() if collect_noqa else None
-    key, known = _run_key(jobs_list, settings, noqa_seen) if cache_dir is not None else (None, {})
+    key, known = (
+        _run_key(jobs_list, settings, noqa_seen, state) if cache_dir is not None else (None, {})
+    )
     noqa_files = frozenset(noqa_seen) if key is not None and noqa_seen is not None else None
     if key is not None and cache_dir is not None:
         hit = runcache.load(cache_dir, key)
@@ -173,7 +203,19 @@ def check(
         snap_key = snapshot.project_key(
             [(j.display, j.module, j.is_package) for j in jobs_list], settings
         )
-        done = incremental.check(jobs_list, known, settings, cache_dir, snap_key, jobs or 1)
+        held = state.snapshot if state is not None else None
+        done = incremental.check(
+            jobs_list,
+            known,
+            settings,
+            cache_dir,
+            snap_key,
+            jobs or 1,
+            snap=held[1] if held is not None and held[0] == snap_key else None,
+            memory=memory,
+        )
+        if state is not None:
+            state.snapshot = None  # (a failed run keeps none: the next one reads the disk)
         if done is not None:
             since, kept, mentions_raw = done
             if progress is not None:
@@ -187,6 +229,8 @@ def check(
                 )
                 if any(not r.raw for r in kept):  # else it is the snapshot as it was read
                     snapshot.store(cache_dir, snap_key, kept, mentions_raw)
+                if state is not None:
+                    state.snapshot = (snap_key, snapshot.Snapshot(kept, mentions_raw))
             return checked
 
     from asyncrace.run.pipeline import extract_all, gc_paused
@@ -250,6 +294,8 @@ def check(
 
                 raw = snapshot.encode_mentions(analysis.mentions(), made)
                 snapshot.store(cache_dir, snap_key, made, raw)
+                if state is not None:
+                    state.snapshot = (snap_key, snapshot.Snapshot(made, raw))
     if not _RETAIN:
         # gc_paused froze everything alive, the caller's own objects too: hand them back to
         # the collector (the facts themselves are freed by reference counting on return)
@@ -260,13 +306,20 @@ def check(
 
 
 def _run_key(
-    jobs: Sequence[FileJob], settings: Settings, noqa: set[str] | None = None
+    jobs: Sequence[FileJob],
+    settings: Settings,
+    noqa: set[str] | None = None,
+    state: ProjectState | None = None,
 ) -> tuple[str | None, dict[str, tuple[str, int]]]:
     """The run cache key: every file's bytes hashed (reading them is cheap next to parsing),
     and each file's (digest, size) by display path, so that extraction looks its cache up
     without reading and hashing every file again. The key is None when a file cannot be read
     (that run reports it, and is not cached). ``noqa`` collects the files whose bytes mention
-    ``noqa`` (the command line warns about malformed ones without reading every file again)."""
+    ``noqa`` (the command line warns about malformed ones without reading every file again).
+    With a ``state``, a file whose digest it holds and whose ``stat`` did not change is not
+    read again."""
+    if state is not None:
+        state.hashed = 0
     files: list[tuple[str, str, bool, str]] = []
     known: dict[str, tuple[str, int]] = {}
     stdin_digest = ""
@@ -276,6 +329,18 @@ def _run_key(
                 f"{j.display}\0{j.text}".encode(errors="surrogateescape")
             )
             continue
+        if state is not None:
+            try:
+                st = os.stat(j.path)
+            except OSError:
+                return None, {}
+            held = state.digests.get(j.path)
+            if held is not None and held[1:4] == (st.st_size, st.st_mtime_ns, st.st_ino):
+                known[j.display] = (held[0], held[1])
+                files.append((j.display, j.module, j.is_package, held[0]))
+                if noqa is not None and held[4]:
+                    noqa.add(j.display)
+                continue
         try:
             data = read_source_bytes(j.path)  # never blocks (FIFO, device)
         except OSError:
@@ -285,6 +350,15 @@ def _run_key(
         if noqa is not None and b"noqa" in data:  # one search in C: 40 ms on 80 MB
             noqa.add(j.display)
         files.append((j.display, j.module, j.is_package, digest))
+        if state is not None:  # with the stat taken before reading: a later write shows
+            state.hashed += 1
+            state.digests[j.path] = (
+                digest,
+                len(data),
+                st.st_mtime_ns,
+                st.st_ino,
+                b"noqa" in data,
+            )
     return runcache.run_key(files, stdin_digest, settings), known
 
 

@@ -27,6 +27,7 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from asyncrace import suppress
 from asyncrace.analysis.concurrency import ASYNC_KEY, SPAWN_KEY, merge_sites
@@ -57,6 +58,9 @@ from asyncrace.run.jobs import FileJob, Stale
 from asyncrace.run.link import check_modules, module_attr_types
 from asyncrace.settings import Settings
 
+if TYPE_CHECKING:
+    from asyncrace.run.pipeline import FactsMemory
+
 log = logging.getLogger("asyncrace.incremental")
 
 # more changed files than this (a branch switch, a rebase): a full run is as fast
@@ -76,12 +80,17 @@ def check(
     cache_dir: Path,
     key: str,
     jobs_n: int,
+    *,
+    snap: snapshot.Snapshot | None = None,
+    memory: FactsMemory | None = None,
 ) -> tuple[Result, list[snapshot.Record], bytes] | None:
     """The findings of ``jobs`` from the snapshot ``key`` and what changed since, with the
     snapshot to store for the next run (records, mention index); None when a full run is
-    needed."""
+    needed. ``snap``: the snapshot ``key`` as a long-lived process kept it (else it is read
+    from ``cache_dir``); ``memory``: the facts it keeps (in front of the extraction cache)."""
     try:
-        snap = snapshot.load(cache_dir, key)
+        if snap is None:
+            snap = snapshot.load(cache_dir, key)
         if snap is None or [r.display for r in snap.records] != [j.display for j in jobs]:
             raise Full("no snapshot of these files with these settings")
         records = snap.records
@@ -92,7 +101,7 @@ def check(
             return _combine(records), records, snap.mentions_raw
         if len(changed) > MAX_CHANGED:
             raise Full(f"{len(changed)} files changed")
-        return _check(jobs, known, settings, cache_dir, snap, changed, jobs_n)
+        return _check(jobs, known, settings, cache_dir, snap, changed, jobs_n, memory)
     except (Full, Stale, Invalid) as exc:
         log.info("asyncrace: full run: %s", exc)
         return None
@@ -116,12 +125,18 @@ def _check(
     snap: snapshot.Snapshot,
     changed: list[int],
     jobs_n: int,
+    memory: FactsMemory | None = None,
 ) -> tuple[Result, list[snapshot.Record], bytes]:
     from asyncrace.run.pipeline import FileOutcome, extract_all
 
     records = snap.records
     outs = extract_all(
-        [jobs[i] for i in changed], settings, jobs_n=jobs_n, cache_dir=cache_dir, known=known
+        [jobs[i] for i in changed],
+        settings,
+        jobs_n=jobs_n,
+        cache_dir=cache_dir,
+        known=known,
+        memory=memory,
     )
     fresh: dict[str, tuple[ModuleFacts, FileOutcome]] = {}  # module -> new facts
     for i, out in zip(changed, outs, strict=True):
@@ -157,14 +172,17 @@ def _check(
         """Fill in the bodies of an unchanged module from the extraction cache."""
         job = jobs[by_module[m.module][0]]
         digest, size = known[job.display]
-        entry = None
-        if cache is not None:
+        mkey = (job.display, job.module, job.is_package, digest)
+        entry = memory.get(mkey) if memory is not None else None
+        if entry is None and cache is not None:
             name = entry_name(job.path, os.path.abspath(settings.project_root))
             hit = cache.get_as(name, job.module, job.is_package, digest, size, job.display)
             if hit is not None and hit.facts is not None:
                 entry = FileOutcome(job.display, hit.facts, hit.meta, hit.noqa)
         if entry is None:  # evicted: extract it again
             entry = extract_all([job], settings, cache_dir=cache_dir, known=known)[0]
+        if memory is not None:
+            memory.put(mkey, entry)
         if entry.facts is None:
             raise Stale(f"{job.display}: the snapshot does not match the cache")
         try:
