@@ -9,6 +9,13 @@ What it does:
   top-level package, else its sibling modules), and publishes the document's findings. On
   save, the other open documents are analyzed again too (their context changed). On
   ``didClose`` their diagnostics are cleared.
+* What a keystroke costs is the document's: the context is walked once (:class:`Contexts`)
+  and kept up to date by the operating system's file events (``watchfiles``, on a thread of
+  its own); the other files' facts stay in memory, and are not read or hashed again unless an
+  event names them or their ``stat`` changed (``engine.ProjectState``); the rules check the
+  document's module only (the others are linked as context: a module's findings do not depend
+  on which others are checked). A file changed on disk by another program analyzes the open
+  documents again.
 * Settings come from the configuration that applies to the document's path (``asyncrace.toml``
   or ``[tool.asyncrace]`` of ``pyproject.toml``, searched upwards), read on every analysis, so
   an edit of the configuration applies at the next keystroke. A document excluded by
@@ -42,6 +49,7 @@ import gc
 import logging
 import os
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -81,7 +89,7 @@ __all__ = [
 
 log = logging.getLogger("asyncrace.lsp")
 
-DEBOUNCE = 0.25
+DEBOUNCE = 0.1
 """Seconds without a change before a changed document is analyzed again."""
 
 CONTEXT_LIMIT = 1000
@@ -227,6 +235,55 @@ def context_files(path: Path, settings: Settings, *, limit: int = CONTEXT_LIMIT)
     return sorted(files)
 
 
+class Contexts:
+    """The context of each document (:func:`context_files`), walked once and kept until a file
+    event says a file was added or removed below it (:meth:`invalidate`). Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lists: dict[tuple[str, int, str], tuple[Path, list[Path]]] = {}
+        self._stale: set[tuple[str, int, str]] = set()  # to walk again (still watched)
+        self._lock = threading.Lock()
+
+    def files(self, path: Path, settings: Settings, limit: int) -> list[Path]:
+        apath = Path(os.path.abspath(path))
+        root = package_root(apath) or apath.parent
+        key = (str(root), limit, repr(_walk_settings(settings)))
+        with self._lock:
+            held = None if key in self._stale else self._lists.get(key)
+            self._stale.discard(key)
+        if held is None:
+            files = context_files(apath, settings, limit=limit)
+            with self._lock:
+                self._lists[key] = (root, files)
+        else:
+            files = held[1]
+            if apath.is_file() and apath not in files:  # (it is always part of the list)
+                files = sorted([*files, apath])
+        return files
+
+    def roots(self) -> set[Path]:
+        """The directories the contexts were walked from."""
+        with self._lock:
+            return {root for root, _ in self._lists.values()}
+
+    def invalidate(self, path: str | None = None) -> None:
+        """A file or directory was added or removed at ``path`` (None: anywhere): walk again
+        where it counts. The roots stay watched."""
+        with self._lock:
+            for key, (root, _) in self._lists.items():
+                if path is None or path.startswith(str(root) + os.sep) or path == str(root):
+                    self._stale.add(key)
+
+    def contains(self, path: str) -> bool:
+        with self._lock:
+            return any(Path(path) in files for _, files in self._lists.values())
+
+
+def _walk_settings(settings: Settings) -> tuple[object, ...]:
+    s = settings
+    return (s.project_root, s.exclude, s.extend_exclude, s.respect_gitignore)
+
+
 @dataclass
 class DocumentReport:
     """The findings of one document (primary location in it) and the texts to map spans."""
@@ -248,21 +305,28 @@ def analyze_document(
     respect_exclude: bool = True,
     memory: FactsMemory | None = None,
     overrides: CliOverrides | None = None,
+    state: engine.ProjectState | None = None,
+    contexts: Contexts | None = None,
 ) -> DocumentReport:
     """Analyze the document ``path`` with its context (:func:`context_files`) and return the
     findings located in it. ``text`` is its current content (an editor buffer); None reads the
     file from disk. Settings are loaded for ``path`` unless given, with ``overrides`` (an
     editor's :class:`ClientSettings`) over them (may raise
-    :class:`~asyncrace.config.ConfigError`)."""
+    :class:`~asyncrace.config.ConfigError`). A long-lived caller keeps ``memory`` (facts),
+    ``state`` (digests) and ``contexts`` (the walks) between the analyses."""
     if settings is None:
         settings = load_settings([path], cli=overrides)
     display = engine.display_path(path)
     if respect_exclude and discover_mod.is_excluded(path, settings):
         return DocumentReport(display, [], SourceStore(), 0, excluded=True)
-    files = context_files(path, settings, limit=limit)
+    if contexts is not None:
+        files = contexts.files(path, settings, limit)
+    else:
+        files = context_files(path, settings, limit=limit)
     stdin = engine.StdinInput(str(path), text) if text is not None else None
     if stdin is not None:
-        files = [f for f in files if engine.display_path(f) != display]
+        me = os.path.abspath(path)
+        files = [f for f in files if os.path.abspath(f) != me]
     result = engine.check(
         files,
         settings,
@@ -270,6 +334,8 @@ def analyze_document(
         jobs=jobs,
         cache_dir=settings.project_root / CACHE_DIRNAME,
         memory=memory,
+        state=state,
+        only={display},
     )
     # the engine froze what it built (gc_paused); the facts are dropped by now, and a server
     # lives long: anything cyclic left among them must stay collectable
@@ -397,8 +463,11 @@ class _Scheduler:
         self.running: set[asyncio.Task[None]] = set()
         self.lock = asyncio.Lock()
         self.shown_errors: set[str] = set()
+        self.analyzed: set[str] = set()  # documents analyzed (Python ones, open)
         # the facts of the files around the documents, kept between analyses: an edit
-        # re-extracts the edited buffer only, nothing is decoded from the cache again
+        # re-extracts the edited buffer only, nothing is decoded from the cache again; the
+        # digests of those files, and the walks of the contexts, kept up to date by file
+        # events (a thread of its own, :meth:`_watch`)
         from asyncrace.run.pipeline import FactsMemory
 
         self.memory = FactsMemory()
@@ -406,6 +475,15 @@ class _Scheduler:
         # what was published last for each document: (document version, its asyncrace
         # findings, their LSP diagnostics), for code actions and hovers
         self.published: dict[str, tuple[int | None, list[Diagnostic], list[Any]]] = {}
+        self.state = engine.ProjectState()
+        self.contexts: Contexts | None = Contexts()
+        self.loop = asyncio.get_running_loop()
+        self.stop = threading.Event()
+        self.watcher: threading.Thread | None = None
+        try:
+            import watchfiles  # noqa: F401
+        except ImportError:  # (a dependency, but never fatal): walk at every analysis
+            self.contexts = None
 
     def schedule(self, uri: str, delay: float) -> None:
         old = self.waiting.pop(uri, None)
@@ -417,6 +495,7 @@ class _Scheduler:
         task.add_done_callback(self.running.discard)
 
     def forget(self, uri: str) -> None:
+        self.analyzed.discard(uri)
         old = self.waiting.pop(uri, None)
         if old is not None:
             old.cancel()
@@ -471,6 +550,74 @@ class _Scheduler:
         for task in list(self.waiting.values()):
             task.cancel()
         self.waiting.clear()
+        self.stop.set()
+
+    def _start_watching(self) -> None:
+        if self.watcher is None and self.contexts is not None and not self.stop.is_set():
+            self.watcher = threading.Thread(
+                target=self._watch, name="asyncrace-file-events", daemon=True
+            )
+            self.watcher.start()
+
+    def _watch(self) -> None:
+        """File events below the contexts' roots (until shutdown): a file added or removed
+        drops the walk it belongs to, any change drops the file's digest; then the open
+        documents are analyzed again (their context changed on disk)."""
+        from watchfiles import Change, DefaultFilter, watch
+
+        contexts = self.contexts
+        assert contexts is not None
+        base = DefaultFilter()
+
+        def relevant(change: Change, path: str) -> bool:
+            if CACHE_DIRNAME in path.split(os.sep):
+                return False  # what the analyses write
+            name = os.path.basename(path)
+            if name.endswith(".py") or name == ".gitignore":
+                return base(change, path)
+            if change == Change.added:  # a directory: its files are the context's now
+                return os.path.isdir(path) and base(change, path)
+            # a directory removed (its files with it)
+            return change == Change.deleted and not os.path.splitext(name)[1]
+
+        first = True
+        while not self.stop.is_set():
+            roots = contexts.roots()
+            existing = sorted(str(r) for r in roots if r.is_dir())
+            if not existing:
+                self.stop.wait(0.2)
+                continue
+            if not first:  # files added or removed while no watcher ran: walk again
+                contexts.invalidate()
+                self.loop.call_soon_threadsafe(self._files_changed)
+            first = False
+            try:
+                for changes in watch(
+                    *existing,
+                    watch_filter=relevant,
+                    debounce=50,
+                    step=20,
+                    rust_timeout=200,
+                    yield_on_timeout=True,
+                    stop_event=self.stop,
+                    raise_interrupt=False,
+                ):
+                    if changes:
+                        for change, path in changes:
+                            self.state.touch([path])
+                            if change != Change.modified or path.endswith(".gitignore"):
+                                contexts.invalidate(path)
+                        self.loop.call_soon_threadsafe(self._files_changed)
+                    if contexts.roots() != roots:
+                        break  # a new context: watch it too
+            except Exception:  # a root that went away, a watcher that failed: again
+                log.debug("asyncrace: file events: restarting", exc_info=True)
+                self.stop.wait(0.5)
+
+    def _files_changed(self) -> None:
+        for uri in list(self.server.workspace.text_documents):
+            if uri in self.waiting or uri in self.analyzed:
+                self.schedule(uri, self.debounce)
 
     def _encoding(self) -> str:
         enc = self.server.workspace.position_encoding
@@ -505,7 +652,11 @@ class _Scheduler:
                     jobs=1,
                     memory=self.memory,
                     overrides=self.client.overrides(),
+                    state=self.state,
+                    contexts=self.contexts,
                 )
+                self.analyzed.add(uri)
+                self._start_watching()
             except ConfigError as exc:
                 message = f"asyncrace: {exc}"
                 log.warning("%s", message)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -94,7 +94,22 @@ class CheckResult:
 
 
 def display_path(path: Path | str) -> str:
-    """Relative to the working directory when below it, POSIX separators (as ruff prints)."""
+    """Relative to the working directory when below it, POSIX separators (as ruff prints).
+    Remembered for the working directory of the call (a long-lived process asks again for
+    the same files at every analysis)."""
+    key = (str(path), os.getcwd())
+    held = _DISPLAY.get(key)
+    if held is None:
+        if len(_DISPLAY) > 200_000:
+            _DISPLAY.clear()
+        held = _DISPLAY[key] = _display_path(path)
+    return held
+
+
+_DISPLAY: dict[tuple[str, str], str] = {}
+
+
+def _display_path(path: Path | str) -> str:
     p = os.path.abspath(path)
     try:
         rel = os.path.relpath(p)
@@ -133,12 +148,16 @@ def _package_parts(d: str, packages: dict[str, list[str]] | None) -> list[str]:
 
 
 def link_and_check(
-    facts: list[ModuleFacts], settings: Settings, *, track: bool = False
+    facts: list[ModuleFacts],
+    settings: Settings,
+    *,
+    track: bool = False,
+    only: Collection[str] | None = None,
 ) -> tuple[list[Diagnostic], Analysis, dict[str, set[str]]]:
     """:func:`asyncrace.run.link.link_and_check`, imported when a run first needs it."""
     from asyncrace.run import link
 
-    return link.link_and_check(facts, settings, track=track)
+    return link.link_and_check(facts, settings, track=track, only=only)
 
 
 def check(
@@ -152,6 +171,7 @@ def check(
     memory: FactsMemory | None = None,
     collect_noqa: bool = False,
     state: ProjectState | None = None,
+    only: Collection[str] | None = None,
 ) -> CheckResult:
     """Analyze the Python files ``paths`` (already discovered) and, if given, one text from
     stdin, all as one project (cross-module facts link across them). ``cache_dir=None``
@@ -159,7 +179,9 @@ def check(
     process (the language server), in front of the cache. ``collect_noqa``: note in
     ``CheckResult.noqa_files`` which files mention ``noqa`` (when their bytes are read for the
     run cache's key anyway). ``state`` keeps the digests and the project snapshot between
-    the calls of a long-lived process (:class:`ProjectState`)."""
+    the calls of a long-lived process (:class:`ProjectState`). ``only``: the display paths
+    whose findings are wanted (an editor's document): every file is linked, as context, but
+    the rules check only those modules, and the result (incomplete) is not cached."""
     sources = SourceStore()
     jobs_list: list[FileJob] = []
     packages: dict[str, list[str]] = {}  # directory -> the packages it is in (module_name)
@@ -184,6 +206,8 @@ def check(
     key, known = (
         _run_key(jobs_list, settings, noqa_seen, state) if cache_dir is not None else (None, {})
     )
+    if only is not None:
+        key = None  # (a partial result answers no later run, and no snapshot is made of it)
     noqa_files = frozenset(noqa_seen) if key is not None and noqa_seen is not None else None
     if key is not None and cache_dir is not None:
         hit = runcache.load(cache_dir, key)
@@ -272,7 +296,12 @@ def check(
     if _RETAIN:
         _RETAINED.append(outcomes)
     with gc_paused():  # linking and rules allocate much and free nothing cyclic
-        found, analysis, reads = link_and_check(facts, settings, track=snap_key is not None)
+        if only is None:
+            found, analysis, reads = link_and_check(facts, settings, track=snap_key is not None)
+        else:
+            found, analysis, reads = link_and_check(facts, settings, only=only)
+            diagnostics = [d for d in diagnostics if d.path in only]
+            noqa = {path: nm for path, nm in noqa.items() if path in only}
         if _RETAIN:
             _RETAINED.append(analysis)  # and through it the index and every memoized summary
         diagnostics.extend(found)

@@ -7,7 +7,7 @@ A full run calls :func:`link_and_check`; an incremental run links the headers it
 from __future__ import annotations
 
 import traceback
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from asyncrace.analysis.facade import Analysis
@@ -28,15 +28,24 @@ def run_rules(facts: list[ModuleFacts], settings: Settings) -> list[Diagnostic]:
 
 
 def link_and_check(
-    facts: list[ModuleFacts], settings: Settings, *, track: bool = False
+    facts: list[ModuleFacts],
+    settings: Settings,
+    *,
+    track: bool = False,
+    only: Collection[str] | None = None,
 ) -> tuple[list[Diagnostic], Analysis, dict[str, set[str]]]:
     """:func:`run_rules`, and the analysis it built; with ``track``, also what the check of each
-    module read (module name -> the modules and table keys, ``index.Tracker``)."""
+    module read (module name -> the modules and table keys, ``index.Tracker``). ``only``: the
+    paths of the modules to check (the others are linked, as context): a module's findings do
+    not depend on which other modules are checked (``bench/alone.py``)."""
     index = Index(facts)
     analysis = Analysis(index, settings)
     analysis.track = track
     rules = [r for r in all_rules() if r.code in settings.enabled]
-    out, reads = check_modules(analysis, rules, sorted(facts, key=lambda m: m.path), track)
+    modules = sorted(facts, key=lambda m: m.path)
+    if only is not None:
+        modules = [m for m in modules if m.path in only]
+    out, reads = check_modules(analysis, rules, modules, track)
     return out, analysis, reads
 
 
