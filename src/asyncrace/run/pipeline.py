@@ -20,6 +20,7 @@ Guarantees (docs/robustness.md):
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
@@ -82,10 +83,15 @@ class _Work:
     """One file to extract, with what the parent learnt about it."""
 
     job: FileJob
-    data: bytes | None  # the file's bytes, read by the parent (None: ``job.text`` is given)
+    # the file's bytes, when the parent read them (None: ``job.text`` is given, or the one
+    # extracting it reads the file: in parallel, and no bytes cross to a worker)
+    data: bytes | None
     cache_root: str | None = None  # where to store the outcome, when cacheable
     name: str = ""  # the cache entry's name (``cache.entry_name``)
     digest: str = ""
+    # ``digest`` is what the caller hashed (the run key): bytes read now that no longer match
+    # are extracted, but the outcome is not cacheable (it answers for other bytes)
+    verify: bool = False
 
 
 MemoryKey = tuple[str, str, bool, str]  # display path, module, is package, digest of the bytes
@@ -319,9 +325,17 @@ def extract_one(job: FileJob) -> FileOutcome:
 
 def _process(work: _Work) -> FileOutcome:
     job = work.job
-    if work.data is None:
-        return extract_one(job)
-    out = analyze_bytes(job, work.data)
+    data = work.data
+    if data is None:
+        if job.text is not None or not (work.verify or work.cache_root is not None):
+            return extract_one(job)
+        read = _read(job)
+        if isinstance(read, FileOutcome):
+            return read
+        data = read
+    out = analyze_bytes(job, data)
+    if work.verify and content_digest(data) != work.digest:
+        out.cacheable = False  # changed since the caller hashed it
     if work.cache_root is not None and out.cacheable:
         try:
             Cache(Path(work.cache_root)).put_as(
@@ -577,17 +591,21 @@ def _extract_all(
         if memory is not None:
             memory.put((job.display, job.module, job.is_package, digest), out)
 
+    total = 0  # bytes to extract: whether a pool pays
     for i, job in enumerate(jobs):
         if job.text is not None:
             todo.append((i, _Work(job, None)))
+            total += len(job.text)
             continue
         if job.display in known:
             digest, size = known[job.display]
-            held = memory.get((job.display, job.module, job.is_package, digest)) if memory else None
+            mkey = (job.display, job.module, job.is_package, digest)
+            held = memory.get(mkey) if memory else None
             if held is not None:
                 hits += 1
                 results[i] = held
                 continue
+            key = ""
             if cache is not None:
                 name = entry_name(job.path, root)
                 entry = cache.get_as(name, job.module, job.is_package, digest, size, job.display)
@@ -600,6 +618,18 @@ def _extract_all(
                         FileOutcome(job.display, entry.facts, entry.meta, entry.noqa),
                     )
                     continue
+            # a miss: whoever extracts it reads it, and checks it is still what was hashed
+            root = str(cache.root) if cache is not None else None
+            todo.append((i, _Work(job, None, root, key, digest, verify=True)))
+            total += size
+            if memory is not None:
+                remember[i] = mkey
+            continue
+        if cache is None and memory is None:  # nothing to look up: the extractor reads it
+            todo.append((i, _Work(job, None)))
+            with contextlib.suppress(OSError):
+                total += os.path.getsize(job.path)
+            continue
         data = _read(job)
         if isinstance(data, FileOutcome):
             results[i] = data
@@ -615,6 +645,7 @@ def _extract_all(
                 results[i] = held
                 continue
             remember[i] = mkey
+        total += len(data)
         if cache is None:
             todo.append((i, _Work(job, data)))
             continue
@@ -633,8 +664,7 @@ def _extract_all(
     if progress is not None and len(jobs) > len(items):
         progress(len(jobs) - len(items))  # cache hits and unreadable files: done already
     n = max(1, jobs_n)
-    size = sum(len(w.data) if w.data is not None else len(w.job.text or "") for w in items)
-    if n == 1 or len(items) < 2 or size < PARALLEL_THRESHOLD:
+    if n == 1 or len(items) < 2 or total < PARALLEL_THRESHOLD:
         outs = run_deep(lambda its: _process_all(its, progress), items) if items else []
     else:
         outs = _run_pool(items, n, progress)
