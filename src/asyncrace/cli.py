@@ -446,7 +446,10 @@ def check(
     if watch:
         from asyncrace.run.pipeline import FactsMemory as Memory
 
-        memory = Memory()
+        # room for the facts of a whole large project (1.76 million lines: about 1.4 million
+        # events, 800 MB): an incremental re-check may read the bodies of most modules, and a
+        # memory smaller than what one check reads keeps none of them (least recently used)
+        memory = Memory(limit=WATCH_MEMORY_EVENTS)
         project = engine.ProjectState()
     config = {"loaded": loaded}  # --watch reads it again when it changes
 
@@ -809,6 +812,8 @@ def _add_noqa(result: engine.CheckResult, reason: str, verbose: bool) -> None:
         sys.exit(EXIT_ERROR)
 
 
+# --watch: the facts kept in memory between checks, in events (about 570 bytes each)
+WATCH_MEMORY_EVENTS = 1_600_000
 # --watch: how long the file events of one save may keep coming (milliseconds) before a
 # check starts, and how often it looks whether a root it watches still exists
 WATCH_DEBOUNCE_MS = 30
