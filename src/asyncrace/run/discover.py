@@ -288,13 +288,17 @@ def discover(
     for p in paths:
         if not os.path.exists(p):
             raise DiscoveryError(p)
-    spec = exclude_spec(settings)
     root = os.path.abspath(settings.project_root)
     gitignores = _GitIgnores() if settings.respect_gitignore else None
     found: set[str] = set()
+    # files named alone (a pre-commit hook, an editor) need no pattern unless force_exclude
+    need_spec = force_exclude or any(os.path.isdir(p) for p in paths)
+    spec = exclude_spec(settings) if need_spec else None
     for p in paths:
         apath = os.path.abspath(p)
         if os.path.isdir(apath):
+            if spec is None:  # (a file that became a directory meanwhile)
+                spec = exclude_spec(settings)
             if force_exclude and is_excluded(apath, settings, spec=spec):
                 log.debug("excluded (force-exclude): %s", apath)
                 continue
@@ -313,7 +317,7 @@ def discover(
                     gi_dirs = [apath]
                     repository = False
             found.update(_walk(apath, base, spec, gitignores, gi_dirs, repository))
-        elif force_exclude and is_excluded(apath, settings, spec=spec):
+        elif force_exclude and spec is not None and is_excluded(apath, settings, spec=spec):
             log.debug("excluded (force-exclude): %s", apath)
         else:
             found.add(apath)

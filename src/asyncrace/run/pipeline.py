@@ -605,7 +605,7 @@ def _extract_all(
                 hits += 1
                 results[i] = held
                 continue
-            key = ""
+            name = ""
             if cache is not None:
                 name = entry_name(job.path, root)
                 entry = cache.get_as(name, job.module, job.is_package, digest, size, job.display)
@@ -619,8 +619,8 @@ def _extract_all(
                     )
                     continue
             # a miss: whoever extracts it reads it, and checks it is still what was hashed
-            root = str(cache.root) if cache is not None else None
-            todo.append((i, _Work(job, None, root, key, digest, verify=True)))
+            store = str(cache.root) if cache is not None else None
+            todo.append((i, _Work(job, None, store, name, digest, verify=True)))
             total += size
             if memory is not None:
                 remember[i] = mkey
