@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from asyncrace.analysis.facts import Bind, Event, K, ModuleFacts, Pos
+from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts, Pos
 from asyncrace.analysis.index import (
     ATTR_TYPES_KEY,
     GLOBALS_KEY,
@@ -414,8 +414,12 @@ class Concurrency:
                             starts = spawned_once.setdefault(tfn.fq, {})
                             starts.setdefault(e.pos, fn_step(fn, at(e), label))
             for fq, once in spawned_once.items():
+                # two starts count when one call makes both: the second reachable from the
+                # first (not two branches that each start one)
                 if len(once) >= 2:
-                    sites.setdefault(fq, list(once.values())[1])
+                    second = _second_start(fn.facts, list(once))
+                    if second is not None:
+                        sites.setdefault(fq, once[second])
             out.extend((fn.fq, target, step) for target, step in sites.items())
         return out
 
@@ -718,8 +722,8 @@ class Concurrency:
         reached from those through their callers; set-up and tear-down methods (``start``,
         ``run``'s kin in ``lifecycle``) run once per object."""
         f = fn.facts
-        if not f.is_async or f.cls is None or f.parent is not None:
-            return None
+        if not f.is_async or f.cls is None or f.parent is not None or f.is_generator:
+            return None  # (an async generator is iterated by the task that asked for it)
         if f.name.startswith("_") or f.name in self.lifecycle:
             return None
         cls_fq = self.index.method_fn(fn)
@@ -1379,3 +1383,25 @@ def test_module(m: ModuleFacts) -> bool:
     fixtures of an analyzer live in ``tests/`` too)."""
     name = m.path.replace("\\", "/").rsplit("/", 1)[-1]
     return name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
+
+
+def _second_start(f: FunctionFacts, starts: list[Pos]) -> Pos | None:
+    """Of the start events at ``starts`` (positions of the spawned calls), one reachable from
+    another on a path of the function: the later start, or None."""
+    index = {e.pos: i for i, e in enumerate(f.events) if e.kind == K.CALL and e.pos in starts}
+    for a in starts:
+        i = index.get(a)
+        if i is None:
+            continue
+        seen: set[int] = set()
+        todo = list(f.events[i].succ)
+        while todo:
+            j = todo.pop()
+            if j in seen:
+                continue
+            seen.add(j)
+            e = f.events[j]
+            if e.kind == K.CALL and e.pos in starts and e.pos != a:
+                return e.pos
+            todo.extend(e.succ)
+    return None
