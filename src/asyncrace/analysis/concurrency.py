@@ -19,7 +19,7 @@ nothing of it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts, Pos
@@ -39,6 +39,7 @@ from asyncrace.analysis.index import (
 )
 from asyncrace.analysis.summaries import (
     ARG_KEY,
+    CALL_KEY,
     REGISTER_METHODS,
     SPAWNERS,
     Step,
@@ -291,7 +292,7 @@ class Concurrency:
         ] = {}
         self._edges: Memo[tuple[str, Pos], tuple[Step | None, Step | None]] = Memo(t)
         self._locking: Memo[str, Step | None] = Memo(t)
-        self._caller_memo: Memo[str, list[tuple[Fn, Event, str, str]]] = Memo(t)
+        self._caller_memo: Memo[tuple[str, str], list[tuple[Fn, Event, str, str]]] = Memo(t)
         # each module's contribution to the spawn-site table, with the modules it read; an
         # incremental run fills in those of the modules it need not compute again
         self.contributions: dict[str, Contribution] = {}
@@ -565,6 +566,28 @@ class Concurrency:
         verdict = self._node(fn, scope, 0, (fn.fq,), [SEARCH_BUDGET])
         return self._verdicts.finish(key, verdict)
 
+    def kept_verdicts(self) -> dict[str, list[tuple[str, str, Verdict, set[str]]]]:
+        """The verdicts computed so far, by the module of their function, with the reads each
+        made (what an incremental run checks before it uses one again)."""
+        out: dict[str, list[tuple[str, str, Verdict, set[str]]]] = {}
+        memo = self._verdicts
+        for (fq, scope), verdict in sorted(memo.values.items()):
+            fn = dict.get(self.index.functions, fq)
+            if fn is None:
+                continue
+            deps = memo.deps.get((fq, scope), set())
+            out.setdefault(fn.module.module, []).append((fq, scope, verdict, set(deps)))
+        return out
+
+    def keep_verdicts(self, kept: Iterable[tuple[str, str, Verdict, set[str]]]) -> None:
+        """Take verdicts of an earlier run that read nothing changed since: they are answered
+        again as computed then, their reads noted by whoever asks."""
+        memo = self._verdicts
+        for fq, scope, verdict, deps in kept:
+            memo.values[(fq, scope)] = verdict
+            if deps:
+                memo.deps[(fq, scope)] = set(deps)
+
     def _node(
         self, fn: Fn, scope: str, depth: int, stack: tuple[str, ...], budget: list[int]
     ) -> Verdict:
@@ -576,9 +599,8 @@ class Concurrency:
             return own
         if depth >= MAX_CALLER_DEPTH:
             return UNKNOWN
-        callers = self._callers(fn)
         serialized: Step | None = None
-        for caller, ev, relation, label in callers:
+        for caller, ev, relation, label in self._iter_callers(fn):
             if relation in ("local", "fresh"):
                 continue
             lock_step, many = self._edge(caller, ev)
@@ -594,6 +616,7 @@ class Concurrency:
             v = self._node(caller, need, depth + 1, (*stack, caller.fq), budget)
             if v.answer:
                 return Verdict(True, (*v.steps, step), v.why)
+        callers = self._callers(fn)  # (all read by now: the search found no evidence)
         if serialized is not None and all(
             r in ("local", "fresh") or self._edge(c, e)[0] is not None for c, e, r, _l in callers
         ):
@@ -882,45 +905,86 @@ class Concurrency:
 
     # -- callers -------------------------------------------------------------------------------
     def _callers(self, fn: Fn) -> list[tuple[Fn, Event, str, str]]:
-        """Every call that reaches ``fn`` that the project makes: (caller, call event, how the
-        receiver relates to the caller's, the label of the step). Relations: ``self`` (the
-        caller's own object, or a closure of it), ``attr`` (an object the caller's object
-        holds), ``global`` (a module-level object, a class attribute, a module function),
-        ``bound`` (through a callable stored for later: the stored object is one for every
-        caller), ``local`` (an object the caller got from elsewhere: no shared receiver)."""
-        found = self._caller_memo.get(fn.fq)
+        """Every call that reaches ``fn`` that the project makes (:meth:`_iter_callers`), all
+        of them."""
+        return list(self._iter_callers(fn))
+
+    def _iter_callers(self, fn: Fn) -> Iterator[tuple[Fn, Event, str, str]]:
+        """The calls that reach ``fn``: (caller, call event, how the receiver relates to the
+        caller's, the label of the step), module by module in the order of their names (a
+        module's bodies are read only when the search gets there: a search that finds its
+        evidence early reads few), then the calls through callables stored for later.
+        Relations: ``self`` (the caller's own object, or a closure of it), ``attr`` (an object
+        the caller's object holds), ``global`` (a module-level object, a class attribute, a
+        module function), ``bound`` (through a callable stored for later: the stored object is
+        one for every caller), ``local`` (an object the caller got from elsewhere: no shared
+        receiver), ``fresh`` (an object the caller has just made)."""
+        name = fn.facts.name
+        self.tracker.note(CALL_KEY + name)
+        seen: set[tuple[str, Pos]] = set()
+        for mod in self.summaries.mentions().calls.get(name, ()):
+            for c in self._callers_in(fn, mod):
+                key = (c[0].fq, c[1].pos)
+                if key not in seen:
+                    seen.add(key)
+                    yield c
+        for c in self._bound_callers(fn):
+            key = (c[0].fq, c[1].pos)
+            if key not in seen:
+                seen.add(key)
+                yield c
+
+    def _callers_in(self, fn: Fn, mod: str) -> list[tuple[Fn, Event, str, str]]:
+        """The calls of ``fn`` (by its name, checked by what the call reaches) in one module."""
+        key = (fn.fq, mod)
+        found = self._caller_memo.get(key)
         if found is not MISS:
             return found  # type: ignore[no-any-return]
-        self._caller_memo.start(fn.fq, [])
+        self._caller_memo.start(key, [])
         out: list[tuple[Fn, Event, str, str]] = []
+        m = self.index.modules.get(mod)
         name = fn.facts.name
-        seen: set[tuple[str, int]] = set()
-        for caller, i in self.summaries.calls_by_name(name):
-            if test_module(caller.module):
-                continue  # code reached from tests only is not run concurrently by them
-            e = caller.facts.events[i]
-            ctx = self.summaries.ctx(caller)
-            refs: list[str] = []
-            if split_ref(e.ref)[-1] == name:
-                refs.append(e.ref)
-            elif _is_spawner(e.ref):
-                for a in e.args:
-                    r = a.partition("=")[2] if is_kw(a) else a
-                    if r and "(" not in r and split_ref(r)[-1] == name:
-                        refs.append(r)
-            for r in refs:
-                how = self._reaches(ctx, e, r, fn)
-                if how is None or (caller.fq, i) in seen:
-                    continue
-                seen.add((caller.fq, i))
-                relation = _relation(caller, r, self.index)
-                if relation == "local" and self._fresh_local(ctx, caller, r):
-                    relation = "fresh"
-                out.append((caller, e, relation, self._call_label(caller, fn, r, relation, how)))
+        if m is not None and not test_module(m):  # tests do not run the code concurrently
+            done: set[tuple[str, int]] = set()
+            for caller, i in sorted(
+                self.summaries.module_calls(m).get(name, ()), key=lambda c: (c[0].fq, c[1])
+            ):
+                e = caller.facts.events[i]
+                ctx = self.summaries.ctx(caller)
+                refs: list[str] = []
+                if split_ref(e.ref)[-1] == name:
+                    refs.append(e.ref)
+                elif _is_spawner(e.ref):
+                    for a in e.args:
+                        r = a.partition("=")[2] if is_kw(a) else a
+                        if r and "(" not in r and split_ref(r)[-1] == name:
+                            refs.append(r)
+                for r in refs:
+                    how = self._reaches(ctx, e, r, fn)
+                    if how is None or (caller.fq, i) in done:
+                        continue
+                    done.add((caller.fq, i))
+                    relation = _relation(caller, r, self.index)
+                    if relation == "local" and self._fresh_local(ctx, caller, r):
+                        relation = "fresh"
+                    label = self._call_label(caller, fn, r, relation, how)
+                    out.append((caller, e, relation, label))
+        out.sort(key=lambda c: (c[0].fq, c[1].pos))
+        return self._caller_memo.finish(key, out)
+
+    def _bound_callers(self, fn: Fn) -> list[tuple[Fn, Event, str, str]]:
+        """The calls of ``fn`` through callables stored for later (:meth:`_stored_calls`)."""
+        key = (fn.fq, "\x00bound")
+        found = self._caller_memo.get(key)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._caller_memo.start(key, [])
+        out: list[tuple[Fn, Event, str, str]] = []
+        done: set[tuple[str, int]] = set()
         for caller, i, via in self._stored_calls(fn):
-            if (caller.fq, i) in seen:
+            if (caller.fq, i) in done:
                 continue
-            seen.add((caller.fq, i))
+            done.add((caller.fq, i))
             e = caller.facts.events[i]
             label = (
                 f"`{short(caller)}` calls `{short(fn)}` here through `{via}`, where it was "
@@ -928,7 +992,7 @@ class Concurrency:
             )
             out.append((caller, e, "bound", label))
         out.sort(key=lambda c: (c[0].fq, c[1].pos))
-        return self._caller_memo.finish(fn.fq, out)
+        return self._caller_memo.finish(key, out)
 
     def _reaches(self, ctx: Ctx, ev: Event, ref: str, fn: Fn) -> str | None:
         """Does the call of ``ref`` run ``fn``? ``"typed"`` when the receiver's type says so,

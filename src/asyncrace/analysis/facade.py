@@ -67,6 +67,8 @@ class Analysis:
         self.single_task = c.single_task
         self.per_call_class = c.per_call_class
         self.concurrent = c.concurrent
+        self.kept_verdicts = c.kept_verdicts
+        self.keep_verdicts = c.keep_verdicts
         self.api_entry = c.api_entry
         self.locking_site = c.locking_site
 

@@ -304,13 +304,13 @@ class StateClobberedAcrossAwait:
             if install is None:
                 continue
             inst_fn, inst_ev = install
+            if self._locked_with(analysis, ctx, f, aw, w, inst_fn, inst_ev):
+                continue  # (local checks first: the evidence is a search of the project)
             evidence = analysis.concurrent(fn, OBJECT)
             if evidence.answer is not True:
                 other = analysis.concurrent(inst_fn, OBJECT)
                 evidence = other if other.answer is True else evidence
             if evidence.answer is not True and (not likely or evidence.answer is False):
-                continue
-            if self._locked_with(analysis, ctx, f, aw, w, inst_fn, inst_ev):
                 continue
             here = fn.module.path
             install_step = fn_step(

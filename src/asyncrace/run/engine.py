@@ -415,6 +415,7 @@ def snapshot_records(
             return None
         per_file[d.path][1].append(d)
     mentions = analysis.mentions().per_module
+    verdicts = analysis.kept_verdicts()
     records: list[snapshot.Record] = []
     for j in jobs:
         m = linked.get(j.display)
@@ -438,6 +439,7 @@ def snapshot_records(
                 attr_types=module_attr_types(analysis.index, m),
                 deps=frozenset(reads.get(m.module, ())),
                 contribution=analysis.contributions.get(m.module),
+                verdicts=verdicts.get(m.module),
                 link_reads=frozenset(analysis.index.link_reads.get(m.module, ())),
                 reported=reported,
                 suppressed=suppressed,

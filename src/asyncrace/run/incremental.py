@@ -249,6 +249,14 @@ def _check(
 
     analysis = Analysis(index, settings, mentions)
     analysis.track = True
+    # the concurrency model's verdicts that read nothing changed are answered as before
+    analysis.keep_verdicts(
+        (fq, scope, v, set(deps))
+        for r in records
+        if r.module is not None and r.module not in touched
+        for fq, scope, v, deps in r.verdicts
+        if not (deps & touched)
+    )
     # spawn-site contributions: those that read no changed module are kept
     has_table = all(rec.contribution is not None for _i, rec in by_module.values())
     old_sites: dict[str, Step] = {}
@@ -317,6 +325,12 @@ def _check(
                 contribution_deps=frozenset(contribution[1]),
                 raw=b"",
             )
+    # every record keeps the verdicts valid now (those kept, and those computed in this run)
+    verdicts = analysis.kept_verdicts()
+    for mod, (i, _rec) in by_module.items():
+        now_v = [(fq, sc, v, frozenset(d)) for fq, sc, v, d in verdicts.get(mod, ())]
+        if new_records[i].verdicts != now_v:
+            new_records[i] = dataclasses.replace(new_records[i], verdicts=now_v, raw=b"")
     raw = snapshot.encode_mentions(mentions(), new_records) if remention else snap.mentions_raw
     return _combine(new_records), new_records, raw
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from asyncrace import code_version
+from asyncrace.analysis.concurrency import Verdict
 from asyncrace.analysis.facts import ClassFacts, FunctionFacts, ModuleFacts
 from asyncrace.analysis.summaries import Mentions, ModuleMentions, Step
 from asyncrace.diagnostic import Diagnostic
@@ -41,7 +42,7 @@ from asyncrace.run.cache import Invalid
 from asyncrace.settings import Settings
 
 FORMAT = "asyncrace-project-snapshot"
-SCHEMA = 1
+SCHEMA = 2  # 2: the concurrency model's verdicts per module
 KEEP = 4  # snapshots kept per cache directory (one per set of files and settings)
 DIR = "projects"
 
@@ -60,6 +61,10 @@ class Record:
     deps: frozenset[str] = frozenset()  # what its check read
     contribution: list[tuple[str, str, Step]] | None = None  # None: never computed
     contribution_deps: frozenset[str] = frozenset()
+    # the concurrency model's verdicts for its functions: (function, scope, verdict, reads)
+    verdicts: list[tuple[str, str, Verdict, frozenset[str]]] = dataclasses.field(
+        default_factory=list
+    )
     # names linking its classes found missing elsewhere (``Index.link_reads``)
     link_reads: frozenset[str] = frozenset()
     reported: list[Diagnostic] = dataclasses.field(default_factory=list)
@@ -366,6 +371,10 @@ def encode_record(r: Record) -> bytes:
         if r.contribution is None
         else [[fn, target, _step(s)] for fn, target, s in r.contribution],
         "contribution_deps": sorted(r.contribution_deps),
+        "verdicts": [
+            [fq, scope, v.answer, [_step(x) for x in v.steps], v.why, sorted(deps)]
+            for fq, scope, v, deps in r.verdicts
+        ],
         "link_reads": sorted(r.link_reads),
         "reported": [runcache.dump_diag(d) for d in r.reported],
         "suppressed": [runcache.dump_diag(d) for d in r.suppressed],
@@ -393,6 +402,15 @@ def decode_record(raw: bytes) -> Record:
         contribution = []
         for fn, target, step in doc["contribution"]:
             contribution.append((_str(fn), _str(target), _load_step(step)))
+    verdicts: list[tuple[str, str, Verdict, frozenset[str]]] = []
+    for v in doc["verdicts"]:
+        if not (isinstance(v, list) and len(v) == 6 and v[2] in (True, False, None)):
+            raise Invalid("verdict")
+        steps = tuple(_load_step(x) for x in v[3]) if isinstance(v[3], list) else None
+        if steps is None:
+            raise Invalid("verdict steps")
+        verdict = Verdict(v[2], steps, _str(v[4]))
+        verdicts.append((_str(v[0]), _str(v[1]), verdict, frozenset(_strs(v[5]))))
     return Record(
         display=_str(doc["display"]),
         module=module,
@@ -404,6 +422,7 @@ def decode_record(raw: bytes) -> Record:
         deps=frozenset(_strs(doc["deps"])),
         contribution=contribution,
         contribution_deps=frozenset(_strs(doc["contribution_deps"])),
+        verdicts=verdicts,
         link_reads=frozenset(_strs(doc["link_reads"])),
         reported=[runcache.load_diag(d) for d in doc["reported"]],
         suppressed=[runcache.load_diag(d) for d in doc["suppressed"]],
@@ -431,6 +450,7 @@ def make_record(
     attr_types: dict[str, dict[str, str]] | None = None,
     deps: frozenset[str] = frozenset(),
     contribution: tuple[list[tuple[str, str, Step]], set[str]] | None = None,
+    verdicts: list[tuple[str, str, Verdict, set[str]]] | None = None,
     link_reads: frozenset[str] = frozenset(),
     reported: list[Diagnostic] | None = None,
     suppressed: list[Diagnostic] | None = None,
@@ -450,6 +470,7 @@ def make_record(
         deps=deps,
         contribution=None if contribution is None else contribution[0],
         contribution_deps=frozenset() if contribution is None else frozenset(contribution[1]),
+        verdicts=[(fq, sc, v, frozenset(d)) for fq, sc, v, d in verdicts or ()],
         link_reads=link_reads,
         reported=reported or [],
         suppressed=suppressed or [],
