@@ -23,11 +23,13 @@ from asyncrace.analysis.facts import (
     ClassFacts,
     Event,
     FunctionFacts,
+    Handler,
     K,
     ModuleFacts,
     Param,
     Pos,
     Region,
+    Try,
     Value,
 )
 from asyncrace.sources import split_lines
@@ -73,6 +75,22 @@ _CONTAINERS = frozenset(
     }
 )
 
+
+_AUG_OPS: dict[type[ast.operator], str] = {
+    ast.Add: "+=",
+    ast.Sub: "-=",
+    ast.Mult: "*=",
+    ast.Div: "/=",
+    ast.FloorDiv: "//=",
+    ast.Mod: "%=",
+    ast.Pow: "**=",
+    ast.BitOr: "|=",
+    ast.BitAnd: "&=",
+    ast.BitXor: "^=",
+    ast.LShift: "<<=",
+    ast.RShift: ">>=",
+    ast.MatMult: "@=",
+}
 
 # refs longer than this are not built: every call of a chain asks for its callee's ref, and a
 # walk over the whole chain each time would make long chains quadratic
@@ -611,6 +629,7 @@ class _FunctionBuilder:
         self.loops: list[_Loop] = []
         self.handlers: list[int] = []
         self.finallies: list[_Finally] = []
+        self.tries: list[Try] = []
         self.nested: list[str] = []
         self.returns: list[str] = []
         self.is_generator = False
@@ -704,6 +723,7 @@ class _FunctionBuilder:
             nested=tuple(self.nested),
             returns_refs=tuple(self.returns),
             returns_annotation=("" if isinstance(node, ast.Lambda) else type_ref(node.returns)),
+            tries=self.tries,
         )
 
     def _collect_locals(self) -> None:
@@ -922,7 +942,8 @@ class _FunctionBuilder:
         elif isinstance(s, ast.AugAssign):
             self.expr(s.target, Bind.NONE)  # the read half
             self.expr(s.value, Bind.NONE)
-            self.assign(s.target, Value("other", "", _names_in(s.value)), load=False)
+            op = _AUG_OPS.get(type(s.op), "op=")
+            self.assign(s.target, Value("other", "", _names_in(s.value)), load=False, op=op)
         elif isinstance(s, ast.Return):
             if s.value is not None:
                 self.expr(s.value, Bind.RETURNED)
@@ -1005,7 +1026,7 @@ class _FunctionBuilder:
             return self.ref(t.value)
         return self.ref(t) if not isinstance(t, ast.Name) else t.id
 
-    def assign(self, t: ast.expr, value: Value, load: bool = True) -> None:
+    def assign(self, t: ast.expr, value: Value, load: bool = True, op: str = "") -> None:
         if isinstance(t, ast.Name):
             if t.id in self.globals_declared:
                 self.emit(K.WRITE, t, ref="global:" + t.id, value=value)
@@ -1016,7 +1037,7 @@ class _FunctionBuilder:
         elif isinstance(t, ast.Attribute):
             if load:
                 self.expr(t.value, Bind.NONE)
-            self.emit(K.WRITE, t, ref=self.ref(t), value=value)
+            self.emit(K.WRITE, t, ref=self.ref(t), value=value, name=op)
         elif isinstance(t, ast.Subscript):
             if load:
                 self.expr(t.value, Bind.NONE)
@@ -1304,13 +1325,19 @@ class _FunctionBuilder:
         start = self.nop()
         if handler_entry >= 0:
             self.link([start], handler_entry)
+        record = Try(self.mx.pos.of(s), start, start, start, ())
+        self.tries.append(record)
         self.stmts(s.body)
+        record.body_end = len(self.events)
         if handler_entry >= 0:
             self.handlers.pop()
         self.stmts(s.orelse)
+        record.else_end = len(self.events)
         ends = list(self.frontier)
+        caught: list[Handler] = []
         for h in s.handlers:
             self.frontier = [handler_entry]
+            first = len(self.events)
             if h.type is not None:
                 self.expr(h.type, Bind.NONE)
             if h.name:
@@ -1318,7 +1345,9 @@ class _FunctionBuilder:
             self.except_depth += 1
             self.stmts(h.body)
             self.except_depth -= 1
+            caught.append(Handler(self._caught(h.type), first, len(self.events)))
             ends.extend(self.frontier)
+        record.handlers = tuple(caught)
         if handler_entry >= 0:
             # an exception no handler matches leaves through the finally (or the function)
             self.frontier = [handler_entry]
@@ -1329,12 +1358,21 @@ class _FunctionBuilder:
         self.finallies.pop()
         self.link(ends, fin.entry)
         self.frontier = [fin.entry]
+        record.final_first = len(self.events)
         self.stmts(s.finalbody)
+        record.final_last = len(self.events)
         if fin.abrupt:
             # after the finally, control may continue (normal) or leave (abrupt)
             keep = list(self.frontier)
             self._abrupt_exit()
             self.frontier = keep
+
+    def _caught(self, node: ast.expr | None) -> tuple[str, ...]:
+        """The refs of the exception types an ``except`` names (``()`` for a bare one)."""
+        if node is None:
+            return ()
+        parts = node.elts if isinstance(node, ast.Tuple) else [node]
+        return tuple(self.ref(p) for p in parts)
 
     def match(self, s: ast.Match) -> None:
         self.expr(s.subject, Bind.NONE)

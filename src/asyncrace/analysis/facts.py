@@ -87,7 +87,9 @@ class Event:
     # CALL: positional argument refs, then ``name=ref`` for keywords; SETITEM: (key ref,)
     args: tuple[str, ...] = ()
     bind: Bind = Bind.NONE  # CALL: where the result goes
-    name: str = ""  # CALL bound to LOCAL/ATTR/ITEM: the target ref; AWAIT: "await"/"async for"/..
+    # CALL bound to LOCAL/ATTR/ITEM: the target ref; AWAIT: "await"/"async for"/..; WRITE of
+    # an augmented assignment: its operator ("+=", "-=", ...)
+    name: str = ""
     # WRITE / LOCAL / SETITEM: the stored value; CALL: the plain names packed in tuple, list,
     # set or dict displays among the arguments (``stack.append((span, token))``), or None
     value: Value | None = None
@@ -114,6 +116,30 @@ class Region:
     pos: Pos  # the item's position
     first: int  # first event index inside the body
     last: int  # one past the last event index inside the body
+
+
+@compact_pickle
+@dataclass(slots=True)
+class Handler:
+    """One ``except`` clause of a ``try``."""
+
+    types: tuple[str, ...]  # refs of the exception types caught; () for a bare ``except:``
+    first: int  # first event index of the handler (its type, its name, its body)
+    last: int  # one past its last event index
+
+
+@compact_pickle
+@dataclass(slots=True)
+class Try:
+    """One ``try`` statement: the events of each part, and what each handler catches."""
+
+    pos: Pos  # the ``try`` keyword's statement
+    first: int  # first event index of the body (the events its handlers catch)
+    body_end: int  # one past the body's last event index; the ``else`` block follows
+    else_end: int  # one past the ``else`` block's last event index
+    handlers: tuple[Handler, ...]
+    final_first: int = -1  # the ``finally`` body's first event index, -1 if none
+    final_last: int = -1  # one past its last event index
 
 
 @compact_pickle
@@ -148,6 +174,7 @@ class FunctionFacts:
     # def make_lock(): ... else: def make_lock(): ...``): what each earlier definition returns,
     # a returned local replaced by the call first assigned to it (``"threading.Lock()"``)
     earlier_returns: tuple[tuple[str, ...], ...] = ()
+    tries: list[Try] = field(default_factory=list)  # in the order their ``try`` starts
 
 
 @compact_pickle
