@@ -58,6 +58,11 @@ class Analysis:
         self.calls_by_name = s.calls_by_name
         self.self_callers = s.self_callers
         self.passed_on = s.passed_on
+        self.suspends = s.suspends
+        self.invalidates_on_cancel = s.invalidates_on_cancel
+        self.exchange = s.exchange
+        self.exchange_at = s.exchange_at
+        self.pool_returns = s.pool_returns
 
         # who may run at the same time
         self.spawn_site = c.spawn_site

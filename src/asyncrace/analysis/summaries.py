@@ -17,9 +17,10 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts, Pos
+from asyncrace.analysis.facts import Bind, Event, FunctionFacts, Handler, K, ModuleFacts, Pos, Try
 from asyncrace.analysis.index import (
     MISS,
+    NAME_KEY,
     Ctx,
     Fn,
     FuncVal,
@@ -91,6 +92,39 @@ class HandOff:
     target: Fn
     target_ctx: Ctx
     via: tuple[Step, ...]  # calls leading from the caller to the hand-off
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """What a call does with a resource it is given (:meth:`Summaries.exchange`): the steps to
+    its first send of a request on it, to its first read of a reply from it that a
+    cancellation could interrupt without invalidating the resource, and whether such a read
+    follows a send within the call (a request/reply pair)."""
+
+    send: tuple[Step, ...] = ()
+    read: tuple[Step, ...] = ()
+    paired: bool = False
+
+    def then(self, nxt: Exchange) -> Exchange:
+        """This, followed by ``nxt``."""
+        if self.paired:
+            return self
+        if nxt.paired:
+            return nxt
+        if self.send and nxt.read:
+            return Exchange(self.send, nxt.read, True)
+        return Exchange(self.send or nxt.send, self.read or nxt.read, False)
+
+    def via(self, call: Step) -> Exchange:
+        """The same, reached through ``call``."""
+        return Exchange(
+            (call, *self.send) if self.send else (),
+            (call, *self.read) if self.read else (),
+            self.paired,
+        )
+
+
+NO_EXCHANGE = Exchange()
 
 
 def at(ev: Event) -> Pos:
@@ -244,6 +278,11 @@ class Summaries:
         # argument, or call ``reset``/``detach`` in a function (``Mentions``)
         self._mentions: Mentions | None = None
         self._mentions_source = mentions
+        # cancellation (ARC006)
+        self._suspends: Memo[tuple[object, ...], tuple[Step, ...] | None] = Memo(t)
+        self._invalidates: Memo[tuple[object, ...], Step | None] = Memo(t)
+        self._exchanges: Memo[tuple[object, ...], Exchange] = Memo(t)
+        self._returns: Memo[tuple[object, ...], dict[str, tuple[Step, ...]]] = Memo(t)
 
     def ctx(self, fn: Fn) -> Ctx:
         return Ctx(fn, self.index.method_fn(fn))
@@ -636,6 +675,251 @@ class Summaries:
                     )
         return self._regs.finish(key, out)
 
+    # -- cancellation ----------------------------------------------------------------------
+    def suspends(self, ctx: Ctx, depth: int = 0) -> tuple[Step, ...] | None:
+        """Can awaiting this coroutine be cancelled before it completes? The steps to its
+        first suspension point (an ``await``, ``async with``, ``async for``) that a
+        cancellation can interrupt; None when it never suspends, or only in
+        ``asyncio.shield(...)`` (the shielded work completes) or in callees that never do.
+        ``()`` at the depth bound or in a recursion: assumed to suspend."""
+        key = (ctx.fn.fq, ctx.recv)
+        found = self._suspends.get(key)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._suspends.start(key, ())  # recursion guard: assumed to suspend
+        f = ctx.fn.facts
+        out: tuple[Step, ...] | None = None
+        for i, ev in enumerate(f.events):
+            if ev.kind != K.AWAIT:
+                continue
+            here = fn_step(
+                ctx.fn, at(ev), f"{ev.name} in `{short(ctx.fn)}`: it may be cancelled here"
+            )
+            call = f.events[i - 1] if i > 0 else None
+            if (
+                ev.name != "await"
+                or call is None
+                or call.kind != K.CALL
+                or call.bind != Bind.AWAITED
+            ):
+                out = (here,)
+                break
+            if split_ref(call.ref)[-1:] == ["shield"]:
+                continue  # the shielded work runs to its end even if this task is cancelled
+            targets = self.call_targets(ctx, call)
+            if not targets or depth >= MAX_DEPTH:
+                out = (here,)
+                break
+            inner: tuple[Step, ...] | None = None
+            for tfn, tctx, _fv in targets:
+                if not tfn.facts.is_async:
+                    inner = ()  # awaits what a plain function returns: not known
+                    break
+                sub = self.suspends(Ctx(tfn, tctx.recv), depth + 1)
+                if sub is not None:
+                    inner = sub
+                    break
+            if inner is not None:
+                out = (fn_step(ctx.fn, at(call), f"awaits `{call.ref}`"), *(inner or (here,)))
+                break
+        return self._suspends.finish(key, out)
+
+    def call_targets(self, ctx: Ctx, ev: Event) -> list[tuple[Fn, Ctx, FuncVal]]:
+        """The project functions a call may run (``Index.callable_targets``), and for
+        ``super().name(...)`` the next implementation in the receiver's MRO."""
+        segs = split_ref(ev.ref)
+        if len(segs) == 2 and segs[0] == "super()":
+            found = self.super_method(ctx, segs[1])
+            if found is None:
+                return []
+            fv = FuncVal(found.fq, ctx.recv)
+            return [(found, Ctx(found, ctx.recv), fv)]
+        return self.index.callable_targets(ctx, ev.ref)
+
+    def super_method(self, ctx: Ctx, name: str) -> Fn | None:
+        """What ``super().name`` is in a method running for ``ctx.recv``: the first class
+        after the method's own in the receiver's MRO that defines ``name``."""
+        own = self.index.method_fn(ctx.fn)
+        if own is None or ctx.fn.facts.parent is not None:
+            return None
+        mro = self.index.mro(ctx.recv or own)
+        after = False
+        tracker = self.tracker
+        for c in mro:
+            if not after:
+                after = c.fq == own
+                continue
+            q = c.facts.methods.get(name)
+            if q is not None:
+                return self.index.functions.get(f"{c.module.module}.{q}")
+            if tracker.frames:
+                tracker.frames[-1].add(f"{NAME_KEY}{c.fq}.{name}")
+        return None
+
+    def invalidates_on_cancel(self, ctx: Ctx, depth: int = 0) -> Step | None:
+        """Does this method make its own object unusable when a cancellation interrupts it?
+        A ``try`` around a suspension whose ``except (CancelledError | BaseException)`` (or
+        bare ``except``) disconnects, closes or aborts ``self`` (redis-py's
+        ``read_response``: ``except BaseException: await self.disconnect(); raise``), itself
+        or in a method it awaits on ``self``. The step of that invalidation, or None."""
+        key = (ctx.fn.fq, ctx.recv)
+        found = self._invalidates.get(key)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._invalidates.start(key, None)
+        f = ctx.fn.facts
+        out: Step | None = None
+        for t in f.tries:
+            if not any(e.kind == K.AWAIT for e in f.events[t.first : t.body_end]):
+                continue
+            out = invalidation_in(ctx.fn, t, "self")
+            if out is not None:
+                break
+        if out is None and depth < MAX_DEPTH:
+            for ev in f.events:
+                if ev.kind != K.CALL or ev.bind != Bind.AWAITED:
+                    continue
+                if not ev.ref.startswith(("self.", "super().")) or ev.ref.count(".") != 1:
+                    continue
+                for tfn, tctx, _fv in self.call_targets(ctx, ev):
+                    if tfn.facts.is_async:
+                        out = self.invalidates_on_cancel(Ctx(tfn, tctx.recv), depth + 1)
+                        if out is not None:
+                            break
+                if out is not None:
+                    break
+        return self._invalidates.finish(key, out)
+
+    def exchange(self, ctx: Ctx, res: str, depth: int = 0) -> Exchange:
+        """What awaiting this function does with the resource (a connection) named ``res`` in
+        it (a parameter, a closure variable, ``self``): sends a request on it, reads a reply
+        from it, or both, in that order, itself, through the coroutines it awaits with the
+        resource and through the callbacks (lambdas, nested functions) it hands to an awaited
+        call. Reads that invalidate the resource when cancelled are left out: they cannot
+        leave it in the middle of an exchange."""
+        key = (ctx.fn.fq, ctx.recv, res)
+        found = self._exchanges.get(key)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._exchanges.start(key, NO_EXCHANGE)
+        out = NO_EXCHANGE
+        for i in range(len(ctx.fn.facts.events)):
+            sub = self.exchange_at(ctx, i, res, depth)
+            if sub is not None:
+                out = out.then(sub)
+        return self._exchanges.finish(key, out)
+
+    def exchange_at(self, ctx: Ctx, i: int, res: str, depth: int = 0) -> Exchange | None:
+        """What event ``i`` of the function does with the resource ``res``: see
+        :meth:`exchange`."""
+        fn = ctx.fn
+        f = fn.facts
+        ev = f.events[i]
+        if ev.kind != K.CALL or not ev.ref:
+            return None
+        awaited = ev.bind in (Bind.AWAITED, Bind.RETURNED, Bind.ARG)
+        segs = split_ref(ev.ref)
+        if ev.ref.startswith(res + ".") and len(segs) == len(split_ref(res)) + 1:
+            method = segs[-1]
+            if is_send(method):
+                return Exchange(send=(fn_step(fn, at(ev), f"sends on `{res}` here"),))
+            if awaited and is_read(method):
+                if self._read_invalidates(ctx, ev, i, res):
+                    return None
+                return Exchange(read=(fn_step(fn, at(ev), f"reads the reply from `{res}` here"),))
+            if awaited and depth < MAX_DEPTH:
+                # a method of the resource that makes the request/reply pair itself
+                for tfn, tctx in self.targets(ctx, ev):
+                    sub = self.exchange(Ctx(tfn, tctx.recv), "self", depth + 1)
+                    if sub.read and not self._protected(fn, i, res):
+                        return sub.via(fn_step(fn, at(ev), f"awaits `{ev.ref}`"))
+            return None
+        out: Exchange | None = None
+        passed = [j for j, a in enumerate(ev.args) if a == res or a.endswith("=" + res)]
+        if passed and awaited:
+            targets = self.call_targets(ctx, ev) if depth < MAX_DEPTH else []
+            for tfn, _c, fv in targets:
+                param = param_for(tfn, fv, ev.args, passed[0])
+                if param is None:
+                    continue
+                sub = self.exchange(Ctx(tfn, fv.recv if tfn.facts.cls else None), param, depth + 1)
+                if sub.send or sub.read:
+                    out = sub.via(fn_step(fn, at(ev), f"awaits `{short(tfn)}` with `{res}`"))
+                    break
+            if not targets:
+                name = segs[-1] if segs else ""
+                if is_send(name):
+                    out = Exchange(send=(fn_step(fn, at(ev), f"sends on `{res}` here"),))
+                elif is_read(name):
+                    out = Exchange(
+                        read=(fn_step(fn, at(ev), f"reads the reply from `{res}` here"),)
+                    )
+            if out is not None and out.read and self._protected(fn, i, res):
+                out = Exchange(send=out.send)
+        if out is None and awaited and depth < MAX_DEPTH:
+            # callbacks handed to the awaited call, which run with the resource they close over
+            for a in ev.args:
+                ref = a.partition("=")[2] if is_kw(a) else a
+                cb = self._callback(ctx, ref)
+                if cb is None or any(p.name == res for p in cb.facts.params):
+                    continue
+                sub = self.exchange(Ctx(cb, ctx.recv), res, depth + 1)
+                if sub.send or sub.read:
+                    out = sub.via(fn_step(fn, at(ev), f"awaits `{ev.ref}`, which runs it"))
+                    if out.read and self._protected(fn, i, res):
+                        out = Exchange(send=out.send)
+                    break
+        return out
+
+    def _callback(self, ctx: Ctx, ref: str) -> Fn | None:
+        if ref.startswith("lambda:"):
+            return self.index.functions.get(f"{ctx.fn.module.module}.{ref[7:]}")
+        if ref and "." not in ref and "(" not in ref and "[" not in ref:
+            return self.index.nested_named(ctx.fn, ref)
+        return None
+
+    def _read_invalidates(self, ctx: Ctx, ev: Event, i: int, res: str) -> bool:
+        """A read that leaves no half-read resource behind when cancelled: the read method
+        invalidates its object on cancellation, or a handler here does."""
+        if self._protected(ctx.fn, i, res):
+            return True
+        targets = self.call_targets(ctx, ev)
+        return bool(targets) and all(
+            self.invalidates_on_cancel(Ctx(t, c.recv)) is not None for t, c, _fv in targets
+        )
+
+    @staticmethod
+    def _protected(fn: Fn, i: int, res: str) -> bool:
+        """Is event ``i`` inside a ``try`` whose cancellation handler invalidates ``res``?"""
+        f = fn.facts
+        return any(
+            t.first <= i < t.body_end and invalidation_in(fn, t, res) is not None for t in f.tries
+        )
+
+    def pool_returns(self, ctx: Ctx, depth: int = 0) -> dict[str, tuple[Step, ...]]:
+        """The resources this function hands back to a shared pool (``pool.release(conn)``,
+        ``self._free.append(conn)``): ref -> the steps to the return. Through the methods it
+        calls on ``self`` (``await self.reset()``), for the ``self.X`` resources."""
+        key = (ctx.fn.fq, ctx.recv)
+        found = self._returns.get(key)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._returns.start(key, {})
+        out: dict[str, tuple[Step, ...]] = {}
+        fn = ctx.fn
+        for ev in fn.facts.events:
+            if ev.kind != K.CALL:
+                continue
+            for r in returned_to_pool(ev):
+                out.setdefault(r, (fn_step(fn, at(ev), f"`{r}` goes back to the pool here"),))
+            if depth < MAX_DEPTH and self.same_object_call(ctx, ev):
+                for tfn, tctx in self.targets(ctx, ev):
+                    for r, steps in self.pool_returns(Ctx(tfn, tctx.recv), depth + 1).items():
+                        if r.startswith("self."):
+                            call = fn_step(fn, at(ev), f"calls `{short(tfn)}`")
+                            out.setdefault(r, (call, *steps))
+        return self._returns.finish(key, out)
+
     # -- lookups by name across the project -----------------------------------------------
     def mentions(self) -> Mentions:
         if self._mentions is None:
@@ -741,6 +1025,124 @@ class Summaries:
                             if isinstance(val, FuncVal) and val.fq == target.fq:
                                 return True
         return False
+
+
+# exception types whose handler runs when the task is cancelled (a bare ``except:`` too)
+CANCEL_TYPES: frozenset[str] = frozenset(
+    {"CancelledError", "BaseException", "Cancelled", "get_cancelled_exc_class()"}
+)
+_INVALIDATE_WORDS = frozenset(
+    {"disconnect", "close", "aclose", "abort", "terminate", "invalidate", "kill", "destroy"}
+)
+_SEND_FIRST = frozenset({"send", "sendall", "sendto", "write", "writelines"})
+_READ_FIRST = frozenset(
+    {"read", "recv", "receive", "readline", "readlines", "readexactly", "readuntil", "readinto"}
+)
+_REPLY_WORDS = frozenset({"response", "responses", "reply", "replies"})
+_POOL_PUTS = frozenset({"append", "appendleft", "put", "put_nowait", "add"})
+_POOL_WORDS = frozenset({"pool", "free", "idle", "available", "conns", "connections"})
+
+
+def name_words(name: str) -> list[str]:
+    """``_send_packed_command`` -> ``["send", "packed", "command"]``."""
+    return [w for w in name.lower().split("_") if w]
+
+
+def is_send(method: str) -> bool:
+    """``send``, ``send_command``, ``write``: a method that sends a request."""
+    ws = name_words(method)
+    return bool(ws) and ws[0] in _SEND_FIRST
+
+
+def is_read(method: str) -> bool:
+    """``read``, ``recv``, ``read_response``, ``parse_response``: one that reads a reply."""
+    ws = name_words(method)
+    if not ws:
+        return False
+    if ws[0] in _READ_FIRST:
+        return True
+    return ws[0] in ("parse", "get", "wait", "await", "fetch") and any(
+        w in _REPLY_WORDS for w in ws[1:]
+    )
+
+
+def invalidating(method: str) -> bool:
+    """``disconnect``, ``close``, ``abort``: a method that makes a resource unusable."""
+    return any(w in _INVALIDATE_WORDS for w in name_words(method))
+
+
+def catches_cancel(h: Handler) -> bool:
+    """Does this ``except`` run when the task is cancelled?"""
+    return not h.types or any(split_ref(t)[-1] in CANCEL_TYPES for t in h.types if t)
+
+
+def invalidation_in(fn: Fn, t: Try, res: str) -> Step | None:
+    """The step where a cancellation handler of ``t`` invalidates ``res``
+    (``except CancelledError: await conn.disconnect(); raise``), or None."""
+    events = fn.facts.events
+    for h in t.handlers:
+        if not catches_cancel(h):
+            continue
+        for ev in events[h.first : h.last]:
+            if ev.kind != K.CALL or not ev.ref:
+                continue
+            segs = split_ref(ev.ref)
+            on_res = ev.ref.startswith(res + ".") and len(segs) == len(split_ref(res)) + 1
+            given = any(a == res or a.endswith("=" + res) for a in ev.args)
+            if (on_res or given) and invalidating(segs[-1]):
+                return fn_step(fn, at(ev), f"`{res}` is invalidated here when cancelled")
+    return None
+
+
+def returned_to_pool(ev: Event) -> list[str]:
+    """The refs a call hands back to a shared pool: ``pool.release(conn)``,
+    ``self._free.append(conn)``, ``self._idle.put_nowait(conn)``."""
+    segs = split_ref(ev.ref)
+    if not segs:
+        return []
+    method = segs[-1]
+    ws = name_words(method)
+    if method in _POOL_PUTS:
+        recv = segs[:-1]
+        shared = (bool(recv) and recv[0] in ("self", "cls")) or ev.ref.startswith("global:")
+        if not shared and not any(w in _POOL_WORDS for s in recv for w in name_words(s)):
+            return []
+    elif not (
+        "release" in ws
+        or "checkin" in ws
+        or method in ("putconn", "put_back", "give_back", "recycle")
+        or ("return" in ws and any(w in ("pool", "conn", "connection") for w in ws))
+    ):
+        return []
+    return [
+        a
+        for a in ev.args
+        if a
+        and not is_kw(a)
+        and "(" not in a
+        and a != "const"
+        and not a.startswith("*")
+        and not a.startswith(("lambda:", "partial:"))
+    ]
+
+
+def param_for(target: Fn, fv: FuncVal, args: tuple[str, ...], j: int) -> str | None:
+    """The parameter of ``target`` that argument ``j`` of a call binds."""
+    params = list(target.facts.params)
+    if target.facts.cls and target.facts.parent is None and fv.recv is not None:
+        decos = {d.rsplit(".", 1)[-1] for d in target.facts.decorators}
+        if "staticmethod" not in decos and params:
+            params = params[1:]
+    arg = args[j]
+    if is_kw(arg):
+        k = arg.partition("=")[0]
+        return k if any(p.name == k and p.kind != "vararg" for p in params) else None
+    before = args[:j]
+    if any(a.startswith("*") for a in before):
+        return None
+    idx = len(fv.pre_args) + sum(1 for a in before if not is_kw(a))
+    pos = [p for p in params if p.kind == "pos"]
+    return pos[idx].name if idx < len(pos) else None
 
 
 def is_kw(arg: str) -> bool:
