@@ -53,6 +53,11 @@ RULES: tuple[RuleInfo, ...] = (
         "A non-reentrant thread lock is held across an await",
     ),
     RuleInfo(
+        "ARC006",
+        "state-broken-by-cancellation",
+        "Shared state changed before an await is left broken when the await is cancelled",
+    ),
+    RuleInfo(
         "ARC100",
         "unused-noqa",
         "A `# noqa` comment names an asyncrace code that reported nothing on that line",

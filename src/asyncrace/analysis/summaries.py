@@ -692,6 +692,8 @@ class Summaries:
         for i, ev in enumerate(f.events):
             if ev.kind != K.AWAIT:
                 continue
+            if ev.name == "async with exit" and self.locks.lock_of(ctx, ev.ref) is not None:
+                continue  # releasing a lock does not suspend
             here = fn_step(
                 ctx.fn, at(ev), f"{ev.name} in `{short(ctx.fn)}`: it may be cancelled here"
             )

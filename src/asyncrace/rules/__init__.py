@@ -7,6 +7,7 @@ from asyncrace.rules.arc002_context_token import ContextTokenCrossesHandler
 from asyncrace.rules.arc003_guard_registration import GuardBeforeRegistration
 from asyncrace.rules.arc004_executor_under_lock import ExecutorUnderLock
 from asyncrace.rules.arc005_thread_lock_await import ThreadLockHeldAcrossAwait
+from asyncrace.rules.arc006_cancel_state import StateBrokenByCancellation
 from asyncrace.rules.base import Rule
 
 
@@ -18,6 +19,7 @@ def all_rules() -> list[Rule]:
         GuardBeforeRegistration(),
         ExecutorUnderLock(),
         ThreadLockHeldAcrossAwait(),
+        StateBrokenByCancellation(),
     ]
 
 

@@ -1,0 +1,793 @@
+"""ARC006 state-broken-by-cancellation (redis-py PR 3900, redis-py PR 2641).
+
+Every ``await`` is a point where the task can be cancelled (a timeout, a failing sibling in a
+``TaskGroup``, a client that disconnects, shutdown): ``CancelledError`` is raised there and
+the rest of the function does not run. State that was changed before the await and is put
+back only after it stays changed. Four shapes:
+
+1. **Take-and-clear of an ownership token** before the awaited release that receives it
+   (``token = self.local.token; self.local.token = None; await self.do_release(token)``):
+   cancelled while the release runs, the token is gone and the lock is never released; its
+   key stays in Redis, owned by nobody (redis-py PR 3900).
+2. **Acquire-like state committed, then awaited** before the ``try`` whose ``finally`` undoes
+   it (``self._readers += 1; await asyncio.sleep(0); try: ... finally: self._readers -= 1``),
+   or undone only on the normal path after the await.
+3. **A pooled connection returned in ``finally``** after a request was sent on it and while
+   its reply is being read: cancelled in between, the reply stays unread and the next user of
+   the connection reads it instead of its own (redis-py PR 2641, CVE-2023-28858/9). Clean when
+   the read invalidates the connection on cancellation (later redis-py:
+   ``except BaseException: await self.disconnect(); raise``), or a handler here does.
+4. **A blocking acquire handed to a thread** (``await loop.run_in_executor(None,
+   lock.acquire)``): cancelled while the thread waits, the thread still takes the lock and
+   nobody releases it.
+
+A ``try`` whose ``except (CancelledError | BaseException)`` or ``finally`` restores the state,
+or ``asyncio.shield`` around the critical section, makes each of them clean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from asyncrace.analysis.facade import Analysis
+from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts, Pos, Try
+from asyncrace.analysis.index import Ctx, Fn, split_ref
+from asyncrace.analysis.summaries import (
+    Step,
+    at,
+    catches_cancel,
+    fn_step,
+    invalidation_in,
+    is_kw,
+    name_words,
+    returned_to_pool,
+    search,
+    short,
+)
+from asyncrace.diagnostic import Diagnostic
+from asyncrace.rules.base import make, module_functions, shown
+
+CODE = "ARC006"
+
+FIX_TOKEN = (
+    "Clear the token only after the awaited release has succeeded, or put it back in "
+    "`except (asyncio.CancelledError, BaseException)` / `finally` around the await; "
+    "`asyncio.shield` the release if it must complete."
+)
+FIX_TRY = (
+    "Move the await inside the `try` (make the change right before the `try`), or undo the "
+    "change in `except (asyncio.CancelledError, BaseException)` around the await."
+)
+FIX_UNDO = (
+    "Undo the change in `finally` (or in `except (asyncio.CancelledError, BaseException)`) "
+    "around the await, so that a cancellation undoes it too."
+)
+FIX_POOL = (
+    "Invalidate the connection before it goes back to the pool when the exchange is "
+    "interrupted (`except (asyncio.CancelledError, BaseException): await conn.disconnect(); "
+    "raise`), or `asyncio.shield` the whole send, read and return."
+)
+FIX_THREAD = (
+    "`asyncio.shield` the hand-off and, if the wait is cancelled, release the lock once the "
+    "thread has taken it (`fut.add_done_callback(...)` in `except asyncio.CancelledError`), "
+    "or take an `asyncio.Lock` instead."
+)
+
+# verbs of giving ownership back: the awaited call (or the function making it) that is given
+# the token releases what the token owns
+_RELEASE_WORDS = frozenset(
+    {"release", "unlock", "relinquish", "revoke", "free", "unlease", "checkin", "putconn"}
+)
+_PUT_METHODS = frozenset(
+    {"add", "append", "appendleft", "insert", "setdefault", "update", "extend"}
+)
+_TAKE_METHODS = frozenset({"remove", "discard", "pop", "popleft", "popitem"})
+# methods that set an object up: the state they give is where it starts, not a cleanup
+_SETUP_WORDS = frozenset(
+    {"init", "setup", "login", "start", "startup", "connect", "open", "initialize", "prepare"}
+)
+_AWAITABLE_ANNOTATIONS = ("Awaitable", "Coroutine", "Future", "Task")
+
+
+@dataclass(frozen=True, slots=True)
+class _Op:
+    """A change of shared state. ``put``: set, add, increment; else clear, remove, decrement.
+    ``kind``: ``flag`` (an attribute assigned a constant), ``object`` (assigned anything
+    else: a generation token, a handle), ``count`` (``+=``/``-=``), ``item`` (a
+    container's key or element, ``key`` its ref when known), ``clear`` and ``set`` (an
+    ``asyncio.Event``'s, or a container's ``clear()``)."""
+
+    state: str
+    put: bool
+    kind: str = "flag"
+    key: str = ""
+
+
+def _shared(ref: str) -> bool:
+    if not ref or "(" in ref or "[" in ref:
+        return False
+    if ref.startswith("global:"):
+        return True
+    return ref.startswith(("self.", "cls.")) and ref.count(".") >= 1
+
+
+def state_op(ev: Event) -> _Op | None:
+    """The change of shared state an event makes, if it makes one."""
+    if ev.kind == K.WRITE and _shared(ev.ref):
+        if ev.name:
+            if ev.name in ("+=", "-="):
+                return _Op(ev.ref, ev.name == "+=", "count")
+            return None
+        v = ev.value
+        if v is not None and v.kind == "const":
+            return _Op(ev.ref, v.ref == "truthy")
+        return _Op(ev.ref, True, "object")
+    if ev.kind in (K.SETITEM, K.DELITEM) and _shared(ev.ref):
+        return _Op(ev.ref, ev.kind == K.SETITEM, "item", ev.args[0] if ev.args else "")
+    if ev.kind == K.CALL and ev.ref:
+        container, _, method = ev.ref.rpartition(".")
+        if not _shared(container):
+            return None
+        key = ev.args[0] if ev.args and not is_kw(ev.args[0]) else ""
+        if key == "const":
+            key = ""
+        if method in _PUT_METHODS:
+            return _Op(container, True, "item", key)
+        if method in _TAKE_METHODS:
+            return _Op(container, False, "item", key)
+        if method in ("clear", "set") and not ev.args:
+            return _Op(container, method == "set", method)
+    return None
+
+
+def _undoes(op: _Op, other: _Op, strict: bool = False) -> bool:
+    """Does ``other`` undo ``op``? ``strict``: a container's element only by the same key
+    (no ``clear()``, no element whose key is not known)."""
+    if op.state != other.state or op.put == other.put:
+        return False
+    if op.kind == "item" and other.kind == "clear":
+        return not strict
+    if op.kind in ("clear", "set") or other.kind in ("clear", "set"):
+        return {op.kind, other.kind} == {"clear", "set"}
+    kinds = {op.kind, other.kind}
+    if kinds <= {"flag", "object"}:
+        return True
+    if op.kind != other.kind:
+        return False
+    if op.kind == "item":
+        if strict:
+            return bool(op.key) and op.key == other.key
+        return not op.key or not other.key or op.key == other.key
+    return True
+
+
+def _acquire_like(op: _Op) -> bool:
+    """A change that takes something (a slot, a flag, an entry; an ``Event`` cleared so that
+    others wait) and is meant to be given back."""
+    return op.kind == "clear" or (op.put and op.kind in ("flag", "count", "item"))
+
+
+def _in_body(t: Try, i: int) -> bool:
+    return t.first <= i < t.body_end
+
+
+def _restoring_events(f: FunctionFacts, t: Try) -> Iterator[int]:
+    """The events that run when a cancellation reaches ``t``: its ``finally`` and the
+    handlers that catch ``CancelledError``."""
+    if t.final_first >= 0:
+        yield from range(t.final_first, t.final_last)
+    for h in t.handlers:
+        if catches_cancel(h):
+            yield from range(h.first, h.last)
+
+
+def _restores(f: FunctionFacts, t: Try, op: _Op) -> int:
+    """The event of ``t``'s ``finally``/cancellation handlers that undoes ``op``, or -1."""
+    for j in _restoring_events(f, t):
+        other = state_op(f.events[j])
+        if other is not None and _undoes(op, other):
+            return j
+    return -1
+
+
+def _writes(f: FunctionFacts, t: Try, state: str) -> bool:
+    return any(
+        f.events[j].kind == K.WRITE and f.events[j].ref == state for j in _restoring_events(f, t)
+    )
+
+
+def _inside_call(f: FunctionFacts, i: int, last: tuple[str, ...]) -> int:
+    """The call (its last name in ``last``) that event ``i``, an argument call, is passed to:
+    its event index, or -1."""
+    ev = f.events[i]
+    if ev.bind != Bind.ARG:
+        return -1
+    pos = ev.pos
+    for j in range(i + 1, len(f.events)):
+        e = f.events[j]
+        if e.kind != K.CALL or not _contains(e.pos, pos):
+            continue
+        if split_ref(e.ref)[-1:] and split_ref(e.ref)[-1] in last:
+            return j
+        if e.bind != Bind.ARG:
+            return -1
+        pos = e.pos
+    return -1
+
+
+def _contains(outer: Pos, inner: Pos) -> bool:
+    return (outer[0], outer[1]) <= (inner[0], inner[1]) and (inner[2], inner[3]) <= (
+        outer[2],
+        outer[3],
+    )
+
+
+def shielded(f: FunctionFacts, i: int) -> bool:
+    """Is the call at ``i`` run inside ``asyncio.shield(...)``?"""
+    return _inside_call(f, i, ("shield",)) >= 0
+
+
+def _reachable(f: FunctionFacts, start: int) -> set[int]:
+    seen: set[int] = set()
+    todo = list(f.events[start].succ)
+    while todo:
+        i = todo.pop()
+        if i in seen:
+            continue
+        seen.add(i)
+        todo.extend(f.events[i].succ)
+    return seen
+
+
+def _in_loop(events: list[Event], head: int, i: int) -> bool:
+    """Is event ``i`` inside the loop whose head (the target of its back edges) is ``head``?"""
+    if head < 0 or i <= head:
+        return False
+    end = max((j for j, e in enumerate(events) if j > head and head in e.succ), default=head)
+    return i <= end
+
+
+def _try_line(t: Try) -> Pos:
+    return (t.pos[0], t.pos[1], t.pos[0], t.pos[1] + 3)
+
+
+class StateBrokenByCancellation:
+    code = CODE
+
+    def check(self, analysis: Analysis, module: ModuleFacts) -> Iterator[Diagnostic]:
+        for fn in module_functions(analysis, module):
+            f = fn.facts
+            if not any(e.kind in (K.AWAIT, K.CALL) for e in f.events):
+                continue
+            seen: set[Pos] = set()
+            found = [
+                *self._token(analysis, fn),
+                *(self._commit(analysis, fn) if f.is_async else ()),
+                *(self._pool(analysis, fn) if f.is_async else ()),
+                *(self._thread_acquire(analysis, fn) if f.is_async else ()),
+            ]
+            for d in found:
+                key = (d.span.start.row, d.span.start.column, d.span.end.row, d.span.end.column)
+                if key not in seen:
+                    seen.add(key)
+                    yield d
+
+    # -- shared state of a per-call object dies with the call ------------------------------
+    @staticmethod
+    def _owned_by_call(analysis: Analysis, fn: Fn, state: str) -> bool:
+        if not state.startswith(("self.", "cls.")):
+            return False
+        cls = analysis.index.method_fn(fn)
+        return cls is not None and analysis.per_call_class(cls)
+
+    # -- 1. take-and-clear of an ownership token -------------------------------------------
+    def _token(self, analysis: Analysis, fn: Fn) -> Iterator[Diagnostic]:
+        f = fn.facts
+        ctx = analysis.ctx(fn)
+        events = f.events
+        for li, take in enumerate(events):
+            v = take.value
+            if take.kind != K.LOCAL or v is None or v.kind not in ("attr", "name"):
+                continue
+            state, tok = v.ref, take.ref
+            if not _shared(state) or self._owned_by_call(analysis, fn, state):
+                continue
+            after_take = _reachable(f, li)
+            for wi in sorted(after_take):
+                w = events[wi]
+                if not (
+                    w.kind == K.WRITE
+                    and w.ref == state
+                    and not w.name
+                    and not w.in_except
+                    and w.value is not None
+                    and w.value.kind == "const"
+                    and w.value.ref != "truthy"
+                    and wi > li
+                ):
+                    continue
+                d = self._token_release(analysis, ctx, fn, li, wi, state, tok)
+                if d is not None:
+                    yield d
+                    break
+
+    def _token_release(
+        self, analysis: Analysis, ctx: Ctx, fn: Fn, li: int, wi: int, state: str, tok: str
+    ) -> Diagnostic | None:
+        f = fn.facts
+        events = f.events
+        for ci in sorted(_reachable(f, wi)):
+            c = events[ci]
+            if ci <= wi or c.kind != K.CALL or c.ref.startswith(tok + "."):
+                continue
+            if not any(a == tok or (is_kw(a) and a.partition("=")[2] == tok) for a in c.args):
+                continue
+            await_at = self._awaited(analysis, ctx, fn, ci)
+            if await_at is None:
+                continue
+            callee = split_ref(c.ref)[-1] if c.ref else ""
+            if not (
+                _RELEASE_WORDS.intersection(name_words(callee))
+                or _RELEASE_WORDS.intersection(name_words(f.name))
+            ):
+                continue
+            if shielded(f, ci) or any(_in_body(t, ci) and _writes(f, t, state) for t in f.tries):
+                return None
+            targets = analysis.targets(ctx, c)
+            inner: tuple[Step, ...] = ()
+            if targets:
+                cancellable = [
+                    s
+                    for t, tc in targets
+                    if (s := analysis.suspends(Ctx(t, tc.recv))) is not None or not t.facts.is_async
+                ]
+                if not cancellable:
+                    return None  # the release never suspends, or only under a shield
+                inner = cancellable[0] or ()
+            what = shown(state)
+            steps = [
+                fn_step(fn, at(events[li]), f"`{tok}` takes the token from `{what}`"),
+                fn_step(
+                    fn, at(events[wi]), f"`{what}` is cleared: from here on only `{tok}` owns it"
+                ),
+                fn_step(
+                    fn,
+                    await_at,
+                    f"the release that needs `{tok}` is awaited here: a cancellation here "
+                    "loses the token before the release is done",
+                ),
+                *inner[-1:],
+                fn_step(
+                    fn,
+                    at(events[wi]),
+                    f"no `except (CancelledError | BaseException)` or `finally` puts `{what}` "
+                    "back, and no `asyncio.shield` protects the release",
+                ),
+            ]
+            msg = (
+                f"`{what}` is cleared before the awaited `{callee}` that releases it with "
+                f"`{tok}`; if the task is cancelled during that await, the release does not "
+                "complete and nothing owns the token any more: what it holds stays taken, "
+                "with no owner to release it"
+            )
+            return make(CODE, fn.module.path, at(events[wi]), msg, steps, FIX_TOKEN)
+        return None
+
+    @staticmethod
+    def _awaited(analysis: Analysis, ctx: Ctx, fn: Fn, ci: int) -> Pos | None:
+        """Where the coroutine a call makes is awaited (here or, for a plain function that
+        returns it, by its caller), or None."""
+        f = fn.facts
+        c = f.events[ci]
+        if c.bind == Bind.AWAITED:
+            nxt = f.events[ci + 1] if ci + 1 < len(f.events) else None
+            return nxt.pos if nxt is not None and nxt.kind == K.AWAIT else at(c)
+        if c.bind == Bind.ARG:
+            outer = _inside_call(f, ci, ("wait_for", "shield", "timeout", "gather"))
+            if outer >= 0 and f.events[outer].bind == Bind.AWAITED:
+                return at(f.events[outer])
+            return None
+        if c.bind == Bind.RETURNED:
+            if f.is_async or f.returns_annotation.rsplit(".", 1)[-1] in _AWAITABLE_ANNOTATIONS:
+                return at(c)
+            targets = analysis.targets(ctx, c)
+            if targets and all(t.facts.is_async for t, _c in targets):
+                return at(c)
+        return None
+
+    # -- 2. acquire-like state committed before the protecting try ---------------------------
+    def _commit(self, analysis: Analysis, fn: Fn) -> Iterator[Diagnostic]:
+        f = fn.facts
+        ctx = analysis.ctx(fn)
+        events = f.events
+        for ci, c in enumerate(events):
+            op = state_op(c)
+            if op is None or c.in_except or self._in_restoring(f, ci):
+                continue
+            if self._owned_by_call(analysis, fn, op.state):
+                continue
+            d = self._before_try(analysis, ctx, fn, ci, op) or self._undone_after(
+                analysis, ctx, fn, ci, op
+            )
+            if d is not None:
+                yield d
+
+    @staticmethod
+    def _in_restoring(f: FunctionFacts, i: int) -> bool:
+        return any(t.final_first <= i < t.final_last for t in f.tries)
+
+    @staticmethod
+    def _protected(f: FunctionFacts, i: int, op: _Op) -> bool:
+        """Is the await at ``i`` inside a ``try`` whose ``finally``/cancellation handler
+        undoes ``op``?"""
+        return any(_in_body(t, i) and _restores(f, t, op) >= 0 for t in f.tries)
+
+    @staticmethod
+    def _interrupts(analysis: Analysis, ctx: Ctx, ev: Event, op: _Op) -> bool:
+        """An await where a cancellation can interrupt ``op``'s section: not the changed
+        object's own set-up (``self._group = create_task_group(); await
+        self._group.__aenter__()``), not the exit of an ``async with`` on a lock (releasing
+        an ``asyncio.Lock`` does not suspend)."""
+        if ev.kind != K.AWAIT or ev.ref == op.state or ev.ref.startswith(op.state + "."):
+            return False
+        return not (ev.name == "async with exit" and analysis.locks.lock_of(ctx, ev.ref))
+
+    def _before_try(
+        self, analysis: Analysis, ctx: Ctx, fn: Fn, ci: int, op: _Op
+    ) -> Diagnostic | None:
+        f = fn.facts
+        events = f.events
+        for t in f.tries:
+            if t.first <= ci:
+                continue
+            ri = _restores(f, t, op)
+            if ri < 0:
+                continue
+            aw = self._await_before(analysis, ctx, ci, op, t.first)
+            if aw < 0:
+                continue
+            what = shown(op.state)
+            aw_ev = events[aw]
+            steps = [
+                fn_step(fn, at(events[ci]), f"`{what}` is changed here"),
+                fn_step(
+                    fn,
+                    aw_ev.pos,
+                    f"{aw_ev.name}: a cancellation here raises before the `try` is entered",
+                ),
+                fn_step(fn, _try_line(t), "the `try` that protects the change starts only here"),
+                fn_step(
+                    fn,
+                    at(events[ri]),
+                    "the change is undone here, but only once the `try` has been entered",
+                ),
+            ]
+            msg = (
+                f"`{what}` is changed before an await that comes ahead of the `try` whose "
+                "cleanup undoes it; if the task is cancelled at that await, the cleanup "
+                f"never runs and `{what}` stays changed for good"
+            )
+            return make(CODE, fn.module.path, at(events[ci]), msg, steps, FIX_TRY)
+        return None
+
+    def _await_before(self, analysis: Analysis, ctx: Ctx, ci: int, op: _Op, start: int) -> int:
+        """The first await that can interrupt ``op`` on a path from ``ci`` to event
+        ``start`` (the ``try``), or -1."""
+        f = ctx.fn.facts
+
+        def stop(i: int, ev: Event) -> bool:
+            return i == start or (state_op(ev) or _NO).state == op.state
+
+        def hit(i: int, ev: Event, aw: int) -> bool:
+            return i == start and aw >= 0
+
+        def counts(i: int, ev: Event) -> bool:
+            return self._interrupts(analysis, ctx, ev, op) and not self._protected(f, i, op)
+
+        for _i, aw in search(f, list(f.events[ci].succ), stop=stop, hit=hit, is_await=counts):
+            return aw
+        return -1
+
+    @staticmethod
+    def _undone_elsewhere(analysis: Analysis, fn: Fn, op: _Op) -> bool:
+        """Does another function of the class (of the module, for a module variable) undo
+        ``op``: a ``reset``/``close`` that the owner's cleanup calls after any failure?"""
+        idx = analysis.index
+        if op.state.startswith("global:"):
+            quals = [f"{fn.module.module}.{q}" for q in sorted(fn.module.functions)]
+        else:
+            cls = idx.method_fn(fn)
+            if cls is None:
+                return False
+            quals = []
+            for c in idx.mro(cls):
+                analysis.tracker.note(c.module.module)  # its methods, however many
+                quals.extend(f"{c.module.module}.{q}" for q in sorted(c.facts.methods.values()))
+        for q in quals:
+            other = idx.functions.get(q)
+            if (
+                other is None
+                or other is fn
+                or _SETUP_WORDS.intersection(name_words(other.facts.name))
+            ):
+                continue  # where the state is first made, not a cleanup after a failure
+            for ev in other.facts.events:
+                undo = state_op(ev)
+                if undo is not None and _undoes(op, undo):
+                    return True
+        return False
+
+    def _undone_after(
+        self, analysis: Analysis, ctx: Ctx, fn: Fn, ci: int, op: _Op
+    ) -> Diagnostic | None:
+        if not _acquire_like(op):
+            return None
+        found = self._bracket(analysis, ctx, ci, op)
+        if found is None or self._undone_elsewhere(analysis, fn, op):
+            return None  # a reset or close of the object undoes it too
+        aw, ui = found
+        events = fn.facts.events
+        what = shown(op.state)
+        aw_ev = events[aw]
+        steps = [
+            fn_step(fn, at(events[ci]), f"`{what}` is changed here"),
+            fn_step(fn, aw_ev.pos, f"{aw_ev.name}: a cancellation here raises and skips the rest"),
+            fn_step(
+                fn,
+                at(events[ui]),
+                "the change is undone only here, on the path where the await completed; "
+                "no `finally` or `except (CancelledError | BaseException)` undoes it",
+            ),
+        ]
+        msg = (
+            f"`{what}` is changed before an await and undone only after it; if the task is "
+            "cancelled at that await (a timeout, a failing task group, a disconnect), "
+            f"`{what}` stays changed for good"
+        )
+        return make(CODE, fn.module.path, at(events[ci]), msg, steps, FIX_UNDO)
+
+    def _bracket(self, analysis: Analysis, ctx: Ctx, ci: int, op: _Op) -> tuple[int, int] | None:
+        """(await, undo): an await that can interrupt ``op`` and, after it on the normal
+        path, the change undone (not in an ``except`` or ``finally``). A path follows at most
+        one loop back edge (the next step of an ``async for`` around the change), and the
+        undo must then lie outside that loop: a change made for one event of a loop and
+        undone for a later one is state kept across iterations, not a bracket."""
+        f = ctx.fn.facts
+        events = f.events
+        todo: list[tuple[int, int, int]] = []  # event, first await, loop head taken back to
+        self._follow(events, ci, -1, -1, todo)
+        seen: set[tuple[int, bool, int]] = set()
+        while todo and len(seen) < 20_000:
+            i, aw, head = todo.pop()
+            key = (i, aw >= 0, head)
+            if key in seen:
+                continue
+            seen.add(key)
+            ev = events[i]
+            other = state_op(ev)
+            if other is not None and other.state == op.state:
+                if (
+                    aw >= 0
+                    and _undoes(op, other, strict=True)
+                    and not ev.in_except
+                    and not self._in_restoring(f, i)
+                    and not _in_loop(events, head, i)
+                ):
+                    return aw, i
+                continue
+            if aw < 0 and self._interrupts(analysis, ctx, ev, op) and not self._protected(f, i, op):
+                aw = i
+            self._follow(events, i, aw, head, todo)
+        return None
+
+    @staticmethod
+    def _follow(
+        events: list[Event], i: int, aw: int, head: int, todo: list[tuple[int, int, int]]
+    ) -> None:
+        for s in events[i].succ:
+            if s > i:
+                todo.append((s, aw, head))
+            elif head < 0 and events[s].kind == K.NOP:
+                todo.append((s, aw, s))  # a loop's back edge (or a handler's), taken once
+
+    # -- 3. a pooled connection returned in finally mid-exchange -----------------------------
+    def _pool(self, analysis: Analysis, fn: Fn) -> Iterator[Diagnostic]:
+        f = fn.facts
+        ctx = analysis.ctx(fn)
+        events = f.events
+        reported: set[int] = set()
+        for t in f.tries:
+            if t.final_first < 0:
+                continue
+            returned: dict[str, tuple[Step, ...]] = {}
+            for i in range(t.final_first, t.final_last):
+                ev = events[i]
+                if ev.kind != K.CALL:
+                    continue
+                for r in returned_to_pool(ev):
+                    returned.setdefault(
+                        r, (fn_step(fn, at(ev), f"`{shown(r)}` goes back to the pool here"),)
+                    )
+                if analysis.same_object_call(ctx, ev):
+                    for tfn, tctx in analysis.targets(ctx, ev):
+                        for r, rs in analysis.pool_returns(Ctx(tfn, tctx.recv)).items():
+                            if r.startswith("self."):
+                                call = fn_step(fn, at(ev), f"calls `{short(tfn)}`")
+                                returned.setdefault(r, (call, *rs))
+            for r, back in returned.items():
+                if r in ("self", "cls"):
+                    continue
+                names = _aliases(f, r)
+                if any(invalidation_in(fn, t, n) for n in names) or self._final_invalidates(
+                    f, t, names
+                ):
+                    continue
+                for res in sorted(names):
+                    d = self._mid_exchange(analysis, ctx, fn, t, res, back)
+                    if d is not None:
+                        row = d.span.start.row
+                        if row not in reported:
+                            reported.add(row)
+                            yield d
+                        break
+
+    @staticmethod
+    def _final_invalidates(f: FunctionFacts, t: Try, names: set[str]) -> bool:
+        for ev in f.events[t.final_first : t.final_last]:
+            if ev.kind != K.CALL or not ev.ref:
+                continue
+            head, _, method = ev.ref.rpartition(".")
+            given = any(a in names for a in ev.args)
+            if (head in names or given) and any(
+                w in ("disconnect", "close", "aclose", "abort", "terminate", "invalidate")
+                for w in name_words(method)
+            ):
+                return True
+        return False
+
+    def _mid_exchange(
+        self,
+        analysis: Analysis,
+        ctx: Ctx,
+        fn: Fn,
+        t: Try,
+        res: str,
+        back: tuple[Step, ...],
+    ) -> Diagnostic | None:
+        f = fn.facts
+        events = f.events
+        sent: tuple[Step, ...] = ()
+        for i in range(t.body_end):
+            sub = analysis.exchange_at(ctx, i, res)
+            if sub is None:
+                continue
+            pair: tuple[tuple[Step, ...], tuple[Step, ...]] | None = None
+            if sub.paired:
+                pair = (sub.send, sub.read)
+            elif sub.read and sent:
+                pair = (sent, sub.read)
+            if pair is not None and _in_body(t, i) and events[i].bind != Bind.NONE:
+                ev = events[i]
+                what = shown(res)
+                steps = [
+                    *pair[0],
+                    *pair[1][:-1],
+                    Step(
+                        pair[1][-1].path,
+                        pair[1][-1].pos,
+                        f"the reply is read from `{what}` here: a cancellation while it waits "
+                        "leaves the reply unread, and nothing invalidates the connection",
+                    ),
+                    fn_step(fn, at(ev), "a cancellation of this await interrupts the exchange"),
+                    *back[:-1],
+                    Step(
+                        back[-1].path,
+                        back[-1].pos,
+                        f"`finally` returns `{what}` to the pool with the reply still pending: "
+                        "the next user reads it instead of its own",
+                    ),
+                ]
+                msg = (
+                    f"`{what}` goes back to the shared pool in `finally` while a request sent "
+                    "on it may still await its reply; if the task is cancelled during this "
+                    "await, the next user of the connection reads the previous reply"
+                )
+                return make(CODE, fn.module.path, at(ev), msg, steps, FIX_POOL)
+            if sub.send and not sent:
+                sent = sub.send
+        return None
+
+    # -- 4. a blocking acquire on a worker thread -----------------------------------------
+    def _thread_acquire(self, analysis: Analysis, fn: Fn) -> Iterator[Diagnostic]:
+        f = fn.facts
+        ctx = analysis.ctx(fn)
+        for i, ev in enumerate(f.events):
+            if ev.kind != K.CALL or ev.bind == Bind.NONE:
+                continue
+            idx = analysis.locks.handoff_arg(ctx, ev.ref)
+            if idx is None:
+                continue
+            positional = [a for a in ev.args if not is_kw(a)]
+            if idx >= len(positional):
+                continue
+            target = positional[idx]
+            if target.startswith("partial:"):
+                target = target[8:].split("|", 1)[0]
+            if not target.endswith(".acquire"):
+                continue
+            lock_ref = target[: -len(".acquire")]
+            lock = analysis.locks.lock_of(ctx, lock_ref)
+            if lock is None or lock.kind == "async":
+                continue
+            wait = self._thread_wait(f, i)
+            if wait < 0 or shielded(f, i) or (wait != i and shielded(f, wait)):
+                continue
+            if any(
+                (_in_body(t, i) or _in_body(t, wait)) and any(catches_cancel(h) for h in t.handlers)
+                for t in f.tries
+            ):
+                continue
+            what = split_ref(ev.ref)[-1]
+            steps = [
+                fn_step(fn, at(ev), f"`{what}` runs `{shown(target)}` on a worker thread"),
+                fn_step(
+                    fn,
+                    at(f.events[wait]),
+                    "a cancellation of this await stops the waiting task, not the thread: "
+                    "the thread still takes the lock later",
+                ),
+                fn_step(
+                    fn,
+                    at(ev),
+                    "no `except CancelledError` releases a lock acquired after the "
+                    "cancellation, and no `asyncio.shield` keeps the result",
+                ),
+            ]
+            msg = (
+                f"`{shown(lock_ref)}` is acquired on a worker thread and awaited without "
+                "handling cancellation; if the task is cancelled while the thread waits for "
+                "the lock, the thread takes it anyway and nobody ever releases it"
+            )
+            yield make(CODE, fn.module.path, at(ev), msg, steps, FIX_THREAD)
+
+    @staticmethod
+    def _thread_wait(f: FunctionFacts, i: int) -> int:
+        """The event where the hand-off at ``i`` is waited for: the call itself when it is
+        awaited or passed to an awaited call, the await of the local it is kept in; -1 if
+        nobody waits."""
+        ev = f.events[i]
+        if ev.bind in (Bind.AWAITED, Bind.RETURNED):
+            return i
+        if ev.bind == Bind.ARG:
+            outer = _inside_call(f, i, ("wait_for", "shield", "wrap_future", "gather"))
+            return outer if outer >= 0 and f.events[outer].bind != Bind.NONE else -1
+        if ev.bind == Bind.LOCAL and ev.name:
+            for j in range(i + 1, len(f.events)):
+                e = f.events[j]
+                if e.kind == K.AWAIT and e.ref == ev.name:
+                    return j
+                if e.kind == K.CALL and e.bind != Bind.NONE and ev.name in e.args:
+                    return j
+        return -1
+
+
+_NO = _Op("", False)
+
+
+def _aliases(f: FunctionFacts, ref: str) -> set[str]:
+    """``ref`` and the locals and attributes that hold the same object in this function
+    (``conn = self.connection``, ``self.connection = conn``)."""
+    names = {ref}
+    changed = True
+    while changed:
+        changed = False
+        for e in f.events:
+            v = e.value
+            if e.kind not in (K.LOCAL, K.WRITE) or v is None or v.kind not in ("name", "attr"):
+                continue
+            pair = (e.ref, v.ref)
+            if (pair[0] in names) != (pair[1] in names):
+                names.update(pair)
+                changed = True
+    return {n for n in names if n and "(" not in n and "[" not in n}
