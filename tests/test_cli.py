@@ -523,7 +523,7 @@ def test_rule_all() -> None:
     assert by_code["ARC001"][1:3] == ["state-clobbered-across-await", "yes"]
     assert by_code["ARC100"][1:3] == ["unused-noqa", "no"]
     assert by_code["ARC900"][2] == "always"
-    assert len(by_code) == 9
+    assert len(by_code) == 10
 
 
 # ------------------------------------------------------------------- end to end (real engine)

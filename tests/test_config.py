@@ -108,7 +108,17 @@ def test_every_key(tmp_path: Path) -> None:
     assert s.exclude == ("generated",)
     assert s.extend_exclude == ("*_pb2.py",)
     assert s.enabled == frozenset(
-        {"ARC001", "ARC002", "ARC003", "ARC005", "ARC100", "ARC900", "ARC901", "ARC902"}
+        {
+            "ARC001",
+            "ARC002",
+            "ARC003",
+            "ARC005",
+            "ARC006",
+            "ARC100",
+            "ARC900",
+            "ARC901",
+            "ARC902",
+        }
     )
     assert s.respect_gitignore is False
     assert s.extra_lock_types == ("mypkg.sync.FIFOLock",)
@@ -177,7 +187,13 @@ def test_cli_select_replaces_ignore_and_extend_add(tmp_path: Path) -> None:
     cli = CliOverrides(select=["ARC00"], ignore=["ARC002"], extend_select=["ARC100"])
     s = load_settings([tmp_path], cli=cli)
     # select replaced by ARC00*, config ignore (ARC003) and CLI ignore (ARC002) both apply
-    assert s.enabled - {"ARC900", "ARC901", "ARC902"} == {"ARC001", "ARC004", "ARC005", "ARC100"}
+    assert s.enabled - {"ARC900", "ARC901", "ARC902"} == {
+        "ARC001",
+        "ARC004",
+        "ARC005",
+        "ARC006",
+        "ARC100",
+    }
 
 
 def test_cli_other_overrides(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from asyncrace.settings import Settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EXPECT = re.compile(r"#\s*expect(-likely)?:\s*([A-Z]{3}\d{3}(?:\s*,\s*[A-Z]{3}\d{3})*)")
-RULE_CODES = ("ARC001", "ARC002", "ARC003", "ARC004", "ARC005")
+RULE_CODES = ("ARC001", "ARC002", "ARC003", "ARC004", "ARC005", "ARC006")
 
 
 def _cases() -> list[Path]:

@@ -267,3 +267,17 @@ def test_concurrency_doc_names_every_registration_verb_and_request_type() -> Non
     missing = [v for v in sorted(concurrency.REGISTRATION_VERBS) if f"`{v}`" not in text]
     missing += [t for t in sorted(concurrency.REQUEST_TYPES) if f"`{t}`" not in text]
     assert not missing
+
+
+def test_arc006_names_its_release_words_cancel_types_and_state_methods() -> None:
+    from asyncrace.rules import arc006_cancel_state as arc006
+
+    text = how("ARC006")
+    missing = [w for w in sorted(arc006._RELEASE_WORDS) if f"`{w}`" not in text]
+    missing += [
+        t.rstrip("()") for t in sorted(summaries.CANCEL_TYPES) if t.rstrip("()") not in text
+    ]
+    missing += [
+        m for m in sorted(arc006._PUT_METHODS | arc006._TAKE_METHODS) if f"`{m}`" not in text
+    ]
+    assert not missing

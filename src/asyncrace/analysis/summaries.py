@@ -689,6 +689,8 @@ class Summaries:
         self._suspends.start(key, ())  # recursion guard: assumed to suspend
         f = ctx.fn.facts
         out: tuple[Step, ...] | None = None
+        if is_stub(f):  # an interface (``raise NotImplementedError``): the real one may
+            return self._suspends.finish(key, ())
         for i, ev in enumerate(f.events):
             if ev.kind != K.AWAIT:
                 continue
@@ -1071,6 +1073,22 @@ def is_read(method: str) -> bool:
 def invalidating(method: str) -> bool:
     """``disconnect``, ``close``, ``abort``: a method that makes a resource unusable."""
     return any(w in _INVALIDATE_WORDS for w in name_words(method))
+
+
+def is_stub(f: FunctionFacts) -> bool:
+    """A body that only stands for implementations elsewhere: ``...``, ``pass``, a docstring,
+    ``raise NotImplementedError``, or an ``@abstractmethod``."""
+    if any(d.rsplit(".", 1)[-1] == "abstractmethod" for d in f.decorators):
+        return True
+    for e in f.events:
+        if e.kind in (K.ENTRY, K.EXIT, K.NOP, K.RAISE):
+            continue
+        if e.kind == K.RETURN and not f.returns_refs:
+            continue
+        if e.kind == K.CALL and e.ref.endswith("NotImplementedError"):
+            continue
+        return False
+    return True
 
 
 def catches_cancel(h: Handler) -> bool:

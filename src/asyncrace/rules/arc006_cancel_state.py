@@ -366,10 +366,10 @@ class StateBrokenByCancellation:
                 ),
             ]
             msg = (
-                f"`{what}` is cleared before the awaited `{callee}` that releases it with "
-                f"`{tok}`; if the task is cancelled during that await, the release does not "
-                "complete and nothing owns the token any more: what it holds stays taken, "
-                "with no owner to release it"
+                f"`{what}` is cleared before the awaited `{callee}` that needs it (as `{tok}`) "
+                "to release what it owns; if the task is cancelled during that await, the "
+                "release does not complete and no one holds the token any more: what it owns "
+                "stays taken, with no owner left to release it"
             )
             return make(CODE, fn.module.path, at(events[wi]), msg, steps, FIX_TOKEN)
         return None
