@@ -83,9 +83,11 @@ _PUT_METHODS = frozenset(
     {"add", "append", "appendleft", "insert", "setdefault", "update", "extend"}
 )
 _TAKE_METHODS = frozenset({"remove", "discard", "pop", "popleft", "popitem"})
-# methods that set an object up: the state they give is where it starts, not a cleanup
-_SETUP_WORDS = frozenset(
-    {"init", "setup", "login", "start", "startup", "connect", "open", "initialize", "prepare"}
+_CONSTRUCTORS = frozenset({"__init__", "__post_init__", "__new__"})
+# the words of a flag that is held while something is under way (``_draining``,
+# ``_refresh_in_progress``, ``_busy``), unlike a record of what was done (``_performed``)
+_HELD_WORDS = frozenset(
+    {"busy", "pending", "progress", "active", "locked", "held", "inflight", "waiting", "blocked"}
 )
 _AWAITABLE_ANNOTATIONS = ("Awaitable", "Coroutine", "Future", "Task")
 
@@ -163,9 +165,18 @@ def _undoes(op: _Op, other: _Op, strict: bool = False) -> bool:
 
 
 def _acquire_like(op: _Op) -> bool:
-    """A change that takes something (a slot, a flag, an entry; an ``Event`` cleared so that
-    others wait) and is meant to be given back."""
-    return op.kind == "clear" or (op.put and op.kind in ("flag", "count", "item"))
+    """A change that takes something (a slot, an entry, a flag held while work is under way;
+    an ``Event`` cleared so that others wait) and is meant to be given back."""
+    if op.kind == "flag":
+        return op.put and _held_flag(op.state)
+    return op.kind == "clear" or (op.put and op.kind in ("count", "item"))
+
+
+def _held_flag(ref: str) -> bool:
+    """``_draining``, ``_refresh_in_progress``, ``_busy``: a flag held while something is
+    under way, not a record of something done (``_performed_join``, ``_started``)."""
+    words = name_words(split_ref(ref.removeprefix("global:"))[-1])
+    return bool(words) and (words[-1].endswith("ing") or any(w in _HELD_WORDS for w in words))
 
 
 def _in_body(t: Try, i: int) -> bool:
@@ -506,23 +517,22 @@ class StateBrokenByCancellation:
                 quals.extend(f"{c.module.module}.{q}" for q in sorted(c.facts.methods.values()))
         for q in quals:
             other = idx.functions.get(q)
-            if (
-                other is None
-                or other is fn
-                or _SETUP_WORDS.intersection(name_words(other.facts.name))
-            ):
-                continue  # where the state is first made, not a cleanup after a failure
+            if other is None or other is fn or other.facts.name in _CONSTRUCTORS:
+                continue  # where the state is born, not a cleanup after a failure
+            made = False
             for ev in other.facts.events:
+                if ev.kind == K.WRITE and ev.ref == op.state:
+                    made = True  # ``self._gate = Event(); self._gate.set()``: made anew
                 undo = state_op(ev)
-                if undo is not None and _undoes(op, undo):
+                if undo is not None and _undoes(op, undo) and not (made and undo.kind != "flag"):
                     return True
         return False
 
     def _undone_after(
         self, analysis: Analysis, ctx: Ctx, fn: Fn, ci: int, op: _Op
     ) -> Diagnostic | None:
-        if not _acquire_like(op):
-            return None
+        if not _acquire_like(op) or analysis.lifecycle.intersection(fn.facts.qualname.split(".")):
+            return None  # a cancelled start or stop (or what it runs) abandons the object
         found = self._bracket(analysis, ctx, ci, op)
         if found is None or self._undone_elsewhere(analysis, fn, op):
             return None  # a reset or close of the object undoes it too
