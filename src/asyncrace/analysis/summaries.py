@@ -747,6 +747,8 @@ class Summaries:
         if own is None or ctx.fn.facts.parent is not None:
             return None
         mro = self.index.mro(ctx.recv or own)
+        if all(c.fq != own for c in mro):
+            mro = self.index.mro(own)  # a receiver whose MRO could not be linked to ``own``
         after = False
         tracker = self.tracker
         for c in mro:
@@ -801,7 +803,7 @@ class Summaries:
         resource and through the callbacks (lambdas, nested functions) it hands to an awaited
         call. Reads that invalidate the resource when cancelled are left out: they cannot
         leave it in the middle of an exchange."""
-        key = (ctx.fn.fq, ctx.recv, res)
+        key = (ctx.fn.fq, ctx.recv, ctx.bindings, res)
         found = self._exchanges.get(key)
         if found is not MISS:
             return found  # type: ignore[no-any-return]
@@ -840,13 +842,13 @@ class Summaries:
             return None
         out: Exchange | None = None
         passed = [j for j, a in enumerate(ev.args) if a == res or a.endswith("=" + res)]
-        if passed and awaited:
-            targets = self.call_targets(ctx, ev) if depth < MAX_DEPTH else []
+        if passed and awaited and depth < MAX_DEPTH:  # past the bound: not known, not a read
+            targets = self.call_targets(ctx, ev)
             for tfn, _c, fv in targets:
                 param = param_for(tfn, fv, ev.args, passed[0])
                 if param is None:
                     continue
-                sub = self.exchange(Ctx(tfn, fv.recv if tfn.facts.cls else None), param, depth + 1)
+                sub = self.exchange(self.index.bind_args(tfn, fv, ev.args, ctx), param, depth + 1)
                 if sub.send or sub.read:
                     out = sub.via(fn_step(fn, at(ev), f"awaits `{short(tfn)}` with `{res}`"))
                     break

@@ -629,9 +629,7 @@ class StateBrokenByCancellation:
                 if r in ("self", "cls"):
                     continue
                 names = _aliases(f, r)
-                if any(invalidation_in(fn, t, n) for n in names) or self._final_invalidates(
-                    f, t, names
-                ):
+                if any(invalidation_in(fn, t, n) for n in names):
                     continue
                 for res in sorted(names):
                     d = self._mid_exchange(analysis, ctx, fn, t, res, back)
@@ -641,20 +639,6 @@ class StateBrokenByCancellation:
                             reported.add(row)
                             yield d
                         break
-
-    @staticmethod
-    def _final_invalidates(f: FunctionFacts, t: Try, names: set[str]) -> bool:
-        for ev in f.events[t.final_first : t.final_last]:
-            if ev.kind != K.CALL or not ev.ref:
-                continue
-            head, _, method = ev.ref.rpartition(".")
-            given = any(a in names for a in ev.args)
-            if (head in names or given) and any(
-                w in ("disconnect", "close", "aclose", "abort", "terminate", "invalidate")
-                for w in name_words(method)
-            ):
-                return True
-        return False
 
     def _mid_exchange(
         self,
