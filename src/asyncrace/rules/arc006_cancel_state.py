@@ -302,8 +302,10 @@ class StateBrokenByCancellation:
             if take.kind != K.LOCAL or v is None or v.kind not in ("attr", "name"):
                 continue
             state, tok = v.ref, take.ref
-            if not _shared(state) or self._owned_by_call(analysis, fn, state):
+            if not _shared(state):
                 continue
+            if not any(e.kind == K.WRITE and e.ref == state for e in events[li + 1 :]):
+                continue  # never cleared after the take
             after_take = _reachable(f, li)
             for wi in sorted(after_take):
                 w = events[wi]
@@ -320,7 +322,8 @@ class StateBrokenByCancellation:
                     continue
                 d = self._token_release(analysis, ctx, fn, li, wi, state, tok)
                 if d is not None:
-                    yield d
+                    if not self._owned_by_call(analysis, fn, state):
+                        yield d
                     break
 
     def _token_release(
@@ -416,12 +419,10 @@ class StateBrokenByCancellation:
             op = state_op(c)
             if op is None or c.in_except or self._in_restoring(f, ci):
                 continue
-            if self._owned_by_call(analysis, fn, op.state):
-                continue
             d = self._before_try(analysis, ctx, fn, ci, op) or self._undone_after(
                 analysis, ctx, fn, ci, op
             )
-            if d is not None:
+            if d is not None and not self._owned_by_call(analysis, fn, op.state):
                 yield d
 
     @staticmethod
@@ -533,6 +534,9 @@ class StateBrokenByCancellation:
     ) -> Diagnostic | None:
         if not _acquire_like(op) or analysis.lifecycle.intersection(fn.facts.qualname.split(".")):
             return None  # a cancelled start or stop (or what it runs) abandons the object
+        undos = (state_op(e) for e in fn.facts.events[ci + 1 :])  # a bracket's undo comes later
+        if not any(u is not None and _undoes(op, u, strict=True) for u in undos):
+            return None
         found = self._bracket(analysis, ctx, ci, op)
         if found is None or self._undone_elsewhere(analysis, fn, op):
             return None  # a reset or close of the object undoes it too
