@@ -65,7 +65,9 @@ def test_yield_from_in_await_is_an_await_point() -> None:
 
 
 def test_pool_starvation_names_the_pool_and_what_it_waits_for() -> None:
-    acquire, semaphore = findings("arc004/arc004_bad_acquire_on_default_pool.py")
+    acquire, semaphore = [
+        d for d in findings("arc004/arc004_bad_acquire_on_default_pool.py") if d.code == "ARC004"
+    ]
     assert "runs on the event loop's default executor" in acquire.message
     assert "until `self._lock` (`threading.Lock`) is free" in acquire.message
     assert "until `self._writers` (`threading.Semaphore`) is free" in semaphore.message

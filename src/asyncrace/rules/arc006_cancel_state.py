@@ -89,6 +89,8 @@ _CONSTRUCTORS = frozenset({"__init__", "__post_init__", "__new__"})
 _HELD_WORDS = frozenset(
     {"busy", "pending", "progress", "active", "locked", "held", "inflight", "waiting", "blocked"}
 )
+# hand-offs that defer the caller's cancellation until the thread has finished
+_DEFERRING_HANDOFFS = frozenset({"anyio.to_thread.run_sync", "trio.to_thread.run_sync"})
 _AWAITABLE_ANNOTATIONS = ("Awaitable", "Coroutine", "Future", "Task")
 
 
@@ -704,7 +706,7 @@ class StateBrokenByCancellation:
             if ev.kind != K.CALL or ev.bind == Bind.NONE:
                 continue
             idx = analysis.locks.handoff_arg(ctx, ev.ref)
-            if idx is None:
+            if idx is None or self._waits_for_thread(analysis, fn, ev):
                 continue
             positional = [a for a in ev.args if not is_kw(a)]
             if idx >= len(positional):
@@ -748,6 +750,15 @@ class StateBrokenByCancellation:
                 "the lock, the thread takes it anyway and nobody ever releases it"
             )
             yield make(CODE, fn.module.path, at(ev), msg, steps, FIX_THREAD)
+
+    @staticmethod
+    def _waits_for_thread(analysis: Analysis, fn: Fn, ev: Event) -> bool:
+        """AnyIO's and Trio's ``to_thread.run_sync`` hold a cancellation back until the thread
+        is done (unless told to abandon it): the acquisition completes and its result is kept."""
+        fq = analysis.index.resolve(fn.module, ev.ref) if "(" not in ev.ref else ""
+        if fq not in _DEFERRING_HANDOFFS:
+            return False
+        return not any(a.partition("=")[0] in ("abandon_on_cancel", "cancellable") for a in ev.args)
 
     @staticmethod
     def _thread_wait(f: FunctionFacts, i: int) -> int:
