@@ -59,6 +59,7 @@ class Analysis:
         self.self_callers = s.self_callers
         self.passed_on = s.passed_on
         self.suspends = s.suspends
+        self.suspending = s.suspending
         self.invalidates_on_cancel = s.invalidates_on_cancel
         self.exchange = s.exchange
         self.exchange_at = s.exchange_at

@@ -280,6 +280,8 @@ class Summaries:
         self._mentions_source = mentions
         # cancellation (ARC006)
         self._suspends: Memo[tuple[object, ...], tuple[Step, ...] | None] = Memo(t)
+        self._suspends_active: list[tuple[object, ...]] = []  # being computed, outermost first
+        self._suspends_cyclic: set[tuple[object, ...]] = set()  # reached again while so
         self._invalidates: Memo[tuple[object, ...], Step | None] = Memo(t)
         self._exchanges: Memo[tuple[object, ...], Exchange] = Memo(t)
         self._returns: Memo[tuple[object, ...], dict[str, tuple[Step, ...]]] = Memo(t)
@@ -683,14 +685,35 @@ class Summaries:
         ``asyncio.shield(...)`` (the shielded work completes) or in callees that never do.
         ``()`` at the depth bound or in a recursion: assumed to suspend."""
         key = (ctx.fn.fq, ctx.recv)
+        active = self._suspends_active
+        if key in active:  # a recursion: assumed to suspend, and what is computed on the
+            for k in active[active.index(key) :]:  # cycle depends on where it was entered
+                self._suspends_cyclic.add(k)
+            return ()
         found = self._suspends.get(key)
         if found is not MISS:
             return found  # type: ignore[no-any-return]
-        self._suspends.start(key, ())  # recursion guard: assumed to suspend
+        self._suspends.start(key, ())
+        active.append(key)
+        try:
+            out = self._suspends_of(ctx, depth)
+        finally:
+            active.pop()
+        if key in self._suspends_cyclic and active:
+            # inside a cycle entered elsewhere: not kept, so every answer kept is the one
+            # computed from this function itself (incremental runs ask in another order)
+            self._suspends_cyclic.discard(key)
+            self._suspends.values.pop(key, None)
+            self.tracker.end()
+            return out
+        self._suspends_cyclic.discard(key)
+        return self._suspends.finish(key, out)
+
+    def _suspends_of(self, ctx: Ctx, depth: int) -> tuple[Step, ...] | None:
         f = ctx.fn.facts
         out: tuple[Step, ...] | None = None
         if is_stub(f):  # an interface (``raise NotImplementedError``): the real one may
-            return self._suspends.finish(key, ())
+            return ()
         for i, ev in enumerate(f.events):
             if ev.kind != K.AWAIT:
                 continue
@@ -712,6 +735,8 @@ class Summaries:
                 continue  # the shielded work runs to its end even if this task is cancelled
             targets = self.call_targets(ctx, call)
             if not targets or depth >= MAX_DEPTH:
+                if targets:  # cut by the depth bound: what depends on it is not kept
+                    self._suspends_cyclic.update(self._suspends_active)
                 out = (here,)
                 break
             inner: tuple[Step, ...] | None = None
@@ -726,7 +751,29 @@ class Summaries:
             if inner is not None:
                 out = (fn_step(ctx.fn, at(call), f"awaits `{call.ref}`"), *(inner or (here,)))
                 break
-        return self._suspends.finish(key, out)
+        return out
+
+    def suspending(self, ctx: Ctx, i: int) -> bool:
+        """Can the await at event ``i`` of ``ctx``'s function let other tasks run? Not when it
+        awaits coroutines of the project that never suspend themselves (:meth:`suspends`:
+        ``async def record(...)`` with no await inside), nor a lock's release; anything not
+        known suspends."""
+        f = ctx.fn.facts
+        ev = f.events[i]
+        if ev.kind != K.AWAIT:
+            return False
+        if ev.name == "async with exit":
+            return self.locks.lock_of(ctx, ev.ref) is None
+        call = f.events[i - 1] if i > 0 else None
+        if ev.name != "await" or call is None or call.kind != K.CALL or call.bind != Bind.AWAITED:
+            return True
+        targets = self.call_targets(ctx, call)
+        if not targets:
+            return True
+        return any(
+            not tfn.facts.is_async or self.suspends(Ctx(tfn, tctx.recv)) is not None
+            for tfn, tctx, _fv in targets
+        )
 
     def call_targets(self, ctx: Ctx, ev: Event) -> list[tuple[Fn, Ctx, FuncVal]]:
         """The project functions a call may run (``Index.callable_targets``), and for

@@ -160,6 +160,8 @@ class StateClobberedAcrossAwait:
         for c, e in enumerate(events):
             if e.kind != K.CALL or e.bind != Bind.AWAITED:
                 continue
+            if c + 1 < len(events) and not analysis.suspending(ctx, c + 1):
+                continue  # an awaited coroutine that never suspends: nobody runs meanwhile
             into = {r for r in _reads_into(events, c) if not e.ref.startswith(r + ".")}
             for a in e.args:
                 r = a.partition("=")[2] if "=" in a and a.partition("=")[0].isidentifier() else a
@@ -372,7 +374,7 @@ class StateClobberedAcrossAwait:
             ):
                 if use < 0:
                     use = i
-            elif e.kind == K.AWAIT and use >= 0 and aw < 0:
+            elif e.kind == K.AWAIT and use >= 0 and aw < 0 and analysis.suspending(ctx, i):
                 aw = i
             for nxt in e.succ:
                 queue.append((nxt, use, aw))
@@ -487,13 +489,9 @@ class StateClobberedAcrossAwait:
             shared = set(write_ev.regions) & set(ev.regions)
             return any(analysis.region_lock(ctx, r) is not None for r in shared)
 
-        def is_await(_i: int, ev: Event) -> bool:
-            if ev.kind != K.AWAIT:
-                return False
-            if ev.name == "async with exit":
-                # releasing a lock does not suspend; leaving other contexts may
-                return analysis.locks.lock_of(ctx, ev.ref) is None
-            return True
+        def is_await(i: int, ev: Event) -> bool:
+            # releasing a lock does not suspend, nor does a coroutine that never suspends
+            return ev.kind == K.AWAIT and analysis.suspending(ctx, i)
 
         def hit(i: int, ev: Event, aw: int) -> bool:
             if aw < 0:

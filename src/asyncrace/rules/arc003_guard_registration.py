@@ -401,7 +401,10 @@ class GuardBeforeRegistration:
         present_start = guard.succ[1 - absent]
         if kind == "in" and _consumes(f, present_start, ref):
             return None  # ``if k in self._pending: self._pending.pop(k)``: routing, not a guard
-        for i, aw in search(f, [absent_start], stop=stop, hit=hit):
+        def is_await(j: int, ev: Event) -> bool:
+            return ev.kind == K.AWAIT and analysis.suspending(ctx, j)
+
+        for i, aw in search(f, [absent_start], stop=stop, hit=hit, is_await=is_await):
             if _reaches(f, present_start, i, avoid=b) and (
                 aw < 0 or _reaches(f, present_start, aw, avoid=b)
             ):
