@@ -518,14 +518,17 @@ def test_client_settings_units() -> None:
         lsp.ClientSettings.from_options({"strictness": "high"})
 
 
-NO_EVIDENCE = """class Cache:
+NO_EVIDENCE = """import asyncio
+
+
+class Cache:
     async def load(self, key):
         self.current = key
         await self.fetch()
         return self.current
 
     async def fetch(self):
-        return None
+        await asyncio.sleep(0)  # (an await that suspends: one that never does is no await)
 """
 
 
