@@ -85,6 +85,8 @@ NAME_KEY = "\x00name:"
 SUB_KEY = "\x00sub:"
 ATTR_TYPES_KEY = "\x00attr-types"
 GLOBALS_KEY = "\x00globals"  # a scan of every module's variables
+# the key of a read of one module variable's type (``<module>.<name>``)
+GLOBAL_VAR_KEY = "\x00global:"
 # the key of a read of one class's type (or absence) of one attribute: ``<class>.<attr>``
 ATTR_KEY = "\x00attr:"
 # the key of a read of the classes that define a method of a name (structural dispatch on a
@@ -684,8 +686,8 @@ class Index:
         if mod is None:
             return None
         tracker = self.tracker
-        if tracker.frames:  # a module variable added or retyped changes the answer
-            tracker.frames[-1].add(GLOBALS_KEY)
+        if tracker.frames:  # that module variable added or retyped changes the answer
+            tracker.frames[-1].add(GLOBAL_VAR_KEY + fq)
         t = mod.global_types.get(var)
         return self._instantiate(self._global_value(mod, t)) if t else None
 

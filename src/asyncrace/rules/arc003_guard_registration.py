@@ -401,6 +401,7 @@ class GuardBeforeRegistration:
         present_start = guard.succ[1 - absent]
         if kind == "in" and _consumes(f, present_start, ref):
             return None  # ``if k in self._pending: self._pending.pop(k)``: routing, not a guard
+
         def is_await(j: int, ev: Event) -> bool:
             return ev.kind == K.AWAIT and analysis.suspending(ctx, j)
 

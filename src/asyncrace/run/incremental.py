@@ -36,6 +36,7 @@ from asyncrace.analysis.facts import ModuleFacts
 from asyncrace.analysis.index import (
     ATTR_KEY,
     ATTR_TYPES_KEY,
+    GLOBAL_VAR_KEY,
     GLOBALS_KEY,
     METHOD_KEY,
     NAME_KEY,
@@ -361,6 +362,13 @@ def _grown(
     touched.update(f"{NAME_KEY}{mod}.{name}" for name in grew.imports)
     if grew.variables:  # (passed refs: the mentions mark their names)
         touched.add(GLOBALS_KEY)
+        old_m = rec.header_facts()
+        for name in (set(old_m.global_vars) ^ set(m.global_vars)) | {
+            k
+            for k in old_m.global_types.keys() | m.global_types.keys()
+            if old_m.global_types.get(k) != m.global_types.get(k)
+        }:
+            touched.add(f"{GLOBAL_VAR_KEY}{mod}.{name}")
     for q in grew.classes:  # who found no such class, its bases' subclasses, attr types
         ci = index.classes[f"{mod}.{q}"]
         touched.add(f"{NAME_KEY}{ci.fq}")
