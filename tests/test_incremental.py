@@ -535,3 +535,65 @@ def test_two_modules_of_one_name_stay_apart(
     assert after == _check("--no-cache")
     assert ("util.py", "ARC004", 17) in _codes(after)
     assert len(full_runs) == 2 and rechecked == [["util#2"]]
+
+
+REGISTRY = """\
+import asyncio
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+
+    async def register(self, key: str) -> None:
+        if key in self._seen:
+            return
+        await asyncio.sleep(0)
+        self._seen.add(key)
+
+
+REGISTRY = Registry()
+"""
+
+CALLER = """\
+import asyncio
+
+from svc import REGISTRY
+
+
+class Other:
+    async def register(self, key: str) -> None:
+        pass
+
+
+async def main() -> None:
+    o = Other()
+    await o.register("a")
+    await asyncio.gather(o.register("b"), o.register("c"))
+    print(REGISTRY)
+"""
+
+
+def test_a_module_where_a_search_found_no_caller_is_read_again_only_when_it_calls(
+    proj: Path, full_runs: list[int], rechecked: list[list[str]]
+) -> None:
+    """The search for ``Registry.register``'s callers found none in caller.py (its
+    ``register`` calls are ``Other``'s): an edit there that keeps it so checks only caller.py;
+    one that makes caller.py gather two calls of it checks svc.py again, and the finding
+    appears there as in a full run."""
+    (proj / "svc.py").write_text(REGISTRY)
+    (proj / "caller.py").write_text(CALLER)
+    assert ("svc.py", "ARC003", 9) not in _codes(_check())
+    (proj / "caller.py").write_text(CALLER.replace('"a")', '"a")\n    await o.register("d")'))
+    after = _check()
+    assert after == _check("--no-cache")
+    assert rechecked == [["caller"]]
+    gathered = 'asyncio.gather(REGISTRY.register("b"), REGISTRY.register("c"))'
+    (proj / "caller.py").write_text(
+        CALLER.replace('asyncio.gather(o.register("b"), o.register("c"))', gathered)
+    )
+    after = _check()
+    assert after == _check("--no-cache")
+    assert ("svc.py", "ARC003", 9) in _codes(after)
+    assert rechecked[1] == ["caller", "svc"]
+    assert len(full_runs) == 3  # the first, and the two --no-cache runs

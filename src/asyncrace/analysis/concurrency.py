@@ -92,6 +92,11 @@ MANY_SPAWNERS: frozenset[str] = frozenset({"gather", "as_completed", "wait"})
 # spawn-site table for a method (``Concurrency.spawn_site``), and an async function's name
 SPAWN_KEY = "\x00spawn:"
 ASYNC_KEY = "\x00async:"  # the names of the project's async functions
+# a search for the callers of a function found none in a module: ``NO_CALLERS_KEY`` + the
+# function + ``"\x00"`` + the module stands for that module's read, so that an edit of the
+# module leaves the answer standing while the module still has no caller of the function
+# (``incremental``: :meth:`Concurrency.still_no_callers`)
+NO_CALLERS_KEY = "\x00no-callers:"
 # a module's spawn sites, (function, method, site) in its functions' order, and the modules
 # read to find them
 Contribution = tuple[list[tuple[str, str, Step]], set[str]]
@@ -970,7 +975,23 @@ class Concurrency:
                     label = self._call_label(caller, fn, r, relation, how)
                     out.append((caller, e, relation, label))
         out.sort(key=lambda c: (c[0].fq, c[1].pos))
+        if not out and m is not None:
+            return self._caller_memo.finish_as(key, out, mod, f"{NO_CALLERS_KEY}{fn.fq}\x00{mod}")
         return self._caller_memo.finish(key, out)
+
+    def still_no_callers(self, key: str) -> bool:
+        """Is a read noted as ``NO_CALLERS_KEY`` (a module with no caller of a function) still
+        one? The function may be gone, or the module may call it now."""
+        fq, _, mod = key[len(NO_CALLERS_KEY) :].rpartition("\x00")
+        fn = self.index.functions.get(fq)
+        if fn is None or mod not in self.index.modules:
+            return False
+        frames = self.tracker.frames
+        frames.append(set())  # memoized on the way: their reads are kept
+        try:
+            return not self._callers_in(fn, mod)
+        finally:
+            frames.pop()
 
     def _bound_callers(self, fn: Fn) -> list[tuple[Fn, Event, str, str]]:
         """The calls of ``fn`` through callables stored for later (:meth:`_stored_calls`)."""

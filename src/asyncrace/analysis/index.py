@@ -66,6 +66,18 @@ class Tracker:
         fr[-1].update(top)
         return top
 
+    def end_as(self, old: str, new: str) -> set[str] | None:
+        """As :meth:`end`, with the read ``old`` (a module) noted as ``new`` (a finer key)."""
+        fr = self.frames
+        if len(fr) < 2:
+            return None
+        top = fr.pop()
+        if old in top:
+            top.discard(old)
+            top.add(new)
+        fr[-1].update(top)
+        return top
+
     def start(self) -> None:
         """Start recording one unit (a module's check, a module's contribution to a table)."""
         self.frames = [set()]
@@ -124,6 +136,14 @@ class Memo(Generic[_KT, _V]):
     def finish(self, key: _KT, value: _V) -> _V:
         self.values[key] = value
         d = self.tracker.end()
+        if d:
+            self.deps[key] = d
+        return value
+
+    def finish_as(self, key: _KT, value: _V, old: str, new: str) -> _V:
+        """As :meth:`finish`, with the read ``old`` noted as ``new`` (:meth:`Tracker.end_as`)."""
+        self.values[key] = value
+        d = self.tracker.end_as(old, new)
         if d:
             self.deps[key] = d
         return value

@@ -42,7 +42,7 @@ from asyncrace.run.cache import Invalid
 from asyncrace.settings import Settings
 
 FORMAT = "asyncrace-project-snapshot"
-SCHEMA = 2  # 2: the concurrency model's verdicts per module
+SCHEMA = 3  # 2: the concurrency model's verdicts per module; 3: reads noted as NO_CALLERS_KEY
 KEEP = 4  # snapshots kept per cache directory (one per set of files and settings)
 DIR = "projects"
 
