@@ -97,6 +97,7 @@ ASYNC_KEY = "\x00async:"  # the names of the project's async functions
 # module leaves the answer standing while the module still has no caller of the function
 # (``incremental``: :meth:`Concurrency.still_no_callers`)
 NO_CALLERS_KEY = "\x00no-callers:"
+NO_STORED_KEY = "\x00no-stored:"  # the same for the callables handed on (``_stored_in``)
 # a module's spawn sites, (function, method, site) in its functions' order, and the modules
 # read to find them
 Contribution = tuple[list[tuple[str, str, Step]], set[str]]
@@ -298,6 +299,7 @@ class Concurrency:
         self._edges: Memo[tuple[str, Pos], tuple[Step | None, Step | None]] = Memo(t)
         self._locking: Memo[str, Step | None] = Memo(t)
         self._caller_memo: Memo[tuple[str, str], list[tuple[Fn, Event, str, str]]] = Memo(t)
+        self._stored_memo: Memo[tuple[str, str], list[tuple[Fn, int, str]]] = Memo(t)
         # each module's contribution to the spawn-site table, with the modules it read; an
         # incremental run fills in those of the modules it need not compute again
         self.contributions: dict[str, Contribution] = {}
@@ -980,16 +982,18 @@ class Concurrency:
         return self._caller_memo.finish(key, out)
 
     def still_no_callers(self, key: str) -> bool:
-        """Is a read noted as ``NO_CALLERS_KEY`` (a module with no caller of a function) still
-        one? The function may be gone, or the module may call it now."""
-        fq, _, mod = key[len(NO_CALLERS_KEY) :].rpartition("\x00")
+        """Is a read noted as ``NO_CALLERS_KEY`` (a module with no caller of a function) or
+        ``NO_STORED_KEY`` (none that hands it on to be called later) still one? The function
+        may be gone, or the module may call it now."""
+        stored = key.startswith(NO_STORED_KEY)
+        fq, _, mod = key[len(NO_STORED_KEY if stored else NO_CALLERS_KEY) :].rpartition("\x00")
         fn = self.index.functions.get(fq)
         if fn is None or mod not in self.index.modules:
             return False
         frames = self.tracker.frames
         frames.append(set())  # memoized on the way: their reads are kept
         try:
-            return not self._callers_in(fn, mod)
+            return not (self._stored_in(fn, mod) if stored else self._callers_in(fn, mod))
         finally:
             frames.pop()
 
@@ -1086,12 +1090,20 @@ class Concurrency:
         self.tracker.note(ARG_KEY + name)
         out: list[tuple[Fn, int, str]] = []
         for mod in self.summaries.mentions().args.get(name, ()):
-            m = self.index.modules.get(mod)
-            if m is None:
-                continue
-            if test_module(m):
-                continue
-            for g, e, pos_i, kw, r in self._module_args(m).get(name, ()):
+            out.extend(self._stored_in(fn, mod))
+        return out
+
+    def _stored_in(self, fn: Fn, mod: str) -> list[tuple[Fn, int, str]]:
+        """:meth:`_stored_calls` of the callables ``fn`` handed on in one module."""
+        key = (fn.fq, mod)
+        found = self._stored_memo.get(key)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._stored_memo.start(key, [])
+        out: list[tuple[Fn, int, str]] = []
+        m = self.index.modules.get(mod)
+        if m is not None and not test_module(m):
+            for g, e, pos_i, kw, r in self._module_args(m).get(fn.facts.name, ()):
                 ctx = self.summaries.ctx(g)
                 val = self.index.eval(ctx, r)
                 if not (isinstance(val, FuncVal) and val.fq == fn.fq):
@@ -1100,7 +1112,9 @@ class Concurrency:
                     param = _param_for(t, pos_i, kw, e.args)
                     if param:
                         out.extend(self._param_calls(t, param))
-        return out
+        if not out and m is not None:
+            return self._stored_memo.finish_as(key, out, mod, f"{NO_STORED_KEY}{fn.fq}\x00{mod}")
+        return self._stored_memo.finish(key, out)
 
     def _module_args(self, m: ModuleFacts) -> dict[str, list[tuple[Fn, Event, int, str, str]]]:
         """Name -> the module's call arguments that are a plain ref of that last name

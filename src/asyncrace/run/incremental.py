@@ -30,7 +30,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from asyncrace import suppress
-from asyncrace.analysis.concurrency import ASYNC_KEY, NO_CALLERS_KEY, SPAWN_KEY, merge_sites
+from asyncrace.analysis.concurrency import (
+    ASYNC_KEY,
+    NO_CALLERS_KEY,
+    NO_STORED_KEY,
+    SPAWN_KEY,
+    merge_sites,
+)
 from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import ModuleFacts
 from asyncrace.analysis.index import (
@@ -250,13 +256,16 @@ def _check(
 
     analysis = Analysis(index, settings, mentions)
     analysis.track = True
-    # a changed module where a search found no caller of a function: read again only if it
-    # calls the function now (``NO_CALLERS_KEY``)
+    # a changed module where a search found no caller of a function (or none that hands it on
+    # to be called later): read again only if it has one now (``NO_CALLERS_KEY``)
     unsure: set[str] = set()
     for r in records:
         for deps in (r.deps, r.contribution_deps, *(v[3] for v in r.verdicts)):
             unsure.update(
-                d for d in deps if d.startswith(NO_CALLERS_KEY) and d.rpartition("\x00")[2] in fresh
+                d
+                for d in deps
+                if d.startswith((NO_CALLERS_KEY, NO_STORED_KEY))
+                and d.rpartition("\x00")[2] in fresh
             )
     touched.update(k for k in sorted(unsure) if not analysis.concurrency.still_no_callers(k))
     # the concurrency model's verdicts that read nothing changed are answered as before
