@@ -19,6 +19,7 @@ nothing of it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -82,6 +83,22 @@ DEFAULT_LIFECYCLE: frozenset[str] = DUNDER_LIFECYCLE | frozenset(
         "main",
     }
 )
+
+# the first word of a method that tears down a part of its object (``aclose_events``)
+TEARDOWN_VERBS: frozenset[str] = frozenset(
+    {"close", "aclose", "shutdown", "stop", "cleanup", "teardown", "dispose", "disconnect"}
+)
+# calls that take a callback off a list rather than register it (``deregister_callback``,
+# ``remove_listener``, ``removeHandler``, ``off``)
+_UNREGISTER = re.compile(
+    r"(de|un)register|unsubscribe|unwatch|unbind|unhook|detach|remove|discard|delete|off($|_)",
+    re.IGNORECASE,
+)
+
+
+def _unregisters(ref: str) -> bool:
+    return _UNREGISTER.match(ref.rpartition(".")[2]) is not None
+
 
 # base classes that say nothing about who calls the class's callbacks
 _NEUTRAL_BASES = ("typing.", "typing_extensions.", "abc.", "dataclasses.", "builtins.", "enum.")
@@ -383,6 +400,7 @@ class Concurrency:
                         _bound_method_ref(a) and self._async_name(a.rpartition(".")[2], async_names)
                         for a in e.args
                     )
+                    and not _unregisters(e.ref)
                     and not self.index.callable_targets(ctx, e.ref)
                     and not self._project_class(ctx, e.ref)
                 ):
@@ -754,7 +772,7 @@ class Concurrency:
         f = fn.facts
         if not f.is_async or f.cls is None or f.parent is not None or f.is_generator:
             return None  # (an async generator is iterated by the task that asked for it)
-        if f.name.startswith("_") or f.name in self.lifecycle:
+        if f.name.startswith("_") or self._once_per_object(f.name):
             return None
         cls_fq = self.index.method_fn(fn)
         if cls_fq is None:
@@ -763,6 +781,11 @@ class Concurrency:
         if step is None or self._own_worker(fn):
             return None
         return Verdict(True, (step,), "lock-protected class")
+
+    def _once_per_object(self, name: str) -> bool:
+        """A set-up or tear-down method (``lifecycle``), or one that tears down a part of the
+        object, named for it (``aclose_events``, ``close_stream``, ``stop_listening``)."""
+        return name in self.lifecycle or name.partition("_")[0] in TEARDOWN_VERBS
 
     def _own_worker(self, fn: Fn) -> bool:
         """Is ``fn`` started as a task by a method of its own class, once
@@ -787,7 +810,7 @@ class Concurrency:
         own = self.index.classes.get(cls_fq)
         for ci in [own] if own is not None else []:
             for name in sorted(ci.facts.methods):
-                if name.startswith("_") or name in self.lifecycle:
+                if name.startswith("_") or self._once_per_object(name):
                     continue
                 m = self.index.functions.get(f"{ci.module.module}.{ci.facts.methods[name]}")
                 if m is None or not m.facts.is_async:
