@@ -947,7 +947,8 @@ class _FunctionBuilder:
         elif isinstance(s, ast.Return):
             if s.value is not None:
                 self.expr(s.value, Bind.RETURNED)
-                self.returns.append(self._value_ref(s.value))
+                none = isinstance(s.value, ast.Constant) and s.value.value is None
+                self.returns.append("None" if none else self._value_ref(s.value))
             self.emit(K.RETURN, s)
             self._abrupt_exit()
         elif isinstance(s, ast.Raise):

@@ -168,7 +168,9 @@ class FunctionFacts:
     regions: list[Region]
     globals_declared: tuple[str, ...] = ()
     nested: tuple[str, ...] = ()  # qualnames of functions/lambdas defined directly inside
-    returns_refs: tuple[str, ...] = ()  # refs of returned expressions (calls as "callee()")
+    # refs of returned expressions (calls as "callee()", ``return None`` as "None", "" for
+    # an expression of no ref)
+    returns_refs: tuple[str, ...] = ()
     returns_annotation: str = ""  # ref of the return annotation
     # a function defined again under the same name in the same scope (``if hasattr(os, "x"):
     # def make_lock(): ... else: def make_lock(): ...``): what each earlier definition returns,

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from asyncrace.analysis.concurrency import ANY, OBJECT, Verdict
 from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts
-from asyncrace.analysis.index import Ctx, Fn, Inst
-from asyncrace.analysis.summaries import Step, at, fn_step, search, short
+from asyncrace.analysis.index import Ctx, Fn, FuncVal, Inst
+from asyncrace.analysis.summaries import Step, at, fn_step, is_kw, search, short
 from asyncrace.diagnostic import Diagnostic
 from asyncrace.rules.base import evidence_clause, line_of, make, module_functions
 
@@ -176,7 +176,7 @@ class StateClobberedAcrossAwait:
                     for under in analysis.reads(Ctx(prop, ctx.recv)):
                         if under.startswith("self."):
                             state.setdefault(under, r)
-            if not state or self._in_flight(f, c):
+            if not state or self._in_flight(f, c) or self._hands_back(analysis, ctx, e, carried):
                 continue
             found = self._written_back(analysis, ctx, fn, c, state)
             if found is None:
@@ -209,6 +209,47 @@ class StateClobberedAcrossAwait:
                 f"{evidence_clause(evidence)}"
             )
             yield make(self.code, here, at(events[read_at]), msg, steps, FIX_LOST)
+
+    @staticmethod
+    def _hands_back(analysis: Analysis, ctx: Ctx, e: Event, carried: dict[str, set[str]]) -> bool:
+        """Does the awaited call give back the very object it was handed, or ``None``
+        (``refresh_or_none(creds)``: refreshed in place, ``return creds``)? Then the value
+        written back is the one read: two calls write the same object, nothing is lost. Calls
+        run on a thread (``to_thread(f, *args)``, ``run_in_executor(pool, f, *args)``) are
+        followed to ``f``."""
+        last = e.ref.rpartition(".")[2]
+        hand = {"to_thread": 0, "run_in_executor": 1}.get(last)
+        if hand is not None:
+            if len(e.args) <= hand or is_kw(e.args[hand]):
+                return False
+            val = analysis.index.eval(ctx, e.args[hand])
+            fn = analysis.index.functions.get(val.fq) if isinstance(val, FuncVal) else None
+            targets = [(fn, False)] if fn is not None else []
+            args = e.args[hand + 1 :]
+        else:
+            targets = [(t, tctx.recv is not None) for t, tctx in analysis.targets(ctx, e)]
+            args = e.args
+        if not targets:
+            return False
+        for t, bound in targets:
+            params = [p.name for p in t.facts.params if p.kind in ("pos", "kwonly")]
+            if bound and params:
+                params = params[1:]
+            returned = set(t.facts.returns_refs) - {"None"}
+            if t.facts.is_generator or not returned or not returned <= set(params):
+                return False
+            for r in returned:
+                given = next(
+                    (a.partition("=")[2] for a in args if is_kw(a) and a.partition("=")[0] == r),
+                    None,
+                )
+                positional = [a for a in args if not is_kw(a)]
+                k = params.index(r)
+                if given is None and k < len(positional):
+                    given = positional[k]
+                if not given or not (given.startswith("self.") or given in carried):
+                    return False  # gives back something other than the state it was handed
+        return True
 
     @staticmethod
     def _in_flight(f: FunctionFacts, c: int) -> bool:
