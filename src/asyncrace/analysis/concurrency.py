@@ -84,6 +84,10 @@ DEFAULT_LIFECYCLE: frozenset[str] = DUNDER_LIFECYCLE | frozenset(
     }
 )
 
+# awaited on an object before it is started again: its previous run has ended
+RESTART_STOPS: frozenset[str] = frozenset(
+    {"close", "aclose", "stop", "shutdown", "wait_closed", "join", "terminate"}
+)
 # the first word of a method that tears down a part of its object (``aclose_events``)
 TEARDOWN_VERBS: frozenset[str] = frozenset(
     {"close", "aclose", "shutdown", "stop", "cleanup", "teardown", "dispose", "disconnect"}
@@ -94,6 +98,25 @@ _UNREGISTER = re.compile(
     r"(de|un)register|unsubscribe|unwatch|unbind|unhook|detach|remove|discard|delete|off($|_)",
     re.IGNORECASE,
 )
+
+
+def _restart(f: FunctionFacts, call: Event) -> bool:
+    """``await worker.close()`` then ``create_task(worker.run())``: the object's previous run
+    is stopped, and the stop awaited, before this start (a restart loop; the first start
+    before the loop is then one run at a time too)."""
+    segs = split_ref(call.ref)
+    if len(segs) < 2:
+        return False
+    recv = ".".join(segs[:-1])
+    return any(
+        e.kind == K.CALL
+        and e.bind == Bind.AWAITED
+        and e.pos < call.pos
+        and (e.repeated or not call.repeated)
+        and e.ref.startswith(recv + ".")
+        and e.ref[len(recv) + 1 :] in RESTART_STOPS
+        for e in f.events
+    )
 
 
 def _unregisters(ref: str) -> bool:
@@ -428,7 +451,7 @@ class Concurrency:
                     # or twice in one gather (``gather(c.a(1), c.a(2))``); a gather of two
                     # different methods (``gather(c.a(), c.b())``) runs each once
                     again = e.repeated or (many and sum(x.ref == e.ref for x in inside) > 1)
-                    if self._fresh_receiver(ctx, fn, e, again):
+                    if self._fresh_receiver(ctx, fn, e, again) or _restart(fn.facts, e):
                         continue
                     for tfn, tctx in self.summaries.targets(ctx, e):
                         if tctx.recv is None or not tfn.facts.is_async:
