@@ -278,6 +278,15 @@ def _is_const(node: ast.expr) -> bool:
     return isinstance(node, ast.Call) and not node.args and not node.keywords
 
 
+def _default(node: ast.expr | None) -> str:
+    """A parameter's default as :attr:`Param.default` records it."""
+    if node is None:
+        return ""
+    if isinstance(node, ast.Constant):
+        return "truthy" if node.value else "falsy"
+    return "other"
+
+
 def _truthiness(node: ast.expr) -> str:
     if isinstance(node, ast.Constant):
         return "truthy" if node.value else "falsy"
@@ -609,6 +618,7 @@ class _FunctionBuilder:
             self.qualname = prefix + node.name
             self.decorators = tuple(_decorator_ref(d) for d in node.decorator_list)
         self.params = self._params(node.args)
+        self.param_names = frozenset(p.name for p in self.params)
         # the receiver: the first parameter of a method is spelled "self"/"cls" in refs;
         # nested functions see their enclosing method's receiver
         self.recv: dict[str, str] = dict(recv or {})
@@ -640,13 +650,30 @@ class _FunctionBuilder:
     @staticmethod
     def _params(args: ast.arguments) -> tuple[Param, ...]:
         out: list[Param] = []
-        for a in [*args.posonlyargs, *args.args]:
-            out.append(Param(a.arg, type_ref(a.annotation), "pos", element_type_ref(a.annotation)))
+        positional = [*args.posonlyargs, *args.args]
+        defaults: list[ast.expr | None] = [None] * (len(positional) - len(args.defaults))
+        defaults.extend(args.defaults)
+        for a, d in zip(positional, defaults, strict=True):
+            out.append(
+                Param(
+                    a.arg,
+                    type_ref(a.annotation),
+                    "pos",
+                    element_type_ref(a.annotation),
+                    _default(d),
+                )
+            )
         if args.vararg:
             out.append(Param(args.vararg.arg, "", "vararg"))
-        for a in args.kwonlyargs:
+        for a, kd in zip(args.kwonlyargs, args.kw_defaults, strict=True):
             out.append(
-                Param(a.arg, type_ref(a.annotation), "kwonly", element_type_ref(a.annotation))
+                Param(
+                    a.arg,
+                    type_ref(a.annotation),
+                    "kwonly",
+                    element_type_ref(a.annotation),
+                    _default(kd),
+                )
             )
         if args.kwarg:
             out.append(Param(args.kwarg.arg, "", "kwarg"))
@@ -1206,12 +1233,10 @@ class _FunctionBuilder:
         inner = (
             test.operand if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) else test
         )
-        b = self.emit(
-            K.BRANCH,
-            test,
-            guards=tuple(self._guards(test)),
-            name="compound" if isinstance(inner, ast.BoolOp) else "",
-        )
+        name = "compound" if isinstance(inner, ast.BoolOp) else ""
+        if isinstance(inner, ast.Name) and inner.id in self.param_names:
+            name = f"if:{'not ' if inner is not test else ''}{inner.id}"
+        b = self.emit(K.BRANCH, test, guards=tuple(self._guards(test)), name=name)
         t = self.nop()
         self.frontier = [b]
         f = self.nop()

@@ -46,7 +46,10 @@ class K(IntEnum):
     CALL = 6
     SETITEM = 7  # container[key] = value
     DELITEM = 8  # del container[key]
-    BRANCH = 9  # an ``if``/``while``/``match`` test; succ = [true target, false target]
+    # an ``if``/``while``/``match`` test; succ = [true target, false target]; ``name``:
+    # "compound" for an ``and``/``or`` test, "if:<param>" / "if:not <param>" for a test of a
+    # parameter's truth (``if defer:``)
+    BRANCH = 9
     YIELD = 10
     RETURN = 11
     RAISE = 12
@@ -149,6 +152,8 @@ class Param:
     annotation: str = ""  # ref of the annotation (string annotations parsed), "" if none
     kind: str = "pos"  # "pos", "kwonly", "vararg", "kwarg"
     element: str = ""  # for a container annotation, the ref of the class it holds
+    # its default: "" none, "truthy"/"falsy" for a constant (``flag: bool = False``), "other"
+    default: str = ""
 
 
 @compact_pickle

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from asyncrace.analysis.facade import Analysis
-from asyncrace.analysis.facts import Bind, Event, K, ModuleFacts, Pos, Region
+from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts, Pos, Region
 from asyncrace.analysis.index import (
     MISS,
     ClassObj,
@@ -123,6 +123,9 @@ class _TokenCM:
     create: Event  # the ``set``/``attach`` call, or the attaching ``with`` item's position
     steps: tuple[Step, ...]  # set/attach, yield, release (innermost manager first)
     what: str  # "`var.set()`", "`context.attach()`", "`tracer.start_as_current_span()`"
+    # a parameter of the manager the token is made only when true (``if defer: var.set()``):
+    # a caller that leaves it at a false default enters a manager that holds no token
+    gate: str = ""
 
 
 @dataclass
@@ -822,7 +825,7 @@ class ContextTokenCrossesHandler:
         ctx = analysis.ctx(fn)
         for target, _c, _fv in analysis.index.callable_targets(ctx, callee):
             cm = self._token_cm(analysis, target)
-            if cm is not None:
+            if cm is not None and not (cm.gate and _left_false(fn, region, target, cm.gate)):
                 return f"`{short(target)}()`", cm.steps, cm
         return None
 
@@ -941,7 +944,7 @@ class ContextTokenCrossesHandler:
                 fn_step(fn, f.events[y].pos, "the manager suspends here, holding the token"),
                 fn_step(fn, f.events[j].pos, f"{verb} here, when the manager exits"),
             )
-            return _TokenCM(fn, ev, steps, _describe(kind))
+            return _TokenCM(fn, ev, steps, _describe(kind), _gate(f, i))
         for rid, region in enumerate(f.regions):
             yr = _yield_in(fn, rid)
             if yr is None:
@@ -1039,6 +1042,66 @@ class ContextTokenCrossesHandler:
                 FIX_CM,
             )
         return None
+
+
+def _gate(f: FunctionFacts, i: int) -> str:
+    """The parameter whose truth alone lets event ``i`` run (``if defer: var.set()``): ``i``
+    is reached from the entry only through that test's true side; "" if none."""
+    for b, ev in enumerate(f.events):
+        if ev.kind != K.BRANCH or not ev.name.startswith("if:") or len(ev.succ) < 2:
+            continue
+        param = ev.name[3:]
+        negated = param.startswith("not ")
+        true_side = ev.succ[1] if negated else ev.succ[0]
+        seen = {0}
+        todo = [0]
+        while todo:
+            j = todo.pop()
+            if j == i:
+                break
+            for k in f.events[j].succ:
+                if (j, k) == (b, true_side) or k in seen:
+                    continue
+                seen.add(k)
+                todo.append(k)
+        else:
+            return param.removeprefix("not ")
+    return ""
+
+
+def _left_false(fn: Fn, region: Region, target: Fn, gate: str) -> bool:
+    """Does the ``with`` item at ``region`` call ``target`` leaving its parameter ``gate`` at
+    a false constant default (not passed by keyword nor by position)?"""
+    params = target.facts.params
+    p = next((p for p in params if p.name == gate), None)
+    if p is None or p.default != "falsy":
+        return False
+    call = next(
+        (
+            e
+            for e in fn.facts.events
+            if e.kind == K.CALL and e.ref == region.ref[:-2] and _inside(e.pos, region.pos)
+        ),
+        None,
+    )
+    if call is None or any(a.startswith(("*", "**")) for a in call.args):
+        return False
+    if any(_is_kw(a) and a.partition("=")[0] == gate for a in call.args):
+        return False
+    if p.kind == "pos":
+        names = [q.name for q in params if q.kind == "pos"]
+        bound = 1 if target.facts.cls is not None and names and names[0] in ("self", "cls") else 0
+        given = sum(1 for a in call.args if not _is_kw(a))
+        if names.index(gate) - bound < given:
+            return False
+    return True
+
+
+def _inside(inner: Pos, outer: Pos) -> bool:
+    return (inner[0], inner[1]) >= (outer[0], outer[1]) and (inner[2], inner[3]) <= (
+        outer[2],
+        outer[3],
+    )
 
 
 def _reaches(fn: Fn, start: int, target: Event) -> bool:

@@ -67,7 +67,7 @@ log = logging.getLogger("asyncrace.cache")
 
 FORMAT = "asyncrace-extract-cache"
 # bump when the facts dataclasses, the extractor's output or the entry layout change
-SCHEMA = 7
+SCHEMA = 8
 PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
 CACHEDIR_TAG = (
     "Signature: 8a477f597d28d172789f06886806bc55\n"
