@@ -340,6 +340,7 @@ class Concurrency:
         self._locking: Memo[str, Step | None] = Memo(t)
         self._caller_memo: Memo[tuple[str, str], list[tuple[Fn, Event, str, str]]] = Memo(t)
         self._stored_memo: Memo[tuple[str, str], list[tuple[Fn, int, str]]] = Memo(t)
+        self._target_memo: Memo[tuple[str, int], tuple[str, ...]] = Memo(t)
         # each module's contribution to the spawn-site table, with the modules it read; an
         # incremental run fills in those of the modules it need not compute again
         self.contributions: dict[str, Contribution] = {}
@@ -1013,7 +1014,7 @@ class Concurrency:
                         if r and "(" not in r and split_ref(r)[-1] == name:
                             refs.append(r)
                 for r in refs:
-                    how = self._reaches(ctx, e, r, fn)
+                    how = self._reaches(ctx, e, r, fn, (caller.fq, i))
                     if how is None or (caller.fq, i) in done:
                         continue
                     done.add((caller.fq, i))
@@ -1065,12 +1066,23 @@ class Concurrency:
         out.sort(key=lambda c: (c[0].fq, c[1].pos))
         return self._caller_memo.finish(key, out)
 
-    def _reaches(self, ctx: Ctx, ev: Event, ref: str, fn: Fn) -> str | None:
-        """Does the call of ``ref`` run ``fn``? ``"typed"`` when the receiver's type says so,
-        ``"unique"`` when only ``fn``'s name says so (nothing is known of the receiver and
-        only one class of the project has a method of that name)."""
+    def _call_targets(self, ctx: Ctx, ev: Event, key: tuple[str, int]) -> tuple[str, ...]:
+        """The functions a call event of a caller runs (``Summaries.targets``), kept per event:
+        the search for the callers of every method of one name asks the same calls."""
+        found = self._target_memo.get(key)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._target_memo.start(key, ())
+        out = tuple(t.fq for t, _c in self.summaries.targets(ctx, ev))
+        return self._target_memo.finish(key, out)
+
+    def _reaches(self, ctx: Ctx, ev: Event, ref: str, fn: Fn, key: tuple[str, int]) -> str | None:
+        """Does the call of ``ref`` (event ``key``: caller, index) run ``fn``? ``"typed"`` when
+        the receiver's type says so, ``"unique"`` when only ``fn``'s name says so (nothing is
+        known of the receiver and only one class of the project has a method of that name)."""
         if ref == ev.ref:
-            if any(t.fq == fn.fq for t, _c in self.summaries.targets(ctx, ev)):
+            targets = self._call_targets(ctx, ev, key)
+            if fn.fq in targets:
                 return "typed"
         else:
             val = self.index.eval(ctx, ref)
@@ -1084,7 +1096,7 @@ class Concurrency:
             or fn.facts.parent is not None
             or fn.facts.name.startswith("__")
             or fn.facts.name in COMMON_METHOD_NAMES
-            or self.summaries.targets(ctx, ev)
+            or targets
         ):
             return None
         if self.index.eval(ctx, ".".join(segs[:-1])) is not None:
