@@ -119,6 +119,19 @@ def _restart(f: FunctionFacts, call: Event) -> bool:
     )
 
 
+def _called_at_once(f: FunctionFacts, call: Event) -> bool:
+    """``await T(self.update)()``: what the call returns (a wrapper of the method) is called
+    right here and awaited, not kept to be called later (``retry(on_backoff=self.cb)(fn)``
+    builds a wrapper of ``fn`` that keeps ``self.cb``: not this)."""
+    return any(
+        e.kind == K.CALL
+        and e.ref == call.ref + "()"
+        and e.pos[:2] == call.pos[:2]
+        and e.bind == Bind.AWAITED
+        for e in f.events
+    )
+
+
 def _unregisters(ref: str) -> bool:
     return _UNREGISTER.match(ref.rpartition(".")[2]) is not None
 
@@ -197,7 +210,6 @@ REGISTRATION_VERBS: frozenset[str] = frozenset(
         "action",
         "view",
         "shortcut",
-        "task",
     }
 )
 # annotations of the request object a web framework hands each handler
@@ -425,6 +437,7 @@ class Concurrency:
                         for a in e.args
                     )
                     and not _unregisters(e.ref)
+                    and not _called_at_once(fn.facts, e)
                     and not self.index.callable_targets(ctx, e.ref)
                     and not self._project_class(ctx, e.ref)
                 ):

@@ -1391,10 +1391,12 @@ def search(
     stop: Callable[[int, Event], bool],
     hit: Callable[[int, Event, int], bool],
     is_await: Callable[[int, Event], bool] | None = None,
+    avoid: frozenset[int] | set[int] = frozenset(),
 ) -> Iterator[tuple[int, int]]:
     """Walk the control-flow graph from ``starts``, remembering the first await passed.
     Yields (hit event, first await event or -1) when ``hit(i, ev, first_await)`` is true;
-    paths end at events where ``stop`` is true (after ``hit`` is asked)."""
+    paths end at events where ``stop`` is true (after ``hit`` is asked); events in ``avoid``
+    are never entered."""
     is_aw = is_await or (lambda _i, ev: ev.kind == K.AWAIT)
     queue: deque[tuple[int, int]] = deque((s, -1) for s in starts)
     visited: set[tuple[int, bool]] = set()
@@ -1411,4 +1413,5 @@ def search(
             continue
         nxt = aw if aw >= 0 else (i if is_aw(i, ev) else -1)
         for s in ev.succ:
-            queue.append((s, nxt))
+            if s not in avoid:
+                queue.append((s, nxt))

@@ -450,12 +450,14 @@ class StateClobberedAcrossAwait:
         inst_fn: Fn,
         inst_ev: Event,
     ) -> bool:
-        """The await and the clear run under a lock the installer also holds."""
+        """The await and the clear run under a lock the installer also holds (an ``async
+        with`` region, or an explicit ``await lock.acquire()`` ... ``lock.release()``)."""
         mine = {
             lock.ident
             for r in set(f.events[aw].regions) & set(f.events[w].regions)
             if (lock := analysis.region_lock(ctx, r)) is not None
         }
+        mine |= _acquired(analysis, ctx, aw) & _acquired(analysis, ctx, w)
         if not mine:
             return False
         ictx = analysis.ctx(inst_fn)
@@ -464,6 +466,7 @@ class StateClobberedAcrossAwait:
             for r in inst_ev.regions
             if (lock := analysis.region_lock(ictx, r)) is not None
         }
+        theirs |= _acquired(analysis, ictx, inst_fn.facts.events.index(inst_ev))
         return bool(mine & theirs)
 
     # -- an iterator that keeps its state on itself, shared -----------------------------------
@@ -650,3 +653,44 @@ def _installs_only_when_empty(f: FunctionFacts, install: int, ref: str) -> bool:
                     break
         todo.extend((n, cleared) for n in succ)
     return True
+
+
+def _acquired(analysis: Analysis, ctx: Ctx, j: int) -> set[str]:
+    """The asyncio locks held at event ``j`` by an explicit ``await <lock>.acquire()``: every
+    path from the function's entry to ``j`` passes an acquire of the lock, and none goes from
+    a ``<lock>.release()`` to ``j`` without a new acquire."""
+    f = ctx.fn.facts
+    by_lock: dict[str, tuple[set[int], set[int]]] = {}
+    for i, e in enumerate(f.events):
+        if e.kind != K.CALL:
+            continue
+        if e.ref.endswith(".acquire") and e.bind == Bind.AWAITED:
+            by_lock.setdefault(e.ref[: -len(".acquire")], (set(), set()))[0].add(i)
+        elif e.ref.endswith(".release"):
+            by_lock.setdefault(e.ref[: -len(".release")], (set(), set()))[1].add(i)
+    out: set[str] = set()
+    for ref, (acquires, releases) in by_lock.items():
+        if not acquires or j in acquires:
+            continue
+        if _reaches_avoiding(f, [0], j, acquires):
+            continue  # a path from the entry that never acquires it
+        if releases and _reaches_avoiding(f, sorted(releases), j, acquires):
+            continue  # a path from a release that does not acquire it again
+        lock = analysis.summaries.locks.lock_of(ctx, ref)
+        if lock is not None and lock.kind == "async":
+            out.add(lock.ident)
+    return out
+
+
+def _reaches_avoiding(f: FunctionFacts, starts: list[int], target: int, avoid: set[int]) -> bool:
+    seen = set(starts)
+    todo = [s for s in starts if s not in avoid]
+    while todo:
+        i = todo.pop()
+        if i == target:
+            return True
+        for k in f.events[i].succ:
+            if k not in seen and k not in avoid:
+                seen.add(k)
+                todo.append(k)
+    return False

@@ -834,10 +834,15 @@ class ContextTokenCrossesHandler:
         f = fn.facts
         if not self._plain_generator(analysis, fn):
             return
+        closed_here: bool | None = None
         for rid, region in enumerate(f.regions):
             y = _yield_in(fn, rid)
             if y is None:
                 continue
+            if closed_here is None:
+                closed_here = f.is_async and _always_aclosed(analysis, fn)
+            if closed_here:
+                return
             held = self._attaching_with(analysis, fn, rid)
             if held is None:
                 continue
@@ -1042,6 +1047,31 @@ class ContextTokenCrossesHandler:
                 FIX_CM,
             )
         return None
+
+
+def _always_aclosed(analysis: Analysis, fn: Fn) -> bool:
+    """Is every call of the async generator ``fn`` in the project the argument of an
+    ``aclosing(...)`` entered by ``async with`` (``async with aclosing(gen(...)) as it:``)?
+    Then its consumer closes it in the task that iterates it, whatever ends the loop."""
+    found = False
+    for caller, i in analysis.summaries.calls_by_name(fn.facts.name):
+        ev = caller.facts.events[i]
+        if ev.ref.rpartition(".")[2] != fn.facts.name:
+            continue
+        ctx = analysis.ctx(caller)
+        if not any(t.fq == fn.fq for t, _c in analysis.targets(ctx, ev)):
+            continue
+        wrapped = any(
+            e.kind == K.CALL
+            and e.ref.rpartition(".")[2] == "aclosing"
+            and _inside(ev.pos, e.pos)
+            and any(r.is_async and _inside(e.pos, r.pos) for r in caller.facts.regions)
+            for e in caller.facts.events
+        )
+        if not wrapped:
+            return False
+        found = True
+    return found
 
 
 def _gate(f: FunctionFacts, i: int) -> str:

@@ -181,6 +181,32 @@ def _held_flag(ref: str) -> bool:
     return bool(words) and (words[-1].endswith("ing") or any(w in _HELD_WORDS for w in words))
 
 
+def _kept_on_cancel(f: FunctionFacts, ci: int, op: _Op) -> bool:
+    """Does the function handle cancellation on purpose and leave ``op`` as it is: an
+    ``except CancelledError`` (named) of a ``try`` that runs after the change, which swallows
+    the cancellation and does not undo it (``except asyncio.CancelledError: log.debug(...)``)?
+    Then the state that stays after a cancellation is the one its author chose."""
+    after: set[int] | None = None
+    for t in f.tries:
+        if t.body_end <= ci:
+            continue
+        if not _in_body(t, ci):
+            if after is None:
+                after = _reachable(f, ci)
+            if t.first not in after:
+                continue  # (another branch's ``try``)
+        for h in t.handlers:
+            if not any(split_ref(x)[-1] == "CancelledError" for x in h.types if x):
+                continue
+            body = f.events[h.first : h.last]
+            if any(e.kind == K.RAISE for e in body):
+                continue
+            if any((u := state_op(e)) is not None and _undoes(op, u) for e in body):
+                continue
+            return True
+    return False
+
+
 def _in_body(t: Try, i: int) -> bool:
     return t.first <= i < t.body_end
 
@@ -452,6 +478,8 @@ class StateBrokenByCancellation:
     ) -> Diagnostic | None:
         f = fn.facts
         events = f.events
+        if _kept_on_cancel(f, ci, op):
+            return None
         for t in f.tries:
             if t.first <= ci:
                 continue
@@ -499,7 +527,11 @@ class StateBrokenByCancellation:
         def counts(i: int, ev: Event) -> bool:
             return self._interrupts(analysis, ctx, ev, op) and not self._protected(f, i, op)
 
-        for _i, aw in search(f, list(f.events[ci].succ), stop=stop, hit=hit, is_await=counts):
+        # normal paths only: one that leaves through an ``except`` (and comes round a loop to
+        # the ``try`` without the change) is not the change left pending across an await
+        handlers = {e.handler for e in f.events if e.handler >= 0}  # where exceptions go
+        starts = [s for s in f.events[ci].succ if s not in handlers]
+        for _i, aw in search(f, starts, stop=stop, hit=hit, is_await=counts, avoid=handlers):
             return aw
         return -1
 
@@ -536,6 +568,8 @@ class StateBrokenByCancellation:
     ) -> Diagnostic | None:
         if not _acquire_like(op) or analysis.lifecycle.intersection(fn.facts.qualname.split(".")):
             return None  # a cancelled start or stop (or what it runs) abandons the object
+        if _kept_on_cancel(fn.facts, ci, op):
+            return None
         undos = (state_op(e) for e in fn.facts.events[ci + 1 :])  # a bracket's undo comes later
         if not any(u is not None and _undoes(op, u, strict=True) for u in undos):
             return None
