@@ -353,6 +353,7 @@ class Concurrency:
         self._caller_memo: Memo[tuple[str, str], list[tuple[Fn, Event, str, str]]] = Memo(t)
         self._stored_memo: Memo[tuple[str, str], list[tuple[Fn, int, str]]] = Memo(t)
         self._target_memo: Memo[tuple[str, int], tuple[str, ...]] = Memo(t)
+        self._covers: Memo[tuple[str, str], bool] = Memo(t)
         # each module's contribution to the spawn-site table, with the modules it read; an
         # incremental run fills in those of the modules it need not compute again
         self.contributions: dict[str, Contribution] = {}
@@ -823,6 +824,49 @@ class Concurrency:
         """A set-up or tear-down method (``lifecycle``), or one that tears down a part of the
         object, named for it (``aclose_events``, ``close_stream``, ``stop_listening``)."""
         return name in self.lifecycle or name.partition("_")[0] in TEARDOWN_VERBS
+
+    def lock_covers(self, fn: Fn, ref: str) -> bool:
+        """Is the state ``ref`` (``self.<attr>``) of ``fn``'s class read or written somewhere
+        in the class (or a base) under an asyncio lock? A class that locks *that* state is
+        written for concurrent callers of the code that touches it; a lock around other state
+        (a socket's writes) says nothing of this one (RacerD reports a field only where some
+        access of it is synchronised)."""
+        segs = split_ref(ref)
+        if len(segs) < 2 or segs[0] != "self":
+            return True  # (module state: not the class's)
+        attr = f"self.{segs[1]}"
+        cls_fq = self.index.method_fn(fn)
+        if cls_fq is None:
+            return True
+        key = (cls_fq, attr)
+        found = self._covers.get(key)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._covers.start(key, False)
+        out = False
+        for ci in self.index.mro(cls_fq):
+            for q in sorted(ci.facts.methods.values()):
+                m = self.index.functions.get(f"{ci.module.module}.{q}")
+                if m is None or not m.facts.regions:
+                    continue
+                ctx = Ctx(m, cls_fq)
+                for e in m.facts.events:
+                    if not e.regions or not (
+                        e.ref == attr or e.ref.startswith((attr + ".", attr + "["))
+                    ):
+                        continue
+                    if any(
+                        (lock := self.summaries.region_lock(ctx, r)) is not None
+                        and lock.kind == "async"
+                        for r in e.regions
+                    ):
+                        out = True
+                        break
+                if out:
+                    break
+            if out:
+                break
+        return self._covers.finish(key, out)
 
     def _own_worker(self, fn: Fn) -> bool:
         """Is ``fn`` started as a task by a method of its own class, once

@@ -17,7 +17,7 @@ from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts
 from asyncrace.analysis.index import Ctx, Fn, FuncVal, Inst
 from asyncrace.analysis.summaries import Step, at, fn_step, is_kw, search, short
 from asyncrace.diagnostic import Diagnostic
-from asyncrace.rules.base import evidence_clause, line_of, make, module_functions
+from asyncrace.rules.base import evidence_clause, line_of, make, module_functions, on_state
 
 FIX = (
     "Keep the per-call value in a local variable and pass it on as an argument; an attribute "
@@ -184,7 +184,7 @@ class StateClobberedAcrossAwait:
             attr, read_ref, write_steps = found
             if attr in reported or attr in stashed:
                 continue  # (the same hazard, reported once)
-            evidence = analysis.concurrent(fn, OBJECT)
+            evidence = on_state(analysis, fn, analysis.concurrent(fn, OBJECT), attr)
             if evidence.answer is not True and (not likely or evidence.answer is False):
                 continue
             reported.add(attr)
@@ -349,9 +349,9 @@ class StateClobberedAcrossAwait:
             inst_fn, inst_ev = install
             if self._locked_with(analysis, ctx, f, aw, w, inst_fn, inst_ev):
                 continue  # (local checks first: the evidence is a search of the project)
-            evidence = analysis.concurrent(fn, OBJECT)
+            evidence = on_state(analysis, fn, analysis.concurrent(fn, OBJECT), ref)
             if evidence.answer is not True:
-                other = analysis.concurrent(inst_fn, OBJECT)
+                other = on_state(analysis, inst_fn, analysis.concurrent(inst_fn, OBJECT), ref)
                 evidence = other if other.answer is True else evidence
             if evidence.answer is not True and (not likely or evidence.answer is False):
                 continue
@@ -516,7 +516,7 @@ class StateClobberedAcrossAwait:
         ``self``: two calls on one object at once; for module or class state: two calls at
         all (a public coroutine is enough: its callers are not all in view)."""
         if ref.startswith("self."):
-            return analysis.concurrent(fn, OBJECT)
+            return on_state(analysis, fn, analysis.concurrent(fn, OBJECT), ref)
         verdict = analysis.concurrent(fn, ANY)
         if verdict.answer is None:
             verdict = analysis.api_entry(fn) or verdict

@@ -25,7 +25,7 @@ from asyncrace.analysis.summaries import (
     short,
 )
 from asyncrace.diagnostic import Diagnostic
-from asyncrace.rules.base import evidence_clause, line_of, make, module_functions
+from asyncrace.rules.base import evidence_clause, line_of, make, module_functions, on_state
 
 FIX = (
     "Register a placeholder (a sentinel) right after the check, before the first await, and "
@@ -303,6 +303,7 @@ class GuardBeforeRegistration:
         clear, and an object made per call and owned by it."""
         module_state = ref.startswith(("global:", "cls."))
         verdict = analysis.concurrent(fn, ANY if module_state else OBJECT)
+        verdict = on_state(analysis, fn, verdict, ref)
         if verdict.answer is None and module_state:
             verdict = analysis.api_entry(fn) or verdict
         if (

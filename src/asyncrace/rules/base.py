@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
-from asyncrace.analysis.concurrency import Verdict
+from asyncrace.analysis.concurrency import UNKNOWN, Verdict
 from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import ModuleFacts, Pos
 from asyncrace.analysis.index import Fn
@@ -73,6 +73,16 @@ _EVIDENCE = {
     "public API": "a public coroutine, and module state is shared by every task",
     "waits": "it waits for other tasks using the same state",
 }
+
+
+def on_state(analysis: Analysis, fn: Fn, v: Verdict, ref: str) -> Verdict:
+    """The concurrency model's answer for ``fn``, for a hazard on the state ``ref``: the
+    evidence "its class locks its state" holds only where the class locks this state
+    somewhere (``Concurrency.lock_covers``); elsewhere nothing is known."""
+    if v.answer is True and v.why == "lock-protected class":
+        if not analysis.concurrency.lock_covers(fn, ref):
+            return UNKNOWN
+    return v
 
 
 def evidence_clause(v: Verdict) -> str:
