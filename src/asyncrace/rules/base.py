@@ -79,9 +79,12 @@ def on_state(analysis: Analysis, fn: Fn, v: Verdict, ref: str) -> Verdict:
     """The concurrency model's answer for ``fn``, for a hazard on the state ``ref``: the
     evidence "its class locks its state" holds only where the class locks this state
     somewhere (``Concurrency.lock_covers``); elsewhere nothing is known."""
-    if v.answer is True and v.why == "lock-protected class":
-        if not analysis.concurrency.lock_covers(fn, ref):
-            return UNKNOWN
+    if (
+        v.answer is True
+        and v.why == "lock-protected class"
+        and not analysis.concurrency.lock_covers(fn, ref)
+    ):
+        return UNKNOWN
     return v
 
 
