@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts, Pos
+from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts, Pos, inside
 from asyncrace.analysis.index import (
     ATTR_TYPES_KEY,
     GLOBALS_KEY,
@@ -460,12 +460,12 @@ class Concurrency:
                 if what not in SPAWNERS:
                     continue
                 many = what in MANY_SPAWNERS or s.repeated
-                inside = [e for e in calls if e is not s and _inside(e.pos, s.pos)]
-                for e in inside:
+                started = [e for e in calls if e is not s and inside(e.pos, s.pos)]
+                for e in started:
                     # one object, one method, several tasks: in a loop or comprehension,
                     # or twice in one gather (``gather(c.a(1), c.a(2))``); a gather of two
                     # different methods (``gather(c.a(), c.b())``) runs each once
-                    again = e.repeated or (many and sum(x.ref == e.ref for x in inside) > 1)
+                    again = e.repeated or (many and sum(x.ref == e.ref for x in started) > 1)
                     if self._fresh_receiver(ctx, fn, e, again) or _restart(fn.facts, e):
                         continue
                     for tfn, tctx in self.summaries.targets(ctx, e):
@@ -991,7 +991,7 @@ class Concurrency:
         ``create_task`` in a loop, a ``gather`` over a comprehension)."""
         events = caller.facts.events
         for s in events:
-            if s.kind != K.CALL or s is ev or not _is_spawner(s.ref) or not _inside(ev.pos, s.pos):
+            if s.kind != K.CALL or s is ev or not _is_spawner(s.ref) or not inside(ev.pos, s.pos):
                 continue
             what = split_ref(s.ref)[-1]
             if (
@@ -1000,9 +1000,7 @@ class Concurrency:
                 or (
                     what in MANY_SPAWNERS
                     and sum(
-                        x.ref == ev.ref and _inside(x.pos, s.pos)
-                        for x in events
-                        if x.kind == K.CALL
+                        x.ref == ev.ref and inside(x.pos, s.pos) for x in events if x.kind == K.CALL
                     )
                     > 1
                 )
@@ -1406,7 +1404,7 @@ class Concurrency:
                     if s.kind == K.CALL
                     and s is not e
                     and _is_spawner(s.ref)
-                    and _inside(e.pos, s.pos)
+                    and inside(e.pos, s.pos)
                 ]
                 single = (
                     bool(spawns)
@@ -1480,13 +1478,6 @@ class Concurrency:
 
 def _is_spawner(ref: str) -> bool:
     return bool(ref) and split_ref(ref)[-1] in SPAWNERS
-
-
-def _inside(inner: Pos, outer: Pos) -> bool:
-    return (inner[0], inner[1]) >= (outer[0], outer[1]) and (inner[2], inner[3]) <= (
-        outer[2],
-        outer[3],
-    )
 
 
 def _bound_method_ref(arg: str) -> bool:
@@ -1574,7 +1565,7 @@ def _replaces_previous(fn: Fn, ev: Event) -> bool:
         (
             s
             for s in events
-            if s.kind == K.CALL and s is not ev and _is_spawner(s.ref) and _inside(ev.pos, s.pos)
+            if s.kind == K.CALL and s is not ev and _is_spawner(s.ref) and inside(ev.pos, s.pos)
         ),
         None,
     )

@@ -34,6 +34,14 @@ def compact_pickle(cls: type[_T]) -> type[_T]:
 Pos = tuple[int, int, int, int]
 
 
+def inside(inner: Pos, outer: Pos) -> bool:
+    """Is the span ``inner`` within ``outer`` (both ends included)?"""
+    return (inner[0], inner[1]) >= (outer[0], outer[1]) and (inner[2], inner[3]) <= (
+        outer[2],
+        outer[3],
+    )
+
+
 class K(IntEnum):
     """Event kinds. Every event is a node of its function's control-flow graph."""
 

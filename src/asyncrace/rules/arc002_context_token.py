@@ -29,7 +29,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from asyncrace.analysis.facade import Analysis
-from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts, Pos, Region
+from asyncrace.analysis.facts import (
+    Bind,
+    Event,
+    FunctionFacts,
+    K,
+    ModuleFacts,
+    Pos,
+    Region,
+    inside,
+)
 from asyncrace.analysis.index import (
     MISS,
     ClassObj,
@@ -1064,8 +1073,8 @@ def _always_aclosed(analysis: Analysis, fn: Fn) -> bool:
         wrapped = any(
             e.kind == K.CALL
             and e.ref.rpartition(".")[2] == "aclosing"
-            and _inside(ev.pos, e.pos)
-            and any(r.is_async and _inside(e.pos, r.pos) for r in caller.facts.regions)
+            and inside(ev.pos, e.pos)
+            and any(r.is_async and inside(e.pos, r.pos) for r in caller.facts.regions)
             for e in caller.facts.events
         )
         if not wrapped:
@@ -1110,7 +1119,7 @@ def _left_false(fn: Fn, region: Region, target: Fn, gate: str) -> bool:
         (
             e
             for e in fn.facts.events
-            if e.kind == K.CALL and e.ref == region.ref[:-2] and _inside(e.pos, region.pos)
+            if e.kind == K.CALL and e.ref == region.ref[:-2] and inside(e.pos, region.pos)
         ),
         None,
     )
@@ -1125,13 +1134,6 @@ def _left_false(fn: Fn, region: Region, target: Fn, gate: str) -> bool:
         if names.index(gate) - bound < given:
             return False
     return True
-
-
-def _inside(inner: Pos, outer: Pos) -> bool:
-    return (inner[0], inner[1]) >= (outer[0], outer[1]) and (inner[2], inner[3]) <= (
-        outer[2],
-        outer[3],
-    )
 
 
 def _reaches(fn: Fn, start: int, target: Event) -> bool:

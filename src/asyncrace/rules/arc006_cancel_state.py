@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from asyncrace.analysis.facade import Analysis
-from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts, Pos, Try
+from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts, Pos, Try, inside
 from asyncrace.analysis.index import Ctx, Fn, split_ref
 from asyncrace.analysis.summaries import (
     Step,
@@ -245,7 +245,7 @@ def _inside_call(f: FunctionFacts, i: int, last: tuple[str, ...]) -> int:
     pos = ev.pos
     for j in range(i + 1, len(f.events)):
         e = f.events[j]
-        if e.kind != K.CALL or not _contains(e.pos, pos):
+        if e.kind != K.CALL or not inside(pos, e.pos):
             continue
         if split_ref(e.ref)[-1:] and split_ref(e.ref)[-1] in last:
             return j
@@ -253,13 +253,6 @@ def _inside_call(f: FunctionFacts, i: int, last: tuple[str, ...]) -> int:
             return -1
         pos = e.pos
     return -1
-
-
-def _contains(outer: Pos, inner: Pos) -> bool:
-    return (outer[0], outer[1]) <= (inner[0], inner[1]) and (inner[2], inner[3]) <= (
-        outer[2],
-        outer[3],
-    )
 
 
 def shielded(f: FunctionFacts, i: int) -> bool:
