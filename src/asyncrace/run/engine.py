@@ -153,11 +153,12 @@ def link_and_check(
     *,
     track: bool = False,
     only: Collection[str] | None = None,
+    jobs: int = 1,
 ) -> tuple[list[Diagnostic], Analysis, dict[str, set[str]]]:
     """:func:`asyncrace.run.link.link_and_check`, imported when a run first needs it."""
     from asyncrace.run import link
 
-    return link.link_and_check(facts, settings, track=track, only=only)
+    return link.link_and_check(facts, settings, track=track, only=only, jobs=jobs)
 
 
 def check(
@@ -297,7 +298,9 @@ def check(
         _RETAINED.append(outcomes)
     with gc_paused():  # linking and rules allocate much and free nothing cyclic
         if only is None:
-            found, analysis, reads = link_and_check(facts, settings, track=snap_key is not None)
+            found, analysis, reads = link_and_check(
+                facts, settings, track=snap_key is not None, jobs=jobs or 1
+            )
         else:
             found, analysis, reads = link_and_check(facts, settings, only=only)
             diagnostics = [d for d in diagnostics if d.path in only]
