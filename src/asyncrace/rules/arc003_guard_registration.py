@@ -272,6 +272,8 @@ class GuardBeforeRegistration:
                     ref = _through_getter(analysis, fn, atom)
                     if not ref or self._sentinel_elsewhere(f, ev, absent, ref):
                         continue
+                    if _registered_under_turn_away_lock(f, ref):
+                        continue
                     # the shape first (local to the function), then the evidence that two
                     # tasks run it at once (a search of the project), only for a shape
                     hazard = self._check_guard(analysis, ctx, fn, b, ref, absent, kind)
@@ -456,3 +458,17 @@ class GuardBeforeRegistration:
         if kind == "in":
             return ev.kind in (K.SETITEM, K.CALL)
         return ev.kind == K.WRITE
+
+
+def _registered_under_turn_away_lock(f: FunctionFacts, ref: str) -> bool:
+    """``if self._done or self._lock.locked(): return`` then ``async with self._lock:`` around
+    the work and the registration: a second task that arrives while the first holds the lock
+    turns away, and taking a free lock does not suspend, so nobody passes the check in
+    between (the lock is the in-flight flag)."""
+    turned = {
+        e.ref[: -len(".locked")] for e in f.events if e.kind == K.CALL and e.ref.endswith(".locked")
+    }
+    if not turned:
+        return False
+    writes = [e for e in f.events if e.kind in (K.WRITE, K.SETITEM) and e.ref == ref]
+    return bool(writes) and all(any(f.regions[r].ref in turned for r in e.regions) for e in writes)

@@ -207,6 +207,45 @@ def _kept_on_cancel(f: FunctionFacts, ci: int, op: _Op) -> bool:
     return False
 
 
+def _never_read(analysis: Analysis, fn: Fn, state: str) -> bool:
+    """Is ``state`` (``self.<attr>`` of a container) only ever added to and taken from, never
+    read (iterated, looked up, tested, passed on) by the class? Then an entry a cancellation
+    leaves behind breaks nothing: nobody looks at it (``self.clients.append(c)`` ...
+    ``self.clients.remove(c)`` with no reader)."""
+    if not state.startswith("self.") or state.count(".") != 1:
+        return False
+    idx = analysis.index
+    cls = idx.method_fn(fn)
+    if cls is None:
+        return False
+    mutators = _PUT_METHODS | _TAKE_METHODS | {"clear"}
+    for c in idx.mro(cls):
+        analysis.tracker.note(c.module.module)  # its methods, however many
+        for q in sorted(c.facts.methods.values()):
+            other = idx.functions.get(f"{c.module.module}.{q}")
+            if other is None:
+                continue
+            events = other.facts.events
+            for i, e in enumerate(events):
+                if e.kind == K.CALL and state in e.args:
+                    return False  # handed on
+                if e.kind != K.READ or e.ref != state:
+                    continue
+                nxt = events[i + 1] if i + 1 < len(events) else None
+                if nxt is not None and (
+                    (
+                        nxt.kind == K.CALL
+                        and nxt.ref.rpartition(".")[0] == state
+                        and nxt.ref.rpartition(".")[2] in mutators
+                        and nxt.bind == Bind.NONE  # (``fut = self._pending.pop(k)`` reads)
+                    )
+                    or (nxt.kind in (K.SETITEM, K.DELITEM) and nxt.ref == state)
+                ):
+                    continue  # read only to change it
+                return False
+    return True
+
+
 def _in_body(t: Try, i: int) -> bool:
     return t.first <= i < t.body_end
 
@@ -471,7 +510,9 @@ class StateBrokenByCancellation:
     ) -> Diagnostic | None:
         f = fn.facts
         events = f.events
-        if _kept_on_cancel(f, ci, op):
+        if _kept_on_cancel(f, ci, op) or (
+            op.kind == "item" and _never_read(analysis, fn, op.state)
+        ):
             return None
         for t in f.tries:
             if t.first <= ci:
@@ -561,7 +602,9 @@ class StateBrokenByCancellation:
     ) -> Diagnostic | None:
         if not _acquire_like(op) or analysis.lifecycle.intersection(fn.facts.qualname.split(".")):
             return None  # a cancelled start or stop (or what it runs) abandons the object
-        if _kept_on_cancel(fn.facts, ci, op):
+        if _kept_on_cancel(fn.facts, ci, op) or (
+            op.kind == "item" and _never_read(analysis, fn, op.state)
+        ):
             return None
         undos = (state_op(e) for e in fn.facts.events[ci + 1 :])  # a bracket's undo comes later
         if not any(u is not None and _undoes(op, u, strict=True) for u in undos):
