@@ -427,6 +427,9 @@ class Concurrency:
             if not any(e.args for e in calls):
                 continue
             ctx = self.summaries.ctx(fn)
+            # a callable the function was handed (a class, a factory): the caller's, whatever
+            # it is; no sign of a framework
+            param_names = {p.name for p in fn.facts.params}
             for e in calls:
                 # a registration stores the callback for later events; an awaited call
                 # (``await app(scope, receive, send)``) drives it within its own extent
@@ -439,6 +442,7 @@ class Concurrency:
                     )
                     and not _unregisters(e.ref)
                     and not _called_at_once(fn.facts, e)
+                    and e.ref not in param_names  # ``tx_cls(conn, self.on_closed)``
                     and not self.index.callable_targets(ctx, e.ref)
                     and not self._project_class(ctx, e.ref)
                 ):

@@ -436,6 +436,7 @@ class StateClobberedAcrossAwait:
                         and e.value is not None
                         and e.value.kind == "call"
                         and not _installs_only_when_empty(m.facts, i, ref)
+                        and not _called_only_when_empty(analysis, cls_fq, m, ref)
                     ):
                         return m, e
         return None
@@ -624,6 +625,29 @@ def _turns_away_while_locked(fn: Fn) -> bool:
         e.kind == K.CALL and e.ref.endswith(".locked") and e.ref[: -len(".locked")] in regions
         for e in fn.facts.events
     )
+
+
+def _called_only_when_empty(analysis: Analysis, cls_fq: str, m: Fn, ref: str) -> bool:
+    """Is the private installer ``m`` called, by the methods of its class, only where a check
+    found the attribute empty (``if not self._name: await self._start()``)? Then, as for an
+    installer that checks itself, it cannot run while the attribute still holds the object
+    being torn down."""
+    name = m.facts.name
+    if not name.startswith("_") or name.startswith("__"):
+        return False  # (a public installer may be called from anywhere)
+    found = False
+    for ci in analysis.index.mro(cls_fq):
+        analysis.tracker.note(ci.module.module)  # its methods, however many
+        for q in sorted(ci.facts.methods.values()):
+            c = analysis.index.functions.get(f"{ci.module.module}.{q}")
+            if c is None:
+                continue
+            for j, e in enumerate(c.facts.events):
+                if e.kind == K.CALL and e.ref == f"self.{name}":
+                    if not _installs_only_when_empty(c.facts, j, ref):
+                        return False
+                    found = True
+    return found
 
 
 def _installs_only_when_empty(f: FunctionFacts, install: int, ref: str) -> bool:
