@@ -11,6 +11,7 @@ Special refs: ``lambda:<qualname>`` (a lambda, whose body is a function of its o
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, fields
 from enum import IntEnum
 from typing import Any, TypeVar
@@ -32,6 +33,20 @@ def compact_pickle(cls: type[_T]) -> type[_T]:
 
 # (row, column, end row, end column): rows 1-based, columns 1-based in characters
 Pos = tuple[int, int, int, int]
+
+
+def reachable(f: FunctionFacts, starts: Iterable[int], avoid: Collection[int] = ()) -> set[int]:
+    """The events reached from ``starts`` along the control-flow graph (one edge or more: a
+    start is in the set only if a path leads back to it), never entering ``avoid``."""
+    seen: set[int] = set()
+    todo = [n for s in starts for n in f.events[s].succ]
+    while todo:
+        i = todo.pop()
+        if i in seen or i in avoid:
+            continue
+        seen.add(i)
+        todo.extend(f.events[i].succ)
+    return seen
 
 
 def inside(inner: Pos, outer: Pos) -> bool:

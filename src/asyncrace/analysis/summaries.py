@@ -535,12 +535,7 @@ class Summaries:
         f = fn.facts
         if f.is_async and depth < MAX_DEPTH:
             after = _awaits_before(f)
-            first_await = next((e for e in f.events if e.kind == K.AWAIT), None)
-            suspend = (
-                fn_step(fn, at(first_await), f"`{short(fn)}` suspends here")
-                if first_await is not None
-                else None
-            )
+            suspend = _first_suspension(fn)
             awaited = _awaited_results(f)
             for i, ev in enumerate(f.events):
                 if (
@@ -580,12 +575,7 @@ class Summaries:
         f = fn.facts
         if f.is_async and depth < MAX_DEPTH:
             after = _awaits_before(f)
-            first_await = next((e for e in f.events if e.kind == K.AWAIT), None)
-            suspend = (
-                fn_step(fn, at(first_await), f"`{short(fn)}` suspends here")
-                if first_await is not None
-                else None
-            )
+            suspend = _first_suspension(fn)
             for i, ev in enumerate(f.events):
                 if (
                     ev.kind == K.READ
@@ -1415,3 +1405,10 @@ def search(
         for s in ev.succ:
             if s not in avoid:
                 queue.append((s, nxt))
+
+
+def _first_suspension(fn: Fn) -> Step | None:
+    """The step of a coroutine's first await, where what it does next runs after other
+    tasks (``late_reads``, ``late_writes``)."""
+    first = next((e for e in fn.facts.events if e.kind == K.AWAIT), None)
+    return fn_step(fn, at(first), f"`{short(fn)}` suspends here") if first is not None else None

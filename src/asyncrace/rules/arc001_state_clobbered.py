@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from asyncrace.analysis.concurrency import ANY, OBJECT, Verdict
 from asyncrace.analysis.facade import Analysis
-from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts
+from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts, reachable
 from asyncrace.analysis.index import Ctx, Fn, FuncVal, Inst
 from asyncrace.analysis.summaries import Step, at, fn_step, is_kw, search, short
 from asyncrace.diagnostic import Diagnostic
@@ -696,25 +696,11 @@ def _acquired(analysis: Analysis, ctx: Ctx, j: int) -> set[str]:
     for ref, (acquires, releases) in by_lock.items():
         if not acquires or j in acquires:
             continue
-        if _reaches_avoiding(f, [0], j, acquires):
+        if j in reachable(f, [0], acquires):
             continue  # a path from the entry that never acquires it
-        if releases and _reaches_avoiding(f, sorted(releases), j, acquires):
+        if releases and (j in releases or j in reachable(f, sorted(releases), acquires)):
             continue  # a path from a release that does not acquire it again
         lock = analysis.summaries.locks.lock_of(ctx, ref)
         if lock is not None and lock.kind == "async":
             out.add(lock.ident)
     return out
-
-
-def _reaches_avoiding(f: FunctionFacts, starts: list[int], target: int, avoid: set[int]) -> bool:
-    seen = set(starts)
-    todo = [s for s in starts if s not in avoid]
-    while todo:
-        i = todo.pop()
-        if i == target:
-            return True
-        for k in f.events[i].succ:
-            if k not in seen and k not in avoid:
-                seen.add(k)
-                todo.append(k)
-    return False

@@ -31,7 +31,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from asyncrace.analysis.facade import Analysis
-from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts, Pos, Try, inside
+from asyncrace.analysis.facts import (
+    Bind,
+    Event,
+    FunctionFacts,
+    K,
+    ModuleFacts,
+    Pos,
+    Try,
+    inside,
+    reachable,
+)
 from asyncrace.analysis.index import Ctx, Fn, split_ref
 from asyncrace.analysis.summaries import (
     Step,
@@ -192,7 +202,7 @@ def _kept_on_cancel(f: FunctionFacts, ci: int, op: _Op) -> bool:
             continue
         if not _in_body(t, ci):
             if after is None:
-                after = _reachable(f, ci)
+                after = reachable(f, [ci])
             if t.first not in after:
                 continue  # (another branch's ``try``)
         for h in t.handlers:
@@ -299,18 +309,6 @@ def shielded(f: FunctionFacts, i: int) -> bool:
     return _inside_call(f, i, ("shield",)) >= 0
 
 
-def _reachable(f: FunctionFacts, start: int) -> set[int]:
-    seen: set[int] = set()
-    todo = list(f.events[start].succ)
-    while todo:
-        i = todo.pop()
-        if i in seen:
-            continue
-        seen.add(i)
-        todo.extend(f.events[i].succ)
-    return seen
-
-
 def _in_loop(events: list[Event], head: int, i: int) -> bool:
     """Is event ``i`` inside the loop whose head (the target of its back edges) is ``head``?"""
     if head < 0 or i <= head:
@@ -366,7 +364,7 @@ class StateBrokenByCancellation:
                 continue
             if not any(e.kind == K.WRITE and e.ref == state for e in events[li + 1 :]):
                 continue  # never cleared after the take
-            after_take = _reachable(f, li)
+            after_take = reachable(f, [li])
             for wi in sorted(after_take):
                 w = events[wi]
                 if not (
@@ -391,7 +389,7 @@ class StateBrokenByCancellation:
     ) -> Diagnostic | None:
         f = fn.facts
         events = f.events
-        for ci in sorted(_reachable(f, wi)):
+        for ci in sorted(reachable(f, [wi])):
             c = events[ci]
             if ci <= wi or c.kind != K.CALL or c.ref.startswith(tok + "."):
                 continue
