@@ -23,7 +23,16 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts, Pos, inside
+from asyncrace.analysis.facts import (
+    Bind,
+    Event,
+    FunctionFacts,
+    K,
+    ModuleFacts,
+    Pos,
+    inside,
+    reachable,
+)
 from asyncrace.analysis.index import (
     ATTR_TYPES_KEY,
     GLOBALS_KEY,
@@ -134,6 +143,20 @@ def _called_at_once(f: FunctionFacts, call: Event) -> bool:
 
 def _unregisters(ref: str) -> bool:
     return _UNREGISTER.match(ref.rpartition(".")[2]) is not None
+
+
+# hooks a framework runs once per application life, not per request or event (aiohttp's
+# ``app.on_startup.append(cb)``, Starlette's ``on_shutdown=[...]``, a ``lifespan=`` context)
+_LIFE_HOOK = re.compile(
+    r"(^|_)(startup|shutdown|lifespan|cleanup|teardown)($|_)|^on_(start|stop)$", re.IGNORECASE
+)
+
+
+def _life_hook(call: Event, arg: str) -> bool:
+    """Is ``arg`` handed to ``call`` as a hook of the application's start-up or shutdown?"""
+    if any(_LIFE_HOOK.search(seg) for seg in split_ref(call.ref)):
+        return True
+    return is_kw(arg) and _LIFE_HOOK.search(arg.partition("=")[0]) is not None
 
 
 # base classes that say nothing about who calls the class's callbacks
@@ -464,6 +487,8 @@ class Concurrency:
                 if what not in SPAWNERS:
                     continue
                 many = what in MANY_SPAWNERS or s.repeated
+                if what not in MANY_SPAWNERS and _joined_each_pass(fn.facts, s):
+                    continue  # each pass of the loop awaits its task: one at a time
                 started = [e for e in calls if e is not s and inside(e.pos, s.pos)]
                 for e in started:
                     # one object, one method, several tasks: in a loop or comprehension,
@@ -472,6 +497,9 @@ class Concurrency:
                     again = e.repeated or (many and sum(x.ref == e.ref for x in started) > 1)
                     if self._fresh_receiver(ctx, fn, e, again) or _restart(fn.facts, e):
                         continue
+                    if _per_element(fn.facts, e):
+                        continue  # one task per element: once per object (module state:
+                        # the callers' search finds the spawn, ``Concurrency._node``)
                     for tfn, tctx in self.summaries.targets(ctx, e):
                         if tctx.recv is None or not tfn.facts.is_async:
                             continue
@@ -537,6 +565,8 @@ class Concurrency:
 
     def _callback_sites(self, ctx: Ctx, fn: Fn, e: Event, sites: dict[str, Step]) -> None:
         for a in e.args:
+            if _life_hook(e, a):
+                continue  # run once per application life
             ref = a.partition("=")[2] if is_kw(a) else a
             if not ref or "(" in ref or ref.startswith(("lambda:", "partial:", "*", "const")):
                 continue
@@ -561,7 +591,7 @@ class Concurrency:
         the closure is registered, and runs once per request, several at once."""
         for a in e.args:
             ref = a.partition("=")[2] if is_kw(a) else a
-            if not ref.endswith("()") or "(" in ref[:-2]:
+            if not ref.endswith("()") or "(" in ref[:-2] or _life_hook(e, a):
                 continue
             val = self.index.eval(ctx, ref[:-2])
             if not isinstance(val, FuncVal):
@@ -670,10 +700,14 @@ class Concurrency:
         for caller, ev, relation, label in self._iter_callers(fn):
             if relation in ("local", "fresh"):
                 continue
+            if relation == "self" and self._overridden(fn, caller):
+                continue  # the caller's code never runs on an object of fn's class
             lock_step, many = self._edge(caller, ev)
             if lock_step is not None:
                 serialized = serialized or lock_step
                 continue
+            if many is not None and scope == OBJECT and _per_element(caller.facts, ev):
+                many = None  # one task per element of a collection: one per object
             step = fn_step(caller, at(ev), label)
             if many is not None:
                 return Verdict(True, (many, step), "spawned")
@@ -746,6 +780,21 @@ class Concurrency:
             "and module state is one for all of them"
         )
         return Verdict(True, (def_step(fn, label),), "public API")
+
+    def _overridden(self, fn: Fn, caller: Fn) -> bool:
+        """``fn`` is a method of class C, reached from ``caller``'s ``self.fn()`` in a base B of
+        C; C overrides ``caller``'s method and the override does not call ``super()``'s: then
+        ``caller`` never runs on a C object, and nothing it says is about C's objects (a sibling
+        subclass's loop over the base method says nothing of an override's class)."""
+        c_fq = self.index.method_fn(fn)
+        b_fq = self.index.method_fn(caller)
+        if c_fq is None or b_fq is None or c_fq == b_fq or caller.facts.parent is not None:
+            return False
+        name = caller.facts.name
+        over = self.index.find_method(c_fq, name)
+        if over is None or over.fq == caller.fq:
+            return False
+        return not any(e.kind == K.CALL and e.ref == f"super().{name}" for e in over.facts.events)
 
     # -- roots ---------------------------------------------------------------------------------
     def _entry_point(self, fn: Fn) -> Verdict | None:
@@ -998,6 +1047,8 @@ class Concurrency:
             if s.kind != K.CALL or s is ev or not _is_spawner(s.ref) or not inside(ev.pos, s.pos):
                 continue
             what = split_ref(s.ref)[-1]
+            if what not in MANY_SPAWNERS and _joined_each_pass(caller.facts, s):
+                continue
             if (
                 ev.repeated
                 or s.repeated
@@ -1478,6 +1529,31 @@ class Concurrency:
                 return False
             made = True
         return made
+
+
+def _joined_each_pass(f: FunctionFacts, spawn: Event) -> bool:
+    """``while True: t = create_task(self.receive()); ...; msg = await t``: a task started in
+    a loop and kept in a local that every pass awaits before the loop comes round again (or
+    leaves it): the tasks run one after another. A pass that only cancels it, or waits for it
+    among others (``asyncio.wait(..., FIRST_COMPLETED)``), does not end it."""
+    if not spawn.repeated or spawn.bind != Bind.LOCAL or not spawn.name:
+        return False
+    local = spawn.name
+    idx = next((i for i, e in enumerate(f.events) if e is spawn), None)
+    if idx is None:
+        return False
+    joins = [i for i, e in enumerate(f.events) if e.kind == K.AWAIT and e.ref == local]
+    return bool(joins) and idx not in reachable(f, [idx], avoid=joins)
+
+
+def _per_element(f: FunctionFacts, call: Event) -> bool:
+    """Is the receiver of ``call`` (``shard.start()``) a ``for`` loop's variable, bound nowhere
+    else in ``f``: each spawn of the loop runs the method on another element, once per object."""
+    segs = split_ref(call.ref)
+    if len(segs) != 2 or not segs[0].isidentifier():
+        return False
+    binds = [e for e in f.events if e.kind == K.LOCAL and e.ref == segs[0]]
+    return bool(binds) and all(e.value is not None and e.value.kind == "iter" for e in binds)
 
 
 def _is_spawner(ref: str) -> bool:

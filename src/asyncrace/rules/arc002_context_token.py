@@ -747,6 +747,8 @@ class ContextTokenCrossesHandler:
         decos = {d.rstrip("()").rsplit(".", 1)[-1] for d in f.decorators}
         if decos and not (f.is_async and "fixture" in decos):
             return False
+        if not f.is_async and _consumed_where_made(analysis, fn):
+            return False
         return not analysis.passed_on(fn)
 
     def _generator(
@@ -1056,6 +1058,137 @@ class ContextTokenCrossesHandler:
                 FIX_CM,
             )
         return None
+
+
+# builtins and container methods that run an iterable to its end before they return
+_CONSUMERS = frozenset(
+    {"list", "tuple", "set", "frozenset", "dict", "sorted", "sum", "min", "max", "any", "all"}
+    | {"join", "extend", "update"}
+)
+# builtins whose result iterates the iterable it is given, one step per step
+_WRAPPERS = frozenset({"zip", "map", "filter", "enumerate", "reversed", "iter", "chain"})
+
+
+def _consumed_where_made(analysis: Analysis, fn: Fn) -> bool:
+    """Is every call of the plain (not async) generator ``fn`` in the project consumed in the
+    task that makes it: iterated by a ``for`` there, or handed to ``list()``/``tuple()``/``zip()``
+    and the like, directly or through a project function that does that with it
+    (``list(merge(headers, tracer.trace_publish(names)))``)? Such a generator is resumed only by
+    that task and, if left unfinished, closed when the task drops it: its ``with`` block exits in
+    the context it was entered in. A call whose target is not known counts as a call of it, so
+    it must be consumed too."""
+    found = False
+    for caller, i in analysis.summaries.calls_by_name(fn.facts.name):
+        ev = caller.facts.events[i]
+        if ev.kind != K.CALL or ev.ref.rpartition(".")[2] != fn.facts.name:
+            continue
+        targets = analysis.targets(analysis.ctx(caller), ev)
+        if targets and not any(t.fq == fn.fq for t, _c in targets):
+            continue
+        if not _consumed_at(analysis, caller, i, 0):
+            return False
+        found = True
+    return found
+
+
+def _consumed_at(analysis: Analysis, caller: Fn, i: int, depth: int) -> bool:
+    """Is the iterable made by call event ``i`` of ``caller`` consumed right there? (A value
+    that is neither bound, returned nor handed on is iterated in place: the facts do not tell a
+    generator expression that is handed on from a list comprehension, a rare way to keep one.)"""
+    f = caller.facts
+    ev = f.events[i]
+    made = ev.ref + "()"
+    if ev.bind == Bind.NONE:  # ``for x in gen():``, ``[x for x in gen()]``
+        return True
+    if ev.bind != Bind.ARG or depth > 2:
+        return False
+    outer = [
+        (j, e)
+        for j, e in enumerate(f.events)
+        if e.kind == K.CALL and e is not ev and inside(ev.pos, e.pos) and made in _arg_refs(e)
+    ]
+    if len(outer) != 1:
+        return False
+    j, call = outer[0]
+    name = call.ref.rpartition(".")[2]
+    if name in _CONSUMERS:
+        return True
+    if name in _WRAPPERS:
+        return _consumed_at(analysis, caller, j, depth + 1)
+    targets = analysis.targets(analysis.ctx(caller), call)
+    if not targets:
+        return False
+    for t, _c in targets:
+        if t.facts.is_async or t.facts.is_generator:
+            return False
+        param = _param_of(t, call, made)
+        if not param or not _param_consumed(analysis, t, param, depth + 1):
+            return False
+    return True
+
+
+def _arg_refs(call: Event) -> list[str]:
+    return [_kw_value(a) for a in call.args]
+
+
+def _param_of(t: Fn, call: Event, made: str) -> str:
+    """The parameter of ``t`` that the argument ``made`` of ``call`` binds."""
+    params = [p.name for p in t.facts.params]
+    if t.facts.cls is not None and params and params[0] in ("self", "cls"):
+        params = params[1:]
+    pos = 0
+    for a in call.args:
+        if _is_kw(a):
+            kw, _, val = a.partition("=")
+            if val == made:
+                return kw if kw in params else ""
+            continue
+        if a == made:
+            return params[pos] if pos < len(params) else ""
+        pos += 1
+    return ""
+
+
+def _param_consumed(analysis: Analysis, t: Fn, param: str, depth: int) -> bool:
+    """Does the plain function ``t`` only consume its parameter ``param`` (iterate it, hand it
+    to a consumer or a wrapper that is consumed), never keep or return it?"""
+    f = t.facts
+    if param in f.returns_refs:
+        return False
+    used = False
+    for j, e in enumerate(f.events):
+        if e.value is not None and param in e.value.names:
+            if e.kind == K.LOCAL and e.value.kind == "iter" and e.value.ref == param:
+                used = True
+                continue
+            return False
+        if e.kind == K.CALL and param in _arg_refs(e):
+            name = e.ref.rpartition(".")[2]
+            if name in _CONSUMERS:
+                used = True
+                continue
+            if name in _WRAPPERS and _wrapper_consumed(f, j, e):
+                used = True
+                continue
+            return False
+    return used
+
+
+def _wrapper_consumed(f: FunctionFacts, j: int, wrapper: Event) -> bool:
+    """Is the wrapper call ``j`` (``zip(a, gen)``) iterated where it is made (by a ``for`` or
+    a comprehension: its value is not bound, returned or handed on), or handed straight to a
+    consumer?"""
+    if wrapper.bind == Bind.NONE:
+        return True
+    made = wrapper.ref + "()"
+    return wrapper.bind == Bind.ARG and any(
+        e.kind == K.CALL
+        and e is not wrapper
+        and inside(wrapper.pos, e.pos)
+        and made in _arg_refs(e)
+        and e.ref.rpartition(".")[2] in _CONSUMERS
+        for e in f.events
+    )
 
 
 def _always_aclosed(analysis: Analysis, fn: Fn) -> bool:

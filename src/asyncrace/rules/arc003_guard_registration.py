@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from asyncrace.analysis.concurrency import ANY, OBJECT, Verdict
 from asyncrace.analysis.facade import Analysis
-from asyncrace.analysis.facts import Event, FunctionFacts, K, ModuleFacts
+from asyncrace.analysis.facts import Event, FunctionFacts, K, ModuleFacts, reachable
 from asyncrace.analysis.index import Ctx, Fn, is_property
 from asyncrace.analysis.summaries import (
     Step,
@@ -198,13 +198,29 @@ def _cannot_get_key(
 
 def _waits_for(f: FunctionFacts, ref: str) -> bool:
     """``while self._busy is not None: await self._busy``: a hand-rolled mutex. Waiting in a
-    loop for the attribute to clear says several tasks use this object at once."""
+    loop for the attribute to clear says several tasks use this object at once. Not the
+    function's own loop: one that writes the attribute itself on the way round (a retry loop
+    that clears and asks again, ``self.code = None``), or a ``for`` that checks it once per
+    item (the step to the next item is no wait for another task)."""
+    writes = {
+        i
+        for i, e in enumerate(f.events)
+        if (e.kind == K.WRITE and e.ref == ref) or registration_of(e) == ref
+    }
+    steps = {
+        i
+        for i, e in enumerate(f.events)
+        if e.kind == K.LOCAL and e.value is not None and e.value.kind == "iter"
+    }
     for b, ev in enumerate(f.events):
         if ev.kind != K.BRANCH or len(ev.succ) < 2:
             continue
         for atom_ref, absent, _kind in _guard_atoms(ev):
             if atom_ref != ref:
                 continue
+            after = reachable(f, [b])
+            if any(w in after and b in reachable(f, [w]) for w in writes):
+                break  # the function sets the attribute itself in the loop
             # from the branch where the value is present: an await, then back to the check
             seen: set[tuple[int, bool]] = set()
             todo = [(ev.succ[1 - absent], False)]
@@ -214,7 +230,7 @@ def _waits_for(f: FunctionFacts, ref: str) -> bool:
                     if waited:
                         return True
                     continue
-                if (i, waited) in seen:
+                if (i, waited) in seen or i in steps:
                     continue
                 seen.add((i, waited))
                 now = waited or f.events[i].kind == K.AWAIT

@@ -250,10 +250,40 @@ def _never_read(analysis: Analysis, fn: Fn, state: str) -> bool:
                         and nxt.bind == Bind.NONE  # (``fut = self._pending.pop(k)`` reads)
                     )
                     or (nxt.kind in (K.SETITEM, K.DELITEM) and nxt.ref == state)
+                    or _tested_to_take(events, i + 1, state)
                 ):
                     continue  # read only to change it
                 return False
     return True
+
+
+def _tested_to_take(events: list[Event], b: int, state: str) -> bool:
+    """``if key in self._d: del self._d[key]`` (or ``.pop(key)``/``.remove(key)``, the result
+    dropped): a membership test whose only use is to take the key out, the same as
+    ``self._d.pop(key, None)``."""
+    ev = events[b]
+    if ev.kind != K.BRANCH or len(ev.succ) < 2:
+        return False
+    for g in ev.guards:
+        ref, absent, kind, key = g.split("|")
+        if ref != state or kind != "in" or not key:
+            continue
+        i = ev.succ[1 - int(absent)]
+        while events[i].kind == K.NOP or (events[i].kind == K.READ and events[i].ref == state):
+            if len(events[i].succ) != 1:
+                return False
+            i = events[i].succ[0]
+        e = events[i]
+        if e.kind == K.DELITEM and e.ref == state and e.args[:1] == (key,):
+            return True
+        return (
+            e.kind == K.CALL
+            and e.bind == Bind.NONE
+            and e.ref.rpartition(".")[0] == state
+            and e.ref.rpartition(".")[2] in _TAKE_METHODS
+            and e.args[:1] == (key,)
+        )
+    return False
 
 
 def _in_body(t: Try, i: int) -> bool:
