@@ -591,7 +591,8 @@ class Summaries:
                         call = fn_step(fn, at(ev), f"calls `{short(tfn)}`")
                         if after[i] and suspend is not None:
                             for r, steps in self.reads(Ctx(tfn, tctx.recv), depth + 1).items():
-                                out.setdefault(r, (suspend, call, *steps))
+                                if r not in out and not _written_since_await(f, i, r):
+                                    out[r] = (suspend, call, *steps)
                         elif ev.bind == Bind.AWAITED:
                             inner = self.late_reads(Ctx(tfn, tctx.recv), depth + 1)
                             for r, steps in inner.items():
@@ -1372,6 +1373,31 @@ def _awaits_before(f: FunctionFacts) -> list[bool]:
         for s in f.events[i].succ:
             queue.append((s, nxt))
     return after
+
+
+def _written_since_await(f: FunctionFacts, i: int, ref: str) -> bool:
+    """Is ``ref`` written on every path to event ``i`` after the last await before it? Then
+    what ``i`` reads of it is the value this very call stored just before, with no suspension
+    in between (``self.salt = new; return await self.send(...)``, a retry that stores the
+    server's new value and calls itself): nothing else could have stored it."""
+    if not any(e.kind == K.WRITE and e.ref == ref for e in f.events):
+        return False
+    queue: deque[tuple[int, bool]] = deque([(0, False)])
+    visited: set[tuple[int, bool]] = set()
+    while queue:
+        j, stale = queue.popleft()
+        if (j, stale) in visited:
+            continue
+        visited.add((j, stale))
+        if j == i:
+            if stale:
+                return False
+            continue
+        e = f.events[j]
+        nxt = (stale or e.kind == K.AWAIT) and not (e.kind == K.WRITE and e.ref == ref)
+        for s in e.succ:
+            queue.append((s, nxt))
+    return True
 
 
 def search(

@@ -108,7 +108,8 @@ _AWAITABLE_ANNOTATIONS = ("Awaitable", "Coroutine", "Future", "Task")
 class _Op:
     """A change of shared state. ``put``: set, add, increment; else clear, remove, decrement.
     ``kind``: ``flag`` (an attribute assigned a constant), ``object`` (assigned anything
-    else: a generation token, a handle), ``count`` (``+=``/``-=``), ``item`` (a
+    else: a generation token, a handle), ``count`` (``+=``/``-=``, ``key`` the names of the
+    amount), ``item`` (a
     container's key or element, ``key`` its ref when known), ``clear`` and ``set`` (an
     ``asyncio.Event``'s, or a container's ``clear()``)."""
 
@@ -131,7 +132,10 @@ def state_op(ev: Event) -> _Op | None:
     if ev.kind == K.WRITE and _shared(ev.ref):
         if ev.name:
             if ev.name in ("+=", "-="):
-                return _Op(ev.ref, ev.name == "+=", "count")
+                # the names of the operand: ``+= 1`` and ``-= 1`` match, ``+= data_size`` and
+                # ``-= size`` do not (a read consumes what another amount added)
+                names = ev.value.names if ev.value is not None else ()
+                return _Op(ev.ref, ev.name == "+=", "count", "names:" + ",".join(sorted(names)))
             return None
         v = ev.value
         if v is not None and v.kind == "const":
@@ -173,6 +177,8 @@ def _undoes(op: _Op, other: _Op, strict: bool = False) -> bool:
         if strict:
             return bool(op.key) and op.key == other.key
         return not op.key or not other.key or op.key == other.key
+    if op.kind == "count":
+        return op.key == other.key
     return True
 
 
