@@ -721,7 +721,11 @@ class Concurrency:
         if serialized is not None and all(
             r in ("local", "fresh") or self._edge(c, e)[0] is not None for c, e, r, _l in callers
         ):
-            return Verdict(False, (serialized,), "every caller holds a lock around the call")
+            return Verdict(
+                False,
+                (serialized,),
+                "every caller holds a lock around the call or lets one call through",
+            )
         if callers and all(r == "fresh" for _c, _e, r, _l in callers):
             return Verdict(False, (), "every caller calls it on an object it has just made")
         return UNKNOWN
@@ -759,7 +763,7 @@ class Concurrency:
         if found is not MISS:
             return found  # type: ignore[no-any-return]
         self._edges.start(key, (None, None))
-        lock_step = self._call_locked(caller, ev)
+        lock_step = self._call_locked(caller, ev) or _once_guarded(caller, ev)
         many = None if lock_step is not None else self._many_spawn(caller, ev)
         return self._edges.finish(key, (lock_step, many))
 
@@ -1529,6 +1533,51 @@ class Concurrency:
                 return False
             made = True
         return made
+
+
+def _once_guarded(caller: Fn, ev: Event) -> Step | None:
+    """``if self._protocol: return`` / ``self._protocol = proto`` before any await, then the
+    call: a check-then-set guard done right lets one activation of the caller through to the
+    call while the attribute stays set (a ``connect`` that returns at once when connected),
+    so calls that pass the guard do not overlap."""
+    f = caller.facts
+    ci = next((i for i, e in enumerate(f.events) if e is ev), None)
+    if ci is None or not f.is_async:
+        return None
+    sets: dict[str, set[int]] = {}
+    for i, e in enumerate(f.events):
+        if (
+            e.kind == K.WRITE
+            and e.ref.startswith("self.")
+            and e.value is not None
+            and not (e.value.kind == "const" and e.value.ref == "falsy")
+        ):
+            sets.setdefault(e.ref, set()).add(i)
+    for br in f.events:
+        if br.kind != K.BRANCH or len(br.succ) < 2:
+            continue
+        for g in br.guards:
+            ref, absent_s, kind, _key = g.split("|")
+            writes = sets.get(ref)
+            if kind not in ("none", "truthy") or not writes:
+                continue
+            present, absent = br.succ[1 - int(absent_s)], br.succ[int(absent_s)]
+            if ci == present or ci in reachable(f, [present]):
+                continue  # the call is also made when the attribute is already set
+            region = set() if absent in writes else {absent} | reachable(f, [absent], writes)
+            if ci in region:
+                continue  # reached without setting the attribute first
+            if any(
+                f.events[a].kind == K.AWAIT and writes & ({a} | reachable(f, [a])) for a in region
+            ):
+                continue  # an await before the attribute is set: others pass the check too
+            return fn_step(
+                caller,
+                br.pos,
+                f"`{short(caller)}` goes on past here only while `{ref}` is unset, and sets "
+                "it before any await: one call at a time gets through to the call",
+            )
+    return None
 
 
 def _joined_each_pass(f: FunctionFacts, spawn: Event) -> bool:
