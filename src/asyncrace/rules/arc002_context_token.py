@@ -38,6 +38,7 @@ from asyncrace.analysis.facts import (
     Pos,
     Region,
     inside,
+    reachable,
 )
 from asyncrace.analysis.index import (
     MISS,
@@ -497,6 +498,8 @@ class ContextTokenCrossesHandler:
                 continue
             if rel.fn.facts.parent is not None and _encloses(fn, rel.fn):
                 continue  # a closure of this very function: the closure shape decides
+            if _paired_in_one_call(analysis, fn, rel.fn):
+                continue  # made and released by one activation of one caller: one task
             verb = "detached" if kind == "attach" else "reset"
             same = rel.fn.fq == fn.fq
             where = f"another call of `{short(fn)}`" if same else f"`{short(rel.fn)}`"
@@ -1058,6 +1061,46 @@ class ContextTokenCrossesHandler:
                 FIX_CM,
             )
         return None
+
+
+def _callers_of(analysis: Analysis, fn: Fn) -> list[tuple[Fn, int]]:
+    """The calls of ``fn`` in the project (by its name, checked by their targets); a call of
+    that name whose target is not known counts too."""
+    out: list[tuple[Fn, int]] = []
+    for caller, i in analysis.summaries.calls_by_name(fn.facts.name):
+        ev = caller.facts.events[i]
+        if ev.kind != K.CALL or ev.ref.rpartition(".")[2] != fn.facts.name:
+            continue
+        targets = analysis.targets(analysis.ctx(caller), ev)
+        if not targets or any(t.fq == fn.fq for t, _c in targets):
+            out.append((caller, i))
+    return out
+
+
+def _paired_in_one_call(analysis: Analysis, made: Fn, released: Fn) -> bool:
+    """``_start_tracing`` stores the token on ``self`` and ``_end_tracing`` releases it, and
+    both are called only by one caller, on ``self``, the release after the making on every
+    path (``self._start_tracing(); try: yield; finally: self._end_tracing()``), in a coroutine
+    or a context manager (``async with`` runs its exit in the task that entered it) that does
+    not run twice at once on one object: the token is made and released by one activation,
+    in one task, in order."""
+    if made.facts.cls is None or made.facts.cls != released.facts.cls:
+        return False
+    makers, releasers = _callers_of(analysis, made), _callers_of(analysis, released)
+    callers = {c.fq for c, _i in makers} | {c.fq for c, _i in releasers}
+    if len(callers) != 1 or not makers or not releasers:
+        return False
+    g = makers[0][0]
+    f = g.facts
+    if f.is_generator and not _is_cm(g):
+        return False  # a plain generator's rest may run in another task
+    if any(not f.events[i].ref.startswith("self.") for _c, i in makers + releasers):
+        return False
+    for _c, m in makers:
+        after = reachable(f, [m])
+        if any(r not in after for _c2, r in releasers):
+            return False
+    return analysis.concurrent(g).answer is not True
 
 
 # builtins and container methods that run an iterable to its end before they return
