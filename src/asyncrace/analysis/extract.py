@@ -1155,11 +1155,11 @@ class _FunctionBuilder:
                 return []
         else:
             target, kind, present_when_true = test, "truthy", True
-        # self.x.get(key) / self.x[key] / getattr(self, "x", None)
+        # self.x.get(key) / self.x[key] / getattr(self, "x", None) / hasattr(self, "x")
         if (
             isinstance(target, ast.Call)
             and isinstance(target.func, ast.Name)
-            and target.func.id == "getattr"
+            and target.func.id in ("getattr", "hasattr")
             and len(target.args) >= 2
             and isinstance(target.args[1], ast.Constant)
             and isinstance(target.args[1].value, str)

@@ -113,6 +113,9 @@ class StateClobberedAcrossAwait:
                     continue
                 if ev.value.kind == "const" or not tainted.intersection(ev.value.names):
                     continue
+                if _installs_only_when_empty(f, i, ev.ref):
+                    continue  # a lazy set-up (``if self.logger is None: self.logger = ...``):
+                    # once set, no later call stores anything (a first race is ARC003's)
                 found = self._first_read(analysis, ctx, fn, i, ev.ref)
                 if found is None:
                     continue

@@ -238,6 +238,34 @@ def _waits_for(f: FunctionFacts, ref: str) -> bool:
     return False
 
 
+def _records_outcome(f: FunctionFacts, ref: str) -> bool:
+    """``message = await receive()``, then ``self.state = "connect"`` on one branch and
+    ``self.state = "disconnect"`` on another: the value the function writes after its await is
+    chosen by what happened there, a state machine recording an outcome, not a claim on work
+    that could be made before the await. (Writes on failure paths, in ``except``, do not
+    count: a claim is often undone there.)"""
+    awaited = False
+    writes: list[tuple[int, str]] = []
+    for i, e in enumerate(f.events):
+        if e.kind == K.AWAIT:
+            awaited = True
+        elif (
+            awaited
+            and e.kind == K.WRITE
+            and e.ref == ref
+            and not e.in_except
+            and e.value is not None
+            and e.value.kind == "const"
+            and e.value.literal
+        ):
+            writes.append((i, e.value.literal))
+    for n, (i, a) in enumerate(writes):
+        for j, b in writes[n + 1 :]:
+            if a != b and j not in reachable(f, [i]) and i not in reachable(f, [j]):
+                return True
+    return False
+
+
 def _consumes(f: FunctionFacts, start: int, ref: str) -> bool:
     """Does the branch where the key was found take it out (pop/del/remove) before any await?
     Then the check routes a reply to its waiter; it does not guard against duplicates."""
@@ -358,6 +386,8 @@ class GuardBeforeRegistration:
         callee_regs: dict[int, tuple[tuple[Step, ...], bool]] = {}
 
         literal = _guard_literal(guard, ref, kind) if kind in ("eq", "ne") else ""
+        if literal and _records_outcome(f, ref):
+            return None  # a state machine recording what the await returned: no claim
 
         known: dict[int, bool] = {}
 
