@@ -19,6 +19,7 @@ nothing of it.
 
 from __future__ import annotations
 
+import builtins
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -161,6 +162,8 @@ def _life_hook(call: Event, arg: str) -> bool:
 
 # base classes that say nothing about who calls the class's callbacks
 _NEUTRAL_BASES = ("typing.", "typing_extensions.", "abc.", "dataclasses.", "builtins.", "enum.")
+# builtin functions: none of them is a framework that calls back what it is given
+_BUILTINS: frozenset[str] = frozenset(n for n in dir(builtins) if not n.startswith("_"))
 # spawners that start several awaitables at once by design
 MANY_SPAWNERS: frozenset[str] = frozenset({"gather", "as_completed", "wait"})
 
@@ -466,6 +469,7 @@ class Concurrency:
                     and not _unregisters(e.ref)
                     and not _called_at_once(fn.facts, e)
                     and e.ref not in param_names  # ``tx_cls(conn, self.on_closed)``
+                    and e.ref not in _BUILTINS  # ``setattr(obj, "orig", obj.run)``: a store
                     and not self.index.callable_targets(ctx, e.ref)
                     and not self._project_class(ctx, e.ref)
                 ):
@@ -520,14 +524,15 @@ class Concurrency:
         return out
 
     def _project_class(self, ctx: Ctx, ref: str) -> bool:
-        """Does ``ref`` name a class of the project, all of whose bases are the project's too
+        """Does ``ref`` name a class of the project (or an instance of one, which the call
+        runs the ``__call__`` of), all of whose bases are the project's too
         (a dataclass without ``__init__`` has no call target, but it is no framework either:
         it only keeps what it is given)? A subclass of a framework's class
         (``class AuthRoute(framework.Route)``) is still the framework's. Bases from
         ``typing``, ``abc``, ``dataclasses`` and the builtins do not count."""
         val = self.index.eval(ctx, ref)
-        if not isinstance(val, ClassObj) or val.fq not in self.index.classes:
-            return False
+        if not isinstance(val, (ClassObj, Inst)) or val.fq not in self.index.classes:
+            return False  # (an instance: its ``__call__``, ``DeepCrawlDecorator(self)(fn)``)
         todo, seen = [val.fq], set()
         while todo:
             fq = todo.pop()

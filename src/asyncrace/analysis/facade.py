@@ -53,6 +53,8 @@ class Analysis:
         self.same_object_call = s.same_object_call
         self.reads_through = s.reads_through
         self.property_getter = s.property_getter
+        self.is_contextvar = s.is_contextvar
+        self.per_task_attr = s.per_task_attr
         self.registrations = s.registrations
         self.mentions = s.mentions
         self.calls_by_name = s.calls_by_name

@@ -22,6 +22,7 @@ from asyncrace.analysis.index import (
     MISS,
     NAME_KEY,
     Ctx,
+    ExtName,
     Fn,
     FuncVal,
     Index,
@@ -625,6 +626,42 @@ class Summaries:
             return None
         m = self.index.find_method(ctx.recv, segs[1])
         return m if m is not None and is_property(m.facts) else None
+
+    def is_contextvar(self, ctx: Ctx, ref: str) -> bool:
+        """Does ``ref`` name a ``contextvars.ContextVar`` (a module variable made or annotated
+        as one, also one imported from another project module: ``from pkg import current``,
+        where ``pkg/__init__.py`` says ``current = ContextVar(...)``)?"""
+        val = self.index.eval(ctx, ref)
+        if isinstance(val, Inst):
+            return val.fq.rsplit(".", 1)[-1] == "ContextVar"
+        if isinstance(val, ExtName):
+            mod, _, name = val.fq.rpartition(".")
+            m = self.index.modules.get(mod)
+            if m is not None:
+                t = m.global_types.get(name)
+                if t:
+                    return self.index.resolve(m, t).rsplit(".", 1)[-1] == "ContextVar"
+        return False
+
+    def per_task_attr(self, ctx: Ctx, ref: str) -> bool:
+        """Is ``self.<attr>`` a property whose getter or setter goes through a ``ContextVar``
+        (``return _ACTIVE.get().get(self)``, ``_ACTIVE.set(active)``)? Each task then sees and
+        sets its own value: what another task stores is not in this one's view."""
+        segs = split_ref(ref)
+        if len(segs) != 2 or ctx.recv is None:
+            return False
+        prop = self.index.find_method(ctx.recv, segs[1])
+        if prop is None or not (
+            is_property(prop.facts) or any(d.endswith(".setter") for d in prop.facts.decorators)
+        ):
+            return False  # (a setter defined after its getter hides it in the facts)
+        pctx = Ctx(prop, ctx.recv)
+        return any(
+            e.kind == K.CALL
+            and e.ref.endswith((".get", ".set"))
+            and self.is_contextvar(pctx, e.ref.rpartition(".")[0])
+            for e in prop.facts.events
+        )
 
     # -- registrations into shared state ----------------------------------------------------
     def registrations(self, ctx: Ctx, depth: int = 0) -> list[Registration]:

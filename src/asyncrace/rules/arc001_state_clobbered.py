@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from asyncrace.analysis.concurrency import ANY, OBJECT, Verdict
 from asyncrace.analysis.facade import Analysis
-from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts, reachable
+from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts, inside, reachable
 from asyncrace.analysis.index import Ctx, Fn, FuncVal, Inst
 from asyncrace.analysis.summaries import Step, at, fn_step, is_kw, search, short
 from asyncrace.diagnostic import Diagnostic
@@ -560,7 +560,7 @@ class StateClobberedAcrossAwait:
                             return True
                 return False
             if ev.kind == K.READ and ev.ref == ref and ev.name != "compare":
-                return not locked_together(ev)
+                return not locked_together(ev) and not _only_logged(f, i)
             if ev.kind == K.READ and ref.startswith("self."):
                 prop = analysis.property_getter(ctx, ev.ref)
                 if prop is not None:
@@ -604,6 +604,25 @@ class StateClobberedAcrossAwait:
             read = fn_step(fn, f.events[i].pos, "read back here, after the await")
             return await_step, (read,)
         return None
+
+
+_LOG_METHODS = frozenset(
+    {"debug", "info", "warning", "warn", "error", "exception", "critical", "log", "trace"}
+)
+
+
+def _only_logged(f: FunctionFacts, i: int) -> bool:
+    """Is the read ``i`` an argument of a logging call (``logger.debug(..., extra={"credit":
+    self._credit})``)? Another task's value there changes a log line, not what the code
+    does."""
+    pos = f.events[i].pos
+    calls = [e for e in f.events[i + 1 :] if e.kind == K.CALL and inside(pos, e.pos)]
+    if not calls:
+        return False
+    inner = min(calls, key=lambda e: (e.pos[2] - e.pos[0], e.pos[3] - e.pos[1]))
+    recv, _, meth = inner.ref.rpartition(".")
+    last = recv.rpartition(".")[2].lower()
+    return meth in _LOG_METHODS and ("log" in last or recv == "logging")
 
 
 def _reads_into(events: list[Event], j: int) -> set[str]:

@@ -44,9 +44,7 @@ from asyncrace.analysis.index import (
     MISS,
     ClassObj,
     Ctx,
-    ExtName,
     Fn,
-    Inst,
     Memo,
     split_ref,
 )
@@ -155,19 +153,7 @@ def _kw_value(a: str) -> str:
 
 
 def _contextvar(analysis: Analysis, ctx: Ctx, receiver: str) -> bool:
-    val = analysis.index.eval(ctx, receiver)
-    if isinstance(val, Inst):
-        return val.fq.rsplit(".", 1)[-1] == "ContextVar"
-    if isinstance(val, ExtName):
-        # ``from pkg import event_store`` where ``pkg/__init__.py`` says
-        # ``event_store = ContextVar(...)``: a module variable of another project module
-        mod, _, name = val.fq.rpartition(".")
-        m = analysis.index.modules.get(mod)
-        if m is not None:
-            t = m.global_types.get(name)
-            if t:
-                return analysis.index.resolve(m, t).rsplit(".", 1)[-1] == "ContextVar"
-    return False
+    return analysis.is_contextvar(ctx, receiver)
 
 
 def _token_type(fq: str) -> bool:
@@ -895,6 +881,8 @@ class ContextTokenCrossesHandler:
             escape = _escapes(fn, nested)
             if escape is None:
                 continue  # only called right here: released within this call
+            if _kept_for_exit(analysis, fn, nested):
+                continue  # a class-based context manager's cleanup: the idiom
             verb = "detached" if kind == "attach" else "reset"
             what = "generator" if nested.facts.is_generator else "callback"
             named = "a lambda" if nested.facts.is_lambda else f"the {what} `{short(nested)}`"
@@ -1359,6 +1347,41 @@ def _child_of(analysis: Analysis, fn: Fn, inner: Fn) -> Fn | None:
         if q == n or q.startswith(n + ".<locals>."):
             return analysis.index.functions.get(f"{fn.module.module}.{n}")
     return None
+
+
+def _kept_for_exit(analysis: Analysis, fn: Fn, nested: Fn) -> bool:
+    """``__enter__`` pushes the releasing callback onto ``self._cleanup``
+    (``self._cleanup.append(lambda: var.reset(token))``), and the class's own
+    ``__exit__``/``__aexit__`` reads that list: the release runs at the ``with`` block's exit,
+    where the token was made, as a class-based context manager's keeps it on ``self``."""
+    if fn.facts.name not in _ENTER:
+        return False
+    lam = "lambda:" + nested.facts.qualname
+    name = nested.facts.name
+    slots = {
+        e.ref.rpartition(".")[0]
+        for e in fn.facts.events
+        if e.kind == K.CALL
+        and e.ref.rpartition(".")[2] in _PUSH
+        and any(_kw_value(a) in (lam, name) for a in e.args)
+    } | {
+        e.ref
+        for e in fn.facts.events
+        if e.kind in (K.WRITE, K.SETITEM)
+        and e.value is not None
+        and (e.value.ref == name or name in e.value.names)
+    }
+    slots = {r for r in slots if r.startswith("self.") and r.count(".") == 1}
+    cls = analysis.index.method_fn(fn)
+    if not slots or cls is None:
+        return False
+    for exit_name in _EXIT:
+        ex = analysis.index.find_method(cls, exit_name)
+        if ex is not None and any(
+            e.ref in slots or e.ref.rpartition(".")[0] in slots for e in ex.facts.events
+        ):
+            return True
+    return False
 
 
 def _escapes(fn: Fn, nested: Fn) -> tuple[tuple[int, int, int, int], str] | None:

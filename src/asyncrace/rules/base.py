@@ -78,7 +78,14 @@ _EVIDENCE = {
 def on_state(analysis: Analysis, fn: Fn, v: Verdict, ref: str) -> Verdict:
     """The concurrency model's answer for ``fn``, for a hazard on the state ``ref``: the
     evidence "its class locks its state" holds only where the class locks this state
-    somewhere (``Concurrency.lock_covers``); elsewhere nothing is known."""
+    somewhere (``Concurrency.lock_covers``); elsewhere nothing is known. State each task
+    keeps for itself (a property over a ``ContextVar``) is no task's to clobber."""
+    if (
+        ref.startswith("self.")
+        and ref.count(".") == 1
+        and analysis.per_task_attr(analysis.ctx(fn), ref)
+    ):
+        return Verdict(False, (), "per-task state: a property over a ContextVar")
     if (
         v.answer is True
         and v.why == "lock-protected class"
