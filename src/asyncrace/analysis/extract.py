@@ -146,6 +146,8 @@ def _strip_optional(node: ast.expr) -> ast.expr | None:
             return None
         if head and head != "Union":
             return node.value  # a generic class: ContextVar[int], Queue[str] -> the class
+        if head == "Union" and not isinstance(node.slice, ast.Tuple):
+            return _strip_optional(node.slice)  # ``Union['Crawler']``: one member
         if head == "Union" and isinstance(node.slice, ast.Tuple):
             rest = [
                 e for e in node.slice.elts if not (isinstance(e, ast.Constant) and e.value is None)
@@ -153,6 +155,17 @@ def _strip_optional(node: ast.expr) -> ast.expr | None:
             return _strip_optional(rest[0]) if len(rest) == 1 else None
         return None
     return node
+
+
+def _type_alias(value: ast.expr) -> bool:
+    """Is a module-level value a type alias: a forward reference (``'Crawler'``) or a union of
+    one class (``Union['Crawler']``, ``Optional[Crawler]``)?"""
+    if isinstance(value, ast.Constant):
+        return isinstance(value.value, str) and value.value.replace(".", "").isidentifier()
+    return isinstance(value, ast.Subscript) and ref_of(value.value).rsplit(".", 1)[-1] in (
+        "Union",
+        "Optional",
+    )
 
 
 def type_ref(ann: ast.expr | None) -> str:
@@ -400,6 +413,7 @@ class _ModuleExtractor:
         self.classes: dict[str, ClassFacts] = {}
         self.functions: dict[str, FunctionFacts] = {}
         self.global_types: dict[str, str] = {}
+        self.type_aliases: dict[str, str] = {}  # module-level alias -> the class ref it names
         self.global_vars: set[str] = set()
         self.passed: set[str] = set()
         self.walrus = ":=" in text
@@ -453,6 +467,17 @@ class _ModuleExtractor:
         self._scan_globals(tree.body)
         self.module_names |= self.global_vars
         self._block(tree.body, prefix="", cls=None)
+        # a type alias (``Crawler = Union['CrawlerType']``, ``Client: TypeAlias = AsyncClient``)
+        # names the class it aliases, like an import of it (the aliased name is often imported
+        # further down, under ``TYPE_CHECKING``)
+        for name, target in sorted(self.type_aliases.items()):
+            head, _, rest = target.partition(".")
+            if not target or name in self.imports or name == head:
+                continue
+            if head in self.imports:
+                self.imports[name] = self.imports[head] + (f".{rest}" if rest else "")
+            elif head in self.classes and not rest:
+                self.imports[name] = f"{self.module}.{head}"
         return ModuleFacts(
             path=self.path,
             module=self.module,
@@ -479,7 +504,11 @@ class _ModuleExtractor:
                             r = ref_of(stmt.value.func)
                             if r:
                                 self.global_types.setdefault(t.id, r)
+                        elif _type_alias(stmt.value):
+                            self.type_aliases.setdefault(t.id, type_ref(stmt.value))
             elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                if ref_of(stmt.annotation).rsplit(".", 1)[-1] == "TypeAlias" and stmt.value:
+                    self.type_aliases.setdefault(stmt.target.id, type_ref(stmt.value))
                 self.global_vars.add(stmt.target.id)
                 t_ref = type_ref(stmt.annotation)
                 if not t_ref and isinstance(stmt.value, ast.Call):

@@ -17,7 +17,17 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from asyncrace.analysis.facts import Bind, Event, FunctionFacts, Handler, K, ModuleFacts, Pos, Try
+from asyncrace.analysis.facts import (
+    Bind,
+    Event,
+    FunctionFacts,
+    Handler,
+    K,
+    ModuleFacts,
+    Pos,
+    Try,
+    inside,
+)
 from asyncrace.analysis.index import (
     MISS,
     NAME_KEY,
@@ -584,6 +594,7 @@ class Summaries:
                     and suspend is not None
                     and ev.ref.startswith(("self.", "cls.", "global:"))
                     and ev.name != "compare"
+                    and not only_logged(f, i)
                 ):
                     read = fn_step(fn, at(ev), f"`{ev.ref}` is read here, after that await")
                     out.setdefault(ev.ref, (suspend, read))
@@ -1410,6 +1421,25 @@ def _awaits_before(f: FunctionFacts) -> list[bool]:
         for s in f.events[i].succ:
             queue.append((s, nxt))
     return after
+
+
+_LOG_METHODS = frozenset(
+    {"debug", "info", "warning", "warn", "error", "exception", "critical", "log", "trace"}
+)
+
+
+def only_logged(f: FunctionFacts, i: int) -> bool:
+    """Is the read ``i`` an argument of a logging call (``logger.debug(..., extra={"credit":
+    self._credit})``)? Another task's value there changes a log line, not what the code
+    does."""
+    pos = f.events[i].pos
+    calls = [e for e in f.events[i + 1 :] if e.kind == K.CALL and inside(pos, e.pos)]
+    if not calls:
+        return False
+    inner = min(calls, key=lambda e: (e.pos[2] - e.pos[0], e.pos[3] - e.pos[1]))
+    recv, _, meth = inner.ref.rpartition(".")
+    last = recv.rpartition(".")[2].lower()
+    return meth in _LOG_METHODS and ("log" in last or recv == "logging")
 
 
 def _written_since_await(f: FunctionFacts, i: int, ref: str) -> bool:

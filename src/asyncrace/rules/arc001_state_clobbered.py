@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator
 
-from asyncrace.analysis.concurrency import ANY, OBJECT, Verdict
+from asyncrace.analysis.concurrency import ANY, OBJECT, TEARDOWN_VERBS, Verdict
 from asyncrace.analysis.facade import Analysis
-from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts, inside, reachable
+from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts, reachable
 from asyncrace.analysis.index import Ctx, Fn, FuncVal, Inst
-from asyncrace.analysis.summaries import Step, at, fn_step, is_kw, search, short
+from asyncrace.analysis.summaries import Step, at, fn_step, is_kw, only_logged, search, short
 from asyncrace.diagnostic import Diagnostic
 from asyncrace.rules.base import evidence_clause, line_of, make, module_functions, on_state
 
@@ -352,6 +352,9 @@ class StateClobberedAcrossAwait:
             inst_fn, inst_ev = install
             if self._locked_with(analysis, ctx, f, aw, w, inst_fn, inst_ev):
                 continue  # (local checks first: the evidence is a search of the project)
+            if _only_at_teardown(analysis, fn):
+                continue  # the object's life is ending: a new one installed meanwhile is
+                # a use racing with shutdown, not a clobber of live state
             evidence = on_state(analysis, fn, analysis.concurrent(fn, OBJECT), ref)
             if evidence.answer is not True:
                 other = on_state(analysis, inst_fn, analysis.concurrent(inst_fn, OBJECT), ref)
@@ -560,7 +563,7 @@ class StateClobberedAcrossAwait:
                             return True
                 return False
             if ev.kind == K.READ and ev.ref == ref and ev.name != "compare":
-                return not locked_together(ev) and not _only_logged(f, i)
+                return not locked_together(ev) and not only_logged(f, i)
             if ev.kind == K.READ and ref.startswith("self."):
                 prop = analysis.property_getter(ctx, ev.ref)
                 if prop is not None:
@@ -606,23 +609,28 @@ class StateClobberedAcrossAwait:
         return None
 
 
-_LOG_METHODS = frozenset(
-    {"debug", "info", "warning", "warn", "error", "exception", "critical", "log", "trace"}
-)
+def _teardown_name(name: str) -> bool:
+    return name in ("__aexit__", "__exit__", "__del__") or name.partition("_")[0] in TEARDOWN_VERBS
 
 
-def _only_logged(f: FunctionFacts, i: int) -> bool:
-    """Is the read ``i`` an argument of a logging call (``logger.debug(..., extra={"credit":
-    self._credit})``)? Another task's value there changes a log line, not what the code
-    does."""
-    pos = f.events[i].pos
-    calls = [e for e in f.events[i + 1 :] if e.kind == K.CALL and inside(pos, e.pos)]
-    if not calls:
+def _only_at_teardown(analysis: Analysis, fn: Fn) -> bool:
+    """Is ``fn`` a tear-down method (``close``, ``stop``, ``aclose_events``) that the project
+    calls only from other tear-down methods, or not at all? Then it runs when the object's life
+    ends, not between two of its operations (a ``disconnect`` that a command's error path calls
+    is not one)."""
+    if not _teardown_name(fn.facts.name):
         return False
-    inner = min(calls, key=lambda e: (e.pos[2] - e.pos[0], e.pos[3] - e.pos[1]))
-    recv, _, meth = inner.ref.rpartition(".")
-    last = recv.rpartition(".")[2].lower()
-    return meth in _LOG_METHODS and ("log" in last or recv == "logging")
+    for caller, i in analysis.calls_by_name(fn.facts.name):
+        ev = caller.facts.events[i]
+        if ev.ref.rpartition(".")[2] != fn.facts.name:
+            continue
+        targets = analysis.targets(analysis.ctx(caller), ev)
+        if targets and not any(t.fq == fn.fq for t, _c in targets):
+            continue
+        outer = caller.facts.qualname.split(".")
+        if not any(_teardown_name(part) for part in outer):
+            return False
+    return True
 
 
 def _reads_into(events: list[Event], j: int) -> set[str]:
