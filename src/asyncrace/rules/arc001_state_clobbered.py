@@ -11,7 +11,13 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator
 
-from asyncrace.analysis.concurrency import ANY, OBJECT, TEARDOWN_VERBS, Verdict
+from asyncrace.analysis.concurrency import (
+    ANY,
+    COMMON_METHOD_NAMES,
+    OBJECT,
+    TEARDOWN_VERBS,
+    Verdict,
+)
 from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts, reachable
 from asyncrace.analysis.index import Ctx, Fn, FuncVal, Inst
@@ -627,6 +633,8 @@ def _only_at_teardown(analysis: Analysis, fn: Fn) -> bool:
         targets = analysis.targets(analysis.ctx(caller), ev)
         if targets and not any(t.fq == fn.fq for t, _c in targets):
             continue
+        if not targets and fn.facts.name in COMMON_METHOD_NAMES:
+            continue  # ``x.close()`` on an unknown object: a file's, a socket's, not this
         outer = caller.facts.qualname.split(".")
         if not any(_teardown_name(part) for part in outer):
             return False
