@@ -92,7 +92,9 @@ def _check_split(
     batches = [list(modules[i : i + size]) for i in range(0, len(modules), size)]
     tokens_r, tokens_w = os.pipe()
     try:
-        os.write(tokens_w, b"".join(struct.pack("<I", i) for i in range(len(batches))))
+        tokens = memoryview(b"".join(struct.pack("<I", i) for i in range(len(batches))))
+        while tokens:
+            tokens = tokens[os.write(tokens_w, tokens) :]
     finally:
         os.close(tokens_w)  # (once every token is taken, a read finds the end of the pipe)
 
