@@ -70,6 +70,30 @@ def test_every_fixture_round_trips(path: Path) -> None:
     cache_mod._check_facts(back.facts)
 
 
+@pytest.mark.parametrize(
+    "path", FIXTURE_FILES, ids=[p.relative_to(FIXTURES).as_posix() for p in FIXTURE_FILES]
+)
+def test_the_entry_writer_gives_the_bytes_of_the_reference_encoding(path: Path) -> None:
+    """``encode_json`` (orjson walking the dataclasses) writes exactly what ``encode`` then
+    ``json.dumps`` would, and what it writes reads back as the entry."""
+    text = path.read_text(encoding="utf-8")
+    entry = CacheEntry(extract(text, path.as_posix(), path.stem), [], parse_noqa(text))
+    doc = {"format": "f", "schema": 1, "payload": entry}
+    reference = json.dumps(
+        {**doc, "payload": encode(entry, CacheEntry)}, ensure_ascii=False, separators=(",", ":")
+    ).encode("utf-8")
+    data = cache_mod.encode_json(doc)
+    assert data == reference
+    assert decode(cache_mod.loads_json(data)["payload"], CacheEntry) == entry
+
+
+def test_the_entry_writer_refuses_what_it_cannot_write() -> None:
+    assert cache_mod.encode_json({"s": "\ud800"}) is None  # a lone surrogate
+    assert cache_mod.encode_json({"n": 1 << 70}) is None
+    with pytest.raises(ValueError):
+        cache_mod.loads_json(b'{"s": "\\ud800"}')
+
+
 def test_meta_diagnostics_and_noqa_round_trip(tmp_path: Path) -> None:
     outs = pipeline.extract_all(
         [_job(tmp_path, "bad.py", b"x = '\xff'\n"), _job(tmp_path, "syn.py", b"def f(:  # noqa\n")],
@@ -79,6 +103,9 @@ def test_meta_diagnostics_and_noqa_round_trip(tmp_path: Path) -> None:
         entry = CacheEntry(out.facts, out.meta, out.noqa)
         assert out.meta
         assert _roundtrip(entry, CacheEntry) == entry
+        data = cache_mod.encode_json(entry)
+        assert data is not None
+        assert decode(cache_mod.loads_json(data), CacheEntry) == entry
     assert outs[1].noqa
 
 

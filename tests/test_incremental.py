@@ -597,3 +597,19 @@ def test_a_module_where_a_search_found_no_caller_is_read_again_only_when_it_call
     assert ("svc.py", "ARC003", 9) in _codes(after)
     assert rechecked[1] == ["caller", "svc"]
     assert len(full_runs) == 3  # the first, and the two --no-cache runs
+
+
+@pytest.mark.parametrize("display", ["pkg/modul\u00e9.py", "pkg/\udcff\udcfe.py"])
+def test_a_snapshot_line_round_trips_any_path(display: str) -> None:
+    """Lines are UTF-8 by orjson; a path that is not UTF-8 (surrogates) is written with ASCII
+    escapes and still reads back. No line holds a line break."""
+    from asyncrace.analysis.extract import extract
+
+    facts = extract("def f(x):\n    return x\n", display, "pkg.m")
+    record = snapshot.make_record(display, "d" * 40, facts)
+    raw = snapshot.encode_record(record)
+    assert b"\n" not in raw
+    back = snapshot.decode_record(raw)
+    assert back.display == display
+    assert back.header_facts().path == display
+    assert back.interface == record.interface

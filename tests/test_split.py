@@ -91,3 +91,27 @@ def test_a_child_that_fails_has_its_modules_checked_here(
     two = _run(project, 2, None)
     monkeypatch.setattr(link, "check_modules", real)
     assert json.dumps(two) == json.dumps(_run(project, 1, None))
+
+
+def test_a_child_that_dies_midway_loses_no_module(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The child takes batches, then dies while holding one: the batches it took and never
+    reported are checked here, and none is reported twice."""
+    monkeypatch.setattr(link, "SPLIT_AT", 2)
+    monkeypatch.setattr(link, "SPLIT_BATCHES", 64)
+    parent = os.getpid()
+    real = link.check_modules
+    calls = [0]
+
+    def dying_in_child(*a: Any, **k: Any) -> Any:
+        if os.getpid() != parent:
+            calls[0] += 1
+            if calls[0] == 3:
+                os._exit(7)
+        return real(*a, **k)
+
+    monkeypatch.setattr(link, "check_modules", dying_in_child)
+    two = _run(project, 2, None)
+    monkeypatch.setattr(link, "check_modules", real)
+    assert json.dumps(two) == json.dumps(_run(project, 1, None))

@@ -4,7 +4,7 @@ diagnostics), stored as JSON under the cache directory (``.asyncrace_cache/`` by
 Safety. A cache directory can come from anywhere (committed to a repository, copied from
 another machine), so nothing in it is trusted:
 
-* The format is JSON decoded by :func:`json.loads` into lists, strings and numbers, and then
+* The format is JSON decoded by orjson (:func:`loads_json`) into lists, strings and numbers, then
   into the dataclasses of :mod:`asyncrace.analysis.facts` by a decoder that checks the type of
   every value against the dataclass fields. Nothing is imported, evaluated or unpickled:
   reading an entry cannot run code.
@@ -31,7 +31,6 @@ import dataclasses
 import enum
 import hashlib
 import itertools
-import json
 import logging
 import operator
 import os
@@ -46,6 +45,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar, Union
 
+import orjson
+
 from asyncrace import code_version
 from asyncrace.analysis.facts import ModuleFacts
 from asyncrace.diagnostic import Diagnostic
@@ -59,7 +60,9 @@ __all__ = [
     "content_digest",
     "decode",
     "encode",
+    "encode_json",
     "entry_name",
+    "loads_json",
     "relabel",
 ]
 
@@ -112,6 +115,7 @@ class _Codec:
     def __init__(self) -> None:
         self._enc: dict[object, _Enc] = {}
         self._dec: dict[object, _Dec] = {}
+        self._row: dict[type, _Enc] = {}
 
     def encoder(self, tp: object) -> _Enc:
         enc = self._enc.get(tp)
@@ -178,6 +182,45 @@ class _Codec:
             kenc, venc = self.encoder(args[0]), self.encoder(args[1])
             return lambda v: [y for k, x in v.items() for y in (kenc(k), venc(x))]
         raise TypeError(f"the cache codec does not support {tp!r}")
+
+    # -- rows for orjson -------------------------------------------------------------------
+    # :func:`encode_json` lets orjson walk the value: lists, tuples, strings, numbers, None and
+    # enums natively, and every dataclass through :meth:`row` (its field values as a list,
+    # dicts flattened as :meth:`encoder` does). The bytes are those of ``encode`` then JSON.
+    def row(self, cls: type) -> _Enc:
+        enc = self._row.get(cls)
+        if enc is None:
+            enc = self._row[cls] = self._build_row(cls)
+        return enc
+
+    def _build_row(self, cls: type) -> _Enc:
+        if not (dataclasses.is_dataclass(cls) and isinstance(cls, type)):
+            raise TypeError(f"the cache codec does not support {cls!r}")
+        names, hints = self._fields(cls)
+        get = operator.attrgetter(*names) if len(names) > 1 else None
+        convert = [
+            (i, self._native(hints[n])) for i, n in enumerate(names) if not _orjson_ready(hints[n])
+        ]
+        if get is None:
+            one = self._native(hints[names[0]]) if convert else _identity
+            return lambda v: [one(getattr(v, names[0]))]
+
+        def row(v: Any) -> Any:
+            out = list(get(v))
+            for i, enc in convert:
+                out[i] = enc(out[i])
+            return out
+
+        return row
+
+    def _native(self, tp: object) -> _Enc:
+        """What turns a value of ``tp`` into something orjson writes as :meth:`encoder`'s
+        output: a dict of plain keys and of values orjson takes is flattened here, anything
+        else holding a dict is encoded whole."""
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+        if origin is dict and _json_ready(args[0]) and _orjson_ready(args[1]):
+            return lambda v: [y for kv in v.items() for y in kv]
+        return self.encoder(tp)
 
     # -- decoding --------------------------------------------------------------------------
     # Decoders work on columns: a list of encoded values of one type in, the list of decoded
@@ -256,6 +299,23 @@ def _json_ready(tp: object) -> bool:
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin in (tuple, list):
         return all(a is Ellipsis or _json_ready(a) for a in args)
+    return False
+
+
+def _orjson_ready(tp: object) -> bool:
+    """orjson writes values of ``tp`` as the codec's encoder would, given :meth:`_Codec.row`
+    for dataclasses: no dict anywhere in it (enums are written as their value)."""
+    if tp in (int, str, bool, float, type(None)):
+        return True
+    if isinstance(tp, type) and (
+        issubclass(tp, enum.Enum) or (dataclasses.is_dataclass(tp) and isinstance(tp, type))
+    ):
+        return True
+    if _is_union(tp):
+        return all(_orjson_ready(a) for a in typing.get_args(tp))
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (tuple, list):
+        return all(a is Ellipsis or _orjson_ready(a) for a in args)
     return False
 
 
@@ -383,6 +443,31 @@ _CODEC = _Codec()
 def encode(value: Any, tp: object) -> Any:
     """``value`` (of type ``tp``) as plain JSON data."""
     return _CODEC.encoder(tp)(value)
+
+
+def _row_default(v: Any) -> Any:
+    row = _ROWS.get(type(v))
+    if row is None:
+        row = _ROWS[type(v)] = _CODEC.row(type(v))
+    return row(v)
+
+
+_ROWS: dict[type, _Enc] = {}
+
+
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def encode_json(doc: Any) -> bytes | None:
+    """``doc`` (plain JSON data in which dataclass instances may stand) as compact UTF-8 JSON,
+    with each dataclass as :func:`encode` gives it: the bytes of ``json.dumps(...,
+    ensure_ascii=False, separators=(",", ":"))`` at a fraction of the cost (orjson walks it).
+    None when it cannot be encoded (a lone surrogate in a string, an integer beyond 64 bits):
+    that file is not cached."""
+    try:
+        return orjson.dumps(doc, default=_row_default, option=_ORJSON_OPTIONS)
+    except TypeError:  # orjson.JSONEncodeError included
+        return None
 
 
 def decode(data: Any, tp: type[T] | object) -> Any:
@@ -551,7 +636,7 @@ class Cache:
         if data is None:
             return None
         try:
-            doc = json.loads(data)
+            doc = loads_json(data)
             if (
                 type(doc) is not dict
                 or doc.get("format") != FORMAT
@@ -585,11 +670,10 @@ class Cache:
             "python": PYTHON,
             "key": key,
             "content": digest,
-            "payload": encode(entry, CacheEntry),
+            "payload": entry,
         }
-        try:
-            data = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        except (UnicodeEncodeError, ValueError, RecursionError):
+        data = encode_json(doc)
+        if data is None:
             return False  # e.g. a lone surrogate: not cached, extracted again next time
         try:
             _atomic_write(self.path(key), data)
@@ -599,6 +683,12 @@ class Cache:
                 log.warning("asyncrace: warning: cannot write the cache in %s: %s", self.root, exc)
             return False
         return True
+
+
+def loads_json(data: bytes) -> Any:
+    """The JSON document ``data``, by orjson; ValueError when it is not one (or holds what
+    :func:`encode_json` never writes: an escaped lone surrogate, NaN)."""
+    return orjson.loads(data)
 
 
 def _read_regular(path: Path, limit: int) -> bytes | None:

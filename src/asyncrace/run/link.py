@@ -67,50 +67,89 @@ def _can_fork() -> bool:
     return hasattr(os, "fork") and threading.active_count() == 1
 
 
+# the split hands out modules in at most this many batches (4-byte tokens in a pipe, written
+# before the fork: 4 KiB, within any pipe's capacity, so writing them never blocks)
+SPLIT_BATCHES = 1024
+
+
 def _check_split(
     analysis: Analysis, rules: Sequence[Rule], modules: Sequence[ModuleFacts], track: bool
 ) -> tuple[list[Diagnostic], dict[str, set[str]]]:
-    """:func:`check_modules` over every other module in a forked child (the index and the
-    analysis are shared copy-on-write, nothing is sent there) and over the rest here. A
-    module's findings do not depend on which others are checked (``bench/alone.py``), so the
-    result is the same as one process's; the child sends back its findings, its reads, the
-    verdicts and spawn-site contributions it computed (kept in the snapshot). If the child
-    fails, its modules are checked here."""
+    """:func:`check_modules` over the modules in two processes: this one and a forked child
+    (the index and the analysis are shared copy-on-write, nothing is sent there). The modules
+    go in batches, in path order, to whichever process asks next (a batch number is a token
+    read from a pipe both hold), so that a process that gets less of the machine (another
+    job on a core) checks fewer modules instead of being waited for. A module's findings do
+    not depend on which others are checked (``bench/alone.py``), so the result is the same
+    as one process's; the child sends back, per batch it took, its findings and reads, and
+    the verdicts and spawn-site contributions it computed (kept in the snapshot). A batch
+    that no process finished (a child that failed) is checked here; each batch's result is
+    taken from exactly one process."""
     import pickle
+    import struct
 
-    mine, theirs = list(modules[0::2]), list(modules[1::2])
+    size = -(-len(modules) // SPLIT_BATCHES)
+    batches = [list(modules[i : i + size]) for i in range(0, len(modules), size)]
+    tokens_r, tokens_w = os.pipe()
+    try:
+        tokens = memoryview(b"".join(struct.pack("<I", i) for i in range(len(batches))))
+        while tokens:
+            tokens = tokens[os.write(tokens_w, tokens) :]
+    finally:
+        os.close(tokens_w)  # (once every token is taken, a read finds the end of the pipe)
+
+    def take() -> int | None:
+        token = os.read(tokens_r, 4)
+        return struct.unpack("<I", token)[0] if len(token) == 4 else None
+
+    def work() -> dict[int, tuple[list[Diagnostic], dict[str, set[str]]]]:
+        done: dict[int, tuple[list[Diagnostic], dict[str, set[str]]]] = {}
+        while (i := take()) is not None:
+            if i < len(batches):
+                done[i] = check_modules(analysis, rules, batches[i], track)
+        return done
+
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: check, send, exit without running anything of the parent's
         status = 1
         try:
             os.close(r)
-            found, reads = check_modules(analysis, rules, theirs, track)
+            checked = work()
             verdicts = [v for vs in analysis.kept_verdicts().values() for v in vs]
-            payload = (found, reads, verdicts, dict(analysis.contributions))
+            payload = (checked, verdicts, dict(analysis.contributions))
             with os.fdopen(w, "wb") as f:
                 pickle.dump(payload, f, protocol=pickle.HIGHEST_PROTOCOL)
             status = 0
         finally:
             os._exit(status)
     os.close(w)
-    out, reads = check_modules(analysis, rules, mine, track)
     try:
-        with os.fdopen(r, "rb") as f:
-            data = f.read()
+        mine = work()
+    finally:
+        os.close(tokens_r)
+    try:
+        with os.fdopen(r, "rb") as fr:
+            data = fr.read()
     finally:
         _pid, status = os.waitpid(pid, 0)
-    if status != 0 or not data:
-        more, more_reads = check_modules(analysis, rules, theirs, track)
-    else:
-        more, more_reads, verdicts, contributions = pickle.loads(data)
+    theirs: dict[int, tuple[list[Diagnostic], dict[str, set[str]]]] = {}
+    if status == 0 and data:
+        theirs, verdicts, contributions = pickle.loads(data)
         known = analysis.concurrency.kept_verdicts()
         have = {(fq, scope) for vs in known.values() for fq, scope, _v, _d in vs}
         analysis.concurrency.keep_verdicts(v for v in verdicts if (v[0], v[1]) not in have)
         for mod, c in contributions.items():
             analysis.contributions.setdefault(mod, c)
-    out.extend(more)
-    reads.update(more_reads)
+    out: list[Diagnostic] = []
+    reads: dict[str, set[str]] = {}
+    for i, batch in enumerate(batches):
+        held = mine[i] if i in mine else theirs.get(i)
+        found, batch_reads = (
+            held if held is not None else check_modules(analysis, rules, batch, track)
+        )
+        out.extend(found)
+        reads.update(batch_reads)
     return out, reads
 
 

@@ -32,6 +32,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from asyncrace import code_version
 from asyncrace.analysis.concurrency import Verdict
 from asyncrace.analysis.facts import ClassFacts, FunctionFacts, ModuleFacts
@@ -42,7 +44,9 @@ from asyncrace.run.cache import Invalid
 from asyncrace.settings import Settings
 
 FORMAT = "asyncrace-project-snapshot"
-SCHEMA = 3  # 2: the concurrency model's verdicts per module; 3: reads noted as NO_CALLERS_KEY
+# 2: the concurrency model's verdicts per module; 3: reads noted as NO_CALLERS_KEY; 4: lines
+# written by orjson (UTF-8, where 3 escaped every non-ASCII character)
+SCHEMA = 4
 KEEP = 4  # snapshots kept per cache directory (one per set of files and settings)
 DIR = "projects"
 
@@ -379,13 +383,29 @@ def encode_record(r: Record) -> bytes:
         "reported": [runcache.dump_diag(d) for d in r.reported],
         "suppressed": [runcache.dump_diag(d) for d in r.suppressed],
     }
-    # ASCII escapes: a path that is not UTF-8 (surrogates) still round-trips, and no line
-    # break can appear inside a line
-    return json.dumps(doc, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+    return _dumps(doc)
+
+
+def _dumps(doc: Any) -> bytes:
+    """One line of the snapshot: compact JSON by orjson (UTF-8, whose bytes never hold a line
+    break; JSON escapes those in strings); what orjson refuses (a path that is not UTF-8,
+    held as surrogates) by :mod:`json` with ASCII escapes, so that it still round-trips."""
+    try:
+        return orjson.dumps(doc)
+    except TypeError:  # orjson.JSONEncodeError included
+        return json.dumps(doc, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
+def _loads(raw: bytes) -> Any:
+    """A line :func:`_dumps` wrote (orjson; an escaped lone surrogate, by :mod:`json`)."""
+    try:
+        return orjson.loads(raw)
+    except ValueError:  # orjson.JSONDecodeError included
+        return json.loads(raw)
 
 
 def decode_record(raw: bytes) -> Record:
-    doc = json.loads(raw)
+    doc = _loads(raw)
     if not isinstance(doc, dict):
         raise Invalid("record")
     module = doc["module"]
@@ -492,7 +512,7 @@ class Snapshot:
     def mentions(self) -> Mentions:
         """The mention index (``summaries.Mentions``), or :class:`Invalid`."""
         try:
-            doc = json.loads(self.mentions_raw)
+            doc = _loads(self.mentions_raw)
             names = [r.module for r in self.records]
 
             def modules(v: Any) -> list[str]:
@@ -525,7 +545,7 @@ def encode_mentions(mentions: Mentions, records: Sequence[Record]) -> bytes:
         "args": {k: [number[m] for m in v] for k, v in mentions.args.items()},
         "releases": [number[m] for m in mentions.releases],
     }
-    return json.dumps(doc, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+    return _dumps(doc)
 
 
 def load(cache_dir: Path, key: str) -> Snapshot | None:
@@ -533,7 +553,7 @@ def load(cache_dir: Path, key: str) -> Snapshot | None:
     try:
         data = path_of(cache_dir, key).read_bytes()
         lines = data.split(b"\n")
-        head = json.loads(lines[0])
+        head = _loads(lines[0])
         if (
             not isinstance(head, dict)
             or head.get("format") != FORMAT
