@@ -58,6 +58,7 @@ class Analysis:
         self.registrations = s.registrations
         self.mentions = s.mentions
         self.calls_by_name = s.calls_by_name
+        self.calls_of = s.calls_of
         self.self_callers = s.self_callers
         self.passed_on = s.passed_on
         self.suspends = s.suspends

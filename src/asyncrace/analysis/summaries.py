@@ -1021,6 +1021,21 @@ class Summaries:
                 self._mentions = Mentions.build(self.index.modules.values())
         return self._mentions
 
+    def calls_of(self, fn: Fn) -> list[tuple[Fn, int, bool]]:
+        """The calls of ``fn`` in the project: (caller, event index, whether the call's target
+        is known), found by its name and kept when their targets include ``fn`` or are not
+        known (what to make of those is the asker's to say)."""
+        out: list[tuple[Fn, int, bool]] = []
+        name = fn.facts.name
+        for caller, i in self.calls_by_name(name):
+            ev = caller.facts.events[i]
+            if ev.kind != K.CALL or ev.ref.rpartition(".")[2] != name:
+                continue
+            targets = self.targets(self.ctx(caller), ev)
+            if not targets or any(t.fq == fn.fq for t, _c in targets):
+                out.append((caller, i, bool(targets)))
+        return out
+
     def calls_by_name(self, name: str) -> list[tuple[Fn, int]]:
         """(function, event index) of every call of ``name`` (by its last name), and of every
         spawner call that passes a ref of that name (``start_soon(self._loop)``), in the order

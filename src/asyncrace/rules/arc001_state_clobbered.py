@@ -626,14 +626,8 @@ def _only_at_teardown(analysis: Analysis, fn: Fn) -> bool:
     is not one)."""
     if not _teardown_name(fn.facts.name):
         return False
-    for caller, i in analysis.calls_by_name(fn.facts.name):
-        ev = caller.facts.events[i]
-        if ev.ref.rpartition(".")[2] != fn.facts.name:
-            continue
-        targets = analysis.targets(analysis.ctx(caller), ev)
-        if targets and not any(t.fq == fn.fq for t, _c in targets):
-            continue
-        if not targets and fn.facts.name in COMMON_METHOD_NAMES:
+    for caller, _i, known in analysis.calls_of(fn):
+        if not known and fn.facts.name in COMMON_METHOD_NAMES:
             continue  # ``x.close()`` on an unknown object: a file's, a socket's, not this
         outer = caller.facts.qualname.split(".")
         if not any(_teardown_name(part) for part in outer):

@@ -1052,17 +1052,9 @@ class ContextTokenCrossesHandler:
 
 
 def _callers_of(analysis: Analysis, fn: Fn) -> list[tuple[Fn, int]]:
-    """The calls of ``fn`` in the project (by its name, checked by their targets); a call of
-    that name whose target is not known counts too."""
-    out: list[tuple[Fn, int]] = []
-    for caller, i in analysis.summaries.calls_by_name(fn.facts.name):
-        ev = caller.facts.events[i]
-        if ev.kind != K.CALL or ev.ref.rpartition(".")[2] != fn.facts.name:
-            continue
-        targets = analysis.targets(analysis.ctx(caller), ev)
-        if not targets or any(t.fq == fn.fq for t, _c in targets):
-            out.append((caller, i))
-    return out
+    """The calls of ``fn`` in the project; a call of that name whose target is not known
+    counts too."""
+    return [(c, i) for c, i, _known in analysis.calls_of(fn)]
 
 
 def _paired_in_one_call(analysis: Analysis, made: Fn, released: Fn) -> bool:
@@ -1109,13 +1101,7 @@ def _consumed_where_made(analysis: Analysis, fn: Fn) -> bool:
     the context it was entered in. A call whose target is not known counts as a call of it, so
     it must be consumed too."""
     found = False
-    for caller, i in analysis.summaries.calls_by_name(fn.facts.name):
-        ev = caller.facts.events[i]
-        if ev.kind != K.CALL or ev.ref.rpartition(".")[2] != fn.facts.name:
-            continue
-        targets = analysis.targets(analysis.ctx(caller), ev)
-        if targets and not any(t.fq == fn.fq for t, _c in targets):
-            continue
+    for caller, i in _callers_of(analysis, fn):
         if not _consumed_at(analysis, caller, i, 0):
             return False
         found = True
