@@ -177,6 +177,9 @@ ASYNC_KEY = "\x00async:"  # the names of the project's async functions
 # (``incremental``: :meth:`Concurrency.still_no_callers`)
 NO_CALLERS_KEY = "\x00no-callers:"
 NO_STORED_KEY = "\x00no-stored:"  # the same for the callables handed on (``_stored_in``)
+# a callable handed to a function that calls its parameter itself: the ``via`` of such a call
+# names the helper and the ref handed (``_stored_in``, ``_bound_callers``)
+PASSED = "\x00passed:"
 # a module's spawn sites, (function, method, site) in its functions' order, and the modules
 # read to find them
 Contribution = tuple[list[tuple[str, str, Step]], set[str]]
@@ -1177,6 +1180,15 @@ class Concurrency:
                 continue
             done.add((caller.fq, i))
             e = caller.facts.events[i]
+            if via.startswith(PASSED):
+                helper, _, ref = via[len(PASSED) :].partition("\x00")
+                relation = _relation(caller, ref, self.index)
+                label = (
+                    f"`{short(caller)}` hands `{short(fn)}` to `{helper}` here, which calls it "
+                    "within this call"
+                )
+                out.append((caller, e, relation, label))
+                continue
             label = (
                 f"`{short(caller)}` calls `{short(fn)}` here through `{via}`, where it was "
                 "stored: one object for every caller"
@@ -1220,6 +1232,9 @@ class Concurrency:
             return None
         if self.index.eval(ctx, ".".join(segs[:-1])) is not None:
             return None  # the receiver is known to be something else
+        if "(" in ".".join(segs[:-1]):
+            return None  # what a call returned (``self.rpc(addr).call_stack()``: a proxy of a
+            # remote object) is nothing the name can tell
         owners = self.index.method_owners(fn.facts.name)
         if len(owners) == 1 and owners[0] == self.index.method_fn(fn):
             return "unique"
@@ -1287,8 +1302,17 @@ class Concurrency:
                     continue
                 for t, _tctx in self.summaries.targets(ctx, e):
                     param = _param_for(t, pos_i, kw, e.args)
-                    if param:
-                        out.extend(self._param_calls(t, param))
+                    if not param:
+                        continue
+                    for c, i, via in self._param_calls(t, param):
+                        if c is t and via == param:
+                            # ``self.sync(self._gather)``, and ``sync`` calls its ``func``: the
+                            # call runs within this one, on this caller's object, not on
+                            # whatever other callers of ``sync`` hand it
+                            gi = next(j for j, x in enumerate(g.facts.events) if x is e)
+                            out.append((g, gi, f"{PASSED}{short(t)}\x00{r}"))
+                        else:
+                            out.append((c, i, via))
         if not out and m is not None:
             return self._stored_memo.finish_as(key, out, mod, f"{NO_STORED_KEY}{fn.fq}\x00{mod}")
         return self._stored_memo.finish(key, out)
