@@ -11,7 +11,7 @@ Special refs: ``lambda:<qualname>`` (a lambda, whose body is a function of its o
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field, fields
 from enum import IntEnum
 from typing import Any, TypeVar
@@ -46,6 +46,26 @@ def reachable(f: FunctionFacts, starts: Iterable[int], avoid: Collection[int] = 
             continue
         seen.add(i)
         todo.extend(f.events[i].succ)
+    return seen
+
+
+_S = TypeVar("_S")
+
+
+def walk(
+    f: FunctionFacts, start: _S, step: Callable[[int, _S], Iterable[tuple[int, _S]]]
+) -> set[tuple[int, _S]]:
+    """Every (event, state) the control-flow graph reaches from the entry in state ``start``,
+    carrying a small state along the edges: ``step(event, state)`` gives the successors with
+    the state each gets (none: the walk stops there)."""
+    seen: set[tuple[int, _S]] = set()
+    todo = [(0, start)]
+    while todo:
+        node = todo.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        todo.extend(step(*node))
     return seen
 
 

@@ -27,6 +27,7 @@ from asyncrace.analysis.facts import (
     Pos,
     Try,
     inside,
+    walk,
 )
 from asyncrace.analysis.index import (
     MISS,
@@ -1420,22 +1421,11 @@ def _awaited_results(f: FunctionFacts) -> set[str]:
 
 def _awaits_before(f: FunctionFacts) -> list[bool]:
     """For each event: may an await have happened on some path from the entry to it?"""
-    n = len(f.events)
-    seen = [False] * n
-    after = [False] * n
-    queue: deque[tuple[int, bool]] = deque([(0, False)])
-    visited: set[tuple[int, bool]] = set()
-    while queue:
-        i, aw = queue.popleft()
-        if (i, aw) in visited:
-            continue
-        visited.add((i, aw))
-        seen[i] = True
-        after[i] = after[i] or aw
-        nxt = aw or f.events[i].kind == K.AWAIT
-        for s in f.events[i].succ:
-            queue.append((s, nxt))
-    return after
+    events = f.events
+    reached = walk(
+        f, False, lambda i, aw: [(n, aw or events[i].kind == K.AWAIT) for n in events[i].succ]
+    )
+    return [(i, True) in reached for i in range(len(events))]
 
 
 _LOG_METHODS = frozenset(
@@ -1464,22 +1454,15 @@ def _written_since_await(f: FunctionFacts, i: int, ref: str) -> bool:
     server's new value and calls itself): nothing else could have stored it."""
     if not any(e.kind == K.WRITE and e.ref == ref for e in f.events):
         return False
-    queue: deque[tuple[int, bool]] = deque([(0, False)])
-    visited: set[tuple[int, bool]] = set()
-    while queue:
-        j, stale = queue.popleft()
-        if (j, stale) in visited:
-            continue
-        visited.add((j, stale))
+
+    def step(j: int, stale: bool) -> list[tuple[int, bool]]:
         if j == i:
-            if stale:
-                return False
-            continue
+            return []
         e = f.events[j]
         nxt = (stale or e.kind == K.AWAIT) and not (e.kind == K.WRITE and e.ref == ref)
-        for s in e.succ:
-            queue.append((s, nxt))
-    return True
+        return [(s, nxt) for s in e.succ]
+
+    return (i, True) not in walk(f, False, step)
 
 
 def search(

@@ -19,7 +19,7 @@ from asyncrace.analysis.concurrency import (
     Verdict,
 )
 from asyncrace.analysis.facade import Analysis
-from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts, reachable
+from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts, reachable, walk
 from asyncrace.analysis.index import Ctx, Fn, FuncVal, Inst
 from asyncrace.analysis.summaries import Step, at, fn_step, is_kw, only_logged, search, short
 from asyncrace.diagnostic import Diagnostic
@@ -686,17 +686,11 @@ def _installs_only_when_empty(f: FunctionFacts, install: int, ref: str) -> bool:
     """Is the install reached only where a check found the attribute empty (``if
     self.connection is None: self.connection = await pool.get()``), with no clear of it on
     the way? Then it cannot run while the attribute still holds the object being torn down."""
-    events = f.events
-    todo: list[tuple[int, bool]] = [(0, False)]
-    seen: set[tuple[int, bool]] = set()
-    while todo:
-        i, cleared = todo.pop()
-        if (i, cleared) in seen:
-            continue
-        seen.add((i, cleared))
+
+    def step(i: int, cleared: bool) -> list[tuple[int, bool]]:
         if i == install:
-            return False
-        e = events[i]
+            return []
+        e = f.events[i]
         if e.kind == K.WRITE and e.ref == ref and e.value is not None and e.value.kind == "const":
             cleared = True
         succ = list(e.succ)
@@ -707,8 +701,9 @@ def _installs_only_when_empty(f: FunctionFacts, install: int, ref: str) -> bool:
                 if atom == ref and kind in ("none", "truthy"):
                     succ = [succ[1 - int(absent)]]  # only where it was found present
                     break
-        todo.extend((n, cleared) for n in succ)
-    return True
+        return [(n, cleared) for n in succ]
+
+    return not any(i == install for i, _c in walk(f, False, step))
 
 
 def _acquired(analysis: Analysis, ctx: Ctx, j: int) -> set[str]:
