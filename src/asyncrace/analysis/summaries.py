@@ -1438,7 +1438,12 @@ def only_logged(f: FunctionFacts, i: int) -> bool:
     self._credit})``)? Another task's value there changes a log line, not what the code
     does."""
     pos = f.events[i].pos
-    calls = [e for e in f.events[i + 1 :] if e.kind == K.CALL and inside(pos, e.pos)]
+    calls = []
+    for e in f.events[i + 1 :]:
+        if e.pos[0] > pos[2]:
+            break  # (the calls around the read follow it before the next line's events)
+        if e.kind == K.CALL and inside(pos, e.pos):
+            calls.append(e)
     if not calls:
         return False
     inner = min(calls, key=lambda e: (e.pos[2] - e.pos[0], e.pos[3] - e.pos[1]))
