@@ -119,6 +119,9 @@ class StateClobberedAcrossAwait:
                     continue
                 if ev.value.kind == "const" or not tainted.intersection(ev.value.names):
                     continue
+                if _updates_itself(f.events, i):
+                    continue  # ``self._raw = patch.apply(self._raw)``: every call folds its
+                    # change into the one shared value, and a reader wants the newest
                 if _installs_only_when_empty(f, i, ev.ref):
                     continue  # a lazy set-up (``if self.logger is None: self.logger = ...``):
                     # once set, no later call stores anything (a first race is ARC003's)
@@ -613,6 +616,26 @@ class StateClobberedAcrossAwait:
             read = fn_step(fn, f.events[i].pos, "read back here, after the await")
             return await_step, (read,)
         return None
+
+
+def _updates_itself(events: list[Event], w: int) -> bool:
+    """Is the value written at ``w`` computed from the attribute's own value in the same
+    statement (``self._raw = cast(dict, patch.apply(self._raw))``, ``self.x = self.x + [v]``,
+    ``self.n += k``)? The reads of the right-hand side come just before the write, on its line
+    or after it (a multi-line statement), with no await among them."""
+    ev = events[w]
+    if ev.name in ("+=", "-=", "|=", "&=", "*=", "/=", "//=", "%=", "@=", "^=", "<<=", ">>="):
+        return True
+    line = ev.pos[0]
+    j = w - 1
+    while j >= 0:
+        e = events[j]
+        if e.kind not in (K.READ, K.CALL) or e.name == "await" or e.pos[0] < line:
+            return False
+        if e.kind == K.READ and e.ref == ev.ref:
+            return True
+        j -= 1
+    return False
 
 
 def _teardown_name(name: str) -> bool:

@@ -223,11 +223,24 @@ def _kept_on_cancel(f: FunctionFacts, ci: int, op: _Op) -> bool:
     return False
 
 
+def _unread(analysis: Analysis, fn: Fn, op: _Op) -> bool:
+    """A container only added to and taken from, or a private counter only raised and lowered
+    (``self._waiters += 1`` ... ``self._waiters -= 1`` and nothing reads ``_waiters``): what a
+    cancellation leaves changed there breaks nothing. A public counter may be read by anyone."""
+    if op.kind == "count":
+        attr = split_ref(op.state)[-1]
+        if not attr.startswith("_") or attr.startswith("__"):
+            return False
+    elif op.kind != "item":
+        return False
+    return _never_read(analysis, fn, op.state)
+
+
 def _never_read(analysis: Analysis, fn: Fn, state: str) -> bool:
-    """Is ``state`` (``self.<attr>`` of a container) only ever added to and taken from, never
-    read (iterated, looked up, tested, passed on) by the class? Then an entry a cancellation
-    leaves behind breaks nothing: nobody looks at it (``self.clients.append(c)`` ...
-    ``self.clients.remove(c)`` with no reader)."""
+    """Is ``state`` (``self.<attr>`` of a container or a counter) only ever added to and taken
+    from, never read (iterated, looked up, tested, passed on) by the class? Then an entry a
+    cancellation leaves behind breaks nothing: nobody looks at it (``self.clients.append(c)``
+    ... ``self.clients.remove(c)`` with no reader; ``self._n += 1`` ... ``self._n -= 1``)."""
     if not state.startswith("self.") or state.count(".") != 1:
         return False
     idx = analysis.index
@@ -256,6 +269,7 @@ def _never_read(analysis: Analysis, fn: Fn, state: str) -> bool:
                         and nxt.bind == Bind.NONE  # (``fut = self._pending.pop(k)`` reads)
                     )
                     or (nxt.kind in (K.SETITEM, K.DELITEM) and nxt.ref == state)
+                    or (nxt.kind == K.WRITE and nxt.ref == state and nxt.name in ("+=", "-="))
                     or _tested_to_take(events, i + 1, state)
                 ):
                     continue  # read only to change it
@@ -544,9 +558,7 @@ class StateBrokenByCancellation:
     ) -> Diagnostic | None:
         f = fn.facts
         events = f.events
-        if _kept_on_cancel(f, ci, op) or (
-            op.kind == "item" and _never_read(analysis, fn, op.state)
-        ):
+        if _kept_on_cancel(f, ci, op) or (_unread(analysis, fn, op)):
             return None
         for t in f.tries:
             if t.first <= ci:
@@ -636,9 +648,7 @@ class StateBrokenByCancellation:
     ) -> Diagnostic | None:
         if not _acquire_like(op) or analysis.lifecycle.intersection(fn.facts.qualname.split(".")):
             return None  # a cancelled start or stop (or what it runs) abandons the object
-        if _kept_on_cancel(fn.facts, ci, op) or (
-            op.kind == "item" and _never_read(analysis, fn, op.state)
-        ):
+        if _kept_on_cancel(fn.facts, ci, op) or (_unread(analysis, fn, op)):
             return None
         undos = (state_op(e) for e in fn.facts.events[ci + 1 :])  # a bracket's undo comes later
         if not any(u is not None and _undoes(op, u, strict=True) for u in undos):
