@@ -25,9 +25,10 @@ class-based context managers that keep the token from ``__enter__`` to ``__exit_
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from asyncrace.analysis.concurrency import TEARDOWN_VERBS
 from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import (
     Bind,
@@ -458,6 +459,7 @@ class ContextTokenCrossesHandler:
             # in this function, only on a path the creation never reaches: another call of it
             # (``if phase == "started": ... elif phase == "completed": ...``)
             and (rel.fn.fq != fn.fq or not _reaches(fn, i, rel.ev))
+            and not _another_objects(analysis, fn, rel.fn, rel.arg)
         ]
         # the same class first, then the same module, then modules related by an import or a
         # package; a release in unrelated code that happens to use the same slot name is not
@@ -486,6 +488,8 @@ class ContextTokenCrossesHandler:
                 continue  # a closure of this very function: the closure shape decides
             if _paired_in_one_call(analysis, fn, rel.fn):
                 continue  # made and released by one activation of one caller: one task
+            if _life_pair(fn, rel.fn, analysis) and self._concurrent(analysis, fn) is None:
+                continue  # set when the object starts, reset when it stops: once per life
             verb = "detached" if kind == "attach" else "reset"
             same = rel.fn.fq == fn.fq
             where = f"another call of `{short(fn)}`" if same else f"`{short(rel.fn)}`"
@@ -1049,6 +1053,72 @@ class ContextTokenCrossesHandler:
                 FIX_CM,
             )
         return None
+
+
+# methods that start an object's life (their token is reset where the life ends)
+_SETUP = frozenset(
+    {"__enter__", "__aenter__", "start", "startup", "open", "connect", "setup", "asetup"}
+    | {"setUp", "asyncSetUp", "initialize", "init", "login"}
+)
+
+
+def _teardown(name: str) -> bool:
+    return (
+        name in _EXIT
+        or name in ("tearDown", "asyncTearDown")
+        or name.partition("_")[0] in TEARDOWN_VERBS
+    )
+
+
+def _in_phase(analysis: Analysis, fn: Fn, test: Callable[[str], bool], depth: int = 0) -> bool:
+    """Is ``fn`` a method named for the phase (``test``), or a private helper that the project
+    calls only from such methods of its own class (``start()`` -> ``self._initialize_app()``)?"""
+    name = fn.facts.name
+    if test(name):
+        return True
+    if depth >= 2 or not name.startswith("_") or name.startswith("__"):
+        return False
+    callers = analysis.calls_of(fn)
+    return bool(callers) and all(
+        known
+        and c.facts.cls == fn.facts.cls
+        and c.facts.parent is None
+        and _in_phase(analysis, c, test, depth + 1)
+        for c, _i, known in callers
+    )
+
+
+def _life_pair(made: Fn, released: Fn, analysis: Analysis) -> bool:
+    """The token is set where the object starts (``start``, ``open``, ``__enter__``, or a
+    private helper only they call) and released where it stops (``stop``, ``close``,
+    ``__exit__``), in one class: once per object's life, like ``__enter__``/``__exit__``. It
+    crosses handlers only if the start can run again before the stop, which is the
+    concurrency model's to show."""
+    if made.facts.cls is None or made.facts.cls != released.facts.cls:
+        return False
+    if made.facts.parent is not None or released.facts.parent is not None:
+        return False
+    return _in_phase(analysis, made, _SETUP.__contains__) and _in_phase(
+        analysis, released, _teardown
+    )
+
+
+def _another_objects(analysis: Analysis, made: Fn, released: Fn, arg: str) -> bool:
+    """A release of ``self.<x>`` in a method of a class unrelated to the maker's (neither
+    inherits from the other): the attribute of another kind of object, not this token's slot.
+    (Two mixins that one class combines are taken as unrelated too.)"""
+    if not arg.startswith("self.") or released.facts.parent is not None:
+        return False
+    idx = analysis.index
+    a, b = idx.method_fn(made), idx.method_fn(released)
+    if a is None or b is None or a == b:
+        return False
+    for one, other in ((a, b), (b, a)):
+        for c in idx.mro(one):
+            analysis.tracker.note(c.module.module)  # its bases, however they change
+            if c.fq == other:
+                return False
+    return True
 
 
 def _callers_of(analysis: Analysis, fn: Fn) -> list[tuple[Fn, int]]:
