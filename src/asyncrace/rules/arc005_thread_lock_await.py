@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import Event, K, ModuleFacts, Pos
-from asyncrace.analysis.index import Fn
+from asyncrace.analysis.index import Ctx, Fn, split_ref
 from asyncrace.analysis.locks import LockInfo
 from asyncrace.analysis.summaries import Step, at, fn_step, short
 from asyncrace.diagnostic import Diagnostic
@@ -45,6 +45,62 @@ def generator_coroutine(analysis: Analysis, fn: Fn) -> bool:
     return any(
         analysis.index.resolve(fn.module, d) in GENERATOR_COROUTINE_DECORATORS for d in f.decorators
     )
+
+
+# asyncio primitives whose release is synchronous and whose acquire suspends only while
+# another task holds them (or waits for them)
+_ASYNCIO_LOCKS = frozenset(
+    f"asyncio.{m}{t}"
+    for m in ("", "locks.")
+    for t in ("Lock", "Condition", "Semaphore", "BoundedSemaphore")
+)
+
+
+def _cannot_suspend(analysis: Analysis, ctx: Ctx, fn: Fn, e: Event) -> bool:
+    """An await that never gives the loop away: leaving ``async with`` an asyncio lock (its
+    release is synchronous), or entering one that no task ever holds across a suspension, so
+    that the acquire always finds it free and takes it at once."""
+    if e.kind != K.AWAIT or e.name not in ("async with", "async with exit"):
+        return False
+    lock = analysis.locks.lock_of(ctx, e.ref)
+    if lock is None or lock.type_fq not in _ASYNCIO_LOCKS:
+        return False
+    return e.name == "async with exit" or _never_held_across_suspension(analysis, fn, e.ref)
+
+
+def _never_held_across_suspension(analysis: Analysis, fn: Fn, ref: str) -> bool:
+    """Is the asyncio lock ``self.<attr>`` held only for code that does not suspend, in every
+    method of the class, its bases and its subclasses? Every ``async with`` of it awaits
+    nothing but the lock's own ``wait()``/``wait_for()`` (a condition's wait releases the lock
+    while it waits), and it is never acquired by hand nor handed to other code. Then no
+    holder is ever suspended, and an acquire never waits (``async with self.condition:
+    self.condition.notify()``)."""
+    segs = split_ref(ref)
+    idx = analysis.index
+    cls = idx.method_fn(fn)
+    if len(segs) != 2 or segs[0] != "self" or cls is None:
+        return False
+    own = {ref + ".wait", ref + ".wait_for"}
+    for c_fq in [*(c.fq for c in idx.mro(cls)), *idx.subclasses(cls)]:
+        c = idx.classes.get(c_fq)
+        if c is None:
+            continue
+        analysis.tracker.note(c.module.module)  # its methods, however many
+        for q in sorted(c.facts.methods.values()):
+            m = idx.functions.get(f"{c.module.module}.{q}")
+            if m is None:
+                continue
+            events = m.facts.events
+            for ev in events:
+                if ref in ev.args or ev.ref == ref + ".acquire":
+                    return False  # handed on, or taken by hand: its holders are not in view
+            for rid, region in enumerate(m.facts.regions):
+                if region.ref != ref:
+                    continue
+                for ev in events[region.first : region.last]:
+                    if ev.kind == K.AWAIT and rid in ev.regions and ev.ref not in own:
+                        return False
+    return True
 
 
 def on_loop(analysis: Analysis, fn: Fn) -> bool:
@@ -75,7 +131,9 @@ class ThreadLockHeldAcrossAwait:
                 awaits = [
                     e
                     for e in f.events[region.first : region.last]
-                    if e.kind == suspend and rid in e.regions
+                    if e.kind == suspend
+                    and rid in e.regions
+                    and not _cannot_suspend(analysis, ctx, fn, e)
                 ]
                 if not awaits:
                     continue
