@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from asyncrace.analysis.concurrency import ANY, OBJECT, Verdict
 from asyncrace.analysis.facade import Analysis
-from asyncrace.analysis.facts import Event, FunctionFacts, K, ModuleFacts, reachable
+from asyncrace.analysis.facts import Event, FunctionFacts, K, ModuleFacts, Value, reachable
 from asyncrace.analysis.index import Ctx, Fn, is_property
 from asyncrace.analysis.summaries import (
     Step,
@@ -460,6 +460,9 @@ class GuardBeforeRegistration:
             ):
                 # registration and await are reached whatever the check said: it guards neither
                 continue
+            if i not in callee_regs and _memo_of_a_read(f, b, i):
+                continue  # two tasks fetch the same data and store equal values: a wasted
+                # round trip, not a second run of work that must happen once
             here = fn.module.path
             steps: list[Step] = []
             if aw >= 0:
@@ -504,6 +507,80 @@ class GuardBeforeRegistration:
         if kind == "in":
             return ev.kind in (K.SETITEM, K.CALL)
         return ev.kind == K.WRITE
+
+
+# the first word of a call that only reads (``get_queue_url``, ``fetch``, ``describe_table``,
+# ``aget``): fetching twice gives the same answer twice. (Not ``load``: a model, a plugin or
+# a schema loaded twice is two copies held at once.)
+READ_VERBS = frozenset(
+    {"get", "fetch", "read", "lookup", "resolve", "describe", "query", "find", "list"}
+    | {"retrieve", "head"}
+)
+# what a ``get_*`` hands out to be held and given back, not data: two calls take two
+_HELD = frozenset(
+    {"connection", "conn", "session", "client", "lock", "channel", "socket", "stream", "cursor"}
+    | {"transaction", "lease", "browser", "page", "handle", "file", "pool", "semaphore"}
+)
+# the await that hands a callable to a thread: the call that reads is its first argument
+_THREAD_HANDOFFS = frozenset({"to_thread", "run_in_executor", "run_sync"})
+
+
+def _reads_only(ev: Event) -> bool:
+    """Is the awaited call one that only reads, by its name (``self._client.get_queue_url``,
+    ``session.get``, ``asyncio.to_thread(self._load)``)?"""
+    ref = ev.ref
+    last = ref.rpartition(".")[2]
+    if last in _THREAD_HANDOFFS and ev.kind == K.CALL:
+        args = [a for a in ev.args if "=" not in a and a not in ("None", "const")]
+        last = args[0].rpartition(".")[2] if args else ""
+    words = last.lstrip("_").split("_")
+    word = words[0]
+    if _HELD.intersection(words[1:]):
+        return False  # ``get_connection``: a connection taken from a pool, held until released
+    return word in READ_VERBS or (word[:1] == "a" and word[1:] in READ_VERBS)
+
+
+def _memo_of_a_read(f: FunctionFacts, b: int, i: int) -> bool:
+    """Is the registration at ``i`` a memo of what a read returned: the value stored is the
+    result of the awaited call (``self._url = await self._client.get_queue_url(name)``, or
+    through locals: ``resp = await client.get(u); data = resp.json(); _cache[k] = data``), every
+    await from the check to it is a call that only reads (:func:`_reads_only`), and nothing
+    else of the object's or module's state is written in between? Two tasks that pass the
+    check then fetch the same data and store equal values: a wasted round trip. (A guard on a
+    timestamp or a flag, ``self._loaded_at = now()``, stores no fetched value and is still a
+    claim; so is a memo of a call that creates: ``self._session = await self._open()``.)"""
+    w = f.events[i]
+    if w.kind not in (K.WRITE, K.SETITEM) or w.value is None:
+        return False
+    fetched: set[str] = set()  # the awaited calls' refs, and the locals made from them
+    calls: dict[str, Event] = {}
+    for j in range(b + 1, i):
+        ev = f.events[j]
+        if ev.kind == K.CALL:
+            calls[ev.ref] = ev
+        elif ev.kind == K.AWAIT:
+            call = calls.get(ev.ref)
+            if call is None or not _reads_only(call):
+                return False
+            fetched.add(ev.ref)
+        elif ev.kind in (K.WRITE, K.SETITEM, K.DELITEM) and ev.ref.startswith(
+            ("self.", "cls.", "global:")
+        ):
+            return False
+        elif ev.kind == K.LOCAL and ev.value is not None and _from(ev.value, fetched):
+            fetched.add(ev.ref)
+    return bool(fetched) and _from(w.value, fetched)
+
+
+def _from(v: Value, fetched: set[str]) -> bool:
+    """Is the value the fetched result, or made from it (``resp.json()``, ``data["url"]``)?"""
+    if v.kind in ("const", "iter"):
+        return False
+    return (
+        v.ref in fetched
+        or v.ref.partition(".")[0] in fetched
+        or bool(fetched.intersection(v.names))
+    )
 
 
 def _registered_under_turn_away_lock(f: FunctionFacts, ref: str) -> bool:
