@@ -736,8 +736,23 @@ class Index:
         if isinstance(val, FuncVal):
             fn = self.functions.get(val.fq)
             ret = fn.facts.returns_annotation if fn else ""
-            return Inst(self.resolve(fn.module, ret)) if fn and ret else None
+            if fn and ret:
+                return Inst(self.resolve(fn.module, ret))
+            if fn and val.recv and is_property(fn.facts):
+                return self._returned_attr(fn, val.recv)
         return None
+
+    def _returned_attr(self, fn: Fn, recv: str) -> Val:
+        """An unannotated property that returns one attribute of its object (``return
+        self._condition``, made lazily in the property): that attribute's type."""
+        refs = set(fn.facts.returns_refs)
+        if len(refs) != 1:
+            return None
+        segs = split_ref(refs.pop())
+        if len(segs) != 2 or segs[0] != "self" or segs[1].endswith(("()", "]")):
+            return None
+        t = self.attr_type(recv, segs[1])
+        return Inst(t) if t else None
 
     def _element(self, ctx: Ctx, ref: str, depth: int) -> Val:
         """What iterating ``ref`` gives, when ``ref`` is an attribute annotated as a container
