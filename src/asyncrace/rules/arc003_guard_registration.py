@@ -126,6 +126,7 @@ def _registers_another_key(
     ev: Event,
     key: frozenset[str],
     sources: dict[str, set[str]] | None = None,
+    at_index: int = -1,
 ) -> bool:
     """``self._sessions[t.id] = t`` with ``t = Transport(uuid4().hex)``, after checking
     ``sid in self._sessions``: the key stored is made of nothing the checked key is made of,
@@ -145,7 +146,25 @@ def _registers_another_key(
     head = kref.split(".", 1)[0]
     if not head.isidentifier():
         return False
-    made_of = _derivation(f, {head}, sources)
+    first: set[str] = {head}
+    if at_index >= 0:
+        # what the head holds here: its assignments that reach the registration (``view =
+        # _active[message.id]`` on the branch that returned does not; ``view = Menu(pages)``
+        # on this one does)
+        defs = [
+            j for j, e in enumerate(f.events) if e.kind == K.LOCAL and e.ref == head and e.value
+        ]
+        reaching = [j for j in defs if at_index in reachable(f, [j])]
+        if defs and reaching:
+            first = set()
+            for j in reaching:
+                v = f.events[j].value
+                first.update(v.names if v is not None else ())
+            if first & {"self", "cls"} or first & key:
+                return False
+            sources = dict(sources or _local_sources(f))
+            sources.pop(head, None)
+    made_of = _derivation(f, first, sources)
     return not made_of & {"self", "cls"} and not made_of & key
 
 
@@ -407,7 +426,7 @@ class GuardBeforeRegistration:
                 return same if kind == "eq" else not same
             reg = registration_of(ev)
             if reg == ref and self._matches(ev, kind):
-                return not _registers_another_key(f, ev, key, sources)
+                return not _registers_another_key(f, ev, key, sources, i)
             if (
                 ev.kind == K.CALL
                 and not ev.in_except  # what a failure path does marks an outcome
@@ -509,46 +528,69 @@ class GuardBeforeRegistration:
         return ev.kind == K.WRITE
 
 
-# the first word of a call that only reads (``get_queue_url``, ``fetch``, ``describe_table``,
-# ``aget``): fetching twice gives the same answer twice. (Not ``load``: a model, a plugin or
-# a schema loaded twice is two copies held at once.)
-READ_VERBS = frozenset(
-    {"get", "fetch", "read", "lookup", "resolve", "describe", "query", "find", "list"}
-    | {"retrieve", "head"}
+# the first word of a call that makes, takes or consumes something (run twice, it does it twice:
+# two pools, two logins, two rotated tokens, two lines read off a stream). Any other call
+# whose result a memo stores is taken for a read (``get_queue_url``, Red's
+# ``config.ignored()``, Slack's ``auth_test()``): fetching twice gives the same answer twice.
+MAKING_VERBS = frozenset(
+    {"create", "open", "connect", "reconnect", "start", "launch", "spawn", "new", "make"}
+    | {"build", "acquire", "allocate", "reserve", "register", "subscribe", "login", "signin"}
+    | {"authenticate", "authorize", "refresh", "rotate", "issue", "claim", "lease", "checkout"}
+    | {"post", "put", "insert", "add", "append", "submit", "enqueue", "send", "write", "upload"}
+    | {"install", "init", "initialize", "setup", "load", "generate", "run", "execute", "exec"}
+    | {"call", "invoke", "request", "consume", "pop", "take", "next", "anext", "recv"}
+    | {"receive", "read", "readline", "readexactly", "readuntil", "wait", "accept", "bind"}
+    | {"lock", "begin", "fork", "clone", "copy", "download", "pull", "fetchone", "fetchmany"}
+    | {"ask", "prompt", "input", "confirm"}  # a question put to a user, answered once each
 )
-# what a ``get_*`` hands out to be held and given back, not data: two calls take two
+# what a call hands out to be held and given back, not data (``get_connection``,
+# ``conn.channel()``, ``session()``): two calls take two
 _HELD = frozenset(
     {"connection", "conn", "session", "client", "lock", "channel", "socket", "stream", "cursor"}
     | {"transaction", "lease", "browser", "page", "handle", "file", "pool", "semaphore"}
+    | {"process", "subprocess", "task", "thread", "worker", "context", "tab", "window"}
 )
-# the await that hands a callable to a thread: the call that reads is its first argument
+# container methods that store into it or take out of it (a read of the container that only
+# leads to one of these is no reader of what it holds)
+_STORES = frozenset(
+    {"append", "add", "update", "setdefault", "insert", "extend", "put", "put_nowait", "pop"}
+    | {"remove", "discard", "clear", "popitem", "appendleft"}
+)
+# the await that hands a callable to a thread: the call that runs is its first argument
 _THREAD_HANDOFFS = frozenset({"to_thread", "run_in_executor", "run_sync"})
 
 
-def _reads_only(ev: Event) -> bool:
-    """Is the awaited call one that only reads, by its name (``self._client.get_queue_url``,
-    ``session.get``, ``asyncio.to_thread(self._load)``)?"""
+def _reads_only(ev: Event, held_ok: bool = False) -> bool:
+    """Is the awaited call taken for a read: no word of its name makes, takes or consumes
+    something (:data:`MAKING_VERBS`, also with an ``a`` prefix: ``acreate``), names something
+    held (:data:`_HELD`), and it is no ``get`` off a queue (``self._queue.get()`` takes an
+    item)? A thread hand-off is judged by the callable it runs."""
     ref = ev.ref
-    last = ref.rpartition(".")[2]
+    recv, _, last = ref.rpartition(".")
     if last in _THREAD_HANDOFFS and ev.kind == K.CALL:
         args = [a for a in ev.args if "=" not in a and a not in ("None", "const")]
-        last = args[0].rpartition(".")[2] if args else ""
-    words = last.lstrip("_").split("_")
-    word = words[0]
-    if _HELD.intersection(words[1:]):
-        return False  # ``get_connection``: a connection taken from a pool, held until released
-    return word in READ_VERBS or (word[:1] == "a" and word[1:] in READ_VERBS)
+        recv, _, last = (args[0] if args else "").rpartition(".")
+        if not last:
+            return False
+    words = [w for w in last.lower().split("_") if w]
+    if not words:
+        return False
+    if (not held_ok and _HELD.intersection(words)) or "queue" in recv.rpartition(".")[2].lower():
+        return False
+    verb = words[0]
+    return verb not in MAKING_VERBS and not (verb[:1] == "a" and verb[1:] in MAKING_VERBS)
 
 
 def _memo_of_a_read(f: FunctionFacts, b: int, i: int) -> bool:
     """Is the registration at ``i`` a memo of what a read returned: the value stored is the
     result of the awaited call (``self._url = await self._client.get_queue_url(name)``, or
     through locals: ``resp = await client.get(u); data = resp.json(); _cache[k] = data``), every
-    await from the check to it is a call that only reads (:func:`_reads_only`), and nothing
+    await from the check to it is a call taken for a read (:func:`_reads_only`), and nothing
     else of the object's or module's state is written in between? Two tasks that pass the
     check then fetch the same data and store equal values: a wasted round trip. (A guard on a
     timestamp or a flag, ``self._loaded_at = now()``, stores no fetched value and is still a
-    claim; so is a memo of a call that creates: ``self._session = await self._open()``.)"""
+    claim; so is a memo of a call that makes, takes or consumes something: ``self._session =
+    await self._open()``, ``self._hello = await reader.readline()``.)"""
     w = f.events[i]
     if w.kind not in (K.WRITE, K.SETITEM) or w.value is None:
         return False
@@ -559,8 +601,12 @@ def _memo_of_a_read(f: FunctionFacts, b: int, i: int) -> bool:
         if ev.kind == K.CALL:
             calls[ev.ref] = ev
         elif ev.kind == K.AWAIT:
-            call = calls.get(ev.ref)
-            if call is None or not _reads_only(call):
+            # (``async with httpx.AsyncClient() as client``: the await names the call made)
+            call = calls.get(ev.ref) or calls.get(ev.ref.removesuffix("()"))
+            # what ``async with`` holds it gives back at the block's end: only what its call
+            # does counts (``session.post(...)``), not what it hands out
+            scoped = ev.name in ("async with", "async with exit")
+            if call is None or not _reads_only(call, held_ok=scoped):
                 return False
             fetched.add(ev.ref)
         elif ev.kind in (K.WRITE, K.SETITEM, K.DELITEM) and ev.ref.startswith(
@@ -569,7 +615,27 @@ def _memo_of_a_read(f: FunctionFacts, b: int, i: int) -> bool:
             return False
         elif ev.kind == K.LOCAL and ev.value is not None and _from(ev.value, fetched):
             fetched.add(ev.ref)
-    return bool(fetched) and _from(w.value, fetched)
+    if not (fetched and _from(w.value, fetched)):
+        return False
+    # a memo is there to be read back (``return self._cache[k]``); a check that only turns a
+    # second caller away (``if user in self._active: raise``) claims the key, whatever it stores
+    events = f.events
+    return any(
+        e.kind == K.READ
+        and e.ref == w.ref
+        and not (
+            j + 1 < len(events)
+            and (
+                (events[j + 1].kind in (K.SETITEM, K.DELITEM) and events[j + 1].ref == w.ref)
+                or (
+                    events[j + 1].kind == K.CALL
+                    and events[j + 1].ref.rpartition(".")[0] == w.ref
+                    and events[j + 1].ref.rpartition(".")[2] in _STORES
+                )
+            )
+        )  # (the container read to store into it)
+        for j, e in enumerate(events[b + 1 :], b + 1)
+    )
 
 
 def _from(v: Value, fetched: set[str]) -> bool:
