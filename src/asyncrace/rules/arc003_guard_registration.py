@@ -84,17 +84,41 @@ def _guard_atoms(ev: Event) -> list[tuple[str, int, str]]:
 
 
 def _key_names(
-    f: FunctionFacts, ev: Event, ref: str, sources: dict[str, set[str]] | None = None
+    f: FunctionFacts,
+    ev: Event,
+    ref: str,
+    sources: dict[str, set[str]] | None = None,
+    at_index: int = -1,
 ) -> frozenset[str]:
     """The plain names the checked key is made of (``id(model) in self.x`` -> id, model), and
     what the locals among them were computed from (``k = build_key(source)`` -> build_key,
-    source): a callee given ``source`` can compute the same key again."""
+    source): a callee given ``source`` can compute the same key again. With ``at_index`` (the
+    check), a local among them holds what its assignments that reach the check hold (a
+    parameter ``message`` reassigned only further on, ``message = await ctx.send(...)``, is
+    still the caller's message at the check)."""
     names: set[str] = set()
     for g in ev.guards:
         atom, _branch, _kind, key = g.split("|")
         if atom == ref and key:
             names.update(key.split(","))
-    return _derivation(f, names, sources)
+    if at_index < 0 or sources is None or not sources:
+        return _derivation(f, names, sources)
+    first: set[str] = set(names)
+    sources = dict(sources)
+    for name in names:
+        if name in sources:
+            first |= _reaching_names(f, name, at_index)
+            sources.pop(name)
+    return _derivation(f, first, sources)
+
+
+def _reaching_names(f: FunctionFacts, name: str, at: int) -> set[str]:
+    """The names the assignments of the local ``name`` that reach event ``at`` are made of."""
+    out: set[str] = set()
+    for j, e in enumerate(f.events):
+        if e.kind == K.LOCAL and e.ref == name and e.value is not None and at in reachable(f, [j]):
+            out.update(e.value.names)
+    return out
 
 
 def _local_sources(f: FunctionFacts) -> dict[str, set[str]]:
@@ -151,15 +175,10 @@ def _registers_another_key(
         # what the head holds here: its assignments that reach the registration (``view =
         # _active[message.id]`` on the branch that returned does not; ``view = Menu(pages)``
         # on this one does)
-        defs = [
-            j for j, e in enumerate(f.events) if e.kind == K.LOCAL and e.ref == head and e.value
-        ]
-        reaching = [j for j in defs if at_index in reachable(f, [j])]
+        defs = [j for j, e in enumerate(f.events) if e.kind == K.LOCAL and e.ref == head]
+        reaching = _reaching_names(f, head, at_index)
         if defs and reaching:
-            first = set()
-            for j in reaching:
-                v = f.events[j].value
-                first.update(v.names if v is not None else ())
+            first = reaching
             if first & {"self", "cls"} or first & key:
                 return False
             sources = dict(sources or _local_sources(f))
@@ -401,7 +420,7 @@ class GuardBeforeRegistration:
         guard = f.events[b]
         sources = _local_sources(f)
         direct = _key_names(f, guard, ref, {}) if kind == "in" else frozenset()
-        key = _key_names(f, guard, ref, sources) if kind == "in" else frozenset()
+        key = _key_names(f, guard, ref, sources, b) if kind == "in" else frozenset()
         callee_regs: dict[int, tuple[tuple[Step, ...], bool]] = {}
 
         literal = _guard_literal(guard, ref, kind) if kind in ("eq", "ne") else ""

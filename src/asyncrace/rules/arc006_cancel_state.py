@@ -224,14 +224,15 @@ def _kept_on_cancel(f: FunctionFacts, ci: int, op: _Op) -> bool:
 
 
 def _unread(analysis: Analysis, fn: Fn, op: _Op) -> bool:
-    """A container only added to and taken from, or a private counter only raised and lowered
-    (``self._waiters += 1`` ... ``self._waiters -= 1`` and nothing reads ``_waiters``): what a
-    cancellation leaves changed there breaks nothing. A public counter may be read by anyone."""
-    if op.kind == "count":
-        attr = split_ref(op.state)[-1]
-        if not attr.startswith("_") or attr.startswith("__"):
-            return False
-    elif op.kind != "item":
+    """A container only added to and taken from, or a private counter, flag or value only ever
+    changed (``self._waiters += 1`` ... ``self._waiters -= 1``, ``self._streaming = True`` ...
+    ``False``) that nothing in its class reads: what a cancellation leaves changed there breaks
+    nothing. A public counter, flag or value may be read by any user of the object (the facts
+    do not keep reads of other objects' attributes: ``self.client.streaming``)."""
+    if op.kind not in ("item", "count", "flag", "object"):
+        return False
+    attr = split_ref(op.state)[-1]
+    if op.kind != "item" and (not attr.startswith("_") or attr.startswith("__")):
         return False
     return _never_read(analysis, fn, op.state)
 
