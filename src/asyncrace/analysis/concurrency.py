@@ -511,7 +511,7 @@ class Concurrency:
                         if tctx.recv is None or not tfn.facts.is_async:
                             continue
                         label = f"`{short(tfn)}` runs in several tasks at once here (`{what}`)"
-                        if many or e.repeated:
+                        if again or s.repeated:
                             sites.setdefault(tfn.fq, fn_step(fn, at(e), label))
                         else:  # started once here; a second start elsewhere in fn counts
                             starts = spawned_once.setdefault(tfn.fq, {})

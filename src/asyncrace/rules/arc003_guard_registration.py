@@ -551,13 +551,15 @@ class GuardBeforeRegistration:
 # two pools, two logins, two rotated tokens, two lines read off a stream). Any other call
 # whose result a memo stores is taken for a read (``get_queue_url``, Red's
 # ``config.ignored()``, Slack's ``auth_test()``): fetching twice gives the same answer twice.
+# Calls that may do either (``cursor.execute(sql)``, ``client.request(method, url)``,
+# ``rpc.call(name)``) store what they answered: a memo of them is taken for a read.
 MAKING_VERBS = frozenset(
     {"create", "open", "connect", "reconnect", "start", "launch", "spawn", "new", "make"}
     | {"build", "acquire", "allocate", "reserve", "register", "subscribe", "login", "signin"}
     | {"authenticate", "authorize", "refresh", "rotate", "issue", "claim", "lease", "checkout"}
     | {"post", "put", "insert", "add", "append", "submit", "enqueue", "send", "write", "upload"}
-    | {"install", "init", "initialize", "setup", "load", "generate", "run", "execute", "exec"}
-    | {"call", "invoke", "request", "consume", "pop", "take", "next", "anext", "recv"}
+    | {"install", "init", "initialize", "setup", "load", "generate", "run"}
+    | {"consume", "pop", "take", "next", "anext", "recv"}
     | {"receive", "read", "readline", "readexactly", "readuntil", "wait", "accept", "bind"}
     | {"lock", "begin", "fork", "clone", "copy", "download", "pull", "fetchone", "fetchmany"}
     | {"ask", "prompt", "input", "confirm"}  # a question put to a user, answered once each
