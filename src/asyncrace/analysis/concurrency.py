@@ -399,6 +399,9 @@ class Concurrency:
         self._caller_memo: Memo[tuple[str, str], list[tuple[Fn, Event, str, str]]] = Memo(t)
         self._site_memo: Memo[tuple[str, str], _CallSites] = Memo(t)
         self._stored_memo: Memo[tuple[str, str], list[tuple[Fn, int, str]]] = Memo(t)
+        self._arg_memo: Memo[tuple[str, str], dict[str, list[tuple[Fn, Event, int, str, str]]]] = (
+            Memo(t)
+        )
         self._target_memo: Memo[tuple[str, int], tuple[str, ...]] = Memo(t)
         self._covers: Memo[tuple[str, str], bool] = Memo(t)
         # each module's contribution to the spawn-site table, with the modules it read; an
@@ -1342,11 +1345,8 @@ class Concurrency:
         out: list[tuple[Fn, int, str]] = []
         m = self.index.modules.get(mod)
         if m is not None and not test_module(m):
-            for g, e, pos_i, kw, r in self._module_args(m).get(fn.facts.name, ()):
+            for g, e, pos_i, kw, r in self._arg_sites_of(fn.facts.name, m).get(fn.fq, ()):
                 ctx = self.summaries.ctx(g)
-                val = self.index.eval(ctx, r)
-                if not (isinstance(val, FuncVal) and val.fq == fn.fq):
-                    continue
                 for t, _tctx in self.summaries.targets(ctx, e):
                     param = _param_for(t, pos_i, kw, e.args)
                     if not param:
@@ -1364,6 +1364,24 @@ class Concurrency:
             return self._stored_memo.finish_as(key, out, mod, f"{NO_STORED_KEY}{fn.fq}\x00{mod}")
         return self._stored_memo.finish(key, out)
 
+    def _arg_sites_of(
+        self, name: str, m: ModuleFacts
+    ) -> dict[str, list[tuple[Fn, Event, int, str, str]]]:
+        """The module's call arguments that are a plain ref of the last name ``name``
+        (:meth:`_module_args`), by the function each names (``Index.eval``): evaluated once
+        for every function of that name :meth:`_stored_in` is asked about."""
+        key = (name, m.module)
+        found = self._arg_memo.get(key)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        out: dict[str, list[tuple[Fn, Event, int, str, str]]] = {}
+        self._arg_memo.start(key, out)
+        for site in self._module_args(m).get(name, ()):
+            val = self.index.eval(self.summaries.ctx(site[0]), site[4])
+            if isinstance(val, FuncVal):
+                out.setdefault(val.fq, []).append(site)
+        return self._arg_memo.finish(key, out)
+
     def _module_args(self, m: ModuleFacts) -> dict[str, list[tuple[Fn, Event, int, str, str]]]:
         """Name -> the module's call arguments that are a plain ref of that last name
         (function, call event, argument index, keyword, ref), in the order of the functions'
@@ -1373,18 +1391,23 @@ class Concurrency:
             self.tracker.note(m.module)
             return found[1]
         table: dict[str, list[tuple[Fn, Event, int, str, str]]] = {}
+        call = K.CALL
+        not_kw = ("lambda:", "partial:")
         for q in sorted(m.functions):
             g = self.index.functions.get(f"{m.module}.{q}")
             if g is None or g.module is not m:
                 continue
             for e in g.facts.events:
-                if e.kind != K.CALL or not e.args:
+                if e.kind != call or not e.args:
                     continue
                 for pos_i, a in enumerate(e.args):
-                    kw, r = (a.partition("=")[0], a.partition("=")[2]) if is_kw(a) else ("", a)
+                    kw, eq, r = a.partition("=")
+                    # (``is_kw``, written out: this runs for every argument of the project)
+                    if not (eq and (kw.isidentifier() or kw == "**") and not a.startswith(not_kw)):
+                        kw, r = "", a
                     if not r or "(" in r:
                         continue
-                    table.setdefault(split_ref(r)[-1], []).append((g, e, pos_i, kw, r))
+                    table.setdefault(r.rpartition(".")[2], []).append((g, e, pos_i, kw, r))
         self.tracker.note(m.module)
         self._args_by_module[m.module] = (m, table)
         return table
