@@ -218,10 +218,11 @@ Val = Inst | ClassObj | ExtName | FuncVal | None
 class Fn:
     module: ModuleFacts
     facts: FunctionFacts
+    # the fully qualified name, made once (it is asked for at every lookup)
+    fq: str = field(init=False, compare=False, repr=False)
 
-    @property
-    def fq(self) -> str:
-        return f"{self.module.module}.{self.facts.qualname}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fq", f"{self.module.module}.{self.facts.qualname}")
 
 
 @dataclass
