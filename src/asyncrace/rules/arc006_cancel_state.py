@@ -42,7 +42,7 @@ from asyncrace.analysis.facts import (
     inside,
     reachable,
 )
-from asyncrace.analysis.index import Ctx, Fn, split_ref
+from asyncrace.analysis.index import MISS, Ctx, Fn, Memo, split_ref
 from asyncrace.analysis.summaries import (
     Step,
     at,
@@ -360,6 +360,24 @@ def _try_line(t: Try) -> Pos:
 class StateBrokenByCancellation:
     code = CODE
 
+    def __init__(self) -> None:
+        # (class, ``self.<attr>``) -> ``_never_read``: asked for every function of the class
+        self._unread: Memo[tuple[str, str], bool] | None = None
+
+    def _never_read(self, analysis: Analysis, fn: Fn, state: str) -> bool:
+        """:func:`_never_read`, kept per class (its answer and its reads are the class's)."""
+        cls = analysis.index.method_fn(fn)
+        if cls is None or not state.startswith("self.") or state.count(".") != 1:
+            return False
+        if self._unread is None:
+            self._unread = Memo(analysis.tracker)
+        key = (cls, state)
+        found = self._unread.get(key)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._unread.start(key, False)
+        return self._unread.finish(key, _never_read(analysis, fn, state))
+
     def check(self, analysis: Analysis, module: ModuleFacts) -> Iterator[Diagnostic]:
         for fn in module_functions(analysis, module):
             f = fn.facts
@@ -545,7 +563,7 @@ class StateBrokenByCancellation:
         f = fn.facts
         events = f.events
         if _kept_on_cancel(f, ci, op) or (
-            op.kind == "item" and _never_read(analysis, fn, op.state)
+            op.kind == "item" and self._never_read(analysis, fn, op.state)
         ):
             return None
         for t in f.tries:
@@ -637,7 +655,7 @@ class StateBrokenByCancellation:
         if not _acquire_like(op) or analysis.lifecycle.intersection(fn.facts.qualname.split(".")):
             return None  # a cancelled start or stop (or what it runs) abandons the object
         if _kept_on_cancel(fn.facts, ci, op) or (
-            op.kind == "item" and _never_read(analysis, fn, op.state)
+            op.kind == "item" and self._never_read(analysis, fn, op.state)
         ):
             return None
         undos = (state_op(e) for e in fn.facts.events[ci + 1 :])  # a bracket's undo comes later
