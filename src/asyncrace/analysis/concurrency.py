@@ -20,6 +20,7 @@ nothing of it.
 from __future__ import annotations
 
 import builtins
+import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -1814,7 +1815,13 @@ def test_module(m: ModuleFacts) -> bool:
     """A module of a test suite, by the names pytest and unittest collect: ``test_*.py``,
     ``*_test.py``, ``conftest.py`` (a directory's name says less: helpers of a test suite and
     fixtures of an analyzer live in ``tests/`` too)."""
-    name = m.path.replace("\\", "/").rsplit("/", 1)[-1]
+    return _test_path(m.path)
+
+
+@functools.lru_cache(maxsize=65536)
+def _test_path(path: str) -> bool:
+    # (asked for every module a search by name goes through, again for each function)
+    name = path.replace("\\", "/").rsplit("/", 1)[-1]
     return name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
 
 

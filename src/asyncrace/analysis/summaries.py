@@ -721,16 +721,19 @@ class Summaries:
                 continue
             for tfn, tctx in self.targets(ctx, ev):
                 spawned = ev.bind == Bind.ARG and tfn.facts.is_async  # create_task(f())
-                for r in self.registrations(Ctx(tfn, tctx.recv), depth + 1):
-                    label = "spawns" if spawned else "calls"
-                    call = fn_step(fn, at(ev), f"{label} `{short(tfn)}`")
+                regs = self.registrations(Ctx(tfn, tctx.recv), depth + 1)
+                if not regs:
+                    continue
+                label = "spawns" if spawned else "calls"
+                call = fn_step(fn, at(ev), f"{label} `{short(tfn)}`")  # (one step, shared)
+                for r in regs:
                     out.append(
                         Registration(
                             r.attr,
                             (call, *r.steps),
                             r.late or awaited[i],
                             r.is_write,
-                            r.guarded | guarded,
+                            r.guarded | guarded if guarded else r.guarded,
                             r.bulk or ev.repeated,
                         )
                     )
