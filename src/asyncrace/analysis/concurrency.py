@@ -430,20 +430,30 @@ class Concurrency:
         apart with the modules it read (:attr:`contributions`); the first site in the order of
         the functions' names wins."""
         if self._spawns is None:
-            tracker = self.tracker
-            saved, tracker.frames = tracker.frames, []
-            try:
-                for m in sorted(self.index.modules.values(), key=lambda m: m.module):
-                    if m.module in self.contributions:
-                        continue
-                    if self.track:
-                        tracker.start()
-                    entries = self._contribution(m)
-                    self.contributions[m.module] = (entries, tracker.stop())
-            finally:
-                tracker.frames = saved
+            self.contribute(sorted(self.index.modules.values(), key=lambda m: m.module))
             self._spawns = merge_sites(entries for entries, _d in self.contributions.values())
         return self._spawns
+
+    def contribute(self, modules: Iterable[ModuleFacts]) -> dict[str, Contribution]:
+        """Compute the contributions of these modules to the spawn-site table (those not in
+        :attr:`contributions` yet), each apart with the modules it read, and keep them there;
+        return those computed here. A module's contribution does not depend on which others
+        are computed, or where: two processes can share the table's work out
+        (``run.link``)."""
+        made: dict[str, Contribution] = {}
+        tracker = self.tracker
+        saved, tracker.frames = tracker.frames, []
+        try:
+            for m in modules:
+                if m.module in self.contributions:
+                    continue
+                if self.track:
+                    tracker.start()
+                entries = self._contribution(m)
+                self.contributions[m.module] = made[m.module] = (entries, tracker.stop())
+        finally:
+            tracker.frames = saved
+        return made
 
     def _async_names(self) -> frozenset[str]:
         # a callback target is an async function that is no nested one (_callback_sites),

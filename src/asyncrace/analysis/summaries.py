@@ -1053,6 +1053,13 @@ class Summaries:
         return self._returns.finish(key, out)
 
     # -- lookups by name across the project -----------------------------------------------
+    def use_mentions(self, known: dict[str, ModuleMentions]) -> None:
+        """Build the project's mention index now, from the modules' mentions known already
+        (computed elsewhere: ``run.link`` shares them out between two processes) and those of
+        the others."""
+        if self._mentions is None and self._mentions_source is None:
+            self._mentions = Mentions.build(self.index.modules.values(), known)
+
     def mentions(self) -> Mentions:
         if self._mentions is None:
             if self._mentions_source is not None:
