@@ -139,12 +139,13 @@ def _share_tables(
     parts: Sequence[Sequence[ModuleFacts]],
     tokens: tuple[int, int],
     exchange: Callable[[object], object],
-) -> None:
+) -> set[str]:
     """Build the project-wide tables both processes of the split need, sharing their work out:
     the modules' mentions (``Summaries.mentions``), then their contributions to the spawn-site
     table (``Concurrency.contribute``), each part computed by whichever process takes its
     token, then the halves exchanged. A part not received (the other process failed) is
-    computed here when it is first needed, as in one process."""
+    computed here when it is first needed, as in one process. Returns the modules whose
+    contributions the other process has too."""
     from asyncrace.analysis.summaries import ModuleMentions
 
     mentioned: dict[str, ModuleMentions] = {}
@@ -162,6 +163,8 @@ def _share_tables(
     if isinstance(theirs, dict):
         for mod, c in theirs.items():
             analysis.contributions.setdefault(mod, c)
+        return set(analysis.contributions)  # both processes have these
+    return set(made)  # (the other has at most these)
 
 
 def _check_split(
@@ -209,10 +212,11 @@ def _check_split(
                 _send(up_w, mine)
                 return _recv(down_r)
 
-            _share_tables(analysis, parts, shared, exchange_child)
+            both = _share_tables(analysis, parts, shared, exchange_child)
             checked = work()
             verdicts = [v for vs in analysis.kept_verdicts().values() for v in vs]
-            payload = (checked, verdicts, dict(analysis.contributions))
+            contributions = {k: c for k, c in analysis.contributions.items() if k not in both}
+            payload = (checked, verdicts, contributions)
             with os.fdopen(w, "wb") as f:
                 pickle.dump(payload, f, protocol=pickle.HIGHEST_PROTOCOL)
             status = 0
