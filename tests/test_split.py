@@ -199,3 +199,41 @@ def test_a_child_that_dies_while_building_the_tables_loses_nothing(
     two = _run(project, 2, None)
     monkeypatch.undo()
     assert json.dumps(two) == json.dumps(_run(project, 1, None))
+
+
+def test_a_table_part_that_fails_is_met_again_by_the_checks(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A module whose spawn sites cannot be computed does not fail the sharing of the tables:
+    its part is left to the checks that ask for the table, where one process meets it too
+    (an ARC902 of that rule and module)."""
+    from asyncrace.analysis import concurrency
+    from asyncrace.analysis.facade import Analysis
+    from asyncrace.analysis.index import Index
+
+    facts = _facts(project)
+    victim = sorted(m.module for m in facts if "_arc003_bad" in m.module)[0]
+    real = concurrency.Concurrency._contribution
+
+    def failing(self: Any, m: Any) -> Any:
+        if m.module == victim:
+            raise RuntimeError("no spawn sites here")
+        return real(self, m)
+
+    monkeypatch.setattr(concurrency.Concurrency, "_contribution", failing)
+    analysis = Analysis(Index(facts), Settings(project_root=project))
+    table = sorted(analysis.index.modules.values(), key=lambda m: m.module)
+    parts = [table[i : i + 8] for i in range(0, len(table), 8)]
+    tokens = (link._token_pipe(len(parts)), link._token_pipe(len(parts)))
+    try:
+        link._share_tables(analysis, parts, tokens, lambda mine: None)  # (the other is gone)
+    finally:
+        for fd in tokens:
+            os.close(fd)
+    assert victim not in analysis.contributions
+    with pytest.raises(RuntimeError):
+        analysis.spawn_sites()
+    one = _run(project, 1, None)
+    assert any(d["code"] == "ARC902" for d in one)
+    monkeypatch.setattr(link, "SPLIT_AT", 2)
+    assert json.dumps(_run(project, 2, None)) == json.dumps(one)
