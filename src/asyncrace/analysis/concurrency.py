@@ -20,6 +20,7 @@ nothing of it.
 from __future__ import annotations
 
 import builtins
+import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -349,6 +350,23 @@ COMMON_METHOD_NAMES: frozenset[str] = frozenset(
 )
 
 
+# a module's call of a name (``Concurrency._call_sites_of``): the caller, the event's index and
+# the event, the caller's context, the refs of that name the call may run
+_Site = tuple[Fn, int, Event, Ctx, tuple[str, ...]]
+
+
+@dataclass(slots=True)
+class _CallSites:
+    """A module's calls of one name (:meth:`Concurrency._call_sites_of`): ``sites`` in the
+    order of (caller, event); ``typed``: function -> the sites that run it (site -> the ref,
+    and ``"typed"``), the first ref of the site that does; ``untargeted``: the sites whose
+    call (of the name itself) has no known target."""
+
+    sites: list[_Site]
+    typed: dict[str, dict[int, tuple[str, str]]]
+    untargeted: list[int]
+
+
 def merge_sites(contributions: Iterable[list[tuple[str, str, Step]]]) -> dict[str, Step]:
     """The spawn-site table made of the modules' contributions: for each method, the first site
     in the order of the functions' names (a function's own sites keep their order)."""
@@ -380,7 +398,11 @@ class Concurrency:
         self._edges: Memo[tuple[str, Pos], tuple[Step | None, Step | None]] = Memo(t)
         self._locking: Memo[str, Step | None] = Memo(t)
         self._caller_memo: Memo[tuple[str, str], list[tuple[Fn, Event, str, str]]] = Memo(t)
+        self._site_memo: Memo[tuple[str, str], _CallSites] = Memo(t)
         self._stored_memo: Memo[tuple[str, str], list[tuple[Fn, int, str]]] = Memo(t)
+        self._arg_memo: Memo[tuple[str, str], dict[str, list[tuple[Fn, Event, int, str, str]]]] = (
+            Memo(t)
+        )
         self._target_memo: Memo[tuple[str, int], tuple[str, ...]] = Memo(t)
         self._covers: Memo[tuple[str, str], bool] = Memo(t)
         # each module's contribution to the spawn-site table, with the modules it read; an
@@ -408,20 +430,30 @@ class Concurrency:
         apart with the modules it read (:attr:`contributions`); the first site in the order of
         the functions' names wins."""
         if self._spawns is None:
-            tracker = self.tracker
-            saved, tracker.frames = tracker.frames, []
-            try:
-                for m in sorted(self.index.modules.values(), key=lambda m: m.module):
-                    if m.module in self.contributions:
-                        continue
-                    if self.track:
-                        tracker.start()
-                    entries = self._contribution(m)
-                    self.contributions[m.module] = (entries, tracker.stop())
-            finally:
-                tracker.frames = saved
+            self.contribute(sorted(self.index.modules.values(), key=lambda m: m.module))
             self._spawns = merge_sites(entries for entries, _d in self.contributions.values())
         return self._spawns
+
+    def contribute(self, modules: Iterable[ModuleFacts]) -> dict[str, Contribution]:
+        """Compute the contributions of these modules to the spawn-site table (those not in
+        :attr:`contributions` yet), each apart with the modules it read, and keep them there;
+        return those computed here. A module's contribution does not depend on which others
+        are computed, or where: two processes can share the table's work out
+        (``run.link``)."""
+        made: dict[str, Contribution] = {}
+        tracker = self.tracker
+        saved, tracker.frames = tracker.frames, []
+        try:
+            for m in modules:
+                if m.module in self.contributions:
+                    continue
+                if self.track:
+                    tracker.start()
+                entries = self._contribution(m)
+                self.contributions[m.module] = made[m.module] = (entries, tracker.stop())
+        finally:
+            tracker.frames = saved
+        return made
 
     def _async_names(self) -> frozenset[str]:
         # a callback target is an async function that is no nested one (_callback_sites),
@@ -1111,7 +1143,9 @@ class Concurrency:
                 yield c
 
     def _callers_in(self, fn: Fn, mod: str) -> list[tuple[Fn, Event, str, str]]:
-        """The calls of ``fn`` (by its name, checked by what the call reaches) in one module."""
+        """The calls of ``fn`` (by its name, checked by what the call reaches) in one module:
+        looked up in the module's call sites of the name (:meth:`_call_sites_of`), which are
+        evaluated once for every function of that name."""
         key = (fn.fq, mod)
         found = self._caller_memo.get(key)
         if found is not MISS:
@@ -1121,34 +1155,94 @@ class Concurrency:
         m = self.index.modules.get(mod)
         name = fn.facts.name
         if m is not None and not test_module(m):  # tests do not run the code concurrently
-            done: set[tuple[str, int]] = set()
-            for caller, i in sorted(
-                self.summaries.module_calls(m).get(name, ()), key=lambda c: (c[0].fq, c[1])
+            table = self._call_sites_of(name, m)
+            hits: dict[int, tuple[str, str]] = dict(table.typed.get(fn.fq, {}))
+            if (
+                table.untargeted
+                and fn.facts.cls is not None
+                and fn.facts.parent is None
+                and not name.startswith("__")
+                and name not in COMMON_METHOD_NAMES
             ):
-                e = caller.facts.events[i]
-                ctx = self.summaries.ctx(caller)
-                refs: list[str] = []
-                if split_ref(e.ref)[-1] == name:
-                    refs.append(e.ref)
-                elif _is_spawner(e.ref):
-                    for a in e.args:
-                        r = a.partition("=")[2] if is_kw(a) else a
-                        if r and "(" not in r and split_ref(r)[-1] == name:
-                            refs.append(r)
-                for r in refs:
-                    how = self._reaches(ctx, e, r, fn, (caller.fq, i))
-                    if how is None or (caller.fq, i) in done:
-                        continue
-                    done.add((caller.fq, i))
-                    relation = _relation(caller, r, self.index)
-                    if relation == "local" and self._fresh_local(ctx, caller, r):
-                        relation = "fresh"
-                    label = self._call_label(caller, fn, r, relation, how)
-                    out.append((caller, e, relation, label))
+                for j in table.untargeted:
+                    unique = self._unique_reach(table.sites[j], fn)
+                    if unique is not None:
+                        hits[j] = unique
+            for j in sorted(hits):
+                caller, _i, e, ctx, _refs = table.sites[j]
+                r, how = hits[j]
+                relation = _relation(caller, r, self.index)
+                if relation == "local" and self._fresh_local(ctx, caller, r):
+                    relation = "fresh"
+                label = self._call_label(caller, fn, r, relation, how)
+                out.append((caller, e, relation, label))
         out.sort(key=lambda c: (c[0].fq, c[1].pos))
         if not out and m is not None:
             return self._caller_memo.finish_as(key, out, mod, f"{NO_CALLERS_KEY}{fn.fq}\x00{mod}")
         return self._caller_memo.finish(key, out)
+
+    def _call_sites_of(self, name: str, m: ModuleFacts) -> _CallSites:
+        """The module's calls of ``name`` (``Summaries.module_calls``: by the callee's last name,
+        or a spawner's argument of that name), each once, in the order of (caller, event), with
+        the refs that may reach a function of that name, and what they reach: the functions a
+        call runs (``ref`` the call's own: :meth:`_call_targets`) or the function an argument
+        of a spawner names (``Index.eval``). The calls whose targets are not known are listed
+        apart: the unique method of the name may be what they reach (:meth:`_unique_reach`)."""
+        key = (name, m.module)
+        found = self._site_memo.get(key)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        table = _CallSites([], {}, [])
+        self._site_memo.start(key, table)
+        sites, typed, untargeted = table.sites, table.typed, table.untargeted
+        last: tuple[str, int] | None = None
+        for caller, i in sorted(
+            self.summaries.module_calls(m).get(name, ()), key=lambda c: (c[0].fq, c[1])
+        ):
+            if last == (caller.fq, i):
+                continue  # (a spawner handed two refs of that name)
+            last = (caller.fq, i)
+            e = caller.facts.events[i]
+            ctx = self.summaries.ctx(caller)
+            refs: list[str] = []
+            if split_ref(e.ref)[-1] == name:
+                refs.append(e.ref)
+            elif _is_spawner(e.ref):
+                for a in e.args:
+                    r = a.partition("=")[2] if is_kw(a) else a
+                    if r and "(" not in r and split_ref(r)[-1] == name:
+                        refs.append(r)
+            j = len(sites)
+            sites.append((caller, i, e, ctx, tuple(refs)))
+            for r in refs:
+                if r == e.ref:
+                    targets = self._call_targets(ctx, e, (caller.fq, i))
+                    for fq in targets:
+                        typed.setdefault(fq, {}).setdefault(j, (r, "typed"))
+                    if not targets and len(split_ref(r)) >= 2:
+                        untargeted.append(j)
+                else:
+                    val = self.index.eval(ctx, r)
+                    if isinstance(val, FuncVal):
+                        typed.setdefault(val.fq, {}).setdefault(j, (r, "typed"))
+        return self._site_memo.finish(key, table)
+
+    def _unique_reach(self, site: _Site, fn: Fn) -> tuple[str, str] | None:
+        """Does the call ``site``, whose targets are not known, run the method ``fn`` by its
+        name alone? Nothing is known of the receiver, and only one class of the project has a
+        method of that name (``fn``'s, which may be found so: :meth:`_callers_in`)."""
+        _caller, _i, _e, ctx, refs = site
+        r = refs[0]
+        recv = ".".join(split_ref(r)[:-1])
+        if self.index.eval(ctx, recv) is not None:
+            return None  # the receiver is known to be something else
+        if "(" in recv:
+            return None  # what a call returned (``self.rpc(addr).call_stack()``: a proxy of a
+            # remote object) is nothing the name can tell
+        owners = self.index.method_owners(fn.facts.name)
+        if len(owners) == 1 and owners[0] == self.index.method_fn(fn):
+            return r, "unique"
+        return None
 
     def still_no_callers(self, key: str) -> bool:
         """Is a read noted as ``NO_CALLERS_KEY`` (a module with no caller of a function) or
@@ -1207,39 +1301,6 @@ class Concurrency:
         out = tuple(t.fq for t, _c in self.summaries.targets(ctx, ev))
         return self._target_memo.finish(key, out)
 
-    def _reaches(self, ctx: Ctx, ev: Event, ref: str, fn: Fn, key: tuple[str, int]) -> str | None:
-        """Does the call of ``ref`` (event ``key``: caller, index) run ``fn``? ``"typed"`` when
-        the receiver's type says so, ``"unique"`` when only ``fn``'s name says so (nothing is
-        known of the receiver and only one class of the project has a method of that name)."""
-        if ref == ev.ref:
-            targets = self._call_targets(ctx, ev, key)
-            if fn.fq in targets:
-                return "typed"
-        else:
-            val = self.index.eval(ctx, ref)
-            if isinstance(val, FuncVal) and val.fq == fn.fq:
-                return "typed"
-            return None
-        segs = split_ref(ref)
-        if (
-            len(segs) < 2
-            or fn.facts.cls is None
-            or fn.facts.parent is not None
-            or fn.facts.name.startswith("__")
-            or fn.facts.name in COMMON_METHOD_NAMES
-            or targets
-        ):
-            return None
-        if self.index.eval(ctx, ".".join(segs[:-1])) is not None:
-            return None  # the receiver is known to be something else
-        if "(" in ".".join(segs[:-1]):
-            return None  # what a call returned (``self.rpc(addr).call_stack()``: a proxy of a
-            # remote object) is nothing the name can tell
-        owners = self.index.method_owners(fn.facts.name)
-        if len(owners) == 1 and owners[0] == self.index.method_fn(fn):
-            return "unique"
-        return None
-
     def _fresh_local(self, ctx: Ctx, caller: Fn, ref: str) -> bool:
         """The receiver of ``ref`` is a local the caller made with a constructor
         (``job = Job()``, ``self = cls(...)`` in a classmethod factory): one per call."""
@@ -1295,11 +1356,8 @@ class Concurrency:
         out: list[tuple[Fn, int, str]] = []
         m = self.index.modules.get(mod)
         if m is not None and not test_module(m):
-            for g, e, pos_i, kw, r in self._module_args(m).get(fn.facts.name, ()):
+            for g, e, pos_i, kw, r in self._arg_sites_of(fn.facts.name, m).get(fn.fq, ()):
                 ctx = self.summaries.ctx(g)
-                val = self.index.eval(ctx, r)
-                if not (isinstance(val, FuncVal) and val.fq == fn.fq):
-                    continue
                 for t, _tctx in self.summaries.targets(ctx, e):
                     param = _param_for(t, pos_i, kw, e.args)
                     if not param:
@@ -1317,6 +1375,24 @@ class Concurrency:
             return self._stored_memo.finish_as(key, out, mod, f"{NO_STORED_KEY}{fn.fq}\x00{mod}")
         return self._stored_memo.finish(key, out)
 
+    def _arg_sites_of(
+        self, name: str, m: ModuleFacts
+    ) -> dict[str, list[tuple[Fn, Event, int, str, str]]]:
+        """The module's call arguments that are a plain ref of the last name ``name``
+        (:meth:`_module_args`), by the function each names (``Index.eval``): evaluated once
+        for every function of that name :meth:`_stored_in` is asked about."""
+        key = (name, m.module)
+        found = self._arg_memo.get(key)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        out: dict[str, list[tuple[Fn, Event, int, str, str]]] = {}
+        self._arg_memo.start(key, out)
+        for site in self._module_args(m).get(name, ()):
+            val = self.index.eval(self.summaries.ctx(site[0]), site[4])
+            if isinstance(val, FuncVal):
+                out.setdefault(val.fq, []).append(site)
+        return self._arg_memo.finish(key, out)
+
     def _module_args(self, m: ModuleFacts) -> dict[str, list[tuple[Fn, Event, int, str, str]]]:
         """Name -> the module's call arguments that are a plain ref of that last name
         (function, call event, argument index, keyword, ref), in the order of the functions'
@@ -1326,18 +1402,23 @@ class Concurrency:
             self.tracker.note(m.module)
             return found[1]
         table: dict[str, list[tuple[Fn, Event, int, str, str]]] = {}
+        call = K.CALL
+        not_kw = ("lambda:", "partial:")
         for q in sorted(m.functions):
             g = self.index.functions.get(f"{m.module}.{q}")
             if g is None or g.module is not m:
                 continue
             for e in g.facts.events:
-                if e.kind != K.CALL or not e.args:
+                if e.kind != call or not e.args:
                     continue
                 for pos_i, a in enumerate(e.args):
-                    kw, r = (a.partition("=")[0], a.partition("=")[2]) if is_kw(a) else ("", a)
+                    kw, eq, r = a.partition("=")
+                    # (``is_kw``, written out: this runs for every argument of the project)
+                    if not (eq and (kw.isidentifier() or kw == "**") and not a.startswith(not_kw)):
+                        kw, r = "", a
                     if not r or "(" in r:
                         continue
-                    table.setdefault(split_ref(r)[-1], []).append((g, e, pos_i, kw, r))
+                    table.setdefault(r.rpartition(".")[2], []).append((g, e, pos_i, kw, r))
         self.tracker.note(m.module)
         self._args_by_module[m.module] = (m, table)
         return table
@@ -1744,7 +1825,13 @@ def test_module(m: ModuleFacts) -> bool:
     """A module of a test suite, by the names pytest and unittest collect: ``test_*.py``,
     ``*_test.py``, ``conftest.py`` (a directory's name says less: helpers of a test suite and
     fixtures of an analyzer live in ``tests/`` too)."""
-    name = m.path.replace("\\", "/").rsplit("/", 1)[-1]
+    return _test_path(m.path)
+
+
+@functools.lru_cache(maxsize=65536)
+def _test_path(path: str) -> bool:
+    # (asked for every module a search by name goes through, again for each function)
+    name = path.replace("\\", "/").rsplit("/", 1)[-1]
     return name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
 
 

@@ -159,17 +159,24 @@ class _Functions(dict[str, "Fn"]):
     every module's interface, and so are the class and module tables, which hold headers
     only."""
 
-    __slots__ = ("_hit",)
+    __slots__ = ("_hit", "_index")
 
-    def __init__(self, hit: Callable[[ModuleFacts], None]) -> None:
+    def __init__(self, index: Index) -> None:
         super().__init__()
-        self._hit = hit
+        self._index = index
+        self._hit = index._hit
 
     def get(self, key: str, default: Fn | None = None) -> Fn | None:  # type: ignore[override]
         v: Fn | None = dict.get(self, key)
         if v is None:
             return default
-        self._hit(v.module)
+        # (``Index._hit``, written out: this is the lookup of every function read)
+        index = self._index
+        frames = index.tracker.frames
+        if frames:
+            frames[-1].add(v.module.module)
+        if index.unloaded:
+            index._load_hit(v.module)
         return v
 
     def __getitem__(self, key: str) -> Fn:
@@ -218,10 +225,11 @@ Val = Inst | ClassObj | ExtName | FuncVal | None
 class Fn:
     module: ModuleFacts
     facts: FunctionFacts
+    # the fully qualified name, made once (it is asked for at every lookup)
+    fq: str = field(init=False, compare=False, repr=False)
 
-    @property
-    def fq(self) -> str:
-        return f"{self.module.module}.{self.facts.qualname}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fq", f"{self.module.module}.{self.facts.qualname}")
 
 
 @dataclass
@@ -270,7 +278,7 @@ class Index:
         self.modules: dict[str, ModuleFacts] = {}
         for m in sorted(modules, key=lambda m: m.path):
             self.modules.setdefault(m.module, m)
-        self.functions = _Functions(self._hit)
+        self.functions = _Functions(self)
         self.classes: dict[str, ClassInfo] = {}
         self._aliases = _namespace_aliases(self.modules.values())
         for m in self.modules.values():
@@ -292,6 +300,7 @@ class Index:
                 self._subclasses.setdefault(b, []).append(ci.fq)
         self._mro: Memo[str, list[ClassInfo]] = Memo(self.tracker)
         self._impl: Memo[str, list[str]] = Memo(self.tracker)
+        self._dispatch: Memo[tuple[str, str], list[tuple[Fn, str]]] = Memo(self.tracker)
         self._owners: dict[str, list[str]] | None = None
         self._locals: dict[str, dict[str, Value]] = {}
         self._evals: Memo[tuple[str, str | None, tuple[tuple[str, Val], ...], str], Val] = Memo(
@@ -315,7 +324,12 @@ class Index:
         frames = self.tracker.frames
         if frames:
             frames[-1].add(m.module)
-        if self.unloaded and m.module in self.unloaded:
+        if self.unloaded:
+            self._load_hit(m)
+
+    def _load_hit(self, m: ModuleFacts) -> None:
+        """Fill in the bodies of ``m`` if they are not loaded yet (an incremental run)."""
+        if m.module in self.unloaded:
             self.unloaded.discard(m.module)
             if self._load is not None:
                 self._load(m)
@@ -416,10 +430,12 @@ class Index:
         if tracker.frames:  # a class added under any of these changes the answer
             tracker.frames[-1].add(SUB_KEY + fq)
         out: list[str] = []
+        seen = {fq}
         todo = list(self._subclasses.get(fq, []))
         while todo:
             c = todo.pop(0)
-            if c not in out and c != fq:
+            if c not in seen:
+                seen.add(c)
                 out.append(c)
                 todo.extend(self._subclasses.get(c, []))
                 if tracker.frames:
@@ -439,7 +455,13 @@ class Index:
     def dispatch(self, cls_fq: str, name: str) -> list[tuple[Fn, str]]:
         """Implementations a call ``x.name()`` may reach when ``x`` is declared as ``cls_fq``:
         the class itself (unless abstract) and every project subclass (class-hierarchy
-        analysis), each with the receiver class it runs for."""
+        analysis), each with the receiver class it runs for. Kept per (class, name), with
+        its reads (a receiver's methods are called from many places)."""
+        key = (cls_fq, name)
+        found = self._dispatch.get(key)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._dispatch.start(key, [])
         out: list[tuple[Fn, str]] = []
         seen: set[tuple[str, str]] = set()
         cands = [cls_fq, *self.subclasses(cls_fq)]
@@ -458,11 +480,11 @@ class Index:
             fn = self.find_method(c, name)
             if fn is None:
                 continue
-            key = (fn.fq, c)
-            if key not in seen:
-                seen.add(key)
+            fc = (fn.fq, c)
+            if fc not in seen:
+                seen.add(fc)
                 out.append((fn, c))
-        return out
+        return self._dispatch.finish(key, out)
 
     def is_protocol(self, cls_fq: str) -> bool:
         """A ``typing.Protocol`` class (directly, or through protocol bases)."""

@@ -26,6 +26,7 @@ from asyncrace.analysis.facts import (
     ModuleFacts,
     Pos,
     Try,
+    Value,
     inside,
     walk,
 )
@@ -284,6 +285,9 @@ class Summaries:
         # module -> (its facts, name -> its calls of that name): ``module_calls``
         self._module_calls: dict[str, tuple[ModuleFacts, dict[str, list[tuple[Fn, int]]]]] = {}
         self._stored: Memo[tuple[str, str], list[Val]] = Memo(t)
+        self._writes: Memo[str, dict[str, list[tuple[str, Fn, Value, bool]]]] = Memo(t)
+        # a function's facts -> (them, ``_registration_shape``)
+        self._shapes: dict[int, tuple[FunctionFacts, list[bool], list[frozenset[str]]]] = {}
         self._late: Memo[tuple[object, ...], dict[str, tuple[Step, ...]]] = Memo(t)
         self._late_w: Memo[tuple[object, ...], dict[str, tuple[Step, ...]]] = Memo(t)
         # name -> modules whose bodies call it (or hand it to a spawner), pass it as an
@@ -366,7 +370,28 @@ class Summaries:
             return found  # type: ignore[no-any-return]
         self._stored.start(key, [])
         out: list[Val] = []
-        target = f"self.{attr}"
+        for ci_fq, m, v, is_param in self._self_writes(cls_fq).get(f"self.{attr}", ()):
+            if is_param:
+                out.extend(self._passed_for(m, ci_fq, v.ref))
+            elif v.kind in ("name", "attr") and v.ref:
+                val = self.index.eval(Ctx(m, cls_fq), v.ref)
+                if isinstance(val, FuncVal):
+                    out.append(val)
+        unique = list(dict.fromkeys(out))
+        return self._stored.finish(key, unique)
+
+    def _self_writes(self, cls_fq: str) -> dict[str, list[tuple[str, Fn, Value, bool]]]:
+        """``self.<attr>`` -> the writes of a value there by the methods of the class and its
+        bases (in method resolution order, each class's methods by name, each method's events
+        in order): the class whose method it is, the method, the value, and whether the value
+        is one of the method's parameters. One pass over the class's methods, for every
+        attribute :meth:`stored_values` is asked about."""
+        found = self._writes.get(cls_fq)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        out: dict[str, list[tuple[str, Fn, Value, bool]]] = {}
+        self._writes.start(cls_fq, out)
+        write = K.WRITE
         for ci in self.index.mro(cls_fq):
             for name in sorted(ci.facts.methods):
                 m = self.index.functions.get(f"{ci.module.module}.{ci.facts.methods[name]}")
@@ -374,17 +399,12 @@ class Summaries:
                     continue
                 params = {p.name for p in m.facts.params[1:]}
                 for e in m.facts.events:
-                    if e.kind != K.WRITE or e.ref != target or e.value is None:
-                        continue
                     v = e.value
-                    if v.kind == "name" and v.ref in params:
-                        out.extend(self._passed_for(m, ci.fq, v.ref))
-                    elif v.kind in ("name", "attr") and v.ref:
-                        val = self.index.eval(Ctx(m, cls_fq), v.ref)
-                        if isinstance(val, FuncVal):
-                            out.append(val)
-        unique = list(dict.fromkeys(out))
-        return self._stored.finish(key, unique)
+                    if e.kind != write or v is None or not e.ref.startswith("self."):
+                        continue
+                    is_param = v.kind == "name" and v.ref in params
+                    out.setdefault(e.ref, []).append((ci.fq, m, v, is_param))
+        return self._writes.finish(cls_fq, out)
 
     def _passed_for(self, m: Fn, cls_fq: str, param: str) -> list[Val]:
         """What the project's calls of method ``m`` pass for ``param`` (a function, an
@@ -686,10 +706,9 @@ class Summaries:
         self._regs.start(key, [])
         out: list[Registration] = []
         fn = ctx.fn
-        awaited = _awaits_before(fn.facts)
-        checks = _guard_reach(fn.facts)
+        awaited, guards = self._registration_shape(fn.facts)
         for i, ev in enumerate(fn.facts.events):
-            guarded = frozenset(attr for attr, reach in checks if i in reach)
+            guarded = guards[i]
             reg = registration_of(ev)
             if reg is not None:
                 step = fn_step(fn, at(ev), f"`{reg.removeprefix('global:')}` is registered here")
@@ -702,20 +721,40 @@ class Summaries:
                 continue
             for tfn, tctx in self.targets(ctx, ev):
                 spawned = ev.bind == Bind.ARG and tfn.facts.is_async  # create_task(f())
-                for r in self.registrations(Ctx(tfn, tctx.recv), depth + 1):
-                    label = "spawns" if spawned else "calls"
-                    call = fn_step(fn, at(ev), f"{label} `{short(tfn)}`")
+                regs = self.registrations(Ctx(tfn, tctx.recv), depth + 1)
+                if not regs:
+                    continue
+                label = "spawns" if spawned else "calls"
+                call = fn_step(fn, at(ev), f"{label} `{short(tfn)}`")  # (one step, shared)
+                for r in regs:
                     out.append(
                         Registration(
                             r.attr,
                             (call, *r.steps),
                             r.late or awaited[i],
                             r.is_write,
-                            r.guarded | guarded,
+                            r.guarded | guarded if guarded else r.guarded,
                             r.bulk or ev.repeated,
                         )
                     )
         return self._regs.finish(key, out)
+
+    def _registration_shape(self, f: FunctionFacts) -> tuple[list[bool], list[frozenset[str]]]:
+        """For each event of a function: may an await have happened before it, and the
+        attributes whose guard protects it (:meth:`registrations`). Of the function's facts
+        alone: kept per function (the same function is asked on several receivers)."""
+        found = self._shapes.get(id(f))
+        if found is not None and found[0] is f:
+            return found[1], found[2]
+        awaited = _awaits_before(f)
+        checks = _guard_reach(f)
+        none: frozenset[str] = frozenset()
+        guards = [
+            frozenset(attr for attr, reach in checks if i in reach) if checks else none
+            for i in range(len(f.events))
+        ]
+        self._shapes[id(f)] = (f, awaited, guards)
+        return awaited, guards
 
     # -- cancellation ----------------------------------------------------------------------
     def suspends(self, ctx: Ctx, depth: int = 0) -> tuple[Step, ...] | None:
@@ -1014,6 +1053,13 @@ class Summaries:
         return self._returns.finish(key, out)
 
     # -- lookups by name across the project -----------------------------------------------
+    def use_mentions(self, known: dict[str, ModuleMentions]) -> None:
+        """Build the project's mention index now, from the modules' mentions known already
+        (computed elsewhere: ``run.link`` shares them out between two processes) and those of
+        the others."""
+        if self._mentions is None and self._mentions_source is None:
+            self._mentions = Mentions.build(self.index.modules.values(), known)
+
     def mentions(self) -> Mentions:
         if self._mentions is None:
             if self._mentions_source is not None:

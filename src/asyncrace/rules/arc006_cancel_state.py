@@ -27,7 +27,7 @@ or ``asyncio.shield`` around the critical section, makes each of them clean.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from asyncrace.analysis.facade import Analysis
@@ -42,7 +42,7 @@ from asyncrace.analysis.facts import (
     inside,
     reachable,
 )
-from asyncrace.analysis.index import Ctx, Fn, split_ref
+from asyncrace.analysis.index import MISS, Ctx, Fn, Memo, split_ref
 from asyncrace.analysis.summaries import (
     Step,
     at,
@@ -223,7 +223,9 @@ def _kept_on_cancel(f: FunctionFacts, ci: int, op: _Op) -> bool:
     return False
 
 
-def _unread(analysis: Analysis, fn: Fn, op: _Op) -> bool:
+def _unread(
+    analysis: Analysis, fn: Fn, op: _Op, never_read: Callable[[Analysis, Fn, str], bool]
+) -> bool:
     """A container only added to and taken from, or a private counter, flag or value only ever
     changed (``self._waiters += 1`` ... ``self._waiters -= 1``, ``self._streaming = True`` ...
     ``False``) that nothing in its class reads: what a cancellation leaves changed there breaks
@@ -234,7 +236,7 @@ def _unread(analysis: Analysis, fn: Fn, op: _Op) -> bool:
     attr = split_ref(op.state)[-1]
     if op.kind != "item" and (not attr.startswith("_") or attr.startswith("__")):
         return False
-    return _never_read(analysis, fn, op.state)
+    return never_read(analysis, fn, op.state)
 
 
 def _never_read(analysis: Analysis, fn: Fn, state: str) -> bool:
@@ -374,6 +376,24 @@ def _try_line(t: Try) -> Pos:
 
 class StateBrokenByCancellation:
     code = CODE
+
+    def __init__(self) -> None:
+        # (class, ``self.<attr>``) -> ``_never_read``: asked for every function of the class
+        self._unread: Memo[tuple[str, str], bool] | None = None
+
+    def _never_read(self, analysis: Analysis, fn: Fn, state: str) -> bool:
+        """:func:`_never_read`, kept per class (its answer and its reads are the class's)."""
+        cls = analysis.index.method_fn(fn)
+        if cls is None or not state.startswith("self.") or state.count(".") != 1:
+            return False
+        if self._unread is None:
+            self._unread = Memo(analysis.tracker)
+        key = (cls, state)
+        found = self._unread.get(key)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._unread.start(key, False)
+        return self._unread.finish(key, _never_read(analysis, fn, state))
 
     def check(self, analysis: Analysis, module: ModuleFacts) -> Iterator[Diagnostic]:
         for fn in module_functions(analysis, module):
@@ -559,7 +579,7 @@ class StateBrokenByCancellation:
     ) -> Diagnostic | None:
         f = fn.facts
         events = f.events
-        if _kept_on_cancel(f, ci, op) or (_unread(analysis, fn, op)):
+        if _kept_on_cancel(f, ci, op) or _unread(analysis, fn, op, self._never_read):
             return None
         for t in f.tries:
             if t.first <= ci:
@@ -649,7 +669,7 @@ class StateBrokenByCancellation:
     ) -> Diagnostic | None:
         if not _acquire_like(op) or analysis.lifecycle.intersection(fn.facts.qualname.split(".")):
             return None  # a cancelled start or stop (or what it runs) abandons the object
-        if _kept_on_cancel(fn.facts, ci, op) or (_unread(analysis, fn, op)):
+        if _kept_on_cancel(fn.facts, ci, op) or _unread(analysis, fn, op, self._never_read):
             return None
         undos = (state_op(e) for e in fn.facts.events[ci + 1 :])  # a bracket's undo comes later
         if not any(u is not None and _undoes(op, u, strict=True) for u in undos):

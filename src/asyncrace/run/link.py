@@ -6,11 +6,13 @@ A full run calls :func:`link_and_check`; an incremental run links the headers it
 
 from __future__ import annotations
 
+import contextlib
 import os
 import traceback
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
+from asyncrace.analysis.concurrency import Contribution
 from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import ModuleFacts
 from asyncrace.analysis.index import Index
@@ -70,6 +72,105 @@ def _can_fork() -> bool:
 # the split hands out modules in at most this many batches (4-byte tokens in a pipe, written
 # before the fork: 4 KiB, within any pipe's capacity, so writing them never blocks)
 SPLIT_BATCHES = 1024
+# ... and the project-wide tables' parts (the modules' mentions, their spawn sites) in at most
+# this many
+SHARE_BATCHES = 256
+
+
+def _token_pipe(n: int) -> int:
+    """The read end of a pipe holding the tokens ``0 .. n-1`` (4 bytes each) and then its end:
+    whoever reads a token takes that batch."""
+    import struct
+
+    tokens_r, tokens_w = os.pipe()
+    try:
+        tokens = memoryview(b"".join(struct.pack("<I", i) for i in range(n)))
+        while tokens:
+            tokens = tokens[os.write(tokens_w, tokens) :]
+    finally:
+        os.close(tokens_w)  # (once every token is taken, a read finds the end of the pipe)
+    return tokens_r
+
+
+def _take(tokens_r: int) -> int | None:
+    import struct
+
+    token = os.read(tokens_r, 4)
+    return int(struct.unpack("<I", token)[0]) if len(token) == 4 else None
+
+
+def _send(fd: int, obj: object) -> None:
+    """One message (its length, then its pickle) down a pipe; a reader gone is no error."""
+    import pickle
+    import struct
+
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    view = memoryview(struct.pack("<Q", len(data)) + data)
+    try:
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError:
+        pass
+
+
+def _recv(fd: int) -> object:
+    """One message from :func:`_send`, or None at the end of the pipe (the writer failed)."""
+    import pickle
+    import struct
+
+    def exactly(n: int) -> bytes | None:
+        parts: list[bytes] = []
+        while n:
+            chunk = os.read(fd, min(n, 1 << 20))
+            if not chunk:
+                return None
+            parts.append(chunk)
+            n -= len(chunk)
+        return b"".join(parts)
+
+    head = exactly(8)
+    if head is None:
+        return None
+    data = exactly(struct.unpack("<Q", head)[0])
+    return pickle.loads(data) if data is not None else None
+
+
+def _share_tables(
+    analysis: Analysis,
+    parts: Sequence[Sequence[ModuleFacts]],
+    tokens: tuple[int, int],
+    exchange: Callable[[object], object],
+) -> set[str]:
+    """Build the project-wide tables both processes of the split need, sharing their work out:
+    the modules' mentions (``Summaries.mentions``), then their contributions to the spawn-site
+    table (``Concurrency.contribute``), each part computed by whichever process takes its
+    token, then the halves exchanged. A part not received (the other process failed) is
+    computed here when it is first needed, as in one process. Returns the modules whose
+    contributions the other process has too."""
+    from asyncrace.analysis.summaries import ModuleMentions
+
+    # a failure here is left for the checks to meet again, where a rule's failure is an
+    # ARC902 of that rule and module, as in one process: this process takes no more parts
+    mentioned: dict[str, ModuleMentions] = {}
+    with contextlib.suppress(Exception):
+        while (i := _take(tokens[0])) is not None:
+            for m in parts[i]:
+                mentioned[m.module] = ModuleMentions.of(m)
+    theirs = exchange(mentioned)
+    if isinstance(theirs, dict):
+        mentioned.update(theirs)
+    with contextlib.suppress(Exception):
+        analysis.summaries.use_mentions(mentioned)
+    made: dict[str, Contribution] = {}
+    with contextlib.suppress(Exception):
+        while (i := _take(tokens[1])) is not None:
+            made.update(analysis.concurrency.contribute(parts[i]))
+    theirs = exchange(made)
+    if isinstance(theirs, dict):
+        for mod, c in theirs.items():
+            analysis.contributions.setdefault(mod, c)
+        return set(analysis.contributions)  # both processes have these
+    return set(made)  # (the other has at most these)
 
 
 def _check_split(
@@ -84,47 +185,63 @@ def _check_split(
     as one process's; the child sends back, per batch it took, its findings and reads, and
     the verdicts and spawn-site contributions it computed (kept in the snapshot). A batch
     that no process finished (a child that failed) is checked here; each batch's result is
-    taken from exactly one process."""
+    taken from exactly one process. Before the checks, the two build the project-wide
+    tables together (:func:`_share_tables`)."""
     import pickle
-    import struct
 
     size = -(-len(modules) // SPLIT_BATCHES)
     batches = [list(modules[i : i + size]) for i in range(0, len(modules), size)]
-    tokens_r, tokens_w = os.pipe()
-    try:
-        tokens = memoryview(b"".join(struct.pack("<I", i) for i in range(len(batches))))
-        while tokens:
-            tokens = tokens[os.write(tokens_w, tokens) :]
-    finally:
-        os.close(tokens_w)  # (once every token is taken, a read finds the end of the pipe)
-
-    def take() -> int | None:
-        token = os.read(tokens_r, 4)
-        return struct.unpack("<I", token)[0] if len(token) == 4 else None
+    table = sorted(analysis.index.modules.values(), key=lambda m: m.module)
+    step = -(-len(table) // SHARE_BATCHES)
+    parts = [table[i : i + step] for i in range(0, len(table), step)]
+    tokens_r = _token_pipe(len(batches))
+    shared = (_token_pipe(len(parts)), _token_pipe(len(parts)))
 
     def work() -> dict[int, tuple[list[Diagnostic], dict[str, set[str]]]]:
         done: dict[int, tuple[list[Diagnostic], dict[str, set[str]]]] = {}
-        while (i := take()) is not None:
+        while (i := _take(tokens_r)) is not None:
             if i < len(batches):
                 done[i] = check_modules(analysis, rules, batches[i], track)
         return done
 
+    up_r, up_w = os.pipe()  # the child's half of the tables, to the parent
+    down_r, down_w = os.pipe()  # and the parent's, to the child
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: check, send, exit without running anything of the parent's
         status = 1
         try:
-            os.close(r)
+            for fd in (r, up_r, down_w):
+                os.close(fd)
+
+            def exchange_child(mine: object) -> object:
+                _send(up_w, mine)
+                return _recv(down_r)
+
+            both = _share_tables(analysis, parts, shared, exchange_child)
             checked = work()
             verdicts = [v for vs in analysis.kept_verdicts().values() for v in vs]
-            payload = (checked, verdicts, dict(analysis.contributions))
+            contributions = {k: c for k, c in analysis.contributions.items() if k not in both}
+            payload = (checked, verdicts, contributions)
             with os.fdopen(w, "wb") as f:
                 pickle.dump(payload, f, protocol=pickle.HIGHEST_PROTOCOL)
             status = 0
         finally:
             os._exit(status)
-    os.close(w)
+    for fd in (w, up_w, down_r):
+        os.close(fd)
+
+    def exchange_parent(mine: object) -> object:
+        theirs = _recv(up_r)  # (the child sends first: neither waits on a full pipe)
+        _send(down_w, mine)
+        return theirs
+
     try:
+        try:
+            _share_tables(analysis, parts, shared, exchange_parent)
+        finally:
+            for fd in (up_r, down_w, *shared):
+                os.close(fd)
         mine = work()
     finally:
         os.close(tokens_r)
