@@ -11,7 +11,7 @@ passed as ``on_event=self._on_event`` is followed into the thread that calls it)
 from __future__ import annotations
 
 import keyword
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -386,6 +386,16 @@ class Index:
         return fq
 
     # -- classes ----------------------------------------------------------------------------
+    def methods_of(self, classes: Iterable[ClassInfo]) -> Iterator[Fn]:
+        """The methods of each class, in the order of their qualified names, each class's
+        module noted as read (its methods, however many: one added changes the answer)."""
+        for c in classes:
+            self.tracker.note(c.module.module)
+            for q in sorted(c.facts.methods.values()):
+                fn = self.functions.get(f"{c.module.module}.{q}")
+                if fn is not None:
+                    yield fn
+
     def mro(self, fq: str) -> list[ClassInfo]:
         found = self._mro.get(fq)
         if found is not MISS:

@@ -81,25 +81,18 @@ def _never_held_across_suspension(analysis: Analysis, fn: Fn, ref: str) -> bool:
     if len(segs) != 2 or segs[0] != "self" or cls is None:
         return False
     own = {ref + ".wait", ref + ".wait_for"}
-    for c_fq in [*(c.fq for c in idx.mro(cls)), *idx.subclasses(cls)]:
-        c = idx.classes.get(c_fq)
-        if c is None:
-            continue
-        analysis.tracker.note(c.module.module)  # its methods, however many
-        for q in sorted(c.facts.methods.values()):
-            m = idx.functions.get(f"{c.module.module}.{q}")
-            if m is None:
+    related = [*idx.mro(cls), *(c for s in idx.subclasses(cls) if (c := idx.classes.get(s)))]
+    for m in idx.methods_of(related):
+        events = m.facts.events
+        for ev in events:
+            if ref in ev.args or ev.ref == ref + ".acquire":
+                return False  # handed on, or taken by hand: its holders are not in view
+        for rid, region in enumerate(m.facts.regions):
+            if region.ref != ref:
                 continue
-            events = m.facts.events
-            for ev in events:
-                if ref in ev.args or ev.ref == ref + ".acquire":
-                    return False  # handed on, or taken by hand: its holders are not in view
-            for rid, region in enumerate(m.facts.regions):
-                if region.ref != ref:
-                    continue
-                for ev in events[region.first : region.last]:
-                    if ev.kind == K.AWAIT and rid in ev.regions and ev.ref not in own:
-                        return False
+            for ev in events[region.first : region.last]:
+                if ev.kind == K.AWAIT and rid in ev.regions and ev.ref not in own:
+                    return False
     return True
 
 

@@ -251,32 +251,27 @@ def _never_read(analysis: Analysis, fn: Fn, state: str) -> bool:
     if cls is None:
         return False
     mutators = _PUT_METHODS | _TAKE_METHODS | {"clear"}
-    for c in idx.mro(cls):
-        analysis.tracker.note(c.module.module)  # its methods, however many
-        for q in sorted(c.facts.methods.values()):
-            other = idx.functions.get(f"{c.module.module}.{q}")
-            if other is None:
+    for other in idx.methods_of(idx.mro(cls)):
+        events = other.facts.events
+        for i, e in enumerate(events):
+            if e.kind == K.CALL and state in e.args:
+                return False  # handed on
+            if e.kind != K.READ or e.ref != state:
                 continue
-            events = other.facts.events
-            for i, e in enumerate(events):
-                if e.kind == K.CALL and state in e.args:
-                    return False  # handed on
-                if e.kind != K.READ or e.ref != state:
-                    continue
-                nxt = events[i + 1] if i + 1 < len(events) else None
-                if nxt is not None and (
-                    (
-                        nxt.kind == K.CALL
-                        and nxt.ref.rpartition(".")[0] == state
-                        and nxt.ref.rpartition(".")[2] in mutators
-                        and nxt.bind == Bind.NONE  # (``fut = self._pending.pop(k)`` reads)
-                    )
-                    or (nxt.kind in (K.SETITEM, K.DELITEM) and nxt.ref == state)
-                    or (nxt.kind == K.WRITE and nxt.ref == state and nxt.name in ("+=", "-="))
-                    or _tested_to_take(events, i + 1, state)
-                ):
-                    continue  # read only to change it
-                return False
+            nxt = events[i + 1] if i + 1 < len(events) else None
+            if nxt is not None and (
+                (
+                    nxt.kind == K.CALL
+                    and nxt.ref.rpartition(".")[0] == state
+                    and nxt.ref.rpartition(".")[2] in mutators
+                    and nxt.bind == Bind.NONE  # (``fut = self._pending.pop(k)`` reads)
+                )
+                or (nxt.kind in (K.SETITEM, K.DELITEM) and nxt.ref == state)
+                or (nxt.kind == K.WRITE and nxt.ref == state and nxt.name in ("+=", "-="))
+                or _tested_to_take(events, i + 1, state)
+            ):
+                continue  # read only to change it
+            return False
     return True
 
 
