@@ -148,26 +148,8 @@ class _Codec:
             enc_inner = self.encoder(inner)
             return lambda v: None if v is None else enc_inner(v)
         if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-            names, hints = self._fields(tp)
-            # every field read at once (in C); only the fields JSON does not take as they
-            # are (dataclasses, dicts) converted
-            get = operator.attrgetter(*names) if len(names) > 1 else None
-            convert = [
-                (i, self.encoder(hints[n]))
-                for i, n in enumerate(names)
-                if not _json_ready(hints[n])
-            ]
-            if get is None:
-                one = self.encoder(hints[names[0]])
-                return lambda v: [one(getattr(v, names[0]))]
-
-            def enc_dataclass(v: Any) -> Any:
-                row = list(get(v))
-                for i, enc in convert:
-                    row[i] = enc(row[i])
-                return row
-
-            return enc_dataclass
+            # only the fields JSON does not take as they are (dataclasses, dicts) converted
+            return self._dataclass_row(tp, _json_ready, self.encoder)
         origin, args = typing.get_origin(tp), typing.get_args(tp)
         if origin is tuple:
             if len(args) == 2 and args[1] is Ellipsis:
@@ -196,14 +178,19 @@ class _Codec:
     def _build_row(self, cls: type) -> _Enc:
         if not (dataclasses.is_dataclass(cls) and isinstance(cls, type)):
             raise TypeError(f"the cache codec does not support {cls!r}")
+        return self._dataclass_row(cls, _orjson_ready, self._native)
+
+    def _dataclass_row(
+        self, cls: type, ready: Callable[[object], bool], convert_as: Callable[[object], _Enc]
+    ) -> _Enc:
+        """A dataclass as the list of its field values, every field read at once (in C), the
+        fields whose type is not ``ready`` as they are converted by ``convert_as``."""
         names, hints = self._fields(cls)
-        get = operator.attrgetter(*names) if len(names) > 1 else None
-        convert = [
-            (i, self._native(hints[n])) for i, n in enumerate(names) if not _orjson_ready(hints[n])
-        ]
-        if get is None:
-            one = self._native(hints[names[0]]) if convert else _identity
+        convert = [(i, convert_as(hints[n])) for i, n in enumerate(names) if not ready(hints[n])]
+        if len(names) == 1:
+            one = convert[0][1] if convert else _identity
             return lambda v: [one(getattr(v, names[0]))]
+        get = operator.attrgetter(*names)
 
         def row(v: Any) -> Any:
             out = list(get(v))
