@@ -529,6 +529,8 @@ class Concurrency:
                 if what not in MANY_SPAWNERS and _joined_each_pass(fn.facts, s):
                     continue  # each pass of the loop awaits its task: one at a time
                 started = [e for e in calls if e is not s and inside(e.pos, s.pos)]
+                if what in MANY_SPAWNERS:
+                    started += _gathered_from_locals(fn.facts, s)
                 for e in started:
                     # one object, one method, several tasks: in a loop or comprehension,
                     # or twice in one gather (``gather(c.a(1), c.a(2))``); a gather of two
@@ -819,6 +821,8 @@ class Concurrency:
             return None
         if self._lock_decorator(fn) is not None or self.single_consumer(fn):
             return None
+        if _runs_its_own_loop(fn.module):
+            return None  # a program's part (a CLI's command), not an API for others to call
         label = (
             f"`{short(fn)}` is a public coroutine: any number of tasks may run it at once, "
             "and module state is one for all of them"
@@ -1088,9 +1092,20 @@ class Concurrency:
         ``create_task`` in a loop, a ``gather`` over a comprehension)."""
         events = caller.facts.events
         for s in events:
-            if s.kind != K.CALL or s is ev or not _is_spawner(s.ref) or not inside(ev.pos, s.pos):
+            if s.kind != K.CALL or s is ev or not _is_spawner(s.ref):
                 continue
             what = split_ref(s.ref)[-1]
+            if not inside(ev.pos, s.pos):
+                if what in MANY_SPAWNERS and any(
+                    x is ev for x in _gathered_from_locals(caller.facts, s)
+                ):
+                    return fn_step(
+                        caller,
+                        at(s),
+                        f"`{short(caller)}` starts it in several tasks at once here (`{what}`), "
+                        "one per element of the list it gathers",
+                    )
+                continue
             if what not in MANY_SPAWNERS and _joined_each_pass(caller.facts, s):
                 continue
             if (
@@ -1705,6 +1720,37 @@ def _joined_each_pass(f: FunctionFacts, spawn: Event) -> bool:
     return bool(joins) and idx not in reachable(f, [idx], avoid=joins)
 
 
+def _gathered_from_locals(f: FunctionFacts, spawn: Event) -> list[Event]:
+    """The calls a ``gather(*futures)`` (``wait``, ``as_completed``) starts through a local
+    list built before it: ``futures = [fetch(x) for x in xs]`` (the calls of the
+    comprehension, made once per element) or ``futures.append(fetch(x))`` in a loop. Each is
+    made again per element (``repeated``): the same coroutine function run in several tasks."""
+    names = {a.lstrip("*") for a in spawn.args if not is_kw(a)}
+    names = {n for n in names if n.isidentifier()}
+    if not names:
+        return []
+    events = f.events
+    out: list[Event] = []
+    for i, e in enumerate(events):
+        if e is spawn:
+            break
+        if e.kind == K.LOCAL and e.ref in names:
+            j = i - 1  # the calls of the comprehension come right before its assignment
+            while j >= 0 and events[j].kind == K.CALL:
+                if events[j].repeated and events[j].bind in (Bind.NONE, Bind.ARG):
+                    out.append(events[j])
+                j -= 1
+        elif e.kind == K.CALL and e.repeated:
+            recv, _, method = e.ref.rpartition(".")
+            if recv in names and method in ("append", "extend", "add"):
+                out.extend(
+                    x
+                    for x in events[max(0, i - 8) : i]
+                    if x.kind == K.CALL and x.bind == Bind.ARG and inside(x.pos, e.pos)
+                )
+    return out
+
+
 def _per_element(f: FunctionFacts, call: Event) -> bool:
     """Is the receiver of ``call`` (``shard.start()``) a ``for`` loop's variable, bound nowhere
     else in ``f``: each spawn of the loop runs the method on another element, once per object."""
@@ -1855,3 +1901,26 @@ def _second_start(f: FunctionFacts, starts: list[Pos]) -> Pos | None:
                 return e.pos
             todo.extend(e.succ)
     return None
+
+
+# what runs an event loop to the end of a coroutine: a program's ``main``
+_LOOP_RUNNERS = frozenset({"asyncio.run", "anyio.run", "trio.run", "uvloop.run"})
+
+
+def _runs_its_own_loop(module: ModuleFacts) -> bool:
+    """Is the module a program: one of its module-level functions runs an event loop
+    (``asyncio.run(async_main())``, ``loop.run_until_complete(...)``)? Its public coroutines
+    are then the program's parts (a CLI's commands, run one per process), not an API that
+    callers elsewhere may run in several tasks at once. (A method that runs the loop, a
+    client's ``run()``, does not make its module a program.)"""
+    for f in module.functions.values():
+        if f.cls is not None or f.parent is not None or f.is_async:
+            continue
+        for ev in f.events:
+            if ev.kind != K.CALL or not ev.ref:
+                continue
+            head, dot, rest = ev.ref.partition(".")
+            full = module.imports.get(head, head) + dot + rest
+            if full in _LOOP_RUNNERS or full.endswith(".run_until_complete"):
+                return True
+    return False

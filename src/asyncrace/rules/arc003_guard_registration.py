@@ -8,7 +8,7 @@ duplicate agents, double connections, a cache filled twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from asyncrace.analysis.concurrency import ANY, OBJECT, Verdict
 from asyncrace.analysis.facade import Analysis
@@ -498,7 +498,7 @@ class GuardBeforeRegistration:
             ):
                 # registration and await are reached whatever the check said: it guards neither
                 continue
-            if i not in callee_regs and _memo_of_a_read(f, b, i):
+            if i not in callee_regs and _memo_of_a_read(f, b, i, fn.module.functions):
                 continue  # two tasks fetch the same data and store equal values: a wasted
                 # round trip, not a second run of work that must happen once
             here = fn.module.path
@@ -602,7 +602,9 @@ def _reads_only(ev: Event, held_ok: bool = False) -> bool:
     return verb not in MAKING_VERBS and not (verb[:1] == "a" and verb[1:] in MAKING_VERBS)
 
 
-def _memo_of_a_read(f: FunctionFacts, b: int, i: int) -> bool:
+def _memo_of_a_read(
+    f: FunctionFacts, b: int, i: int, module_functions: Mapping[str, FunctionFacts]
+) -> bool:
     """Is the registration at ``i`` a memo of what a read returned: the value stored is the
     result of the awaited call (``self._url = await self._client.get_queue_url(name)``, or
     through locals: ``resp = await client.get(u); data = resp.json(); _cache[k] = data``), every
@@ -611,10 +613,17 @@ def _memo_of_a_read(f: FunctionFacts, b: int, i: int) -> bool:
     check then fetch the same data and store equal values: a wasted round trip. (A guard on a
     timestamp or a flag, ``self._loaded_at = now()``, stores no fetched value and is still a
     claim; so is a memo of a call that makes, takes or consumes something: ``self._session =
-    await self._open()``, ``self._hello = await reader.readline()``.)"""
+    await self._open()``, ``self._hello = await reader.readline()``.)
+
+    The registration may also be a flag set once the memo is stored (``if self._ready:
+    return``; ``self._creds = await asyncio.to_thread(self._get_default)``; ``self._ready =
+    True``): the memo is then read back anywhere in the module (by the methods the lazy set-up
+    serves)."""
     w = f.events[i]
     if w.kind not in (K.WRITE, K.SETITEM) or w.value is None:
         return False
+    flag = w.kind == K.WRITE and w.value.kind == "const"
+    memos: set[str] = set()  # (a flag's) the state that holds the fetched values
     fetched: set[str] = set()  # the awaited calls' refs, and the locals made from them
     calls: dict[str, Event] = {}
     for j in range(b + 1, i):
@@ -633,14 +642,35 @@ def _memo_of_a_read(f: FunctionFacts, b: int, i: int) -> bool:
         elif ev.kind in (K.WRITE, K.SETITEM, K.DELITEM) and ev.ref.startswith(
             ("self.", "cls.", "global:")
         ):
-            return False
+            if not (
+                flag
+                and ev.kind in (K.WRITE, K.SETITEM)
+                and ev.value is not None
+                and fetched
+                and _from(ev.value, fetched)
+            ):
+                return False
+            memos.add(ev.ref)
         elif ev.kind == K.LOCAL and ev.value is not None and _from(ev.value, fetched):
             fetched.add(ev.ref)
+    if flag:
+        return bool(memos) and any(
+            e.kind == K.READ and e.ref in memos for g in module_functions.values() for e in g.events
+        )
     if not (fetched and _from(w.value, fetched)):
         return False
     # a memo is there to be read back (``return self._cache[k]``); a check that only turns a
-    # second caller away (``if user in self._active: raise``) claims the key, whatever it stores
+    # second caller away (``if user in self._active: raise``) claims the key, whatever it stores.
+    # A memo held in an attribute (``self.index_id = await self._latest_index()``) may be read
+    # back by the methods it serves
     events = f.events
+    if w.kind == K.WRITE and any(
+        e.kind == K.READ and e.ref == w.ref
+        for g in module_functions.values()
+        if g is not f
+        for e in g.events
+    ):
+        return True
     return any(
         e.kind == K.READ
         and e.ref == w.ref

@@ -94,6 +94,8 @@ _PUT_METHODS = frozenset(
 )
 _TAKE_METHODS = frozenset({"remove", "discard", "pop", "popleft", "popitem"})
 _CONSTRUCTORS = frozenset({"__init__", "__post_init__", "__new__"})
+# exceptions that end an iteration or a generator: caught, they say nothing of a failure
+_FLOW_EXCEPTIONS = frozenset({"StopIteration", "StopAsyncIteration", "GeneratorExit"})
 # the words of a flag that is held while something is under way (``_draining``,
 # ``_refresh_in_progress``, ``_busy``), unlike a record of what was done (``_performed``)
 _HELD_WORDS = frozenset(
@@ -220,6 +222,32 @@ def _kept_on_cancel(f: FunctionFacts, ci: int, op: _Op) -> bool:
             if any((u := state_op(e)) is not None and _undoes(op, u) for e in body):
                 continue
             return True
+    return False
+
+
+def _failure_keeps(f: FunctionFacts, aw: int, ui: int, op: _Op) -> bool:
+    """Does a failed await leave ``op`` in place by design? The await at ``aw`` lies in a
+    ``try`` with an ``except`` for ordinary errors (not ``CancelledError``, ``BaseException``
+    or a bare ``except:``) that does not undo the change and does not come to the undo at
+    ``ui``: the undo is inside that ``try``'s body (``self._connected.clear()``, connect,
+    ``self._connected.set()``), or the handler leaves (``raise``, ``return``). A failed
+    connect then leaves "not connected" as its author chose, and a cancelled one leaves the
+    same state: nothing is left broken that an error would not leave broken too. Not when
+    the await only waits (``asyncio.sleep``, ``event.wait()``): it fails by cancellation
+    alone, and the handler is for the other calls of the ``try``."""
+    if split_ref(f.events[aw].ref.removesuffix("()"))[-1:] in (["sleep"], ["wait"]):
+        return False
+    for t in f.tries:
+        if not _in_body(t, aw):
+            continue
+        for h in t.handlers:
+            if catches_cancel(h) or all(split_ref(x)[-1] in _FLOW_EXCEPTIONS for x in h.types):
+                continue  # (the end of an iteration is no failure)
+            body = f.events[h.first : h.last]
+            if any((u := state_op(e)) is not None and _undoes(op, u) for e in body):
+                continue
+            if (ui >= 0 and _in_body(t, ui)) or any(e.kind in (K.RAISE, K.RETURN) for e in body):
+                return True
     return False
 
 
@@ -583,7 +611,7 @@ class StateBrokenByCancellation:
             if ri < 0:
                 continue
             aw = self._await_before(analysis, ctx, ci, op, t.first)
-            if aw < 0:
+            if aw < 0 or _failure_keeps(f, aw, -1, op):
                 continue
             what = shown(op.state)
             aw_ev = events[aw]
@@ -673,6 +701,8 @@ class StateBrokenByCancellation:
         if found is None or self._undone_elsewhere(analysis, fn, op):
             return None  # a reset or close of the object undoes it too
         aw, ui = found
+        if _failure_keeps(fn.facts, aw, ui, op):
+            return None  # a failed await leaves the same state, by design
         events = fn.facts.events
         what = shown(op.state)
         aw_ev = events[aw]
