@@ -1187,8 +1187,10 @@ class Concurrency:
                 caller, _i, e, ctx, _refs = table.sites[j]
                 r, how = hits[j]
                 relation = _relation(caller, r, self.index)
-                if relation == "local" and self._fresh_local(ctx, caller, r):
-                    relation = "fresh"
+                if (relation == "local" and self._fresh_local(ctx, caller, r)) or (
+                    relation == "attr" and self._fresh_attr(ctx, caller, r, _i)
+                ):
+                    relation = "fresh"  # an object the caller has just made
                 label = self._call_label(caller, fn, r, relation, how)
                 out.append((caller, e, relation, label))
         out.sort(key=lambda c: (c[0].fq, c[1].pos))
@@ -1327,6 +1329,29 @@ class Concurrency:
                     return False
                 return not _kept(caller, head)  # returned is fine: published after the call
         return False
+
+    def _fresh_attr(self, ctx: Ctx, caller: Fn, ref: str, call: int) -> bool:
+        """The receiver of ``ref`` is an attribute of the caller's object that the caller sets
+        to a new object (a constructor) on every path before the call (``self.transport =
+        Transport(host); self.transport.connect()``): each run of the caller calls it on an
+        object of its own, as with a local it made."""
+        segs = split_ref(ref)
+        recv = ".".join(segs[:-1])
+        if len(segs) != 3 or segs[0] != "self":
+            return False
+        events = caller.facts.events
+        writes = [i for i, e in enumerate(events) if e.kind == K.WRITE and e.ref == recv]
+        if not writes:
+            return False
+        for i in writes:
+            v = events[i].value
+            if (
+                v is None
+                or v.kind != "call"
+                or not isinstance(self.index.eval(ctx, v.ref), ClassObj)
+            ):
+                return False
+        return call not in reachable(caller.facts, [0], avoid=writes)
 
     @staticmethod
     def _call_label(caller: Fn, fn: Fn, ref: str, relation: str, how: str) -> str:

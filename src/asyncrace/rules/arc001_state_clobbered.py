@@ -594,8 +594,16 @@ class StateClobberedAcrossAwait:
                         return True
             return False
 
+        together = _written_together(f, write)
+
         def stop(_i: int, ev: Event) -> bool:
-            return ev.kind == K.WRITE and ev.ref == ref
+            # written again, or compared by identity with this call's own value
+            # (``if self._writer is writer and ...:``), or a value written with it in one step
+            # (its generation token): the code checks whether another task took over before
+            # it acts, as the stale-clear and lost-update shapes accept
+            if ev.kind == K.WRITE:
+                return ev.ref == ref
+            return ev.kind == K.READ and ev.name == "compare" and ev.ref in together
 
         for i, aw in search(f, list(write_ev.succ), stop=stop, hit=hit, is_await=is_await):
             if aw < 0:  # the suspension is inside the awaited callee
@@ -616,6 +624,24 @@ class StateClobberedAcrossAwait:
             read = fn_step(fn, f.events[i].pos, "read back here, after the await")
             return await_step, (read,)
         return None
+
+
+def _written_together(f: FunctionFacts, w: int) -> set[str]:
+    """The state written with the write at ``w`` in one step: between the await before it and
+    the await after it (``self._token += 1; token = self._token; self._writer = writer;
+    self._task = task``), in the order of the events. No other task runs in between, so a
+    check that one of them is still this call's (``self._token == token``) says all of them
+    are."""
+    events = f.events
+    out = {events[w].ref}
+    for rng in (range(w - 1, -1, -1), range(w + 1, len(events))):
+        for j in rng:
+            e = events[j]
+            if e.kind in (K.AWAIT, K.ENTRY, K.EXIT):
+                break
+            if e.kind == K.WRITE and e.ref.startswith(("self.", "cls.", "global:")):
+                out.add(e.ref)
+    return out
 
 
 def _updates_itself(events: list[Event], w: int) -> bool:

@@ -251,6 +251,33 @@ def _failure_keeps(f: FunctionFacts, aw: int, ui: int, op: _Op) -> bool:
     return False
 
 
+def _own_loop_flag(analysis: Analysis, fn: Fn, ci: int, op: _Op) -> bool:
+    """A flag the function raises and then only it reads, after raising it (``self.is_running
+    = True; while self.is_running: ... await ...``): the control variable of its own loop. No
+    other method of the class reads it, so once the task is cancelled nothing looks at it, and
+    the next run raises it again before its loop reads it."""
+    if op.kind != "flag" or not op.put or not op.state.startswith("self."):
+        return False
+    if op.state.count(".") != 1:
+        return False
+    idx = analysis.index
+    cls = idx.method_fn(fn)
+    if cls is None:
+        return False
+    f = fn.facts
+    writes = [i for i, e in enumerate(f.events) if e.kind == K.WRITE and e.ref == op.state]
+    free = reachable(f, [0], avoid=writes)  # what the entry reaches before any write
+    own_reads = 0
+    for other in idx.methods_of(idx.mro(cls)):
+        for i, e in enumerate(other.facts.events):
+            if e.kind != K.READ or e.ref != op.state:
+                continue
+            if other is not fn or i in free:
+                return False
+            own_reads += 1
+    return own_reads > 0 and ci in writes
+
+
 def _unread(
     analysis: Analysis, fn: Fn, op: _Op, never_read: Callable[[Analysis, Fn, str], bool]
 ) -> bool:
@@ -602,7 +629,11 @@ class StateBrokenByCancellation:
     ) -> Diagnostic | None:
         f = fn.facts
         events = f.events
-        if _kept_on_cancel(f, ci, op) or _unread(analysis, fn, op, self._never_read):
+        if (
+            _kept_on_cancel(f, ci, op)
+            or _unread(analysis, fn, op, self._never_read)
+            or _own_loop_flag(analysis, fn, ci, op)
+        ):
             return None
         for t in f.tries:
             if t.first <= ci:
@@ -692,7 +723,11 @@ class StateBrokenByCancellation:
     ) -> Diagnostic | None:
         if not _acquire_like(op) or analysis.lifecycle.intersection(fn.facts.qualname.split(".")):
             return None  # a cancelled start or stop (or what it runs) abandons the object
-        if _kept_on_cancel(fn.facts, ci, op) or _unread(analysis, fn, op, self._never_read):
+        if (
+            _kept_on_cancel(fn.facts, ci, op)
+            or _unread(analysis, fn, op, self._never_read)
+            or _own_loop_flag(analysis, fn, ci, op)
+        ):
             return None
         undos = (state_op(e) for e in fn.facts.events[ci + 1 :])  # a bracket's undo comes later
         if not any(u is not None and _undoes(op, u, strict=True) for u in undos):
