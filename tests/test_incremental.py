@@ -613,3 +613,47 @@ def test_a_snapshot_line_round_trips_any_path(display: str) -> None:
     assert back.display == display
     assert back.header_facts().path == display
     assert back.interface == record.interface
+
+
+SPAWNER = """\
+import asyncio
+
+from worker import Worker
+
+
+async def run(worker: Worker, items: list[str]) -> None:
+    for item in items:
+        asyncio.create_task(worker.step(item))
+"""
+
+WORKER = """\
+import asyncio
+
+
+class Worker:
+    def __init__(self) -> None:
+        self.current = ""
+
+    async def step(self, item: str) -> None:
+        self.current = item
+        await asyncio.sleep(0)
+        print(self.current)
+"""
+
+
+def test_a_spawn_site_that_moves_moves_the_evidence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lines added above a spawn in another module: the finding about the unchanged module is
+    checked again and its evidence names the spawn's new line (a verdict kept from the
+    snapshot used to keep the old one)."""
+    (tmp_path / "asyncrace.toml").write_text("")
+    (tmp_path / "spawner.py").write_text(SPAWNER)
+    (tmp_path / "worker.py").write_text(WORKER)
+    monkeypatch.chdir(tmp_path)
+    _check()
+    (tmp_path / "spawner.py").write_text("import logging\n\n" + SPAWNER)
+    got = _check()
+    assert got == _check("--no-cache")
+    rows = [r["location"]["row"] for d in json.loads(got) for r in d["related"]]
+    assert 10 in rows  # the create_task, two lines lower

@@ -154,9 +154,21 @@ _LIFE_HOOK = re.compile(
 )
 
 
+# an exit stack's registrations: run once, when the stack is closed (``AsyncExitStack``)
+_EXIT_STACK_HOOKS = frozenset({"push_async_callback", "push_async_exit"})
+
+
 def _life_hook(call: Event, arg: str) -> bool:
-    """Is ``arg`` handed to ``call`` as a hook of the application's start-up or shutdown?"""
-    if any(_LIFE_HOOK.search(seg) for seg in split_ref(call.ref)):
+    """Is ``arg`` handed to ``call`` as a hook of the application's start-up or shutdown, or
+    of an exit stack's close (``stack.push_async_callback(rsd.close)``, ``stack.callback(...)``,
+    ``stack.push(...)``): run once, not per event?"""
+    segs = split_ref(call.ref)
+    if any(_LIFE_HOOK.search(seg) for seg in segs):
+        return True
+    if segs and (
+        segs[-1] in _EXIT_STACK_HOOKS
+        or (segs[-1] in ("callback", "push") and len(segs) >= 2 and "stack" in segs[-2].lower())
+    ):
         return True
     return is_kw(arg) and _LIFE_HOOK.search(arg.partition("=")[0]) is not None
 
@@ -821,6 +833,7 @@ class Concurrency:
             return None
         if self._lock_decorator(fn) is not None or self.single_consumer(fn):
             return None
+        self.tracker.note(fn.module.module)  # its other functions and its imports
         if _runs_its_own_loop(fn.module):
             return None  # a program's part (a CLI's command), not an API for others to call
         label = (

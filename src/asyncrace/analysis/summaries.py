@@ -533,11 +533,19 @@ class Summaries:
         self._reads.start(key, {})
         out: dict[str, tuple[Step, ...]] = {}
         fn = ctx.fn
-        for ev in fn.facts.events:
+        f = fn.facts
+        # state the function compares with a value of its own (``if cluster_id !=
+        # self._cluster_id: return``): it checks whether another task changed it, and its
+        # reads of it are made knowing (hazelcast's ``_initialize_on_cluster``)
+        compared = {e.ref for e in f.events if e.kind == K.READ and e.name == "compare"}
+        for i, ev in enumerate(f.events):
+            if ev.ref in compared:
+                continue
             if (
                 ev.kind == K.READ
                 and ev.ref.startswith(("self.", "cls.", "global:"))
                 and ev.name != "compare"
+                and not only_logged(f, i)
             ):
                 out.setdefault(ev.ref, (fn_step(fn, at(ev), f"`{ev.ref}` is read here"),))
                 prop = self.property_getter(ctx, ev.ref)
@@ -548,6 +556,8 @@ class Summaries:
             elif ev.kind == K.CALL and depth < MAX_DEPTH and self.reads_through(ctx, ev):
                 for tfn, tctx in self.targets(ctx, ev):
                     for r, steps in self.reads(Ctx(tfn, tctx.recv), depth + 1).items():
+                        if r in compared:
+                            continue
                         call = fn_step(fn, at(ev), f"calls `{short(tfn)}`")
                         out.setdefault(r, (call, *steps))
         return self._reads.finish(key, out)

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 
 from asyncrace.analysis.concurrency import ANY, OBJECT, Verdict
 from asyncrace.analysis.facade import Analysis
-from asyncrace.analysis.facts import Event, FunctionFacts, K, ModuleFacts, Value, reachable
+from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts, Value, reachable
 from asyncrace.analysis.index import Ctx, Fn, is_property
 from asyncrace.analysis.summaries import (
     Step,
@@ -498,7 +498,9 @@ class GuardBeforeRegistration:
             ):
                 # registration and await are reached whatever the check said: it guards neither
                 continue
-            if i not in callee_regs and _memo_of_a_read(f, b, i, fn.module.functions):
+            if (i not in callee_regs and _memo_of_a_read(f, b, i, fn.module.functions)) or (
+                i in callee_regs and _read_that_stores(f, b, i)
+            ):
                 continue  # two tasks fetch the same data and store equal values: a wasted
                 # round trip, not a second run of work that must happen once
             here = fn.module.path
@@ -598,6 +600,9 @@ def _reads_only(ev: Event, held_ok: bool = False) -> bool:
         return False
     if (not held_ok and _HELD.intersection(words)) or "queue" in recv.rpartition(".")[2].lower():
         return False
+    # (``_async_refresh_access_token``, ``do_login``: the verb comes after the prefix)
+    while len(words) > 1 and words[0] in ("async", "aio", "do"):
+        words = words[1:]
     verb = words[0]
     return verb not in MAKING_VERBS and not (verb[:1] == "a" and verb[1:] in MAKING_VERBS)
 
@@ -687,6 +692,32 @@ def _memo_of_a_read(
         )  # (the container read to store into it)
         for j, e in enumerate(events[b + 1 :], b + 1)
     )
+
+
+def _read_that_stores(f: FunctionFacts, b: int, i: int) -> bool:
+    """Is the registration made inside an awaited call taken for a read (``if self._url is
+    None: await self.get_state("GetNetPort")``, whose response handler stores the URL it
+    reads), with every await from the check to it a read too? Two tasks that pass the check
+    send the same read and store equal values, as with a memo the function stores itself."""
+    call = f.events[i]
+    if call.kind != K.CALL or call.bind != Bind.AWAITED or not _reads_only(call):
+        return False
+    calls: dict[str, Event] = {}
+    for j in range(b + 1, i):
+        ev = f.events[j]
+        if ev.kind == K.CALL:
+            calls[ev.ref] = ev
+        elif ev.kind == K.AWAIT:
+            c = calls.get(ev.ref) or calls.get(ev.ref.removesuffix("()"))
+            if c is None or not _reads_only(
+                c, held_ok=ev.name in ("async with", "async with exit")
+            ):
+                return False
+        elif ev.kind in (K.WRITE, K.SETITEM, K.DELITEM) and ev.ref.startswith(
+            ("self.", "cls.", "global:")
+        ):
+            return False
+    return True
 
 
 def _from(v: Value, fetched: set[str]) -> bool:

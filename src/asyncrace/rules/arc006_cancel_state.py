@@ -251,6 +251,45 @@ def _failure_keeps(f: FunctionFacts, aw: int, ui: int, op: _Op) -> bool:
     return False
 
 
+def _undone_by_callers_choice(f: FunctionFacts, ci: int, aw: int, ui: int, op: _Op) -> bool:
+    """Is the undo at ``ui`` made only when a parameter says so (``if completed:
+    self._states.pop(msg_id)``), the other branch of that test leaving the function with the
+    change in place? Then the state is kept across calls by design, until the call that ends
+    it: a streaming message's buffer kept until its last fragment (vision-agents'
+    conversation). A cancelled call leaves what a call with the other answer leaves."""
+    events = f.events
+    undos = {
+        j
+        for j, e in enumerate(events)
+        if (u := state_op(e)) is not None and u.state == op.state and _undoes(op, u, strict=True)
+    }
+    after = reachable(f, [aw])
+    for b, e in enumerate(events):
+        if e.kind != K.BRANCH or not e.name.startswith("if:") or len(e.succ) != 2:
+            continue
+        if b not in after or ui in reachable(f, [aw], avoid={b}):
+            continue  # (the test must stand between the await and the undo on every path)
+        param = e.name.removeprefix("if:").removeprefix("not ")
+        if any(
+            x.kind == K.BRANCH
+            and x.name.removeprefix("if:").removeprefix("not ") == param
+            and x.name.startswith("if:")
+            and ci not in reachable(f, [0], avoid={j})
+            for j, x in enumerate(events)
+            if j != b
+        ):
+            continue  # the change was made under the same test (``if wait: ...``): one answer
+        for kept, undone in (e.succ, e.succ[::-1]):
+            if ui != undone and ui not in reachable(f, [undone]):
+                continue
+            if kept in undos:
+                continue
+            ways = reachable(f, [kept], avoid=undos) | {kept}
+            if any(events[j].kind == K.EXIT for j in ways):
+                return True
+    return False
+
+
 def _own_loop_flag(analysis: Analysis, fn: Fn, ci: int, op: _Op) -> bool:
     """A flag the function raises and then only it reads, after raising it (``self.is_running
     = True; while self.is_running: ... await ...``): the control variable of its own loop. No
@@ -615,14 +654,16 @@ class StateBrokenByCancellation:
         return any(_in_body(t, i) and _restores(f, t, op) >= 0 for t in f.tries)
 
     @staticmethod
-    def _interrupts(analysis: Analysis, ctx: Ctx, ev: Event, op: _Op) -> bool:
+    def _interrupts(analysis: Analysis, ctx: Ctx, i: int, ev: Event, op: _Op) -> bool:
         """An await where a cancellation can interrupt ``op``'s section: not the changed
         object's own set-up (``self._group = create_task_group(); await
         self._group.__aenter__()``), not the exit of an ``async with`` on a lock (releasing
-        an ``asyncio.Lock`` does not suspend)."""
+        an ``asyncio.Lock`` does not suspend), and not an await of a coroutine that never
+        suspends (``await monitor.start()`` where ``start`` only calls ``create_task``): a
+        cancellation is delivered only where the task suspends."""
         if ev.kind != K.AWAIT or ev.ref == op.state or ev.ref.startswith(op.state + "."):
             return False
-        return not (ev.name == "async with exit" and analysis.locks.lock_of(ctx, ev.ref))
+        return analysis.suspending(ctx, i)
 
     def _before_try(
         self, analysis: Analysis, ctx: Ctx, fn: Fn, ci: int, op: _Op
@@ -680,7 +721,7 @@ class StateBrokenByCancellation:
             return i == start and aw >= 0
 
         def counts(i: int, ev: Event) -> bool:
-            return self._interrupts(analysis, ctx, ev, op) and not self._protected(f, i, op)
+            return self._interrupts(analysis, ctx, i, ev, op) and not self._protected(f, i, op)
 
         # normal paths only: one that leaves through an ``except`` (and comes round a loop to
         # the ``try`` without the change) is not the change left pending across an await
@@ -738,6 +779,8 @@ class StateBrokenByCancellation:
         aw, ui = found
         if _failure_keeps(fn.facts, aw, ui, op):
             return None  # a failed await leaves the same state, by design
+        if _undone_by_callers_choice(fn.facts, ci, aw, ui, op):
+            return None  # kept across calls until the one that ends it
         events = fn.facts.events
         what = shown(op.state)
         aw_ev = events[aw]
@@ -787,7 +830,11 @@ class StateBrokenByCancellation:
                 ):
                     return aw, i
                 continue
-            if aw < 0 and self._interrupts(analysis, ctx, ev, op) and not self._protected(f, i, op):
+            if (
+                aw < 0
+                and self._interrupts(analysis, ctx, i, ev, op)
+                and not self._protected(f, i, op)
+            ):
                 aw = i
             self._follow(events, i, aw, head, todo)
         return None

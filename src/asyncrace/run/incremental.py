@@ -268,14 +268,6 @@ def _check(
                 and d.rpartition("\x00")[2] in fresh
             )
     touched.update(k for k in sorted(unsure) if not analysis.concurrency.still_no_callers(k))
-    # the concurrency model's verdicts that read nothing changed are answered as before
-    analysis.keep_verdicts(
-        (fq, scope, v, set(deps))
-        for r in records
-        if r.module is not None and r.module not in touched
-        for fq, scope, v, deps in r.verdicts
-        if not (deps & touched)
-    )
     # spawn-site contributions: those that read no changed module are kept
     has_table = all(rec.contribution is not None for _i, rec in by_module.values())
     old_sites: dict[str, Step] = {}
@@ -290,6 +282,15 @@ def _check(
         for fq in old_sites.keys() | new_sites.keys():
             if old_sites.get(fq) != new_sites.get(fq):
                 touched.add(SPAWN_KEY + fq)
+    # the concurrency model's verdicts that read nothing changed are answered as before (once
+    # the spawn-site table is compared: a site that moved changes the steps of a verdict)
+    analysis.keep_verdicts(
+        (fq, scope, v, set(deps))
+        for r in records
+        if r.module is not None and r.module not in touched
+        for fq, scope, v, deps in r.verdicts
+        if not (deps & touched)
+    )
     dirty = [
         r
         for r in records
