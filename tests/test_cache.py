@@ -173,7 +173,7 @@ def test_every_fixture_round_trips_in_columns(path: Path) -> None:
     back = cache_mod.decode_columns(
         cache_mod.loads_json(cache_mod.inflate(body, 1 << 30)), CacheEntry
     )
-    trusted = cache_mod.decode_trusted(marshal.loads(marshal.dumps(columns)), CacheEntry)
+    (trusted,) = cache_mod.decode_trusted(marshal.loads(marshal.dumps(columns)), CacheEntry)
     for got in (back, trusted):
         assert got == entry
         for fn in got.facts.functions.values():
@@ -196,13 +196,32 @@ def test_meta_diagnostics_and_noqa_round_trip_in_columns(tmp_path: Path) -> None
         entry = CacheEntry(out.facts, out.meta, out.noqa)
         columns = json.loads(json.dumps(cache_mod.encode_columns(entry, CacheEntry)))
         assert cache_mod.decode_columns(columns, CacheEntry) == entry
-        assert (
-            cache_mod.decode_trusted(
-                marshal.loads(marshal.dumps(cache_mod.encode_columns(entry, CacheEntry))),
-                CacheEntry,
-            )
-            == entry
-        )
+        assert cache_mod.decode_trusted(
+            marshal.loads(marshal.dumps(cache_mod.encode_columns(entry, CacheEntry))), CacheEntry
+        ) == [entry]
+
+
+def test_the_columns_of_several_entries_join(tmp_path: Path) -> None:
+    """A worker joins its chunk's entries into one set of columns (``join_columns``): decoded
+    at once, they are the entries, in order (empty ones, meta diagnostics, noqa maps too)."""
+    texts = [SNIPPET, "x = 1\n", "", SNIPPET.replace("asyncio", "trio"), "y = 2  # noqa\n"]
+    entries = [
+        CacheEntry(extract(text, f"{i}.py", f"m{i}"), [], parse_noqa(text))
+        for i, text in enumerate(texts)
+    ]
+    entries.insert(2, CacheEntry(None, [], {}))
+    jobs = [
+        _job(tmp_path, "bad.py", b"x = '\xff'\n"),
+        _job(tmp_path, "syn.py", b"def f(:  # noqa\n"),
+    ]
+    entries += [CacheEntry(o.facts, o.meta, o.noqa) for o in pipeline.extract_all(jobs, Settings())]
+    joined = cache_mod.join_columns(
+        [cache_mod.encode_columns(e, CacheEntry) for e in entries], CacheEntry
+    )
+    data = marshal.loads(marshal.dumps(joined))
+    assert cache_mod.decode_trusted(data, CacheEntry, len(entries)) == entries
+    checked = cache_mod._COLUMNS.decoder(CacheEntry)(json.loads(json.dumps(joined)), len(entries))
+    assert checked == entries
 
 
 @pytest.mark.parametrize(
@@ -212,10 +231,10 @@ def test_meta_diagnostics_and_noqa_round_trip_in_columns(tmp_path: Path) -> None
         ([[1], [1, 2]], list[Event]),  # items that are not the columns of events
         ([[2], [[[1], [2]], [[1, 2]]]], list[tuple[int, str]]),  # lengths and items disagree
         ([[-1], []], list[Event]),  # a negative length
-        ([[1, 0], ["a"]], str | None),  # indices not in order
-        ([[5], ["a"]], str | None),  # an index out of range
-        ([[0], ["a", "b"]], str | None),  # more values than indices
-        ([[0], [1]], str | None),  # a value of the wrong type
+        ([[1], ["a"]], str | None),  # a flag that is not a bool
+        ([[True, False], ["a"]], str | None),  # more flags than values
+        ([[True], ["a", "b"]], str | None),  # more values than flags
+        ([[True], [1]], str | None),  # a value of the wrong type
         ([1, 2, 3], tuple[int, int, int, int]),  # a position cut short
         ([[1], ["a"], []], dict[str, str]),  # a key without its value
         (["x"], bool),

@@ -68,6 +68,7 @@ __all__ = [
     "encode_json",
     "entry_name",
     "inflate",
+    "join_columns",
     "join_entry",
     "loads_json",
     "relabel",
@@ -504,6 +505,7 @@ class _Columns:
         self._enc: dict[object, _Col] = {}
         self._dec: dict[object, _Uncol] = {}
         self._trusted: dict[object, _Uncol] = {}
+        self._join: dict[object, Callable[[list[Any]], Any]] = {}
 
     def encoder(self, tp: object) -> _Col:
         enc = self._enc.get(tp)
@@ -543,8 +545,7 @@ class _Columns:
 
             def enc_optional(col: list[Any]) -> Any:
                 present = list(map(operator.is_not, col, itertools.repeat(None)))
-                where = list(itertools.compress(range(len(col)), present))
-                return [where, inner(list(itertools.compress(col, present)))]
+                return [present, inner(list(itertools.compress(col, present)))]
 
             return enc_optional
         if isinstance(tp, type) and issubclass(tp, enum.Enum):
@@ -584,13 +585,10 @@ class _Columns:
             inner = self.decoder(_Codec._optional_arg(tp))
 
             def dec_optional(data: Any, n: int) -> list[Any]:
-                where, values = _parts(data, 2)
-                if type(where) is not list or _types(where) - {int}:
-                    raise Invalid("expected indices")
-                if where and not (
-                    where[0] >= 0 and where[-1] < n and all(map(operator.lt, where, where[1:]))
-                ):
-                    raise Invalid("indices out of order or range")
+                present, values = _parts(data, 2)
+                if _types(_column(present, n)) - {bool}:
+                    raise Invalid("expected presence flags")
+                where = list(itertools.compress(range(n), present))
                 return _scatter(n, where, inner(values, len(where)))
 
             return dec_optional
@@ -640,6 +638,48 @@ class _Columns:
             return dec_dict
         raise TypeError(f"the cache codec does not support {tp!r}")
 
+    # -- columns of several values made one --------------------------------------------------
+    # Every column holds its values' parts one after another (lengths, flags and items alike,
+    # nothing refers to a position), so the columns of N values, each a column of one, are
+    # made the column of all N by joining each leaf list: what a worker does with the entries
+    # of a chunk before sending them, so that its parent decodes a chunk at once.
+    def joiner(self, tp: object) -> Callable[[list[Any]], Any]:
+        join = self._join.get(tp)
+        if join is None:
+            cell: list[Callable[[list[Any]], Any]] = []
+            self._join[tp] = lambda parts: cell[0](parts)
+            join = self._build_joiner(tp)
+            cell.append(join)
+            self._join[tp] = join
+        return join
+
+    def _build_joiner(self, tp: object) -> Callable[[list[Any]], Any]:
+        # (in the order of :meth:`_build_encoder`'s cases)
+        chain = itertools.chain.from_iterable
+        if _int_tuple(tp):
+            return lambda parts: list(chain(parts))
+        if _is_union(tp):
+            inner = self.joiner(_Codec._optional_arg(tp))
+            return lambda parts: [list(chain(p[0] for p in parts)), inner([p[1] for p in parts])]
+        if _json_ready(tp) or (isinstance(tp, type) and issubclass(tp, enum.Enum)):
+            return lambda parts: list(chain(parts))
+        if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+            names, hints = _Codec._fields(tp)
+            joins = [self.joiner(hints[n]) for n in names]
+            return lambda parts: [join([p[i] for p in parts]) for i, join in enumerate(joins)]
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+        if origin is list or (origin is tuple and args[1:] == (Ellipsis,)):
+            item = self.joiner(args[0])
+            return lambda parts: [list(chain(p[0] for p in parts)), item([p[1] for p in parts])]
+        if origin is dict:
+            kjoin, vjoin = self.joiner(args[0]), self.joiner(args[1])
+            return lambda parts: [
+                list(chain(p[0] for p in parts)),
+                kjoin([p[1] for p in parts]),
+                vjoin([p[2] for p in parts]),
+            ]
+        raise TypeError(f"the cache codec does not support {tp!r}")
+
     # -- what a worker of this run encoded, marshalled: not checked -------------------------
     # (tuples arrive as tuples, so what is written as it is needs nothing done)
     def _build_trusted(self, tp: object) -> _Uncol:
@@ -650,7 +690,8 @@ class _Columns:
             inner = self.trusted(_Codec._optional_arg(tp))
 
             def dec_optional(data: Any, n: int) -> list[Any]:
-                where, values = data
+                present, values = data
+                where = list(itertools.compress(range(n), present))
                 return _scatter(n, where, inner(values, len(where)))
 
             return dec_optional
@@ -758,10 +799,17 @@ def encode_columns(value: Any, tp: object) -> Any:
     return _COLUMNS.encoder(tp)([value])
 
 
-def decode_trusted(data: Any, tp: type[T] | object) -> Any:
-    """:func:`decode_columns` without a check: for what a worker of this very run encoded and
-    sent through :mod:`marshal` (which keeps tuples), never for what was read from disk."""
-    return _COLUMNS.trusted(tp)(data, 1)[0]
+def join_columns(parts: list[Any], tp: object) -> Any:
+    """The columns of several values of type ``tp`` (:func:`encode_columns` of each) as the
+    columns of them all, in order."""
+    return _COLUMNS.joiner(tp)(parts)
+
+
+def decode_trusted(data: Any, tp: type[T] | object, n: int = 1) -> list[Any]:
+    """:func:`decode_columns` of the ``n`` values in ``data`` (:func:`join_columns`), without
+    a check: for what a worker of this very run encoded and sent through :mod:`marshal` (which
+    keeps tuples), never for what was read from disk."""
+    return _COLUMNS.trusted(tp)(data, n)
 
 
 def decode_columns(data: Any, tp: type[T] | object) -> Any:

@@ -47,6 +47,7 @@ from asyncrace.run.cache import (
     content_digest,
     decode_trusted,
     entry_name,
+    join_columns,
     relabel,
 )
 from asyncrace.run.jobs import FileJob
@@ -443,7 +444,8 @@ def _worker_chunk(items: Sequence[_Work]) -> bytes:
     (``cache.encode_columns``): the cache has paid for that encoding already."""
     done = run_deep(_encoded_all, items)
     if all(columns is not None for _, columns in done):
-        return b"C" + marshal.dumps(([out.display for out, _ in done], [c for _, c in done]))
+        columns = join_columns([c for _, c in done], CacheEntry)
+        return b"C" + marshal.dumps(([out.display for out, _ in done], columns))
     return b"T" + transfer.dumps([out for out, _ in done], FileOutcome)
 
 
@@ -452,8 +454,9 @@ def _outcomes(data: bytes) -> list[FileOutcome]:
         return transfer.loads(data[1:], FileOutcome)
     displays, columns = marshal.loads(data[1:])
     outs = []
-    for display, cols in zip(displays, columns, strict=True):
-        entry = relabel(decode_trusted(cols, CacheEntry), display)
+    entries = decode_trusted(columns, CacheEntry, len(displays))
+    for display, entry in zip(displays, entries, strict=True):
+        entry = relabel(entry, display)
         outs.append(FileOutcome(display, entry.facts, entry.meta, entry.noqa))
     return outs
 
