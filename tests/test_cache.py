@@ -231,13 +231,16 @@ def test_the_columns_of_several_entries_join(tmp_path: Path) -> None:
         ([[1], [1, 2]], list[Event]),  # items that are not the columns of events
         ([[2], [[[1], [2]], [[1, 2]]]], list[tuple[int, str]]),  # lengths and items disagree
         ([[-1], []], list[Event]),  # a negative length
-        ([[1], ["a"]], str | None),  # a flag that is not a bool
-        ([[True, False], ["a"]], str | None),  # more flags than values
-        ([[True], ["a", "b"]], str | None),  # more values than flags
-        ([[True], [1]], str | None),  # a value of the wrong type
+        ([[True], ["a"]], str | None),  # flags that are not a string of 0 and 1
+        (["2", ["a"]], str | None),
+        (["10", ["a"]], str | None),  # more flags than values
+        (["1", ["a", "b"]], str | None),  # more values than flags
+        (["1", [1]], str | None),  # a value of the wrong type
         ([1, 2, 3], tuple[int, int, int, int]),  # a position cut short
         ([[1], ["a"], []], dict[str, str]),  # a key without its value
         (["x"], bool),
+        ([True], bool),
+        ("01", bool),
         ([{"__class__": "os.system"}], CacheEntry),
     ],
 )

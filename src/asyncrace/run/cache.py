@@ -487,10 +487,11 @@ def decode(data: Any, tp: type[T] | object) -> Any:
 # Entries are written in columns: a value of type ``tp`` is encoded with all the values of the
 # same place in the entry, as one column. A dataclass column is the list of its fields'
 # columns; a column of lists, tuples or dicts of anything JSON does not take as it is, the
-# lengths then the items of all of them as one column (keys and values apart for a dict); of
-# an optional such value, the presence of each then the values present; any other column
-# (ints, strings, positions, tuples of strings...) is written as it is. So the events of all
-# the functions of a file are 14 columns, built by ``map`` with an ``attrgetter`` (a C loop)
+# lengths then the items of all of them as one column (keys and values apart for a dict); an
+# optional column, which values are present then those values; bools, and which values are
+# present, as a string of ``0`` and ``1``; positions (tuples of ints) as one flat list of ints;
+# any other column (ints, strings, tuples of strings...) as it is. So the events of all the
+# functions of a file are 14 columns, built by ``map`` with an ``attrgetter`` (a C loop)
 # instead of one Python call per event, and like values stand side by side, which the
 # compressor likes. Decoding checks every column against the declared types (the row
 # decoders above, for what is written as it is) and every length against the count its
@@ -540,12 +541,14 @@ class _Columns:
     def _build_encoder(self, tp: object) -> _Col:
         if _int_tuple(tp):
             return lambda col: list(itertools.chain.from_iterable(col))
-        if _is_union(tp):  # the indices of the values present, then those values
+        if tp is bool:
+            return _flags
+        if _is_union(tp):  # which values are present (flags), then those values
             inner = self.encoder(_Codec._optional_arg(tp))
 
             def enc_optional(col: list[Any]) -> Any:
                 present = list(map(operator.is_not, col, itertools.repeat(None)))
-                return [present, inner(list(itertools.compress(col, present)))]
+                return [_flags(present), inner(list(itertools.compress(col, present)))]
 
             return enc_optional
         if isinstance(tp, type) and issubclass(tp, enum.Enum):
@@ -572,6 +575,8 @@ class _Columns:
         raise TypeError(f"the cache codec does not support {tp!r}")
 
     def _build_decoder(self, tp: object) -> _Uncol:
+        if tp is bool:
+            return _checked_flags
         if _int_tuple(tp):
             width = len(typing.get_args(tp))
 
@@ -585,10 +590,8 @@ class _Columns:
             inner = self.decoder(_Codec._optional_arg(tp))
 
             def dec_optional(data: Any, n: int) -> list[Any]:
-                present, values = _parts(data, 2)
-                if _types(_column(present, n)) - {bool}:
-                    raise Invalid("expected presence flags")
-                where = list(itertools.compress(range(n), present))
+                flags, values = _parts(data, 2)
+                where = list(itertools.compress(range(n), _checked_flags(flags, n)))
                 return _scatter(n, where, inner(values, len(where)))
 
             return dec_optional
@@ -656,11 +659,13 @@ class _Columns:
     def _build_joiner(self, tp: object) -> Callable[[list[Any]], Any]:
         # (in the order of :meth:`_build_encoder`'s cases)
         chain = itertools.chain.from_iterable
+        if tp is bool:
+            return "".join
         if _int_tuple(tp):
             return lambda parts: list(chain(parts))
         if _is_union(tp):
             inner = self.joiner(_Codec._optional_arg(tp))
-            return lambda parts: [list(chain(p[0] for p in parts)), inner([p[1] for p in parts])]
+            return lambda parts: ["".join([p[0] for p in parts]), inner([p[1] for p in parts])]
         if _json_ready(tp) or (isinstance(tp, type) and issubclass(tp, enum.Enum)):
             return lambda parts: list(chain(parts))
         if dataclasses.is_dataclass(tp) and isinstance(tp, type):
@@ -683,6 +688,8 @@ class _Columns:
     # -- what a worker of this run encoded, marshalled: not checked -------------------------
     # (tuples arrive as tuples, so what is written as it is needs nothing done)
     def _build_trusted(self, tp: object) -> _Uncol:
+        if tp is bool:
+            return lambda data, n: list(map(_FLAG_VALUES.__getitem__, data))
         if _int_tuple(tp):
             width = len(typing.get_args(tp))
             return lambda data, n: list(zip(*[iter(data)] * width, strict=True))
@@ -690,8 +697,8 @@ class _Columns:
             inner = self.trusted(_Codec._optional_arg(tp))
 
             def dec_optional(data: Any, n: int) -> list[Any]:
-                present, values = data
-                where = list(itertools.compress(range(n), present))
+                flags, values = data
+                where = list(itertools.compress(range(n), map(_FLAG_VALUES.__getitem__, flags)))
                 return _scatter(n, where, inner(values, len(where)))
 
             return dec_optional
@@ -762,6 +769,25 @@ def _scatter(n: int, where: list[int], values: list[Any]) -> list[Any]:
     out: list[Any] = [None] * n
     collections.deque(map(out.__setitem__, where, values), maxlen=0)
     return out
+
+
+_FLAG_CHARS = bytes.maketrans(b"\x00\x01", b"01")
+_FLAG_VALUES = {"0": False, "1": True}
+
+
+def _flags(col: list[bool]) -> str:
+    """A column of bools as one string of ``0`` and ``1`` (a byte each, in JSON and marshal
+    alike, where a list of bools takes six and a reference each)."""
+    return bytes(col).translate(_FLAG_CHARS).decode("ascii")
+
+
+def _checked_flags(data: Any, n: int) -> list[bool]:
+    if type(data) is not str or len(data) != n:
+        raise Invalid(f"expected {n} flags")
+    try:
+        return list(map(_FLAG_VALUES.__getitem__, data))
+    except KeyError:
+        raise Invalid("expected flags") from None
 
 
 def _int_tuple(tp: object) -> bool:
