@@ -551,6 +551,8 @@ class _Columns:
                 return [_flags(present), inner(list(itertools.compress(col, present)))]
 
             return enc_optional
+        if isinstance(tp, type) and issubclass(tp, enum.IntEnum):
+            return lambda col: list(map(int, col))  # (plain ints: marshal takes no enum)
         if isinstance(tp, type) and issubclass(tp, enum.Enum):
             return lambda col: [m.value for m in col]
         if _json_ready(tp):
