@@ -17,7 +17,9 @@ from __future__ import annotations
 import ast
 import bisect
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from asyncrace.analysis.facts import (
     Bind,
@@ -49,6 +51,20 @@ _LEAF_FIELDS = frozenset({"ctx", "op", "ops", "type_comment", "type_ignores"})
 # list fields that may hold what is not a node: ``None`` (a dict display's ``**`` key), names
 _MIXED_FIELDS = frozenset({"keys", "kwd_attrs", "names"})
 _CHILD_FIELDS: dict[type, tuple[tuple[str, bool], ...]] = {}
+# the child expressions of the commonest expressions, in ``ast.iter_child_nodes`` order
+_EXPR_CHILDREN: dict[type, Callable[[Any], Sequence[ast.AST]]] = {
+    ast.Subscript: lambda n: (n.value, n.slice),
+    ast.Tuple: lambda n: n.elts,
+    ast.List: lambda n: n.elts,
+    ast.Set: lambda n: n.elts,
+    ast.BinOp: lambda n: (n.left, n.right),
+    ast.BoolOp: lambda n: n.values,
+    ast.UnaryOp: lambda n: (n.operand,),
+    ast.Compare: lambda n: (n.left, *n.comparators),
+    ast.JoinedStr: lambda n: n.values,
+    ast.Starred: lambda n: (n.value,),
+    ast.Dict: lambda n: [*(k for k in n.keys if k is not None), *n.values],
+}
 
 
 def _child_fields(tp: type) -> tuple[tuple[str, bool], ...]:
@@ -423,14 +439,21 @@ class _Loop:
 class _Positions:
     """ast columns are UTF-8 byte offsets; diagnostics count characters."""
 
-    def __init__(self, lines: list[str], ascii_text: bool = False) -> None:
-        self.lines = lines
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._lines: list[str] | None = None
         # the rows whose byte and character columns differ
         self.wide: frozenset[int] = (
             frozenset()
-            if ascii_text
-            else frozenset(i for i, line in enumerate(lines, 1) if not line.isascii())
+            if text.isascii()
+            else frozenset(i for i, line in enumerate(self.lines, 1) if not line.isascii())
         )
+
+    @property
+    def lines(self) -> list[str]:
+        if self._lines is None:
+            self._lines = split_lines(self.text)
+        return self._lines
 
     def col(self, row: int, byte_col: int) -> int:
         if row in self.wide:
@@ -455,7 +478,7 @@ class _ModuleExtractor:
         self.path = path
         self.module = module
         self.is_package = is_package
-        self.pos = _Positions(split_lines(text), text.isascii())
+        self.pos = _Positions(text)
         self.imports: dict[str, str] = {}
         self.classes: dict[str, ClassFacts] = {}
         self.functions: dict[str, FunctionFacts] = {}
@@ -726,6 +749,7 @@ class _FunctionBuilder:
         self.repeat_depth = 0  # loop bodies and comprehensions being compiled
         self.except_depth = 0  # except bodies being compiled
         self.pos = pos
+        self._refs: dict[int, str] = {}  # ref() by node (the tree outlives the builder)
 
     @staticmethod
     def _params(args: ast.arguments) -> tuple[Param, ...]:
@@ -944,6 +968,14 @@ class _FunctionBuilder:
         return i < len(rows) and rows[i] <= last
 
     def ref(self, node: ast.AST) -> str:
+        # (asked again and again of the same node: a call's callee, then its receiver...; the
+        # answer depends only on the scope, settled before the body is walked)
+        r = self._refs.get(id(node))
+        if r is None:
+            r = self._refs[id(node)] = self._ref(node)
+        return r
+
+    def _ref(self, node: ast.AST) -> str:
         if isinstance(node, ast.Name) and self._is_global(node.id):
             return sys.intern("global:" + node.id)
         r = ref_of(node, self.recv)
@@ -1613,7 +1645,8 @@ class _FunctionBuilder:
             self.expr(node.value, Bind.LOCAL, node.target.id)
             self.emit(K.LOCAL, node.target, ref=node.target.id, value=self.summarize(node.value))
         else:
-            for child in _children(node):
+            kids = _EXPR_CHILDREN.get(tp)
+            for child in kids(node) if kids is not None else _children(node):
                 if isinstance(child, ast.expr):
                     self.expr(child, Bind.NONE)
                 elif isinstance(child, ast.keyword):
