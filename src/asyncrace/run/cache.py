@@ -82,7 +82,9 @@ FORMAT = "asyncrace-extract-cache"
 # 9: the payload in columns, compressed, after a head line (``join_entry``)
 SCHEMA = 9
 SUFFIX = ".entry"
-# zlib's fastest level: the entries shrink about 4-5x
+# zlib's fastest level, for the project snapshot (``snapshot.store``): it shrinks about 5x. Entries
+# are not compressed: at this level they shrank 4-5x more, but writing them cost about 0.25 s more
+# CPU for 1,066 files (docs/benchmarks.md, perf19), more than the cache-writing target leaves
 ZLIB_LEVEL = 1
 PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
 CACHEDIR_TAG = (
@@ -1013,7 +1015,7 @@ class Cache:
             head, body = split_entry(data)
             if head != [FORMAT, SCHEMA, code_version(), PYTHON, key, digest]:
                 return None
-            entry: CacheEntry = decode_columns(loads_json(inflate(body, limit)), CacheEntry)
+            entry: CacheEntry = decode_columns(loads_json(body), CacheEntry)
             if entry.facts is not None:
                 _check_facts(entry.facts)
             if display is not None and (
@@ -1021,7 +1023,7 @@ class Cache:
                 or any(d.span.path != display for d in entry.meta)
             ):
                 return None  # facts or diagnostics about another file
-        except (ValueError, RecursionError, MemoryError, zlib.error):
+        except (ValueError, RecursionError, MemoryError):
             return None  # Invalid and JSON errors included
         return entry
 
@@ -1047,17 +1049,17 @@ class Cache:
 
 def join_entry(head: list[Any], payload: Any) -> bytes | None:
     """An entry file: its head (format, schema, versions, key, content digest) as one line of
-    JSON, then the payload (plain JSON data) as JSON compressed by zlib. None when either
+    JSON, then the payload (plain JSON data) as JSON. None when either
     cannot be encoded (:func:`encode_json`)."""
     top, body = encode_json(head), encode_json(payload)
     if top is None or body is None:
         return None
-    return top + b"\n" + zlib.compress(body, ZLIB_LEVEL)
+    return top + b"\n" + body
 
 
 def split_entry(data: bytes) -> tuple[Any, bytes]:
-    """:func:`join_entry` undone halfway: the head decoded, the payload still compressed (a
-    stale entry is told by its head alone). ValueError when ``data`` is not an entry."""
+    """:func:`join_entry` undone halfway: the head decoded, the payload not yet (a stale entry
+    is told by its head alone). ValueError when ``data`` is not an entry."""
     top, sep, body = data.partition(b"\n")
     if not sep:
         raise Invalid("not an entry")
@@ -1065,8 +1067,9 @@ def split_entry(data: bytes) -> tuple[Any, bytes]:
 
 
 def inflate(body: bytes, limit: int) -> bytes:
-    """The compressed ``body`` of an entry, of at most ``limit`` bytes once inflated (a small
-    file that inflates to gigabytes is refused, not inflated); ValueError otherwise."""
+    """``body`` compressed by zlib (the project snapshot), of at most ``limit`` bytes once
+    inflated (a small file that inflates to gigabytes is refused, not inflated); ValueError
+    otherwise."""
     inflater = zlib.decompressobj()
     data = inflater.decompress(body, limit)
     if not inflater.eof or inflater.unconsumed_tail or inflater.unused_data:
