@@ -636,12 +636,7 @@ def _memo_of_a_read(
         if ev.kind == K.CALL:
             calls[ev.ref] = ev
         elif ev.kind == K.AWAIT:
-            # (``async with httpx.AsyncClient() as client``: the await names the call made)
-            call = calls.get(ev.ref) or calls.get(ev.ref.removesuffix("()"))
-            # what ``async with`` holds it gives back at the block's end: only what its call
-            # does counts (``session.post(...)``), not what it hands out
-            scoped = ev.name in ("async with", "async with exit")
-            if call is None or not _reads_only(call, held_ok=scoped):
+            if not _awaits_a_read(calls, ev):
                 return False
             fetched.add(ev.ref)
         elif ev.kind in (K.WRITE, K.SETITEM, K.DELITEM) and ev.ref.startswith(
@@ -694,6 +689,16 @@ def _memo_of_a_read(
     )
 
 
+def _awaits_a_read(calls: dict[str, Event], ev: Event) -> bool:
+    """Is the await ``ev`` one of a call (among ``calls``, the calls made so far, by ref) taken
+    for a read (:func:`_reads_only`)? ``async with httpx.AsyncClient() as client``: the await
+    names the call made; what ``async with`` holds it gives back at the block's end, so only
+    what its call does counts (``session.post(...)``), not what it hands out."""
+    call = calls.get(ev.ref) or calls.get(ev.ref.removesuffix("()"))
+    scoped = ev.name in ("async with", "async with exit")
+    return call is not None and _reads_only(call, held_ok=scoped)
+
+
 def _read_that_stores(f: FunctionFacts, b: int, i: int) -> bool:
     """Is the registration made inside an awaited call taken for a read (``if self._url is
     None: await self.get_state("GetNetPort")``, whose response handler stores the URL it
@@ -707,16 +712,11 @@ def _read_that_stores(f: FunctionFacts, b: int, i: int) -> bool:
         ev = f.events[j]
         if ev.kind == K.CALL:
             calls[ev.ref] = ev
-        elif ev.kind == K.AWAIT:
-            c = calls.get(ev.ref) or calls.get(ev.ref.removesuffix("()"))
-            if c is None or not _reads_only(
-                c, held_ok=ev.name in ("async with", "async with exit")
-            ):
-                return False
-        elif ev.kind in (K.WRITE, K.SETITEM, K.DELITEM) and ev.ref.startswith(
-            ("self.", "cls.", "global:")
+        elif (ev.kind == K.AWAIT and not _awaits_a_read(calls, ev)) or (
+            ev.kind in (K.WRITE, K.SETITEM, K.DELITEM)
+            and ev.ref.startswith(("self.", "cls.", "global:"))
         ):
-            return False
+            return False  # an await that may make something, or state written on the way
     return True
 
 
