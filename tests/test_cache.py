@@ -6,11 +6,14 @@ and ``--no-cache`` writing nothing."""
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import shutil
 import subprocess
 import sys
 import threading
+import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +157,132 @@ def test_check_facts_refuses_dangling_references() -> None:
         cache_mod._check_facts(facts)
 
 
+@pytest.mark.parametrize(
+    "path", FIXTURE_FILES, ids=[p.relative_to(FIXTURES).as_posix() for p in FIXTURE_FILES]
+)
+def test_every_fixture_round_trips_in_columns(path: Path) -> None:
+    """The entry format (schema 9): columns, through JSON (checked) and through marshal (as a
+    worker sends them to its parent, unchecked), give back the same entry, of the same types."""
+    text = path.read_text(encoding="utf-8")
+    entry = CacheEntry(extract(text, path.as_posix(), path.stem), [], parse_noqa(text))
+    columns = cache_mod.encode_columns(entry, CacheEntry)
+    data = cache_mod.join_entry(["head"], columns)
+    assert data is not None
+    head, body = cache_mod.split_entry(data)
+    assert head == ["head"]
+    back = cache_mod.decode_columns(cache_mod.loads_json(body), CacheEntry)
+    (trusted,) = cache_mod.decode_trusted(marshal.loads(marshal.dumps(columns)), CacheEntry)
+    for got in (back, trusted):
+        assert got == entry
+        for fn in got.facts.functions.values():
+            assert all(type(e) is Event and type(e.kind) is K for e in fn.events)
+            assert all(type(e.pos) is tuple and type(e.args) is tuple for e in fn.events)
+            assert all(type(e.succ) is list for e in fn.events)
+            assert all(e.show is None or type(e.show) is tuple for e in fn.events)
+        # no two events share a successor list (they are changed in place by no one, but
+        # must not be aliases of each other)
+        succs = [id(e.succ) for fn in got.facts.functions.values() for e in fn.events]
+        assert len(set(succs)) == len(succs)
+
+
+def test_meta_diagnostics_and_noqa_round_trip_in_columns(tmp_path: Path) -> None:
+    outs = pipeline.extract_all(
+        [_job(tmp_path, "bad.py", b"x = '\xff'\n"), _job(tmp_path, "syn.py", b"def f(:  # noqa\n")],
+        Settings(),
+    )
+    for out in outs:
+        entry = CacheEntry(out.facts, out.meta, out.noqa)
+        columns = json.loads(json.dumps(cache_mod.encode_columns(entry, CacheEntry)))
+        assert cache_mod.decode_columns(columns, CacheEntry) == entry
+        assert cache_mod.decode_trusted(
+            marshal.loads(marshal.dumps(cache_mod.encode_columns(entry, CacheEntry))), CacheEntry
+        ) == [entry]
+
+
+def test_the_columns_of_several_entries_join(tmp_path: Path) -> None:
+    """A worker joins its chunk's entries into one set of columns (``join_columns``): decoded
+    at once, they are the entries, in order (empty ones, meta diagnostics, noqa maps too)."""
+    texts = [SNIPPET, "x = 1\n", "", SNIPPET.replace("asyncio", "trio"), "y = 2  # noqa\n"]
+    entries = [
+        CacheEntry(extract(text, f"{i}.py", f"m{i}"), [], parse_noqa(text))
+        for i, text in enumerate(texts)
+    ]
+    entries.insert(2, CacheEntry(None, [], {}))
+    jobs = [
+        _job(tmp_path, "bad.py", b"x = '\xff'\n"),
+        _job(tmp_path, "syn.py", b"def f(:  # noqa\n"),
+    ]
+    entries += [CacheEntry(o.facts, o.meta, o.noqa) for o in pipeline.extract_all(jobs, Settings())]
+    joined = cache_mod.join_columns(
+        [cache_mod.encode_columns(e, CacheEntry) for e in entries], CacheEntry
+    )
+    data = marshal.loads(marshal.dumps(joined))
+    assert cache_mod.decode_trusted(data, CacheEntry, len(entries)) == entries
+    checked = cache_mod._COLUMNS.decoder(CacheEntry)(json.loads(json.dumps(joined)), len(entries))
+    assert checked == entries
+
+
+@pytest.mark.parametrize(
+    "data,tp",
+    [
+        ([[0, "1"]], list[int]),  # a string among ints
+        ([[1], [1, 2]], list[Event]),  # items that are not the columns of events
+        ([[2], [[[1], [2]], [[1, 2]]]], list[tuple[int, str]]),  # lengths and items disagree
+        ([[-1], []], list[Event]),  # a negative length
+        ([[True], ["a"]], str | None),  # flags that are not a string of 0 and 1
+        (["2", ["a"]], str | None),
+        (["10", ["a"]], str | None),  # more flags than values
+        (["1", ["a", "b"]], str | None),  # more values than flags
+        (["1", [1]], str | None),  # a value of the wrong type
+        ([1, 2, 3], tuple[int, int, int, int]),  # a position cut short
+        ([[1], ["a"], []], dict[str, str]),  # a key without its value
+        (["x"], bool),
+        ([True], bool),
+        ("01", bool),
+        ([{"__class__": "os.system"}], CacheEntry),
+    ],
+)
+def test_column_decoder_rejects_the_wrong_shape(data: Any, tp: object) -> None:
+    with pytest.raises(Invalid):
+        cache_mod._COLUMNS.decoder(tp)(data, 1)
+
+
+def test_inflate_refuses_more_than_the_limit() -> None:
+    body = zlib.compress(b" " * 10_000)
+    assert cache_mod.inflate(body, 10_000) == b" " * 10_000
+    with pytest.raises(ValueError):
+        cache_mod.inflate(body, 9_999)
+    with pytest.raises(ValueError):
+        cache_mod.inflate(body[:-3], 10_000)  # truncated
+
+
+def test_entries_of_schema_8_are_not_read(tmp_path: Path) -> None:
+    """An entry as the previous format wrote it, at the path of the current one, is a miss
+    (older formats live in other directories, ``extract-v8-...``, pruned in time)."""
+    cache = Cache.open(tmp_path / "cache")
+    assert cache is not None
+    key, digest = Cache.key("a.py", "a", False), content_digest(b"x")
+    entry = CacheEntry(extract(SNIPPET, "a.py", "a"), [], {})
+    assert cache.put(key, digest, entry)
+    assert cache.get(key, digest, 1) == entry
+    old = cache_mod.encode_json(
+        {
+            "format": cache_mod.FORMAT,
+            "schema": 8,
+            "asyncrace": cache_mod.code_version(),
+            "python": cache_mod.PYTHON,
+            "key": key,
+            "content": digest,
+            "payload": entry,
+        }
+    )
+    assert old is not None
+    cache.path(key).write_bytes(old)
+    assert cache.get(key, digest, 1) is None
+    assert cache.dir.name.startswith(f"extract-v{cache_mod.SCHEMA}-")
+    assert cache_mod.SCHEMA > 8
+
+
 def test_codec_refuses_unsupported_types() -> None:
     with pytest.raises(TypeError):
         encode(1, int | str)
@@ -199,7 +328,7 @@ def _cli(proj: Path, *args: str, fmt: str = "json") -> str:
 
 
 def _entries(cache_dir: Path) -> list[Path]:
-    return sorted(cache_mod.Cache(cache_dir).dir.glob("*.json"))
+    return sorted(cache_mod.Cache(cache_dir).dir.glob(f"*{cache_mod.SUFFIX}"))
 
 
 @pytest.fixture
@@ -274,35 +403,91 @@ def test_a_changed_file_is_extracted_again(proj: Path, count_extractions: list[s
 
 def _snippet_entry(proj: Path) -> Path:
     key = Cache.key("snippet.py", "snippet", False)
-    return cache_mod.Cache(proj / ".asyncrace_cache").dir / f"{key}.json"
+    return cache_mod.Cache(proj / ".asyncrace_cache").dir / f"{key}{cache_mod.SUFFIX}"
+
+
+HEAD = ("format", "schema", "asyncrace", "python", "key", "content")
+
+
+def _parse(data: bytes) -> dict[str, Any]:
+    """An entry file as a document: its head's fields by name, and its payload."""
+    head, body = cache_mod.split_entry(data)
+    payload = cache_mod.loads_json(body)
+    return {**dict(zip(HEAD, head, strict=True)), "payload": payload}
+
+
+def _unparse(doc: dict[str, Any]) -> bytes:
+    data = cache_mod.join_entry([doc[k] for k in HEAD], doc["payload"])
+    assert data is not None
+    return data
 
 
 def _doc(path: Path) -> dict[str, Any]:
-    doc: dict[str, Any] = json.loads(path.read_bytes())
-    return doc
+    return _parse(path.read_bytes())
+
+
+def _edit(**fields: Any) -> Callable[[bytes], bytes]:
+    return lambda b: _unparse({**_parse(b), **fields})
+
+
+def _edit_payload(old: bytes, new: bytes) -> Callable[[bytes], bytes]:
+    def edit(b: bytes) -> bytes:
+        doc = _parse(b)
+        text = json.dumps(doc["payload"], separators=(",", ":")).encode()
+        assert old in text
+        return _unparse({**doc, "payload": json.loads(text.replace(old, new, 1))})
+
+    return edit
+
+
+def _old_entry(b: bytes) -> bytes:
+    """The entry as schema 8 wrote it: one JSON document, the payload in rows."""
+    doc = _parse(b)
+    entry = cache_mod.decode_columns(doc["payload"], CacheEntry)
+    data = cache_mod.encode_json({**doc, "schema": 8, "payload": entry})
+    assert data is not None
+    return data
 
 
 CORRUPTIONS = {
     "garbage": lambda b: b"\x00\xff garbage \x80" * 10,
     "truncated": lambda b: b[: len(b) // 2],
+    "truncated_in_the_head": lambda b: b[:20],
     "empty": lambda b: b"",
     "not_an_object": lambda b: b"[1, 2, 3]",
     "deeply_nested": lambda b: b"[" * 100_000 + b"]" * 100_000,
-    "foreign_version": lambda b: json.dumps({**json.loads(b), "asyncrace": "0.0.0-other"}).encode(),
-    "foreign_schema": lambda b: json.dumps({**json.loads(b), "schema": -1}).encode(),
-    "foreign_python": lambda b: json.dumps({**json.loads(b), "python": "2.7"}).encode(),
-    "other_key": lambda b: json.dumps({**json.loads(b), "key": "0" * 40}).encode(),
-    "other_content": lambda b: json.dumps({**json.loads(b), "content": "0" * 40}).encode(),
-    "payload_wrong_types": lambda b: json.dumps(
-        {**json.loads(b), "payload": [["snippet.py", 1, [], [], [], [], []], [], []]}
-    ).encode(),
-    "payload_dangling_index": lambda b: b.replace(b"[2]]", b"[2000]]", 1),
-    "facts_about_another_file": lambda b: b.replace(b'"snippet.py"', b'"other.py"'),
-    "schema_true": lambda b: json.dumps({**json.loads(b), "schema": True}).encode(),
-    "forged_empty_facts": lambda b: json.dumps(
-        {**json.loads(b), "payload": [None, [], []], "content": "f" * 40}
-    ).encode(),
+    "payload_not_columns": lambda b: b.partition(b"\n")[0] + b"\n[1,2,3]",
+    "payload_compressed": lambda b: (
+        b.partition(b"\n")[0] + b"\n" + zlib.compress(b.partition(b"\n")[2])
+    ),
+    "payload_deeply_nested": lambda b: (
+        b.partition(b"\n")[0] + b"\n" + b"[" * 100_000 + b"]" * 100_000
+    ),
+    "trailing_bytes": lambda b: b + b"x",
+    "no_head": lambda b: b.partition(b"\n")[2],
+    "old_schema_as_it_was_written": _old_entry,
+    "foreign_version": _edit(asyncrace="0.0.0-other"),
+    "foreign_schema": _edit(schema=-1),
+    "schema_8": _edit(schema=8),
+    "foreign_python": _edit(python="2.7"),
+    "other_key": _edit(key="0" * 40),
+    "other_content": _edit(content="0" * 40),
+    "payload_wrong_types": _edit(payload=[["snippet.py", 1, [], [], [], [], []], [], []]),
+    "payload_rows": lambda b: _unparse(
+        {**_parse(b), "payload": cache_mod.encode(_old_payload(b), CacheEntry)}
+    ),
+    "payload_dangling_index": _edit_payload(b"[2]", b"[2000]"),
+    "facts_about_another_file": _edit_payload(b'"snippet.py"', b'"other.py"'),
+    "schema_true": _edit(schema=True),
+    "forged_empty_facts": _edit(
+        payload=cache_mod.encode_columns(CacheEntry(None, [], {}), CacheEntry), content="f" * 40
+    ),
 }
+
+
+def _old_payload(b: bytes) -> CacheEntry:
+    entry: CacheEntry = cache_mod.decode_columns(_parse(b)["payload"], CacheEntry)
+    return entry
 
 
 @pytest.mark.parametrize("kind", sorted(CORRUPTIONS))
@@ -316,7 +501,7 @@ def test_bad_entries_are_ignored_and_rebuilt(
     count_extractions.clear()
     assert _cli(proj, "-j", "1") == cold
     assert count_extractions == ["snippet.py"]
-    assert _doc(entry) == json.loads(good)  # rebuilt
+    assert _doc(entry) == _parse(good)  # rebuilt
     count_extractions.clear()
     assert _cli(proj, "-j", "1") == cold
     assert count_extractions == []
@@ -369,6 +554,7 @@ def test_no_cache_writes_nothing(proj: Path) -> None:
     _cli(proj, "--no-cache", "-j", "2")
     assert not (proj / ".asyncrace_cache").exists()
     assert not list(proj.rglob("*.json"))
+    assert not list(proj.rglob(f"*{cache_mod.SUFFIX}"))
 
 
 def test_same_content_at_two_paths_has_two_entries(tmp_path: Path) -> None:
@@ -428,7 +614,7 @@ def test_concurrent_writers_and_readers_never_see_a_partial_entry(tmp_path: Path
         t.join()
     assert bad == []
     assert cache.get(key, digest, 1) in entries
-    leftovers = [p.name for p in cache.dir.iterdir() if not p.name.endswith(".json")]
+    leftovers = [p.name for p in cache.dir.iterdir() if not p.name.endswith(cache_mod.SUFFIX)]
     assert leftovers == []  # temporary files renamed or removed
 
 
@@ -451,7 +637,7 @@ def test_two_concurrent_runs_do_not_corrupt_the_cache(proj: Path) -> None:
     for e in entries:
         doc = _doc(e)
         assert doc["format"] == cache_mod.FORMAT
-        decode(doc["payload"], CacheEntry)
+        cache_mod.decode_columns(doc["payload"], CacheEntry)
     assert _cli(proj) == expected  # warm, from what they wrote
 
 

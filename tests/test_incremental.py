@@ -8,6 +8,7 @@ import json
 import random
 import shutil
 import sys
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from asyncrace.cli import main
+from asyncrace.run import cache as cache_mod
 from asyncrace.run import incremental, snapshot
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -366,20 +368,34 @@ def test_a_name_newly_mentioned_in_a_body_is_incremental(
     assert len(full_runs) == 3 and len(rechecked) == 2
 
 
+def _inflated(damage: Any) -> Any:
+    """``damage`` done to the snapshot as its lines read once inflated (schema 5: the lines after
+    the head are compressed together), the result compressed again."""
+
+    def done(b: bytes) -> bytes:
+        head, _, body = b.partition(b"\n")
+        top, _, rest = damage(head + b"\n" + zlib.decompress(body)).partition(b"\n")
+        return top + b"\n" + zlib.compress(rest)
+
+    return done
+
+
 @pytest.mark.parametrize(
     "damage",
     [
         lambda b: b"",
         lambda b: b[: len(b) // 2],
-        lambda b: b.replace(b'"records":', b'"records":1000,"x":', 1),
-        lambda b: b.replace(b'"deps":[', b'"deps":[1,', 1),
-        lambda b: b.replace(b'"header":["', b'"header":[1,"', 1),
+        _inflated(lambda b: b.replace(b'"records":', b'"records":1000,"x":', 1)),
+        _inflated(lambda b: b.replace(b'"deps":[', b'"deps":[1,', 1)),
+        _inflated(lambda b: b.replace(b'"header":["', b'"header":[1,"', 1)),
+        lambda b: b.partition(b"\n")[0] + b"\n" + zlib.decompress(b.partition(b"\n")[2]),
+        lambda b: b.replace(b'"schema": 5', b'"schema": 4', 1),
     ],
-    ids=["empty", "truncated", "count", "deps-type", "header-type"],
+    ids=["empty", "truncated", "count", "deps-type", "header-type", "not-compressed", "schema-4"],
 )
 def test_a_damaged_snapshot_means_a_full_run(proj: Path, full_runs: list[int], damage: Any) -> None:
     _check()
-    (snap,) = (proj / ".asyncrace_cache" / snapshot.DIR).glob("*.jsonl")
+    (snap,) = (proj / ".asyncrace_cache" / snapshot.DIR).glob(f"*{snapshot.SUFFIX}")
     snap.write_bytes(damage(snap.read_bytes()))
     (proj / "b.py").write_text("\n" + B)
     after = _check()
@@ -391,7 +407,7 @@ def test_a_damaged_mention_index_is_found_when_read(proj: Path) -> None:
     """The mention index is parsed only when a check needs it; damaged, it is an error that
     makes the run a full one (``incremental.Stale``)."""
     _check()
-    (path,) = (proj / ".asyncrace_cache" / snapshot.DIR).glob("*.jsonl")
+    (path,) = (proj / ".asyncrace_cache" / snapshot.DIR).glob(f"*{snapshot.SUFFIX}")
     key = path.stem
     good = snapshot.load(proj / ".asyncrace_cache", key)
     assert good is not None and "run_in_executor" in good.mentions().calls
@@ -403,7 +419,7 @@ def test_a_damaged_mention_index_is_found_when_read(proj: Path) -> None:
 
 def test_an_evicted_extraction_entry_is_extracted_again(proj: Path) -> None:
     _check()
-    for entry in (proj / ".asyncrace_cache").glob("extract-v*/*.json"):
+    for entry in (proj / ".asyncrace_cache").glob(f"extract-v*/*{cache_mod.SUFFIX}"):
         entry.unlink()
     (proj / "b.py").write_text("\n" + B)
     assert _check() == _check("--no-cache")
@@ -485,7 +501,7 @@ def test_every_fixture_module_checked_alone_gets_its_full_run_findings() -> None
 
 def test_a_snapshot_answering_an_unchanged_tree_is_not_written_again(proj: Path) -> None:
     _check()
-    (path,) = (proj / ".asyncrace_cache" / snapshot.DIR).glob("*.jsonl")
+    (path,) = (proj / ".asyncrace_cache" / snapshot.DIR).glob(f"*{snapshot.SUFFIX}")
     before = path.stat().st_mtime_ns
     path.touch()  # (a write would set a newer time than this)
     touched = path.stat().st_mtime_ns

@@ -15,8 +15,11 @@ bodies are not part of the enclosing coroutine's sequence.
 from __future__ import annotations
 
 import ast
+import bisect
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from asyncrace.analysis.facts import (
     Bind,
@@ -41,6 +44,55 @@ _MUTATING_CONST = (ast.List, ast.Tuple, ast.Set)
 _CAST = frozenset({"typing.cast", "typing_extensions.cast"})
 _ASSERT_TYPE = frozenset({"typing.assert_type", "typing_extensions.assert_type"})
 _DISPLAYS = (ast.Tuple, ast.List, ast.Set, ast.Dict)
+
+# fields that never hold an expression, a statement or anything under them: the expression
+# context, operators, comments
+_LEAF_FIELDS = frozenset({"ctx", "op", "ops", "type_comment", "type_ignores"})
+# list fields that may hold what is not a node: ``None`` (a dict display's ``**`` key), names
+_MIXED_FIELDS = frozenset({"keys", "kwd_attrs", "names"})
+_CHILD_FIELDS: dict[type, tuple[tuple[str, bool], ...]] = {}
+# the child expressions of the commonest expressions, in ``ast.iter_child_nodes`` order
+_EXPR_CHILDREN: dict[type, Callable[[Any], Sequence[ast.AST]]] = {
+    ast.Subscript: lambda n: (n.value, n.slice),
+    ast.Tuple: lambda n: n.elts,
+    ast.List: lambda n: n.elts,
+    ast.Set: lambda n: n.elts,
+    ast.BinOp: lambda n: (n.left, n.right),
+    ast.BoolOp: lambda n: n.values,
+    ast.UnaryOp: lambda n: (n.operand,),
+    ast.Compare: lambda n: (n.left, *n.comparators),
+    ast.JoinedStr: lambda n: n.values,
+    ast.Starred: lambda n: (n.value,),
+    ast.Dict: lambda n: [*(k for k in n.keys if k is not None), *n.values],
+}
+
+
+def _child_fields(tp: type) -> tuple[tuple[str, bool], ...]:
+    fields = _CHILD_FIELDS.get(tp)
+    if fields is None:
+        names = getattr(tp, "_fields", ())
+        fields = _CHILD_FIELDS[tp] = tuple(
+            (n, n in _MIXED_FIELDS) for n in names if n not in _LEAF_FIELDS
+        )
+    return fields
+
+
+def _children(node: ast.AST) -> list[ast.AST]:
+    """The child nodes of ``node`` in :func:`ast.iter_child_nodes` order, but for the
+    expression contexts and operators, which hold nothing (fewer calls than that function)."""
+    out: list[ast.AST] = []
+    for name, mixed in _CHILD_FIELDS.get(type(node)) or _child_fields(type(node)):
+        v = getattr(node, name, None)
+        if type(v) is list:
+            if mixed:
+                out.extend([x for x in v if isinstance(x, ast.AST)])
+            else:
+                out.extend(v)
+        elif isinstance(v, ast.AST):
+            out.append(v)
+    return out
+
+
 _CONTAINERS = frozenset(
     {
         "list",
@@ -104,17 +156,18 @@ def ref_of(node: ast.AST, recv: dict[str, str] | None = None) -> str:
     while True:
         if len(parts) > MAX_REF_PARTS:
             return ""  # a 2,000-link method chain names nothing a rule can use
-        if isinstance(cur, ast.Attribute):
-            parts.append("." + cur.attr)
-            cur = cur.value
-        elif isinstance(cur, ast.Call):
+        tp = type(cur)
+        if tp is ast.Attribute:
+            parts.append("." + cur.attr)  # type: ignore[attr-defined]
+            cur = cur.value  # type: ignore[attr-defined]
+        elif tp is ast.Call:
             parts.append("()")
-            cur = cur.func
-        elif isinstance(cur, ast.Subscript):
+            cur = cur.func  # type: ignore[attr-defined]
+        elif tp is ast.Subscript:
             parts.append("[]")
-            cur = cur.value
-        elif isinstance(cur, ast.Name):
-            name = cur.id
+            cur = cur.value  # type: ignore[attr-defined]
+        elif tp is ast.Name:
+            name = cur.id  # type: ignore[attr-defined]
             if recv is not None:
                 name = recv.get(name, name)
             parts.append(name)
@@ -327,11 +380,14 @@ def _names_in(node: ast.AST) -> tuple[str, ...]:
     stack: list[ast.AST] = [node]
     while stack:
         cur = stack.pop()
-        if isinstance(cur, ast.Name) and isinstance(cur.ctx, ast.Load):
-            out.append(cur.id)
-        elif isinstance(cur, _ANY_FUNC):
+        tp = type(cur)
+        if tp is ast.Name:
+            if type(cur.ctx) is ast.Load:  # type: ignore[attr-defined]
+                out.append(cur.id)  # type: ignore[attr-defined]
             continue
-        stack.extend(ast.iter_child_nodes(cur))
+        if tp is ast.Constant or tp in _ANY_FUNC:
+            continue
+        stack.extend(_children(cur))
     return tuple(dict.fromkeys(out))
 
 
@@ -383,14 +439,26 @@ class _Loop:
 class _Positions:
     """ast columns are UTF-8 byte offsets; diagnostics count characters."""
 
-    def __init__(self, lines: list[str]) -> None:
-        self.lines = lines
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._lines: list[str] | None = None
+        # the rows whose byte and character columns differ
+        self.wide: frozenset[int] = (
+            frozenset()
+            if text.isascii()
+            else frozenset(i for i, line in enumerate(self.lines, 1) if not line.isascii())
+        )
+
+    @property
+    def lines(self) -> list[str]:
+        if self._lines is None:
+            self._lines = split_lines(self.text)
+        return self._lines
 
     def col(self, row: int, byte_col: int) -> int:
-        if 0 < row <= len(self.lines):
+        if row in self.wide:
             line = self.lines[row - 1]
-            if not line.isascii():
-                return len(line.encode("utf-8")[:byte_col].decode("utf-8", "replace")) + 1
+            return len(line.encode("utf-8")[:byte_col].decode("utf-8", "replace")) + 1
         return byte_col + 1
 
     def of(self, node: ast.AST) -> Pos:
@@ -400,7 +468,9 @@ class _Positions:
         end_col = getattr(node, "end_col_offset", None)
         if end_col is None:
             end_col = col
-        return (row, self.col(row, col), end_row, self.col(end_row, end_col))
+        if self.wide:
+            return (row, self.col(row, col), end_row, self.col(end_row, end_col))
+        return (row, col + 1, end_row, end_col + 1)
 
 
 class _ModuleExtractor:
@@ -408,7 +478,7 @@ class _ModuleExtractor:
         self.path = path
         self.module = module
         self.is_package = is_package
-        self.pos = _Positions(split_lines(text))
+        self.pos = _Positions(text)
         self.imports: dict[str, str] = {}
         self.classes: dict[str, ClassFacts] = {}
         self.functions: dict[str, FunctionFacts] = {}
@@ -417,6 +487,10 @@ class _ModuleExtractor:
         self.global_vars: set[str] = set()
         self.passed: set[str] = set()
         self.walrus = ":=" in text
+        # the rows that hold ``:=``: an expression spanning none of them binds no name by it
+        self.walrus_rows = (
+            [i for i, line in enumerate(self.pos.lines, 1) if ":=" in line] if self.walrus else []
+        )
         # every name bound at module level (variables, imports, defs, classes)
         self.module_names: set[str] = set()
 
@@ -432,7 +506,7 @@ class _ModuleExtractor:
                         self.passed.add(r)
             if isinstance(cur, _ANY_FUNC):
                 continue
-            stack.extend(ast.iter_child_nodes(cur))
+            stack.extend(_children(cur))
 
     # -- imports ---------------------------------------------------------------------------
     def _package(self, level: int) -> str:
@@ -675,6 +749,7 @@ class _FunctionBuilder:
         self.repeat_depth = 0  # loop bodies and comprehensions being compiled
         self.except_depth = 0  # except bodies being compiled
         self.pos = pos
+        self._refs: dict[int, str] = {}  # ref() by node (the tree outlives the builder)
 
     @staticmethod
     def _params(args: ast.arguments) -> tuple[Param, ...]:
@@ -710,16 +785,21 @@ class _FunctionBuilder:
 
     # -- graph -----------------------------------------------------------------------------
     def emit(self, kind: K, node: ast.AST | Pos, **kw: object) -> int:
-        pos = node if isinstance(node, tuple) else self.mx.pos.of(node)
+        pos = node if type(node) is tuple else self.mx.pos.of(node)  # type: ignore[arg-type]
         ev = Event(kind, pos, **kw)  # type: ignore[arg-type]
-        ev.regions = tuple(self.region_stack)
-        ev.handler = self.handlers[-1] if self.handlers else -1
-        ev.repeated = self.repeat_depth > 0
-        ev.in_except = self.except_depth > 0
-        idx = len(self.events)
-        self.events.append(ev)
+        if self.region_stack:  # (the defaults otherwise)
+            ev.regions = tuple(self.region_stack)
+        if self.handlers:
+            ev.handler = self.handlers[-1]
+        if self.repeat_depth > 0:
+            ev.repeated = True
+        if self.except_depth > 0:
+            ev.in_except = True
+        events = self.events
+        idx = len(events)
+        events.append(ev)
         for p in self.frontier:
-            self.events[p].succ.append(idx)
+            events[p].succ.append(idx)
         self.frontier = [idx]
         return idx
 
@@ -860,11 +940,13 @@ class _FunctionBuilder:
         todo: list[ast.AST] = (
             [
                 c
-                for c in ast.iter_child_nodes(node)
-                if not isinstance(c, (ast.stmt, ast.excepthandler))
+                for c in _children(node)
+                if not isinstance(c, (ast.stmt, ast.excepthandler)) and self._may_walrus(c)
             ]
             if isinstance(node, ast.stmt)
             else [node]
+            if self._may_walrus(node)
+            else []
         )
         while todo:
             cur = todo.pop()
@@ -872,9 +954,28 @@ class _FunctionBuilder:
                 self.locals.add(cur.target.id)
             if isinstance(cur, _ANY_FUNC):
                 continue
-            todo.extend(ast.iter_child_nodes(cur))
+            todo.extend(_children(cur))
+
+    def _may_walrus(self, node: ast.AST) -> bool:
+        """Can ``node`` hold a ``:=``: does a row it spans hold one (a node without a
+        position, such as a comprehension clause, may)."""
+        first = getattr(node, "lineno", None)
+        last = getattr(node, "end_lineno", None)
+        if first is None or last is None:
+            return True
+        rows = self.mx.walrus_rows
+        i = bisect.bisect_left(rows, first)
+        return i < len(rows) and rows[i] <= last
 
     def ref(self, node: ast.AST) -> str:
+        # (asked again and again of the same node: a call's callee, then its receiver...; the
+        # answer depends only on the scope, settled before the body is walked)
+        r = self._refs.get(id(node))
+        if r is None:
+            r = self._refs[id(node)] = self._ref(node)
+        return r
+
+    def _ref(self, node: ast.AST) -> str:
         if isinstance(node, ast.Name) and self._is_global(node.id):
             return sys.intern("global:" + node.id)
         r = ref_of(node, self.recv)
@@ -1472,6 +1573,26 @@ class _FunctionBuilder:
         )
 
     def expr(self, node: ast.expr, bind: Bind, bind_name: str = "") -> None:
+        tp = type(node)
+        if tp is ast.Constant:
+            return  # nothing under it
+        if tp is ast.Name:
+            if type(node.ctx) is ast.Load:  # type: ignore[attr-defined]
+                name = node.id  # type: ignore[attr-defined]
+                if name in self.nonlocals:
+                    self.emit(K.READ, node, ref="nonlocal:" + name)
+                elif self._is_global(name):
+                    self.emit(K.READ, node, ref="global:" + name)
+            return
+        if tp is ast.Call:
+            inner_value = self.identity_inner(node)
+            if inner_value is not None:  # ``cast(T, f())``: the result of ``f()`` goes on
+                self.expr(
+                    inner_value, bind if isinstance(inner_value, ast.Call) else Bind.NONE, bind_name
+                )
+            else:
+                self.call(node, bind, bind_name)  # type: ignore[arg-type]
+            return
         if isinstance(node, ast.Await):
             inner = node.value
             self.expr(inner, Bind.AWAITED if isinstance(inner, ast.Call) else Bind.NONE)
@@ -1481,14 +1602,6 @@ class _FunctionBuilder:
                 fpos = self.mx.pos.of(inner.func)
                 pos = (pos[0], pos[1], fpos[2], fpos[3])
             self.emit(K.AWAIT, pos, ref=callee, name="await")
-        elif isinstance(node, ast.Call):
-            inner_value = self.identity_inner(node)
-            if inner_value is not None:  # ``cast(T, f())``: the result of ``f()`` goes on
-                self.expr(
-                    inner_value, bind if isinstance(inner_value, ast.Call) else Bind.NONE, bind_name
-                )
-            else:
-                self.call(node, bind, bind_name)
         elif isinstance(node, ast.IfExp) and bind != Bind.NONE:
             # ``t = attach(c) if c else None``: either branch's result goes where the whole goes
             self.expr(node.test, Bind.NONE)
@@ -1508,11 +1621,6 @@ class _FunctionBuilder:
                     self.expr(node.value, Bind.NONE)
             else:
                 self.expr(node.value, Bind.NONE)
-        elif isinstance(node, ast.Name):
-            if isinstance(node.ctx, ast.Load) and node.id in self.nonlocals:
-                self.emit(K.READ, node, ref="nonlocal:" + node.id)
-            elif isinstance(node.ctx, ast.Load) and self._is_global(node.id):
-                self.emit(K.READ, node, ref="global:" + node.id)
         elif isinstance(node, ast.Lambda):
             self._defaults(node.args)
             self.nested_function(node)
@@ -1537,7 +1645,8 @@ class _FunctionBuilder:
             self.expr(node.value, Bind.LOCAL, node.target.id)
             self.emit(K.LOCAL, node.target, ref=node.target.id, value=self.summarize(node.value))
         else:
-            for child in ast.iter_child_nodes(node):
+            kids = _EXPR_CHILDREN.get(tp)
+            for child in kids(node) if kids is not None else _children(node):
                 if isinstance(child, ast.expr):
                     self.expr(child, Bind.NONE)
                 elif isinstance(child, ast.keyword):

@@ -26,6 +26,7 @@ asyncrace version (every code change, for an editable install), of which the
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import enum
@@ -41,7 +42,8 @@ import sys
 import threading
 import types
 import typing
-from collections.abc import Callable, Iterator
+import zlib
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, Union
 
@@ -59,18 +61,31 @@ __all__ = [
     "Invalid",
     "content_digest",
     "decode",
+    "decode_columns",
+    "decode_trusted",
     "encode",
+    "encode_columns",
     "encode_json",
     "entry_name",
+    "inflate",
+    "join_columns",
+    "join_entry",
     "loads_json",
     "relabel",
+    "split_entry",
 ]
 
 log = logging.getLogger("asyncrace.cache")
 
 FORMAT = "asyncrace-extract-cache"
 # bump when the facts dataclasses, the extractor's output or the entry layout change
-SCHEMA = 8
+# 9: the payload in columns, compressed, after a head line (``join_entry``)
+SCHEMA = 9
+SUFFIX = ".entry"
+# zlib's fastest level, for the project snapshot (``snapshot.store``): it shrinks about 5x. Entries
+# are not compressed: at this level they shrank 4-5x more, but writing them cost about 0.25 s more
+# CPU for 1,066 files (docs/benchmarks.md, perf19), more than the cache-writing target leaves
+ZLIB_LEVEL = 1
 PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
 CACHEDIR_TAG = (
     "Signature: 8a477f597d28d172789f06886806bc55\n"
@@ -469,6 +484,375 @@ def decode(data: Any, tp: type[T] | object) -> Any:
         raise Invalid(f"{type(exc).__name__}: {exc}") from None
 
 
+# ------------------------------------------------------------------------------ columns
+#
+# Entries are written in columns: a value of type ``tp`` is encoded with all the values of the
+# same place in the entry, as one column. A dataclass column is the list of its fields'
+# columns; a column of lists, tuples or dicts of anything JSON does not take as it is, the
+# lengths then the items of all of them as one column (keys and values apart for a dict); an
+# optional column, which values are present then those values; bools, and which values are
+# present, as a string of ``0`` and ``1``; positions (tuples of ints) as one flat list of ints;
+# any other column (ints, strings, tuples of strings...) as it is. So the events of all the
+# functions of a file are 14 columns, built by ``map`` with an ``attrgetter`` (a C loop)
+# instead of one Python call per event, and like values stand side by side, which the
+# compressor likes. Decoding checks every column against the declared types (the row
+# decoders above, for what is written as it is) and every length against the count its
+# parent column implies.
+
+_Col = Callable[[list[Any]], Any]
+_Uncol = Callable[[Any, int], list[Any]]
+
+
+class _Columns:
+    def __init__(self) -> None:
+        self._enc: dict[object, _Col] = {}
+        self._dec: dict[object, _Uncol] = {}
+        self._trusted: dict[object, _Uncol] = {}
+        self._join: dict[object, Callable[[list[Any]], Any]] = {}
+
+    def encoder(self, tp: object) -> _Col:
+        enc = self._enc.get(tp)
+        if enc is None:
+            cell: list[_Col] = []
+            self._enc[tp] = lambda col: cell[0](col)  # recursive dataclasses
+            enc = self._build_encoder(tp)
+            cell.append(enc)
+            self._enc[tp] = enc
+        return enc
+
+    def decoder(self, tp: object) -> _Uncol:
+        dec = self._dec.get(tp)
+        if dec is None:
+            cell: list[_Uncol] = []
+            self._dec[tp] = lambda data, n: cell[0](data, n)
+            dec = self._build_decoder(tp)
+            cell.append(dec)
+            self._dec[tp] = dec
+        return dec
+
+    def trusted(self, tp: object) -> _Uncol:
+        dec = self._trusted.get(tp)
+        if dec is None:
+            cell: list[_Uncol] = []
+            self._trusted[tp] = lambda data, n: cell[0](data, n)
+            dec = self._build_trusted(tp)
+            cell.append(dec)
+            self._trusted[tp] = dec
+        return dec
+
+    def _build_encoder(self, tp: object) -> _Col:
+        if _int_tuple(tp):
+            return lambda col: list(itertools.chain.from_iterable(col))
+        if tp is bool:
+            return _flags
+        if _is_union(tp):  # which values are present (flags), then those values
+            inner = self.encoder(_Codec._optional_arg(tp))
+
+            def enc_optional(col: list[Any]) -> Any:
+                present = list(map(operator.is_not, col, itertools.repeat(None)))
+                return [_flags(present), inner(list(itertools.compress(col, present)))]
+
+            return enc_optional
+        if isinstance(tp, type) and issubclass(tp, enum.IntEnum):
+            return lambda col: list(map(int, col))  # (plain ints: marshal takes no enum)
+        if isinstance(tp, type) and issubclass(tp, enum.Enum):
+            return lambda col: [m.value for m in col]
+        if _json_ready(tp):
+            return _identity
+        if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+            names, hints = _Codec._fields(tp)
+            parts = [(operator.attrgetter(n), self.encoder(hints[n])) for n in names]
+            return lambda col: [enc(list(map(get, col))) for get, enc in parts]
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+        if origin is list or (origin is tuple and args[1:] == (Ellipsis,)):
+            item = self.encoder(args[0])
+            chain = itertools.chain.from_iterable
+            return lambda col: [list(map(len, col)), item(list(chain(col)))]
+        if origin is dict:
+            kenc, venc = self.encoder(args[0]), self.encoder(args[1])
+            chain = itertools.chain.from_iterable
+            return lambda col: [
+                list(map(len, col)),
+                kenc(list(chain(col))),
+                venc(list(chain(map(dict.values, col)))),
+            ]
+        raise TypeError(f"the cache codec does not support {tp!r}")
+
+    def _build_decoder(self, tp: object) -> _Uncol:
+        if tp is bool:
+            return _checked_flags
+        if _int_tuple(tp):
+            width = len(typing.get_args(tp))
+
+            def dec_int_tuple(data: Any, n: int) -> list[Any]:
+                if _types(_column(data, width * n)) - {int}:
+                    raise Invalid("expected integers")
+                return list(zip(*[iter(data)] * width, strict=True))
+
+            return dec_int_tuple
+        if _is_union(tp):
+            inner = self.decoder(_Codec._optional_arg(tp))
+
+            def dec_optional(data: Any, n: int) -> list[Any]:
+                flags, values = _parts(data, 2)
+                where = list(itertools.compress(range(n), _checked_flags(flags, n)))
+                return _scatter(n, where, inner(values, len(where)))
+
+            return dec_optional
+        if _json_ready(tp):
+            rows = _CODEC.decoder(tp)
+
+            def dec_as_is(data: Any, n: int) -> list[Any]:
+                return rows(_column(data, n))
+
+            return dec_as_is
+        if isinstance(tp, type) and issubclass(tp, enum.Enum):
+            values = _CODEC.decoder(tp)
+            return lambda data, n: values(_column(data, n))
+        if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+            cls = tp
+            names, hints = _Codec._fields(tp)
+            decs = [self.decoder(hints[name]) for name in names]
+            width = len(decs)
+
+            def dec_dataclass(data: Any, n: int) -> list[Any]:
+                fields = _parts(data, width)
+                if not n:
+                    return []
+                return list(map(cls, *[d(c, n) for d, c in zip(decs, fields, strict=True)]))
+
+            return dec_dataclass
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+        if origin is list or (origin is tuple and args[1:] == (Ellipsis,)):
+            item = self.decoder(args[0])
+            make = list if origin is list else tuple
+
+            def dec_sequence(data: Any, n: int) -> list[Any]:
+                lengths, items = _parts(data, 2)
+                total = _lengths(lengths, n)
+                return _slices(_as(make, item(items, total)), lengths)
+
+            return dec_sequence
+        if origin is dict:
+            kdec, vdec = self.decoder(args[0]), self.decoder(args[1])
+
+            def dec_dict(data: Any, n: int) -> list[Any]:
+                lengths, keys, values = _parts(data, 3)
+                total = _lengths(lengths, n)
+                ks, vs = kdec(keys, total), vdec(values, total)
+                return list(map(dict, map(zip, _slices(ks, lengths), _slices(vs, lengths))))
+
+            return dec_dict
+        raise TypeError(f"the cache codec does not support {tp!r}")
+
+    # -- columns of several values made one --------------------------------------------------
+    # Every column holds its values' parts one after another (lengths, flags and items alike,
+    # nothing refers to a position), so the columns of N values, each a column of one, are
+    # made the column of all N by joining each leaf list: what a worker does with the entries
+    # of a chunk before sending them, so that its parent decodes a chunk at once.
+    def joiner(self, tp: object) -> Callable[[list[Any]], Any]:
+        join = self._join.get(tp)
+        if join is None:
+            cell: list[Callable[[list[Any]], Any]] = []
+            self._join[tp] = lambda parts: cell[0](parts)
+            join = self._build_joiner(tp)
+            cell.append(join)
+            self._join[tp] = join
+        return join
+
+    def _build_joiner(self, tp: object) -> Callable[[list[Any]], Any]:
+        # (in the order of :meth:`_build_encoder`'s cases)
+        chain = itertools.chain.from_iterable
+        if tp is bool:
+            return "".join
+        if _int_tuple(tp):
+            return lambda parts: list(chain(parts))
+        if _is_union(tp):
+            inner = self.joiner(_Codec._optional_arg(tp))
+            return lambda parts: ["".join([p[0] for p in parts]), inner([p[1] for p in parts])]
+        if _json_ready(tp) or (isinstance(tp, type) and issubclass(tp, enum.Enum)):
+            return lambda parts: list(chain(parts))
+        if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+            names, hints = _Codec._fields(tp)
+            joins = [self.joiner(hints[n]) for n in names]
+            return lambda parts: [join([p[i] for p in parts]) for i, join in enumerate(joins)]
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+        if origin is list or (origin is tuple and args[1:] == (Ellipsis,)):
+            item = self.joiner(args[0])
+            return lambda parts: [list(chain(p[0] for p in parts)), item([p[1] for p in parts])]
+        if origin is dict:
+            kjoin, vjoin = self.joiner(args[0]), self.joiner(args[1])
+            return lambda parts: [
+                list(chain(p[0] for p in parts)),
+                kjoin([p[1] for p in parts]),
+                vjoin([p[2] for p in parts]),
+            ]
+        raise TypeError(f"the cache codec does not support {tp!r}")
+
+    # -- what a worker of this run encoded, marshalled: not checked -------------------------
+    # (tuples arrive as tuples, so what is written as it is needs nothing done)
+    def _build_trusted(self, tp: object) -> _Uncol:
+        if tp is bool:
+            return lambda data, n: list(map(_FLAG_VALUES.__getitem__, data))
+        if _int_tuple(tp):
+            width = len(typing.get_args(tp))
+            return lambda data, n: list(zip(*[iter(data)] * width, strict=True))
+        if _is_union(tp):
+            inner = self.trusted(_Codec._optional_arg(tp))
+
+            def dec_optional(data: Any, n: int) -> list[Any]:
+                flags, values = data
+                where = list(itertools.compress(range(n), map(_FLAG_VALUES.__getitem__, flags)))
+                return _scatter(n, where, inner(values, len(where)))
+
+            return dec_optional
+        if isinstance(tp, type) and issubclass(tp, enum.Enum):
+            by_value = {m.value: m for m in tp}
+            return lambda data, n: list(map(by_value.__getitem__, data))
+        if _json_ready(tp):
+            return _identity2
+        if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+            cls = tp
+            names, hints = _Codec._fields(tp)
+            decs = [self.trusted(hints[name]) for name in names]
+
+            def dec_dataclass(data: Any, n: int) -> list[Any]:
+                if not n:
+                    return []
+                return list(map(cls, *[d(c, n) for d, c in zip(decs, data, strict=True)]))
+
+            return dec_dataclass
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+        if origin is list or (origin is tuple and args[1:] == (Ellipsis,)):
+            item = self.trusted(args[0])
+            make = list if origin is list else tuple
+
+            def dec_sequence(data: Any, n: int) -> list[Any]:
+                lengths, items = data
+                total = sum(lengths)
+                if not total:
+                    return [make()] * n if make is tuple else [[] for _ in lengths]
+                return _slices(_as(make, item(items, total)), lengths)
+
+            return dec_sequence
+        if origin is dict:
+            kdec, vdec = self.trusted(args[0]), self.trusted(args[1])
+
+            def dec_dict(data: Any, n: int) -> list[Any]:
+                lengths, keys, values = data
+                total = sum(lengths)
+                if not total:
+                    return [{} for _ in lengths]
+                ks, vs = _slices(kdec(keys, total), lengths), _slices(vdec(values, total), lengths)
+                return list(map(dict, map(zip, ks, vs)))
+
+            return dec_dict
+        raise TypeError(f"the cache codec does not support {tp!r}")
+
+
+def _identity2(data: Any, n: int) -> Any:
+    return data
+
+
+def _slices(values: Sequence[Any], lengths: list[int]) -> list[Any]:
+    """``values`` cut into consecutive parts of ``lengths`` items (lists of a list, tuples of
+    a tuple), in C loops."""
+    ends = list(itertools.accumulate(lengths))
+    starts = [0, *ends[:-1]] if ends else []
+    return list(map(values.__getitem__, map(slice, starts, ends)))
+
+
+def _as(make: type, values: Any) -> Any:
+    return values if type(values) is make else make(values)
+
+
+def _scatter(n: int, where: list[int], values: list[Any]) -> list[Any]:
+    """A list of ``n`` items, None but at the indices ``where``, which hold ``values``."""
+    if len(where) != len(values):
+        raise Invalid("as many values as indices expected")
+    out: list[Any] = [None] * n
+    collections.deque(map(out.__setitem__, where, values), maxlen=0)
+    return out
+
+
+_FLAG_CHARS = bytes.maketrans(b"\x00\x01", b"01")
+_FLAG_VALUES = {"0": False, "1": True}
+
+
+def _flags(col: list[bool]) -> str:
+    """A column of bools as one string of ``0`` and ``1`` (a byte each, in JSON and marshal
+    alike, where a list of bools takes six and a reference each)."""
+    return bytes(col).translate(_FLAG_CHARS).decode("ascii")
+
+
+def _checked_flags(data: Any, n: int) -> list[bool]:
+    if type(data) is not str or len(data) != n:
+        raise Invalid(f"expected {n} flags")
+    try:
+        return list(map(_FLAG_VALUES.__getitem__, data))
+    except KeyError:
+        raise Invalid("expected flags") from None
+
+
+def _int_tuple(tp: object) -> bool:
+    """A fixed tuple of ints (a position): written flat, all the tuples of a column as one
+    list of ints."""
+    args = typing.get_args(tp)
+    return typing.get_origin(tp) is tuple and bool(args) and all(a is int for a in args)
+
+
+def _column(data: Any, n: int) -> list[Any]:
+    """``data`` is a list of ``n`` items."""
+    if type(data) is not list or len(data) != n:
+        raise Invalid(f"expected a column of {n} values")
+    return data
+
+
+def _parts(data: Any, n: int) -> list[Any]:
+    if type(data) is not list or len(data) != n:
+        raise Invalid(f"expected {n} columns")
+    return data
+
+
+def _lengths(lengths: Any, n: int) -> int:
+    """``lengths`` is a column of ``n`` lengths; their sum."""
+    if _types(_column(lengths, n)) - {int} or (lengths and min(lengths) < 0):
+        raise Invalid("expected lengths")
+    return sum(lengths)
+
+
+_COLUMNS = _Columns()
+
+
+def encode_columns(value: Any, tp: object) -> Any:
+    """``value`` (of type ``tp``) as plain JSON data, in columns."""
+    return _COLUMNS.encoder(tp)([value])
+
+
+def join_columns(parts: list[Any], tp: object) -> Any:
+    """The columns of several values of type ``tp`` (:func:`encode_columns` of each) as the
+    columns of them all, in order."""
+    return _COLUMNS.joiner(tp)(parts)
+
+
+def decode_trusted(data: Any, tp: type[T] | object, n: int = 1) -> list[Any]:
+    """:func:`decode_columns` of the ``n`` values in ``data`` (:func:`join_columns`), without
+    a check: for what a worker of this very run encoded and sent through :mod:`marshal` (which
+    keeps tuples), never for what was read from disk."""
+    return _COLUMNS.trusted(tp)(data, n)
+
+
+def decode_columns(data: Any, tp: type[T] | object) -> Any:
+    """The value of type ``tp`` :func:`encode_columns` encoded in ``data``; raises
+    :class:`Invalid` when ``data`` does not have its shape."""
+    try:
+        return _COLUMNS.decoder(tp)(data, 1)[0]
+    except Invalid:
+        raise
+    except (TypeError, ValueError, KeyError, IndexError, RecursionError) as exc:
+        raise Invalid(f"{type(exc).__name__}: {exc}") from None
+
+
 # ------------------------------------------------------------------------------ the entries
 
 
@@ -595,7 +979,7 @@ class Cache:
         ).hexdigest()
 
     def path(self, key: str) -> Path:
-        return self.dir / f"{key}.json"
+        return self.dir / f"{key}{SUFFIX}"
 
     # -- by project-relative name -----------------------------------------------------------
     def get_as(
@@ -608,9 +992,13 @@ class Cache:
 
     def put_as(
         self, name: str, module: str, is_package: bool, digest: str, entry: CacheEntry
-    ) -> bool:
-        """Store ``entry`` (about any display path) under ``name`` (:func:`entry_name`)."""
-        return self.put(Cache.key(name, module, is_package), digest, relabel(entry, name))
+    ) -> Any:
+        """Store ``entry`` (about any display path) under ``name`` (:func:`entry_name`). The
+        entry about ``name`` in columns (:func:`encode_columns`), written or not: what a worker
+        sends its parent (:func:`decode_trusted`, then :func:`relabel`)."""
+        columns = encode_columns(relabel(entry, name), CacheEntry)
+        self.put_columns(Cache.key(name, module, is_package), digest, columns)
+        return columns
 
     # -- reading ---------------------------------------------------------------------------
     def get(
@@ -619,23 +1007,15 @@ class Cache:
         """The entry for ``key`` if it is valid and was made from contents with ``digest``
         (``size`` bytes long), and (when given) all it reports is about ``display``; None
         otherwise, whatever is on disk."""
-        data = _read_regular(self.path(key), MAX_ENTRY_BASE + MAX_ENTRY_RATIO * size)
+        limit = MAX_ENTRY_BASE + MAX_ENTRY_RATIO * size
+        data = _read_regular(self.path(key), limit)
         if data is None:
             return None
         try:
-            doc = loads_json(data)
-            if (
-                type(doc) is not dict
-                or doc.get("format") != FORMAT
-                or type(doc.get("schema")) is not int
-                or doc.get("schema") != SCHEMA
-                or doc.get("asyncrace") != code_version()
-                or doc.get("python") != PYTHON
-                or doc.get("key") != key
-                or doc.get("content") != digest
-            ):
+            head, body = split_entry(data)
+            if head != [FORMAT, SCHEMA, code_version(), PYTHON, key, digest]:
                 return None
-            entry: CacheEntry = decode(doc.get("payload"), CacheEntry)
+            entry: CacheEntry = decode_columns(loads_json(body), CacheEntry)
             if entry.facts is not None:
                 _check_facts(entry.facts)
             if display is not None and (
@@ -643,23 +1023,18 @@ class Cache:
                 or any(d.span.path != display for d in entry.meta)
             ):
                 return None  # facts or diagnostics about another file
-        except (ValueError, RecursionError, MemoryError):  # Invalid and JSON errors included
-            return None
+        except (ValueError, RecursionError, MemoryError):
+            return None  # Invalid and JSON errors included
         return entry
 
     # -- writing ---------------------------------------------------------------------------
     def put(self, key: str, digest: str, entry: CacheEntry) -> bool:
         """Store ``entry`` atomically; False (and a warning, once) when it cannot be."""
-        doc = {
-            "format": FORMAT,
-            "schema": SCHEMA,
-            "asyncrace": code_version(),
-            "python": PYTHON,
-            "key": key,
-            "content": digest,
-            "payload": entry,
-        }
-        data = encode_json(doc)
+        return self.put_columns(key, digest, encode_columns(entry, CacheEntry))
+
+    def put_columns(self, key: str, digest: str, columns: Any) -> bool:
+        """:meth:`put` of the entry whose :func:`encode_columns` is ``columns``."""
+        data = join_entry([FORMAT, SCHEMA, code_version(), PYTHON, key, digest], columns)
         if data is None:
             return False  # e.g. a lone surrogate: not cached, extracted again next time
         try:
@@ -670,6 +1045,36 @@ class Cache:
                 log.warning("asyncrace: warning: cannot write the cache in %s: %s", self.root, exc)
             return False
         return True
+
+
+def join_entry(head: list[Any], payload: Any) -> bytes | None:
+    """An entry file: its head (format, schema, versions, key, content digest) as one line of
+    JSON, then the payload (plain JSON data) as JSON. None when either
+    cannot be encoded (:func:`encode_json`)."""
+    top, body = encode_json(head), encode_json(payload)
+    if top is None or body is None:
+        return None
+    return top + b"\n" + body
+
+
+def split_entry(data: bytes) -> tuple[Any, bytes]:
+    """:func:`join_entry` undone halfway: the head decoded, the payload not yet (a stale entry
+    is told by its head alone). ValueError when ``data`` is not an entry."""
+    top, sep, body = data.partition(b"\n")
+    if not sep:
+        raise Invalid("not an entry")
+    return loads_json(top), body
+
+
+def inflate(body: bytes, limit: int) -> bytes:
+    """``body`` compressed by zlib (the project snapshot), of at most ``limit`` bytes once
+    inflated (a small file that inflates to gigabytes is refused, not inflated); ValueError
+    otherwise."""
+    inflater = zlib.decompressobj()
+    data = inflater.decompress(body, limit)
+    if not inflater.eof or inflater.unconsumed_tail or inflater.unused_data:
+        raise Invalid("a truncated or oversized entry")
+    return data
 
 
 def loads_json(data: bytes) -> Any:

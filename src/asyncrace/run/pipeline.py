@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import marshal
 import os
 import sys
 import threading
@@ -32,7 +33,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from asyncrace import large, suppress
 from asyncrace.analysis.extract import extract
@@ -40,7 +41,15 @@ from asyncrace.analysis.facts import ModuleFacts
 from asyncrace.diagnostic import Diagnostic, Location, Span
 from asyncrace.registry import info
 from asyncrace.run import transfer
-from asyncrace.run.cache import Cache, CacheEntry, content_digest, entry_name
+from asyncrace.run.cache import (
+    Cache,
+    CacheEntry,
+    content_digest,
+    decode_trusted,
+    entry_name,
+    join_columns,
+    relabel,
+)
 from asyncrace.run.jobs import FileJob
 from asyncrace.settings import Settings
 from asyncrace.sources import DecodeFailure, decode_source, read_source_bytes
@@ -324,21 +333,28 @@ def extract_one(job: FileJob) -> FileOutcome:
 
 
 def _process(work: _Work) -> FileOutcome:
+    return _process_encoded(work)[0]
+
+
+def _process_encoded(work: _Work) -> tuple[FileOutcome, Any]:
+    """The outcome, and when it was cached, the cache entry in columns
+    (``Cache.put_as``; None otherwise)."""
     job = work.job
     data = work.data
     if data is None:
         if job.text is not None or not (work.verify or work.cache_root is not None):
-            return extract_one(job)
+            return extract_one(job), None
         read = _read(job)
         if isinstance(read, FileOutcome):
-            return read
+            return read, None
         data = read
     out = analyze_bytes(job, data)
     if work.verify and content_digest(data) != work.digest:
         out.cacheable = False  # changed since the caller hashed it
+    columns = None
     if work.cache_root is not None and out.cacheable:
         try:
-            Cache(Path(work.cache_root)).put_as(
+            columns = Cache(Path(work.cache_root)).put_as(
                 work.name,
                 job.module,
                 job.is_package,
@@ -347,7 +363,7 @@ def _process(work: _Work) -> FileOutcome:
             )
         except Exception as exc:  # never fatal: the outcome is still good
             log.debug("asyncrace: not cached: %s: %s", job.display, exc)
-    return out
+    return out, columns
 
 
 def _process_all(
@@ -415,14 +431,34 @@ def run_deep(fn: Callable[[A], R], arg: A) -> R:
     return result[0]
 
 
+def _encoded_all(items: Sequence[_Work]) -> list[tuple[FileOutcome, Any]]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return [_process_encoded(w) for w in items]
+
+
 def _worker_chunk(items: Sequence[_Work]) -> bytes:
     """A worker's chunk: its outcomes in the flat encoding of :mod:`asyncrace.run.transfer`
-    (a third of the cost of pickling them object by object)."""
-    return transfer.dumps(run_deep(_process_all, items), FileOutcome)
+    (a third of the cost of pickling them object by object); or, when every one was cached,
+    the display paths and the cache entries in the columns that were cached
+    (``cache.encode_columns``): the cache has paid for that encoding already."""
+    done = run_deep(_encoded_all, items)
+    if all(columns is not None for _, columns in done):
+        columns = join_columns([c for _, c in done], CacheEntry)
+        return b"C" + marshal.dumps(([out.display for out, _ in done], columns))
+    return b"T" + transfer.dumps([out for out, _ in done], FileOutcome)
 
 
 def _outcomes(data: bytes) -> list[FileOutcome]:
-    return transfer.loads(data, FileOutcome)
+    if data[:1] == b"T":
+        return transfer.loads(data[1:], FileOutcome)
+    displays, columns = marshal.loads(data[1:])
+    outs = []
+    entries = decode_trusted(columns, CacheEntry, len(displays))
+    for display, entry in zip(displays, entries, strict=True):
+        entry = relabel(entry, display)
+        outs.append(FileOutcome(display, entry.facts, entry.meta, entry.noqa))
+    return outs
 
 
 # --------------------------------------------------------------------------------- the pool

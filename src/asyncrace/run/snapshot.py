@@ -13,8 +13,9 @@ For every file it keeps the content digest the run saw and, for a file with fact
   suppression;
 * its contribution to the spawn-site table, with the modules read to compute it.
 
-One JSON document per line: a first line that names the format, versions and key, then one
-line per file in display order. A run that changes a few files writes the other lines back as
+One JSON document per line: a first line that names the format, versions and key, then,
+compressed together by zlib, the project's mention index and one line per file in display
+order. A run that changes a few files writes the other lines back as
 they were read. Like every cache of asyncrace, it is JSON validated field by field on reading
 (it can come from anywhere, and reading it must not run code), written atomically, and any
 surprise in it means "no snapshot": the run is then a full one, never a wrong one.
@@ -27,6 +28,7 @@ import dataclasses
 import json
 import os
 import re
+import zlib
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,13 +42,16 @@ from asyncrace.analysis.facts import ClassFacts, FunctionFacts, ModuleFacts
 from asyncrace.analysis.summaries import Mentions, ModuleMentions, Step
 from asyncrace.diagnostic import Diagnostic
 from asyncrace.run import runcache
-from asyncrace.run.cache import Invalid
+from asyncrace.run.cache import ZLIB_LEVEL, Invalid, inflate
 from asyncrace.settings import Settings
 
 FORMAT = "asyncrace-project-snapshot"
 # 2: the concurrency model's verdicts per module; 3: reads noted as NO_CALLERS_KEY; 4: lines
-# written by orjson (UTF-8, where 3 escaped every non-ASCII character)
-SCHEMA = 4
+# written by orjson (UTF-8, where 3 escaped every non-ASCII character); 5: the lines after the
+# head compressed together (zlib), the file named ``<key>.snapshot``
+SCHEMA = 5
+SUFFIX = ".snapshot"
+MAX_SIZE = 1 << 31  # a snapshot that inflates beyond this is not read (no project needs it)
 KEEP = 4  # snapshots kept per cache directory (one per set of files and settings)
 DIR = "projects"
 
@@ -501,7 +506,7 @@ def make_record(
 
 
 def path_of(cache_dir: Path, key: str) -> Path:
-    return cache_dir / DIR / f"{key}.jsonl"
+    return cache_dir / DIR / f"{key}{SUFFIX}"
 
 
 @dataclasses.dataclass
@@ -552,19 +557,21 @@ def load(cache_dir: Path, key: str) -> Snapshot | None:
     """The snapshot ``key``, or None (missing, stale, or anything unexpected)."""
     try:
         data = path_of(cache_dir, key).read_bytes()
-        lines = data.split(b"\n")
-        head = _loads(lines[0])
+        top, _, body = data.partition(b"\n")
+        head = _loads(top)
         if (
             not isinstance(head, dict)
             or head.get("format") != FORMAT
             or head.get("schema") != SCHEMA
             or head.get("asyncrace") != code_version()
             or head.get("key") != key
-            or head.get("records") != len(lines) - 2
         ):
             return None
-        return Snapshot([decode_record(raw) for raw in lines[2:]], lines[1])
-    except (OSError, ValueError, KeyError, TypeError, RecursionError, MemoryError):
+        lines = inflate(body, MAX_SIZE).split(b"\n")
+        if head.get("records") != len(lines) - 1:
+            return None
+        return Snapshot([decode_record(raw) for raw in lines[1:]], lines[0])
+    except (OSError, ValueError, KeyError, TypeError, RecursionError, MemoryError, zlib.error):
         return None  # Invalid and JSON errors included
 
 
@@ -580,7 +587,7 @@ def store(cache_dir: Path, key: str, records: Sequence[Record], mentions_raw: by
         }
     ).encode("ascii")
     try:
-        lines = [head, mentions_raw] + [r.raw or encode_record(r) for r in records]
+        lines = [mentions_raw] + [r.raw or encode_record(r) for r in records]
     except (ValueError, RecursionError, UnicodeError):
         return
     folder = cache_dir / DIR
@@ -591,13 +598,13 @@ def store(cache_dir: Path, key: str, records: Sequence[Record], mentions_raw: by
         fd, tmp = tempfile.mkstemp(prefix=".project-", suffix=".tmp", dir=folder)
         try:
             with os.fdopen(fd, "wb") as fh:
-                fh.write(b"\n".join(lines))
+                fh.write(head + b"\n" + zlib.compress(b"\n".join(lines), ZLIB_LEVEL))
             os.replace(tmp, path_of(cache_dir, key))
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        entries = sorted(folder.glob("*.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in entries[KEEP:]:
+        entries = sorted(folder.glob(f"*{SUFFIX}"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in entries[KEEP:] + list(folder.glob("*.jsonl")):  # and those of schema 4
             with contextlib.suppress(OSError):
                 old.unlink()
     except OSError:
