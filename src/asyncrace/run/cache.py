@@ -52,6 +52,7 @@ import orjson
 from asyncrace import code_version
 from asyncrace.analysis.facts import ModuleFacts
 from asyncrace.diagnostic import Diagnostic
+from asyncrace.run.transfer import built
 from asyncrace.suppress import NoqaMap
 
 __all__ = [
@@ -133,24 +134,10 @@ class _Codec:
         self._row: dict[type, _Enc] = {}
 
     def encoder(self, tp: object) -> _Enc:
-        enc = self._enc.get(tp)
-        if enc is None:
-            cell: list[_Enc] = []
-            self._enc[tp] = lambda v: cell[0](v)  # placeholder: recursive dataclasses
-            enc = self._build_encoder(tp)
-            cell.append(enc)
-            self._enc[tp] = enc
-        return enc
+        return built(self._enc, tp, self._build_encoder)
 
     def decoder(self, tp: object) -> _Dec:
-        dec = self._dec.get(tp)
-        if dec is None:
-            cell: list[_Dec] = []
-            self._dec[tp] = lambda v: cell[0](v)
-            dec = self._build_decoder(tp)
-            cell.append(dec)
-            self._dec[tp] = dec
-        return dec
+        return built(self._dec, tp, self._build_decoder)
 
     # -- encoding --------------------------------------------------------------------------
     def _build_encoder(self, tp: object) -> _Enc:
@@ -511,34 +498,13 @@ class _Columns:
         self._join: dict[object, Callable[[list[Any]], Any]] = {}
 
     def encoder(self, tp: object) -> _Col:
-        enc = self._enc.get(tp)
-        if enc is None:
-            cell: list[_Col] = []
-            self._enc[tp] = lambda col: cell[0](col)  # recursive dataclasses
-            enc = self._build_encoder(tp)
-            cell.append(enc)
-            self._enc[tp] = enc
-        return enc
+        return built(self._enc, tp, self._build_encoder)
 
     def decoder(self, tp: object) -> _Uncol:
-        dec = self._dec.get(tp)
-        if dec is None:
-            cell: list[_Uncol] = []
-            self._dec[tp] = lambda data, n: cell[0](data, n)
-            dec = self._build_decoder(tp)
-            cell.append(dec)
-            self._dec[tp] = dec
-        return dec
+        return built(self._dec, tp, self._build_decoder)
 
     def trusted(self, tp: object) -> _Uncol:
-        dec = self._trusted.get(tp)
-        if dec is None:
-            cell: list[_Uncol] = []
-            self._trusted[tp] = lambda data, n: cell[0](data, n)
-            dec = self._build_trusted(tp)
-            cell.append(dec)
-            self._trusted[tp] = dec
-        return dec
+        return built(self._trusted, tp, self._build_trusted)
 
     def _build_encoder(self, tp: object) -> _Col:
         if _int_tuple(tp):

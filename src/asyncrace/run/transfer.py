@@ -25,10 +25,28 @@ import sys
 import types
 import typing
 from collections.abc import Callable, Sequence
-from typing import Any, Union
+from typing import Any, TypeVar, Union, cast
 
 _Enc = Callable[[list[Any]], Any]
 _Dec = Callable[[Any], list[Any]]
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def built(table: dict[object, _F], tp: object, build: Callable[[object], _F]) -> _F:
+    """``table[tp]``, made by ``build(tp)`` the first time it is asked for. While it is being
+    made, the entry forwards to what is made, so that a recursive type that asks for itself
+    gets it (the codecs of the transfer encoding and of the cache's columns)."""
+    fn = table.get(tp)
+    if fn is None:
+        cell: list[_F] = []
+        table[tp] = cast(_F, lambda *args: cell[0](*args))
+        fn = build(tp)
+        cell.append(fn)
+        table[tp] = fn
+    return fn
+
 
 _PLAIN = (int, str, bool, float, type(None))
 
@@ -67,24 +85,10 @@ class _Codec:
         self._dec: dict[object, _Dec] = {}
 
     def encoder(self, tp: object) -> _Enc:
-        enc = self._enc.get(tp)
-        if enc is None:
-            cell: list[_Enc] = []
-            self._enc[tp] = lambda col: cell[0](col)  # recursive types
-            enc = self._build_encoder(tp)
-            cell.append(enc)
-            self._enc[tp] = enc
-        return enc
+        return built(self._enc, tp, self._build_encoder)
 
     def decoder(self, tp: object) -> _Dec:
-        dec = self._dec.get(tp)
-        if dec is None:
-            cell: list[_Dec] = []
-            self._dec[tp] = lambda data: cell[0](data)
-            dec = self._build_decoder(tp)
-            cell.append(dec)
-            self._dec[tp] = dec
-        return dec
+        return built(self._dec, tp, self._build_decoder)
 
     @staticmethod
     def _fields(cls: type) -> tuple[list[str], dict[str, object]]:
