@@ -103,6 +103,14 @@ RESTART_STOPS: frozenset[str] = frozenset(
 TEARDOWN_VERBS: frozenset[str] = frozenset(
     {"close", "aclose", "shutdown", "stop", "cleanup", "teardown", "dispose", "disconnect"}
 )
+
+
+def teardown_name(name: str) -> bool:
+    """Is ``name`` a method that tears its object, or a part of it, down (``close``,
+    ``aclose_events``, ``stop_listening``, ``__aexit__``)?"""
+    return name in ("__aexit__", "__exit__", "__del__") or name.partition("_")[0] in TEARDOWN_VERBS
+
+
 # calls that take a callback off a list rather than register it (``deregister_callback``,
 # ``remove_listener``, ``removeHandler``, ``off``)
 _UNREGISTER = re.compile(

@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from asyncrace.analysis.concurrency import teardown_name
 from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import (
     Bind,
@@ -337,7 +338,9 @@ def _never_read(analysis: Analysis, fn: Fn, state: str) -> bool:
     """Is ``state`` (``self.<attr>`` of a container or a counter) only ever added to and taken
     from, never read (iterated, looked up, tested, passed on) by the class? Then an entry a
     cancellation leaves behind breaks nothing: nobody looks at it (``self.clients.append(c)``
-    ... ``self.clients.remove(c)`` with no reader; ``self._n += 1`` ... ``self._n -= 1``)."""
+    ... ``self.clients.remove(c)`` with no reader; ``self._n += 1`` ... ``self._n -= 1``).
+    A tear-down method (``close``, ``__aexit__``) that goes through the entries to release them
+    is no reader: what a cancellation leaves there is what it is written to find."""
     if not state.startswith("self.") or state.count(".") != 1:
         return False
     idx = analysis.index
@@ -346,6 +349,8 @@ def _never_read(analysis: Analysis, fn: Fn, state: str) -> bool:
         return False
     mutators = _PUT_METHODS | _TAKE_METHODS | {"clear"}
     for other in idx.methods_of(idx.mro(cls)):
+        if other.facts.parent is None and teardown_name(other.facts.name):
+            continue  # the owner's tear-down looks through what is left, to release it
         events = other.facts.events
         for i, e in enumerate(events):
             if e.kind == K.CALL and state in e.args:
