@@ -527,9 +527,11 @@ class Concurrency:
                     and e.ref not in _BUILTINS  # ``setattr(obj, "orig", obj.run)``: a store
                     and not self.index.callable_targets(ctx, e.ref)
                     and not self._project_class(ctx, e.ref)
+                    and not self._partial_of_project(ctx, e)
                 ):
                     # handed to a framework (a route, a handler); the project's own
-                    # helpers (a supervisor starting one task) are followed, not trusted
+                    # helpers (a supervisor starting one task, a service loop that awaits
+                    # its workload, bound by ``partial``) are followed, not trusted
                     self._callback_sites(ctx, fn, e, sites)
                 elif (
                     e.bind not in (Bind.AWAITED, Bind.RETURNED)
@@ -579,6 +581,15 @@ class Concurrency:
                         sites.setdefault(fq, once[second])
             out.extend((fn.fq, target, step) for target, step in sites.items())
         return out
+
+    def _partial_of_project(self, ctx: Ctx, e: Event) -> bool:
+        """``partial(critical_service_loop, workload=self.sync)``: the bound method is handed
+        to a function of the project (its arguments bound ahead of the call), which the
+        callers' search follows like any call of it, not to a framework."""
+        if e.ref.rpartition(".")[2] != "partial" or not e.args or is_kw(e.args[0]):
+            return False
+        head = e.args[0]
+        return bool(self.index.callable_targets(ctx, head)) or self._project_class(ctx, head)
 
     def _project_class(self, ctx: Ctx, ref: str) -> bool:
         """Does ``ref`` name a class of the project (or an instance of one, which the call
@@ -762,7 +773,7 @@ class Concurrency:
         for caller, ev, relation, label in self._iter_callers(fn):
             if relation in ("local", "fresh"):
                 continue
-            if relation == "self" and self._overridden(fn, caller):
+            if relation == "self" and self.overridden(fn, caller):
                 continue  # the caller's code never runs on an object of fn's class
             lock_step, many = self._edge(caller, ev)
             if lock_step is not None:
@@ -850,15 +861,22 @@ class Concurrency:
         )
         return Verdict(True, (def_step(fn, label),), "public API")
 
-    def _overridden(self, fn: Fn, caller: Fn) -> bool:
-        """``fn`` is a method of class C, reached from ``caller``'s ``self.fn()`` in a base B of
-        C; C overrides ``caller``'s method and the override does not call ``super()``'s: then
-        ``caller`` never runs on a C object, and nothing it says is about C's objects (a sibling
-        subclass's loop over the base method says nothing of an override's class)."""
+    def overridden(self, fn: Fn, caller: Fn) -> bool:
+        """``fn`` is a method of class C, ``caller`` one of a base B of C (``self.fn()`` in B,
+        or a token made in B's ``__enter__`` and released in C's ``reset``); C overrides
+        ``caller``'s method and the override does not call ``super()``'s: then ``caller`` never
+        runs on a C object, and nothing it says is about C's objects (a sibling subclass's loop
+        over the base method says nothing of an override's class)."""
         c_fq = self.index.method_fn(fn)
         b_fq = self.index.method_fn(caller)
         if c_fq is None or b_fq is None or c_fq == b_fq or caller.facts.parent is not None:
             return False
+        for c in self.index.mro(c_fq):
+            self.index.tracker.note(c.module.module)  # its bases, however they change
+            if c.fq == b_fq:
+                break
+        else:
+            return False  # B is no base of C
         name = caller.facts.name
         over = self.index.find_method(c_fq, name)
         if over is None or over.fq == caller.fq:

@@ -25,6 +25,7 @@ class-based context managers that keep the token from ``__enter__`` to ``__exit_
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -478,14 +479,17 @@ class ContextTokenCrossesHandler:
             if (
                 fn.facts.name in _ENTER
                 and rel.fn.facts.name in _EXIT
-                and rel.fn.facts.cls
-                and rel.fn.facts.cls == fn.facts.cls
+                and rel.fn.facts.parent is None
+                and _same_or_base(analysis, fn, rel.fn)
             ):
-                continue  # a class-based context manager: the idiom
+                continue  # a class-based context manager (its exit maybe a base's): the idiom
             if fn.facts.name in _EXIT:
                 continue
             if rel.fn.facts.parent is not None and _encloses(fn, rel.fn):
                 continue  # a closure of this very function: the closure shape decides
+            if analysis.overridden(rel.fn, fn) or analysis.overridden(fn, rel.fn):
+                continue  # one of the two is a base method the other's class overrides: the
+                # two never run on one object
             if _paired_in_one_call(analysis, fn, rel.fn):
                 continue  # made and released by one activation of one caller: one task
             if _life_pair(fn, rel.fn, analysis) and self._concurrent(analysis, fn) is None:
@@ -1070,22 +1074,60 @@ def _teardown(name: str) -> bool:
     )
 
 
+_KEYWORD = re.compile(r"^[A-Za-z_]\w*=(?!=)")
+
+
 def _in_phase(analysis: Analysis, fn: Fn, test: Callable[[str], bool], depth: int = 0) -> bool:
-    """Is ``fn`` a method named for the phase (``test``), or a private helper that the project
-    calls only from such methods of its own class (``start()`` -> ``self._initialize_app()``)?"""
+    """Is ``fn`` a method named for the phase (``test``), or a helper that the project calls
+    only from such methods of its own class (``start()`` -> ``self._initialize_app()``,
+    ``__exit__`` -> ``self.reset()``)?"""
     name = fn.facts.name
     if test(name):
         return True
-    if depth >= 2 or not name.startswith("_") or name.startswith("__"):
+    if depth >= 2 or name.startswith("__"):
         return False
-    callers = analysis.calls_of(fn)
+    callers = [
+        (c, known)
+        for c, i, known in analysis.calls_of(fn)
+        if known or _fits(fn, c.facts.events[i].args)
+    ]
     return bool(callers) and all(
         known
         and c.facts.cls == fn.facts.cls
         and c.facts.parent is None
         and _in_phase(analysis, c, test, depth + 1)
-        for c, _i, known in callers
+        for c, known in callers
     )
+
+
+def _same_or_base(analysis: Analysis, made: Fn, released: Fn) -> bool:
+    """Is ``released`` a method of ``made``'s class or of one of its bases (so it runs on the
+    objects ``made`` runs on)?"""
+    idx = analysis.index
+    a, b = idx.method_fn(made), idx.method_fn(released)
+    if a is None or b is None:
+        return False
+    if a == b:
+        return True
+    for c in idx.mro(a):
+        analysis.tracker.note(c.module.module)  # its bases, however they change
+        if c.fq == b:
+            return True
+    return False
+
+
+def _fits(fn: Fn, args: tuple[str, ...]) -> bool:
+    """Can a call with these arguments (positional refs, then ``name=ref``) be a call of the
+    method ``fn``? A call of that name on an unknown object that passes more positional
+    arguments than the method takes, or a keyword it does not have, is another method
+    (``var.reset(token)`` is not ``Transaction.reset(self)``)."""
+    params = fn.facts.params[1:] if fn.facts.cls else fn.facts.params
+    if any(p.kind in ("vararg", "kwarg") for p in params) or any(a.startswith("*") for a in args):
+        return True
+    names = {p.name for p in params}
+    keywords = [a.partition("=")[0] for a in args if _KEYWORD.match(a)]
+    positional = len(args) - len(keywords)
+    return positional <= sum(p.kind == "pos" for p in params) and set(keywords) <= names
 
 
 def _life_pair(made: Fn, released: Fn, analysis: Analysis) -> bool:
