@@ -57,6 +57,7 @@ from asyncrace.analysis.summaries import (
     Step,
     Summaries,
     at,
+    called_name,
     def_step,
     fn_step,
     is_kw,
@@ -1677,22 +1678,29 @@ class Concurrency:
                         out.append((caller, e, True))
         return out
 
-    def per_call_class(self, cls_fq: str) -> bool:
+    def per_call_class(self, cls_fq: str, public: bool = False) -> bool:
         """Is every instance of the class made per call and owned by that call? True for a
         private class (``_RunResources``: nobody outside the project makes one) without
         subclasses, never instantiated at module level, and instantiated at least once, each
         time into a local that the function never stores into ``self``/``cls``/module state.
         Such an object belongs to the task that made it; only evidence of concurrent use
-        (``gather(res.enter(a), res.enter(b))``) shares it."""
-        found = self._per_call.get(cls_fq)
+        (``gather(res.enter(a), res.enter(b))``) shares it. ``public``: a public class too,
+        whose every instance the project makes that way (what the project's own code does
+        with it; a user of a library may keep one)."""
+        key = ("+" if public else "") + cls_fq
+        found = self._per_call.get(key)
         if found is MISS:
-            self._per_call.start(cls_fq, False)
-            found = self._per_call.finish(cls_fq, self._per_call_class(cls_fq))
+            self._per_call.start(key, False)
+            found = self._per_call.finish(key, self._per_call_class(cls_fq, public))
         return found  # type: ignore[no-any-return]
 
-    def _per_call_class(self, cls_fq: str) -> bool:
+    def _per_call_class(self, cls_fq: str, public: bool) -> bool:
         name = cls_fq.rsplit(".", 1)[-1]
-        if not name.startswith("_") or name.startswith("__") or self.index.subclasses(cls_fq):
+        if (
+            not (public or name.startswith("_"))
+            or name.startswith("__")
+            or self.index.subclasses(cls_fq)
+        ):
             return False
         self.tracker.note(GLOBALS_KEY)  # every module's variables
         for m in self.index.modules.values():
@@ -1711,7 +1719,7 @@ class Concurrency:
         made = False
         for caller, i in self.summaries.calls_by_name(name):
             e = caller.facts.events[i]
-            if e.ref.rpartition(".")[2] != name:
+            if called_name(e.ref) != name:
                 continue  # passed to a spawner by that name, not called
             if self.index.eval(self.summaries.ctx(caller), e.ref) != ClassObj(cls_fq):
                 continue

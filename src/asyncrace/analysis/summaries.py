@@ -172,6 +172,15 @@ ARG_KEY = "\x00arg:"
 RELEASES_KEY = "\x00releases"
 
 
+def called_name(ref: str) -> str:
+    """The last name of a callee ref; a generic class made with its type arguments
+    (``Engine[P, R](...)``, ref ``Engine[]``) is a call of the class ``Engine``."""
+    last = ref.rpartition(".")[2]
+    if last.endswith("[]") and last[:1].isupper():
+        return last[:-2]
+    return last
+
+
 @dataclass(frozen=True, slots=True)
 class ModuleMentions:
     """What a module's bodies mention, by last name: the names the project-wide lookups of
@@ -193,7 +202,7 @@ class ModuleMentions:
                 if e.kind != call:
                     continue
                 if e.ref:
-                    last = e.ref.rpartition(".")[2]
+                    last = called_name(e.ref)
                     calls.add(last)
                     if not releases and ("reset" in e.ref or "detach" in e.ref):
                         releases = True
@@ -1128,7 +1137,7 @@ class Summaries:
             for i, e in enumerate(fn.facts.events):
                 if e.kind != call or not e.ref:
                     continue
-                last = e.ref.rpartition(".")[2]
+                last = called_name(e.ref)
                 table.setdefault(last, []).append((fn, i))
                 if last in SPAWNERS:
                     for a in e.args:

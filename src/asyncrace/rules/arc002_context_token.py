@@ -25,7 +25,6 @@ class-based context managers that keep the token from ``__enter__`` to ``__exit_
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -1074,9 +1073,6 @@ def _teardown(name: str) -> bool:
     )
 
 
-_KEYWORD = re.compile(r"^[A-Za-z_]\w*=(?!=)")
-
-
 def _in_phase(analysis: Analysis, fn: Fn, test: Callable[[str], bool], depth: int = 0) -> bool:
     """Is ``fn`` a method named for the phase (``test``), or a helper that the project calls
     only from such methods of its own class (``start()`` -> ``self._initialize_app()``,
@@ -1125,7 +1121,7 @@ def _fits(fn: Fn, args: tuple[str, ...]) -> bool:
     if any(p.kind in ("vararg", "kwarg") for p in params) or any(a.startswith("*") for a in args):
         return True
     names = {p.name for p in params}
-    keywords = [a.partition("=")[0] for a in args if _KEYWORD.match(a)]
+    keywords = [a.partition("=")[0] for a in args if _is_kw(a)]
     positional = len(args) - len(keywords)
     return positional <= sum(p.kind == "pos" for p in params) and set(keywords) <= names
 

@@ -43,7 +43,7 @@ from asyncrace.analysis.facts import (
     inside,
     reachable,
 )
-from asyncrace.analysis.index import MISS, Ctx, Fn, Memo, split_ref
+from asyncrace.analysis.index import MISS, Ctx, Fn, Memo, is_property, split_ref
 from asyncrace.analysis.summaries import (
     Step,
     at,
@@ -374,6 +374,26 @@ def _never_read(analysis: Analysis, fn: Fn, state: str) -> bool:
     return True
 
 
+def _hands_out_own(analysis: Analysis, cls: str) -> bool:
+    """Does a method of the class pass one of the object's own methods on (``self._watch``,
+    ``self._watch()``: to a spawner, a gather, a registration), where it may run in another
+    task than the caller's?"""
+    idx = analysis.index
+    classes = idx.mro(cls)
+    methods = list(idx.methods_of(classes))
+    names = {m.facts.name for m in methods if not is_property(m.facts)}  # (a property: a value)
+    for m in methods:
+        for e in m.facts.events:
+            if e.kind != K.CALL:
+                continue
+            for a in e.args:
+                ref = a.partition("=")[2] if is_kw(a) else a
+                segs = split_ref(ref)
+                if len(segs) == 2 and segs[0] == "self" and segs[1].rstrip("()") in names:
+                    return True
+    return False
+
+
 def _tested_to_take(events: list[Event], b: int, state: str) -> bool:
     """``if key in self._d: del self._d[key]`` (or ``.pop(key)``/``.remove(key)``, the result
     dropped): a membership test whose only use is to take the key out, the same as
@@ -510,10 +530,20 @@ class StateBrokenByCancellation:
     # -- shared state of a per-call object dies with the call ------------------------------
     @staticmethod
     def _owned_by_call(analysis: Analysis, fn: Fn, state: str) -> bool:
+        """Is the changed state on an object that the call which made it owns, so that a
+        cancellation that reaches this method's task discards the object with the call? A
+        class whose every instance the project makes into a local that stays there (a flow
+        run's engine, ``engine = Engine(...)``, ``async with engine.start(): ...``), and
+        that runs none of its own methods in other tasks (``create_task(self._watch())``,
+        a bound method handed out as a callback): those would outlive a cancellation."""
         if not state.startswith(("self.", "cls.")):
             return False
         cls = analysis.index.method_fn(fn)
-        return cls is not None and analysis.per_call_class(cls)
+        if cls is None:
+            return False
+        if analysis.per_call_class(cls):
+            return True
+        return analysis.per_call_class(cls, public=True) and not _hands_out_own(analysis, cls)
 
     # -- 1. take-and-clear of an ownership token -------------------------------------------
     def _token(self, analysis: Analysis, fn: Fn) -> Iterator[Diagnostic]:
