@@ -1334,6 +1334,27 @@ def param_for(target: Fn, fv: FuncVal, args: tuple[str, ...], j: int) -> str | N
     return pos[idx].name if idx < len(pos) else None
 
 
+def fits_call(f: FunctionFacts, args: tuple[str, ...]) -> bool:
+    """Can a call with these arguments (positional refs, then ``name=ref``) be a call of the
+    function ``f`` on an object (a method: its first parameter is the receiver, unless it is a
+    ``staticmethod``)? A call of that name on an unknown object that passes more positional
+    arguments than the function takes, or a keyword it does not have, is another function
+    (``var.reset(token)`` is not ``Transaction.reset(self)``)."""
+    params = f.params
+    if (
+        f.cls
+        and f.parent is None
+        and not any(d.rpartition(".")[2] == "staticmethod" for d in f.decorators)
+    ):
+        params = params[1:]
+    if any(p.kind in ("vararg", "kwarg") for p in params) or any(a.startswith("*") for a in args):
+        return True
+    names = {p.name for p in params}
+    keywords = [a.partition("=")[0] for a in args if is_kw(a)]
+    positional = len(args) - len(keywords)
+    return positional <= sum(p.kind == "pos" for p in params) and set(keywords) <= names
+
+
 def is_kw(arg: str) -> bool:
     """A keyword argument's ref (``name=ref``, ``**=ref``), not a lambda's or partial's."""
     k, eq, _ = arg.partition("=")

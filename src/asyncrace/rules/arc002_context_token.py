@@ -49,7 +49,15 @@ from asyncrace.analysis.index import (
     Memo,
     split_ref,
 )
-from asyncrace.analysis.summaries import RELEASES_KEY, Step, at, fn_step, search, short
+from asyncrace.analysis.summaries import (
+    RELEASES_KEY,
+    Step,
+    at,
+    fits_call,
+    fn_step,
+    search,
+    short,
+)
 from asyncrace.diagnostic import Diagnostic
 from asyncrace.rules.base import line_of, make, module_functions
 
@@ -1085,7 +1093,7 @@ def _in_phase(analysis: Analysis, fn: Fn, test: Callable[[str], bool], depth: in
     callers = [
         (c, known)
         for c, i, known in analysis.calls_of(fn)
-        if known or _fits(fn, c.facts.events[i].args)
+        if known or fits_call(fn.facts, c.facts.events[i].args)
     ]
     return bool(callers) and all(
         known
@@ -1110,20 +1118,6 @@ def _same_or_base(analysis: Analysis, made: Fn, released: Fn) -> bool:
         if c.fq == b:
             return True
     return False
-
-
-def _fits(fn: Fn, args: tuple[str, ...]) -> bool:
-    """Can a call with these arguments (positional refs, then ``name=ref``) be a call of the
-    method ``fn``? A call of that name on an unknown object that passes more positional
-    arguments than the method takes, or a keyword it does not have, is another method
-    (``var.reset(token)`` is not ``Transaction.reset(self)``)."""
-    params = fn.facts.params[1:] if fn.facts.cls else fn.facts.params
-    if any(p.kind in ("vararg", "kwarg") for p in params) or any(a.startswith("*") for a in args):
-        return True
-    names = {p.name for p in params}
-    keywords = [a.partition("=")[0] for a in args if _is_kw(a)]
-    positional = len(args) - len(keywords)
-    return positional <= sum(p.kind == "pos" for p in params) and set(keywords) <= names
 
 
 def _life_pair(made: Fn, released: Fn, analysis: Analysis) -> bool:
