@@ -1777,10 +1777,16 @@ def _once_guarded(caller: Fn, ev: Event) -> Step | None:
     return None
 
 
+# awaiting one of these on a task waits for that task (``shield``: unless the waiter is
+# cancelled, which the waiter's own handler then deals with)
+_AWAIT_WRAPPERS = frozenset({"shield", "wait_for"})
+
+
 def _joined_each_pass(f: FunctionFacts, spawn: Event) -> bool:
     """``while True: t = create_task(self.receive()); ...; msg = await t``: a task started in
-    a loop and kept in a local that every pass awaits before the loop comes round again (or
-    leaves it): the tasks run one after another. A pass that only cancels it, or waits for it
+    a loop and kept in a local that every pass awaits (itself, or through ``asyncio.shield`` or
+    ``wait_for``) before the loop comes round again (or leaves it): the tasks run one after
+    another. A pass that only cancels it, or waits for it
     among others (``asyncio.wait(..., FIRST_COMPLETED)``), does not end it."""
     if not spawn.repeated or spawn.bind != Bind.LOCAL or not spawn.name:
         return False
@@ -1788,8 +1794,31 @@ def _joined_each_pass(f: FunctionFacts, spawn: Event) -> bool:
     idx = next((i for i, e in enumerate(f.events) if e is spawn), None)
     if idx is None:
         return False
-    joins = [i for i, e in enumerate(f.events) if e.kind == K.AWAIT and e.ref == local]
-    return bool(joins) and idx not in reachable(f, [idx], avoid=joins)
+    events = f.events
+    joins = [
+        i
+        for i, e in enumerate(events)
+        if e.kind == K.AWAIT
+        and (
+            e.ref == local
+            or (  # ``await asyncio.shield(task)``, ``await asyncio.wait_for(task, 5)``
+                e.ref.rpartition(".")[2] in _AWAIT_WRAPPERS
+                and i > 0
+                and events[i - 1].kind == K.CALL
+                and events[i - 1].ref == e.ref
+                and events[i - 1].args[:1] == (local,)
+            )
+        )
+    ]
+    avoid = set(joins)
+    for j in joins:
+        # the join first in a ``try`` (``try: await asyncio.shield(task)``): only the await
+        # raises there, not the entry or the call that wraps the task
+        start = j - 1 if events[j].ref != local else j
+        for t in f.tries:
+            if t.first < start and all(events[k].kind == K.NOP for k in range(t.first, start)):
+                avoid.update(range(t.first, j))
+    return bool(joins) and idx not in reachable(f, [idx], avoid=sorted(avoid))
 
 
 def _gathered_from_locals(f: FunctionFacts, spawn: Event) -> list[Event]:
