@@ -394,6 +394,53 @@ def _hands_out_own(analysis: Analysis, cls: str) -> bool:
     return False
 
 
+def _fresh_key_entry(analysis: Analysis, fn: Fn, ci: int, op: _Op) -> bool:
+    """An entry put under a key this call has just drawn at random (``ping =
+    struct.pack("!I", random.getrandbits(32)); self._pings[ping] = Event()``, ``uuid4()``,
+    ``secrets.token_hex()``) in a container its class only looks up by key (never iterates,
+    sizes or hands on whole): no other call will ever ask for that key, so an entry a
+    cancellation leaves behind is one nobody sees (a leak of one entry, not a broken state)."""
+    if op.kind != "item" or not op.put or not op.key.isidentifier():
+        return False
+    if not op.state.startswith("self.") or op.state.count(".") != 1:
+        return False
+    events = fn.facts.events
+    value = next(
+        (e.value for e in reversed(events[:ci]) if e.kind == K.LOCAL and e.ref == op.key),
+        None,
+    )
+    if value is None or value.kind not in ("call", "attr"):
+        return False
+    segs = [seg.rstrip("()") for seg in split_ref(value.ref)]
+    if not (
+        _RANDOM_CALLS.intersection(segs)
+        or (segs and segs[0] in _RANDOM_MODULES)
+        or _RANDOM_MODULES.intersection(value.names)
+    ):
+        return False  # (``uuid.uuid4().hex``, ``struct.pack("!I", random.getrandbits(32))``)
+    idx = analysis.index
+    cls = idx.method_fn(fn)
+    if cls is None:
+        return False
+    whole = {op.state, *(f"{op.state}.{m}()" for m in ("values", "items", "keys"))}
+    for m in idx.methods_of(idx.mro(cls)):
+        for e in m.facts.events:
+            if e.kind == K.LOCAL and e.value is not None and e.value.kind == "iter":
+                if e.value.ref in whole:
+                    return False  # iterated
+            elif e.kind == K.CALL and op.state in e.args:
+                return False  # handed on whole: ``len(self._pings)``, ``list(...)``
+    return True
+
+
+# calls and modules that draw a fresh random key
+_RANDOM_CALLS = frozenset(
+    {"uuid1", "uuid4", "urandom", "token_hex", "token_bytes", "token_urlsafe", "getrandbits"}
+    | {"randbytes"}
+)
+_RANDOM_MODULES = frozenset({"random", "secrets", "uuid"})
+
+
 def _tested_to_take(events: list[Event], b: int, state: str) -> bool:
     """``if key in self._d: del self._d[key]`` (or ``.pop(key)``/``.remove(key)``, the result
     dropped): a membership test whose only use is to take the key out, the same as
@@ -709,6 +756,7 @@ class StateBrokenByCancellation:
             _kept_on_cancel(f, ci, op)
             or _unread(analysis, fn, op, self._never_read)
             or _own_loop_flag(analysis, fn, ci, op)
+            or _fresh_key_entry(analysis, fn, ci, op)
         ):
             return None
         for t in f.tries:
@@ -803,6 +851,7 @@ class StateBrokenByCancellation:
             _kept_on_cancel(fn.facts, ci, op)
             or _unread(analysis, fn, op, self._never_read)
             or _own_loop_flag(analysis, fn, ci, op)
+            or _fresh_key_entry(analysis, fn, ci, op)
         ):
             return None
         undos = (state_op(e) for e in fn.facts.events[ci + 1 :])  # a bracket's undo comes later
