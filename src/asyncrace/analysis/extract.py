@@ -1363,7 +1363,12 @@ class _FunctionBuilder:
         inner = (
             test.operand if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) else test
         )
-        name = "compound" if isinstance(inner, ast.BoolOp) else ""
+        name = ""
+        if isinstance(inner, ast.BoolOp):
+            # what the test's outcome says of every atom: ``a and b`` true (or ``not (a or b)``
+            # true) says each holds; ``a or b`` false (``not (a and b)`` false) says none does
+            conj = isinstance(inner.op, ast.And) == (inner is test)
+            name = "compound:and" if conj else "compound:or"
         if isinstance(inner, ast.Name) and inner.id in self.param_names:
             name = f"if:{'not ' if inner is not test else ''}{inner.id}"
         b = self.emit(K.BRANCH, test, guards=tuple(self._guards(test)), name=name)

@@ -90,7 +90,9 @@ class K(IntEnum):
     SETITEM = 7  # container[key] = value
     DELITEM = 8  # del container[key]
     # an ``if``/``while``/``match`` test; succ = [true target, false target]; ``name``:
-    # "compound" for an ``and``/``or`` test, "if:<param>" / "if:not <param>" for a test of a
+    # "compound:and" for an ``and`` test (or a negated ``or``: its true branch says every
+    # atom holds), "compound:or" for an ``or`` test (or a negated ``and``: its false branch
+    # says none holds), "if:<param>" / "if:not <param>" for a test of a
     # parameter's truth (``if defer:``)
     BRANCH = 9
     YIELD = 10

@@ -739,11 +739,19 @@ def _installs_only_when_empty(f: FunctionFacts, install: int, ref: str) -> bool:
         if e.kind == K.WRITE and e.ref == ref and e.value is not None and e.value.kind == "const":
             cleared = True
         succ = list(e.succ)
-        if e.kind == K.BRANCH and not cleared and len(succ) >= 2 and e.name != "compound":
-            # (a test of the attribute alone: in ``a and b`` the false branch says nothing)
+        if e.kind == K.BRANCH and not cleared and len(succ) >= 2:
+            # a test of the attribute alone, or one of the atoms of an ``and`` whose true
+            # branch finds it absent (``if timeout > 0 and not self._task:``), or of an ``or``
+            # whose false branch does (in ``a and b`` the false branch says nothing of ``b``)
             for g in e.guards:
                 atom, absent, kind, _key = g.split("|")
-                if atom == ref and kind in ("none", "truthy"):
+                if atom != ref or kind not in ("none", "truthy"):
+                    continue
+                if (
+                    not e.name.startswith("compound")
+                    or (e.name == "compound:and" and absent == "0")
+                    or (e.name == "compound:or" and absent == "1")
+                ):
                     succ = [succ[1 - int(absent)]]  # only where it was found present
                     break
         return [(n, cleared) for n in succ]
