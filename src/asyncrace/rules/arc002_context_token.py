@@ -896,6 +896,12 @@ class ContextTokenCrossesHandler:
             escape = _escapes(fn, nested)
             if escape is None:
                 continue  # only called right here: released within this call
+            if (
+                not nested.facts.is_generator
+                and _escapes(fn, nested, returns=False) is None
+                and _called_where_returned(analysis, fn)
+            ):
+                continue  # returned to callers that each call it before they end
             if _kept_for_exit(analysis, fn, nested):
                 continue  # a class-based context manager's cleanup: the idiom
             verb = "detached" if kind == "attach" else "reset"
@@ -1472,9 +1478,12 @@ def _kept_for_exit(analysis: Analysis, fn: Fn, nested: Fn) -> bool:
     return False
 
 
-def _escapes(fn: Fn, nested: Fn) -> tuple[tuple[int, int, int, int], str] | None:
+def _escapes(
+    fn: Fn, nested: Fn, returns: bool = True
+) -> tuple[tuple[int, int, int, int], str] | None:
     """Where the nested function (or the generator it makes) leaves ``fn``: passed to a call,
-    stored, returned. ``None`` when ``fn`` only calls it (and drives what it returns) itself."""
+    stored, returned (``returns``: a return counts). ``None`` when ``fn`` only calls it (and
+    drives what it returns) itself."""
     name = nested.facts.name
     lam = "lambda:" + nested.facts.qualname
     gen = nested.facts.is_generator
@@ -1493,7 +1502,7 @@ def _escapes(fn: Fn, nested: Fn) -> tuple[tuple[int, int, int, int], str] | None
             and (e.value.ref == name or (e.value.kind == "other" and name in e.value.names))
         ):
             return at(e), f"`{short(nested)}` is stored here"
-        elif e.kind == K.RETURN and name in fn.facts.returns_refs:
+        elif returns and e.kind == K.RETURN and name in fn.facts.returns_refs:
             return at(e), f"`{short(nested)}` is returned here"
     if gen:
         locals_of_gen = {
@@ -1505,6 +1514,39 @@ def _escapes(fn: Fn, nested: Fn) -> tuple[tuple[int, int, int, int], str] | None
             if e.kind == K.RETURN and locals_of_gen.intersection(fn.facts.returns_refs):
                 return at(e), f"the generator `{name}()` is returned here"
     return None
+
+
+def _called_where_returned(analysis: Analysis, fn: Fn) -> bool:
+    """Does every call of ``fn`` in the project keep what it returns (the reset callback) in a
+    local that the caller itself calls, and never hands on, stores or returns (``reset =
+    set_ids(...); try: ... finally: reset()``)? Then the callback runs in the call that set
+    the values: one task, one context (modal's ``_set_current_context_ids``)."""
+    callers = analysis.calls_of(fn)
+    if not callers:
+        return False
+    for caller, i, known in callers:
+        cf = caller.facts
+        e = cf.events[i]
+        if not known or cf.is_generator or e.bind != Bind.LOCAL or not e.name:
+            return False
+        local = e.name
+        called = False
+        for ev in cf.events:
+            if ev.kind == K.CALL:
+                if ev.ref == local:
+                    called = True
+                if any(_kw_value(a) == local for a in ev.args):
+                    return False  # handed on
+            elif (
+                ev.kind in (K.WRITE, K.SETITEM, K.LOCAL)
+                and ev.value is not None
+                and ev.ref != local
+                and (ev.value.ref == local or local in ev.value.names)
+            ):
+                return False  # stored, or kept under another name
+        if not called or local in cf.returns_refs:
+            return False
+    return True
 
 
 def _stack_handed_out(fn: Fn, stack: str) -> tuple[tuple[int, int, int, int], str] | None:
