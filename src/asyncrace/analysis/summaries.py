@@ -168,6 +168,8 @@ def short(fn: Fn) -> str:
 # the keys a reader of the mention index notes (``index.Tracker``), besides modules: a called
 # name, a name passed as an argument, and for the modules calling ``reset``/``detach``
 CALL_KEY = "\x00call:"
+# asyncio's queues: ``put`` suspends only when one made with a bound is full
+_QUEUES = frozenset({"Queue", "LifoQueue", "PriorityQueue"})
 ARG_KEY = "\x00arg:"
 RELEASES_KEY = "\x00releases"
 
@@ -867,11 +869,40 @@ class Summaries:
             return True
         targets = self.call_targets(ctx, call)
         if not targets:
-            return True
+            return not self._unbounded_put(ctx, call)
         return any(
             not tfn.facts.is_async or self.suspends(Ctx(tfn, tctx.recv)) is not None
             for tfn, tctx, _fv in targets
         )
+
+    def _unbounded_put(self, ctx: Ctx, call: Event) -> bool:
+        """``await self._queue.put(item)`` on an ``asyncio.Queue`` every assignment of which
+        makes it with no bound (``asyncio.Queue()``): ``put`` returns without suspending."""
+        segs = split_ref(call.ref)
+        if len(segs) != 3 or segs[0] != "self" or segs[2] != "put" or ctx.recv is None:
+            return False
+        attr = segs[1]
+        if self.index.attr_type(ctx.recv, attr).rpartition(".")[2] not in _QUEUES:
+            return False
+        made = False
+        for m in self.index.methods_of(self.index.mro(ctx.recv)):
+            events = m.facts.events
+            for j, e in enumerate(events):
+                if e.kind != K.WRITE or e.ref != f"self.{attr}":
+                    continue
+                v = e.value
+                if v is None or v.kind != "call" or v.ref.rpartition(".")[2] not in _QUEUES:
+                    return False  # assigned something else: who knows its bound
+                made_by = next(
+                    (c for c in reversed(events[:j]) if c.kind == K.CALL and c.ref == v.ref),
+                    None,
+                )
+                if made_by is None or any(
+                    not (is_kw(a) and a.partition("=")[0] != "maxsize") for a in made_by.args
+                ):
+                    return False  # ``Queue(10)``, ``Queue(maxsize=n)``: a bound
+                made = True
+        return made
 
     def call_targets(self, ctx: Ctx, ev: Event) -> list[tuple[Fn, Ctx, FuncVal]]:
         """The project functions a call may run (``Index.callable_targets``), and for
