@@ -1328,8 +1328,7 @@ class Concurrency:
         if found is not MISS:
             return found  # type: ignore[no-any-return]
         self._target_memo.start(key, ())
-        out = tuple(t.fq for t, _c in self.summaries.targets(ctx, ev))
-        return self._target_memo.finish(key, out)
+        return self._target_memo.finish(key, self.summaries.target_fqs(ctx, ev))
 
     def _fresh_local(self, ctx: Ctx, caller: Fn, ref: str) -> bool:
         """The receiver of ``ref`` is a local the caller made with a constructor

@@ -640,6 +640,22 @@ class Index:
             return found  # type: ignore[no-any-return]
         return self._eval(ctx, ref, depth)
 
+    def _eval_member(self, ctx: Ctx, ref: str, recv: str, name: str) -> Val:
+        """``eval(ctx, ref)`` for ``ref`` = ``recv.name`` (a plain last name) whose receiver
+        was just evaluated: the walk of ``ref`` is the walk of ``recv`` and then one attribute
+        (the container case of :meth:`_walk` looks at the segment after a name, and
+        ``name`` has none), so the receiver's value is taken from its memo instead of being
+        evaluated again. Memoized as :meth:`eval` is, with the receiver's reads in the entry's."""
+        if ref.startswith(("lambda:", "partial:")):
+            return self.eval(ctx, ref)
+        key = (ctx.fn.fq, ctx.recv, ctx.bindings, ref)
+        found = self._evals.get(key)
+        if found is MISS:
+            self._evals.start(key, None)
+            # (a hit: its reads are noted in this entry's)
+            found = self._evals.finish(key, self._attr(self.eval(ctx, recv), name))
+        return found  # type: ignore[no-any-return]
+
     def _eval(self, ctx: Ctx, ref: str, depth: int) -> Val:
         if not ref or depth > 12:
             return None
@@ -859,13 +875,16 @@ class Index:
         out: list[tuple[Fn, Ctx, FuncVal]] = []
         segs = split_ref(ref)
         if len(segs) >= 2 and not segs[-1].endswith(("()", "[]")):
-            recv_val = self.eval(ctx, ".".join(segs[:-1]))
+            recv = ".".join(segs[:-1])
+            recv_val = self.eval(ctx, recv)
             if isinstance(recv_val, Inst) and recv_val.fq in self.classes:
                 for fn, c in self.dispatch(recv_val.fq, segs[-1]):
                     fv = FuncVal(fn.fq, c)
                     out.append((fn, Ctx(fn, c), fv))
                 return out
-        v = self.eval(ctx, ref)
+            v = self._eval_member(ctx, ref, recv, segs[-1])
+        else:
+            v = self.eval(ctx, ref)
         if isinstance(v, FuncVal):
             target = self.functions.get(v.fq)
             if target is not None:

@@ -343,6 +343,35 @@ class Summaries:
                         out.append((fn, self.index.bind_args(fn, fv, ev.args, ctx)))
         return out
 
+    def target_fqs(self, ctx: Ctx, ev: Event) -> tuple[str, ...]:
+        """The fully qualified names of :meth:`targets`, in its order, without binding the
+        call's arguments to each target's parameters (a caller search asks only which
+        functions a call runs)."""
+        index = self.index
+        direct = index.callable_targets(ctx, ev.ref)
+        if direct:
+            return tuple(fn.fq for fn, _c, _fv in direct)
+        segs = split_ref(ev.ref)
+        if len(segs) < 2 or segs[-1].endswith(("()", "[]")):
+            return ()
+        recv = index.eval(ctx, ".".join(segs[:-1]))
+        if isinstance(recv, Inst) and recv.fq in index.classes:
+            out: list[str] = []
+            for fv in self.stored_callables(recv.fq, segs[-1]):
+                stored = index.functions.get(fv.fq)
+                if stored is not None:
+                    out.append(stored.fq)
+            return tuple(out)
+        if recv is None and len(segs) >= 3 and not segs[-2].endswith(("()", "[]")):
+            owner = index.eval(ctx, ".".join(segs[:-2]))
+            if isinstance(owner, Inst) and owner.fq in index.classes:
+                return tuple(
+                    fn.fq
+                    for inst in self.stored_instances(owner.fq, segs[-2])
+                    for fn, _c in index.dispatch(inst, segs[-1])
+                )
+        return ()
+
     def stored_callables(self, cls_fq: str, attr: str) -> list[FuncVal]:
         """The functions stored into ``attr`` of the class's instances to be called later
         (:meth:`stored_values`)."""
