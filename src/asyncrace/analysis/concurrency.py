@@ -505,11 +505,12 @@ class Concurrency:
             param_names = {p.name for p in fn.facts.params}
             for e in calls:
                 # a registration stores the callback for later events; an awaited call
-                # (``await app(scope, receive, send)``) drives it within its own extent
+                # (``await app(scope, receive, send)``) drives it within its own extent; a
+                # task started once is no callback
+                if not e.args or e.bind in _DRIVEN or _is_spawner(e.ref):
+                    continue
                 if (
-                    e.bind not in (Bind.AWAITED, Bind.RETURNED)
-                    and not _is_spawner(e.ref)  # a task started once is no callback
-                    and any(
+                    any(
                         _bound_method_ref(a) and self._async_name(a.rpartition(".")[2], async_names)
                         for a in e.args
                     )
@@ -523,14 +524,18 @@ class Concurrency:
                     # handed to a framework (a route, a handler); the project's own
                     # helpers (a supervisor starting one task) are followed, not trusted
                     self._callback_sites(ctx, fn, e, sites)
-                elif (
-                    e.bind not in (Bind.AWAITED, Bind.RETURNED)
-                    and not _is_spawner(e.ref)
-                    and any(a.endswith("()") and "(" not in a[:-2] for a in e.args)
-                    and not self.index.callable_targets(ctx, e.ref)
-                    and not self._project_class(ctx, e.ref)
-                ):
-                    self._factory_sites(ctx, fn, e, sites)
+                elif any(a.endswith("()") and "(" not in a[:-2] for a in e.args):
+                    # the factories first: most calls hand on no factory's closure, and the
+                    # call's own targets cost more to find
+                    found: dict[str, Step] = {}
+                    self._factory_sites(ctx, fn, e, found)
+                    if (
+                        found
+                        and not self.index.callable_targets(ctx, e.ref)
+                        and not self._project_class(ctx, e.ref)
+                    ):
+                        for fq, step in found.items():
+                            sites.setdefault(fq, step)
             # one entry per start (a start dispatched to several receiver classes is one)
             spawned_once: dict[str, dict[Pos, Step]] = {}
             for s in calls:
@@ -1796,6 +1801,10 @@ def _per_element(f: FunctionFacts, call: Event) -> bool:
         return False
     binds = [e for e in f.events if e.kind == K.LOCAL and e.ref == segs[0]]
     return bool(binds) and all(e.value is not None and e.value.kind == "iter" for e in binds)
+
+
+# a call so bound runs what it is handed within its own extent (``_contribution``)
+_DRIVEN = (Bind.AWAITED, Bind.RETURNED)
 
 
 def _is_spawner(ref: str) -> bool:

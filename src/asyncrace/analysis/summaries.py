@@ -188,22 +188,29 @@ class ModuleMentions:
         args: set[str] = {r.rsplit(".", 1)[-1] for r in m.passed}
         releases = False
         call = K.CALL
+        add_call, add_arg = calls.add, args.add
         for f in m.functions.values():
             for e in f.events:
                 if e.kind != call:
                     continue
-                if e.ref:
-                    last = e.ref.rpartition(".")[2]
-                    calls.add(last)
-                    if not releases and ("reset" in e.ref or "detach" in e.ref):
+                ref = e.ref
+                spawner = False
+                if ref:
+                    last = ref.rpartition(".")[2]
+                    add_call(last)
+                    spawner = last in SPAWNERS
+                    if not releases and ("reset" in ref or "detach" in ref):
                         releases = True
                 for a in e.args:
-                    ref = a.partition("=")[2] if is_kw(a) else a
-                    if ref and "(" not in ref:
-                        n = split_ref(ref)[-1]
-                        args.add(n)
-                        if e.ref and e.ref.rpartition(".")[2] in SPAWNERS:
-                            calls.add(n)
+                    # (``is_kw`` written out, and ``split_ref(r)[-1]`` as ``rpartition``)
+                    k, eq, v = a.partition("=")
+                    if eq and (k.isidentifier() or k == "**") and not a.startswith(_NOT_KW):
+                        a = v
+                    if a and "(" not in a:
+                        n = a.rpartition(".")[2]
+                        add_arg(n)
+                        if spawner:
+                            add_call(n)
         return ModuleMentions(tuple(sorted(calls)), tuple(sorted(args)), releases)
 
 
@@ -1150,20 +1157,23 @@ class Summaries:
             return found[1]
         table: dict[str, list[tuple[Fn, int]]] = {}
         call = K.CALL
+        setdefault = table.setdefault
         for q in m.functions:
             fn = self.index.functions.get(f"{m.module}.{q}")
             if fn is None or fn.module is not m:
                 continue
-            for i, e in enumerate(fn.facts.events):
+            i = -1
+            for e in fn.facts.events:
+                i += 1
                 if e.kind != call or not e.ref:
                     continue
                 last = e.ref.rpartition(".")[2]
-                table.setdefault(last, []).append((fn, i))
+                setdefault(last, []).append((fn, i))
                 if last in SPAWNERS:
                     for a in e.args:
                         ref = a.partition("=")[2] if is_kw(a) else a
                         if ref and "(" not in ref:
-                            table.setdefault(split_ref(ref)[-1], []).append((fn, i))
+                            setdefault(split_ref(ref)[-1], []).append((fn, i))
         self.tracker.note(m.module)
         self._module_calls[m.module] = (m, table)
         return table
@@ -1352,6 +1362,10 @@ def param_for(target: Fn, fv: FuncVal, args: tuple[str, ...], j: int) -> str | N
     idx = len(fv.pre_args) + sum(1 for a in before if not is_kw(a))
     pos = [p for p in params if p.kind == "pos"]
     return pos[idx].name if idx < len(pos) else None
+
+
+# an argument that starts so is a lambda's or a partial's ref, not a keyword argument
+_NOT_KW = ("lambda:", "partial:")
 
 
 def is_kw(arg: str) -> bool:
