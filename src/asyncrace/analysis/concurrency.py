@@ -1231,6 +1231,8 @@ class Concurrency:
         self._site_memo.start(key, table)
         sites, typed, untargeted = table.sites, table.typed, table.untargeted
         last: tuple[str, int] | None = None
+        last_caller: Fn | None = None
+        ctx: Ctx | None = None
         for caller, i in sorted(
             self.summaries.module_calls(m).get(name, ()), key=lambda c: (c[0].fq, c[1])
         ):
@@ -1238,9 +1240,11 @@ class Concurrency:
                 continue  # (a spawner handed two refs of that name)
             last = (caller.fq, i)
             e = caller.facts.events[i]
-            ctx = self.summaries.ctx(caller)
+            if caller is not last_caller or ctx is None:  # (one context per caller)
+                ctx = self.summaries.ctx(caller)
+                last_caller = caller
             refs: list[str] = []
-            if split_ref(e.ref)[-1] == name:
+            if e.ref.rpartition(".")[2] == name:  # (the last of ``split_ref``)
                 refs.append(e.ref)
             elif _is_spawner(e.ref):
                 for a in e.args:

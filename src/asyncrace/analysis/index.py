@@ -633,10 +633,15 @@ class Index:
         index does not change once built, so neither does the answer."""
         if depth == 0:
             key = (ctx.fn.fq, ctx.recv, ctx.bindings, ref)
-            found = self._evals.get(key)
-            if found is MISS:
-                self._evals.start(key, None)
-                found = self._evals.finish(key, self._eval(ctx, ref, 0))
+            memo = self._evals
+            found = memo.values.get(key, _MISS)  # (``Memo.get`` written out)
+            if found is _MISS:
+                memo.start(key, None)
+                found = memo.finish(key, self._eval(ctx, ref, 0))
+            elif self.tracker.frames:
+                deps = memo.deps.get(key)
+                if deps:
+                    self.tracker.frames[-1].update(deps)
             return found  # type: ignore[no-any-return]
         return self._eval(ctx, ref, depth)
 
@@ -875,14 +880,14 @@ class Index:
         out: list[tuple[Fn, Ctx, FuncVal]] = []
         segs = split_ref(ref)
         if len(segs) >= 2 and not segs[-1].endswith(("()", "[]")):
-            recv = ".".join(segs[:-1])
-            recv_val = self.eval(ctx, recv)
+            recv_ref = ".".join(segs[:-1])
+            recv_val = self.eval(ctx, recv_ref)
             if isinstance(recv_val, Inst) and recv_val.fq in self.classes:
                 for fn, c in self.dispatch(recv_val.fq, segs[-1]):
                     fv = FuncVal(fn.fq, c)
                     out.append((fn, Ctx(fn, c), fv))
                 return out
-            v = self._eval_member(ctx, ref, recv, segs[-1])
+            v = self._eval_member(ctx, ref, recv_ref, segs[-1])
         else:
             v = self.eval(ctx, ref)
         if isinstance(v, FuncVal):

@@ -33,6 +33,7 @@ from asyncrace.analysis.facts import (
 from asyncrace.analysis.index import (
     MISS,
     NAME_KEY,
+    ClassObj,
     Ctx,
     ExtName,
     Fn,
@@ -353,29 +354,47 @@ class Summaries:
     def target_fqs(self, ctx: Ctx, ev: Event) -> tuple[str, ...]:
         """The fully qualified names of :meth:`targets`, in its order, without binding the
         call's arguments to each target's parameters (a caller search asks only which
-        functions a call runs)."""
+        functions a call runs). ``Index.callable_targets`` written out, so that the receiver
+        is evaluated once for it and for the callables stored for later."""
         index = self.index
-        direct = index.callable_targets(ctx, ev.ref)
-        if direct:
-            return tuple(fn.fq for fn, _c, _fv in direct)
-        segs = split_ref(ev.ref)
-        if len(segs) < 2 or segs[-1].endswith(("()", "[]")):
+        ref = ev.ref
+        recv, dot, last = ref.rpartition(".")  # (``split_ref``: the same segments)
+        member = bool(dot) and not last.endswith(("()", "[]"))
+        rv: Val = None
+        if member:
+            rv = index.eval(ctx, recv)
+            if isinstance(rv, Inst) and rv.fq in index.classes:
+                found = tuple(fn.fq for fn, _c in index.dispatch(rv.fq, last))
+                if found:
+                    return found
+                out: list[str] = []
+                for fv in self.stored_callables(rv.fq, last):
+                    stored = index.functions.get(fv.fq)
+                    if stored is not None:
+                        out.append(stored.fq)
+                return tuple(out)
+            v = index._eval_member(ctx, ref, recv, last)
+        else:
+            v = index.eval(ctx, ref)
+        if isinstance(v, FuncVal):
+            target = index.functions.get(v.fq)
+            if target is not None:
+                return (target.fq,)
+        elif isinstance(v, ClassObj):
+            init = index.find_method(v.fq, "__init__")
+            if init is not None:
+                return (init.fq,)
+        if not member:
             return ()
-        recv = index.eval(ctx, ".".join(segs[:-1]))
-        if isinstance(recv, Inst) and recv.fq in index.classes:
-            out: list[str] = []
-            for fv in self.stored_callables(recv.fq, segs[-1]):
-                stored = index.functions.get(fv.fq)
-                if stored is not None:
-                    out.append(stored.fq)
-            return tuple(out)
-        if recv is None and len(segs) >= 3 and not segs[-2].endswith(("()", "[]")):
-            owner = index.eval(ctx, ".".join(segs[:-2]))
+        owner_ref, dot2, attr = recv.rpartition(".")
+        if rv is None and dot2 and not attr.endswith(("()", "[]")):
+            # ``self.runtime.step(...)``: the objects the project builds the owner with
+            owner = index.eval(ctx, owner_ref)
             if isinstance(owner, Inst) and owner.fq in index.classes:
                 return tuple(
                     fn.fq
-                    for inst in self.stored_instances(owner.fq, segs[-2])
-                    for fn, _c in index.dispatch(inst, segs[-1])
+                    for inst in self.stored_instances(owner.fq, attr)
+                    for fn, _c in index.dispatch(inst, last)
                 )
         return ()
 
