@@ -588,15 +588,19 @@ class Index:
             ci.attr_types[attr] = self.resolve(m, t)
         # self.x = T(...) / self.x = param (annotated) in the methods, __init__ first
         names = sorted(ci.facts.methods, key=lambda n: (n != "__init__", n))
+        write = K.WRITE
         for name in names:
             fn = self.functions.get(f"{m.module}.{ci.facts.methods[name]}")
             if fn is None:
                 continue
-            params = {p.name: p.annotation for p in fn.facts.params}
-            elements = {p.name: p.element for p in fn.facts.params if p.element}
+            params: dict[str, str] | None = None
+            elements: dict[str, str] = {}
             for e in fn.facts.events:
-                if e.kind != K.WRITE or not e.ref.startswith("self.") or e.ref.count(".") != 1:
+                if e.kind != write or not e.ref.startswith("self.") or e.ref.count(".") != 1:
                     continue
+                if params is None:  # (a method that writes no attribute needs neither)
+                    params = {p.name: p.annotation for p in fn.facts.params}
+                    elements = {p.name: p.element for p in fn.facts.params if p.element}
                 attr = e.ref[5:]
                 if attr in ci.attr_types or e.value is None:
                     continue
