@@ -57,6 +57,7 @@ from asyncrace.analysis.summaries import (
     Step,
     Summaries,
     at,
+    called_name,
     def_step,
     fn_step,
     is_kw,
@@ -103,6 +104,14 @@ RESTART_STOPS: frozenset[str] = frozenset(
 TEARDOWN_VERBS: frozenset[str] = frozenset(
     {"close", "aclose", "shutdown", "stop", "cleanup", "teardown", "dispose", "disconnect"}
 )
+
+
+def teardown_name(name: str) -> bool:
+    """Is ``name`` a method that tears its object, or a part of it, down (``close``,
+    ``aclose_events``, ``stop_listening``, ``__aexit__``)?"""
+    return name in ("__aexit__", "__exit__", "__del__") or name.partition("_")[0] in TEARDOWN_VERBS
+
+
 # calls that take a callback off a list rather than register it (``deregister_callback``,
 # ``remove_listener``, ``removeHandler``, ``off``)
 _UNREGISTER = re.compile(
@@ -520,9 +529,11 @@ class Concurrency:
                     and e.ref not in _BUILTINS  # ``setattr(obj, "orig", obj.run)``: a store
                     and not self.index.callable_targets(ctx, e.ref)
                     and not self._project_class(ctx, e.ref)
+                    and not self._partial_of_project(ctx, e)
                 ):
                     # handed to a framework (a route, a handler); the project's own
-                    # helpers (a supervisor starting one task) are followed, not trusted
+                    # helpers (a supervisor starting one task, a service loop that awaits
+                    # its workload, bound by ``partial``) are followed, not trusted
                     self._callback_sites(ctx, fn, e, sites)
                 elif any(a.endswith("()") and "(" not in a[:-2] for a in e.args):
                     # the factories first: most calls hand on no factory's closure, and the
@@ -576,6 +587,15 @@ class Concurrency:
                         sites.setdefault(fq, once[second])
             out.extend((fn.fq, target, step) for target, step in sites.items())
         return out
+
+    def _partial_of_project(self, ctx: Ctx, e: Event) -> bool:
+        """``partial(critical_service_loop, workload=self.sync)``: the bound method is handed
+        to a function of the project (its arguments bound ahead of the call), which the
+        callers' search follows like any call of it, not to a framework."""
+        if e.ref.rpartition(".")[2] != "partial" or not e.args or is_kw(e.args[0]):
+            return False
+        head = e.args[0]
+        return bool(self.index.callable_targets(ctx, head)) or self._project_class(ctx, head)
 
     def _project_class(self, ctx: Ctx, ref: str) -> bool:
         """Does ``ref`` name a class of the project (or an instance of one, which the call
@@ -759,7 +779,7 @@ class Concurrency:
         for caller, ev, relation, label in self._iter_callers(fn):
             if relation in ("local", "fresh"):
                 continue
-            if relation == "self" and self._overridden(fn, caller):
+            if relation == "self" and self.overridden(fn, caller):
                 continue  # the caller's code never runs on an object of fn's class
             lock_step, many = self._edge(caller, ev)
             if lock_step is not None:
@@ -847,15 +867,22 @@ class Concurrency:
         )
         return Verdict(True, (def_step(fn, label),), "public API")
 
-    def _overridden(self, fn: Fn, caller: Fn) -> bool:
-        """``fn`` is a method of class C, reached from ``caller``'s ``self.fn()`` in a base B of
-        C; C overrides ``caller``'s method and the override does not call ``super()``'s: then
-        ``caller`` never runs on a C object, and nothing it says is about C's objects (a sibling
-        subclass's loop over the base method says nothing of an override's class)."""
+    def overridden(self, fn: Fn, caller: Fn) -> bool:
+        """``fn`` is a method of class C, ``caller`` one of a base B of C (``self.fn()`` in B,
+        or a token made in B's ``__enter__`` and released in C's ``reset``); C overrides
+        ``caller``'s method and the override does not call ``super()``'s: then ``caller`` never
+        runs on a C object, and nothing it says is about C's objects (a sibling subclass's loop
+        over the base method says nothing of an override's class)."""
         c_fq = self.index.method_fn(fn)
         b_fq = self.index.method_fn(caller)
         if c_fq is None or b_fq is None or c_fq == b_fq or caller.facts.parent is not None:
             return False
+        for c in self.index.mro(c_fq):
+            self.index.tracker.note(c.module.module)  # its bases, however they change
+            if c.fq == b_fq:
+                break
+        else:
+            return False  # B is no base of C
         name = caller.facts.name
         over = self.index.find_method(c_fq, name)
         if over is None or over.fq == caller.fq:
@@ -1659,22 +1686,29 @@ class Concurrency:
                         out.append((caller, e, True))
         return out
 
-    def per_call_class(self, cls_fq: str) -> bool:
+    def per_call_class(self, cls_fq: str, public: bool = False) -> bool:
         """Is every instance of the class made per call and owned by that call? True for a
         private class (``_RunResources``: nobody outside the project makes one) without
         subclasses, never instantiated at module level, and instantiated at least once, each
         time into a local that the function never stores into ``self``/``cls``/module state.
         Such an object belongs to the task that made it; only evidence of concurrent use
-        (``gather(res.enter(a), res.enter(b))``) shares it."""
-        found = self._per_call.get(cls_fq)
+        (``gather(res.enter(a), res.enter(b))``) shares it. ``public``: a public class too,
+        whose every instance the project makes that way (what the project's own code does
+        with it; a user of a library may keep one)."""
+        key = ("+" if public else "") + cls_fq
+        found = self._per_call.get(key)
         if found is MISS:
-            self._per_call.start(cls_fq, False)
-            found = self._per_call.finish(cls_fq, self._per_call_class(cls_fq))
+            self._per_call.start(key, False)
+            found = self._per_call.finish(key, self._per_call_class(cls_fq, public))
         return found  # type: ignore[no-any-return]
 
-    def _per_call_class(self, cls_fq: str) -> bool:
+    def _per_call_class(self, cls_fq: str, public: bool) -> bool:
         name = cls_fq.rsplit(".", 1)[-1]
-        if not name.startswith("_") or name.startswith("__") or self.index.subclasses(cls_fq):
+        if (
+            not (public or name.startswith("_"))
+            or name.startswith("__")
+            or self.index.subclasses(cls_fq)
+        ):
             return False
         self.tracker.note(GLOBALS_KEY)  # every module's variables
         for m in self.index.modules.values():
@@ -1693,7 +1727,7 @@ class Concurrency:
         made = False
         for caller, i in self.summaries.calls_by_name(name):
             e = caller.facts.events[i]
-            if e.ref.rpartition(".")[2] != name:
+            if called_name(e.ref) != name:
                 continue  # passed to a spawner by that name, not called
             if self.index.eval(self.summaries.ctx(caller), e.ref) != ClassObj(cls_fq):
                 continue
@@ -1751,10 +1785,16 @@ def _once_guarded(caller: Fn, ev: Event) -> Step | None:
     return None
 
 
+# awaiting one of these on a task waits for that task (``shield``: unless the waiter is
+# cancelled, which the waiter's own handler then deals with)
+_AWAIT_WRAPPERS = frozenset({"shield", "wait_for"})
+
+
 def _joined_each_pass(f: FunctionFacts, spawn: Event) -> bool:
     """``while True: t = create_task(self.receive()); ...; msg = await t``: a task started in
-    a loop and kept in a local that every pass awaits before the loop comes round again (or
-    leaves it): the tasks run one after another. A pass that only cancels it, or waits for it
+    a loop and kept in a local that every pass awaits (itself, or through ``asyncio.shield`` or
+    ``wait_for``) before the loop comes round again (or leaves it): the tasks run one after
+    another. A pass that only cancels it, or waits for it
     among others (``asyncio.wait(..., FIRST_COMPLETED)``), does not end it."""
     if not spawn.repeated or spawn.bind != Bind.LOCAL or not spawn.name:
         return False
@@ -1762,8 +1802,31 @@ def _joined_each_pass(f: FunctionFacts, spawn: Event) -> bool:
     idx = next((i for i, e in enumerate(f.events) if e is spawn), None)
     if idx is None:
         return False
-    joins = [i for i, e in enumerate(f.events) if e.kind == K.AWAIT and e.ref == local]
-    return bool(joins) and idx not in reachable(f, [idx], avoid=joins)
+    events = f.events
+    joins = [
+        i
+        for i, e in enumerate(events)
+        if e.kind == K.AWAIT
+        and (
+            e.ref == local
+            or (  # ``await asyncio.shield(task)``, ``await asyncio.wait_for(task, 5)``
+                e.ref.rpartition(".")[2] in _AWAIT_WRAPPERS
+                and i > 0
+                and events[i - 1].kind == K.CALL
+                and events[i - 1].ref == e.ref
+                and events[i - 1].args[:1] == (local,)
+            )
+        )
+    ]
+    avoid = set(joins)
+    for j in joins:
+        # the join first in a ``try`` (``try: await asyncio.shield(task)``): only the await
+        # raises there, not the entry or the call that wraps the task
+        start = j - 1 if events[j].ref != local else j
+        for t in f.tries:
+            if t.first < start and all(events[k].kind == K.NOP for k in range(t.first, start)):
+                avoid.update(range(t.first, j))
+    return bool(joins) and idx not in reachable(f, [idx], avoid=sorted(avoid))
 
 
 def _gathered_from_locals(f: FunctionFacts, spawn: Event) -> list[Event]:

@@ -75,6 +75,7 @@ class Analysis:
         self.single_consumer = c.single_consumer
         self.single_task = c.single_task
         self.per_call_class = c.per_call_class
+        self.overridden = c.overridden
         self.concurrent = c.concurrent
         self.kept_verdicts = c.kept_verdicts
         self.keep_verdicts = c.keep_verdicts

@@ -173,6 +173,15 @@ ARG_KEY = "\x00arg:"
 RELEASES_KEY = "\x00releases"
 
 
+def called_name(ref: str) -> str:
+    """The last name of a callee ref; a generic class made with its type arguments
+    (``Engine[P, R](...)``, ref ``Engine[]``) is a call of the class ``Engine``."""
+    last = ref.rpartition(".")[2]
+    if last.endswith("[]") and last[:1].isupper():
+        return last[:-2]
+    return last
+
+
 @dataclass(frozen=True, slots=True)
 class ModuleMentions:
     """What a module's bodies mention, by last name: the names the project-wide lookups of
@@ -198,7 +207,7 @@ class ModuleMentions:
                 spawner = False
                 if ref:
                     last = ref.rpartition(".")[2]
-                    add_call(last)
+                    add_call(called_name(ref))
                     spawner = last in SPAWNERS
                     if not releases and ("reset" in ref or "detach" in ref):
                         releases = True
@@ -1186,7 +1195,7 @@ class Summaries:
                 i += 1
                 if e.kind != call or not e.ref:
                     continue
-                last = e.ref.rpartition(".")[2]
+                last = called_name(e.ref)
                 setdefault(last, []).append((fn, i))
                 if last in SPAWNERS:
                     for a in e.args:
@@ -1385,6 +1394,27 @@ def param_for(target: Fn, fv: FuncVal, args: tuple[str, ...], j: int) -> str | N
 
 # an argument that starts so is a lambda's or a partial's ref, not a keyword argument
 _NOT_KW = ("lambda:", "partial:")
+
+
+def fits_call(f: FunctionFacts, args: tuple[str, ...]) -> bool:
+    """Can a call with these arguments (positional refs, then ``name=ref``) be a call of the
+    function ``f`` on an object (a method: its first parameter is the receiver, unless it is a
+    ``staticmethod``)? A call of that name on an unknown object that passes more positional
+    arguments than the function takes, or a keyword it does not have, is another function
+    (``var.reset(token)`` is not ``Transaction.reset(self)``)."""
+    params = f.params
+    if (
+        f.cls
+        and f.parent is None
+        and not any(d.rpartition(".")[2] == "staticmethod" for d in f.decorators)
+    ):
+        params = params[1:]
+    if any(p.kind in ("vararg", "kwarg") for p in params) or any(a.startswith("*") for a in args):
+        return True
+    names = {p.name for p in params}
+    keywords = [a.partition("=")[0] for a in args if is_kw(a)]
+    positional = len(args) - len(keywords)
+    return positional <= sum(p.kind == "pos" for p in params) and set(keywords) <= names
 
 
 def is_kw(arg: str) -> bool:

@@ -15,8 +15,8 @@ from asyncrace.analysis.concurrency import (
     ANY,
     COMMON_METHOD_NAMES,
     OBJECT,
-    TEARDOWN_VERBS,
     Verdict,
+    teardown_name,
 )
 from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts, reachable, walk
@@ -664,22 +664,18 @@ def _updates_itself(events: list[Event], w: int) -> bool:
     return False
 
 
-def _teardown_name(name: str) -> bool:
-    return name in ("__aexit__", "__exit__", "__del__") or name.partition("_")[0] in TEARDOWN_VERBS
-
-
 def _only_at_teardown(analysis: Analysis, fn: Fn) -> bool:
     """Is ``fn`` a tear-down method (``close``, ``stop``, ``aclose_events``) that the project
     calls only from other tear-down methods, or not at all? Then it runs when the object's life
     ends, not between two of its operations (a ``disconnect`` that a command's error path calls
     is not one)."""
-    if not _teardown_name(fn.facts.name):
+    if not teardown_name(fn.facts.name):
         return False
     for caller, _i, known in analysis.calls_of(fn):
         if not known and fn.facts.name in COMMON_METHOD_NAMES:
             continue  # ``x.close()`` on an unknown object: a file's, a socket's, not this
         outer = caller.facts.qualname.split(".")
-        if not any(_teardown_name(part) for part in outer):
+        if not any(teardown_name(part) for part in outer):
             return False
     return True
 

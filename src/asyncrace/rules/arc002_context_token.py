@@ -49,7 +49,15 @@ from asyncrace.analysis.index import (
     Memo,
     split_ref,
 )
-from asyncrace.analysis.summaries import RELEASES_KEY, Step, at, fn_step, search, short
+from asyncrace.analysis.summaries import (
+    RELEASES_KEY,
+    Step,
+    at,
+    fits_call,
+    fn_step,
+    search,
+    short,
+)
 from asyncrace.diagnostic import Diagnostic
 from asyncrace.rules.base import line_of, make, module_functions
 
@@ -478,14 +486,17 @@ class ContextTokenCrossesHandler:
             if (
                 fn.facts.name in _ENTER
                 and rel.fn.facts.name in _EXIT
-                and rel.fn.facts.cls
-                and rel.fn.facts.cls == fn.facts.cls
+                and rel.fn.facts.parent is None
+                and _same_or_base(analysis, fn, rel.fn)
             ):
-                continue  # a class-based context manager: the idiom
+                continue  # a class-based context manager (its exit maybe a base's): the idiom
             if fn.facts.name in _EXIT:
                 continue
             if rel.fn.facts.parent is not None and _encloses(fn, rel.fn):
                 continue  # a closure of this very function: the closure shape decides
+            if analysis.overridden(rel.fn, fn) or analysis.overridden(fn, rel.fn):
+                continue  # one of the two is a base method the other's class overrides: the
+                # two never run on one object
             if _paired_in_one_call(analysis, fn, rel.fn):
                 continue  # made and released by one activation of one caller: one task
             if _life_pair(fn, rel.fn, analysis) and self._concurrent(analysis, fn) is None:
@@ -1071,21 +1082,42 @@ def _teardown(name: str) -> bool:
 
 
 def _in_phase(analysis: Analysis, fn: Fn, test: Callable[[str], bool], depth: int = 0) -> bool:
-    """Is ``fn`` a method named for the phase (``test``), or a private helper that the project
-    calls only from such methods of its own class (``start()`` -> ``self._initialize_app()``)?"""
+    """Is ``fn`` a method named for the phase (``test``), or a helper that the project calls
+    only from such methods of its own class (``start()`` -> ``self._initialize_app()``,
+    ``__exit__`` -> ``self.reset()``)?"""
     name = fn.facts.name
     if test(name):
         return True
-    if depth >= 2 or not name.startswith("_") or name.startswith("__"):
+    if depth >= 2 or name.startswith("__"):
         return False
-    callers = analysis.calls_of(fn)
+    callers = [
+        (c, known)
+        for c, i, known in analysis.calls_of(fn)
+        if known or fits_call(fn.facts, c.facts.events[i].args)
+    ]
     return bool(callers) and all(
         known
         and c.facts.cls == fn.facts.cls
         and c.facts.parent is None
         and _in_phase(analysis, c, test, depth + 1)
-        for c, _i, known in callers
+        for c, known in callers
     )
+
+
+def _same_or_base(analysis: Analysis, made: Fn, released: Fn) -> bool:
+    """Is ``released`` a method of ``made``'s class or of one of its bases (so it runs on the
+    objects ``made`` runs on)?"""
+    idx = analysis.index
+    a, b = idx.method_fn(made), idx.method_fn(released)
+    if a is None or b is None:
+        return False
+    if a == b:
+        return True
+    for c in idx.mro(a):
+        analysis.tracker.note(c.module.module)  # its bases, however they change
+        if c.fq == b:
+            return True
+    return False
 
 
 def _life_pair(made: Fn, released: Fn, analysis: Analysis) -> bool:

@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from asyncrace.analysis.concurrency import teardown_name
 from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import (
     Bind,
@@ -42,7 +43,7 @@ from asyncrace.analysis.facts import (
     inside,
     reachable,
 )
-from asyncrace.analysis.index import MISS, Ctx, Fn, Memo, split_ref
+from asyncrace.analysis.index import MISS, Ctx, Fn, Memo, is_property, split_ref
 from asyncrace.analysis.summaries import (
     Step,
     at,
@@ -362,9 +363,11 @@ def _never_read(
     from, never read (iterated, looked up, tested, passed on) by the class? Then an entry a
     cancellation leaves behind breaks nothing: nobody looks at it (``self.clients.append(c)``
     ... ``self.clients.remove(c)`` with no reader; ``self._n += 1`` ... ``self._n -= 1``).
-    ``uses`` keeps each method's reads by attribute (:func:`_uses_of`) between the questions
-    about one class's attributes: the methods are walked in the same order, so the same
-    method ends the search (and the same modules are noted as read)."""
+    A tear-down method (``close``, ``__aexit__``) that goes through the entries to release them
+    is no reader: what a cancellation leaves there is what it is written to find. ``uses``
+    keeps each method's reads by attribute (:func:`_uses_of`) between the questions about one
+    class's attributes: the methods are walked in the same order, so the same method ends the
+    search (and the same modules are noted as read)."""
     if not state.startswith("self.") or state.count(".") != 1:
         return False
     idx = analysis.index
@@ -375,6 +378,8 @@ def _never_read(
     if uses is None:
         uses = {}
     for other in idx.methods_of(idx.mro(cls)):
+        if other.facts.parent is None and teardown_name(other.facts.name):
+            continue  # the owner's tear-down looks through what is left, to release it
         events, handed, reads = _uses_of(other, uses)
         if state in handed:
             return False  # handed on
@@ -394,6 +399,73 @@ def _never_read(
                 continue  # read only to change it
             return False
     return True
+
+
+def _hands_out_own(analysis: Analysis, cls: str) -> bool:
+    """Does a method of the class pass one of the object's own methods on (``self._watch``,
+    ``self._watch()``: to a spawner, a gather, a registration), where it may run in another
+    task than the caller's?"""
+    idx = analysis.index
+    classes = idx.mro(cls)
+    methods = list(idx.methods_of(classes))
+    names = {m.facts.name for m in methods if not is_property(m.facts)}  # (a property: a value)
+    for m in methods:
+        for e in m.facts.events:
+            if e.kind != K.CALL:
+                continue
+            for a in e.args:
+                ref = a.partition("=")[2] if is_kw(a) else a
+                segs = split_ref(ref)
+                if len(segs) == 2 and segs[0] == "self" and segs[1].rstrip("()") in names:
+                    return True
+    return False
+
+
+def _fresh_key_entry(analysis: Analysis, fn: Fn, ci: int, op: _Op) -> bool:
+    """An entry put under a key this call has just drawn at random (``ping =
+    struct.pack("!I", random.getrandbits(32)); self._pings[ping] = Event()``, ``uuid4()``,
+    ``secrets.token_hex()``) in a container its class only looks up by key (never iterates,
+    sizes or hands on whole): no other call will ever ask for that key, so an entry a
+    cancellation leaves behind is one nobody sees (a leak of one entry, not a broken state)."""
+    if op.kind != "item" or not op.put or not op.key.isidentifier():
+        return False
+    if not op.state.startswith("self.") or op.state.count(".") != 1:
+        return False
+    events = fn.facts.events
+    value = next(
+        (e.value for e in reversed(events[:ci]) if e.kind == K.LOCAL and e.ref == op.key),
+        None,
+    )
+    if value is None or value.kind not in ("call", "attr"):
+        return False
+    segs = [seg.rstrip("()") for seg in split_ref(value.ref)]
+    if not (
+        _RANDOM_CALLS.intersection(segs)
+        or (segs and segs[0] in _RANDOM_MODULES)
+        or _RANDOM_MODULES.intersection(value.names)
+    ):
+        return False  # (``uuid.uuid4().hex``, ``struct.pack("!I", random.getrandbits(32))``)
+    idx = analysis.index
+    cls = idx.method_fn(fn)
+    if cls is None:
+        return False
+    whole = {op.state, *(f"{op.state}.{m}()" for m in ("values", "items", "keys"))}
+    for m in idx.methods_of(idx.mro(cls)):
+        for e in m.facts.events:
+            if e.kind == K.LOCAL and e.value is not None and e.value.kind == "iter":
+                if e.value.ref in whole:
+                    return False  # iterated
+            elif e.kind == K.CALL and op.state in e.args:
+                return False  # handed on whole: ``len(self._pings)``, ``list(...)``
+    return True
+
+
+# calls and modules that draw a fresh random key
+_RANDOM_CALLS = frozenset(
+    {"uuid1", "uuid4", "urandom", "token_hex", "token_bytes", "token_urlsafe", "getrandbits"}
+    | {"randbytes"}
+)
+_RANDOM_MODULES = frozenset({"random", "secrets", "uuid"})
 
 
 def _tested_to_take(events: list[Event], b: int, state: str) -> bool:
@@ -534,10 +606,20 @@ class StateBrokenByCancellation:
     # -- shared state of a per-call object dies with the call ------------------------------
     @staticmethod
     def _owned_by_call(analysis: Analysis, fn: Fn, state: str) -> bool:
+        """Is the changed state on an object that the call which made it owns, so that a
+        cancellation that reaches this method's task discards the object with the call? A
+        class whose every instance the project makes into a local that stays there (a flow
+        run's engine, ``engine = Engine(...)``, ``async with engine.start(): ...``), and
+        that runs none of its own methods in other tasks (``create_task(self._watch())``,
+        a bound method handed out as a callback): those would outlive a cancellation."""
         if not state.startswith(("self.", "cls.")):
             return False
         cls = analysis.index.method_fn(fn)
-        return cls is not None and analysis.per_call_class(cls)
+        if cls is None:
+            return False
+        if analysis.per_call_class(cls):
+            return True
+        return analysis.per_call_class(cls, public=True) and not _hands_out_own(analysis, cls)
 
     # -- 1. take-and-clear of an ownership token -------------------------------------------
     def _token(self, analysis: Analysis, fn: Fn) -> Iterator[Diagnostic]:
@@ -703,6 +785,7 @@ class StateBrokenByCancellation:
             _kept_on_cancel(f, ci, op)
             or _unread(analysis, fn, op, self._never_read)
             or _own_loop_flag(analysis, fn, ci, op)
+            or _fresh_key_entry(analysis, fn, ci, op)
         ):
             return None
         for t in f.tries:
@@ -797,6 +880,7 @@ class StateBrokenByCancellation:
             _kept_on_cancel(fn.facts, ci, op)
             or _unread(analysis, fn, op, self._never_read)
             or _own_loop_flag(analysis, fn, ci, op)
+            or _fresh_key_entry(analysis, fn, ci, op)
         ):
             return None
         undos = (state_op(e) for e in fn.facts.events[ci + 1 :])  # a bracket's undo comes later
