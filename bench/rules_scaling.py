@@ -3,6 +3,7 @@ it? And if not, what grows faster than the code?
 
     python bench/rules_scaling.py                 # the whole corpus against a quarter of it
     python bench/rules_scaling.py --reps 3 --top 25
+    python bench/rules_scaling.py --packages      # a quarter made of whole packages
 
 Extracts every file once (in this process, facts kept in memory), deals the files in corpus
 order into four parts of about equal lines (as bench/run.py deals two halves), then links and
@@ -97,6 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--top", type=int, default=20)
+    ap.add_argument(
+        "--packages",
+        action="store_true",
+        help="the quarter made of whole packages (each package to the part with the fewest "
+        "lines, largest first; the part nearest a quarter of the lines), not of files",
+    )
     args = ap.parse_args(argv)
     files = sorted(CORPUS.rglob("*.py"))
     print(f"extracting {len(files)} files ...", file=sys.stderr)
@@ -106,11 +113,24 @@ def main(argv: list[str] | None = None) -> int:
     # halves, four ways); the first part is the quarter
     parts: list[list[tuple[ModuleFacts, int]]] = [[], [], [], []]
     sizes = [0, 0, 0, 0]
-    for m, n in pairs:
-        i = sizes.index(min(sizes))
-        parts[i].append((m, n))
-        sizes[i] += n
-    quarter = parts[0]
+    if args.packages:
+        # a project a quarter as big: its imports resolve as they do in the whole
+        by_package: dict[str, list[tuple[ModuleFacts, int]]] = {}
+        for m, n in pairs:  # (a module's path is its file's: ``facts_of``)
+            by_package.setdefault(Path(m.path).relative_to(CORPUS).parts[0], []).append((m, n))
+        for _lines, pkg in sorted(
+            ((sum(n for _m, n in v), k) for k, v in by_package.items()), reverse=True
+        ):
+            i = sizes.index(min(sizes))
+            parts[i].extend(by_package[pkg])
+            sizes[i] += _lines
+        quarter = min(parts, key=lambda p: abs(sum(n for _m, n in p) - total / 4))
+    else:
+        for m, n in pairs:
+            i = sizes.index(min(sizes))
+            parts[i].append((m, n))
+            sizes[i] += n
+        quarter = parts[0]
     whole_facts = unique([m for m, _n in pairs])
     part_facts = unique([m for m, _n in quarter])
     part_lines = sum(n for _m, n in quarter)

@@ -514,11 +514,12 @@ class Concurrency:
             param_names = {p.name for p in fn.facts.params}
             for e in calls:
                 # a registration stores the callback for later events; an awaited call
-                # (``await app(scope, receive, send)``) drives it within its own extent
+                # (``await app(scope, receive, send)``) drives it within its own extent; a
+                # task started once is no callback
+                if not e.args or e.bind in _DRIVEN or _is_spawner(e.ref):
+                    continue
                 if (
-                    e.bind not in (Bind.AWAITED, Bind.RETURNED)
-                    and not _is_spawner(e.ref)  # a task started once is no callback
-                    and any(
+                    any(
                         _bound_method_ref(a) and self._async_name(a.rpartition(".")[2], async_names)
                         for a in e.args
                     )
@@ -534,14 +535,18 @@ class Concurrency:
                     # helpers (a supervisor starting one task, a service loop that awaits
                     # its workload, bound by ``partial``) are followed, not trusted
                     self._callback_sites(ctx, fn, e, sites)
-                elif (
-                    e.bind not in (Bind.AWAITED, Bind.RETURNED)
-                    and not _is_spawner(e.ref)
-                    and any(a.endswith("()") and "(" not in a[:-2] for a in e.args)
-                    and not self.index.callable_targets(ctx, e.ref)
-                    and not self._project_class(ctx, e.ref)
-                ):
-                    self._factory_sites(ctx, fn, e, sites)
+                elif any(a.endswith("()") and "(" not in a[:-2] for a in e.args):
+                    # the factories first: most calls hand on no factory's closure, and the
+                    # call's own targets cost more to find
+                    found: dict[str, Step] = {}
+                    self._factory_sites(ctx, fn, e, found)
+                    if (
+                        found
+                        and not self.index.callable_targets(ctx, e.ref)
+                        and not self._project_class(ctx, e.ref)
+                    ):
+                        for fq, step in found.items():
+                            sites.setdefault(fq, step)
             # one entry per start (a start dispatched to several receiver classes is one)
             spawned_once: dict[str, dict[Pos, Step]] = {}
             for s in calls:
@@ -1253,6 +1258,8 @@ class Concurrency:
         self._site_memo.start(key, table)
         sites, typed, untargeted = table.sites, table.typed, table.untargeted
         last: tuple[str, int] | None = None
+        last_caller: Fn | None = None
+        ctx: Ctx | None = None
         for caller, i in sorted(
             self.summaries.module_calls(m).get(name, ()), key=lambda c: (c[0].fq, c[1])
         ):
@@ -1260,9 +1267,11 @@ class Concurrency:
                 continue  # (a spawner handed two refs of that name)
             last = (caller.fq, i)
             e = caller.facts.events[i]
-            ctx = self.summaries.ctx(caller)
+            if caller is not last_caller or ctx is None:  # (one context per caller)
+                ctx = self.summaries.ctx(caller)
+                last_caller = caller
             refs: list[str] = []
-            if split_ref(e.ref)[-1] == name:
+            if e.ref.rpartition(".")[2] == name:  # (the last of ``split_ref``)
                 refs.append(e.ref)
             elif _is_spawner(e.ref):
                 for a in e.args:
@@ -1355,8 +1364,7 @@ class Concurrency:
         if found is not MISS:
             return found  # type: ignore[no-any-return]
         self._target_memo.start(key, ())
-        out = tuple(t.fq for t, _c in self.summaries.targets(ctx, ev))
-        return self._target_memo.finish(key, out)
+        return self._target_memo.finish(key, self.summaries.target_fqs(ctx, ev))
 
     def _fresh_local(self, ctx: Ctx, caller: Fn, ref: str) -> bool:
         """The receiver of ``ref`` is a local the caller made with a constructor
@@ -1860,6 +1868,10 @@ def _per_element(f: FunctionFacts, call: Event) -> bool:
         return False
     binds = [e for e in f.events if e.kind == K.LOCAL and e.ref == segs[0]]
     return bool(binds) and all(e.value is not None and e.value.kind == "iter" for e in binds)
+
+
+# a call so bound runs what it is handed within its own extent (``_contribution``)
+_DRIVEN = (Bind.AWAITED, Bind.RETURNED)
 
 
 def _is_spawner(ref: str) -> bool:

@@ -588,15 +588,19 @@ class Index:
             ci.attr_types[attr] = self.resolve(m, t)
         # self.x = T(...) / self.x = param (annotated) in the methods, __init__ first
         names = sorted(ci.facts.methods, key=lambda n: (n != "__init__", n))
+        write = K.WRITE
         for name in names:
             fn = self.functions.get(f"{m.module}.{ci.facts.methods[name]}")
             if fn is None:
                 continue
-            params = {p.name: p.annotation for p in fn.facts.params}
-            elements = {p.name: p.element for p in fn.facts.params if p.element}
+            params: dict[str, str] | None = None
+            elements: dict[str, str] = {}
             for e in fn.facts.events:
-                if e.kind != K.WRITE or not e.ref.startswith("self.") or e.ref.count(".") != 1:
+                if e.kind != write or not e.ref.startswith("self.") or e.ref.count(".") != 1:
                     continue
+                if params is None:  # (a method that writes no attribute needs neither)
+                    params = {p.name: p.annotation for p in fn.facts.params}
+                    elements = {p.name: p.element for p in fn.facts.params if p.element}
                 attr = e.ref[5:]
                 if attr in ci.attr_types or e.value is None:
                     continue
@@ -633,12 +637,33 @@ class Index:
         index does not change once built, so neither does the answer."""
         if depth == 0:
             key = (ctx.fn.fq, ctx.recv, ctx.bindings, ref)
-            found = self._evals.get(key)
-            if found is MISS:
-                self._evals.start(key, None)
-                found = self._evals.finish(key, self._eval(ctx, ref, 0))
+            memo = self._evals
+            found = memo.values.get(key, _MISS)  # (``Memo.get`` written out)
+            if found is _MISS:
+                memo.start(key, None)
+                found = memo.finish(key, self._eval(ctx, ref, 0))
+            elif self.tracker.frames:
+                deps = memo.deps.get(key)
+                if deps:
+                    self.tracker.frames[-1].update(deps)
             return found  # type: ignore[no-any-return]
         return self._eval(ctx, ref, depth)
+
+    def _eval_member(self, ctx: Ctx, ref: str, recv: str, name: str) -> Val:
+        """``eval(ctx, ref)`` for ``ref`` = ``recv.name`` (a plain last name) whose receiver
+        was just evaluated: the walk of ``ref`` is the walk of ``recv`` and then one attribute
+        (the container case of :meth:`_walk` looks at the segment after a name, and
+        ``name`` has none), so the receiver's value is taken from its memo instead of being
+        evaluated again. Memoized as :meth:`eval` is, with the receiver's reads in the entry's."""
+        if ref.startswith(("lambda:", "partial:")):
+            return self.eval(ctx, ref)
+        key = (ctx.fn.fq, ctx.recv, ctx.bindings, ref)
+        found = self._evals.get(key)
+        if found is MISS:
+            self._evals.start(key, None)
+            # (a hit: its reads are noted in this entry's)
+            found = self._evals.finish(key, self._attr(self.eval(ctx, recv), name))
+        return found  # type: ignore[no-any-return]
 
     def _eval(self, ctx: Ctx, ref: str, depth: int) -> Val:
         if not ref or depth > 12:
@@ -859,13 +884,16 @@ class Index:
         out: list[tuple[Fn, Ctx, FuncVal]] = []
         segs = split_ref(ref)
         if len(segs) >= 2 and not segs[-1].endswith(("()", "[]")):
-            recv_val = self.eval(ctx, ".".join(segs[:-1]))
+            recv_ref = ".".join(segs[:-1])
+            recv_val = self.eval(ctx, recv_ref)
             if isinstance(recv_val, Inst) and recv_val.fq in self.classes:
                 for fn, c in self.dispatch(recv_val.fq, segs[-1]):
                     fv = FuncVal(fn.fq, c)
                     out.append((fn, Ctx(fn, c), fv))
                 return out
-        v = self.eval(ctx, ref)
+            v = self._eval_member(ctx, ref, recv_ref, segs[-1])
+        else:
+            v = self.eval(ctx, ref)
         if isinstance(v, FuncVal):
             target = self.functions.get(v.fq)
             if target is not None:

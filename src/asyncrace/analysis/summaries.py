@@ -33,6 +33,7 @@ from asyncrace.analysis.facts import (
 from asyncrace.analysis.index import (
     MISS,
     NAME_KEY,
+    ClassObj,
     Ctx,
     ExtName,
     Fn,
@@ -199,22 +200,29 @@ class ModuleMentions:
         args: set[str] = {r.rsplit(".", 1)[-1] for r in m.passed}
         releases = False
         call = K.CALL
+        add_call, add_arg = calls.add, args.add
         for f in m.functions.values():
             for e in f.events:
                 if e.kind != call:
                     continue
-                if e.ref:
-                    last = called_name(e.ref)
-                    calls.add(last)
-                    if not releases and ("reset" in e.ref or "detach" in e.ref):
+                ref = e.ref
+                spawner = False
+                if ref:
+                    last = ref.rpartition(".")[2]
+                    add_call(called_name(ref))
+                    spawner = last in SPAWNERS
+                    if not releases and ("reset" in ref or "detach" in ref):
                         releases = True
                 for a in e.args:
-                    ref = a.partition("=")[2] if is_kw(a) else a
-                    if ref and "(" not in ref:
-                        n = split_ref(ref)[-1]
-                        args.add(n)
-                        if e.ref and e.ref.rpartition(".")[2] in SPAWNERS:
-                            calls.add(n)
+                    # (``is_kw`` written out, and ``split_ref(r)[-1]`` as ``rpartition``)
+                    k, eq, v = a.partition("=")
+                    if eq and (k.isidentifier() or k == "**") and not a.startswith(_NOT_KW):
+                        a = v
+                    if a and "(" not in a:
+                        n = a.rpartition(".")[2]
+                        add_arg(n)
+                        if spawner:
+                            add_call(n)
         return ModuleMentions(tuple(sorted(calls)), tuple(sorted(args)), releases)
 
 
@@ -353,6 +361,53 @@ class Summaries:
                         fv = FuncVal(fn.fq, c)
                         out.append((fn, self.index.bind_args(fn, fv, ev.args, ctx)))
         return out
+
+    def target_fqs(self, ctx: Ctx, ev: Event) -> tuple[str, ...]:
+        """The fully qualified names of :meth:`targets`, in its order, without binding the
+        call's arguments to each target's parameters (a caller search asks only which
+        functions a call runs). ``Index.callable_targets`` written out, so that the receiver
+        is evaluated once for it and for the callables stored for later."""
+        index = self.index
+        ref = ev.ref
+        recv, dot, last = ref.rpartition(".")  # (``split_ref``: the same segments)
+        member = bool(dot) and not last.endswith(("()", "[]"))
+        rv: Val = None
+        if member:
+            rv = index.eval(ctx, recv)
+            if isinstance(rv, Inst) and rv.fq in index.classes:
+                found = tuple(fn.fq for fn, _c in index.dispatch(rv.fq, last))
+                if found:
+                    return found
+                out: list[str] = []
+                for fv in self.stored_callables(rv.fq, last):
+                    stored = index.functions.get(fv.fq)
+                    if stored is not None:
+                        out.append(stored.fq)
+                return tuple(out)
+            v = index._eval_member(ctx, ref, recv, last)
+        else:
+            v = index.eval(ctx, ref)
+        if isinstance(v, FuncVal):
+            target = index.functions.get(v.fq)
+            if target is not None:
+                return (target.fq,)
+        elif isinstance(v, ClassObj):
+            init = index.find_method(v.fq, "__init__")
+            if init is not None:
+                return (init.fq,)
+        if not member:
+            return ()
+        owner_ref, dot2, attr = recv.rpartition(".")
+        if rv is None and dot2 and not attr.endswith(("()", "[]")):
+            # ``self.runtime.step(...)``: the objects the project builds the owner with
+            owner = index.eval(ctx, owner_ref)
+            if isinstance(owner, Inst) and owner.fq in index.classes:
+                return tuple(
+                    fn.fq
+                    for inst in self.stored_instances(owner.fq, attr)
+                    for fn, _c in index.dispatch(inst, last)
+                )
+        return ()
 
     def stored_callables(self, cls_fq: str, attr: str) -> list[FuncVal]:
         """The functions stored into ``attr`` of the class's instances to be called later
@@ -1161,20 +1216,23 @@ class Summaries:
             return found[1]
         table: dict[str, list[tuple[Fn, int]]] = {}
         call = K.CALL
+        setdefault = table.setdefault
         for q in m.functions:
             fn = self.index.functions.get(f"{m.module}.{q}")
             if fn is None or fn.module is not m:
                 continue
-            for i, e in enumerate(fn.facts.events):
+            i = -1
+            for e in fn.facts.events:
+                i += 1
                 if e.kind != call or not e.ref:
                     continue
                 last = called_name(e.ref)
-                table.setdefault(last, []).append((fn, i))
+                setdefault(last, []).append((fn, i))
                 if last in SPAWNERS:
                     for a in e.args:
                         ref = a.partition("=")[2] if is_kw(a) else a
                         if ref and "(" not in ref:
-                            table.setdefault(split_ref(ref)[-1], []).append((fn, i))
+                            setdefault(split_ref(ref)[-1], []).append((fn, i))
         self.tracker.note(m.module)
         self._module_calls[m.module] = (m, table)
         return table
@@ -1363,6 +1421,10 @@ def param_for(target: Fn, fv: FuncVal, args: tuple[str, ...], j: int) -> str | N
     idx = len(fv.pre_args) + sum(1 for a in before if not is_kw(a))
     pos = [p for p in params if p.kind == "pos"]
     return pos[idx].name if idx < len(pos) else None
+
+
+# an argument that starts so is a lambda's or a partial's ref, not a keyword argument
+_NOT_KW = ("lambda:", "partial:")
 
 
 def fits_call(f: FunctionFacts, args: tuple[str, ...]) -> bool:

@@ -334,13 +334,40 @@ def _unread(
     return never_read(analysis, fn, op.state)
 
 
-def _never_read(analysis: Analysis, fn: Fn, state: str) -> bool:
+# a method's uses of attributes (``_never_read``): its events, the refs its calls pass on, and
+# ref -> the indexes of the events that read it
+_Uses = tuple[list[Event], frozenset[str], dict[str, list[int]]]
+
+
+def _uses_of(fn: Fn, uses: dict[str, _Uses]) -> _Uses:
+    events = fn.facts.events
+    found = uses.get(fn.fq)
+    if found is not None and found[0] is events:
+        return found
+    handed: set[str] = set()
+    reads: dict[str, list[int]] = {}
+    call, read = K.CALL, K.READ
+    for i, e in enumerate(events):
+        if e.kind == call:
+            handed.update(e.args)
+        elif e.kind == read:
+            reads.setdefault(e.ref, []).append(i)
+    found = uses[fn.fq] = (events, frozenset(handed), reads)
+    return found
+
+
+def _never_read(
+    analysis: Analysis, fn: Fn, state: str, uses: dict[str, _Uses] | None = None
+) -> bool:
     """Is ``state`` (``self.<attr>`` of a container or a counter) only ever added to and taken
     from, never read (iterated, looked up, tested, passed on) by the class? Then an entry a
     cancellation leaves behind breaks nothing: nobody looks at it (``self.clients.append(c)``
     ... ``self.clients.remove(c)`` with no reader; ``self._n += 1`` ... ``self._n -= 1``).
     A tear-down method (``close``, ``__aexit__``) that goes through the entries to release them
-    is no reader: what a cancellation leaves there is what it is written to find."""
+    is no reader: what a cancellation leaves there is what it is written to find. ``uses``
+    keeps each method's reads by attribute (:func:`_uses_of`) between the questions about one
+    class's attributes: the methods are walked in the same order, so the same method ends the
+    search (and the same modules are noted as read)."""
     if not state.startswith("self.") or state.count(".") != 1:
         return False
     idx = analysis.index
@@ -348,15 +375,15 @@ def _never_read(analysis: Analysis, fn: Fn, state: str) -> bool:
     if cls is None:
         return False
     mutators = _PUT_METHODS | _TAKE_METHODS | {"clear"}
+    if uses is None:
+        uses = {}
     for other in idx.methods_of(idx.mro(cls)):
         if other.facts.parent is None and teardown_name(other.facts.name):
             continue  # the owner's tear-down looks through what is left, to release it
-        events = other.facts.events
-        for i, e in enumerate(events):
-            if e.kind == K.CALL and state in e.args:
-                return False  # handed on
-            if e.kind != K.READ or e.ref != state:
-                continue
+        events, handed, reads = _uses_of(other, uses)
+        if state in handed:
+            return False  # handed on
+        for i in reads.get(state, ()):
             nxt = events[i + 1] if i + 1 < len(events) else None
             if nxt is not None and (
                 (
@@ -541,6 +568,8 @@ class StateBrokenByCancellation:
     def __init__(self) -> None:
         # (class, ``self.<attr>``) -> ``_never_read``: asked for every function of the class
         self._unread: Memo[tuple[str, str], bool] | None = None
+        # method -> its uses of attributes (``_uses_of``), for the questions of ``_never_read``
+        self._uses: dict[str, _Uses] = {}
 
     def _never_read(self, analysis: Analysis, fn: Fn, state: str) -> bool:
         """:func:`_never_read`, kept per class (its answer and its reads are the class's)."""
@@ -554,7 +583,7 @@ class StateBrokenByCancellation:
         if found is not MISS:
             return found  # type: ignore[no-any-return]
         self._unread.start(key, False)
-        return self._unread.finish(key, _never_read(analysis, fn, state))
+        return self._unread.finish(key, _never_read(analysis, fn, state, self._uses))
 
     def check(self, analysis: Analysis, module: ModuleFacts) -> Iterator[Diagnostic]:
         for fn in module_functions(analysis, module):
