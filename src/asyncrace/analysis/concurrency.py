@@ -183,7 +183,11 @@ def _life_hook(call: Event, arg: str) -> bool:
 
 
 # base classes that say nothing about who calls the class's callbacks
-_NEUTRAL_BASES = ("typing.", "typing_extensions.", "abc.", "dataclasses.", "builtins.", "enum.")
+_NEUTRAL_BASES = (
+    *("typing.", "typing_extensions.", "abc.", "dataclasses.", "builtins.", "enum."),
+    # record classes of libraries: a model only keeps the fields it is given
+    *("pydantic.BaseModel", "pydantic.main.BaseModel", "msgspec.Struct"),
+)
 # builtin functions: none of them is a framework that calls back what it is given
 _BUILTINS: frozenset[str] = frozenset(n for n in dir(builtins) if not n.startswith("_"))
 # spawners that start several awaitables at once by design
@@ -603,7 +607,9 @@ class Concurrency:
         (a dataclass without ``__init__`` has no call target, but it is no framework either:
         it only keeps what it is given)? A subclass of a framework's class
         (``class AuthRoute(framework.Route)``) is still the framework's. Bases from
-        ``typing``, ``abc``, ``dataclasses`` and the builtins do not count."""
+        ``typing``, ``abc``, ``dataclasses`` and the builtins do not count, nor the record
+        classes of ``pydantic`` and ``msgspec`` (``class Callbacks(BaseModel): on_message:
+        Callable[...]``: a model keeps what it is given)."""
         val = self.index.eval(ctx, ref)
         if not isinstance(val, (ClassObj, Inst)) or val.fq not in self.index.classes:
             return False  # (an instance: its ``__call__``, ``DeepCrawlDecorator(self)(fn)``)
