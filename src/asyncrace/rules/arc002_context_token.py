@@ -1148,15 +1148,9 @@ def _another_objects(analysis: Analysis, made: Fn, released: Fn, arg: str) -> bo
     if not arg.startswith("self.") or released.facts.parent is not None:
         return False
     idx = analysis.index
-    a, b = idx.method_fn(made), idx.method_fn(released)
-    if a is None or b is None or a == b:
+    if idx.method_fn(made) is None or idx.method_fn(released) is None:
         return False
-    for one, other in ((a, b), (b, a)):
-        for c in idx.mro(one):
-            analysis.tracker.note(c.module.module)  # its bases, however they change
-            if c.fq == other:
-                return False
-    return True
+    return not (_same_or_base(analysis, made, released) or _same_or_base(analysis, released, made))
 
 
 def _callers_of(analysis: Analysis, fn: Fn) -> list[tuple[Fn, int]]:
