@@ -83,6 +83,38 @@ def _guard_atoms(ev: Event) -> list[tuple[str, int, str]]:
     return out
 
 
+def _claims_first(f: FunctionFacts) -> bool:
+    """Does the function open with a claim of its own, made before it first suspends: a test
+    of some state of its object (``if region in self._pending: return await
+    self._pending[region]``) whose absent branch registers into that same state before any
+    await (``self._pending[region] = future``)? Then a second caller that passed an outer
+    check finds the claim and waits for the first (an in-flight table): the outer check is a
+    fast path, and no work runs twice."""
+    events = f.events
+    for ev in events:
+        if ev.kind == K.AWAIT:
+            return False  # it suspends before any claim
+        if ev.kind != K.BRANCH:
+            continue
+        for atom, absent, _kind in _guard_atoms(ev):
+            if not atom.startswith("self.") or len(ev.succ) < 2:
+                continue
+            seen: set[int] = set()
+            todo = [ev.succ[absent]]
+            while todo:
+                i = todo.pop()
+                if i in seen:
+                    continue
+                seen.add(i)
+                e = events[i]
+                if e.kind == K.AWAIT:
+                    continue  # past a suspension: too late to be a claim
+                if registration_of(e) == atom:
+                    return True
+                todo.extend(e.succ)
+    return False
+
+
 def _key_names(
     f: FunctionFacts,
     ev: Event,
@@ -453,6 +485,8 @@ class GuardBeforeRegistration:
                 and analysis.same_object_call(ctx, ev)
             ):
                 for tfn, tctx in analysis.targets(ctx, ev):
+                    if _claims_first(tfn.facts):
+                        continue  # the callee claims the work itself before it suspends
                     blind = _cannot_get_key(f, ev, tfn, key, direct, sources)
                     for creg in analysis.registrations(Ctx(tfn, tctx.recv)):
                         if (
