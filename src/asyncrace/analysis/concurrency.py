@@ -883,11 +883,7 @@ class Concurrency:
         b_fq = self.index.method_fn(caller)
         if c_fq is None or b_fq is None or c_fq == b_fq or caller.facts.parent is not None:
             return False
-        for c in self.index.mro(c_fq):
-            self.index.tracker.note(c.module.module)  # its bases, however they change
-            if c.fq == b_fq:
-                break
-        else:
+        if not self.index.inherits(c_fq, b_fq):
             return False  # B is no base of C
         name = caller.facts.name
         over = self.index.find_method(c_fq, name)

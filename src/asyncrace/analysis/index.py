@@ -427,6 +427,15 @@ class Index:
                     del t[0]
         return self._mro.finish(fq, out)
 
+    def inherits(self, fq: str, base: str) -> bool:
+        """Is ``base`` the class ``fq`` or one of its project bases? The classes walked are
+        noted as read (their bases, however they change, change the answer)."""
+        for c in self.mro(fq):
+            self.tracker.note(c.module.module)
+            if c.fq == base:
+                return True
+        return False
+
     def ancestors_fq(self, fq: str) -> set[str]:
         """Every base, project or external, fully qualified."""
         out: set[str] = set()

@@ -1117,13 +1117,7 @@ def _same_or_base(analysis: Analysis, made: Fn, released: Fn) -> bool:
     a, b = idx.method_fn(made), idx.method_fn(released)
     if a is None or b is None:
         return False
-    if a == b:
-        return True
-    for c in idx.mro(a):
-        analysis.tracker.note(c.module.module)  # its bases, however they change
-        if c.fq == b:
-            return True
-    return False
+    return a == b or idx.inherits(a, b)
 
 
 def _life_pair(made: Fn, released: Fn, analysis: Analysis) -> bool:
