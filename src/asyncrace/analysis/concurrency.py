@@ -937,6 +937,10 @@ class Concurrency:
                             "once per call, for concurrent calls at once"
                         )
                         return Verdict(True, (def_step(fn, label),), "entry point")
+        if f.cls is not None and self.per_call_class(f"{fn.module.module}.{f.cls}", public=True):
+            # a view made for each request (``handler = Handler(repo)`` then ``await
+            # handler.handle(request)``): every request runs on its own object
+            return None
         for p in f.params:
             last = p.annotation.rsplit(".", 1)[-1]
             if last in REQUEST_TYPES:
