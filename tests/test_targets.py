@@ -70,7 +70,7 @@ def test_a_member_is_what_its_whole_ref_evaluates_to() -> None:
                 continue
             members += 1
             shortcut.eval(ctx_a, recv)
-            assert shortcut._eval_member(ctx_a, ev.ref, recv, last) == fresh._eval(
+            assert shortcut.eval_member(ctx_a, ev.ref, recv, last) == fresh._eval(
                 ctx_b, ev.ref, 0
             ), (fq, ev.ref)
     assert members > 1000

@@ -47,6 +47,7 @@ from asyncrace.analysis.index import (
     Index,
     Inst,
     Memo,
+    is_kw,
     split_ref,
 )
 from asyncrace.analysis.summaries import (
@@ -60,7 +61,6 @@ from asyncrace.analysis.summaries import (
     called_name,
     def_step,
     fn_step,
-    is_kw,
     short,
 )
 from asyncrace.settings import Settings

@@ -658,7 +658,7 @@ class Index:
             return found  # type: ignore[no-any-return]
         return self._eval(ctx, ref, depth)
 
-    def _eval_member(self, ctx: Ctx, ref: str, recv: str, name: str) -> Val:
+    def eval_member(self, ctx: Ctx, ref: str, recv: str, name: str) -> Val:
         """``eval(ctx, ref)`` for ``ref`` = ``recv.name`` (a plain last name) whose receiver
         was just evaluated: the walk of ``ref`` is the walk of ``recv`` and then one attribute
         (the container case of :meth:`_walk` looks at the segment after a name, and
@@ -900,7 +900,7 @@ class Index:
                     fv = FuncVal(fn.fq, c)
                     out.append((fn, Ctx(fn, c), fv))
                 return out
-            v = self._eval_member(ctx, ref, recv_ref, segs[-1])
+            v = self.eval_member(ctx, ref, recv_ref, segs[-1])
         else:
             v = self.eval(ctx, ref)
         if isinstance(v, FuncVal):
@@ -995,3 +995,11 @@ def _looks_like_type(fq: str) -> bool:
 
 
 _LOCK_FACTORIES = {"allocate_lock", "Lock", "RLock"}
+
+
+def is_kw(arg: str) -> bool:
+    """A keyword argument's ref (``name=ref``, ``**=ref``), not a lambda's or partial's."""
+    k, eq, _ = arg.partition("=")
+    return (
+        bool(eq) and (k.isidentifier() or k == "**") and not arg.startswith(("lambda:", "partial:"))
+    )

@@ -12,7 +12,17 @@ import re
 from dataclasses import dataclass
 
 from asyncrace.analysis.facts import Bind, Event, K, Pos
-from asyncrace.analysis.index import MISS, Ctx, Fn, FuncVal, Index, Inst, Memo, split_ref
+from asyncrace.analysis.index import (
+    MISS,
+    Ctx,
+    Fn,
+    FuncVal,
+    Index,
+    Inst,
+    Memo,
+    is_kw,
+    split_ref,
+)
 from asyncrace.settings import Settings
 
 # fully qualified type or factory -> (kind, reentrant)
@@ -597,8 +607,8 @@ class LockModel:
         segs = split_ref(ev.ref)
         if not segs:
             return ""
-        positional = [a for a in ev.args if not _is_kw(a)]
-        keywords = {a.partition("=")[0] for a in ev.args if _is_kw(a)}
+        positional = [a for a in ev.args if not is_kw(a)]
+        keywords = {a.partition("=")[0] for a in ev.args if is_kw(a)}
         if segs[-1] == "run_in_executor":
             return DEFAULT_EXECUTOR if positional and positional[0] == "const" else ""
         if "(" in ev.ref:
@@ -738,10 +748,10 @@ def _argument_for(fn: Fn, fv: FuncVal, args: tuple[str, ...], ref: str) -> str:
     static = "staticmethod" in {d.rsplit(".", 1)[-1] for d in fn.facts.decorators}
     if fn.facts.cls and fn.facts.parent is None and fv.recv is not None and not static:
         params = params[1:]
-    positional = [a for a in args if not _is_kw(a)]
+    positional = [a for a in args if not is_kw(a)]
     for a in args:
         k, _, v = a.partition("=")
-        if _is_kw(a) and k == ref:
+        if is_kw(a) and k == ref:
             return v
     pos_params = [p.name for p in params if p.kind == "pos"]
     if ref in pos_params:
@@ -754,10 +764,3 @@ def _argument_for(fn: Fn, fv: FuncVal, args: tuple[str, ...], ref: str) -> str:
 def _released_after(events: list[Event], start: int, owner: str) -> bool:
     release = owner + ".release"
     return any(e.kind == K.CALL and e.ref == release for e in events[start:])
-
-
-def _is_kw(arg: str) -> bool:
-    k, eq, _ = arg.partition("=")
-    return (
-        bool(eq) and (k.isidentifier() or k == "**") and not arg.startswith(("lambda:", "partial:"))
-    )

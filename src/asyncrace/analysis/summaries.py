@@ -42,6 +42,7 @@ from asyncrace.analysis.index import (
     Inst,
     Memo,
     Val,
+    is_kw,
     is_property,
     split_ref,
 )
@@ -384,7 +385,7 @@ class Summaries:
                     if stored is not None:
                         out.append(stored.fq)
                 return tuple(out)
-            v = index._eval_member(ctx, ref, recv, last)
+            v = index.eval_member(ctx, ref, recv, last)
         else:
             v = index.eval(ctx, ref)
         if isinstance(v, FuncVal):
@@ -1446,14 +1447,6 @@ def fits_call(f: FunctionFacts, args: tuple[str, ...]) -> bool:
     keywords = [a.partition("=")[0] for a in args if is_kw(a)]
     positional = len(args) - len(keywords)
     return positional <= sum(p.kind == "pos" for p in params) and set(keywords) <= names
-
-
-def is_kw(arg: str) -> bool:
-    """A keyword argument's ref (``name=ref``, ``**=ref``), not a lambda's or partial's."""
-    k, eq, _ = arg.partition("=")
-    return (
-        bool(eq) and (k.isidentifier() or k == "**") and not arg.startswith(("lambda:", "partial:"))
-    )
 
 
 def registration_of(ev: Event) -> str | None:

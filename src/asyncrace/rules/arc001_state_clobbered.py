@@ -20,8 +20,8 @@ from asyncrace.analysis.concurrency import (
 )
 from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts, reachable, walk
-from asyncrace.analysis.index import Ctx, Fn, FuncVal, Inst
-from asyncrace.analysis.summaries import Step, at, fn_step, is_kw, only_logged, search, short
+from asyncrace.analysis.index import Ctx, Fn, FuncVal, Inst, is_kw
+from asyncrace.analysis.summaries import Step, at, fn_step, only_logged, search, short
 from asyncrace.diagnostic import Diagnostic
 from asyncrace.rules.base import evidence_clause, line_of, make, module_functions, on_state
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from asyncrace.analysis.concurrency import TEARDOWN_VERBS
+from asyncrace.analysis.concurrency import teardown_name
 from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import (
     Bind,
@@ -47,6 +47,7 @@ from asyncrace.analysis.index import (
     Ctx,
     Fn,
     Memo,
+    is_kw,
     split_ref,
 )
 from asyncrace.analysis.summaries import (
@@ -152,13 +153,8 @@ class _Exits:
     by_root: dict[tuple[str, int], tuple[_TokenCM, tuple[Step, ...]]] = field(default_factory=dict)
 
 
-def _is_kw(a: str) -> bool:
-    k, eq, _ = a.partition("=")
-    return bool(eq) and k.isidentifier() and not a.startswith(("lambda:", "partial:"))
-
-
 def _kw_value(a: str) -> str:
-    return a.partition("=")[2] if _is_kw(a) else a
+    return a.partition("=")[2] if is_kw(a) else a
 
 
 def _contextvar(analysis: Analysis, ctx: Ctx, receiver: str) -> bool:
@@ -187,7 +183,7 @@ def token_kind(analysis: Analysis, ctx: Ctx, ev: Event) -> str | None:
         fq = analysis.index.resolve(ctx.fn.module, ev.ref) if "(" not in ev.ref else ""
         if fq.endswith("opentelemetry.context.attach") or fq == "opentelemetry.context.attach":
             return "attach"
-    if segs[-1] == "set" and len(segs) >= 2 and len(ev.args) == 1 and not _is_kw(ev.args[0]):
+    if segs[-1] == "set" and len(segs) >= 2 and len(ev.args) == 1 and not is_kw(ev.args[0]):
         if _contextvar(analysis, ctx, ".".join(segs[:-1])):
             return "set"
         # a receiver asyncrace cannot type, whose result goes to a slot declared as a Token
@@ -209,7 +205,7 @@ def token_kind(analysis: Analysis, ctx: Ctx, ev: Event) -> str | None:
 def release_arg(analysis: Analysis, ctx: Ctx, ev: Event) -> str | None:
     if ev.kind != K.CALL or not ev.ref.endswith(("detach", "reset")):
         return None
-    positional = [a for a in ev.args if not _is_kw(a)]
+    positional = [a for a in ev.args if not is_kw(a)]
     if len(positional) != 1:
         return None
     segs = split_ref(ev.ref)
@@ -391,9 +387,9 @@ class ContextTokenCrossesHandler:
         ctx = analysis.ctx(caller)
         if not any(t.fq == h.fn.fq for t, _c in analysis.targets(ctx, ev)):
             return None
-        positional = [a for a in ev.args if not _is_kw(a)]
+        positional = [a for a in ev.args if not is_kw(a)]
         for a in ev.args:
-            if _is_kw(a) and a.partition("=")[0] == h.param:
+            if is_kw(a) and a.partition("=")[0] == h.param:
                 return a.partition("=")[2]
         if h.index < len(positional) and not positional[h.index].startswith("*"):
             return positional[h.index]
@@ -706,13 +702,13 @@ class ContextTokenCrossesHandler:
         """The field of a record the token is given to: a keyword's name, or the field a
         positional argument fills (a dataclass's or NamedTuple's fields in order, or the
         attribute a plain class's ``__init__`` assigns from that parameter)."""
-        positional = [a for a in call.args if not _is_kw(a)]
+        positional = [a for a in call.args if not is_kw(a)]
         val = analysis.index.eval(ctx, call.ref)
         cls = val.fq if isinstance(val, ClassObj) and val.fq in analysis.index.classes else None
         init = analysis.index.find_method(cls, "__init__") if cls else None
         param = ""
         for a in call.args:
-            if _is_kw(a) and a.partition("=")[2] == token:
+            if is_kw(a) and a.partition("=")[2] == token:
                 param = a.partition("=")[0]
         if not param and token in positional and cls is not None:
             idx = positional.index(token)
@@ -1080,11 +1076,9 @@ _SETUP = frozenset(
 
 
 def _teardown(name: str) -> bool:
-    return (
-        name in _EXIT
-        or name in ("tearDown", "asyncTearDown")
-        or name.partition("_")[0] in TEARDOWN_VERBS
-    )
+    """A tear-down method (``teardown_name``; a test case's ``tearDown`` too), not ``__del__``:
+    a finaliser runs wherever the collector does, in no handler of the object's."""
+    return name in ("tearDown", "asyncTearDown") or (name != "__del__" and teardown_name(name))
 
 
 def _in_phase(analysis: Analysis, fn: Fn, test: Callable[[str], bool], depth: int = 0) -> bool:
@@ -1251,7 +1245,7 @@ def _param_of(t: Fn, call: Event, made: str) -> str:
         params = params[1:]
     pos = 0
     for a in call.args:
-        if _is_kw(a):
+        if is_kw(a):
             kw, _, val = a.partition("=")
             if val == made:
                 return kw if kw in params else ""
@@ -1371,12 +1365,12 @@ def _left_false(fn: Fn, region: Region, target: Fn, gate: str) -> bool:
     )
     if call is None or any(a.startswith(("*", "**")) for a in call.args):
         return False
-    if any(_is_kw(a) and a.partition("=")[0] == gate for a in call.args):
+    if any(is_kw(a) and a.partition("=")[0] == gate for a in call.args):
         return False
     if p.kind == "pos":
         names = [q.name for q in params if q.kind == "pos"]
         bound = 1 if target.facts.cls is not None and names and names[0] in ("self", "cls") else 0
-        given = sum(1 for a in call.args if not _is_kw(a))
+        given = sum(1 for a in call.args if not is_kw(a))
         if names.index(gate) - bound < given:
             return False
     return True

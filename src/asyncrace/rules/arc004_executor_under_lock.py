@@ -19,9 +19,9 @@ from collections.abc import Iterator
 
 from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts
-from asyncrace.analysis.index import Fn
+from asyncrace.analysis.index import Fn, is_kw
 from asyncrace.analysis.locks import LockInfo
-from asyncrace.analysis.summaries import HandOff, Step, at, fn_step, is_kw
+from asyncrace.analysis.summaries import HandOff, Step, at, fn_step
 from asyncrace.diagnostic import Diagnostic
 from asyncrace.rules.base import make, module_functions, shown
 

@@ -43,14 +43,13 @@ from asyncrace.analysis.facts import (
     inside,
     reachable,
 )
-from asyncrace.analysis.index import MISS, Ctx, Fn, Memo, is_property, split_ref
+from asyncrace.analysis.index import MISS, Ctx, Fn, Memo, is_kw, is_property, split_ref
 from asyncrace.analysis.summaries import (
     Step,
     at,
     catches_cancel,
     fn_step,
     invalidation_in,
-    is_kw,
     name_words,
     returned_to_pool,
     search,
