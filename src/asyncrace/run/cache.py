@@ -52,7 +52,7 @@ import orjson
 from asyncrace import code_version
 from asyncrace.analysis.facts import ModuleFacts
 from asyncrace.diagnostic import Diagnostic
-from asyncrace.run.transfer import built
+from asyncrace.run.transfer import built, init_fields
 from asyncrace.suppress import NoqaMap
 
 __all__ = [
@@ -187,7 +187,7 @@ class _Codec:
     ) -> _Enc:
         """A dataclass as the list of its field values, every field read at once (in C), the
         fields whose type is not ``ready`` as they are converted by ``convert_as``."""
-        names, hints = self._fields(cls)
+        names, hints = init_fields(cls, "cache")
         convert = [(i, convert_as(hints[n])) for i, n in enumerate(names) if not ready(hints[n])]
         if len(names) == 1:
             one = convert[0][1] if convert else _identity
@@ -241,7 +241,7 @@ class _Codec:
         raise TypeError(f"the cache codec does not support {tp!r}")
 
     def _dataclass_column(self, cls: type) -> _Dec:
-        names, hints = self._fields(cls)
+        names, hints = init_fields(cls, "cache")
         decs = [self.decoder(hints[n]) for n in names]
         n = len(decs)
 
@@ -261,15 +261,6 @@ class _Codec:
         if len(args) != 1 or len(typing.get_args(tp)) != 2:
             raise TypeError(f"the cache codec supports only `X | None` unions, not {tp!r}")
         return args[0]
-
-    @staticmethod
-    def _fields(cls: type) -> tuple[list[str], dict[str, object]]:
-        fields = dataclasses.fields(cls)
-        if any(not f.init for f in fields):
-            raise TypeError(f"the cache codec needs every field of {cls!r} in __init__")
-        module = sys.modules.get(cls.__module__)
-        hints = typing.get_type_hints(cls, vars(module) if module else None)
-        return [f.name for f in fields], hints
 
 
 def _identity(v: Any) -> Any:
@@ -526,7 +517,7 @@ class _Columns:
         if _json_ready(tp):
             return _identity
         if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-            names, hints = _Codec._fields(tp)
+            names, hints = init_fields(tp, "cache")
             parts = [(operator.attrgetter(n), self.encoder(hints[n])) for n in names]
             return lambda col: [enc(list(map(get, col))) for get, enc in parts]
         origin, args = typing.get_origin(tp), typing.get_args(tp)
@@ -577,7 +568,7 @@ class _Columns:
             return lambda data, n: values(_column(data, n))
         if dataclasses.is_dataclass(tp) and isinstance(tp, type):
             cls = tp
-            names, hints = _Codec._fields(tp)
+            names, hints = init_fields(tp, "cache")
             decs = [self.decoder(hints[name]) for name in names]
             width = len(decs)
 
@@ -639,7 +630,7 @@ class _Columns:
         if _json_ready(tp) or (isinstance(tp, type) and issubclass(tp, enum.Enum)):
             return lambda parts: list(chain(parts))
         if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-            names, hints = _Codec._fields(tp)
+            names, hints = init_fields(tp, "cache")
             joins = [self.joiner(hints[n]) for n in names]
             return lambda parts: [join([p[i] for p in parts]) for i, join in enumerate(joins)]
         origin, args = typing.get_origin(tp), typing.get_args(tp)
@@ -679,7 +670,7 @@ class _Columns:
             return _identity2
         if dataclasses.is_dataclass(tp) and isinstance(tp, type):
             cls = tp
-            names, hints = _Codec._fields(tp)
+            names, hints = init_fields(tp, "cache")
             decs = [self.trusted(hints[name]) for name in names]
 
             def dec_dataclass(data: Any, n: int) -> list[Any]:

@@ -79,6 +79,17 @@ def _split(values: list[Any], lengths: Sequence[int]) -> list[list[Any]]:
     return [list(itertools.islice(it, k)) for k in lengths]
 
 
+def init_fields(cls: type, codec: str) -> tuple[list[str], dict[str, object]]:
+    """A dataclass's field names and their resolved annotations, for a codec (``codec``
+    names it in the error) that rebuilds instances through ``__init__``."""
+    fields = dataclasses.fields(cls)
+    if any(not f.init for f in fields):
+        raise TypeError(f"the {codec} codec needs every field of {cls!r} in __init__")
+    module = sys.modules.get(cls.__module__)
+    hints = typing.get_type_hints(cls, vars(module) if module else None)
+    return [f.name for f in fields], hints
+
+
 class _Codec:
     def __init__(self) -> None:
         self._enc: dict[object, _Enc] = {}
@@ -89,15 +100,6 @@ class _Codec:
 
     def decoder(self, tp: object) -> _Dec:
         return built(self._dec, tp, self._build_decoder)
-
-    @staticmethod
-    def _fields(cls: type) -> tuple[list[str], dict[str, object]]:
-        fields = dataclasses.fields(cls)
-        if any(not f.init for f in fields):
-            raise TypeError(f"the transfer codec needs every field of {cls!r} in __init__")
-        module = sys.modules.get(cls.__module__)
-        hints = typing.get_type_hints(cls, vars(module) if module else None)
-        return [f.name for f in fields], hints
 
     # A column is a list of values of one type; its encoding is plain data.
     def _build_encoder(self, tp: object) -> _Enc:
@@ -116,7 +118,7 @@ class _Codec:
 
             return enc_optional
         if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-            names, hints = self._fields(tp)
+            names, hints = init_fields(tp, "transfer")
             parts = [(operator.attrgetter(n), self.encoder(hints[n])) for n in names]
             return lambda col: [enc(list(map(get, col))) for get, enc in parts]
         origin, args = typing.get_origin(tp), typing.get_args(tp)
@@ -152,7 +154,7 @@ class _Codec:
             return dec_optional
         if dataclasses.is_dataclass(tp) and isinstance(tp, type):
             cls = tp
-            names, hints = self._fields(tp)
+            names, hints = init_fields(tp, "transfer")
             decs = [self.decoder(hints[n]) for n in names]
             return lambda data: list(map(cls, *[d(c) for d, c in zip(decs, data, strict=True)]))
         origin, args = typing.get_origin(tp), typing.get_args(tp)
