@@ -534,6 +534,7 @@ class Concurrency:
                     and not self.index.callable_targets(ctx, e.ref)
                     and not self._project_class(ctx, e.ref)
                     and not self._partial_of_project(ctx, e)
+                    and not self._private_of_project(ctx, e.ref)
                 ):
                     # handed to a framework (a route, a handler); the project's own
                     # helpers (a supervisor starting one task, a service loop that awaits
@@ -600,6 +601,19 @@ class Concurrency:
             return False
         head = e.args[0]
         return bool(self.index.callable_targets(ctx, head)) or self._project_class(ctx, head)
+
+    def _private_of_project(self, ctx: Ctx, ref: str) -> bool:
+        """``self.scan._acatch(context=self._worker)``: a private method (``_name``) of a
+        receiver of unknown type, of a name some class of the project defines. No framework
+        registers handlers through a private method; the call is the project's own (here an
+        error-catching context that only names the worker in its messages)."""
+        segs = split_ref(ref)
+        name = segs[-1] if len(segs) >= 2 else ""
+        if not name.startswith("_") or name.startswith("__"):
+            return False
+        if self.index.eval(ctx, ".".join(segs[:-1])) is not None:
+            return False  # a receiver of known type: its own answer
+        return bool(self.index.method_owners(name))
 
     def _project_class(self, ctx: Ctx, ref: str) -> bool:
         """Does ``ref`` name a class of the project (or an instance of one, which the call
@@ -937,6 +951,10 @@ class Concurrency:
                             "once per call, for concurrent calls at once"
                         )
                         return Verdict(True, (def_step(fn, label),), "entry point")
+        if f.cls is not None and self.per_call_class(f"{fn.module.module}.{f.cls}", public=True):
+            # a view made for each request (``handler = Handler(repo)`` then ``await
+            # handler.handle(request)``): every request runs on its own object
+            return None
         for p in f.params:
             last = p.annotation.rsplit(".", 1)[-1]
             if last in REQUEST_TYPES:

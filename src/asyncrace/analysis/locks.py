@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from asyncrace.analysis.facts import Event, K, Pos
+from asyncrace.analysis.facts import Bind, Event, K, Pos
 from asyncrace.analysis.index import MISS, Ctx, Fn, FuncVal, Index, Inst, Memo, split_ref
 from asyncrace.settings import Settings
 
@@ -144,6 +144,7 @@ class LockModel:
         self._classes: Memo[str, _LockClass | None] = Memo(index.tracker)
         self._factories: Memo[str, _Made | None] = Memo(index.tracker)
         self._producers: Memo[tuple[str, str], str] = Memo(index.tracker)
+        self._registries: Memo[tuple[str, str], LockInfo | None] = Memo(index.tracker)
         self._wrapping = 0  # depth of context-manager functions being looked through
 
     # -- types --------------------------------------------------------------------------------
@@ -203,8 +204,10 @@ class LockModel:
     def lock_of(self, ctx: Ctx, ref: str, at: Pos | None = None) -> LockInfo | None:
         """The lock a ``with <ref>:`` (or ``<ref>.acquire()``) takes, if it is one; ``at``:
         where the ``with`` item is (a call's arguments are then known)."""
-        if not ref or "[]" in ref:
+        if not ref:
             return None
+        if "[]" in ref:
+            return self._keyed_lock(ctx, ref)
         if ref.endswith("()"):
             inner = self._wrapped_lock(ctx, ref, at)
             if inner is not None:
@@ -228,6 +231,10 @@ class LockModel:
                 return LockInfo(self._identity(ctx, ref, val.fq), lc.kind, lc.reentrant, val.fq)
             if val.fq in self.index.classes:
                 return None  # a known project class that is not a lock
+        if len(segs) == 1 and val is None and not ref.startswith("global:"):
+            taken = self._local_from_registry(ctx, ref)
+            if taken is not None:
+                return taken
         if segs and not segs[-1].endswith("()") and lockish_name(last):
             if len(segs) == 2 and segs[0] in ("self", "cls") and ctx.recv:
                 # unknown type, but still the attribute of one class: not every ``_lock``
@@ -236,6 +243,103 @@ class LockModel:
             if ref.startswith("global:"):
                 return LockInfo(f"{ctx.fn.module.module}.{ref[7:]}", "unknown", None, "")
             return LockInfo(f"?.{last}", "unknown", None, "")
+        return None
+
+    # -- a lock per key: ``self._locks[key]`` of a registry of locks --------------------------
+    def _keyed_lock(self, ctx: Ctx, ref: str) -> LockInfo | None:
+        """``async with self._locks[key]:`` where ``self._locks`` holds locks (a
+        ``defaultdict(asyncio.Lock)``, or filled with ``self._locks[key] = asyncio.Lock()``):
+        the lock of that key. Its identity is the registry's (``Cls._locks[]``): the same
+        expression with the same key takes the same lock."""
+        segs = split_ref(ref[:-2]) if ref.endswith("[]") and ref.count("[]") == 1 else []
+        if len(segs) != 2 or segs[0] != "self" or not ctx.recv:
+            return None
+        return self._registry(ctx.recv, segs[1])
+
+    def _local_from_registry(self, ctx: Ctx, ref: str) -> LockInfo | None:
+        """``lock = self._cache.get(key)`` / ``lock = _Lock(key); self._cache[key] = lock``
+        then ``async with lock:``: a local that some path makes as a lock and stores into an
+        attribute's container, every other path taking from it (bbot's ``NamedLock``)."""
+        f = ctx.fn.facts
+        if not ctx.recv:
+            return None
+        stored = {
+            e.ref
+            for e in f.events
+            if e.kind == K.SETITEM
+            and e.value is not None
+            and e.value.kind == "name"
+            and e.value.ref == ref
+            and len(split_ref(e.ref)) == 2
+            and e.ref.startswith("self.")
+        }
+        if len(stored) != 1:
+            return None
+        if not any(
+            e.kind == K.LOCAL
+            and e.ref == ref
+            and e.value is not None
+            and e.value.kind == "call"
+            and self._lock_ctor(ctx, e.value.ref) is not None
+            for e in f.events
+        ):
+            return None
+        return self._registry(ctx.recv, next(iter(stored))[len("self.") :])
+
+    def _lock_ctor(self, ctx: Ctx, callee: str) -> tuple[_LockClass, str] | None:
+        """The lock class a call of ``callee`` makes (``asyncio.Lock``, a project subclass)."""
+        if not callee or callee.endswith(("()", "]")):
+            return None
+        v = self.index.eval(ctx, callee)
+        fq = getattr(v, "fq", "") or self.index.resolve(ctx.fn.module, callee)
+        lc = self.classify(fq) if fq else None
+        return (lc, fq) if lc is not None and not lc.inner_attr else None
+
+    def _registry(self, cls_fq: str, attr: str) -> LockInfo | None:
+        key = (cls_fq, attr)
+        found = self._registries.get(key)
+        if found is MISS:
+            self._registries.start(key, None)
+            found = self._registries.finish(key, self._find_registry(cls_fq, attr))
+        return found  # type: ignore[no-any-return]
+
+    def _find_registry(self, cls_fq: str, attr: str) -> LockInfo | None:
+        """Is ``self.<attr>`` of the class a container of locks: made a ``defaultdict`` of a
+        lock class, or given a lock (made there, or a local made as one) under a key?"""
+        idx = self.index
+        target = f"self.{attr}"
+        for c in idx.mro(cls_fq):
+            idx.tracker.note(c.module.module)  # its methods, however many
+            for q in c.facts.methods.values():
+                fn = idx.functions.get(f"{c.module.module}.{q}")
+                if fn is None:
+                    continue
+                ctx = Ctx(fn, cls_fq)
+                for e in fn.facts.events:
+                    found: tuple[_LockClass, str] | None = None
+                    if e.kind == K.CALL and e.bind == Bind.ATTR and e.name == target and e.args:
+                        if idx.resolve(fn.module, e.ref) == "collections.defaultdict":
+                            found = self._lock_ctor(ctx, e.args[0])
+                    elif e.kind == K.SETITEM and e.ref == target and e.value is not None:
+                        if e.value.kind == "call":
+                            found = self._lock_ctor(ctx, e.value.ref)
+                        elif e.value.kind == "name":
+                            found = next(
+                                (
+                                    m
+                                    for b in fn.facts.events
+                                    if b.kind == K.LOCAL
+                                    and b.ref == e.value.ref
+                                    and b.value is not None
+                                    and b.value.kind == "call"
+                                    and (m := self._lock_ctor(ctx, b.value.ref)) is not None
+                                ),
+                                None,
+                            )
+                    if found is not None:
+                        lc, type_fq = found
+                        owner = idx.attr_owner(cls_fq, attr)
+                        return LockInfo(f"{owner}.{attr}[]", lc.kind, lc.reentrant, type_fq)
         return None
 
     def _identity(self, ctx: Ctx, ref: str, type_fq: str) -> str:
