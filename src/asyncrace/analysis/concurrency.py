@@ -423,6 +423,7 @@ class Concurrency:
         self._edges: Memo[tuple[str, Pos], tuple[Step | None, Step | None]] = Memo(t)
         self._locking: Memo[str, Step | None] = Memo(t)
         self._caller_memo: Memo[tuple[str, str], list[tuple[Fn, Event, str, str]]] = Memo(t)
+        self._setup_memo: Memo[str, bool] = Memo(t)
         self._site_memo: Memo[tuple[str, str], _CallSites] = Memo(t)
         self._stored_memo: Memo[tuple[str, str], list[tuple[Fn, int, str]]] = Memo(t)
         self._arg_memo: Memo[tuple[str, str], dict[str, list[tuple[Fn, Event, int, str, str]]]] = (
@@ -982,9 +983,28 @@ class Concurrency:
         if cls_fq is None:
             return None
         step = self.locking_site(cls_fq)
-        if step is None or self._own_worker(fn):
+        if step is None or self._own_worker(fn) or self._setup_only(fn):
             return None
         return Verdict(True, (step,), "lock-protected class")
+
+    def _setup_only(self, fn: Fn, depth: int = 0) -> bool:
+        """Does the project call ``fn`` only from set-up or tear-down methods (``initialize``
+        -> ``self.repo.restore_state()``), directly or through helpers called only so? Such a
+        method runs once per object, as the set-up it serves does (the callers of a public
+        method are the project's own: a library's users may call it too, but a lock around
+        other calls of the class says nothing of them)."""
+        found = self._setup_memo.get(fn.fq)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._setup_memo.start(fn.fq, False)  # (a cycle: not known to be set-up only)
+        callers = self._callers(fn) if depth < 3 else []
+        out = bool(callers) and all(
+            self._once_per_object(c.facts.name)
+            or c.facts.name in ("__init__", "__post_init__")
+            or (c.fq != fn.fq and self._setup_only(c, depth + 1))
+            for c, _e, _rel, _label in callers
+        )
+        return self._setup_memo.finish(fn.fq, out)
 
     def _once_per_object(self, name: str) -> bool:
         """A set-up or tear-down method (``lifecycle``), or one that tears down a part of the
