@@ -361,6 +361,9 @@ class StateClobberedAcrossAwait:
             inst_fn, inst_ev = install
             if self._locked_with(analysis, ctx, f, aw, w, inst_fn, inst_ev):
                 continue  # (local checks first: the evidence is a search of the project)
+            if _refused_meanwhile(f, aw, inst_fn.facts, inst_ev, ref):
+                continue  # the installer turns away while the flag the clear leaves raised
+                # until after its await says the object is still in place
             if _only_at_teardown(analysis, fn):
                 continue  # the object's life is ending: a new one installed meanwhile is
                 # a use racing with shutdown, not a clobber of live state
@@ -725,6 +728,53 @@ def _called_only_when_empty(analysis: Analysis, cls_fq: str, m: Fn, ref: str) ->
                         return False
                     found = True
     return found
+
+
+def _refused_meanwhile(
+    f: FunctionFacts, aw: int, inst: FunctionFacts, inst_ev: Event, ref: str
+) -> bool:
+    """``if self._is_initialized: return`` ... ``self.pool = await create_pool()`` ...
+    ``self._is_initialized = True`` in the installer, and a clear whose function lowers
+    ``self._is_initialized`` only after its await (``await self.pool.close();
+    self._is_initialized = False``; ``self.pool = None``): the installer raises the flag with
+    each install and installs only while it is down, and the clear leaves it raised through
+    the await, so no new object can be installed during it."""
+    install = next((i for i, e in enumerate(inst.events) if e is inst_ev), -1)
+    if install < 0:
+        return False
+    gates = sorted(
+        {
+            g.split("|", 1)[0]
+            for e in inst.events
+            if e.kind == K.BRANCH
+            for g in e.guards
+            if g.split("|")[2] in ("none", "truthy")
+        }
+    )
+    for flag in gates:
+        if flag == ref or not flag.startswith("self.") or flag.count(".") != 1:
+            continue
+        if not _installs_only_when_empty(inst, install, flag):
+            continue
+        raised = any(
+            e.kind == K.WRITE
+            and e.ref == flag
+            and e.value is not None
+            and not (e.value.kind == "const" and e.value.ref == _FALSY)
+            for e in inst.events
+        )
+        lowered = [
+            i
+            for i, e in enumerate(f.events)
+            if e.kind == K.WRITE
+            and e.ref == flag
+            and e.value is not None
+            and e.value.kind == "const"
+            and e.value.ref == _FALSY
+        ]
+        if raised and (not lowered or aw not in reachable(f, lowered)):
+            return True
+    return False
 
 
 def _installs_only_when_empty(f: FunctionFacts, install: int, ref: str) -> bool:
