@@ -985,7 +985,17 @@ class Concurrency:
         step = self.locking_site(cls_fq)
         if step is None or self._own_worker(fn) or self._setup_only(fn):
             return None
+        if self._serialized_by_callers(fn):
+            return None  # the class serialises it itself: its callers' answer (no)
         return Verdict(True, (step,), "lock-protected class")
+
+    def _serialized_by_callers(self, fn: Fn) -> bool:
+        """Does every call of ``fn`` the project makes on a shared object hold a lock around
+        it (``async with self.request_lock: await self.refresh_status()``), or let one call
+        through (a check-then-set guard before any await)? Then the lock its class takes is
+        how the class runs it one call at a time, no sign that several run at once."""
+        callers = [c for c in self._callers(fn) if c[2] not in ("local", "fresh")]
+        return bool(callers) and all(self._edge(c, e)[0] is not None for c, e, _r, _l in callers)
 
     def _setup_only(self, fn: Fn, depth: int = 0) -> bool:
         """Does the project call ``fn`` only from set-up or tear-down methods (``initialize``

@@ -470,23 +470,20 @@ class StateClobberedAcrossAwait:
         inst_ev: Event,
     ) -> bool:
         """The await and the clear run under a lock the installer also holds (an ``async
-        with`` region, or an explicit ``await lock.acquire()`` ... ``lock.release()``)."""
+        with`` region, or an explicit ``await lock.acquire()`` ... ``lock.release()``); for
+        either side, a lock every call of it holds around it counts too (``async with
+        self.request_lock: await self.refresh_status()``)."""
         mine = {
             lock.ident
             for r in set(f.events[aw].regions) & set(f.events[w].regions)
             if (lock := analysis.region_lock(ctx, r)) is not None
         }
         mine |= _acquired(analysis, ctx, aw) & _acquired(analysis, ctx, w)
+        mine |= _callers_hold(analysis, ctx.fn)
         if not mine:
             return False
-        ictx = analysis.ctx(inst_fn)
-        theirs = {
-            lock.ident
-            for r in inst_ev.regions
-            if (lock := analysis.region_lock(ictx, r)) is not None
-        }
-        theirs |= _acquired(analysis, ictx, inst_fn.facts.events.index(inst_ev))
-        return bool(mine & theirs)
+        theirs = _held_at(analysis, inst_fn, inst_fn.facts.events.index(inst_ev))
+        return bool(mine & (theirs | _callers_hold(analysis, inst_fn)))
 
     # -- an iterator that keeps its state on itself, shared -----------------------------------
     def _shared_iterators(
@@ -807,6 +804,32 @@ def _installs_only_when_empty(f: FunctionFacts, install: int, ref: str) -> bool:
         return [(n, cleared) for n in succ]
 
     return not any(i == install for i, _c in walk(f, False, step))
+
+
+def _callers_hold(analysis: Analysis, fn: Fn) -> set[str]:
+    """The asyncio locks every call of ``fn`` in the project holds around it (none when a
+    call's target is not known, or the project does not call it)."""
+    common: set[str] | None = None
+    for caller, i, known in analysis.calls_of(fn):
+        if not known:
+            return set()
+        held = _held_at(analysis, caller, i)
+        common = held if common is None else common & held
+        if not common:
+            return set()
+    return common or set()
+
+
+def _held_at(analysis: Analysis, fn: Fn, i: int) -> set[str]:
+    """The asyncio locks held at event ``i`` of ``fn``: its ``async with`` regions' and the
+    explicit acquisitions'."""
+    ctx = analysis.ctx(fn)
+    held = {
+        lock.ident
+        for r in fn.facts.events[i].regions
+        if (lock := analysis.region_lock(ctx, r)) is not None
+    }
+    return held | _acquired(analysis, ctx, i)
 
 
 def _acquired(analysis: Analysis, ctx: Ctx, j: int) -> set[str]:
