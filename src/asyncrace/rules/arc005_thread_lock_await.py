@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from asyncrace.analysis.concurrency import ANY
 from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import Event, K, ModuleFacts, Pos
-from asyncrace.analysis.index import Ctx, Fn, split_ref
+from asyncrace.analysis.index import ClassObj, Ctx, Fn, FuncVal, split_ref
 from asyncrace.analysis.locks import LockInfo
 from asyncrace.analysis.summaries import Step, at, fn_step, short
 from asyncrace.diagnostic import Diagnostic
@@ -96,6 +97,23 @@ def _never_held_across_suspension(analysis: Analysis, fn: Fn, ref: str) -> bool:
     return True
 
 
+def _made_for_this_with(analysis: Analysis, ctx: Ctx, ref: str, lock: LockInfo) -> bool:
+    """``with Lockfile.create(path):``, ``with FileLock(path):``: the ``with`` item makes a new
+    lock object (a lock class called, or a function every ``return`` of which makes an
+    object: ``return cls(...)``), not one kept elsewhere (``with self.get_lock():``, whose
+    ``return self._lock`` hands out a shared one). Only this ``with`` holds that object."""
+    if not ref.endswith("()") or lock.via:
+        return False
+    val = analysis.index.eval(ctx, ref[:-2])
+    if isinstance(val, ClassObj):
+        return True
+    if isinstance(val, FuncVal):
+        made = analysis.index.functions.get(val.fq)
+        returns = made.facts.returns_refs if made is not None else ()
+        return bool(returns) and all(r.endswith("()") and "[]" not in r for r in returns)
+    return False
+
+
 def on_loop(analysis: Analysis, fn: Fn) -> bool:
     return fn.facts.is_async or generator_coroutine(analysis, fn)
 
@@ -131,9 +149,16 @@ class ThreadLockHeldAcrossAwait:
                 if not awaits:
                     continue
                 held = with_text(f.events, region.ref, region.pos)
+                sites = other_sites(analysis, fn, rid, lock)
+                if (
+                    not sites
+                    and _made_for_this_with(analysis, ctx, region.ref, lock)
+                    and analysis.concurrent(fn, ANY).answer is not True
+                ):
+                    continue  # a lock object of its own, taken nowhere else and by one
+                    # run of this code at a time: no coroutine can wait for it
                 steps = [fn_step(fn, at(e), self._label(e, held)) for e in awaits]
                 steps += [Step(path, pos, what) for path, pos, what in lock.via]
-                sites = other_sites(analysis, fn, rid, lock)
                 steps += [s for _, s in sites]
                 n = len(awaits)
                 where = ""
@@ -141,7 +166,7 @@ class ThreadLockHeldAcrossAwait:
                     names = ["here", *(w for w, _ in sites)]
                     where = f" ({', '.join(names[:-1])}, or {names[-1]})"
                 msg = (
-                    f"`{held}` (a non-reentrant {lock.describe}) is held across "
+                    f"`{held}` (a non-reentrant {lock.describe.removeprefix('the ')}) is held across "
                     f"{n} await point{'s' if n != 1 else ''}; the next coroutine to take "
                     f"it{where} blocks the event loop while the holder is suspended: the loop "
                     "hangs"
