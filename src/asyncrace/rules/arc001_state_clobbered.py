@@ -366,7 +366,7 @@ class StateClobberedAcrossAwait:
             if install is None:
                 continue
             inst_fn, inst_ev = install
-            if self._locked_with(analysis, ctx, f, aw, w, inst_fn, inst_ev):
+            if self._locked_with(analysis, ctx, f, (use, aw, w), inst_fn, inst_ev):
                 continue  # (local checks first: the evidence is a search of the project)
             if _refused_meanwhile(f, aw, inst_fn.facts, inst_ev, ref):
                 continue  # the installer turns away while the flag the clear leaves raised
@@ -467,19 +467,27 @@ class StateClobberedAcrossAwait:
         return None
 
     @staticmethod
+    @staticmethod
     def _locked_with(
         analysis: Analysis,
         ctx: Ctx,
         f: FunctionFacts,
-        aw: int,
-        w: int,
+        window: tuple[int, int, int],
         inst_fn: Fn,
         inst_ev: Event,
     ) -> bool:
         """The await and the clear run under a lock the installer also holds (an ``async
         with`` region, or an explicit ``await lock.acquire()`` ... ``lock.release()``); for
         either side, a lock every call of it holds around it counts too (``async with
-        self.request_lock: await self.refresh_status()``)."""
+        self.request_lock: await self.refresh_status()``). Or every await that can suspend
+        between the use and the clear holds such a lock, and the clear comes after the lock
+        is let go with no suspension in between (releasing an asyncio lock does not
+        suspend): the installer can only run where this task suspends."""
+        use, aw, w = window
+        theirs = _held_at(analysis, inst_fn, inst_fn.facts.events.index(inst_ev))
+        theirs |= _callers_hold(analysis, inst_fn)
+        if not theirs:
+            return False
         mine = {
             lock.ident
             for r in set(f.events[aw].regions) & set(f.events[w].regions)
@@ -487,10 +495,16 @@ class StateClobberedAcrossAwait:
         }
         mine |= _acquired(analysis, ctx, aw) & _acquired(analysis, ctx, w)
         mine |= _callers_hold(analysis, ctx.fn)
-        if not mine:
-            return False
-        theirs = _held_at(analysis, inst_fn, inst_fn.facts.events.index(inst_ev))
-        return bool(mine & (theirs | _callers_hold(analysis, inst_fn)))
+        if mine & theirs:
+            return True
+        between = [
+            a
+            for a in sorted(reachable(f, [use], avoid={w}))
+            if f.events[a].kind == K.AWAIT
+            and analysis.suspending(ctx, a)
+            and w in reachable(f, [a])
+        ]
+        return bool(between) and all(_held_at(analysis, ctx.fn, a) & theirs for a in between)
 
     # -- an iterator that keeps its state on itself, shared -----------------------------------
     def _shared_iterators(
