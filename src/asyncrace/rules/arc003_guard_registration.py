@@ -614,7 +614,12 @@ _STORES = frozenset(
     | {"remove", "discard", "clear", "popitem", "appendleft"}
 )
 # the await that hands a callable to a thread: the call that runs is its first argument
-_THREAD_HANDOFFS = frozenset({"to_thread", "run_in_executor", "run_sync"})
+_THREAD_HANDOFFS = frozenset(
+    {"to_thread", "run_in_executor", "run_sync", "run_in_thread", "run_in_threadpool"}
+    | {"async_add_executor_job"}
+)
+# awaiting one of these waits for its first argument (with a timeout, or shielded)
+_AWAIT_WRAPPERS = frozenset({"wait_for", "shield"})
 
 
 def _reads_only(ev: Event, held_ok: bool = False) -> bool:
@@ -669,6 +674,8 @@ def _memo_of_a_read(
         ev = f.events[j]
         if ev.kind == K.CALL:
             calls[ev.ref] = ev
+            if ev.bind == Bind.LOCAL and ev.name:
+                calls[ev.name] = ev  # ``fut = run_in_thread(...)``: what the local holds
         elif ev.kind == K.AWAIT:
             if not _awaits_a_read(calls, ev):
                 return False
@@ -730,6 +737,11 @@ def _awaits_a_read(calls: dict[str, Event], ev: Event) -> bool:
     what its call does counts (``session.post(...)``), not what it hands out."""
     call = calls.get(ev.ref) or calls.get(ev.ref.removesuffix("()"))
     scoped = ev.name in ("async with", "async with exit")
+    if call is not None and call.ref.rpartition(".")[2] in _AWAIT_WRAPPERS:
+        # ``await asyncio.wait_for(fut, 5)``: what it waits for is what counts (a call made
+        # in the argument, or one a local holds)
+        first = next((a for a in call.args if "=" not in a), "")
+        call = calls.get(first.removesuffix("()"))
     return call is not None and _reads_only(call, held_ok=scoped)
 
 
