@@ -467,7 +467,6 @@ class StateClobberedAcrossAwait:
         return None
 
     @staticmethod
-    @staticmethod
     def _locked_with(
         analysis: Analysis,
         ctx: Ctx,
