@@ -285,16 +285,22 @@ class LockModel:
         }
         if len(stored) != 1:
             return None
-        if not any(
-            e.kind == K.LOCAL
-            and e.ref == ref
-            and e.value is not None
-            and e.value.kind == "call"
-            and self._lock_ctor(ctx, e.value.ref) is not None
-            for e in f.events
-        ):
+        if self._made_as_lock(ctx, ref) is None:
             return None
         return self._registry(ctx.recv, next(iter(stored))[len("self.") :])
+
+    def _made_as_lock(self, ctx: Ctx, local: str) -> tuple[_LockClass, str] | None:
+        """The lock class some assignment of the local makes (``lock = _Lock(key)``)."""
+        for e in ctx.fn.facts.events:
+            if (
+                e.kind == K.LOCAL
+                and e.ref == local
+                and e.value is not None
+                and e.value.kind == "call"
+                and (made := self._lock_ctor(ctx, e.value.ref))
+            ):
+                return made
+        return None
 
     def _lock_ctor(self, ctx: Ctx, callee: str) -> tuple[_LockClass, str] | None:
         """The lock class a call of ``callee`` makes (``asyncio.Lock``, a project subclass)."""
@@ -334,18 +340,7 @@ class LockModel:
                         if e.value.kind == "call":
                             found = self._lock_ctor(ctx, e.value.ref)
                         elif e.value.kind == "name":
-                            found = next(
-                                (
-                                    m
-                                    for b in fn.facts.events
-                                    if b.kind == K.LOCAL
-                                    and b.ref == e.value.ref
-                                    and b.value is not None
-                                    and b.value.kind == "call"
-                                    and (m := self._lock_ctor(ctx, b.value.ref)) is not None
-                                ),
-                                None,
-                            )
+                            found = self._made_as_lock(ctx, e.value.ref)
                     if found is not None:
                         lc, type_fq = found
                         owner = idx.attr_owner(cls_fq, attr)
