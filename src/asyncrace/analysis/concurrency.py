@@ -1800,36 +1800,41 @@ def _once_guarded(caller: Fn, ev: Event) -> Step | None:
     if ci is None or not f.is_async:
         return None
     sets: dict[str, set[int]] = {}
+    clears: dict[str, set[int]] = {}
     for i, e in enumerate(f.events):
-        if (
-            e.kind == K.WRITE
-            and e.ref.startswith("self.")
-            and e.value is not None
-            and not (e.value.kind == "const" and e.value.ref == "falsy")
-        ):
-            sets.setdefault(e.ref, set()).add(i)
+        if e.kind == K.WRITE and e.ref.startswith("self.") and e.value is not None:
+            falsy = e.value.kind == "const" and e.value.ref == "falsy"
+            (clears if falsy else sets).setdefault(e.ref, set()).add(i)
     for br in f.events:
         if br.kind != K.BRANCH or len(br.succ) < 2:
             continue
         for g in br.guards:
             ref, absent_s, kind, _key = g.split("|")
-            writes = sets.get(ref)
-            if kind not in ("none", "truthy") or not writes:
+            if kind not in ("none", "truthy"):
                 continue
             present, absent = br.succ[1 - int(absent_s)], br.succ[int(absent_s)]
-            if ci == present or ci in reachable(f, [present]):
-                continue  # the call is also made when the attribute is already set
-            region = set() if absent in writes else {absent} | reachable(f, [absent], writes)
+            # ``if self._busy: return; self._busy = True`` (goes on while unset, sets it), or
+            # ``if not self._connected: return; self._connected = False`` (goes on while set,
+            # clears it): either way the first activation through flips what the check sees
+            if not (ci == present or ci in reachable(f, [present])):
+                start, writes, how = absent, sets.get(ref), "unset, and sets"
+            elif not (ci == absent or ci in reachable(f, [absent])):
+                start, writes, how = present, clears.get(ref), "set, and clears"
+            else:
+                continue  # the call is made either way
+            if not writes:
+                continue
+            region = set() if start in writes else {start} | reachable(f, [start], writes)
             if ci in region:
-                continue  # reached without setting the attribute first
+                continue  # reached without flipping the attribute first
             if any(
                 f.events[a].kind == K.AWAIT and writes & ({a} | reachable(f, [a])) for a in region
             ):
-                continue  # an await before the attribute is set: others pass the check too
+                continue  # an await before the flip: others pass the check too
             return fn_step(
                 caller,
                 br.pos,
-                f"`{short(caller)}` goes on past here only while `{ref}` is unset, and sets "
+                f"`{short(caller)}` goes on past here only while `{ref}` is {how} "
                 "it before any await: one call at a time gets through to the call",
             )
     return None

@@ -67,6 +67,24 @@ _EXPR_CHILDREN: dict[type, Callable[[Any], Sequence[ast.AST]]] = {
 }
 
 
+def _default_factory(value: ast.expr | None) -> str:
+    """``field(default_factory=asyncio.Queue)`` (dataclasses', attrs', pydantic's ``Field``):
+    the ref of the callable that makes the field's value with no arguments, or ""."""
+    if not isinstance(value, ast.Call) or ref_of(value.func).rpartition(".")[2] not in (
+        "field",
+        "Field",
+        "attrib",
+        "ib",
+    ):
+        return ""
+    for kw in value.keywords:
+        if kw.arg in ("default_factory", "factory") and isinstance(
+            kw.value, (ast.Name, ast.Attribute)
+        ):
+            return ref_of(kw.value)
+    return ""
+
+
 def _child_fields(tp: type) -> tuple[tuple[str, bool], ...]:
     fields = _CHILD_FIELDS.get(tp)
     if fields is None:
@@ -626,6 +644,9 @@ class _ModuleExtractor:
                 e = element_type_ref(stmt.annotation)
                 if e:  # what the container holds: ``x[]``
                     attr_types.setdefault(stmt.target.id + "[]", e)
+                made = _default_factory(stmt.value)
+                if made:  # ``field(default_factory=asyncio.Queue)``: what makes it, ``x()``
+                    attr_types.setdefault(stmt.target.id + "()", made)
             elif isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call):
                 for target in stmt.targets:
                     if isinstance(target, ast.Name):

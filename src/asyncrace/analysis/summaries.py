@@ -958,6 +958,11 @@ class Summaries:
                 ):
                     return False  # ``Queue(10)``, ``Queue(maxsize=n)``: a bound
                 made = True
+        if not made:
+            # a dataclass field made by ``field(default_factory=asyncio.Queue)`` and never
+            # assigned by a method: the queue class called with no bound
+            factory = self.index.attr_type(ctx.recv, f"{attr}()")
+            return factory.rpartition(".")[2] in _QUEUES
         return made
 
     def call_targets(self, ctx: Ctx, ev: Event) -> list[tuple[Fn, Ctx, FuncVal]]:
