@@ -496,6 +496,34 @@ def _tested_to_take(events: list[Event], b: int, state: str) -> bool:
     return False
 
 
+# what an exit stack calls when it closes: ``stack.callback(fn)``, ``push_async_callback``,
+# ``push``, ``push_async_exit``
+_STACK_CALLBACKS = frozenset({"callback", "push_async_callback", "push", "push_async_exit"})
+
+
+def _stack_undoes(analysis: Analysis, ctx: Ctx, i: int, op: _Op) -> bool:
+    """Is the await at ``i`` inside ``async with stack:`` (or ``with``) of an exit stack that
+    was given, before the block, a callback that undoes ``op`` (``stack.callback(clear)``
+    where ``def clear(): self._ws = None``)? Closing the stack runs it on every exit of the
+    block, a cancellation's too: the ``finally`` of an ``ExitStack``."""
+    f = ctx.fn.facts
+    for rid in f.events[i].regions:
+        region = f.regions[rid]
+        for e in f.events[: region.first]:
+            if e.kind != K.CALL or not e.args:
+                continue
+            recv, _, last = e.ref.rpartition(".")
+            if recv != region.ref or last not in _STACK_CALLBACKS:
+                continue
+            for t, _c, _fv in analysis.index.callable_targets(ctx, e.args[0]):
+                if any(
+                    (other := state_op(ev)) is not None and _undoes(op, other)
+                    for ev in t.facts.events
+                ):
+                    return True
+    return False
+
+
 def _in_body(t: Try, i: int) -> bool:
     return t.first <= i < t.body_end
 
@@ -832,7 +860,11 @@ class StateBrokenByCancellation:
             return i == start and aw >= 0
 
         def counts(i: int, ev: Event) -> bool:
-            return self._interrupts(analysis, ctx, i, ev, op) and not self._protected(f, i, op)
+            return (
+                self._interrupts(analysis, ctx, i, ev, op)
+                and not self._protected(f, i, op)
+                and not _stack_undoes(analysis, ctx, i, op)
+            )
 
         # normal paths only: one that leaves through an ``except`` (and comes round a loop to
         # the ``try`` without the change) is not the change left pending across an await
