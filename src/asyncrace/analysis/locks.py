@@ -8,6 +8,7 @@ instances of one class share an identity: the static approximation every lock ch
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -122,6 +123,9 @@ class LockInfo:
     # how it is known (path, position, what): the factory that made it, the context manager
     # function that takes it for its ``with`` block
     via: tuple[tuple[str, Pos, str], ...] = ()
+    # taken by an ``async with`` of an object of its own (its ``__aenter__`` takes it), inside
+    # the context manager function that ``via`` names
+    entered_async: bool = False
 
     @property
     def describe(self) -> str:
@@ -559,6 +563,7 @@ class LockModel:
                         lock.type_fq,
                         lock.wrapper,
                         (*lock.via, step),
+                        lock.entered_async,
                     )
         finally:
             self._wrapping -= 1
@@ -583,6 +588,8 @@ class LockModel:
             region = f.regions[rid]
             lock = self.lock_of(ctx, region.ref)
             if lock is not None:
+                if region.is_async and not lock.via:
+                    lock = dataclasses.replace(lock, entered_async=True)
                 return lock, region.pos, region.ref
         for e in f.events[:first]:
             if e.kind != K.CALL or not e.ref.endswith(".acquire"):

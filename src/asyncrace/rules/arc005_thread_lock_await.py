@@ -137,8 +137,10 @@ class ThreadLockHeldAcrossAwait:
                 lock = analysis.region_lock(ctx, rid)
                 if lock is None or lock.kind != "thread" or lock.reentrant is not False:
                     continue
-                if region.is_async and not lock.via:
-                    continue  # only an ``@asynccontextmanager`` function holds one so
+                if region.is_async and (not lock.via or lock.entered_async):
+                    continue  # only an ``@asynccontextmanager`` function holds one so (and
+                    # one whose own hold is an ``async with``, whose ``__aenter__`` takes it,
+                    # is judged as that ``async with`` is)
                 awaits = [
                     e
                     for e in f.events[region.first : region.last]
