@@ -622,6 +622,8 @@ class Summaries:
                         out.setdefault(r, (call, *steps))
             elif ev.kind == K.CALL and depth < MAX_DEPTH and self.reads_through(ctx, ev):
                 for tfn, tctx in self.targets(ctx, ev):
+                    if _other_object(ctx, tctx):
+                        continue
                     for r, steps in self.reads(Ctx(tfn, tctx.recv), depth + 1).items():
                         if r in compared:
                             continue
@@ -665,6 +667,8 @@ class Summaries:
                     ev.kind == K.CALL and ev.bind == Bind.AWAITED and self.same_object_call(ctx, ev)
                 ):
                     for tfn, tctx in self.targets(ctx, ev):
+                        if _other_object(ctx, tctx):
+                            continue
                         call = fn_step(fn, at(ev), f"awaits `{short(tfn)}`")
                         for r, steps in self.late_writes(Ctx(tfn, tctx.recv), depth + 1).items():
                             out.setdefault(r, (call, *steps))
@@ -698,6 +702,8 @@ class Summaries:
                     out.setdefault(ev.ref, (suspend, read))
                 elif ev.kind == K.CALL and self.reads_through(ctx, ev):
                     for tfn, tctx in self.targets(ctx, ev):
+                        if _other_object(ctx, tctx):
+                            continue
                         call = fn_step(fn, at(ev), f"calls `{short(tfn)}`")
                         if after[i] and suspend is not None:
                             for r, steps in self.reads(Ctx(tfn, tctx.recv), depth + 1).items():
@@ -1431,6 +1437,13 @@ def param_for(target: Fn, fv: FuncVal, args: tuple[str, ...], j: int) -> str | N
 
 # an argument that starts so is a lambda's or a partial's ref, not a keyword argument
 _NOT_KW = ("lambda:", "partial:")
+
+
+def _other_object(ctx: Ctx, target: Ctx) -> bool:
+    """Does a call made as ``self.x(...)`` run on another object: a callable stored in the
+    attribute (``self._request = gateway.request`` in ``__init__``), whose ``self`` is the
+    object it was bound to? Its ``self.X`` is that object's state, not the caller's."""
+    return target.recv is not None and ctx.recv is not None and target.recv != ctx.recv
 
 
 def fits_call(f: FunctionFacts, args: tuple[str, ...]) -> bool:
