@@ -152,13 +152,17 @@ class ThreadLockHeldAcrossAwait:
                     continue
                 held = with_text(f.events, region.ref, region.pos)
                 sites = other_sites(analysis, fn, rid, lock)
-                if (
-                    not sites
-                    and _made_for_this_with(analysis, ctx, region.ref, lock)
-                    and analysis.concurrent(fn, ANY).answer is not True
+                if not sites and (
+                    (
+                        _made_for_this_with(analysis, ctx, region.ref, lock)
+                        and analysis.concurrent(fn, ANY).answer is not True
+                    )
+                    or analysis.concurrent(fn, ANY).answer is False
                 ):
-                    continue  # a lock object of its own, taken nowhere else and by one
-                    # run of this code at a time: no coroutine can wait for it
+                    continue  # taken nowhere else on the loop, and by one run of this code
+                    # at a time (a lock object of its own, or code the model shows
+                    # serialised: every caller holds an asyncio lock around it): no second
+                    # coroutine can wait for it while the holder is suspended
                 steps = [fn_step(fn, at(e), self._label(e, held)) for e in awaits]
                 steps += [Step(path, pos, what) for path, pos, what in lock.via]
                 steps += [s for _, s in sites]
