@@ -163,8 +163,10 @@ _LIFE_HOOK = re.compile(
 )
 
 
-# an exit stack's registrations: run once, when the stack is closed (``AsyncExitStack``)
+# an exit stack's registrations: run once, when the stack is closed (``AsyncExitStack``); the
+# first two are named for it, ``callback``/``push`` only on a receiver the code calls a stack
 _EXIT_STACK_HOOKS = frozenset({"push_async_callback", "push_async_exit"})
+EXIT_STACK_CALLBACKS: frozenset[str] = _EXIT_STACK_HOOKS | {"callback", "push"}
 
 
 def _life_hook(call: Event, arg: str) -> bool:
@@ -176,7 +178,7 @@ def _life_hook(call: Event, arg: str) -> bool:
         return True
     if segs and (
         segs[-1] in _EXIT_STACK_HOOKS
-        or (segs[-1] in ("callback", "push") and len(segs) >= 2 and "stack" in segs[-2].lower())
+        or (segs[-1] in EXIT_STACK_CALLBACKS and len(segs) >= 2 and "stack" in segs[-2].lower())
     ):
         return True
     return is_kw(arg) and _LIFE_HOOK.search(arg.partition("=")[0]) is not None
@@ -1842,7 +1844,7 @@ def _once_guarded(caller: Fn, ev: Event) -> Step | None:
 
 # awaiting one of these on a task waits for that task (``shield``: unless the waiter is
 # cancelled, which the waiter's own handler then deals with)
-_AWAIT_WRAPPERS = frozenset({"shield", "wait_for"})
+AWAIT_WRAPPERS: frozenset[str] = frozenset({"shield", "wait_for"})
 
 
 def _joined_each_pass(f: FunctionFacts, spawn: Event) -> bool:
@@ -1865,7 +1867,7 @@ def _joined_each_pass(f: FunctionFacts, spawn: Event) -> bool:
         and (
             e.ref == local
             or (  # ``await asyncio.shield(task)``, ``await asyncio.wait_for(task, 5)``
-                e.ref.rpartition(".")[2] in _AWAIT_WRAPPERS
+                e.ref.rpartition(".")[2] in AWAIT_WRAPPERS
                 and i > 0
                 and events[i - 1].kind == K.CALL
                 and events[i - 1].ref == e.ref

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from asyncrace.analysis.concurrency import ANY, OBJECT, Verdict
+from asyncrace.analysis.concurrency import ANY, AWAIT_WRAPPERS, OBJECT, Verdict
 from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts, Value, reachable
 from asyncrace.analysis.index import Ctx, Fn, is_property
@@ -618,8 +618,6 @@ _THREAD_HANDOFFS = frozenset(
     {"to_thread", "run_in_executor", "run_sync", "run_in_thread", "run_in_threadpool"}
     | {"async_add_executor_job"}
 )
-# awaiting one of these waits for its first argument (with a timeout, or shielded)
-_AWAIT_WRAPPERS = frozenset({"wait_for", "shield"})
 
 
 def _reads_only(ev: Event, held_ok: bool = False) -> bool:
@@ -737,7 +735,7 @@ def _awaits_a_read(calls: dict[str, Event], ev: Event) -> bool:
     what its call does counts (``session.post(...)``), not what it hands out."""
     call = calls.get(ev.ref) or calls.get(ev.ref.removesuffix("()"))
     scoped = ev.name in ("async with", "async with exit")
-    if call is not None and call.ref.rpartition(".")[2] in _AWAIT_WRAPPERS:
+    if call is not None and call.ref.rpartition(".")[2] in AWAIT_WRAPPERS:
         # ``await asyncio.wait_for(fut, 5)``: what it waits for is what counts (a call made
         # in the argument, or one a local holds)
         first = next((a for a in call.args if "=" not in a), "")

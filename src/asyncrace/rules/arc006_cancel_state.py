@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from asyncrace.analysis.concurrency import teardown_name
+from asyncrace.analysis.concurrency import EXIT_STACK_CALLBACKS, teardown_name
 from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import (
     Bind,
@@ -496,11 +496,6 @@ def _tested_to_take(events: list[Event], b: int, state: str) -> bool:
     return False
 
 
-# what an exit stack calls when it closes: ``stack.callback(fn)``, ``push_async_callback``,
-# ``push``, ``push_async_exit``
-_STACK_CALLBACKS = frozenset({"callback", "push_async_callback", "push", "push_async_exit"})
-
-
 def _stack_undoes(analysis: Analysis, ctx: Ctx, i: int, op: _Op) -> bool:
     """Is the await at ``i`` inside ``async with stack:`` (or ``with``) of an exit stack that
     was given, before the block, a callback that undoes ``op`` (``stack.callback(clear)``
@@ -513,7 +508,7 @@ def _stack_undoes(analysis: Analysis, ctx: Ctx, i: int, op: _Op) -> bool:
             if e.kind != K.CALL or not e.args:
                 continue
             recv, _, last = e.ref.rpartition(".")
-            if recv != region.ref or last not in _STACK_CALLBACKS:
+            if recv != region.ref or last not in EXIT_STACK_CALLBACKS:
                 continue
             for t, _c, _fv in analysis.index.callable_targets(ctx, e.args[0]):
                 if any(
