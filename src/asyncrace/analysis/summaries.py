@@ -845,13 +845,17 @@ class Summaries:
         first suspension point (an ``await``, ``async with``, ``async for``) that a
         cancellation can interrupt; None when it never suspends, or only in
         ``asyncio.shield(...)`` (the shielded work completes) or in callees that never do.
-        ``()`` at the depth bound or in a recursion: assumed to suspend."""
+        ``()`` at the depth bound: assumed to suspend. A recursion adds no suspension point
+        of its own (``push`` -> ``_process`` -> ``push``): the cycle suspends where one of its
+        functions awaits something that does, which the search finds from the function it
+        was entered at; what is computed on the cycle depends on that entry, so only the
+        entry's answer is kept."""
         key = (ctx.fn.fq, ctx.recv)
         active = self._suspends_active
-        if key in active:  # a recursion: assumed to suspend, and what is computed on the
-            for k in active[active.index(key) :]:  # cycle depends on where it was entered
+        if key in active:
+            for k in active[active.index(key) :]:
                 self._suspends_cyclic.add(k)
-            return ()
+            return None
         found = self._suspends.get(key)
         if found is not MISS:
             return found  # type: ignore[no-any-return]
@@ -896,6 +900,8 @@ class Summaries:
             if split_ref(call.ref)[-1:] == ["shield"]:
                 continue  # the shielded work runs to its end even if this task is cancelled
             targets = self.call_targets(ctx, call)
+            if not targets and self._unbounded_put(ctx, call):
+                continue  # a put on a queue with no bound returns at once
             if not targets or depth >= MAX_DEPTH:
                 if targets:  # cut by the depth bound: what depends on it is not kept
                     self._suspends_cyclic.update(self._suspends_active)

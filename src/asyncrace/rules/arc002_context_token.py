@@ -851,7 +851,7 @@ class ContextTokenCrossesHandler:
             if y is None:
                 continue
             if closed_here is None:
-                closed_here = f.is_async and _always_aclosed(analysis, fn)
+                closed_here = f.is_async and _closed_where_iterated(analysis, fn)
             if closed_here:
                 return
             held = self._attaching_with(analysis, fn, rid)
@@ -1298,10 +1298,14 @@ def _wrapper_consumed(f: FunctionFacts, j: int, wrapper: Event) -> bool:
     )
 
 
-def _always_aclosed(analysis: Analysis, fn: Fn) -> bool:
-    """Is every call of the async generator ``fn`` in the project the argument of an
-    ``aclosing(...)`` entered by ``async with`` (``async with aclosing(gen(...)) as it:``)?
-    Then its consumer closes it in the task that iterates it, whatever ends the loop."""
+def _closed_where_iterated(analysis: Analysis, fn: Fn, asked: frozenset[str] = frozenset()) -> bool:
+    """Is every call of the async generator ``fn`` in the project closed, or stepped to its
+    end, by the task that iterates it (:func:`_site_closes`)? Then whatever ends the loop, the
+    generator's ``with`` blocks exit in the context that entered them. A generator the project
+    never calls is not: whoever calls it may drop it half-way. ``asked``: the generators
+    whose calls are being checked further down (a wrapper that calls itself through a
+    protocol adds no consumer of its own: its other calls decide)."""
+    asked = asked | {fn.fq}
     found = False
     for caller, i in analysis.summaries.calls_by_name(fn.facts.name):
         ev = caller.facts.events[i]
@@ -1310,17 +1314,160 @@ def _always_aclosed(analysis: Analysis, fn: Fn) -> bool:
         ctx = analysis.ctx(caller)
         if not any(t.fq == fn.fq for t, _c in analysis.targets(ctx, ev)):
             continue
-        wrapped = any(
-            e.kind == K.CALL
-            and e.ref.rpartition(".")[2] == "aclosing"
-            and inside(ev.pos, e.pos)
-            and any(r.is_async and inside(e.pos, r.pos) for r in caller.facts.regions)
-            for e in caller.facts.events
-        )
-        if not wrapped:
+        if not _site_closes(analysis, caller, i, asked):
             return False
         found = True
     return found
+
+
+def _site_closes(analysis: Analysis, caller: Fn, i: int, asked: frozenset[str]) -> bool:
+    """Does the call ``i`` of an async generator close it, or step it to its end, in the task
+    that iterates it?
+
+    * ``async with aclosing(gen(...)) as it:``: closed at the block's end, whatever ends it;
+    * ``it = gen(...)``, iterated by ``async for`` and closed by ``await it.aclose()`` in a
+      ``finally`` around the loop, the local going nowhere else: closed where it is iterated;
+    * ``async for x in gen(...):`` whose body cannot suspend (no await that lets other tasks
+      run) and leaves the loop only at its head (no ``break``, ``return`` or ``raise``): a
+      cancellation reaches the task only inside the generator, which unwinds there, and the
+      loop ends only when the generator is exhausted. (An exception the body raises without a
+      ``raise`` of its own would leave it to the finalizer: an error path, not reported.)
+
+    A caller that is itself an async generator and yields inside the loop (or inside the
+    ``aclosing`` block) hands the pace to its own consumers: it closes the inner one in the
+    task that iterates it only if its own calls do the same (followed three callers up)."""
+    f = caller.facts
+    events = f.events
+    ev = events[i]
+    held = [
+        rid
+        for e in events
+        if e.kind == K.CALL and e.ref.rpartition(".")[2] == "aclosing" and inside(ev.pos, e.pos)
+        for rid, r in enumerate(f.regions)
+        if r.is_async and inside(e.pos, r.pos)
+    ]
+    # ``pace``: an event where the caller yields while the inner generator is open (its
+    # consumers set the pace), -2 if it never does, -1 if the call does not close it
+    if held:
+        pace = next(
+            (j for j, y in enumerate(events) if y.kind == K.YIELD and held[0] in y.regions), -2
+        )
+    elif ev.bind == Bind.LOCAL and ev.name.isidentifier():
+        pace = _iterated_and_closed(f, i, ev.name)
+    elif ev.bind == Bind.NONE:
+        step = next(
+            (
+                j
+                for j in range(i + 1, min(i + 3, len(events)))
+                if events[j].kind == K.AWAIT
+                and events[j].name == "async for"
+                and events[j].pos == ev.pos
+            ),
+            -1,
+        )
+        if step < 0:
+            return False
+        body = _loop_body(f, step)
+        if body is None:
+            return False
+        ctx = analysis.ctx(caller)
+        if any(
+            events[j].kind in (K.RETURN, K.RAISE)
+            or (events[j].kind == K.AWAIT and analysis.summaries.suspending(ctx, j))
+            for j in body
+        ):
+            return False
+        pace = step if any(events[j].kind == K.YIELD for j in body) else -2
+    else:
+        return False
+    if pace == -1:
+        return False
+    if pace >= 0 and f.is_async and f.is_generator:
+        # (it yields while the inner one is open: its consumers set the pace)
+        if caller.fq in asked:
+            return True
+        return len(asked) <= 3 and _closed_where_iterated(analysis, caller, asked)
+    return True
+
+
+def _iterated_and_closed(f: FunctionFacts, i: int, local: str) -> int:
+    """``it = gen(...)`` at event ``i``: is ``it`` only iterated by ``async for`` and closed by
+    ``await it.aclose()`` in the ``finally`` of a ``try`` whose body holds the loop (or by
+    ``close = getattr(it, "aclose", None)`` ... ``await close()``)? The loop's event (``-2``
+    when nothing in it yields), or -1."""
+    events = f.events
+    loops: list[int] = []
+    closed: list[int] = []
+    binding = next((j for j in range(i + 1, len(events)) if events[j].kind == K.LOCAL), -1)
+    for j, e in enumerate(events):
+        if j in (i, binding):
+            continue
+        if e.kind == K.AWAIT and e.name == "async for" and e.ref == local:
+            loops.append(j)
+        elif e.kind == K.CALL and e.ref == f"{local}.aclose" and e.bind == Bind.AWAITED:
+            closed.append(j)
+        elif (
+            e.kind == K.CALL
+            and e.ref == "getattr"
+            and e.bind == Bind.LOCAL
+            and e.args[:2] == (local, "const")
+        ):
+            getter = e.name  # (``close = getattr(it, "aclose", None)``)
+            closed.extend(
+                k
+                for k, c in enumerate(events)
+                if c.kind == K.CALL and c.ref == getter and c.bind == Bind.AWAITED
+            )
+        elif e.kind == K.LOCAL and e.ref == local:
+            return -1  # bound again: another object
+        elif e.kind == K.CALL and any(
+            a == local or a.partition("=")[2] == local or a.startswith(local + ".") for a in e.args
+        ):
+            return -1  # handed on
+        elif (e.kind in (K.RETURN, K.YIELD) and e.ref == local) or (
+            e.value is not None
+            and e.value.kind != "iter"  # (an element of it: ``for chunk in it``)
+            and e.value.ref != "getattr"  # (the getter of its ``aclose``)
+            and local in e.value.names
+        ):
+            return -1  # returned, yielded or stored as it is
+    if local in f.returns_refs or not loops or not closed:
+        return -1
+    for t in f.tries:
+        if t.final_first < 0:
+            continue
+        if all(t.first <= j < t.body_end for j in loops) and any(
+            t.final_first <= j < t.final_last for j in closed
+        ):
+            body = _loop_body(f, loops[0])
+            return loops[0] if body is None or any(events[j].kind == K.YIELD for j in body) else -2
+    return -1
+
+
+def _loop_body(f: FunctionFacts, step: int) -> set[int] | None:
+    """The events of the body of the ``async for`` whose step is event ``step``, when every
+    way out of the body goes back to the loop's head; None if some path leaves it otherwise
+    (a ``break``, an edge past the loop). An exception raised in the body is not followed
+    into the handlers (what :func:`_site_closes` asks of the body is that nothing in it
+    suspends or leaves on purpose)."""
+    events = f.events
+    b = step + 1
+    if b >= len(events) or events[b].kind != K.BRANCH or len(events[b].succ) < 2:
+        return None
+    head = step - 1 if step > 0 and events[step - 1].kind == K.NOP else step
+    start, past = events[b].succ[0], events[b].succ[1]
+    handlers = {e.handler for e in events if e.handler >= 0}
+    body: set[int] = set()
+    todo = [start]
+    while todo:
+        j = todo.pop()
+        if j in body or j in (head, step) or j in handlers:
+            continue
+        if j == past or events[j].kind == K.EXIT:
+            return None
+        body.add(j)
+        todo.extend(events[j].succ)
+    return body
 
 
 def _gate(f: FunctionFacts, i: int) -> str:
