@@ -184,6 +184,15 @@ def _life_hook(call: Event, arg: str) -> bool:
     return is_kw(arg) and _LIFE_HOOK.search(arg.partition("=")[0]) is not None
 
 
+def _life_hook_fn(f: FunctionFacts) -> bool:
+    """Is ``f`` a hook of the application's start-up or shutdown: registered by a framework's
+    decorator of that name (``@driver.on_startup``, ``@app.on_shutdown``), or a module
+    function named for it (``async def on_startup():``)? A framework runs it once."""
+    if any(_LIFE_HOOK.search(seg) for d in f.decorators for seg in split_ref(d)[1:]):
+        return True
+    return f.cls is None and f.parent is None and _LIFE_HOOK.search(f.name) is not None
+
+
 # base classes that say nothing about who calls the class's callbacks
 _NEUTRAL_BASES = (
     *("typing.", "typing_extensions.", "abc.", "dataclasses.", "builtins.", "enum."),
@@ -884,6 +893,9 @@ class Concurrency:
         self.tracker.note(fn.module.module)  # its other functions and its imports
         if _runs_its_own_loop(fn.module):
             return None  # a program's part (a CLI's command), not an API for others to call
+        if self._setup_only(fn):
+            return None  # the project runs it once, at set-up (``init_db()`` from a start-up
+            # hook): that is how it is meant to be called
         label = (
             f"`{short(fn)}` is a public coroutine: any number of tasks may run it at once, "
             "and module state is one for all of them"
@@ -1013,6 +1025,7 @@ class Concurrency:
         out = bool(callers) and all(
             self._once_per_object(c.facts.name)
             or c.facts.name in ("__init__", "__post_init__")
+            or _life_hook_fn(c.facts)
             or (c.fq != fn.fq and self._setup_only(c, depth + 1))
             for c, _e, _rel, _label in callers
         )
