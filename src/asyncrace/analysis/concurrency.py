@@ -193,6 +193,16 @@ def _life_hook_fn(f: FunctionFacts) -> bool:
     return f.cls is None and f.parent is None and _LIFE_HOOK.search(f.name) is not None
 
 
+# ``async with`` scopes that cancel what runs inside them when their time is up
+_TIMEOUT_SCOPES = frozenset(
+    {"timeout", "timeout_at", "fail_after", "fail_at", "move_on_after", "move_on_at"}
+)
+# calls that wait for an awaitable and cancel it when their time is up
+_TIMED_WAITS = frozenset({"wait_for"})
+# calls that start an awaitable in a task of its own and hand back the task
+_TASK_STARTS = frozenset({"create_task", "ensure_future"})
+
+
 # base classes that say nothing about who calls the class's callbacks
 _NEUTRAL_BASES = (
     *("typing.", "typing_extensions.", "abc.", "dataclasses.", "builtins.", "enum."),
@@ -435,6 +445,7 @@ class Concurrency:
         self._locking: Memo[str, Step | None] = Memo(t)
         self._caller_memo: Memo[tuple[str, str], list[tuple[Fn, Event, str, str]]] = Memo(t)
         self._setup_memo: Memo[str, bool] = Memo(t)
+        self._canceller_memo: Memo[str, Step | None] = Memo(t)
         self._site_memo: Memo[tuple[str, str], _CallSites] = Memo(t)
         self._stored_memo: Memo[tuple[str, str], list[tuple[Fn, int, str]]] = Memo(t)
         self._arg_memo: Memo[tuple[str, str], dict[str, list[tuple[Fn, Event, int, str, str]]]] = (
@@ -1030,6 +1041,88 @@ class Concurrency:
             for c, _e, _rel, _label in callers
         )
         return self._setup_memo.finish(fn.fq, out)
+
+    # -- who cancels ---------------------------------------------------------------------------
+    def canceller(self, fn: Fn) -> Step | None:
+        """What can cancel ``fn`` while it waits, found in the project (for the evidence of a
+        cancellation finding): a timeout around a call that reaches it (``wait_for(...)``,
+        ``async with asyncio.timeout(...)``, anyio's ``fail_after``/``move_on_after``), or
+        ``.cancel()`` of the task it is started in (``self._task = create_task(self._run())``
+        ... ``self._task.cancel()``), up to three callers up; else, when it or a caller on the
+        way is a public coroutine, that coroutine's callers (their timeouts, their task
+        groups). None when nothing is found: the finding then rests on what every await is,
+        a point where a cancellation can land."""
+        found = self._canceller_memo.get(fn.fq)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._canceller_memo.start(fn.fq, None)
+        seen = {fn.fq}
+        order = [fn]
+        frontier = [fn]
+        step: Step | None = None
+        for _depth in range(3):
+            nxt: list[Fn] = []
+            for g in frontier:
+                for c, ev, _rel, _label in self._callers(g):
+                    step = self._cancels_call(c, ev, g)
+                    if step is not None:
+                        return self._canceller_memo.finish(fn.fq, step)
+                    if c.fq not in seen and c.facts.is_async:
+                        seen.add(c.fq)
+                        order.append(c)
+                        nxt.append(c)
+            frontier = nxt
+        for g in order:
+            if self.api_entry(g) is not None:
+                step = def_step(
+                    g,
+                    f"`{short(g)}` is a public coroutine: a caller's timeout or task group "
+                    "can cancel it while it waits",
+                )
+                break
+        return self._canceller_memo.finish(fn.fq, step)
+
+    def _cancels_call(self, caller: Fn, ev: Event, fn: Fn) -> Step | None:
+        """Does ``caller``'s call ``ev`` of ``fn`` run under a timeout, or in a task that
+        ``caller``'s object (or ``caller`` itself) cancels?"""
+        f = caller.facts
+        for rid in ev.regions:
+            region = f.regions[rid]
+            if region.ref.removesuffix("()").rpartition(".")[2] in _TIMEOUT_SCOPES:
+                return fn_step(
+                    caller,
+                    region.pos,
+                    f"`{short(caller)}` calls `{short(fn)}` under `{region.ref}`: the timeout "
+                    "cancels it there",
+                )
+        for e in f.events:
+            if e is ev or e.kind != K.CALL or not inside(ev.pos, e.pos):
+                continue
+            last = e.ref.rpartition(".")[2]
+            if last in _TIMED_WAITS:
+                return fn_step(
+                    caller,
+                    at(e),
+                    f"`{short(caller)}` waits for `{short(fn)}` under `{last}`: the timeout "
+                    "cancels it there",
+                )
+            if last in _TASK_STARTS and e.bind in (Bind.ATTR, Bind.LOCAL) and e.name:
+                handle = e.name
+                if handle.startswith("self.") and f.cls is not None:
+                    cls = self.index.method_fn(caller)
+                    methods = list(self.index.methods_of(self.index.mro(cls))) if cls else []
+                else:
+                    methods = [caller]
+                for m in methods:
+                    for c in m.facts.events:
+                        if c.kind == K.CALL and c.ref == f"{handle}.cancel":
+                            return fn_step(
+                                m,
+                                at(c),
+                                f"`{short(m)}` cancels the task that runs `{short(fn)}` "
+                                f"(`{handle}`, started in `{short(caller)}`)",
+                            )
+        return None
 
     def _once_per_object(self, name: str) -> bool:
         """A set-up or tear-down method (``lifecycle``), or one that tears down a part of the

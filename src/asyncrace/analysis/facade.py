@@ -80,6 +80,7 @@ class Analysis:
         self.kept_verdicts = c.kept_verdicts
         self.keep_verdicts = c.keep_verdicts
         self.api_entry = c.api_entry
+        self.canceller = c.canceller
         self.locking_site = c.locking_site
 
     @property

@@ -1398,7 +1398,14 @@ def _iterated_and_closed(f: FunctionFacts, i: int, local: str) -> int:
     events = f.events
     loops: list[int] = []
     closed: list[int] = []
-    binding = next((j for j in range(i + 1, len(events)) if events[j].kind == K.LOCAL), -1)
+    binding = next(
+        (
+            j
+            for j in range(i + 1, len(events))
+            if events[j].kind == K.LOCAL and events[j].ref == local
+        ),
+        -1,
+    )
     for j, e in enumerate(events):
         if j in (i, binding):
             continue

@@ -56,7 +56,7 @@ from asyncrace.analysis.summaries import (
     short,
 )
 from asyncrace.diagnostic import Diagnostic
-from asyncrace.rules.base import make, module_functions, shown
+from asyncrace.rules.base import make, module_functions, shown, with_step
 
 CODE = "ARC006"
 
@@ -619,11 +619,12 @@ class StateBrokenByCancellation:
                 *(self._pool(analysis, fn) if f.is_async else ()),
                 *(self._thread_acquire(analysis, fn) if f.is_async else ()),
             ]
+            who = analysis.canceller(fn) if found else None
             for d in found:
                 key = (d.span.start.row, d.span.start.column, d.span.end.row, d.span.end.column)
                 if key not in seen:
                     seen.add(key)
-                    yield d
+                    yield d if who is None else with_step(d, who)
 
     # -- shared state of a per-call object dies with the call ------------------------------
     @staticmethod

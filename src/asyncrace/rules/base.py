@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
@@ -24,6 +25,14 @@ class Rule(Protocol):
 
 def span(path: str, pos: Pos) -> Span:
     return Span(path, Location(pos[0], pos[1]), Location(pos[2], pos[3]))
+
+
+def with_step(d: Diagnostic, step: Step) -> Diagnostic:
+    """``d`` with one more step at the end (evidence found after its steps were made)."""
+    related = Related(span(step.path, step.pos), step.label)
+    if related in d.related:
+        return d
+    return dataclasses.replace(d, related=(*d.related, related))
 
 
 def make(

@@ -1,0 +1,50 @@
+"""What ARC006 findings name as the canceller: a caller's timeout, the ``.cancel()`` of the
+task the code runs in, or a public coroutine's callers. ``test_fixtures.py`` checks where
+findings are; this checks the step that says what can cancel the await."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from asyncrace.diagnostic import Diagnostic
+from asyncrace.run.engine import check
+from asyncrace.settings import Settings
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def findings(rel: str) -> dict[int, Diagnostic]:
+    return {d.span.start.row: d for d in check([FIXTURES / rel], Settings()).diagnostics}
+
+
+def last_step(d: Diagnostic) -> tuple[int, str]:
+    r = d.related[-1]
+    return r.span.start.row, r.message
+
+
+def test_each_finding_names_its_canceller() -> None:
+    found = findings("arc006/arc006_bad_cancel_evidence.py")
+    assert sorted(found) == [28, 44, 63, 71]
+    assert last_step(found[28]) == (
+        41,
+        "`Link._ping` waits for `Link._request` under `wait_for`: the timeout cancels it there",
+    )
+    assert last_step(found[44]) == (
+        59,
+        "`Link.restart` cancels the task that runs `Link._pump` (`self._task`, started in "
+        "`Link.start`)",
+    )
+    assert last_step(found[63]) == (
+        62,
+        "`Link.send` is a public coroutine: a caller's timeout or task group can cancel it "
+        "while it waits",
+    )
+
+
+def test_no_canceller_found_adds_no_step() -> None:
+    found = findings("arc006/arc006_bad_cancel_evidence.py")
+    # ``_drain``: private, called by nothing in the project
+    assert last_step(found[71]) == (
+        76,
+        "the change is undone here, but only once the `try` has been entered",
+    )
