@@ -315,6 +315,11 @@ class LockModel:
         lc = self.classify(fq) if fq else None
         return (lc, fq) if lc is not None and not lc.inner_attr else None
 
+    def registry(self, cls_fq: str, attr: str) -> LockInfo | None:
+        """The lock kind ``self.<attr>`` of the class holds per key, when it is a registry of
+        locks (:meth:`_find_registry`)."""
+        return self._registry(cls_fq, attr)
+
     def _registry(self, cls_fq: str, attr: str) -> LockInfo | None:
         key = (cls_fq, attr)
         found = self._registries.get(key)

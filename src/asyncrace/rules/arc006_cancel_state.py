@@ -459,6 +459,28 @@ def _fresh_key_entry(analysis: Analysis, fn: Fn, ci: int, op: _Op) -> bool:
     return True
 
 
+def _lock_left_unlocked(analysis: Analysis, fn: Fn, op: _Op) -> bool:
+    """An asyncio lock (or semaphore) put under a key into a registry of locks
+    (``lock = self._locks.get(k)``; ``if lock is None: lock = asyncio.Lock();
+    self._locks[k] = lock``; ``async with lock: ...``; ``del self._locks[k]``): a cancellation
+    that skips the removal leaves an unlocked lock (``async with`` released it), which the next
+    caller for that key takes and uses as a new one would be used. One entry is left, no state
+    is broken. Not a condition or an event, whose waiters wait for a wake-up that nobody left
+    behind will give."""
+    if op.kind != "item" or not op.put:
+        return False
+    segs = split_ref(op.state)
+    if len(segs) != 2 or segs[0] != "self":
+        return False
+    cls = analysis.index.method_fn(fn)
+    if cls is None:
+        return False
+    info = analysis.locks.registry(cls, segs[1])
+    if info is None or info.kind != "async":
+        return False
+    return info.type_fq.rpartition(".")[2] in ("Lock", "Semaphore", "BoundedSemaphore")
+
+
 # calls and modules that draw a fresh random key
 _RANDOM_CALLS = frozenset(
     {"uuid1", "uuid4", "urandom", "token_hex", "token_bytes", "token_urlsafe", "getrandbits"}
@@ -809,6 +831,7 @@ class StateBrokenByCancellation:
             or _unread(analysis, fn, op, self._never_read)
             or _own_loop_flag(analysis, fn, ci, op)
             or _fresh_key_entry(analysis, fn, ci, op)
+            or _lock_left_unlocked(analysis, fn, op)
         ):
             return None
         for t in f.tries:
@@ -908,6 +931,7 @@ class StateBrokenByCancellation:
             or _unread(analysis, fn, op, self._never_read)
             or _own_loop_flag(analysis, fn, ci, op)
             or _fresh_key_entry(analysis, fn, ci, op)
+            or _lock_left_unlocked(analysis, fn, op)
         ):
             return None
         undos = (state_op(e) for e in fn.facts.events[ci + 1 :])  # a bracket's undo comes later
