@@ -199,8 +199,8 @@ _TIMEOUT_SCOPES = frozenset(
 )
 # calls that wait for an awaitable and cancel it when their time is up
 _TIMED_WAITS = frozenset({"wait_for"})
-# calls that start an awaitable in a task of its own and hand back the task
-_TASK_STARTS = frozenset({"create_task", "ensure_future"})
+# the spawners that hand back the task (or future) they start, which can be cancelled
+_TASK_STARTS = SPAWNERS & {"create_task", "ensure_future", "run_coroutine_threadsafe"}
 
 
 # base classes that say nothing about who calls the class's callbacks
