@@ -8,7 +8,7 @@ duplicate agents, double connections, a cache filled twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from asyncrace.analysis.concurrency import ANY, AWAIT_WRAPPERS, OBJECT, Verdict
 from asyncrace.analysis.facade import Analysis
@@ -526,15 +526,22 @@ class GuardBeforeRegistration:
         def is_await(j: int, ev: Event) -> bool:
             return ev.kind == K.AWAIT and analysis.suspending(ctx, j)
 
+        def takes_lock(j: int) -> bool:
+            ev = f.events[j]
+            return (
+                ev.name in ("async with", "async with exit")
+                and analysis.locks.lock_of(ctx, ev.ref) is not None
+            )
+
         for i, aw in search(f, [absent_start], stop=stop, hit=hit, is_await=is_await):
             if _reaches(f, present_start, i, avoid=b) and (
                 aw < 0 or _reaches(f, present_start, aw, avoid=b)
             ):
                 # registration and await are reached whatever the check said: it guards neither
                 continue
-            if (i not in callee_regs and _memo_of_a_read(f, b, i, fn.module.functions)) or (
-                i in callee_regs and _read_that_stores(f, b, i)
-            ):
+            if (
+                i not in callee_regs and _memo_of_a_read(f, b, i, fn.module.functions, takes_lock)
+            ) or (i in callee_regs and _read_that_stores(f, b, i)):
                 continue  # two tasks fetch the same data and store equal values: a wasted
                 # round trip, not a second run of work that must happen once
             here = fn.module.path
@@ -645,7 +652,11 @@ def _reads_only(ev: Event, held_ok: bool = False) -> bool:
 
 
 def _memo_of_a_read(
-    f: FunctionFacts, b: int, i: int, module_functions: Mapping[str, FunctionFacts]
+    f: FunctionFacts,
+    b: int,
+    i: int,
+    module_functions: Mapping[str, FunctionFacts],
+    takes_lock: Callable[[int], bool] = lambda _j: False,
 ) -> bool:
     """Is the registration at ``i`` a memo of what a read returned: the value stored is the
     result of the awaited call (``self._url = await self._client.get_queue_url(name)``, or
@@ -660,7 +671,8 @@ def _memo_of_a_read(
     The registration may also be a flag set once the memo is stored (``if self._ready:
     return``; ``self._creds = await asyncio.to_thread(self._get_default)``; ``self._ready =
     True``): the memo is then read back anywhere in the module (by the methods the lazy set-up
-    serves)."""
+    serves). Taking or letting go of a lock on the way (``async with self._cache_lock:``
+    around the check or the store, ``takes_lock``) makes nothing: it is no await of a call."""
     w = f.events[i]
     if w.kind not in (K.WRITE, K.SETITEM) or w.value is None:
         return False
@@ -675,6 +687,8 @@ def _memo_of_a_read(
             if ev.bind == Bind.LOCAL and ev.name:
                 calls[ev.name] = ev  # ``fut = run_in_thread(...)``: what the local holds
         elif ev.kind == K.AWAIT:
+            if takes_lock(j):
+                continue
             if not _awaits_a_read(calls, ev):
                 return False
             fetched.add(ev.ref)
