@@ -60,7 +60,9 @@ _ASYNCIO_LOCKS = frozenset(
 def _cannot_suspend(analysis: Analysis, ctx: Ctx, fn: Fn, e: Event) -> bool:
     """An await that never gives the loop away: leaving ``async with`` an asyncio lock (its
     release is synchronous), or entering one that no task ever holds across a suspension, so
-    that the acquire always finds it free and takes it at once."""
+    that the acquire always finds it free and takes it at once. (Awaits of coroutines of the
+    project that never suspend, ``await self.to_csv()`` with no await inside, are the
+    summaries' ``suspending``.)"""
     if e.kind != K.AWAIT or e.name not in ("async with", "async with exit"):
         return False
     lock = analysis.locks.lock_of(ctx, e.ref)
@@ -143,10 +145,11 @@ class ThreadLockHeldAcrossAwait:
                     # is judged as that ``async with`` is)
                 awaits = [
                     e
-                    for e in f.events[region.first : region.last]
+                    for j, e in enumerate(f.events[region.first : region.last], region.first)
                     if e.kind == suspend
                     and rid in e.regions
                     and not _cannot_suspend(analysis, ctx, fn, e)
+                    and (e.kind != K.AWAIT or analysis.suspending(ctx, j))
                 ]
                 if not awaits:
                     continue
