@@ -123,8 +123,9 @@ class LockInfo:
     # how it is known (path, position, what): the factory that made it, the context manager
     # function that takes it for its ``with`` block
     via: tuple[tuple[str, Pos, str], ...] = ()
-    # taken by an ``async with`` of an object of its own (its ``__aenter__`` takes it), inside
-    # the context manager function that ``via`` names
+    # taken by an ``async with`` of an object of its own (its ``__aenter__`` takes it), or by
+    # an acquire that gives up rather than waits (``acquire(blocking=False)`` polled in an
+    # async function), inside the context manager function that ``via`` names
     entered_async: bool = False
 
     @property
@@ -604,6 +605,11 @@ class LockModel:
                 continue
             lock = self.lock_of(ctx, owner)
             if lock is not None:
+                if e.args and f.is_async:
+                    # ``while not lock.acquire(blocking=False): await asyncio.sleep(...)``: a
+                    # second holder gives up and tries again (``blocking_acquire``: with an
+                    # argument, it does not wait for the lock), suspending between tries
+                    lock = dataclasses.replace(lock, entered_async=True)
                 return lock, e.show or e.pos, owner
         return None
 
