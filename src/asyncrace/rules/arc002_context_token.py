@@ -493,7 +493,9 @@ class ContextTokenCrossesHandler:
             if analysis.overridden(rel.fn, fn) or analysis.overridden(fn, rel.fn):
                 continue  # one of the two is a base method the other's class overrides: the
                 # two never run on one object
-            if _paired_in_one_call(analysis, fn, rel.fn):
+            if _paired_in_one_call(analysis, fn, rel.fn) or _record_released_by_callers(
+                analysis, fn, rel.fn
+            ):
                 continue  # made and released by one activation of one caller: one task
             if _life_pair(fn, rel.fn, analysis) and self._concurrent(analysis, fn) is None:
                 continue  # set when the object starts, reset when it stops: once per life
@@ -1171,6 +1173,57 @@ def _paired_in_one_call(analysis: Analysis, made: Fn, released: Fn) -> bool:
         if any(r not in after for _c2, r in releasers):
             return False
     return analysis.concurrent(g).answer is not True
+
+
+def _record_released_by_callers(analysis: Analysis, made: Fn, released: Fn) -> bool:
+    """``bound = await bind_request(...)``, then ``bound.reset()``: the token goes into a
+    record of ``released``'s class that ``made`` returns, and every caller of ``made`` in the
+    project keeps the record in a local it hands nowhere and calls ``released`` on it after
+    the call (in its ``finally``): each activation of a caller makes and releases its own
+    token, in one task, in order (hindsight's bound LLM request, set 28)."""
+    cls = released.facts.cls
+    if cls is None or released.facts.parent is not None:
+        return False
+    short_cls = cls.rpartition(".")[2]
+    if not any(
+        r.partition("(")[0].rpartition(".")[2] == short_cls for r in made.facts.returns_refs
+    ):
+        return False
+    makers = _callers_of(analysis, made)
+    if not makers:
+        return False
+    for caller, i in makers:
+        f = caller.facts
+        if f.is_generator and not _is_cm(caller):
+            return False  # a plain generator's rest may run in another task
+        ev = f.events[i]
+        local = ev.name if ev.bind == Bind.LOCAL else ""
+        if not local and ev.bind == Bind.AWAITED:
+            local = next(
+                (
+                    e.ref
+                    for e in f.events[i + 1 : i + 3]
+                    if e.kind == K.LOCAL and e.value is not None and e.value.ref == ev.ref
+                ),
+                "",
+            )
+        if not local or local in f.returns_refs:
+            return False
+        method = f"{local}.{released.facts.name}"
+        releases = [j for j, e in enumerate(f.events) if e.kind == K.CALL and e.ref == method]
+        after = reachable(f, [i])
+        if not releases or any(j not in after for j in releases):
+            return False
+        for e in f.events:
+            if (e.kind == K.CALL and any(_kw_value(a) == local for a in e.args)) or (
+                e.kind in (K.WRITE, K.SETITEM, K.LOCAL)
+                and e.ref != local
+                and e.value is not None
+                and e.value.ref == local
+            ):
+                return False  # handed on, or kept under another name (``bound.llm``, a
+                # field of it, is not the record)
+    return True
 
 
 # builtins and container methods that run an iterable to its end before they return
