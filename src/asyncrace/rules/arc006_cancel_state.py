@@ -629,6 +629,18 @@ class StateBrokenByCancellation:
         self._unread.start(key, False)
         return self._unread.finish(key, _never_read(analysis, fn, state, self._uses))
 
+    def _left_harmless(self, analysis: Analysis, fn: Fn, ci: int, op: _Op) -> bool:
+        """Is what a cancellation leaves of ``op`` harmless or chosen: kept on purpose, read by
+        nobody, a loop's own flag, an entry under a fresh random key, an unlocked lock of a
+        registry (the shapes of committed state that are no finding, asked by both forms)."""
+        return (
+            _kept_on_cancel(fn.facts, ci, op)
+            or _unread(analysis, fn, op, self._never_read)
+            or _own_loop_flag(analysis, fn, ci, op)
+            or _fresh_key_entry(analysis, fn, ci, op)
+            or _lock_left_unlocked(analysis, fn, op)
+        )
+
     def check(self, analysis: Analysis, module: ModuleFacts) -> Iterator[Diagnostic]:
         for fn in module_functions(analysis, module):
             f = fn.facts
@@ -826,13 +838,7 @@ class StateBrokenByCancellation:
     ) -> Diagnostic | None:
         f = fn.facts
         events = f.events
-        if (
-            _kept_on_cancel(f, ci, op)
-            or _unread(analysis, fn, op, self._never_read)
-            or _own_loop_flag(analysis, fn, ci, op)
-            or _fresh_key_entry(analysis, fn, ci, op)
-            or _lock_left_unlocked(analysis, fn, op)
-        ):
+        if self._left_harmless(analysis, fn, ci, op):
             return None
         for t in f.tries:
             if t.first <= ci:
@@ -926,13 +932,7 @@ class StateBrokenByCancellation:
     ) -> Diagnostic | None:
         if not _acquire_like(op) or analysis.lifecycle.intersection(fn.facts.qualname.split(".")):
             return None  # a cancelled start or stop (or what it runs) abandons the object
-        if (
-            _kept_on_cancel(fn.facts, ci, op)
-            or _unread(analysis, fn, op, self._never_read)
-            or _own_loop_flag(analysis, fn, ci, op)
-            or _fresh_key_entry(analysis, fn, ci, op)
-            or _lock_left_unlocked(analysis, fn, op)
-        ):
+        if self._left_harmless(analysis, fn, ci, op):
             return None
         undos = (state_op(e) for e in fn.facts.events[ci + 1 :])  # a bracket's undo comes later
         if not any(u is not None and _undoes(op, u, strict=True) for u in undos):
