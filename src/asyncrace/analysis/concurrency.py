@@ -436,6 +436,7 @@ class Concurrency:
         t = self.tracker = index.tracker
         self._evidence: Memo[tuple[str, int], Step | None] = Memo(t)
         self._per_call: Memo[str, bool] = Memo(t)
+        self._kept: Memo[str, frozenset[str]] = Memo(t)
         self._verdicts: Memo[tuple[str, str], Verdict] = Memo(t)
         self._own: Memo[tuple[str, str], Verdict | None] = Memo(t)
         self._args_by_module: dict[
@@ -1860,6 +1861,33 @@ class Concurrency:
             found = self._per_call.finish(key, self._per_call_class(cls_fq, public))
         return found  # type: ignore[no-any-return]
 
+    def _kept_types(self, which: str) -> frozenset[str]:
+        """The classes whose instances live beyond a call, once for the project (a scan per
+        class asked grew with the product of classes and modules): ``"globals"``, the types of
+        module variables (every module's variables read); ``"attrs"``, the types of the
+        attributes classes keep, declared dataclass fields aside (a class added that holds
+        one changes the answer). Memoized, so a hit replays the reads."""
+        found = self._kept.get(which)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._kept.start(which, frozenset())
+        if which == "globals":
+            self.tracker.note(GLOBALS_KEY)
+            out = frozenset(
+                self.index.resolve(m, t)
+                for m in self.index.modules.values()
+                for t in m.global_types.values()
+            )
+        else:
+            self.tracker.note(ATTR_TYPES_KEY)
+            out = frozenset(
+                t
+                for ci in self.index.classes.values()
+                for attr, t in ci.attr_types.items()
+                if attr not in ci.facts.fields
+            )
+        return self._kept.finish(which, out)
+
     def _per_call_class(self, cls_fq: str, public: bool) -> bool:
         name = cls_fq.rsplit(".", 1)[-1]
         if (
@@ -1868,20 +1896,14 @@ class Concurrency:
             or self.index.subclasses(cls_fq)
         ):
             return False
-        self.tracker.note(GLOBALS_KEY)  # every module's variables
-        for m in self.index.modules.values():
-            if any(self.index.resolve(m, t) == cls_fq for t in m.global_types.values()):
-                return False  # a module-level instance: shared by every importer
-        self.tracker.note(ATTR_TYPES_KEY)  # a class added that holds one changes the answer
-        for ci in self.index.classes.values():
-            if any(
-                t == cls_fq and attr not in ci.facts.fields for attr, t in ci.attr_types.items()
-            ):
-                # an attribute of another class holds one: a class attribute made once
-                # (``streams = _Streams()``), or ``self.x = transport`` kept by a longer-lived
-                # object (an annotated dataclass field is only a declaration: its instances
-                # are made, and checked, where they are made)
-                return False
+        if cls_fq in self._kept_types("globals"):
+            return False  # a module-level instance: shared by every importer
+        if cls_fq in self._kept_types("attrs"):
+            # an attribute of another class holds one: a class attribute made once
+            # (``streams = _Streams()``), or ``self.x = transport`` kept by a longer-lived
+            # object (an annotated dataclass field is only a declaration: its instances
+            # are made, and checked, where they are made)
+            return False
         made = False
         for caller, i in self.summaries.calls_by_name(name):
             e = caller.facts.events[i]

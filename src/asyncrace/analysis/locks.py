@@ -159,7 +159,7 @@ class LockModel:
         self._classes: Memo[str, _LockClass | None] = Memo(index.tracker)
         self._factories: Memo[str, _Made | None] = Memo(index.tracker)
         self._producers: Memo[tuple[str, str], str] = Memo(index.tracker)
-        self._registries: Memo[tuple[str, str], LockInfo | None] = Memo(index.tracker)
+        self._registries: Memo[str, dict[str, LockInfo]] = Memo(index.tracker)
         self._wrapping = 0  # depth of context-manager functions being looked through
 
     # -- types --------------------------------------------------------------------------------
@@ -322,18 +322,19 @@ class LockModel:
         return self._registry(cls_fq, attr)
 
     def _registry(self, cls_fq: str, attr: str) -> LockInfo | None:
-        key = (cls_fq, attr)
-        found = self._registries.get(key)
+        found = self._registries.get(cls_fq)
         if found is MISS:
-            self._registries.start(key, None)
-            found = self._registries.finish(key, self._find_registry(cls_fq, attr))
-        return found  # type: ignore[no-any-return]
+            self._registries.start(cls_fq, {})
+            found = self._registries.finish(cls_fq, self._find_registries(cls_fq))
+        return found.get(attr)  # type: ignore[no-any-return]
 
-    def _find_registry(self, cls_fq: str, attr: str) -> LockInfo | None:
-        """Is ``self.<attr>`` of the class a container of locks: made a ``defaultdict`` of a
-        lock class, or given a lock (made there, or a local made as one) under a key?"""
+    def _find_registries(self, cls_fq: str) -> dict[str, LockInfo]:
+        """The attributes ``self.<attr>`` of the class that are containers of locks: made a
+        ``defaultdict`` of a lock class, or given a lock (made there, or a local made as one)
+        under a key; the first such place of each, in the order of the MRO, the methods and
+        their events (one pass over the class for all its attributes)."""
         idx = self.index
-        target = f"self.{attr}"
+        out: dict[str, LockInfo] = {}
         for c in idx.mro(cls_fq):
             idx.tracker.note(c.module.module)  # its methods, however many
             for q in c.facts.methods.values():
@@ -343,19 +344,32 @@ class LockModel:
                 ctx = Ctx(fn, cls_fq)
                 for e in fn.facts.events:
                     found: tuple[_LockClass, str] | None = None
-                    if e.kind == K.CALL and e.bind == Bind.ATTR and e.name == target and e.args:
-                        if idx.resolve(fn.module, e.ref) == "collections.defaultdict":
+                    if e.kind == K.CALL and e.bind == Bind.ATTR and e.args:
+                        target = e.name
+                        if (
+                            target.startswith("self.")
+                            and target.count(".") == 1
+                            and target[5:] not in out
+                            and idx.resolve(fn.module, e.ref) == "collections.defaultdict"
+                        ):
                             found = self._lock_ctor(ctx, e.args[0])
-                    elif e.kind == K.SETITEM and e.ref == target and e.value is not None:
-                        if e.value.kind == "call":
-                            found = self._lock_ctor(ctx, e.value.ref)
-                        elif e.value.kind == "name":
-                            found = self._made_as_lock(ctx, e.value.ref)
+                    elif e.kind == K.SETITEM and e.value is not None:
+                        target = e.ref
+                        if (
+                            target.startswith("self.")
+                            and target.count(".") == 1
+                            and target[5:] not in out
+                        ):
+                            if e.value.kind == "call":
+                                found = self._lock_ctor(ctx, e.value.ref)
+                            elif e.value.kind == "name":
+                                found = self._made_as_lock(ctx, e.value.ref)
                     if found is not None:
+                        attr = target[5:]
                         lc, type_fq = found
                         owner = idx.attr_owner(cls_fq, attr)
-                        return LockInfo(f"{owner}.{attr}[]", lc.kind, lc.reentrant, type_fq)
-        return None
+                        out[attr] = LockInfo(f"{owner}.{attr}[]", lc.kind, lc.reentrant, type_fq)
+        return out
 
     def _identity(self, ctx: Ctx, ref: str, type_fq: str) -> str:
         if ref.startswith("global:"):
