@@ -2052,7 +2052,20 @@ def _per_element(f: FunctionFacts, call: Event) -> bool:
     if len(segs) != 2 or not segs[0].isidentifier():
         return False
     binds = [e for e in f.events if e.kind == K.LOCAL and e.ref == segs[0]]
-    return bool(binds) and all(e.value is not None and e.value.kind == "iter" for e in binds)
+    if not binds:
+        return False
+    if all(e.value is not None and e.value.kind in ("iter", "comp") for e in binds):
+        return True
+    # a comprehension's own variable, whatever the name is bound to elsewhere in ``f``
+    # (``gather(*[sub.stop() for sub in subs])`` after ``sub = self.subs.pop(i)``): its
+    # ``for`` lies within the call that holds ``call``
+    outer = [
+        e.pos for e in f.events if e.kind == K.CALL and e is not call and inside(call.pos, e.pos)
+    ]
+    return any(
+        b.value is not None and b.value.kind == "comp" and any(inside(b.pos, o) for o in outer)
+        for b in binds
+    )
 
 
 # a call so bound runs what it is handed within its own extent (``_contribution``)

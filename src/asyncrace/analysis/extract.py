@@ -1682,6 +1682,14 @@ class _FunctionBuilder:
         self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp
     ) -> None:
         for gen in node.generators:
+            if isinstance(gen.target, ast.Name):
+                # the comprehension's own variable (kind "comp": its own scope, an element of
+                # what it iterates), so that ``sub.stop()`` in ``[sub.stop() for sub in
+                # subs]`` is known to run on each element, whatever ``sub`` is outside; put
+                # ahead of the reads of the expression, which stay together before what
+                # their value is assigned to (``self.x = [p for p in self.x if ...]``)
+                value = Value("comp", self.ref(gen.iter), _names_in(gen.iter))
+                self.emit(K.LOCAL, gen.target, ref=gen.target.id, value=value)
             self.expr(gen.iter, Bind.NONE)
             if gen.is_async:
                 self.emit(K.AWAIT, gen.iter, ref=self.ref(gen.iter), name="async for")

@@ -119,7 +119,8 @@ class Bind(IntEnum):
 class Value:
     """Summary of an assigned expression."""
 
-    kind: str  # "const", "name", "attr", "call", "iter" (a loop variable), "other"
+    kind: str  # "const", "name", "attr", "call", "iter" (a loop variable), "comp" (a
+    # comprehension's variable: its own scope, an element of what it iterates), "other"
     ref: str = ""  # the name/attr ref; the callee ref of a call (awaited or not); for a
     # constant, "falsy" (None, False, 0, empty) or "truthy"
     names: tuple[str, ...] = ()  # every plain name loaded in the expression

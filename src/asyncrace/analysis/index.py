@@ -743,6 +743,9 @@ class Index:
         v2 = self._first_locals(fn).get(name)
         if v2 is not None:
             if v2.kind == "call":
+                if v2.ref.endswith((".get", ".pop", ".setdefault")):
+                    # an element of a container attribute (``s = self.sessions.get(k)``)
+                    return self.eval(ctx, v2.ref + "()", depth + 1)
                 return self._call_result(self.eval(ctx, v2.ref, depth + 1))
             if v2.kind in ("name", "attr") and v2.ref != name:
                 return self.eval(ctx, v2.ref, depth + 1)

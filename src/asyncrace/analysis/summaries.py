@@ -947,13 +947,26 @@ class Summaries:
         """``await self._queue.put(item)`` on an ``asyncio.Queue`` every assignment of which
         makes it with no bound (``asyncio.Queue()``): ``put`` returns without suspending."""
         segs = split_ref(call.ref)
-        if len(segs) != 3 or segs[0] != "self" or segs[2] != "put" or ctx.recv is None:
+        if len(segs) < 3 or segs[-1] != "put":
             return False
-        attr = segs[1]
-        if self.index.attr_type(ctx.recv, attr).rpartition(".")[2] not in _QUEUES:
+        if len(segs) == 3 and segs[0] == "self":
+            owner = ctx.recv
+        else:
+            # the queue of another object of the project (``session.output_queue.put(...)``,
+            # ``session`` a ``ChatSession`` looked up in a typed dict)
+            val = self.index.eval(ctx, ".".join(segs[:-2]))
+            owner = val.fq if isinstance(val, Inst) and val.fq in self.index.classes else None
+        if owner is None:
+            return False
+        return self._unbounded_queue(owner, segs[-2])
+
+    def _unbounded_queue(self, owner: str, attr: str) -> bool:
+        """Is ``<attr>`` of the class ``owner`` an ``asyncio.Queue`` every assignment of which
+        makes it with no bound?"""
+        if self.index.attr_type(owner, attr).rpartition(".")[2] not in _QUEUES:
             return False
         made = False
-        for m in self.index.methods_of(self.index.mro(ctx.recv)):
+        for m in self.index.methods_of(self.index.mro(owner)):
             events = m.facts.events
             for j, e in enumerate(events):
                 if e.kind != K.WRITE or e.ref != f"self.{attr}":
@@ -973,7 +986,7 @@ class Summaries:
         if not made:
             # a dataclass field made by ``field(default_factory=asyncio.Queue)`` and never
             # assigned by a method: the queue class called with no bound
-            factory = self.index.attr_type(ctx.recv, f"{attr}()")
+            factory = self.index.attr_type(owner, f"{attr}()")
             return factory.rpartition(".")[2] in _QUEUES
         return made
 

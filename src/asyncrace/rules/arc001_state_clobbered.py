@@ -43,6 +43,7 @@ def per_call_names(f: FunctionFacts, receiver: set[str]) -> set[str]:
             if (
                 ev.kind == K.LOCAL
                 and ev.value is not None
+                and ev.value.kind != "comp"  # (a comprehension's own: its value is its own)
                 and ev.ref not in tainted
                 and tainted.intersection(ev.value.names)
             ):
