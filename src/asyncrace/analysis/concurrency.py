@@ -1068,20 +1068,42 @@ class Concurrency:
                     step = self._cancels_call(c, ev, g)
                     if step is not None:
                         return self._canceller_memo.finish(fn.fq, step)
-                    if c.fq not in seen and c.facts.is_async:
+                    # (a plain function that returns the coroutine, ``return
+                    # self.do_release(token)``: its callers await it)
+                    if c.fq not in seen and (c.facts.is_async or ev.bind == Bind.RETURNED):
                         seen.add(c.fq)
                         order.append(c)
                         nxt.append(c)
             frontier = nxt
         for g in order:
-            if self.api_entry(g) is not None:
-                step = def_step(
-                    g,
-                    f"`{short(g)}` is a public coroutine: a caller's timeout or task group "
-                    "can cancel it while it waits",
-                )
-                break
+            if g.facts.is_async and self.api_entry(g) is not None:
+                what = "a public coroutine"
+            elif not g.facts.is_async and self._public_function(g):
+                what = "a public function that returns the coroutine"
+            elif g.facts.name in ("__aenter__", "__aexit__") and self._public_function(g):
+                what = "run by its callers' `async with`"
+            else:
+                continue
+            step = def_step(
+                g,
+                f"`{short(g)}` is {what}: a caller's timeout or task group can cancel it "
+                "while it waits",
+            )
+            break
         return self._canceller_memo.finish(fn.fq, step)
+
+    def _public_function(self, fn: Fn) -> bool:
+        """A module function or method of a public class, itself public (or an ``async with``
+        dunder), outside a program's own module: its callers are not all in the project."""
+        f = fn.facts
+        if f.parent is not None:
+            return False
+        if f.name.startswith("_") and f.name not in ("__aenter__", "__aexit__"):
+            return False
+        if f.cls is not None and f.cls.rsplit(".", 1)[-1].startswith("_"):
+            return False
+        self.tracker.note(fn.module.module)
+        return not _runs_its_own_loop(fn.module) and not self._setup_only(fn)
 
     def _cancels_call(self, caller: Fn, ev: Event, fn: Fn) -> Step | None:
         """Does ``caller``'s call ``ev`` of ``fn`` run under a timeout, or in a task that
