@@ -106,10 +106,25 @@ TEARDOWN_VERBS: frozenset[str] = frozenset(
 )
 
 
+# the handler of the event that ends something (``spider_closed``, ``on_disconnect``,
+# ``on_shutdown``): the last word said done, or ``on``/``handle`` and a tear-down verb
+_ENDED_WORDS: frozenset[str] = frozenset({"closed", "stopped", "disconnected", "shutdown"})
+
+
 def teardown_name(name: str) -> bool:
     """Is ``name`` a method that tears its object, or a part of it, down (``close``,
-    ``aclose_events``, ``stop_listening``, ``__aexit__``)?"""
-    return name in ("__aexit__", "__exit__", "__del__") or name.partition("_")[0] in TEARDOWN_VERBS
+    ``aclose_events``, ``stop_listening``, ``__aexit__``), or the handler of the event that
+    ends it (``spider_closed``, ``on_close``, ``handle_disconnect``)?"""
+    if name in ("__aexit__", "__exit__", "__del__") or name.partition("_")[0] in TEARDOWN_VERBS:
+        return True
+    words = [w for w in name.lower().split("_") if w]
+    return len(words) >= 2 and (
+        words[-1] in _ENDED_WORDS
+        or (
+            words[0] in ("on", "handle")
+            and (words[1] in TEARDOWN_VERBS or words[1] in _ENDED_WORDS)
+        )
+    )
 
 
 # calls that take a callback off a list rather than register it (``deregister_callback``,
