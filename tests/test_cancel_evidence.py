@@ -48,3 +48,20 @@ def test_no_canceller_found_adds_no_step() -> None:
         76,
         "the change is undone here, but only once the `try` has been entered",
     )
+
+
+def test_callers_outside_the_project_are_named() -> None:
+    found = findings("arc006/arc006_bad_cancel_evidence_outside.py")
+    assert sorted(found) == [26, 43]
+    # a plain function that returns the coroutine its callers await
+    assert last_step(found[26]) == (
+        22,
+        "`Lease.release` is a public function that returns the coroutine: a caller's timeout "
+        "or task group can cancel it while it waits",
+    )
+    # the exit of an ``async with`` the project's users write
+    assert last_step(found[43]) == (
+        42,
+        "`Channel.__aexit__` is run by its callers' `async with`: a caller's timeout or task "
+        "group can cancel it while it waits",
+    )

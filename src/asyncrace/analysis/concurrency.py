@@ -896,18 +896,10 @@ class Concurrency:
         at once. Evidence enough for state that every task shares (module variables), not for
         one object's state."""
         f = fn.facts
-        if not f.is_async or f.parent is not None or f.name.startswith("_"):
-            return None
-        if f.cls is not None and f.cls.rsplit(".", 1)[-1].startswith("_"):
+        if not f.is_async or f.name.startswith("_") or not self._public_function(fn):
             return None
         if self._lock_decorator(fn) is not None or self.single_consumer(fn):
             return None
-        self.tracker.note(fn.module.module)  # its other functions and its imports
-        if _runs_its_own_loop(fn.module):
-            return None  # a program's part (a CLI's command), not an API for others to call
-        if self._setup_only(fn):
-            return None  # the project runs it once, at set-up (``init_db()`` from a start-up
-            # hook): that is how it is meant to be called
         label = (
             f"`{short(fn)}` is a public coroutine: any number of tasks may run it at once, "
             "and module state is one for all of them"
@@ -1068,20 +1060,45 @@ class Concurrency:
                     step = self._cancels_call(c, ev, g)
                     if step is not None:
                         return self._canceller_memo.finish(fn.fq, step)
-                    if c.fq not in seen and c.facts.is_async:
+                    # (a plain function that returns the coroutine, ``return
+                    # self.do_release(token)``: its callers await it)
+                    if c.fq not in seen and (c.facts.is_async or ev.bind == Bind.RETURNED):
                         seen.add(c.fq)
                         order.append(c)
                         nxt.append(c)
             frontier = nxt
         for g in order:
-            if self.api_entry(g) is not None:
-                step = def_step(
-                    g,
-                    f"`{short(g)}` is a public coroutine: a caller's timeout or task group "
-                    "can cancel it while it waits",
-                )
-                break
+            if g.facts.is_async and self.api_entry(g) is not None:
+                what = "a public coroutine"
+            elif not g.facts.is_async and self._public_function(g):
+                what = "a public function that returns the coroutine"
+            elif g.facts.name in ("__aenter__", "__aexit__") and self._public_function(g):
+                what = "run by its callers' `async with`"
+            else:
+                continue
+            step = def_step(
+                g,
+                f"`{short(g)}` is {what}: a caller's timeout or task group can cancel it "
+                "while it waits",
+            )
+            break
         return self._canceller_memo.finish(fn.fq, step)
+
+    def _public_function(self, fn: Fn) -> bool:
+        """A module function or method of a public class, itself public (or an ``async with``
+        dunder), outside a program's own module (a CLI's command is no API for others to
+        call), that the project does not run only at set-up (``init_db()`` from a start-up
+        hook: that is how it is meant to be called): its callers are not all in the
+        project."""
+        f = fn.facts
+        if f.parent is not None:
+            return False
+        if f.name.startswith("_") and f.name not in ("__aenter__", "__aexit__"):
+            return False
+        if f.cls is not None and f.cls.rsplit(".", 1)[-1].startswith("_"):
+            return False
+        self.tracker.note(fn.module.module)  # its other functions and its imports
+        return not _runs_its_own_loop(fn.module) and not self._setup_only(fn)
 
     def _cancels_call(self, caller: Fn, ev: Event, fn: Fn) -> Step | None:
         """Does ``caller``'s call ``ev`` of ``fn`` run under a timeout, or in a task that

@@ -602,6 +602,29 @@ def _in_loop(events: list[Event], head: int, i: int) -> bool:
     return i <= end
 
 
+def _told_incomplete(f: FunctionFacts, t: Try, i: int, told: tuple[str, ...]) -> bool:
+    """Is the call that returns the resource in ``finally`` handed a local flag that says
+    whether the exchange completed (``reusable = False`` before the ``try``, ``reusable =
+    self._is_reusable(...)`` only after the await ``i``; ``self._release(conn, reusable)``)?
+    A cancellation at ``i`` then hands it a falsy flag: a release told so closes the
+    connection instead of pooling it (why else is it told)."""
+    for arg in told:
+        name = arg.partition("=")[2] if is_kw(arg) else arg
+        if not name.isidentifier():
+            continue
+        binds = [(j, e) for j, e in enumerate(f.events) if e.kind == K.LOCAL and e.ref == name]
+        before = [e for j, e in binds if j < t.first]
+        later = [j for j, e in binds if j >= t.first]
+        if (
+            before
+            and later
+            and all(e.value is not None and e.value.ref == "falsy" for e in before)
+            and all(i < j < t.body_end for j in later)
+        ):
+            return True
+    return False
+
+
 def _try_line(t: Try) -> Pos:
     return (t.pos[0], t.pos[1], t.pos[0], t.pos[1] + 3)
 
@@ -1023,20 +1046,25 @@ class StateBrokenByCancellation:
             if t.final_first < 0:
                 continue
             returned: dict[str, tuple[Step, ...]] = {}
+            flags: dict[str, tuple[str, ...]] = {}  # what the returning call is told
             for i in range(t.final_first, t.final_last):
                 ev = events[i]
                 if ev.kind != K.CALL:
                     continue
                 for r in returned_to_pool(ev):
-                    returned.setdefault(
-                        r, (fn_step(fn, at(ev), f"`{shown(r)}` goes back to the pool here"),)
-                    )
+                    if r not in returned:
+                        returned[r] = (
+                            fn_step(fn, at(ev), f"`{shown(r)}` goes back to the pool here"),
+                        )
+                        flags[r] = ev.args
                 if analysis.same_object_call(ctx, ev):
                     for tfn, tctx in analysis.targets(ctx, ev):
                         for r, rs in analysis.pool_returns(Ctx(tfn, tctx.recv)).items():
                             if r.startswith("self."):
                                 call = fn_step(fn, at(ev), f"calls `{short(tfn)}`")
-                                returned.setdefault(r, (call, *rs))
+                                if r not in returned:
+                                    returned[r] = (call, *rs)
+                                    flags[r] = ev.args
             for r, back in returned.items():
                 if r in ("self", "cls"):
                     continue
@@ -1044,7 +1072,7 @@ class StateBrokenByCancellation:
                 if any(invalidation_in(fn, t, n) for n in names):
                     continue
                 for res in sorted(names):
-                    d = self._mid_exchange(analysis, ctx, fn, t, res, back)
+                    d = self._mid_exchange(analysis, ctx, fn, t, res, back, flags.get(r, ()))
                     if d is not None:
                         row = d.span.start.row
                         if row not in reported:
@@ -1060,6 +1088,7 @@ class StateBrokenByCancellation:
         t: Try,
         res: str,
         back: tuple[Step, ...],
+        told: tuple[str, ...] = (),
     ) -> Diagnostic | None:
         f = fn.facts
         events = f.events
@@ -1073,7 +1102,12 @@ class StateBrokenByCancellation:
                 pair = (sub.send, sub.read)
             elif sub.read and sent:
                 pair = (sent, sub.read)
-            if pair is not None and _in_body(t, i) and events[i].bind != Bind.NONE:
+            if (
+                pair is not None
+                and _in_body(t, i)
+                and events[i].bind != Bind.NONE
+                and not _told_incomplete(f, t, i, told)
+            ):
                 ev = events[i]
                 what = shown(res)
                 steps = [
