@@ -27,6 +27,7 @@ or ``asyncio.shield`` around the critical section, makes each of them clean.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -59,6 +60,9 @@ from asyncrace.diagnostic import Diagnostic
 from asyncrace.rules.base import make, module_functions, shown, with_step
 
 CODE = "ARC006"
+# the end of a finding's message when nothing in the project shows what can cancel the await
+# (reported with ``strictness = "likely"`` only, as the other rules' findings without evidence)
+LIKELY_CLAUSE = " (likely: nothing in the project shows what can cancel it)"
 
 FIX_TOKEN = (
     "Clear the token only after the awaited release has succeeded, or put it back in "
@@ -665,6 +669,7 @@ class StateBrokenByCancellation:
         )
 
     def check(self, analysis: Analysis, module: ModuleFacts) -> Iterator[Diagnostic]:
+        likely = analysis.settings.strictness == "likely"
         for fn in module_functions(analysis, module):
             f = fn.facts
             if not any(e.kind in (K.AWAIT, K.CALL) for e in f.events):
@@ -677,11 +682,17 @@ class StateBrokenByCancellation:
                 *(self._thread_acquire(analysis, fn) if f.is_async else ()),
             ]
             who = analysis.canceller(fn) if found else None
+            if who is None and not likely:
+                continue  # nothing in the project shows what can cancel it: ``likely`` only
             for d in found:
                 key = (d.span.start.row, d.span.start.column, d.span.end.row, d.span.end.column)
                 if key not in seen:
                     seen.add(key)
-                    yield d if who is None else with_step(d, who)
+                    yield (
+                        with_step(d, who)
+                        if who is not None
+                        else dataclasses.replace(d, message=d.message + LIKELY_CLAUSE)
+                    )
 
     # -- shared state of a per-call object dies with the call ------------------------------
     @staticmethod
