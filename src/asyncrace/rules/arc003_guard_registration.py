@@ -706,6 +706,15 @@ def _memo_of_a_read(
             memos.add(ev.ref)
         elif ev.kind == K.LOCAL and ev.value is not None and _from(ev.value, fetched):
             fetched.add(ev.ref)
+        elif (
+            ev.kind == K.SETITEM
+            and ev.ref.isidentifier()
+            and ev.value is not None
+            and _from(ev.value, fetched)
+        ):
+            # a local record filled with what was fetched (``data["persona"] = await
+            # get_persona(...)``): it holds the fetched values
+            fetched.add(ev.ref)
     if flag:
         return bool(memos) and any(
             e.kind == K.READ and e.ref in memos for g in module_functions.values() for e in g.events
