@@ -960,9 +960,17 @@ class Summaries:
             return False
         return self._unbounded_queue(owner, segs[-2])
 
-    def _unbounded_queue(self, owner: str, attr: str) -> bool:
+    def _unbounded_queue(self, owner: str, attr: str, depth: int = 0) -> bool:
         """Is ``<attr>`` of the class ``owner`` an ``asyncio.Queue`` every assignment of which
-        makes it with no bound?"""
+        makes it with no bound (``None`` aside: not made yet)? A property that returns one
+        attribute (``return self._event_queue``, made lazily there) stands for it."""
+        prop = self.index.find_method(owner, attr)
+        if prop is not None and is_property(prop.facts):
+            refs = set(prop.facts.returns_refs)
+            segs = split_ref(refs.pop()) if len(refs) == 1 else []
+            if depth > 2 or len(segs) != 2 or segs[0] != "self" or segs[1] == attr:
+                return False
+            return self._unbounded_queue(owner, segs[1], depth + 1)
         if self.index.attr_type(owner, attr).rpartition(".")[2] not in _QUEUES:
             return False
         made = False
@@ -972,6 +980,8 @@ class Summaries:
                 if e.kind != K.WRITE or e.ref != f"self.{attr}":
                     continue
                 v = e.value
+                if v is not None and v.kind == "const" and v.ref == "falsy" and not v.literal:
+                    continue  # ``self._queue = None``: not made yet
                 if v is None or v.kind != "call" or v.ref.rpartition(".")[2] not in _QUEUES:
                     return False  # assigned something else: who knows its bound
                 made_by = next(
