@@ -814,13 +814,8 @@ class Index:
     def _returned_attr(self, fn: Fn, recv: str) -> Val:
         """An unannotated property that returns one attribute of its object (``return
         self._condition``, made lazily in the property): that attribute's type."""
-        refs = set(fn.facts.returns_refs)
-        if len(refs) != 1:
-            return None
-        segs = split_ref(refs.pop())
-        if len(segs) != 2 or segs[0] != "self" or segs[1].endswith(("()", "]")):
-            return None
-        t = self.attr_type(recv, segs[1])
+        attr = returned_self_attr(fn)
+        t = self.attr_type(recv, attr) if attr else ""
         return Inst(t) if t else None
 
     def _element(self, ctx: Ctx, ref: str, depth: int) -> Val:
@@ -946,6 +941,18 @@ class Index:
             if k in names and kval is not None:
                 bindings.append((k, kval))
         return Ctx(target, fv.recv if target.facts.cls else None, tuple(bindings))
+
+
+def returned_self_attr(fn: Fn) -> str:
+    """The one attribute of its object that ``fn`` returns, on every path (``return
+    self._event_queue``: a getter, a property made lazily), or ``""``."""
+    refs = set(fn.facts.returns_refs)
+    if len(refs) != 1:
+        return ""
+    segs = split_ref(refs.pop())
+    if len(segs) != 2 or segs[0] != "self" or segs[1].endswith(("()", "]")):
+        return ""
+    return segs[1]
 
 
 def _namespace_aliases(modules: Iterable[ModuleFacts]) -> dict[str, str]:

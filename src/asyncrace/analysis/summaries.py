@@ -44,6 +44,7 @@ from asyncrace.analysis.index import (
     Val,
     is_kw,
     is_property,
+    returned_self_attr,
     split_ref,
 )
 from asyncrace.analysis.locks import LockInfo, LockModel
@@ -966,11 +967,10 @@ class Summaries:
         attribute (``return self._event_queue``, made lazily there) stands for it."""
         prop = self.index.find_method(owner, attr)
         if prop is not None and is_property(prop.facts):
-            refs = set(prop.facts.returns_refs)
-            segs = split_ref(refs.pop()) if len(refs) == 1 else []
-            if depth > 2 or len(segs) != 2 or segs[0] != "self" or segs[1] == attr:
+            inner = returned_self_attr(prop)
+            if depth > 2 or not inner or inner == attr:
                 return False
-            return self._unbounded_queue(owner, segs[1], depth + 1)
+            return self._unbounded_queue(owner, inner, depth + 1)
         if self.index.attr_type(owner, attr).rpartition(".")[2] not in _QUEUES:
             return False
         made = False
