@@ -342,7 +342,7 @@ class LockModel:
                 if fn is None:
                     continue
                 ctx = Ctx(fn, cls_fq)
-                for e in fn.facts.events:
+                for i, e in enumerate(fn.facts.events):
                     found: tuple[_LockClass, str] | None = None
                     if e.kind == K.CALL and e.bind == Bind.ATTR and e.args:
                         target = e.name
@@ -364,12 +364,44 @@ class LockModel:
                                 found = self._lock_ctor(ctx, e.value.ref)
                             elif e.value.kind == "name":
                                 found = self._made_as_lock(ctx, e.value.ref)
+                    elif (
+                        e.kind == K.WRITE
+                        and e.value is not None
+                        and e.value.kind == "other"
+                        and e.ref.startswith("self.")
+                        and e.ref.count(".") == 1
+                        and e.ref[5:] not in out
+                    ):
+                        target = e.ref
+                        found = self._comprehension_of_locks(ctx, fn.facts.events, i)
                     if found is not None:
                         attr = target[5:]
                         lc, type_fq = found
                         owner = idx.attr_owner(cls_fq, attr)
                         out[attr] = LockInfo(f"{owner}.{attr}[]", lc.kind, lc.reentrant, type_fq)
         return out
+
+    def _comprehension_of_locks(
+        self, ctx: Ctx, events: list[Event], w: int
+    ) -> tuple[_LockClass, str] | None:
+        """``self._locks = [asyncio.Lock() for _ in members]`` (or a dict comprehension): the
+        write ``w`` stores a comprehension whose element makes a new lock per item, one lock
+        per index or key. The events of the right-hand side come just before the write: the
+        comprehension's variables and the calls it makes. Not ``[asyncio.Lock()] * n``: one
+        lock, n times (no comprehension variable)."""
+        comp = False
+        made: tuple[_LockClass, str] | None = None
+        j = w - 1
+        while j >= 0 and events[j].kind in (K.CALL, K.LOCAL):
+            e = events[j]
+            if e.kind == K.LOCAL:
+                if e.value is None or e.value.kind != "comp":
+                    break
+                comp = True
+            elif e.bind == Bind.NONE and made is None:
+                made = self._lock_ctor(ctx, e.ref)
+            j -= 1
+        return made if comp else None
 
     def _identity(self, ctx: Ctx, ref: str, type_fq: str) -> str:
         if ref.startswith("global:"):
