@@ -428,6 +428,72 @@ class _CallSites:
     untargeted: list[int]
 
 
+# the end of the label of a callback handed to a registry that runs it per event, and the mark
+# of a receiver found only by its method's name: evidence that holds for few of the places it
+# reaches (most registries, event buses, stream and scheduler callbacks run their handlers one
+# after another; a method name says little of who holds the object). A yes resting on either is
+# a "likely" finding, reported with the setting ``strictness = "likely"`` only
+CALLBACK_TAIL = "callers run it for concurrent events"
+BY_NAME = "(found by its name"
+
+# a framework's methods that register a function as an HTTP route (with a path: ``web.put("/x",
+# handler)``, ``app.router.add_post("/x", handler)``): the server runs it once per request
+ROUTE_VERBS: frozenset[str] = frozenset(
+    {
+        "get",
+        "post",
+        "put",
+        "patch",
+        "delete",
+        "head",
+        "options",
+        "route",
+        "api_route",
+        "view",
+        "websocket",
+        "websocket_route",
+        "add_route",
+        "add_api_route",
+        "add_api_websocket_route",
+        "add_websocket_route",
+        "add_url_rule",
+        "add_view",
+        "add_get",
+        "add_post",
+        "add_put",
+        "add_patch",
+        "add_delete",
+        "add_head",
+        "add_options",
+    }
+)
+
+
+# the end of the label of a call that starts its callee in a task of its own and does not wait
+# for it: a handler run once per event, one event after another, still leaves the tasks of
+# successive events running side by side (weak evidence above it becomes strong)
+SPAWNED_EACH = "in a task of its own, not awaited: the tasks of successive calls overlap"
+
+
+def weak_step(step: Step) -> bool:
+    """Is this step evidence of the weak kinds (``CALLBACK_TAIL``, ``BY_NAME``)?"""
+    return step.label.endswith(CALLBACK_TAIL) or BY_NAME in step.label
+
+
+def weakness(v: Verdict) -> str:
+    """Why a yes rests on weak evidence, for the message of a likely finding ("" when none of
+    its steps is weak)."""
+    why = ""
+    for st in v.steps:
+        if st.label.endswith(CALLBACK_TAIL):
+            why = "a callback's registry may run its events one at a time"
+        elif BY_NAME in st.label:
+            why = why or "the receiver is known only by its method's name"
+        elif st.label.endswith(SPAWNED_EACH) and why.startswith("a callback"):
+            why = ""  # each event's own task: they overlap whatever the registry does
+    return why
+
+
 def merge_sites(contributions: Iterable[list[tuple[str, str, Step]]]) -> dict[str, Step]:
     """The spawn-site table made of the modules' contributions: for each method, the first site
     in the order of the functions' names (a function's own sites keep their order)."""
@@ -435,7 +501,9 @@ def merge_sites(contributions: Iterable[list[tuple[str, str, Step]]]) -> dict[st
     everything.sort(key=lambda e: e[0])  # stable
     sites: dict[str, Step] = {}
     for _fn, target, step in everything:
-        sites.setdefault(target, step)
+        had = sites.get(target)
+        if had is None or (weak_step(had) and not weak_step(step)):
+            sites[target] = step  # a spawn or a route before a callback registration
     return sites
 
 
@@ -717,11 +785,19 @@ class Concurrency:
             target = self.index.functions.get(val.fq)
             if target is None or not target.facts.is_async or target.facts.parent:
                 continue
-            label = (
-                f"`{short(target)}` is registered as a callback here; "
-                "callers run it for concurrent events"
+            route = split_ref(e.ref)[-1] in ROUTE_VERBS and any(
+                x == "const" or x.endswith("=const") for x in e.args
             )
-            sites.setdefault(target.fq, fn_step(fn, at(e), label))
+            if route:
+                label = (
+                    f"`{short(target)}` is registered as a web route here: the server runs it "
+                    "once per request, for concurrent requests at once"
+                )
+            else:
+                label = f"`{short(target)}` is registered as a callback here; {CALLBACK_TAIL}"
+            had = sites.get(target.fq)
+            if had is None or (weak_step(had) and route):
+                sites[target.fq] = fn_step(fn, at(e), label)
 
     def _factory_sites(self, ctx: Ctx, fn: Fn, e: Event, sites: dict[str, Step]) -> None:
         """``app.add_route("/x", make_handler(store))``: a function of the project that returns
@@ -741,10 +817,19 @@ class Concurrency:
                 closure = self.index.nested_named(factory, r) if r.isidentifier() else None
                 if closure is None or not closure.facts.is_async:
                     continue
-                label = (
-                    f"`{short(factory)}` returns the closure `{closure.facts.name}`, registered "
-                    "here; callers run it for concurrent events"
-                )
+                if split_ref(e.ref)[-1] in ROUTE_VERBS and any(
+                    x == "const" or x.endswith("=const") for x in e.args
+                ):
+                    label = (
+                        f"`{short(factory)}` returns the closure `{closure.facts.name}`, "
+                        "registered here as a web route: the server runs it once per request, "
+                        "for concurrent requests at once"
+                    )
+                else:
+                    label = (
+                        f"`{short(factory)}` returns the closure `{closure.facts.name}`, "
+                        f"registered here; {CALLBACK_TAIL}"
+                    )
                 sites.setdefault(closure.fq, fn_step(fn, at(e), label))
 
     def shared_evidence(self, fn: Fn, depth: int = 0) -> Step | None:
@@ -799,6 +884,10 @@ class Concurrency:
             return found  # type: ignore[no-any-return]
         self._verdicts.start(key, UNKNOWN)
         verdict = self._node(fn, scope, 0, (fn.fq,), [SEARCH_BUDGET])
+        if verdict.answer is True and (weak := weakness(verdict)):
+            # evidence that holds for most code of its kind but not for most of what it
+            # reaches: a "likely" finding, its steps kept for the report
+            verdict = Verdict(None, verdict.steps, f"likely: {weak}")
         return self._verdicts.finish(key, verdict)
 
     def kept_verdicts(self) -> dict[str, list[tuple[str, str, Verdict, set[str]]]]:
@@ -830,10 +919,13 @@ class Concurrency:
         if budget[0] < 0:
             return UNKNOWN
         own = self._own_verdict(fn, scope)
+        weak: Verdict | None = None  # a yes on weak evidence: kept while a strong one is sought
         if own is not None:
-            return own
+            if own.answer is not True or not weakness(own):
+                return own
+            weak = own
         if depth >= MAX_CALLER_DEPTH:
-            return UNKNOWN
+            return weak or UNKNOWN
         serialized: Step | None = None
         for caller, ev, relation, label in self._iter_callers(fn):
             if relation in ("local", "fresh"):
@@ -848,13 +940,22 @@ class Concurrency:
                 many = None  # one task per element of a collection: one per object
             step = fn_step(caller, at(ev), label)
             if many is not None:
-                return Verdict(True, (many, step), "spawned")
-            if caller.fq in stack:
+                found = Verdict(True, (many, step), "spawned")
+            elif caller.fq in stack:
                 continue
-            need = OBJECT if scope == OBJECT and relation in ("self", "attr") else ANY
-            v = self._node(caller, need, depth + 1, (*stack, caller.fq), budget)
-            if v.answer:
-                return Verdict(True, (*v.steps, step), v.why)
+            else:
+                need = OBJECT if scope == OBJECT and relation in ("self", "attr") else ANY
+                v = self._node(caller, need, depth + 1, (*stack, caller.fq), budget)
+                if not v.answer:
+                    continue
+                if weakness(v) and self._spawned_call(caller, ev):
+                    step = fn_step(caller, at(ev), f"{label}, {SPAWNED_EACH}")
+                found = Verdict(True, (*v.steps, step), v.why)
+            if not weakness(found):
+                return found
+            weak = weak or found
+        if weak is not None:
+            return weak
         callers = self._callers(fn)  # (all read by now: the search found no evidence)
         if serialized is not None and all(
             r in ("local", "fresh") or self._edge(c, e)[0] is not None for c, e, r, _l in callers
@@ -867,6 +968,26 @@ class Concurrency:
         if callers and all(r == "fresh" for _c, _e, r, _l in callers):
             return Verdict(False, (), "every caller calls it on an object it has just made")
         return UNKNOWN
+
+    @staticmethod
+    def _spawned_call(caller: Fn, ev: Event) -> bool:
+        """Is the call ``ev`` the coroutine of a task ``caller`` starts and does not await
+        (``task = asyncio.create_task(self._process(event))``)?"""
+        events = caller.facts.events
+        for s in events:
+            if (
+                s is not ev
+                and s.kind == K.CALL
+                and _is_spawner(s.ref)
+                and s.bind not in (Bind.AWAITED, Bind.RETURNED)
+                and inside(ev.pos, s.pos)
+            ):
+                # ``t = create_task(...)`` then ``await t``: the call waits for its task
+                return not (
+                    s.bind == Bind.LOCAL
+                    and any(e.kind == K.AWAIT and e.ref == s.name for e in events)
+                )
+        return False
 
     def _own_verdict(self, fn: Fn, scope: str) -> Verdict | None:
         """What ``fn`` itself says, before its callers are asked: a lock decorator, a spawn
@@ -1192,6 +1313,11 @@ class Concurrency:
                         e.ref == attr or e.ref.startswith((attr + ".", attr + "["))
                     ):
                         continue
+                    if not (
+                        e.kind in (K.WRITE, K.SETITEM, K.DELITEM)
+                        or (e.kind == K.CALL and e.ref.count(".") == 2)
+                    ):
+                        continue  # a read under the lock: the lock orders something else
                     if any(
                         (lock := self.summaries.region_lock(ctx, r)) is not None
                         and lock.kind == "async"

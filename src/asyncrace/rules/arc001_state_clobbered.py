@@ -138,7 +138,9 @@ class StateClobberedAcrossAwait:
                     # the held-out sets' first runs with this evidence alone)
                     evidence = UNKNOWN
                 if evidence.answer is not True and (
-                    not likely or evidence.answer is False or f.name in analysis.lifecycle
+                    not likely
+                    or evidence.answer is False
+                    or (f.name in analysis.lifecycle and not evidence.steps)
                 ):
                     continue  # likely: no evidence either way, and not a set-up method
                 await_step, read_steps = found

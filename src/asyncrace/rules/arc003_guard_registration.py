@@ -397,7 +397,11 @@ class GuardBeforeRegistration:
                     if evidence.answer is not True and (
                         not likely
                         or evidence.answer is False
-                        or (kind != "in" and f.name in analysis.lifecycle)
+                        or (
+                            kind != "in"
+                            and f.name in analysis.lifecycle
+                            and not evidence.steps  # (weak evidence is still evidence)
+                        )
                     ):
                         continue  # likely: no evidence either way, and no object set-up
                     msg, steps = hazard
