@@ -537,6 +537,7 @@ class Concurrency:
         )
         self._target_memo: Memo[tuple[str, int], tuple[str, ...]] = Memo(t)
         self._covers: Memo[tuple[str, str], bool] = Memo(t)
+        self._attr_call_memo: Memo[tuple[str, str], list[tuple[Fn, int, str]]] = Memo(t)
         # each module's contribution to the spawn-site table, with the modules it read; an
         # incremental run fills in those of the modules it need not compute again
         self.contributions: dict[str, Contribution] = {}
@@ -1863,7 +1864,16 @@ class Concurrency:
     def _attr_calls(self, cls_fq: str, attr: str) -> list[tuple[Fn, int, str]]:
         """Calls, in the methods of the class and its subclasses, of what ``self.<attr>``
         holds: ``self.x(...)``, ``self.x[k](...)``, or a local taken from it
-        (``h = self.x.get(k)``, ``for h in self.x:``) then called."""
+        (``h = self.x.get(k)``, ``for h in self.x:``) then called. Memoized: the search for
+        strong evidence asks the same attribute again for every caller it goes on to."""
+        key = (cls_fq, attr)
+        found = self._attr_call_memo.get(key)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._attr_call_memo.start(key, [])
+        return self._attr_call_memo.finish(key, self._find_attr_calls(cls_fq, attr))
+
+    def _find_attr_calls(self, cls_fq: str, attr: str) -> list[tuple[Fn, int, str]]:
         out: list[tuple[Fn, int, str]] = []
         classes = [cls_fq, *self.index.subclasses(cls_fq)]
         prefix = (attr + ".", attr + "[")
