@@ -268,20 +268,15 @@ class Verdict:
 
 UNKNOWN = Verdict(None)
 
+# the words of a web framework's route registration: its decorators (``@app.get("/x")``) and,
+# with ``add_`` before the HTTP methods, its router's methods (``router.add_post("/x", h)``)
+HTTP_METHODS: tuple[str, ...] = ("get", "post", "put", "patch", "delete", "head", "options")
+WEB_ROUTE_VERBS: frozenset[str] = frozenset(
+    {*HTTP_METHODS, "route", "api_route", "websocket", "websocket_route", "view"}
+)
 # decorators of a framework's objects that register a function to be run per request or event
-REGISTRATION_VERBS: frozenset[str] = frozenset(
+REGISTRATION_VERBS: frozenset[str] = WEB_ROUTE_VERBS | frozenset(
     {
-        "get",
-        "post",
-        "put",
-        "patch",
-        "delete",
-        "head",
-        "options",
-        "route",
-        "api_route",
-        "websocket",
-        "websocket_route",
         "middleware",
         "on",
         "on_message",
@@ -299,7 +294,6 @@ REGISTRATION_VERBS: frozenset[str] = frozenset(
         "subscriber",
         "subscribe",
         "action",
-        "view",
         "shortcut",
     }
 )
@@ -434,38 +428,25 @@ class _CallSites:
 # after another; a method name says little of who holds the object). A yes resting on either is
 # a "likely" finding, reported with the setting ``strictness = "likely"`` only
 CALLBACK_TAIL = "callers run it for concurrent events"
+# the head of the ``why`` of an unknown answer that keeps weak evidence for a likely finding
+LIKELY = "likely: "
 BY_NAME = "(found by its name"
 
 # a framework's methods that register a function as an HTTP route (with a path: ``web.put("/x",
 # handler)``, ``app.router.add_post("/x", handler)``): the server runs it once per request
-ROUTE_VERBS: frozenset[str] = frozenset(
-    {
-        "get",
-        "post",
-        "put",
-        "patch",
-        "delete",
-        "head",
-        "options",
-        "route",
-        "api_route",
-        "view",
-        "websocket",
-        "websocket_route",
-        "add_route",
-        "add_api_route",
-        "add_api_websocket_route",
-        "add_websocket_route",
-        "add_url_rule",
-        "add_view",
-        "add_get",
-        "add_post",
-        "add_put",
-        "add_patch",
-        "add_delete",
-        "add_head",
-        "add_options",
-    }
+ROUTE_VERBS: frozenset[str] = (
+    WEB_ROUTE_VERBS
+    | frozenset(f"add_{m}" for m in HTTP_METHODS)
+    | frozenset(
+        {
+            "add_route",
+            "add_api_route",
+            "add_api_websocket_route",
+            "add_websocket_route",
+            "add_url_rule",
+            "add_view",
+        }
+    )
 )
 
 
@@ -473,6 +454,14 @@ ROUTE_VERBS: frozenset[str] = frozenset(
 # for it: a handler run once per event, one event after another, still leaves the tasks of
 # successive events running side by side (weak evidence above it becomes strong)
 SPAWNED_EACH = "in a task of its own, not awaited: the tasks of successive calls overlap"
+
+
+def _route_call(e: Event) -> bool:
+    """Does the call register an HTTP route: a route verb (``ROUTE_VERBS``) with a constant
+    among its arguments, the path?"""
+    return split_ref(e.ref)[-1] in ROUTE_VERBS and any(
+        x == "const" or x.endswith("=const") for x in e.args
+    )
 
 
 def weak_step(step: Step) -> bool:
@@ -786,9 +775,7 @@ class Concurrency:
             target = self.index.functions.get(val.fq)
             if target is None or not target.facts.is_async or target.facts.parent:
                 continue
-            route = split_ref(e.ref)[-1] in ROUTE_VERBS and any(
-                x == "const" or x.endswith("=const") for x in e.args
-            )
+            route = _route_call(e)
             if route:
                 label = (
                     f"`{short(target)}` is registered as a web route here: the server runs it "
@@ -818,9 +805,7 @@ class Concurrency:
                 closure = self.index.nested_named(factory, r) if r.isidentifier() else None
                 if closure is None or not closure.facts.is_async:
                     continue
-                if split_ref(e.ref)[-1] in ROUTE_VERBS and any(
-                    x == "const" or x.endswith("=const") for x in e.args
-                ):
+                if _route_call(e):
                     label = (
                         f"`{short(factory)}` returns the closure `{closure.facts.name}`, "
                         "registered here as a web route: the server runs it once per request, "
@@ -888,7 +873,7 @@ class Concurrency:
         if verdict.answer is True and (weak := weakness(verdict)):
             # evidence that holds for most code of its kind but not for most of what it
             # reaches: a "likely" finding, its steps kept for the report
-            verdict = Verdict(None, verdict.steps, f"likely: {weak}")
+            verdict = Verdict(None, verdict.steps, LIKELY + weak)
         return self._verdicts.finish(key, verdict)
 
     def kept_verdicts(self) -> dict[str, list[tuple[str, str, Verdict, set[str]]]]:

@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
-from asyncrace.analysis.concurrency import UNKNOWN, Verdict
+from asyncrace.analysis.concurrency import LIKELY, UNKNOWN, Verdict
 from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import ModuleFacts, Pos
 from asyncrace.analysis.index import Fn
@@ -107,8 +107,8 @@ def on_state(analysis: Analysis, fn: Fn, v: Verdict, ref: str) -> Verdict:
 def evidence_clause(v: Verdict) -> str:
     """Why the finding says the code runs concurrently, for the end of a message."""
     if v.answer is None:
-        if v.why.startswith("likely: "):  # weak evidence (``concurrency.weakness``)
-            return f" (likely: {v.why.removeprefix('likely: ')}; see the evidence)"
+        if v.why.startswith(LIKELY):  # weak evidence (``concurrency.weakness``)
+            return f" (likely: {v.why.removeprefix(LIKELY)}; see the evidence)"
         return " (likely: nothing shows that it runs concurrently, or that it cannot)"
     why = _EVIDENCE.get(v.why, "it runs concurrently")
     return f" ({why}: see the evidence)"
