@@ -428,9 +428,11 @@ class _CallSites:
 # after another; a method name says little of who holds the object). A yes resting on either is
 # a "likely" finding, reported with the setting ``strictness = "likely"`` only
 CALLBACK_TAIL = "callers run it for concurrent events"
+BY_NAME = "(found by its name"
 # the head of the ``why`` of an unknown answer that keeps weak evidence for a likely finding
 LIKELY = "likely: "
-BY_NAME = "(found by its name"
+# the end of the label of a web route's registration (strong evidence)
+ROUTE_TAIL = "the server runs it once per request, for concurrent requests at once"
 
 # a framework's methods that register a function as an HTTP route (with a path: ``web.put("/x",
 # handler)``, ``app.router.add_post("/x", handler)``): the server runs it once per request
@@ -777,10 +779,7 @@ class Concurrency:
                 continue
             route = _route_call(e)
             if route:
-                label = (
-                    f"`{short(target)}` is registered as a web route here: the server runs it "
-                    "once per request, for concurrent requests at once"
-                )
+                label = f"`{short(target)}` is registered as a web route here: {ROUTE_TAIL}"
             else:
                 label = f"`{short(target)}` is registered as a callback here; {CALLBACK_TAIL}"
             had = sites.get(target.fq)
@@ -808,8 +807,7 @@ class Concurrency:
                 if _route_call(e):
                     label = (
                         f"`{short(factory)}` returns the closure `{closure.facts.name}`, "
-                        "registered here as a web route: the server runs it once per request, "
-                        "for concurrent requests at once"
+                        f"registered here as a web route: {ROUTE_TAIL}"
                     )
                 else:
                     label = (
