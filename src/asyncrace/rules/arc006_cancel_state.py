@@ -321,15 +321,39 @@ def _own_loop_flag(analysis: Analysis, fn: Fn, ci: int, op: _Op) -> bool:
     return own_reads > 0 and ci in writes
 
 
+def _set_up_torn_down(analysis: Analysis, fn: Fn, op: _Op) -> bool:
+    """Is ``op`` made by a set-up method of the object (``start``, ``connect``, ``open``: the
+    ``lifecycle`` names that are no tear-down) and undone by its tear-down too (``stop``,
+    ``close``: ``self.running = True`` in ``start``, ``self.running = False`` in ``stop``)?
+    A start cancelled before its ``try`` leaves the object started half-way, which is the state
+    its tear-down is written to take down, as it takes down one whose start completed."""
+    name = fn.facts.name
+    if fn.facts.parent is not None or name not in analysis.lifecycle or teardown_name(name):
+        return False
+    if not op.state.startswith("self.") or op.state.count(".") != 1:
+        return False
+    idx = analysis.index
+    cls = idx.method_fn(fn)
+    if cls is None:
+        return False
+    for other in idx.methods_of(idx.mro(cls)):
+        if other is fn or other.facts.parent is not None or not teardown_name(other.facts.name):
+            continue
+        if any((u := state_op(e)) is not None and _undoes(op, u) for e in other.facts.events):
+            return True
+    return False
+
+
 def _unread(
     analysis: Analysis, fn: Fn, op: _Op, never_read: Callable[[Analysis, Fn, str], bool]
 ) -> bool:
     """A container only added to and taken from, or a private counter, flag or value only ever
     changed (``self._waiters += 1`` ... ``self._waiters -= 1``, ``self._streaming = True`` ...
-    ``False``) that nothing in its class reads: what a cancellation leaves changed there breaks
+    ``False``), or a private ``Event`` only set and cleared (nobody waits for it or tests it),
+    that nothing in its class reads: what a cancellation leaves changed there breaks
     nothing. A public counter, flag or value may be read by any user of the object (the facts
     do not keep reads of other objects' attributes: ``self.client.streaming``)."""
-    if op.kind not in ("item", "count", "flag", "object"):
+    if op.kind not in ("item", "count", "flag", "object", "clear", "set"):
         return False
     attr = split_ref(op.state)[-1]
     if op.kind != "item" and (not attr.startswith("_") or attr.startswith("__")):
@@ -394,6 +418,12 @@ def _never_read(
                     and nxt.ref.rpartition(".")[0] == state
                     and nxt.ref.rpartition(".")[2] in mutators
                     and nxt.bind == Bind.NONE  # (``fut = self._pending.pop(k)`` reads)
+                )
+                or (  # an ``Event`` only set and cleared: nobody waits for it or tests it
+                    nxt.kind == K.CALL
+                    and nxt.ref == state + ".set"
+                    and not nxt.args
+                    and nxt.bind == Bind.NONE
                 )
                 or (nxt.kind in (K.SETITEM, K.DELITEM) and nxt.ref == state)
                 or (nxt.kind == K.WRITE and nxt.ref == state and nxt.name in ("+=", "-="))
@@ -872,7 +902,7 @@ class StateBrokenByCancellation:
     ) -> Diagnostic | None:
         f = fn.facts
         events = f.events
-        if self._left_harmless(analysis, fn, ci, op):
+        if self._left_harmless(analysis, fn, ci, op) or _set_up_torn_down(analysis, fn, op):
             return None
         for t in f.tries:
             if t.first <= ci:
