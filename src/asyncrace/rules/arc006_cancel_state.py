@@ -146,7 +146,8 @@ def state_op(ev: Event) -> _Op | None:
         v = ev.value
         if v is not None and v.kind == "const":
             return _Op(ev.ref, v.ref == "truthy")
-        return _Op(ev.ref, True, "object")
+        # (the local stored, ``monitor`` of ``self._monitor = monitor``: the object's own name)
+        return _Op(ev.ref, True, "object", v.ref if v is not None and v.kind == "name" else "")
     if ev.kind in (K.SETITEM, K.DELITEM) and _shared(ev.ref):
         return _Op(ev.ref, ev.kind == K.SETITEM, "item", ev.args[0] if ev.args else "")
     if ev.kind == K.CALL and ev.ref:
@@ -515,6 +516,8 @@ def _lock_left_unlocked(analysis: Analysis, fn: Fn, op: _Op) -> bool:
     return info.type_fq.rpartition(".")[2] in ("Lock", "Semaphore", "BoundedSemaphore")
 
 
+# the task groups, whose ``async with`` entry does not suspend (their exit waits for the tasks)
+_TASK_GROUPS = frozenset({"asyncio.TaskGroup", "anyio.create_task_group", "trio.open_nursery"})
 # calls and modules that draw a fresh random key
 _RANDOM_CALLS = frozenset(
     {"uuid1", "uuid4", "urandom", "token_hex", "token_bytes", "token_urlsafe", "getrandbits"}
@@ -889,12 +892,25 @@ class StateBrokenByCancellation:
     def _interrupts(analysis: Analysis, ctx: Ctx, i: int, ev: Event, op: _Op) -> bool:
         """An await where a cancellation can interrupt ``op``'s section: not the changed
         object's own set-up (``self._group = create_task_group(); await
-        self._group.__aenter__()``), not the exit of an ``async with`` on a lock (releasing
+        self._group.__aenter__()``, or a set-up method, ``start``, ``connect``, of the local it
+        was stored from: ``self._monitor = monitor; await monitor.start()``), not the entry of an ``async with`` on a task group
+        (``asyncio.TaskGroup()``, ``anyio.create_task_group()``, ``trio.open_nursery()``: it
+        does not suspend), not the exit of an ``async with`` on a lock (releasing
         an ``asyncio.Lock`` does not suspend), and not an await of a coroutine that never
         suspends (``await monitor.start()`` where ``start`` only calls ``create_task``): a
         cancellation is delivered only where the task suspends."""
         if ev.kind != K.AWAIT or ev.ref == op.state or ev.ref.startswith(op.state + "."):
             return False
+        if op.kind == "object" and op.key and ev.ref.startswith(op.key + "."):
+            method = ev.ref.removeprefix(op.key + ".")
+            if method in analysis.lifecycle and not teardown_name(method):
+                return False  # ``self._monitor = monitor; await monitor.start()``: its set-up
+        if (
+            ev.name == "async with"
+            and ev.ref.endswith("()")
+            and analysis.index.resolve(ctx.fn.module, ev.ref[:-2]) in _TASK_GROUPS
+        ):
+            return False  # entering a task group does not suspend (leaving it waits)
         return analysis.suspending(ctx, i)
 
     def _before_try(
