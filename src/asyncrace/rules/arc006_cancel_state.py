@@ -327,10 +327,13 @@ def _set_up_torn_down(analysis: Analysis, fn: Fn, op: _Op) -> bool:
     ``lifecycle`` names that are no tear-down) and undone by its tear-down too (``stop``,
     ``close``: ``self.running = True`` in ``start``, ``self.running = False`` in ``stop``)?
     A start cancelled before its ``try`` leaves the object started half-way, which is the state
-    its tear-down is written to take down, as it takes down one whose start completed."""
+    its tear-down is written to take down, as it takes down one whose start completed. Not
+    ``__aenter__``: when it raises, ``async with`` never runs ``__aexit__``."""
     name = fn.facts.name
     if fn.facts.parent is not None or name not in analysis.lifecycle or teardown_name(name):
         return False
+    if name.startswith("__") or name == "main":
+        return False  # (an ``__aenter__`` that raises is never followed by its ``__aexit__``)
     if not op.state.startswith("self.") or op.state.count(".") != 1:
         return False
     idx = analysis.index
