@@ -20,6 +20,7 @@ nothing of it.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import functools
 import re
 from collections.abc import Iterable, Iterator
@@ -252,6 +253,10 @@ OBJECT = "object"  # two activations on one receiver object (``self`` state)
 ANY = "any"  # two activations at all (module state, one for every task)
 # how far the search goes up the callers, and how many functions it may visit in all
 MAX_CALLER_DEPTH = 8
+# how far down the calls of gathered coroutines a method both reach is sought, and how many
+# functions the search may visit for one gather (``Concurrency._sibling_sites``)
+SIBLING_DEPTH = 3
+SIBLING_BUDGET = 60
 SEARCH_BUDGET = 300
 
 
@@ -634,6 +639,8 @@ class Concurrency:
                     and not self._project_class(ctx, e.ref)
                     and not self._partial_of_project(ctx, e)
                     and not self._private_of_project(ctx, e.ref)
+                    and _applied_to(fn.facts, e) is None  # a hook of a wrapper
+                    and not (e.ref.endswith("()") and e.bind == Bind.ATTR)  # a wrapped method
                 ):
                     # handed to a framework (a route, a handler); the project's own
                     # helpers (a supervisor starting one task, a service loop that awaits
@@ -682,6 +689,10 @@ class Concurrency:
                         else:  # started once here; a second start elsewhere in fn counts
                             starts = spawned_once.setdefault(tfn.fq, {})
                             starts.setdefault(e.pos, fn_step(fn, at(e), label))
+                if what in MANY_SPAWNERS and not s.repeated:
+                    one_by_one = _gathered_from_locals(fn.facts, s, once=True)
+                    started += [x for x in one_by_one if not any(x is y for y in started)]
+                    self._sibling_sites(ctx, fn, s, what, started, sites)
             for fq, once in spawned_once.items():
                 # two starts count when one call makes both: the second reachable from the
                 # first (not two branches that each start one)
@@ -691,6 +702,72 @@ class Concurrency:
                         sites.setdefault(fq, once[second])
             out.extend((fn.fq, target, step) for target, step in sites.items())
         return out
+
+    def _sibling_sites(
+        self, ctx: Ctx, fn: Fn, s: Event, what: str, started: list[Event], sites: dict[str, Step]
+    ) -> None:
+        """``gather(self.update_a(), self.update_b())``, both awaiting ``self._api.request``:
+        the two coroutines run at once, so what both reach on one object runs in two tasks at
+        once (RacerD's parallel composition). Followed down awaited calls on the receiver's own
+        object and the objects it holds, outside lock regions; a method is shared when two
+        different started calls reach it on the same path from the gathering function."""
+        once = [e for e in started if not e.repeated and not _per_element(fn.facts, e)]
+        if len({e.ref for e in once}) < 2:
+            return
+        reach: dict[tuple[str, str], dict[int, str]] = {}
+        for k, e in enumerate(once):
+            recv = ".".join(split_ref(e.ref)[:-1])
+            if not recv or "(" in recv:
+                continue
+            for tfn, tctx in self.summaries.targets(ctx, e):
+                if tctx.recv is None or not tfn.facts.is_async:
+                    continue
+                self._reach(tfn, tctx, recv, 0, k, short(tfn), reach, [SIBLING_BUDGET])
+        for (path, fq), by in sorted(reach.items()):
+            if len(by) < 2 or fq in sites:
+                continue
+            target = self.index.functions.get(fq)
+            if target is None:
+                continue
+            a, b = (by[k] for k in sorted(by)[:2])
+            label = (
+                f"`{short(target)}` runs in several tasks at once here: `{what}` starts "
+                f"`{a}` and `{b}` together, and both call it on `{path}`"
+            )
+            sites[fq] = fn_step(fn, at(s), label)
+
+    def _reach(
+        self,
+        f: Fn,
+        ctx: Ctx,
+        path: str,
+        depth: int,
+        k: int,
+        root: str,
+        reach: dict[tuple[str, str], dict[int, str]],
+        budget: list[int],
+    ) -> None:
+        """Note that started call ``k`` (of ``root``) runs ``f`` on the object at ``path``,
+        and go down the calls ``f`` awaits on ``self`` or an object ``self`` holds."""
+        budget[0] -= 1
+        by = reach.setdefault((path, f.fq), {})
+        if k in by or budget[0] < 0:
+            return
+        by[k] = root
+        if depth >= SIBLING_DEPTH:
+            return
+        for ev in f.facts.events:
+            if ev.kind != K.CALL or ev.bind != Bind.AWAITED or not ev.ref.startswith("self."):
+                continue
+            if any(self.summaries.region_lock(ctx, rid) is not None for rid in ev.regions):
+                continue  # calls under a lock wait for each other
+            recv = ".".join(split_ref(ev.ref)[:-1])
+            if "(" in recv or "[" in recv:
+                continue
+            sub = path + recv[len("self") :]
+            for tfn, tctx in self.summaries.targets(ctx, ev):
+                if tctx.recv is not None and tfn.facts.is_async:
+                    self._reach(tfn, tctx, sub, depth + 1, k, root, reach, budget)
 
     def _partial_of_project(self, ctx: Ctx, e: Event) -> bool:
         """``partial(critical_service_loop, workload=self.sync)``: the bound method is handed
@@ -1006,6 +1083,8 @@ class Concurrency:
         if found is not MISS:
             return found  # type: ignore[no-any-return]
         self._edges.start(key, (None, None))
+        if ev.kind != K.CALL:  # a hook run within the caller's calls (``_hook_callers``)
+            return self._edges.finish(key, (None, None))
         lock_step = self._call_locked(caller, ev) or _once_guarded(caller, ev)
         many = None if lock_step is not None else self._many_spawn(caller, ev)
         return self._edges.finish(key, (lock_step, many))
@@ -1497,29 +1576,40 @@ class Concurrency:
                 if key not in seen:
                     seen.add(key)
                     yield c
+        for alias in self.summaries.stored_names(fn):
+            # ``self.request = retry(...)(self._request)``: calls of ``request`` run it
+            self.tracker.note(CALL_KEY + alias)
+            for mod in self.summaries.mentions().calls.get(alias, ()):
+                for c in self._callers_in(fn, mod, alias):
+                    key = (c[0].fq, c[1].pos)
+                    if key not in seen:
+                        seen.add(key)
+                        yield c
         for c in self._bound_callers(fn):
             key = (c[0].fq, c[1].pos)
             if key not in seen:
                 seen.add(key)
                 yield c
 
-    def _callers_in(self, fn: Fn, mod: str) -> list[tuple[Fn, Event, str, str]]:
+    def _callers_in(self, fn: Fn, mod: str, alias: str = "") -> list[tuple[Fn, Event, str, str]]:
         """The calls of ``fn`` (by its name, checked by what the call reaches) in one module:
         looked up in the module's call sites of the name (:meth:`_call_sites_of`), which are
-        evaluated once for every function of that name."""
-        key = (fn.fq, mod)
+        evaluated once for every function of that name. ``alias``: the calls by the name of
+        an attribute that holds ``fn`` (``Summaries.stored_names``) instead."""
+        key = (f"{fn.fq}\x00{alias}" if alias else fn.fq, mod)
         found = self._caller_memo.get(key)
         if found is not MISS:
             return found  # type: ignore[no-any-return]
         self._caller_memo.start(key, [])
         out: list[tuple[Fn, Event, str, str]] = []
         m = self.index.modules.get(mod)
-        name = fn.facts.name
+        name = alias or fn.facts.name
         if m is not None and not test_module(m):  # tests do not run the code concurrently
             table = self._call_sites_of(name, m)
             hits: dict[int, tuple[str, str]] = dict(table.typed.get(fn.fq, {}))
             if (
-                table.untargeted
+                not alias
+                and table.untargeted
                 and fn.facts.cls is not None
                 and fn.facts.parent is None
                 and not name.startswith("__")
@@ -1538,9 +1628,11 @@ class Concurrency:
                 ):
                     relation = "fresh"  # an object the caller has just made
                 label = self._call_label(caller, fn, r, relation, how)
+                if alias:
+                    label += f" (through `{alias}`, the attribute that holds it)"
                 out.append((caller, e, relation, label))
         out.sort(key=lambda c: (c[0].fq, c[1].pos))
-        if not out and m is not None:
+        if not out and m is not None and not alias:
             return self._caller_memo.finish_as(key, out, mod, f"{NO_CALLERS_KEY}{fn.fq}\x00{mod}")
         return self._caller_memo.finish(key, out)
 
@@ -1655,8 +1747,43 @@ class Concurrency:
                 "stored: one object for every caller"
             )
             out.append((caller, e, "bound", label))
+        out.extend(self._hook_callers(fn))
         out.sort(key=lambda c: (c[0].fq, c[1].pos))
         return self._caller_memo.finish(key, out)
+
+    def _hook_callers(self, fn: Fn) -> list[tuple[Fn, Event, str, str]]:
+        """``backoff.on_exception(..., on_backoff=self._on_retry)(self._request)``: a hook
+        handed to a decorator factory whose decorator wraps a function of the project runs
+        within that function's calls (the wrapper calls both). The wrapped function is a
+        caller, its entry the call."""
+        name = fn.facts.name
+        out: list[tuple[Fn, Event, str, str]] = []
+        for mod in self.summaries.mentions().args.get(name, ()):
+            m = self.index.modules.get(mod)
+            if m is None or test_module(m):
+                continue
+            for g, e, _i, _kw, r in self._arg_sites_of(name, m).get(fn.fq, ()):
+                outer = _applied_to(g.facts, e)
+                if outer is None:
+                    continue
+                ctx = self.summaries.ctx(g)
+                if self.index.callable_targets(ctx, e.ref):
+                    continue  # a function of the project: followed as a call
+                val = self.index.eval(ctx, outer.args[0])
+                wrapped = self.index.functions.get(val.fq) if isinstance(val, FuncVal) else None
+                if wrapped is None or wrapped is fn or not wrapped.facts.is_async:
+                    continue
+                same = r.startswith("self.") and outer.args[0].startswith("self.")
+                label = (
+                    f"`{short(wrapped)}` runs `{short(fn)}` within its calls: the hook is handed "
+                    f"to its wrapper (`{e.ref}`, line {e.pos[0]})"
+                )
+                # the wrapped function's entry, shown at its ``def`` line (``def_step``)
+                entry = dataclasses.replace(
+                    wrapped.facts.events[0], show=def_step(wrapped, "").pos, succ=[]
+                )
+                out.append((wrapped, entry, "self" if same else "bound", label))
+        return out
 
     def _call_targets(self, ctx: Ctx, ev: Event, key: tuple[str, int]) -> tuple[str, ...]:
         """The functions a call event of a caller runs (``Summaries.targets``), kept per event:
@@ -2165,11 +2292,12 @@ def _joined_each_pass(f: FunctionFacts, spawn: Event) -> bool:
     return bool(joins) and idx not in reachable(f, [idx], avoid=sorted(avoid))
 
 
-def _gathered_from_locals(f: FunctionFacts, spawn: Event) -> list[Event]:
+def _gathered_from_locals(f: FunctionFacts, spawn: Event, once: bool = False) -> list[Event]:
     """The calls a ``gather(*futures)`` (``wait``, ``as_completed``) starts through a local
     list built before it: ``futures = [fetch(x) for x in xs]`` (the calls of the
     comprehension, made once per element) or ``futures.append(fetch(x))`` in a loop. Each is
-    made again per element (``repeated``): the same coroutine function run in several tasks."""
+    made again per element (``repeated``): the same coroutine function run in several tasks.
+    ``once``: also the calls appended one by one (``tasks.append(self.update_a())``)."""
     names = {a.lstrip("*") for a in spawn.args if not is_kw(a)}
     names = {n for n in names if n.isidentifier()}
     if not names:
@@ -2185,7 +2313,7 @@ def _gathered_from_locals(f: FunctionFacts, spawn: Event) -> list[Event]:
                 if events[j].repeated and events[j].bind in (Bind.NONE, Bind.ARG):
                     out.append(events[j])
                 j -= 1
-        elif e.kind == K.CALL and e.repeated:
+        elif e.kind == K.CALL and (e.repeated or once):
             recv, _, method = e.ref.rpartition(".")
             if recv in names and method in ("append", "extend", "add"):
                 out.extend(
@@ -2194,6 +2322,22 @@ def _gathered_from_locals(f: FunctionFacts, spawn: Event) -> list[Event]:
                     if x.kind == K.CALL and x.bind == Bind.ARG and inside(x.pos, e.pos)
                 )
     return out
+
+
+def _applied_to(f: FunctionFacts, e: Event) -> Event | None:
+    """The call that applies what the call ``e`` returns to one function (``deco(...)(fn)``:
+    a decorator factory's decorator), if ``e`` is such a factory call."""
+    for x in f.events:
+        if (
+            x.kind == K.CALL
+            and x.ref == e.ref + "()"
+            and x.pos[:2] == e.pos[:2]
+            and len(x.args) == 1
+            and not is_kw(x.args[0])
+            and "(" not in x.args[0]
+        ):
+            return x
+    return None
 
 
 def _per_element(f: FunctionFacts, call: Event) -> bool:

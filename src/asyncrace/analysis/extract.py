@@ -1094,8 +1094,37 @@ class _FunctionBuilder:
 
     # -- statements ------------------------------------------------------------------------
     def stmts(self, body: list[ast.stmt]) -> None:
-        for s in body:
+        i, n = 0, len(body)
+        while i < n:
+            s = body[i]
             self.stmt(s)
+            i += 1
+            acquire = _awaited_acquire(s)
+            if acquire is None:
+                continue
+            # ``await self._lock.acquire()`` (or under ``if use_lock:``), then a ``try`` whose
+            # ``finally`` releases it: the statements up to that ``try`` hold the lock, a
+            # region like ``async with``'s
+            end = _released_by_finally(body, i, acquire)
+            if end is None:
+                continue
+            rid = len(self.regions)
+            lock = acquire.func.value  # type: ignore[attr-defined]
+            self.regions.append(
+                Region(
+                    ref=self.ref(lock),
+                    is_async=True,
+                    pos=self.mx.pos.of(acquire),
+                    first=len(self.events),
+                    last=len(self.events),
+                )
+            )
+            self.region_stack.append(rid)
+            for inner in body[i : end + 1]:
+                self.stmt(inner)
+            self.region_stack.pop()
+            self.regions[rid].last = len(self.events)
+            i = end + 1
 
     def stmt(self, s: ast.stmt) -> None:
         if isinstance(s, ast.Expr):
@@ -1816,3 +1845,53 @@ def extract(text: str, path: str, module: str, is_package: bool = False) -> Modu
     per-file diagnostics."""
     tree = ast.parse(text, filename=path, type_comments=False)
     return _ModuleExtractor(text, path, module, is_package).run(tree)
+
+
+def _awaited_acquire(s: ast.stmt) -> ast.Call | None:
+    """The ``X.acquire()`` call of a statement ``await X.acquire()``, or of an ``if`` whose
+    body ends with one (``if use_lock: await self._lock.acquire()``)."""
+    if isinstance(s, ast.If) and not s.orelse and s.body:
+        s = s.body[-1]
+    if not isinstance(s, ast.Expr) or not isinstance(s.value, ast.Await):
+        return None
+    call = s.value.value
+    if (
+        isinstance(call, ast.Call)
+        and not call.args
+        and not call.keywords
+        and isinstance(call.func, ast.Attribute)
+        and call.func.attr == "acquire"
+    ):
+        return call
+    return None
+
+
+def _released_by_finally(body: list[ast.stmt], start: int, acquire: ast.Call) -> int | None:
+    """The index of the first ``try`` from ``start`` on whose ``finally`` releases the lock the
+    call ``acquire`` takes (``X.release()``, or under an ``if``), if the statements before it
+    do not release it on the way out of the block (an early ``release(); return`` is fine)."""
+    lock = ast.dump(acquire.func.value)  # type: ignore[attr-defined]
+
+    def releases(stmts: list[ast.stmt]) -> bool:
+        for st in stmts:
+            if isinstance(st, ast.If) and not st.orelse:
+                if releases(st.body):
+                    return True
+                continue
+            v = st.value if isinstance(st, ast.Expr) else None
+            if (
+                isinstance(v, ast.Call)
+                and isinstance(v.func, ast.Attribute)
+                and v.func.attr == "release"
+                and ast.dump(v.func.value) == lock
+            ):
+                return True
+        return False
+
+    for j in range(start, len(body)):
+        st = body[j]
+        if isinstance(st, ast.Try) and st.finalbody and releases(st.finalbody):
+            return j
+        if isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            return None
+    return None

@@ -306,6 +306,7 @@ class Summaries:
         # module -> (its facts, name -> its calls of that name): ``module_calls``
         self._module_calls: dict[str, tuple[ModuleFacts, dict[str, list[tuple[Fn, int]]]]] = {}
         self._stored: Memo[tuple[str, str], list[Val]] = Memo(t)
+        self._aliases: Memo[str, dict[str, tuple[str, ...]]] = Memo(t)
         self._writes: Memo[str, dict[str, list[tuple[str, Fn, Value, bool]]]] = Memo(t)
         # a function's facts -> (them, ``_registration_shape``)
         self._shapes: dict[int, tuple[FunctionFacts, list[bool], list[frozenset[str]]]] = {}
@@ -445,8 +446,57 @@ class Summaries:
                 val = self.index.eval(Ctx(m, cls_fq), v.ref)
                 if isinstance(val, FuncVal):
                     out.append(val)
+            elif v.kind == "call" and v.ref.endswith("()"):
+                wrapped = self._decorated(m, cls_fq, f"self.{attr}", v.ref)
+                if wrapped is not None:
+                    out.append(wrapped)
         unique = list(dict.fromkeys(out))
         return self._stored.finish(key, unique)
+
+    def _decorated(self, m: Fn, cls_fq: str, target: str, ref: str) -> FuncVal | None:
+        """``self.request = backoff.on_exception(...)(self._request)``: a decorator factory's
+        decorator applied to a function, its result stored; a call of the attribute runs the
+        wrapper, which calls the function (the decorator's contract)."""
+        for e in m.facts.events:
+            if e.kind != K.CALL or e.ref != ref or e.bind != Bind.ATTR or e.name != target:
+                continue
+            if len(e.args) != 1 or is_kw(e.args[0]) or "(" in e.args[0]:
+                return None
+            val = self.index.eval(Ctx(m, cls_fq), e.args[0])
+            return val if isinstance(val, FuncVal) else None
+        return None
+
+    def stored_names(self, fn: Fn) -> tuple[str, ...]:
+        """The attributes of ``fn``'s class that hold ``fn`` itself, bound, to be called later
+        under that name (``self.request = retry(...)(self._request)``;
+        ``self.handler = self._default_handler``): a call ``obj.request(...)`` runs ``fn``."""
+        cls_fq = self.index.method_fn(fn)
+        if cls_fq is None or fn.facts.parent is not None:
+            return ()
+        found = self._aliases.get(cls_fq)
+        if found is MISS:
+            out: dict[str, list[str]] = {}
+            self._aliases.start(cls_fq, {})
+            for ref, writes in self._self_writes(cls_fq).items():
+                attr = ref[len("self.") :]
+                if "." in attr:
+                    continue
+                for ci_fq, m, v, is_param in writes:
+                    val: Val = None
+                    if is_param or not v.ref:
+                        continue
+                    if v.kind in ("name", "attr"):
+                        val = self.index.eval(Ctx(m, ci_fq), v.ref)
+                    elif v.kind == "call" and v.ref.endswith("()"):
+                        val = self._decorated(m, ci_fq, ref, v.ref)
+                    if isinstance(val, FuncVal) and val.fq.rpartition(".")[2] != attr:
+                        names = out.setdefault(val.fq, [])
+                        if attr not in names:
+                            names.append(attr)
+            found = self._aliases.finish(
+                cls_fq, {fq: tuple(sorted(names)) for fq, names in out.items()}
+            )
+        return found.get(fn.fq, ())  # type: ignore[no-any-return]
 
     def _self_writes(self, cls_fq: str) -> dict[str, list[tuple[str, Fn, Value, bool]]]:
         """``self.<attr>`` -> the writes of a value there by the methods of the class and its
@@ -614,6 +664,8 @@ class Summaries:
                 and ev.ref.startswith(("self.", "cls.", "global:"))
                 and ev.name != "compare"
                 and not only_logged(f, i)
+                and not feeds_own_update(f, i)
+                and not _written_since_await(f, i, ev.ref, own=True)  # its own value, just stored
             ):
                 out.setdefault(ev.ref, (fn_step(fn, at(ev), f"`{ev.ref}` is read here"),))
                 prop = self.property_getter(ctx, ev.ref)
@@ -698,6 +750,10 @@ class Summaries:
                     and ev.ref.startswith(("self.", "cls.", "global:"))
                     and ev.name != "compare"
                     and not only_logged(f, i)
+                    and not feeds_own_update(f, i)
+                    and not _written_since_await(
+                        f, i, ev.ref, own=True
+                    )  # its own value, just stored
                 ):
                     read = fn_step(fn, at(ev), f"`{ev.ref}` is read here, after that await")
                     out.setdefault(ev.ref, (suspend, read))
@@ -1671,11 +1727,29 @@ def only_logged(f: FunctionFacts, i: int) -> bool:
     return meth in _LOG_METHODS and ("log" in last or recv == "logging")
 
 
-def _written_since_await(f: FunctionFacts, i: int, ref: str) -> bool:
+_AUGMENTED = frozenset({"+=", "-=", "|=", "&=", "*=", "/=", "//=", "%=", "@=", "^=", "<<=", ">>="})
+
+
+def feeds_own_update(f: FunctionFacts, i: int) -> bool:
+    """Is the read ``i`` the old value of an update of the same state in one statement
+    (``self._seq = (self._seq + 1) % N``, ``self.n += 1``)? A counter wants whatever value is
+    newest: another task's value found there is no clobbered one."""
+    ev = f.events[i]
+    for e in f.events[i + 1 : i + 24]:
+        if e.kind == K.WRITE:
+            return e.ref == ev.ref and (e.name in _AUGMENTED or e.pos[0] <= ev.pos[0])
+        if e.kind not in (K.READ, K.CALL) or e.bind == Bind.AWAITED:
+            return False
+    return False
+
+
+def _written_since_await(f: FunctionFacts, i: int, ref: str, own: bool = False) -> bool:
     """Is ``ref`` written on every path to event ``i`` after the last await before it? Then
     what ``i`` reads of it is the value this very call stored just before, with no suspension
     in between (``self.salt = new; return await self.send(...)``, a retry that stores the
-    server's new value and calls itself): nothing else could have stored it."""
+    server's new value and calls itself): nothing else could have stored it. ``own``: written
+    by the function itself on every path from its entry too (a path with no write reads what
+    it found)."""
     if not any(e.kind == K.WRITE and e.ref == ref for e in f.events):
         return False
 
@@ -1686,7 +1760,7 @@ def _written_since_await(f: FunctionFacts, i: int, ref: str) -> bool:
         nxt = (stale or e.kind == K.AWAIT) and not (e.kind == K.WRITE and e.ref == ref)
         return [(s, nxt) for s in e.succ]
 
-    return (i, True) not in walk(f, False, step)
+    return (i, True) not in walk(f, own, step)
 
 
 def search(

@@ -22,7 +22,15 @@ from asyncrace.analysis.concurrency import (
 from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts, reachable, walk
 from asyncrace.analysis.index import Ctx, Fn, FuncVal, Inst, is_kw
-from asyncrace.analysis.summaries import Step, at, fn_step, only_logged, search, short
+from asyncrace.analysis.summaries import (
+    Step,
+    at,
+    feeds_own_update,
+    fn_step,
+    only_logged,
+    search,
+    short,
+)
 from asyncrace.diagnostic import Diagnostic
 from asyncrace.rules.base import evidence_clause, line_of, make, module_functions, on_state
 
@@ -595,7 +603,11 @@ class StateClobberedAcrossAwait:
                             return True
                 return False
             if ev.kind == K.READ and ev.ref == ref and ev.name != "compare":
-                return not locked_together(ev) and not only_logged(f, i)
+                return (
+                    not locked_together(ev)
+                    and not only_logged(f, i)
+                    and not feeds_own_update(f, i)  # a counter's next value
+                )
             if ev.kind == K.READ and ref.startswith("self."):
                 prop = analysis.property_getter(ctx, ev.ref)
                 if prop is not None:

@@ -575,13 +575,16 @@ class GuardBeforeRegistration:
     def _sentinel_elsewhere(f: FunctionFacts, guard: Event, absent: int, ref: str) -> bool:
         """``if self._initialized: return`` / ``if self._initializing: raise`` /
         ``self._initializing = True`` / ``await ...``: a second flag, checked and set before
-        the first await, is the sentinel for the whole section."""
+        the first await, is the sentinel for the whole section. So is a flag the function
+        waits on before it checks (``while self._loading: await asyncio.sleep(0.1)``, then
+        ``if self._loaded: return``, then ``self._loading = True``): a hand-rolled mutex that
+        a second task waits out before it looks."""
         checked: set[str] = {a[0] for a in _guard_atoms(guard) if a[0] != ref}
         for _i, ev in before_await(f, guard.succ[absent]):
             if ev.kind == K.BRANCH:
                 checked.update(a[0] for a in _guard_atoms(ev) if a[0] != ref)
             reg = registration_of(ev)
-            if reg is not None and reg in checked:
+            if reg is not None and reg != ref and (reg in checked or _waits_for(f, reg)):
                 return True
         return False
 

@@ -146,7 +146,8 @@ def state_op(ev: Event) -> _Op | None:
         v = ev.value
         if v is not None and v.kind == "const":
             return _Op(ev.ref, v.ref == "truthy")
-        return _Op(ev.ref, True, "object")
+        # (the local stored, ``monitor`` of ``self._monitor = monitor``: the object's own name)
+        return _Op(ev.ref, True, "object", v.ref if v is not None and v.kind == "name" else "")
     if ev.kind in (K.SETITEM, K.DELITEM) and _shared(ev.ref):
         return _Op(ev.ref, ev.kind == K.SETITEM, "item", ev.args[0] if ev.args else "")
     if ev.kind == K.CALL and ev.ref:
@@ -321,15 +322,42 @@ def _own_loop_flag(analysis: Analysis, fn: Fn, ci: int, op: _Op) -> bool:
     return own_reads > 0 and ci in writes
 
 
+def _set_up_torn_down(analysis: Analysis, fn: Fn, op: _Op) -> bool:
+    """Is ``op`` made by a set-up method of the object (``start``, ``connect``, ``open``: the
+    ``lifecycle`` names that are no tear-down) and undone by its tear-down too (``stop``,
+    ``close``: ``self.running = True`` in ``start``, ``self.running = False`` in ``stop``)?
+    A start cancelled before its ``try`` leaves the object started half-way, which is the state
+    its tear-down is written to take down, as it takes down one whose start completed. Not
+    ``__aenter__``: when it raises, ``async with`` never runs ``__aexit__``."""
+    name = fn.facts.name
+    if fn.facts.parent is not None or name not in analysis.lifecycle or teardown_name(name):
+        return False
+    if name.startswith("__") or name == "main":
+        return False  # (an ``__aenter__`` that raises is never followed by its ``__aexit__``)
+    if not op.state.startswith("self.") or op.state.count(".") != 1:
+        return False
+    idx = analysis.index
+    cls = idx.method_fn(fn)
+    if cls is None:
+        return False
+    for other in idx.methods_of(idx.mro(cls)):
+        if other is fn or other.facts.parent is not None or not teardown_name(other.facts.name):
+            continue
+        if any((u := state_op(e)) is not None and _undoes(op, u) for e in other.facts.events):
+            return True
+    return False
+
+
 def _unread(
     analysis: Analysis, fn: Fn, op: _Op, never_read: Callable[[Analysis, Fn, str], bool]
 ) -> bool:
     """A container only added to and taken from, or a private counter, flag or value only ever
     changed (``self._waiters += 1`` ... ``self._waiters -= 1``, ``self._streaming = True`` ...
-    ``False``) that nothing in its class reads: what a cancellation leaves changed there breaks
+    ``False``), or a private ``Event`` only set and cleared (nobody waits for it or tests it),
+    that nothing in its class reads: what a cancellation leaves changed there breaks
     nothing. A public counter, flag or value may be read by any user of the object (the facts
     do not keep reads of other objects' attributes: ``self.client.streaming``)."""
-    if op.kind not in ("item", "count", "flag", "object"):
+    if op.kind not in ("item", "count", "flag", "object", "clear", "set"):
         return False
     attr = split_ref(op.state)[-1]
     if op.kind != "item" and (not attr.startswith("_") or attr.startswith("__")):
@@ -394,6 +422,12 @@ def _never_read(
                     and nxt.ref.rpartition(".")[0] == state
                     and nxt.ref.rpartition(".")[2] in mutators
                     and nxt.bind == Bind.NONE  # (``fut = self._pending.pop(k)`` reads)
+                )
+                or (  # an ``Event`` only set and cleared: nobody waits for it or tests it
+                    nxt.kind == K.CALL
+                    and nxt.ref == state + ".set"
+                    and not nxt.args
+                    and nxt.bind == Bind.NONE
                 )
                 or (nxt.kind in (K.SETITEM, K.DELITEM) and nxt.ref == state)
                 or (nxt.kind == K.WRITE and nxt.ref == state and nxt.name in ("+=", "-="))
@@ -485,6 +519,8 @@ def _lock_left_unlocked(analysis: Analysis, fn: Fn, op: _Op) -> bool:
     return info.type_fq.rpartition(".")[2] in ("Lock", "Semaphore", "BoundedSemaphore")
 
 
+# the task groups, whose ``async with`` entry does not suspend (their exit waits for the tasks)
+_TASK_GROUPS = frozenset({"asyncio.TaskGroup", "anyio.create_task_group", "trio.open_nursery"})
 # calls and modules that draw a fresh random key
 _RANDOM_CALLS = frozenset(
     {"uuid1", "uuid4", "urandom", "token_hex", "token_bytes", "token_urlsafe", "getrandbits"}
@@ -859,12 +895,25 @@ class StateBrokenByCancellation:
     def _interrupts(analysis: Analysis, ctx: Ctx, i: int, ev: Event, op: _Op) -> bool:
         """An await where a cancellation can interrupt ``op``'s section: not the changed
         object's own set-up (``self._group = create_task_group(); await
-        self._group.__aenter__()``), not the exit of an ``async with`` on a lock (releasing
+        self._group.__aenter__()``, or a set-up method, ``start``, ``connect``, of the local it
+        was stored from: ``self._monitor = monitor; await monitor.start()``), not the entry of an ``async with`` on a task group
+        (``asyncio.TaskGroup()``, ``anyio.create_task_group()``, ``trio.open_nursery()``: it
+        does not suspend), not the exit of an ``async with`` on a lock (releasing
         an ``asyncio.Lock`` does not suspend), and not an await of a coroutine that never
         suspends (``await monitor.start()`` where ``start`` only calls ``create_task``): a
         cancellation is delivered only where the task suspends."""
         if ev.kind != K.AWAIT or ev.ref == op.state or ev.ref.startswith(op.state + "."):
             return False
+        if op.kind == "object" and op.key and ev.ref.startswith(op.key + "."):
+            method = ev.ref.removeprefix(op.key + ".")
+            if method in analysis.lifecycle and not teardown_name(method):
+                return False  # ``self._monitor = monitor; await monitor.start()``: its set-up
+        if (
+            ev.name == "async with"
+            and ev.ref.endswith("()")
+            and analysis.index.resolve(ctx.fn.module, ev.ref[:-2]) in _TASK_GROUPS
+        ):
+            return False  # entering a task group does not suspend (leaving it waits)
         return analysis.suspending(ctx, i)
 
     def _before_try(
@@ -872,7 +921,7 @@ class StateBrokenByCancellation:
     ) -> Diagnostic | None:
         f = fn.facts
         events = f.events
-        if self._left_harmless(analysis, fn, ci, op):
+        if self._left_harmless(analysis, fn, ci, op) or _set_up_torn_down(analysis, fn, op):
             return None
         for t in f.tries:
             if t.first <= ci:
