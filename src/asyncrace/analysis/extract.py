@@ -1868,8 +1868,9 @@ def _awaited_acquire(s: ast.stmt) -> ast.Call | None:
 
 def _released_by_finally(body: list[ast.stmt], start: int, acquire: ast.Call) -> int | None:
     """The index of the first ``try`` from ``start`` on whose ``finally`` releases the lock the
-    call ``acquire`` takes (``X.release()``, or under an ``if``), if the statements before it
-    do not release it on the way out of the block (an early ``release(); return`` is fine)."""
+    call ``acquire`` takes (``X.release()``, or under an ``if``); none if a nested definition
+    comes first. A release on an early way out before it (``if done: lock.release(); return``)
+    ends nothing on the path that goes on: the region runs to the end of that ``try``."""
     lock = ast.dump(acquire.func.value)  # type: ignore[attr-defined]
 
     def releases(stmts: list[ast.stmt]) -> bool:

@@ -442,27 +442,31 @@ class Summaries:
         for ci_fq, m, v, is_param in self._self_writes(cls_fq).get(f"self.{attr}", ()):
             if is_param:
                 out.extend(self._passed_for(m, ci_fq, v.ref))
-            elif v.kind in ("name", "attr") and v.ref:
-                val = self.index.eval(Ctx(m, cls_fq), v.ref)
-                if isinstance(val, FuncVal):
+            else:
+                val = self._stored_function(m, cls_fq, f"self.{attr}", v)
+                if val is not None:
                     out.append(val)
-            elif v.kind == "call" and v.ref.endswith("()"):
-                wrapped = self._decorated(m, cls_fq, f"self.{attr}", v.ref)
-                if wrapped is not None:
-                    out.append(wrapped)
         unique = list(dict.fromkeys(out))
         return self._stored.finish(key, unique)
 
-    def _decorated(self, m: Fn, cls_fq: str, target: str, ref: str) -> FuncVal | None:
-        """``self.request = backoff.on_exception(...)(self._request)``: a decorator factory's
-        decorator applied to a function, its result stored; a call of the attribute runs the
-        wrapper, which calls the function (the decorator's contract)."""
+    def _stored_function(self, m: Fn, cls_fq: str, target: str, v: Value) -> FuncVal | None:
+        """The function a write of ``v`` into ``target`` (``self.<attr>``) by method ``m``
+        stores, if it stores one: a function named (``self._handler =
+        self._default_handler``), or a function wrapped by a decorator factory's decorator
+        (``self.request = backoff.on_exception(...)(self._request)``: a call of the attribute
+        runs the wrapper, which calls the function, the decorator's contract)."""
+        ctx = Ctx(m, cls_fq)
+        if v.kind in ("name", "attr") and v.ref:
+            val = self.index.eval(ctx, v.ref)
+            return val if isinstance(val, FuncVal) else None
+        if v.kind != "call" or not v.ref.endswith("()"):
+            return None
         for e in m.facts.events:
-            if e.kind != K.CALL or e.ref != ref or e.bind != Bind.ATTR or e.name != target:
+            if e.kind != K.CALL or e.ref != v.ref or e.bind != Bind.ATTR or e.name != target:
                 continue
             if len(e.args) != 1 or is_kw(e.args[0]) or "(" in e.args[0]:
                 return None
-            val = self.index.eval(Ctx(m, cls_fq), e.args[0])
+            val = self.index.eval(ctx, e.args[0])
             return val if isinstance(val, FuncVal) else None
         return None
 
@@ -482,14 +486,8 @@ class Summaries:
                 if "." in attr:
                     continue
                 for ci_fq, m, v, is_param in writes:
-                    val: Val = None
-                    if is_param or not v.ref:
-                        continue
-                    if v.kind in ("name", "attr"):
-                        val = self.index.eval(Ctx(m, ci_fq), v.ref)
-                    elif v.kind == "call" and v.ref.endswith("()"):
-                        val = self._decorated(m, ci_fq, ref, v.ref)
-                    if isinstance(val, FuncVal) and val.fq.rpartition(".")[2] != attr:
+                    val = None if is_param else self._stored_function(m, ci_fq, ref, v)
+                    if val is not None and val.fq.rpartition(".")[2] != attr:
                         names = out.setdefault(val.fq, [])
                         if attr not in names:
                             names.append(attr)
@@ -665,7 +663,7 @@ class Summaries:
                 and ev.name != "compare"
                 and not only_logged(f, i)
                 and not feeds_own_update(f, i)
-                and not _written_since_await(f, i, ev.ref, own=True)  # its own value, just stored
+                and not _written_since_await(f, i, ev.ref, own=True)  # its own value
             ):
                 out.setdefault(ev.ref, (fn_step(fn, at(ev), f"`{ev.ref}` is read here"),))
                 prop = self.property_getter(ctx, ev.ref)
@@ -751,9 +749,7 @@ class Summaries:
                     and ev.name != "compare"
                     and not only_logged(f, i)
                     and not feeds_own_update(f, i)
-                    and not _written_since_await(
-                        f, i, ev.ref, own=True
-                    )  # its own value, just stored
+                    and not _written_since_await(f, i, ev.ref, own=True)  # its own value
                 ):
                     read = fn_step(fn, at(ev), f"`{ev.ref}` is read here, after that await")
                     out.setdefault(ev.ref, (suspend, read))
@@ -1727,7 +1723,10 @@ def only_logged(f: FunctionFacts, i: int) -> bool:
     return meth in _LOG_METHODS and ("log" in last or recv == "logging")
 
 
-_AUGMENTED = frozenset({"+=", "-=", "|=", "&=", "*=", "/=", "//=", "%=", "@=", "^=", "<<=", ">>="})
+# the operators of augmented writes (``Event.name`` of a WRITE: ``self.n += 1``)
+AUGMENTED_OPS = frozenset(
+    {"+=", "-=", "|=", "&=", "*=", "/=", "//=", "%=", "@=", "^=", "<<=", ">>="}
+)
 
 
 def feeds_own_update(f: FunctionFacts, i: int) -> bool:
@@ -1737,7 +1736,7 @@ def feeds_own_update(f: FunctionFacts, i: int) -> bool:
     ev = f.events[i]
     for e in f.events[i + 1 : i + 24]:
         if e.kind == K.WRITE:
-            return e.ref == ev.ref and (e.name in _AUGMENTED or e.pos[0] <= ev.pos[0])
+            return e.ref == ev.ref and (e.name in AUGMENTED_OPS or e.pos[0] <= ev.pos[0])
         if e.kind not in (K.READ, K.CALL) or e.bind == Bind.AWAITED:
             return False
     return False

@@ -23,6 +23,7 @@ from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts, reachable, walk
 from asyncrace.analysis.index import Ctx, Fn, FuncVal, Inst, is_kw
 from asyncrace.analysis.summaries import (
+    AUGMENTED_OPS,
     Step,
     at,
     feeds_own_update,
@@ -685,7 +686,7 @@ def _updates_itself(events: list[Event], w: int) -> bool:
     ``self.n += k``)? The reads of the right-hand side come just before the write, on its line
     or after it (a multi-line statement), with no await among them."""
     ev = events[w]
-    if ev.name in ("+=", "-=", "|=", "&=", "*=", "/=", "//=", "%=", "@=", "^=", "<<=", ">>="):
+    if ev.name in AUGMENTED_OPS:
         return True
     line = ev.pos[0]
     j = w - 1
