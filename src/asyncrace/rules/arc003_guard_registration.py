@@ -266,17 +266,19 @@ def _cannot_get_key(
     return True
 
 
-def _waits_for(f: FunctionFacts, ref: str) -> bool:
+def _waits_for(f: FunctionFacts, ref: str, writers: frozenset[int] = frozenset()) -> bool:
     """``while self._busy is not None: await self._busy``: a hand-rolled mutex. Waiting in a
     loop for the attribute to clear says several tasks use this object at once. Not the
     function's own loop: one that writes the attribute itself on the way round (a retry loop
-    that clears and asks again, ``self.code = None``), or a ``for`` that checks it once per
-    item (the step to the next item is no wait for another task)."""
+    that clears and asks again, ``self.code = None``; or a call in ``writers``, of a method of
+    the same object that writes it: a supervision loop whose ``await self.spawn()`` records
+    the outcome it then checks), or a ``for`` that checks it once per item (the step to the
+    next item is no wait for another task)."""
     writes = {
         i
         for i, e in enumerate(f.events)
         if (e.kind == K.WRITE and e.ref == ref) or registration_of(e) == ref
-    }
+    } | writers
     steps = {
         i
         for i, e in enumerate(f.events)
@@ -306,6 +308,35 @@ def _waits_for(f: FunctionFacts, ref: str) -> bool:
                 now = waited or f.events[i].kind == K.AWAIT
                 todo.extend((s, now) for s in f.events[i].succ)
     return False
+
+
+def _writing_calls(analysis: Analysis, fn: Fn, ref: str) -> frozenset[int]:
+    """The calls of ``fn`` on its own object whose callee writes ``ref`` (``self.X``), itself
+    or in a method of the same object it calls (two calls deep)."""
+    if not ref.startswith("self."):
+        return frozenset()
+    ctx = analysis.ctx(fn)
+
+    def writes(c: Ctx, depth: int) -> bool:
+        for ev in c.fn.facts.events:
+            if (ev.kind == K.WRITE and ev.ref == ref) or registration_of(ev) == ref:
+                return True
+            if (
+                ev.kind == K.CALL
+                and depth < 2
+                and analysis.same_object_call(c, ev)
+                and any(writes(t, depth + 1) for _f, t in analysis.targets(c, ev))
+            ):
+                return True
+        return False
+
+    return frozenset(
+        i
+        for i, ev in enumerate(fn.facts.events)
+        if ev.kind == K.CALL
+        and analysis.same_object_call(ctx, ev)
+        and any(writes(t, 1) for _f, t in analysis.targets(ctx, ev))
+    )
 
 
 def _records_outcome(f: FunctionFacts, ref: str) -> bool:
@@ -430,7 +461,7 @@ class GuardBeforeRegistration:
             verdict.answer is None
             and not module_state
             and kind in ("none", "truthy")
-            and _waits_for(f, ref)
+            and _waits_for(f, ref, _writing_calls(analysis, fn, ref))
         ):
             step = def_step(
                 fn,
