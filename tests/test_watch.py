@@ -47,6 +47,10 @@ CLEAN = "All checks passed!"
 TIMEOUT = 60.0
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Watch:
     """``asyncrace check ARGS --watch`` running in ``cwd``; its output read as it comes."""
 
@@ -58,6 +62,10 @@ class Watch:
             stderr=subprocess.PIPE,
             text=True,
             env={**os.environ, "NO_COLOR": "1"},
+            # as a terminal starts it: Ctrl-C delivered. A test run started in the background
+            # by a non-interactive shell inherits SIGINT ignored, and Python then installs no
+            # handler for it in the child, which would never stop
+            preexec_fn=_default_sigint,
         )
         self.out: list[str] = []
         self.err: list[str] = []
