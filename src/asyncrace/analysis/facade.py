@@ -63,6 +63,7 @@ class Analysis:
         self.passed_on = s.passed_on
         self.suspends = s.suspends
         self.suspending = s.suspending
+        self.free_lock_entry = s.free_lock_entry
         self.invalidates_on_cancel = s.invalidates_on_cancel
         self.exchange = s.exchange
         self.exchange_at = s.exchange_at

@@ -307,6 +307,7 @@ class Summaries:
         self._module_calls: dict[str, tuple[ModuleFacts, dict[str, list[tuple[Fn, int]]]]] = {}
         self._stored: Memo[tuple[str, str], list[Val]] = Memo(t)
         self._aliases: Memo[str, dict[str, tuple[str, ...]]] = Memo(t)
+        self._free_locks: Memo[tuple[str, str], bool] = Memo(t)
         self._writes: Memo[str, dict[str, list[tuple[str, Fn, Value, bool]]]] = Memo(t)
         # a function's facts -> (them, ``_registration_shape``)
         self._shapes: dict[int, tuple[FunctionFacts, list[bool], list[frozenset[str]]]] = {}
@@ -985,6 +986,8 @@ class Summaries:
             return False
         if ev.name == "async with exit":
             return self.locks.lock_of(ctx, ev.ref) is None
+        if ev.name == "async with":
+            return not self.free_lock_entry(ctx, ev.ref)
         call = f.events[i - 1] if i > 0 else None
         if ev.name != "await" or call is None or call.kind != K.CALL or call.bind != Bind.AWAITED:
             return True
@@ -995,6 +998,56 @@ class Summaries:
             not tfn.facts.is_async or self.suspends(Ctx(tfn, tctx.recv)) is not None
             for tfn, tctx, _fv in targets
         )
+
+    def free_lock_entry(self, ctx: Ctx, ref: str) -> bool:
+        """Is ``async with <ref>:`` the entry of an asyncio lock that no task ever holds
+        across a suspension (:meth:`never_held_across_suspension`)? Its acquire always finds
+        it free and takes it at once, without giving the loop away."""
+        lock = self.locks.lock_of(ctx, ref)
+        return (
+            lock is not None
+            and lock.type_fq in ASYNCIO_LOCKS
+            and self.never_held_across_suspension(ctx.fn, ref)
+        )
+
+    def never_held_across_suspension(self, fn: Fn, ref: str) -> bool:
+        """Is the asyncio lock ``self.<attr>`` held only for code that does not suspend, in
+        every method of ``fn``'s class, its bases and its subclasses? Every ``async with`` of
+        it awaits nothing but the lock's own ``wait()``/``wait_for()`` (a condition's wait
+        releases the lock while it waits), and it is never acquired by hand nor handed to
+        other code. Then no holder is ever suspended, and an acquire never waits (``async
+        with self.condition: self.condition.notify()``; ``async with self._lock:`` around
+        dict updates only). Memoized per class and attribute."""
+        segs = split_ref(ref)
+        idx = self.index
+        cls = idx.method_fn(fn)
+        if len(segs) != 2 or segs[0] != "self" or cls is None:
+            return False
+        key = (cls, ref)
+        found = self._free_locks.get(key)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._free_locks.start(key, False)
+        own = {ref + ".wait", ref + ".wait_for"}
+        related = [*idx.mro(cls), *(c for s in idx.subclasses(cls) if (c := idx.classes.get(s)))]
+        out = True
+        for m in idx.methods_of(related):
+            events = m.facts.events
+            if any(ref in ev.args or ev.ref == ref + ".acquire" for ev in events):
+                out = False  # handed on, or taken by hand: its holders are not in view
+                break
+            for rid, region in enumerate(m.facts.regions):
+                if region.ref != ref:
+                    continue
+                if any(
+                    ev.kind == K.AWAIT and rid in ev.regions and ev.ref not in own
+                    for ev in events[region.first : region.last]
+                ):
+                    out = False
+                    break
+            if not out:
+                break
+        return self._free_locks.finish(key, out)
 
     def _unbounded_put(self, ctx: Ctx, call: Event) -> bool:
         """``await self._queue.put(item)`` on an ``asyncio.Queue`` every assignment of which
@@ -1723,6 +1776,13 @@ def only_logged(f: FunctionFacts, i: int) -> bool:
     return meth in _LOG_METHODS and ("log" in last or recv == "logging")
 
 
+# asyncio primitives whose release is synchronous and whose acquire suspends only while
+# another task holds them (or waits for them)
+ASYNCIO_LOCKS = frozenset(
+    f"asyncio.{m}{t}"
+    for m in ("", "locks.")
+    for t in ("Lock", "Condition", "Semaphore", "BoundedSemaphore")
+)
 # the operators of augmented writes (``Event.name`` of a WRITE: ``self.n += 1``)
 AUGMENTED_OPS = frozenset(
     {"+=", "-=", "|=", "&=", "*=", "/=", "//=", "%=", "@=", "^=", "<<=", ">>="}

@@ -1086,14 +1086,17 @@ def _teardown(name: str) -> bool:
 def _in_phase(analysis: Analysis, fn: Fn, test: Callable[[str], bool], depth: int = 0) -> bool:
     """Is ``fn`` a method named for the phase (``test``), or a helper that the project calls
     only from such methods of its own class (``start()`` -> ``self._initialize_app()``,
-    ``__exit__`` -> ``self.reset()``)?"""
+    ``__exit__`` -> ``self.reset()``)? For the tear-down phase, a set-up method that calls it
+    in an ``except`` (``__aenter__``: ``try: await self._start()`` / ``except: await
+    self._shutdown(); raise``) calls it as a tear-down: the undoing of a failed start, in
+    the starting task."""
     name = fn.facts.name
     if test(name):
         return True
     if depth >= 2 or name.startswith("__"):
         return False
     callers = [
-        (c, known)
+        (c, i, known)
         for c, i, known in analysis.calls_of(fn)
         if known or fits_call(fn.facts, c.facts.events[i].args)
     ]
@@ -1101,8 +1104,15 @@ def _in_phase(analysis: Analysis, fn: Fn, test: Callable[[str], bool], depth: in
         known
         and c.facts.cls == fn.facts.cls
         and c.facts.parent is None
-        and _in_phase(analysis, c, test, depth + 1)
-        for c, known in callers
+        and (
+            _in_phase(analysis, c, test, depth + 1)
+            or (
+                test is _teardown
+                and c.facts.events[i].in_except
+                and _in_phase(analysis, c, _SETUP.__contains__, depth + 1)
+            )
+        )
+        for c, i, known in callers
     )
 
 

@@ -18,9 +18,9 @@ from collections.abc import Iterator
 from asyncrace.analysis.concurrency import ANY
 from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import Event, K, ModuleFacts, Pos
-from asyncrace.analysis.index import ClassObj, Ctx, Fn, FuncVal, split_ref
+from asyncrace.analysis.index import ClassObj, Ctx, Fn, FuncVal
 from asyncrace.analysis.locks import LockInfo
-from asyncrace.analysis.summaries import Step, at, fn_step, short
+from asyncrace.analysis.summaries import ASYNCIO_LOCKS, Step, at, fn_step, short
 from asyncrace.diagnostic import Diagnostic
 from asyncrace.rules.base import make, module_functions, shown
 
@@ -48,55 +48,18 @@ def generator_coroutine(analysis: Analysis, fn: Fn) -> bool:
     )
 
 
-# asyncio primitives whose release is synchronous and whose acquire suspends only while
-# another task holds them (or waits for them)
-_ASYNCIO_LOCKS = frozenset(
-    f"asyncio.{m}{t}"
-    for m in ("", "locks.")
-    for t in ("Lock", "Condition", "Semaphore", "BoundedSemaphore")
-)
-
-
 def _cannot_suspend(analysis: Analysis, ctx: Ctx, fn: Fn, e: Event) -> bool:
     """An await that never gives the loop away: leaving ``async with`` an asyncio lock (its
     release is synchronous), or entering one that no task ever holds across a suspension, so
-    that the acquire always finds it free and takes it at once. (Awaits of coroutines of the
-    project that never suspend, ``await self.to_csv()`` with no await inside, are the
-    summaries' ``suspending``.)"""
+    that the acquire always finds it free and takes it at once
+    (``Summaries.free_lock_entry``). (Awaits of coroutines of the project that never suspend,
+    ``await self.to_csv()`` with no await inside, are the summaries' ``suspending``.)"""
     if e.kind != K.AWAIT or e.name not in ("async with", "async with exit"):
         return False
-    lock = analysis.locks.lock_of(ctx, e.ref)
-    if lock is None or lock.type_fq not in _ASYNCIO_LOCKS:
-        return False
-    return e.name == "async with exit" or _never_held_across_suspension(analysis, fn, e.ref)
-
-
-def _never_held_across_suspension(analysis: Analysis, fn: Fn, ref: str) -> bool:
-    """Is the asyncio lock ``self.<attr>`` held only for code that does not suspend, in every
-    method of the class, its bases and its subclasses? Every ``async with`` of it awaits
-    nothing but the lock's own ``wait()``/``wait_for()`` (a condition's wait releases the lock
-    while it waits), and it is never acquired by hand nor handed to other code. Then no
-    holder is ever suspended, and an acquire never waits (``async with self.condition:
-    self.condition.notify()``)."""
-    segs = split_ref(ref)
-    idx = analysis.index
-    cls = idx.method_fn(fn)
-    if len(segs) != 2 or segs[0] != "self" or cls is None:
-        return False
-    own = {ref + ".wait", ref + ".wait_for"}
-    related = [*idx.mro(cls), *(c for s in idx.subclasses(cls) if (c := idx.classes.get(s)))]
-    for m in idx.methods_of(related):
-        events = m.facts.events
-        for ev in events:
-            if ref in ev.args or ev.ref == ref + ".acquire":
-                return False  # handed on, or taken by hand: its holders are not in view
-        for rid, region in enumerate(m.facts.regions):
-            if region.ref != ref:
-                continue
-            for ev in events[region.first : region.last]:
-                if ev.kind == K.AWAIT and rid in ev.regions and ev.ref not in own:
-                    return False
-    return True
+    if e.name == "async with exit":
+        lock = analysis.locks.lock_of(ctx, e.ref)
+        return lock is not None and lock.type_fq in ASYNCIO_LOCKS
+    return analysis.free_lock_entry(ctx, e.ref)
 
 
 def _made_for_this_with(analysis: Analysis, ctx: Ctx, ref: str, lock: LockInfo) -> bool:
