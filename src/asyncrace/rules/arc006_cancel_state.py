@@ -896,12 +896,13 @@ class StateBrokenByCancellation:
         """An await where a cancellation can interrupt ``op``'s section: not the changed
         object's own set-up (``self._group = create_task_group(); await
         self._group.__aenter__()``, or a set-up method, ``start``, ``connect``, of the local it
-        was stored from: ``self._monitor = monitor; await monitor.start()``), not the entry of an ``async with`` on a task group
-        (``asyncio.TaskGroup()``, ``anyio.create_task_group()``, ``trio.open_nursery()``: it
-        does not suspend), not the exit of an ``async with`` on a lock (releasing
-        an ``asyncio.Lock`` does not suspend), and not an await of a coroutine that never
-        suspends (``await monitor.start()`` where ``start`` only calls ``create_task``): a
-        cancellation is delivered only where the task suspends."""
+        was stored from: ``self._monitor = monitor; await monitor.start()``), not the entry of
+        an ``async with`` on a task group (``asyncio.TaskGroup()``,
+        ``anyio.create_task_group()``, ``trio.open_nursery()``: it does not suspend), not the
+        exit of an ``async with`` on a lock (releasing an ``asyncio.Lock`` does not suspend),
+        and not an await of a coroutine that never suspends (``await monitor.start()`` where
+        ``start`` only calls ``create_task``): a cancellation is delivered only where the task
+        suspends."""
         if ev.kind != K.AWAIT or ev.ref == op.state or ev.ref.startswith(op.state + "."):
             return False
         if op.kind == "object" and op.key and ev.ref.startswith(op.key + "."):
