@@ -460,6 +460,7 @@ ROUTE_VERBS: frozenset[str] = (
 # the end of the label of a call that starts its callee in a task of its own and does not wait
 # for it: a handler run once per event, one event after another, still leaves the tasks of
 # successive events running side by side (weak evidence above it becomes strong)
+FRESH_CALLERS = "every caller calls it on an object it has just made"
 SPAWNED_EACH = "in a task of its own, not awaited: the tasks of successive calls overlap"
 
 
@@ -1027,8 +1028,41 @@ class Concurrency:
                 "every caller holds a lock around the call or lets one call through",
             )
         if callers and all(r == "fresh" for _c, _e, r, _l in callers):
-            return Verdict(False, (), "every caller calls it on an object it has just made")
-        return UNKNOWN
+            return Verdict(False, (), FRESH_CALLERS)
+        return self._one_serial_caller(fn, callers, depth, stack, budget)
+
+    def _one_serial_caller(
+        self,
+        fn: Fn,
+        callers: list[tuple[Fn, Event, str, str]],
+        depth: int,
+        stack: tuple[str, ...],
+        budget: list[int],
+    ) -> Verdict:
+        """``fn`` is called by one function only (on any object but one it has just made),
+        which waits for it (no task started, no gather) and itself runs one call at a time
+        (``refresh()`` holds ``self._lock`` around ``self._do_refresh()``, and only
+        ``_do_refresh`` calls ``client.fetch()``): every run of ``fn`` lies within a run of that
+        caller, one after the other."""
+        sites = [(c, e, label) for c, e, r, label in callers if r != "fresh"]
+        if not sites or len({c.fq for c, _e, _l in sites}) != 1:
+            return UNKNOWN
+        caller = sites[0][0]
+        if caller.fq in stack or any(
+            self._spawned_call(caller, e) or self._edge(caller, e)[1] is not None
+            for _c, e, _l in sites
+        ):
+            return UNKNOWN
+        v = self._node(caller, ANY, depth + 1, (*stack, caller.fq), budget)
+        if v.answer is not False or v.why == FRESH_CALLERS:
+            return UNKNOWN  # (a caller run on objects just made says nothing of what they
+            # hold: two fresh views may share one store)
+        _c, e, label = sites[0]
+        return Verdict(
+            False,
+            (*v.steps, fn_step(caller, at(e), label)),
+            "its one caller runs one call at a time and waits for it",
+        )
 
     @staticmethod
     def _spawned_call(caller: Fn, ev: Event) -> bool:

@@ -1338,6 +1338,14 @@ class Summaries:
             ev = caller.facts.events[i]
             if ev.kind != K.CALL or ev.ref.rpartition(".")[2] != name:
                 continue
+            if ev.ref == f"super().{name}":
+                # the next implementation in the MRO of the caller's class: known (when the
+                # project has one), and ``fn`` or not
+                nxt = self.super_method(self.ctx(caller), name)
+                if nxt is not None:
+                    if nxt.fq == fn.fq:
+                        out.append((caller, i, True))
+                    continue
             targets = self.targets(self.ctx(caller), ev)
             if not targets or any(t.fq == fn.fq for t, _c in targets):
                 out.append((caller, i, bool(targets)))
