@@ -563,6 +563,9 @@ class Summaries:
             return found  # type: ignore[no-any-return]
         self._acq.start(key, [])  # recursion guard
         out: list[Acquire] = []
+        # the locks already listed: a rule asks for the first way to each (``same_lock``
+        # compares identities), and the ways through every callee multiply down a call tree
+        seen: set[str] = set()
         fn = ctx.fn
         for rid, region in enumerate(fn.facts.regions):
             lock = (
@@ -570,7 +573,8 @@ class Summaries:
                 if not ctx.bindings
                 else self.locks.lock_of(ctx, region.ref, region.pos)
             )
-            if lock is not None:
+            if lock is not None and lock.ident not in seen:
+                seen.add(lock.ident)
                 out.append(Acquire(lock, (fn_step(fn, region.pos, f"takes {lock.describe} here"),)))
         if depth < MAX_DEPTH:
             for ev in fn.facts.events:
@@ -579,14 +583,19 @@ class Summaries:
                 if ev.ref.endswith(".acquire"):
                     lock = self.locks.lock_of(ctx, ev.ref[: -len(".acquire")])
                     if lock is not None:
-                        out.append(
-                            Acquire(lock, (fn_step(fn, at(ev), f"takes {lock.describe} here"),))
-                        )
+                        if lock.ident not in seen:
+                            seen.add(lock.ident)
+                            out.append(
+                                Acquire(lock, (fn_step(fn, at(ev), f"takes {lock.describe} here"),))
+                            )
                         continue
                 for tfn, tctx in self.targets(ctx, ev):
                     if tfn.facts.is_async or tfn.facts.is_generator:
                         continue  # calling it only creates a coroutine/generator
                     for acq in self.acquires(tctx, depth + 1):
+                        if acq.lock.ident in seen:
+                            continue
+                        seen.add(acq.lock.ident)
                         call = fn_step(fn, at(ev), f"calls `{short(tfn)}`")
                         out.append(Acquire(acq.lock, (call, *acq.steps)))
         return self._acq.finish(key, out)

@@ -322,6 +322,73 @@ def _own_loop_flag(analysis: Analysis, fn: Fn, ci: int, op: _Op) -> bool:
     return own_reads > 0 and ci in writes
 
 
+def _read_by_later_tasks(analysis: Analysis, fn: Fn, ci: int, op: _Op) -> bool:
+    """A private flag the function raises before its start-up awaits that only the methods it
+    starts after the change read (``self._running = True``, awaits, then
+    ``create_task(self._loop())``, and ``while self._running:`` in ``_loop`` and in the private
+    helpers only such methods call). A cancellation at those awaits leaves the flag with no
+    reader: the readers have not started, and the next run raises it again before it starts
+    them. A reader anything else may call (a public method, a property, a private method
+    referred to elsewhere) is no such reader, nor is a read of the function's own before its
+    write."""
+    if op.kind != "flag" or not op.state.startswith("self.") or op.state.count(".") != 1:
+        return False
+    attr = split_ref(op.state)[1]
+    if not attr.startswith("_") or attr.startswith("__"):
+        return False
+    idx = analysis.index
+    cls = idx.method_fn(fn)
+    if cls is None:
+        return False
+    related = [*idx.mro(cls), *(c for s in idx.subclasses(cls) if (c := idx.classes.get(s)))]
+    methods = [m for m in idx.methods_of(related) if m.facts.parent is None]
+    f = fn.facts
+    before = reachable(f, [0], avoid=[ci])  # what runs before the change, or without it
+    # method name -> where it is referred to: (method, event index)
+    refs: dict[str, list[tuple[Fn, int]]] = {}
+    for m in methods:
+        for i, e in enumerate(m.facts.events):
+            if e.kind != K.CALL:
+                continue
+            for r in (e.ref, *(a.partition("=")[2] if is_kw(a) else a for a in e.args)):
+                segs = split_ref(r.removesuffix("()"))
+                if len(segs) == 2 and segs[0] == "self":
+                    refs.setdefault(segs[1], []).append((m, i))
+    started: set[str] = set()  # started (or called) only after the change, or by those
+    grew = True
+    while grew:
+        grew = False
+        for name, where in refs.items():
+            if name in started or not name.startswith("_") or name.startswith("__"):
+                continue
+            if all(
+                (m is fn and i not in before) or (m is not fn and m.facts.name in started)
+                for m, i in where
+            ):
+                started.add(name)
+                grew = True
+    readers = 0
+    for m in methods:
+        reads = [i for i, e in enumerate(m.facts.events) if e.kind == K.READ and e.ref == op.state]
+        if not reads:
+            continue
+        if m is fn:
+            free = reachable(
+                f,
+                [0],
+                avoid=[
+                    i for i, e in enumerate(f.events) if e.kind == K.WRITE and e.ref == op.state
+                ],
+            )
+            if any(i in free for i in reads):
+                return False  # read before it is raised
+            continue
+        if m.facts.name not in started or is_property(m.facts):
+            return False
+        readers += 1
+    return readers > 0
+
+
 def _set_up_torn_down(analysis: Analysis, fn: Fn, op: _Op) -> bool:
     """Is ``op`` made by a set-up method of the object (``start``, ``connect``, ``open``: the
     ``lifecycle`` names that are no tear-down) and undone by its tear-down too (``stop``,
@@ -694,12 +761,13 @@ class StateBrokenByCancellation:
 
     def _left_harmless(self, analysis: Analysis, fn: Fn, ci: int, op: _Op) -> bool:
         """Is what a cancellation leaves of ``op`` harmless or chosen: kept on purpose, read by
-        nobody, a loop's own flag, an entry under a fresh random key, an unlocked lock of a
+        nobody, a loop's own flag or one read only by the tasks started after it, an entry under a fresh random key, an unlocked lock of a
         registry (the shapes of committed state that are no finding, asked by both forms)."""
         return (
             _kept_on_cancel(fn.facts, ci, op)
             or _unread(analysis, fn, op, self._never_read)
             or _own_loop_flag(analysis, fn, ci, op)
+            or _read_by_later_tasks(analysis, fn, ci, op)
             or _fresh_key_entry(analysis, fn, ci, op)
             or _lock_left_unlocked(analysis, fn, op)
         )
