@@ -338,11 +338,12 @@ class Summaries:
         return found  # type: ignore[no-any-return]
 
     def targets(self, ctx: Ctx, ev: Event) -> list[tuple[Fn, Ctx]]:
-        """Project functions a CALL event runs, each in its bound context; a call of an
-        attribute that holds a callable stored for later (``self._on_stats()`` after
+        """Project functions a CALL event runs, each in its bound context (``super().name``:
+        the next implementation in the receiver's MRO); a call of an attribute that holds a
+        callable stored for later (``self._on_stats()`` after
         ``set_stats_callback(cb)`` kept ``cb`` there) runs what was stored."""
         out: list[tuple[Fn, Ctx]] = []
-        for fn, _c, fv in self.index.callable_targets(ctx, ev.ref):
+        for fn, _c, fv in self.call_targets(ctx, ev):
             out.append((fn, self.index.bind_args(fn, fv, ev.args, ctx)))
         if out:
             return out
@@ -374,6 +375,9 @@ class Summaries:
         index = self.index
         ref = ev.ref
         recv, dot, last = ref.rpartition(".")  # (``split_ref``: the same segments)
+        if recv == "super()":
+            nxt = self.super_method(ctx, last)
+            return (nxt.fq,) if nxt is not None else ()
         member = bool(dot) and not last.endswith(("()", "[]"))
         rv: Val = None
         if member:
@@ -1117,8 +1121,10 @@ class Summaries:
     def call_targets(self, ctx: Ctx, ev: Event) -> list[tuple[Fn, Ctx, FuncVal]]:
         """The project functions a call may run (``Index.callable_targets``), and for
         ``super().name(...)`` the next implementation in the receiver's MRO."""
+        if not ev.ref.startswith("super()."):
+            return self.index.callable_targets(ctx, ev.ref)
         segs = split_ref(ev.ref)
-        if len(segs) == 2 and segs[0] == "super()":
+        if len(segs) == 2:
             found = self.super_method(ctx, segs[1])
             if found is None:
                 return []
@@ -1338,14 +1344,6 @@ class Summaries:
             ev = caller.facts.events[i]
             if ev.kind != K.CALL or ev.ref.rpartition(".")[2] != name:
                 continue
-            if ev.ref == f"super().{name}":
-                # the next implementation in the MRO of the caller's class: known (when the
-                # project has one), and ``fn`` or not
-                nxt = self.super_method(self.ctx(caller), name)
-                if nxt is not None:
-                    if nxt.fq == fn.fq:
-                        out.append((caller, i, True))
-                    continue
             targets = self.targets(self.ctx(caller), ev)
             if not targets or any(t.fq == fn.fq for t, _c in targets):
                 out.append((caller, i, bool(targets)))
