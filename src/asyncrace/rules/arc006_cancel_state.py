@@ -348,9 +348,17 @@ def _read_by_later_tasks(analysis: Analysis, fn: Fn, ci: int, op: _Op) -> bool:
     refs: dict[str, list[tuple[Fn, int]]] = {}
     for m in methods:
         for i, e in enumerate(m.facts.events):
-            if e.kind != K.CALL:
+            if e.kind == K.CALL:
+                named: tuple[str, ...] = (
+                    e.ref,
+                    *(a.partition("=")[2] if is_kw(a) else a for a in e.args),
+                )
+            elif e.value is not None and e.value.kind == "attr":
+                named = (e.value.ref,)  # stored: ``self._handlers = [self._loop]``, ``h =
+                # self._loop``
+            else:
                 continue
-            for r in (e.ref, *(a.partition("=")[2] if is_kw(a) else a for a in e.args)):
+            for r in named:
                 segs = split_ref(r.removesuffix("()"))
                 if len(segs) == 2 and segs[0] == "self":
                     refs.setdefault(segs[1], []).append((m, i))
