@@ -472,7 +472,7 @@ class StateClobberedAcrossAwait:
                         and e.ref == ref
                         and e.value is not None
                         and e.value.kind == "call"
-                        and not _installs_only_when_empty(m.facts, i, ref, fn.facts.name)
+                        and not _installs_only_when_empty(m.facts, i, ref)
                         and not _called_only_when_empty(analysis, cls_fq, m, ref)
                     ):
                         return m, e
@@ -810,28 +810,15 @@ def _refused_meanwhile(
     return False
 
 
-def _installs_only_when_empty(f: FunctionFacts, install: int, ref: str, clearer: str = "") -> bool:
+def _installs_only_when_empty(f: FunctionFacts, install: int, ref: str) -> bool:
     """Is the install reached only where a check found the attribute empty (``if
     self.connection is None: self.connection = await pool.get()``), with no clear of it on
-    the way? Then it cannot run while the attribute still holds the object being torn down.
-    Or, where it is not empty, only after awaiting the clearing method ``clearer`` itself
-    (``if self._writer is not None: await self.disconnect()``, then the install): a clear
-    already waiting in it resumes first, from the same close it waits for, and clears before
-    this one returns."""
-    call_of_clearer = f"self.{clearer}" if clearer else ""
+    the way? Then it cannot run while the attribute still holds the object being torn down."""
 
     def step(i: int, cleared: bool) -> list[tuple[int, bool]]:
         if i == install:
             return []
         e = f.events[i]
-        if (
-            call_of_clearer
-            and e.kind == K.CALL
-            and e.ref == call_of_clearer
-            and e.bind == Bind.AWAITED
-            and not cleared
-        ):
-            return []  # the install comes after the clearer's own run
         if e.kind == K.WRITE and e.ref == ref and e.value is not None and e.value.kind == "const":
             cleared = True
         succ = list(e.succ)
