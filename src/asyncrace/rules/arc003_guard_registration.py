@@ -574,6 +574,8 @@ class GuardBeforeRegistration:
             ):
                 # registration and await are reached whatever the check said: it guards neither
                 continue
+            if _joins_in_flight(f, aw, ref, direct):
+                continue  # the second task awaits the first one's task: the work runs once
             if (
                 i not in callee_regs and _memo_of_a_read(f, b, i, fn.module.functions, takes_lock)
             ) or (i in callee_regs and _read_that_stores(f, b, i)):
@@ -626,6 +628,46 @@ class GuardBeforeRegistration:
         if kind == "in":
             return ev.kind in (K.SETITEM, K.CALL)
         return ev.kind == K.WRITE
+
+
+def _joins_in_flight(f: FunctionFacts, aw: int, ref: str, key: frozenset[str]) -> bool:
+    """Single flight: the await after the check is of a task or future that the function
+    looked up in another registry of the object under the guard's key and, when there was none,
+    made and registered there before any await (``task = self._inflight.get(k)``; ``if task
+    is None: task = create_task(...); self._inflight[k] = task``; ``await task``). A second task
+    that passes the check while the first is suspended finds that task and awaits it: the work
+    runs once, and both store its one result."""
+    if aw < 0 or len(key) != 1:
+        return False
+    local = f.events[aw].ref
+    if f.events[aw].name != "await" or not local.isidentifier():
+        return False
+    (name,) = key
+    for s, e in enumerate(f.events[:aw]):
+        if (
+            e.kind != K.SETITEM
+            or e.ref == ref
+            or not e.ref.startswith("self.")
+            or e.args != (name,)
+            or e.value is None
+            or e.value.kind != "name"
+            or e.value.ref != local
+        ):
+            continue
+        looked_up = [
+            g
+            for g, x in enumerate(f.events[:s])
+            if x.kind == K.LOCAL
+            and x.ref == local
+            and x.value is not None
+            and x.value.kind == "call"
+            and x.value.ref == e.ref + ".get"
+        ]
+        if looked_up and not any(
+            x.kind == K.AWAIT for x in f.events[looked_up[-1] : s]
+        ):  # (looked up, made and registered with no await in between)
+            return True
+    return False
 
 
 # the first word of a call that makes, takes or consumes something (run twice, it does it twice:
