@@ -2424,8 +2424,7 @@ def _relation(caller: Fn, ref: str, index: Index) -> str:
     if len(segs) == 1:
         # a closure of the caller (it shares the caller's object), or a module function
         return "self" if index.nested_named(caller, head) is not None else "global"
-    if head in ("self", "super()") and _instance_method(caller, index):
-        # (``super().x(...)``: the next implementation, on the caller's own object)
+    if head == "self" and _instance_method(caller, index):
         return "self" if len(segs) == 2 else "attr"
     if head == "cls" or head.startswith("global:"):
         return "global"
