@@ -570,6 +570,12 @@ class Summaries:
         # the locks already listed: a rule asks for the first way to each (``same_lock``
         # compares identities), and the ways through every callee multiply down a call tree
         seen: set[str] = set()
+
+        def keep(lock: LockInfo, steps: tuple[Step, ...]) -> None:
+            if lock.ident not in seen:
+                seen.add(lock.ident)
+                out.append(Acquire(lock, steps))
+
         fn = ctx.fn
         for rid, region in enumerate(fn.facts.regions):
             lock = (
@@ -577,9 +583,8 @@ class Summaries:
                 if not ctx.bindings
                 else self.locks.lock_of(ctx, region.ref, region.pos)
             )
-            if lock is not None and lock.ident not in seen:
-                seen.add(lock.ident)
-                out.append(Acquire(lock, (fn_step(fn, region.pos, f"takes {lock.describe} here"),)))
+            if lock is not None:
+                keep(lock, (fn_step(fn, region.pos, f"takes {lock.describe} here"),))
         if depth < MAX_DEPTH:
             for ev in fn.facts.events:
                 if ev.kind != K.CALL:
@@ -587,21 +592,16 @@ class Summaries:
                 if ev.ref.endswith(".acquire"):
                     lock = self.locks.lock_of(ctx, ev.ref[: -len(".acquire")])
                     if lock is not None:
-                        if lock.ident not in seen:
-                            seen.add(lock.ident)
-                            out.append(
-                                Acquire(lock, (fn_step(fn, at(ev), f"takes {lock.describe} here"),))
-                            )
+                        keep(lock, (fn_step(fn, at(ev), f"takes {lock.describe} here"),))
                         continue
                 for tfn, tctx in self.targets(ctx, ev):
                     if tfn.facts.is_async or tfn.facts.is_generator:
                         continue  # calling it only creates a coroutine/generator
                     for acq in self.acquires(tctx, depth + 1):
-                        if acq.lock.ident in seen:
-                            continue
-                        seen.add(acq.lock.ident)
-                        call = fn_step(fn, at(ev), f"calls `{short(tfn)}`")
-                        out.append(Acquire(acq.lock, (call, *acq.steps)))
+                        if acq.lock.ident not in seen:
+                            keep(
+                                acq.lock, (fn_step(fn, at(ev), f"calls `{short(tfn)}`"), *acq.steps)
+                            )
         return self._acq.finish(key, out)
 
     # -- hand-offs an awaited call may make -------------------------------------------------
