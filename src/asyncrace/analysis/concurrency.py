@@ -461,6 +461,12 @@ ROUTE_VERBS: frozenset[str] = (
 # for it: a handler run once per event, one event after another, still leaves the tasks of
 # successive events running side by side (weak evidence above it becomes strong)
 FRESH_CALLERS = "every caller calls it on an object it has just made"
+# python-telegram-bot: an ``Application`` built without ``concurrent_updates`` awaits the
+# handlers of each update before it takes the next one, and a handler class made without
+# ``block=False`` is awaited there (``telegram.ext.CommandHandler``, ``MessageHandler``, ...)
+SERIAL_HANDLERS = "python-telegram-bot runs its update handlers one update at a time"
+PER_UPDATE_TAIL = "the application runs the handlers of one update at a time"
+_PTB_HANDLERS = "telegram.ext."
 SPAWNED_EACH = "in a task of its own, not awaited: the tasks of successive calls overlap"
 
 
@@ -475,6 +481,12 @@ def _route_call(e: Event) -> bool:
 def weak_step(step: Step) -> bool:
     """Is this step evidence of the weak kinds (``CALLBACK_TAIL``, ``BY_NAME``)?"""
     return step.label.endswith(CALLBACK_TAIL) or BY_NAME in step.label
+
+
+def _per_update(v: Verdict) -> bool:
+    """Is a no (serialized) one of a handler that runs once per update, one update at a time
+    (:meth:`Concurrency._serial_handler`), or of code such a handler alone waits for?"""
+    return bool(v.steps) and v.steps[0].label.endswith(PER_UPDATE_TAIL)
 
 
 def weakness(v: Verdict) -> str:
@@ -1008,11 +1020,17 @@ class Concurrency:
             else:
                 need = OBJECT if scope == OBJECT and relation in ("self", "attr") else ANY
                 v = self._node(caller, need, depth + 1, (*stack, caller.fq), budget)
-                if not v.answer:
-                    continue
-                if weakness(v) and self._spawned_call(caller, ev):
+                if v.answer is False and _per_update(v) and self._spawned_call(caller, ev):
+                    # a handler run once per update (one update at a time) starts a task it
+                    # does not await: the tasks of successive updates overlap
                     step = fn_step(caller, at(ev), f"{label}, {SPAWNED_EACH}")
-                found = Verdict(True, (*v.steps, step), v.why)
+                    found = Verdict(True, (*v.steps, step), "spawned")
+                elif not v.answer:
+                    continue
+                else:
+                    if weakness(v) and self._spawned_call(caller, ev):
+                        step = fn_step(caller, at(ev), f"{label}, {SPAWNED_EACH}")
+                    found = Verdict(True, (*v.steps, step), v.why)
             if not weakness(found):
                 return found
             weak = weak or found
@@ -1097,6 +1115,8 @@ class Concurrency:
         deco = self._lock_decorator(fn)
         if deco is not None:
             out = Verdict(False, (deco,), "every call runs under a lock held by its decorator")
+        elif (handler := self._serial_handler(fn)) is not None:
+            out = Verdict(False, (handler,), SERIAL_HANDLERS)
         elif (site := self.spawn_site(fn.fq)) is not None:
             out = Verdict(True, (site,), "spawned")
         elif (entry := self._entry_point(fn)) is not None:
@@ -1108,6 +1128,47 @@ class Concurrency:
         elif scope == OBJECT:
             out = self._locking_class(fn)
         return self._own.finish(key, out)
+
+    def _serial_handler(self, fn: Fn) -> Step | None:
+        """A coroutine handed only to python-telegram-bot's handler classes
+        (``app.add_handler(CommandHandler("start", self.cmd_start))``), none made with a
+        ``block=`` argument, in a project that never calls ``concurrent_updates(...)`` (on its
+        ``ApplicationBuilder``), and called by nothing in the project: the application awaits
+        the handlers of each update before it takes the next update (its default), so two runs
+        never overlap. Not for a coroutine also handed to anything else (a job queue's
+        ``run_repeating``, a task), nor one the project calls itself."""
+        f = fn.facts
+        if not f.is_async or f.parent is not None:
+            return None
+        name = f.name
+        self.tracker.note(ARG_KEY + name)
+        found: Step | None = None
+        for mod in self.summaries.mentions().args.get(name, ()):
+            m = self.index.modules.get(mod)
+            if m is None or test_module(m):
+                continue
+            for g, e, _i, _kw, _r in self._arg_sites_of(name, m).get(fn.fq, ()):
+                val = self.index.eval(self.summaries.ctx(g), e.ref)
+                if not (
+                    isinstance(val, (ExtName, ClassObj))
+                    and val.fq.startswith(_PTB_HANDLERS)
+                    and val.fq.endswith("Handler")
+                ):
+                    return None  # handed to something else too
+                if any(a.startswith("block=") for a in e.args):
+                    return None  # (``block=False``: run as a task of its own)
+                found = found or fn_step(
+                    g,
+                    at(e),
+                    f"`{short(fn)}` is registered here as a python-telegram-bot handler: "
+                    f"{PER_UPDATE_TAIL}",
+                )
+        if found is None:
+            return None
+        self.tracker.note(CALL_KEY + "concurrent_updates")
+        if self.summaries.mentions().calls.get("concurrent_updates") or self._callers(fn):
+            return None
+        return found
 
     def _edge(self, caller: Fn, ev: Event) -> tuple[Step | None, Step | None]:
         """For a call of a caller: the lock held around it, and the spawn that runs it many
