@@ -322,7 +322,68 @@ def _own_loop_flag(analysis: Analysis, fn: Fn, ci: int, op: _Op) -> bool:
     return own_reads > 0 and ci in writes
 
 
-def _read_by_later_tasks(analysis: Analysis, fn: Fn, ci: int, op: _Op) -> bool:
+def _family_methods(analysis: Analysis, cls: str) -> list[Fn]:
+    """The methods (not nested functions) of ``cls``, of its bases and of its subclasses."""
+    idx = analysis.index
+    related = [*idx.mro(cls), *(c for s in idx.subclasses(cls) if (c := idx.classes.get(s)))]
+    return [m for m in idx.methods_of(related) if m.facts.parent is None]
+
+
+class _Family:
+    """A class's family of methods (:func:`_family_methods`), with what
+    :func:`_read_by_later_tasks` asks of it, each computed once: the methods that read an
+    attribute, and where each method is referred to on ``self``."""
+
+    __slots__ = ("_readers", "_refs", "methods", "uses")
+
+    def __init__(self, methods: list[Fn], uses: dict[str, _Uses]) -> None:
+        self.methods = methods
+        self.uses = uses  # (``_uses_of``'s table, shared with ``_never_read``)
+        self._readers: dict[str, list[Fn]] = {}
+        self._refs: dict[str, list[tuple[Fn, int]]] | None = None
+
+    def readers(self, state: str) -> list[Fn]:
+        found = self._readers.get(state)
+        if found is None:
+            uses = self.uses
+            found = self._readers[state] = [
+                m for m in self.methods if state in _uses_of(m, uses)[2]
+            ]
+        return found
+
+    def refs(self) -> dict[str, list[tuple[Fn, int]]]:
+        """Method name -> where it is referred to on ``self``: (method, event index), a call
+        or a call's argument, or a value stored (``self._handlers = [self._loop]``, ``h =
+        self._loop``)."""
+        if self._refs is not None:
+            return self._refs
+        refs: dict[str, list[tuple[Fn, int]]] = {}
+        for m in self.methods:
+            for i, e in enumerate(m.facts.events):
+                if e.kind == K.CALL:
+                    named: tuple[str, ...] = (
+                        e.ref,
+                        *(a.partition("=")[2] if is_kw(a) else a for a in e.args),
+                    )
+                elif e.value is not None and e.value.kind == "attr":
+                    named = (e.value.ref,)
+                else:
+                    continue
+                for r in named:
+                    segs = split_ref(r.removesuffix("()"))
+                    if len(segs) == 2 and segs[0] == "self":
+                        refs.setdefault(segs[1], []).append((m, i))
+        self._refs = refs
+        return refs
+
+
+def _read_by_later_tasks(
+    analysis: Analysis,
+    fn: Fn,
+    ci: int,
+    op: _Op,
+    family_of: Callable[[str], _Family],
+) -> bool:
     """A private flag the function raises before its start-up awaits that only the methods it
     starts after the change read (``self._running = True``, awaits, then
     ``create_task(self._loop())``, and ``while self._running:`` in ``_loop`` and in the private
@@ -330,7 +391,7 @@ def _read_by_later_tasks(analysis: Analysis, fn: Fn, ci: int, op: _Op) -> bool:
     reader: the readers have not started, and the next run raises it again before it starts
     them. A reader anything else may call (a public method, a property, a private method
     referred to elsewhere) is no such reader, nor is a read of the function's own before its
-    write."""
+    write. ``family_of(cls)``: the class's :class:`_Family`, kept per class."""
     if op.kind != "flag" or not op.state.startswith("self.") or op.state.count(".") != 1:
         return False
     attr = split_ref(op.state)[1]
@@ -340,28 +401,27 @@ def _read_by_later_tasks(analysis: Analysis, fn: Fn, ci: int, op: _Op) -> bool:
     cls = idx.method_fn(fn)
     if cls is None:
         return False
-    related = [*idx.mro(cls), *(c for s in idx.subclasses(cls) if (c := idx.classes.get(s)))]
-    methods = [m for m in idx.methods_of(related) if m.facts.parent is None]
     f = fn.facts
+    family = family_of(cls)
+    # the readers first: one anything may call ends the question
+    readers: list[Fn] = []
+    for m in family.readers(op.state):
+        if m is fn:
+            writes = [i for i, e in enumerate(f.events) if e.kind == K.WRITE and e.ref == op.state]
+            free = reachable(f, [0], avoid=writes)
+            if any(
+                e.kind == K.READ and e.ref == op.state and i in free for i, e in enumerate(f.events)
+            ):
+                return False  # read before it is raised
+            continue
+        name = m.facts.name
+        if not name.startswith("_") or name.startswith("__") or is_property(m.facts):
+            return False  # a public method, a dunder, a property: called from anywhere
+        readers.append(m)
+    if not readers:
+        return False
     before = reachable(f, [0], avoid=[ci])  # what runs before the change, or without it
-    # method name -> where it is referred to: (method, event index)
-    refs: dict[str, list[tuple[Fn, int]]] = {}
-    for m in methods:
-        for i, e in enumerate(m.facts.events):
-            if e.kind == K.CALL:
-                named: tuple[str, ...] = (
-                    e.ref,
-                    *(a.partition("=")[2] if is_kw(a) else a for a in e.args),
-                )
-            elif e.value is not None and e.value.kind == "attr":
-                named = (e.value.ref,)  # stored: ``self._handlers = [self._loop]``, ``h =
-                # self._loop``
-            else:
-                continue
-            for r in named:
-                segs = split_ref(r.removesuffix("()"))
-                if len(segs) == 2 and segs[0] == "self":
-                    refs.setdefault(segs[1], []).append((m, i))
+    refs = family.refs()
     started: set[str] = set()  # started (or called) only after the change, or by those
     grew = True
     while grew:
@@ -375,26 +435,7 @@ def _read_by_later_tasks(analysis: Analysis, fn: Fn, ci: int, op: _Op) -> bool:
             ):
                 started.add(name)
                 grew = True
-    readers = 0
-    for m in methods:
-        reads = [i for i, e in enumerate(m.facts.events) if e.kind == K.READ and e.ref == op.state]
-        if not reads:
-            continue
-        if m is fn:
-            free = reachable(
-                f,
-                [0],
-                avoid=[
-                    i for i, e in enumerate(f.events) if e.kind == K.WRITE and e.ref == op.state
-                ],
-            )
-            if any(i in free for i in reads):
-                return False  # read before it is raised
-            continue
-        if m.facts.name not in started or is_property(m.facts):
-            return False
-        readers += 1
-    return readers > 0
+    return all(m.facts.name in started for m in readers)
 
 
 def _set_up_torn_down(analysis: Analysis, fn: Fn, op: _Op) -> bool:
@@ -752,6 +793,20 @@ class StateBrokenByCancellation:
         self._unread: Memo[tuple[str, str], bool] | None = None
         # method -> its uses of attributes (``_uses_of``), for the questions of ``_never_read``
         self._uses: dict[str, _Uses] = {}
+        # class -> its family of methods, and what ARC006 asks of it (``_Family``)
+        self._families: Memo[str, _Family] | None = None
+
+    def _family(self, analysis: Analysis, cls: str) -> _Family:
+        """:class:`_Family` of ``cls``, kept per class (its reads are the class's)."""
+        if self._families is None:
+            self._families = Memo(analysis.tracker)
+        found = self._families.get(cls)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        family = _Family([], self._uses)
+        self._families.start(cls, family)
+        family.methods = _family_methods(analysis, cls)
+        return self._families.finish(cls, family)
 
     def _never_read(self, analysis: Analysis, fn: Fn, state: str) -> bool:
         """:func:`_never_read`, kept per class (its answer and its reads are the class's)."""
@@ -775,7 +830,7 @@ class StateBrokenByCancellation:
             _kept_on_cancel(fn.facts, ci, op)
             or _unread(analysis, fn, op, self._never_read)
             or _own_loop_flag(analysis, fn, ci, op)
-            or _read_by_later_tasks(analysis, fn, ci, op)
+            or _read_by_later_tasks(analysis, fn, ci, op, lambda c: self._family(analysis, c))
             or _fresh_key_entry(analysis, fn, ci, op)
             or _lock_left_unlocked(analysis, fn, op)
         )

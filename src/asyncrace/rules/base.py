@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
-from asyncrace.analysis.concurrency import LIKELY, UNKNOWN, Verdict
+from asyncrace.analysis.concurrency import LIKELY, Verdict
 from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import ModuleFacts, Pos
 from asyncrace.analysis.index import Fn
@@ -87,7 +87,8 @@ _EVIDENCE = {
 def on_state(analysis: Analysis, fn: Fn, v: Verdict, ref: str) -> Verdict:
     """The concurrency model's answer for ``fn``, for a hazard on the state ``ref``: the
     evidence "its class locks its state" holds only where the class locks this state
-    somewhere (``Concurrency.lock_covers``); elsewhere nothing is known. State each task
+    somewhere (``Concurrency.lock_covers``); elsewhere it is weak evidence, kept with its
+    steps for a ``likely`` finding (the class's callers may still be serial). State each task
     keeps for itself (a property over a ``ContextVar``) is no task's to clobber."""
     if (
         ref.startswith("self.")
@@ -100,7 +101,7 @@ def on_state(analysis: Analysis, fn: Fn, v: Verdict, ref: str) -> Verdict:
         and v.why == "lock-protected class"
         and not analysis.concurrency.lock_covers(fn, ref)
     ):
-        return UNKNOWN
+        return Verdict(None, v.steps, LIKELY + "its class locks other state, not this")
     return v
 
 
