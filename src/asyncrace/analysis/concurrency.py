@@ -1147,7 +1147,7 @@ class Concurrency:
             m = self.index.modules.get(mod)
             if m is None or test_module(m):
                 continue
-            for g, e, _i, _kw, _r in self._arg_sites_of(name, m).get(fn.fq, ()):
+            for g, e, pos_i, _kw, _r in self._arg_sites_of(name, m).get(fn.fq, ()):
                 val = self.index.eval(self.summaries.ctx(g), e.ref)
                 if not (
                     isinstance(val, (ExtName, ClassObj))
@@ -1155,8 +1155,9 @@ class Concurrency:
                     and val.fq.endswith("Handler")
                 ):
                     return None  # handed to something else too
-                if any(a.startswith("block=") for a in e.args):
-                    return None  # (``block=False``: run as a task of its own)
+                if any(a.startswith("block=") for a in e.args) or "const" in e.args[pos_i + 1 :]:
+                    return None  # (``block=False``, or a constant given in its place after the
+                    # callback: run as a task of its own)
                 found = found or fn_step(
                     g,
                     at(e),

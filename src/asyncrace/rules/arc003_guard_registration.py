@@ -66,6 +66,21 @@ def _through_getter(analysis: Analysis, fn: Fn, atom: str) -> str:
     return g.returns_refs[0]
 
 
+def _property_reads(analysis: Analysis, fn: Fn, atom: str, ref: str) -> bool:
+    """Is ``atom`` a property of ``fn``'s class (``self.connection_open``) whose getter reads
+    ``ref`` (``return self._transport is not None and self._protocol is not None``)? A test
+    of it checks that state again."""
+    if atom.endswith("()") or not atom.startswith("self.") or atom.count(".") != 1:
+        return False
+    if not ref.startswith("self.") or ref.count(".") != 1:
+        return False
+    cls_fq = analysis.index.method_fn(fn)
+    getter = analysis.index.find_method(cls_fq, atom[5:]) if cls_fq else None
+    if getter is None or not is_property(getter.facts) or getter.facts.is_async:
+        return False
+    return any(e.kind == K.READ and e.ref == ref for e in getter.facts.events)
+
+
 def _guard_literal(ev: Event, ref: str, kind: str) -> str:
     """The value a value guard compares ``ref`` with (``self._state == "connected"``)."""
     for g in ev.guards:
@@ -543,8 +558,11 @@ class GuardBeforeRegistration:
             return any(analysis.region_lock(ctx, r) is not None for r in shared)
 
         def stop(i: int, ev: Event) -> bool:
-            if ev.kind == K.BRANCH and any(a[0] == ref for a in _guard_atoms(ev)):
-                return True  # re-checked: the check that matters is the later one
+            if ev.kind == K.BRANCH and any(
+                a[0] == ref or _property_reads(analysis, fn, a[0], ref) for a in _guard_atoms(ev)
+            ):
+                return True  # re-checked (also through a property that reads it): the check
+                # that matters is the later one
             return registers(i, ev)
 
         def hit(i: int, ev: Event, aw: int) -> bool:
