@@ -467,6 +467,30 @@ FRESH_CALLERS = "every caller calls it on an object it has just made"
 SERIAL_HANDLERS = "python-telegram-bot runs its update handlers one update at a time"
 PER_UPDATE_TAIL = "the application runs the handlers of one update at a time"
 _PTB_HANDLERS = "telegram.ext."
+# the handler classes that take a callback, by the name a call of them goes by (a first, cheap
+# look: a project that calls none of them registers no handler)
+_PTB_HANDLER_NAMES: tuple[str, ...] = (
+    "BusinessConnectionHandler",
+    "BusinessMessagesDeletedHandler",
+    "CallbackQueryHandler",
+    "ChatBoostHandler",
+    "ChatJoinRequestHandler",
+    "ChatMemberHandler",
+    "ChosenInlineResultHandler",
+    "CommandHandler",
+    "InlineQueryHandler",
+    "MessageHandler",
+    "MessageReactionHandler",
+    "PaidMediaPurchasedHandler",
+    "PollAnswerHandler",
+    "PollHandler",
+    "PreCheckoutQueryHandler",
+    "PrefixHandler",
+    "ShippingQueryHandler",
+    "StringCommandHandler",
+    "StringRegexHandler",
+    "TypeHandler",
+)
 SPAWNED_EACH = "in a task of its own, not awaited: the tasks of successive calls overlap"
 
 
@@ -1140,6 +1164,11 @@ class Concurrency:
         f = fn.facts
         if not f.is_async or f.parent is not None:
             return None
+        calls = self.summaries.mentions().calls
+        for h in _PTB_HANDLER_NAMES:
+            self.tracker.note(CALL_KEY + h)
+        if not any(h in calls for h in _PTB_HANDLER_NAMES):
+            return None  # no handler class is called in the project
         name = f.name
         self.tracker.note(ARG_KEY + name)
         found: Step | None = None
