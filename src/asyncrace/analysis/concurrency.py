@@ -1156,8 +1156,9 @@ class Concurrency:
     def _serial_handler(self, fn: Fn) -> Step | None:
         """A coroutine handed only to python-telegram-bot's handler classes
         (``app.add_handler(CommandHandler("start", self.cmd_start))``), none made with a
-        ``block=`` argument, in a project that never calls ``concurrent_updates(...)`` (on its
-        ``ApplicationBuilder``), and called by nothing in the project: the application awaits
+        ``block=`` argument (or a constant after the callback, in its place), in a project that
+        never calls ``concurrent_updates(...)`` (on its ``ApplicationBuilder``), and called by
+        nothing in the project: the application awaits
         the handlers of each update before it takes the next update (its default), so two runs
         never overlap. Not for a coroutine also handed to anything else (a job queue's
         ``run_repeating``, a task), nor one the project calls itself."""

@@ -444,6 +444,11 @@ class Index:
             out.update(c.bases)
         return out
 
+    def hierarchy(self, fq: str) -> list[ClassInfo]:
+        """The class, its bases (its MRO in the project) and its subclasses: every class
+        whose methods may run on an object that has ``fq``'s methods."""
+        return [*self.mro(fq), *(c for s in self.subclasses(fq) if (c := self.classes.get(s)))]
+
     def subclasses(self, fq: str) -> list[str]:
         tracker = self.tracker
         if tracker.frames:  # a class added under any of these changes the answer

@@ -1042,9 +1042,8 @@ class Summaries:
             return found  # type: ignore[no-any-return]
         self._free_locks.start(key, False)
         own = {ref + ".wait", ref + ".wait_for"}
-        related = [*idx.mro(cls), *(c for s in idx.subclasses(cls) if (c := idx.classes.get(s)))]
         out = True
-        for m in idx.methods_of(related):
+        for m in idx.methods_of(idx.hierarchy(cls)):
             events = m.facts.events
             if any(ref in ev.args or ev.ref == ref + ".acquire" for ev in events):
                 out = False  # handed on, or taken by hand: its holders are not in view

@@ -325,8 +325,7 @@ def _own_loop_flag(analysis: Analysis, fn: Fn, ci: int, op: _Op) -> bool:
 def _family_methods(analysis: Analysis, cls: str) -> list[Fn]:
     """The methods (not nested functions) of ``cls``, of its bases and of its subclasses."""
     idx = analysis.index
-    related = [*idx.mro(cls), *(c for s in idx.subclasses(cls) if (c := idx.classes.get(s)))]
-    return [m for m in idx.methods_of(related) if m.facts.parent is None]
+    return [m for m in idx.methods_of(idx.hierarchy(cls)) if m.facts.parent is None]
 
 
 class _Family:
