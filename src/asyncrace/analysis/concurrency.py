@@ -507,7 +507,7 @@ def weak_step(step: Step) -> bool:
     return step.label.endswith(CALLBACK_TAIL) or BY_NAME in step.label
 
 
-def _per_update(v: Verdict) -> bool:
+def per_update(v: Verdict) -> bool:
     """Is a no (serialized) one of a handler that runs once per update, one update at a time
     (:meth:`Concurrency._serial_handler`), or of code such a handler alone waits for?"""
     return bool(v.steps) and v.steps[0].label.endswith(PER_UPDATE_TAIL)
@@ -1044,7 +1044,7 @@ class Concurrency:
             else:
                 need = OBJECT if scope == OBJECT and relation in ("self", "attr") else ANY
                 v = self._node(caller, need, depth + 1, (*stack, caller.fq), budget)
-                if v.answer is False and _per_update(v) and self._spawned_call(caller, ev):
+                if v.answer is False and per_update(v) and self._spawned_call(caller, ev):
                     # a handler run once per update (one update at a time) starts a task it
                     # does not await: the tasks of successive updates overlap
                     step = fn_step(caller, at(ev), f"{label}, {SPAWNED_EACH}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from asyncrace.analysis.concurrency import ANY
+from asyncrace.analysis.concurrency import ANY, per_update
 from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import Event, K, ModuleFacts, Pos
 from asyncrace.analysis.index import ClassObj, Ctx, Fn, FuncVal
@@ -117,7 +117,10 @@ class ThreadLockHeldAcrossAwait:
                 if not awaits:
                     continue
                 held = with_text(f.events, region.ref, region.pos)
-                sites = other_sites(analysis, fn, rid, lock)
+                sites, takers = other_sites(analysis, fn, rid, lock)
+                if sites and takers is not None and _one_update_at_a_time(analysis, [fn, *takers]):
+                    continue  # every coroutine that takes it is a handler of an application
+                    # that runs one update's handlers at a time: none runs while it is held
                 if not sites and (
                     (
                         _made_for_this_with(analysis, ctx, region.ref, lock)
@@ -163,11 +166,22 @@ def with_text(events: list[Event], ref: str, pos: Pos) -> str:
     return f"{shown(ref[:-2])}({', '.join(shown(a) for a in args)})"
 
 
-def other_sites(analysis: Analysis, fn: Fn, rid: int, lock: LockInfo) -> list[tuple[str, Step]]:
+def _one_update_at_a_time(analysis: Analysis, coroutines: list[Fn]) -> bool:
+    """Are these coroutines all handlers of an application that runs the handlers of one
+    update at a time (``Concurrency._serial_handler``), or code such a handler alone waits
+    for? Then no two of them run at once."""
+    return all(per_update(analysis.concurrent(c, ANY)) for c in coroutines)
+
+
+def other_sites(
+    analysis: Analysis, fn: Fn, rid: int, lock: LockInfo
+) -> tuple[list[tuple[str, Step]], list[Fn] | None]:
     """Where else ``lock`` is taken on the event-loop thread: ``with`` blocks (and
     ``acquire()`` calls) of the same lock in coroutines, or in synchronous functions that a
     coroutine calls. Nearest first (the same function, class, module, then others), at most
-    :data:`MAX_SITES`. Each is (how the message names it, the step)."""
+    :data:`MAX_SITES`. Each is (how the message names it, the step). Second: every coroutine
+    that takes it so (itself, or calling such a synchronous function), or None when a
+    synchronous one is also called by something that is no coroutine."""
     idx = analysis.index
     here = fn.module
     owner = lock.ident.rpartition(".")[0]
@@ -191,6 +205,7 @@ def other_sites(analysis: Analysis, fn: Fn, rid: int, lock: LockInfo) -> list[tu
                 add(idx.functions.get(f"{ci.module.module}.{q}"))
 
     found: list[tuple[tuple[int, str, int], str, Step]] = []
+    takers: list[Fn] | None = []
     for other in scan:
         ctx = analysis.ctx(other)
         f = other.facts
@@ -214,9 +229,12 @@ def other_sites(analysis: Analysis, fn: Fn, rid: int, lock: LockInfo) -> list[tu
         loop = on_loop(analysis, other)
         if not loop and f.is_generator:
             continue  # calling a generator runs none of it
-        caller = "" if loop else _async_caller(analysis, other)
+        callers, all_async = ([], True) if loop else _async_callers(analysis, other)
+        caller = short(callers[0]) if callers else ""
         if not loop and not caller:
             continue  # only synchronous code no coroutine calls: maybe another thread
+        if takers is not None:
+            takers = [*takers, other] if loop else ([*takers, *callers] if all_async else None)
         if other is fn:
             rank = 0
         elif f.cls is not None and f.cls == fn.facts.cls and other.module is here:
@@ -244,19 +262,23 @@ def other_sites(analysis: Analysis, fn: Fn, rid: int, lock: LockInfo) -> list[tu
             )
         found.append(((rank, other.module.path, line), name, fn_step(other, pos, label)))
     found.sort(key=lambda t: t[0])
-    return [(name, step) for _, name, step in found[:MAX_SITES]]
+    return [(name, step) for _, name, step in found[:MAX_SITES]], takers
 
 
-def _async_caller(analysis: Analysis, fn: Fn) -> str:
-    """A coroutine that calls the synchronous ``fn`` directly (so ``fn`` runs on the event
-    loop), by name; ``""`` if none is found."""
+def _async_callers(analysis: Analysis, fn: Fn) -> tuple[list[Fn], bool]:
+    """The coroutines that call the synchronous ``fn`` directly (so ``fn`` runs on the event
+    loop), and whether every caller found is one."""
+    out: list[Fn] = []
+    every = True
     for caller, i in analysis.calls_by_name(fn.facts.name):
-        if not on_loop(analysis, caller):
-            continue
         ev = caller.facts.events[i]
         if ev.ref.rpartition(".")[2] != fn.facts.name:
             continue  # handed to a spawner, not called here
-        for tfn, _tctx in analysis.targets(analysis.ctx(caller), ev):
-            if tfn.fq == fn.fq:
-                return short(caller)
-    return ""
+        if not any(tfn.fq == fn.fq for tfn, _tctx in analysis.targets(analysis.ctx(caller), ev)):
+            continue
+        if on_loop(analysis, caller):
+            if caller not in out:
+                out.append(caller)
+        else:
+            every = False
+    return out, every
