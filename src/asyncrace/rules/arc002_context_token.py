@@ -609,11 +609,12 @@ class ContextTokenCrossesHandler:
     def _matches(arg: str, slot: str) -> bool:
         last = split_ref(arg)[-1].rstrip("()[]") if arg else ""
         if slot.startswith(("self.", "global:")) or "." in slot:
-            container = slot
-            return (
+            # a module's container is named bare where a function reads it (``_TOKENS.pop``)
+            return any(
                 arg == container
                 or arg.startswith((container + ".", container + "["))
                 or (split_ref(container)[-1] == last)
+                for container in {slot, slot.removeprefix("global:")}
             )
         return last == slot
 
@@ -1190,8 +1191,12 @@ def _handled_apart(analysis: Analysis, made: Fn, released: Fn) -> Step | None:
     up_made, up_released = _dispatchers(analysis, made), _dispatchers(analysis, released)
     common = [fq for fq in up_made if fq in up_released]  # the nearest to ``made`` first
     # a call that leads to the making only first; one that leads to both (its release may
-    # take another token) only where no dispatcher shows more
+    # take another token) only where no dispatcher shows more, and none pairs them
+    paired = False
     for shared in (False, True):
+        if shared and paired:
+            break  # (``ingress()`` binds and unbinds in its ``try``/``finally``: a call of it
+            # leads to both, paired in it)
         for fq in common:
             g, make_at = up_made[fq]
             _g, release_at = up_released[fq]
@@ -1204,6 +1209,7 @@ def _handled_apart(analysis: Analysis, made: Fn, released: Fn) -> Step | None:
                     and f.events[i].succ
                     and all(f.events[k].succ for k in reachable(f, [i], avoid=release_at))
                 ):
+                    paired = True
                     continue  # every run that makes it releases it after, in that run
                 j = min(release_at - {i} or release_at, key=lambda k: f.events[k].pos)
                 return fn_step(
