@@ -1181,45 +1181,34 @@ def _handled_apart(analysis: Analysis, made: Fn, released: Fn) -> Step | None:
     """Do the function that stores the token and the one that releases it run for separate
     calls of one dispatcher (``__call__(event)``: ``if event.phase == "started":
     self._handle_started(event) elif ...: self._handle_completed(event)``)? A function that
-    reaches both, through calls on its own object (or of module functions), where a run of it
-    that makes the token can end without the release: the token outlives the run (one per
-    event), and a later run releases it, in the order of the events, which overlapping
-    invocations interleave (a call that leads to both counts: which token its release takes
-    is not known). A caller that releases after it makes on every path (``bind()``,
-    ``try: ... finally: unbind()``) pairs them in one run. The step names the dispatcher and
-    its two calls."""
+    reaches both, through calls on its own object (or of module functions), by different calls,
+    where a run of it that makes the token can end without the release: the token outlives the
+    run (one per event), and a later run releases it, in the order of the events, which
+    overlapping invocations interleave. A caller that releases after it makes on every path
+    (``bind()``, ``try: ... finally: unbind()``) pairs them in one run, and one call that leads
+    to both (a context manager that binds, yields and unbinds) shows nothing. The step names
+    the dispatcher and its two calls."""
     up_made, up_released = _dispatchers(analysis, made), _dispatchers(analysis, released)
-    common = [fq for fq in up_made if fq in up_released]  # the nearest to ``made`` first
-    # a call that leads to the making only first; one that leads to both (its release may
-    # take another token) only where no dispatcher shows more, and none pairs them
-    paired = False
-    for shared in (False, True):
-        if shared and paired:
-            break  # (``ingress()`` binds and unbinds in its ``try``/``finally``: a call of it
-            # leads to both, paired in it)
-        for fq in common:
-            g, make_at = up_made[fq]
-            _g, release_at = up_released[fq]
-            f = g.facts
-            for i in sorted(make_at):
-                if (i in release_at) != shared:
-                    continue
-                if (
-                    not shared
-                    and f.events[i].succ
-                    and all(f.events[k].succ for k in reachable(f, [i], avoid=release_at))
-                ):
-                    paired = True
-                    continue  # every run that makes it releases it after, in that run
-                j = min(release_at - {i} or release_at, key=lambda k: f.events[k].pos)
-                return fn_step(
-                    g,
-                    at(f.events[i]),
-                    f"`{short(g)}` makes the token through this call (`{f.events[i].ref}`) "
-                    f"and releases it through `{f.events[j].ref}` (line {f.events[j].pos[0]}), "
-                    "not both in each run: a token one run (one event) makes, a later run "
-                    "releases, after other events' handlers ran",
-                )
+    for fq in up_made:  # the nearest to ``made`` first
+        if fq not in up_released:
+            continue
+        g, make_at = up_made[fq]
+        _g, release_at = up_released[fq]
+        f = g.facts
+        for i in sorted(make_at - release_at):
+            if f.events[i].succ and all(
+                f.events[k].succ for k in reachable(f, [i], avoid=release_at)
+            ):
+                continue  # every run that makes it releases it after, in that run
+            j = min(release_at, key=lambda k: f.events[k].pos)
+            return fn_step(
+                g,
+                at(f.events[i]),
+                f"`{short(g)}` makes the token through this call (`{f.events[i].ref}`) and "
+                f"releases it through `{f.events[j].ref}` (line {f.events[j].pos[0]}), not "
+                "both in each run: a token one run (one event) makes, a later run releases, "
+                "after other events' handlers ran",
+            )
     return None
 
 
@@ -1231,11 +1220,11 @@ def _dispatchers(analysis: Analysis, fn: Fn) -> dict[str, tuple[Fn, set[int]]]:
     frontier = [fn]
     for _depth in range(_DISPATCH_DEPTH):
         nxt: list[Fn] = []
-        for f in frontier:
-            for c, i, known in analysis.calls_of(f):
+        for callee in frontier:
+            for c, i, known in analysis.calls_of(callee):
                 if not known or c.fq == fn.fq:
                     continue
-                if f.facts.cls is not None and not c.facts.events[i].ref.startswith("self."):
+                if callee.facts.cls is not None and not c.facts.events[i].ref.startswith("self."):
                     continue  # another object's: not this object's runs
                 entry = out.get(c.fq)
                 if entry is None:
