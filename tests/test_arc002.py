@@ -59,9 +59,19 @@ def test_a_token_on_a_decorator_instance_names_the_decorated_app() -> None:
     assert any("ASGI application" in x for x in labels)
 
 
-def test_without_evidence_the_message_says_why_it_is_still_a_hazard() -> None:
-    (d,) = check([ARC002 / "arc002_bad_start_end_methods.py"], Settings()).diagnostics
+def test_without_evidence_it_is_a_likely_finding_that_says_why() -> None:
+    path = ARC002 / "arc002_bad_start_end_methods.py"
+    assert check([path], Settings()).diagnostics == []
+    (d,) = check([path], Settings(strictness="likely")).diagnostics
     assert "LIFO breaks even in one task" in d.message
+    assert "(likely: nothing shows the two handlers run for separate events" in d.message
+
+
+def test_a_dispatcher_of_both_handlers_is_the_evidence() -> None:
+    (d,) = check([ARC002 / "arc002_bad_handlers_of_one_dispatcher.py"], Settings()).diagnostics
+    (step,) = [r for r in d.related if "not both in each run" in r.message]
+    assert step.message.startswith("`SpanObserver.__call__` makes the token through this call")
+    assert step.span.start.row == 31
 
 
 def test_a_token_on_a_request_handler_cites_the_concurrency_model() -> None:

@@ -515,18 +515,32 @@ class ContextTokenCrossesHandler:
                 "task), and a handler running in another task fails to release it "
                 '("created in a different Context")'
             )
-            if slot.on_self:
-                conc = self._concurrent(analysis, fn)
-                if conc is not None:
-                    steps.extend(conc)
-                    why = (
-                        f"`{short(fn)}` may run for overlapping calls on one shared object, so one "
-                        "call overwrites another's token, which is then released twice or in the "
-                        "wrong context"
+            conc = self._concurrent(analysis, fn) if slot.on_self else None
+            likely = ""
+            if conc is not None:
+                steps.extend(conc)
+                why = (
+                    f"`{short(fn)}` may run for overlapping calls on one shared object, so one "
+                    "call overwrites another's token, which is then released twice or in the "
+                    "wrong context"
+                )
+            elif not same:
+                # set in one method and released in another: a hazard where the two run for
+                # separate events (a dispatcher hands each event to one of them), not where
+                # every caller pairs them (``bind()`` ... ``unbind()``, ``start``/``end``)
+                apart = _handled_apart(analysis, fn, rel.fn)
+                if apart is not None:
+                    steps.append(apart)
+                elif analysis.settings.strictness == "likely":
+                    likely = (
+                        " (likely: nothing shows the two handlers run for separate events or "
+                        "overlapping calls rather than in pairs)"
                     )
+                else:
+                    continue
             msg = (
                 f"the token from {_describe(kind)} is stored beyond `{short(fn)}` and {verb} in "
-                f"{where} ({line_of(release, fn.module.path)}); {why}"
+                f"{where} ({line_of(release, fn.module.path)}); {why}{likely}"
             )
             return make(self.code, fn.module.path, at(ev), msg, steps, FIX_STORED)
         return None
@@ -595,11 +609,12 @@ class ContextTokenCrossesHandler:
     def _matches(arg: str, slot: str) -> bool:
         last = split_ref(arg)[-1].rstrip("()[]") if arg else ""
         if slot.startswith(("self.", "global:")) or "." in slot:
-            container = slot
-            return (
+            # a module's container is named bare where a function reads it (``_TOKENS.pop``)
+            return any(
                 arg == container
                 or arg.startswith((container + ".", container + "["))
                 or (split_ref(container)[-1] == last)
+                for container in {slot, slot.removeprefix("global:")}
             )
         return last == slot
 
@@ -1157,6 +1172,81 @@ def _callers_of(analysis: Analysis, fn: Fn) -> list[tuple[Fn, int]]:
     """The calls of ``fn`` in the project; a call of that name whose target is not known
     counts too."""
     return [(c, i) for c, i, _known in analysis.calls_of(fn)]
+
+
+_DISPATCH_DEPTH = 4  # calls up from a handler to the dispatcher that runs it
+
+
+def _handled_apart(analysis: Analysis, made: Fn, released: Fn) -> Step | None:
+    """Do the function that stores the token and the one that releases it run for separate
+    calls of one dispatcher (``__call__(event)``: ``if event.phase == "started":
+    self._handle_started(event) elif ...: self._handle_completed(event)``)? A function that
+    reaches both, through calls on its own object (or of module functions), where a run of it
+    that makes the token can end without the release: the token outlives the run (one per
+    event), and a later run releases it, in the order of the events, which overlapping
+    invocations interleave (a call that leads to both counts: which token its release takes
+    is not known). A caller that releases after it makes on every path (``bind()``,
+    ``try: ... finally: unbind()``) pairs them in one run. The step names the dispatcher and
+    its two calls."""
+    up_made, up_released = _dispatchers(analysis, made), _dispatchers(analysis, released)
+    common = [fq for fq in up_made if fq in up_released]  # the nearest to ``made`` first
+    # a call that leads to the making only first; one that leads to both (its release may
+    # take another token) only where no dispatcher shows more, and none pairs them
+    paired = False
+    for shared in (False, True):
+        if shared and paired:
+            break  # (``ingress()`` binds and unbinds in its ``try``/``finally``: a call of it
+            # leads to both, paired in it)
+        for fq in common:
+            g, make_at = up_made[fq]
+            _g, release_at = up_released[fq]
+            f = g.facts
+            for i in sorted(make_at):
+                if (i in release_at) != shared:
+                    continue
+                if (
+                    not shared
+                    and f.events[i].succ
+                    and all(f.events[k].succ for k in reachable(f, [i], avoid=release_at))
+                ):
+                    paired = True
+                    continue  # every run that makes it releases it after, in that run
+                j = min(release_at - {i} or release_at, key=lambda k: f.events[k].pos)
+                return fn_step(
+                    g,
+                    at(f.events[i]),
+                    f"`{short(g)}` makes the token through this call (`{f.events[i].ref}`) "
+                    f"and releases it through `{f.events[j].ref}` (line {f.events[j].pos[0]}), "
+                    "not both in each run: a token one run (one event) makes, a later run "
+                    "releases, after other events' handlers ran",
+                )
+    return None
+
+
+def _dispatchers(analysis: Analysis, fn: Fn) -> dict[str, tuple[Fn, set[int]]]:
+    """The functions that reach ``fn`` through calls of known target (on their own object,
+    when ``fn`` is a method), up to :data:`_DISPATCH_DEPTH` calls up: fq -> (function, the
+    indices of its calls that lead to ``fn``)."""
+    out: dict[str, tuple[Fn, set[int]]] = {}
+    frontier = [fn]
+    for _depth in range(_DISPATCH_DEPTH):
+        nxt: list[Fn] = []
+        for f in frontier:
+            for c, i, known in analysis.calls_of(f):
+                if not known or c.fq == fn.fq:
+                    continue
+                if f.facts.cls is not None and not c.facts.events[i].ref.startswith("self."):
+                    continue  # another object's: not this object's runs
+                entry = out.get(c.fq)
+                if entry is None:
+                    out[c.fq] = (c, {i})
+                    nxt.append(c)
+                else:
+                    entry[1].add(i)
+        if not nxt:
+            break
+        frontier = nxt
+    return out
 
 
 def _paired_in_one_call(analysis: Analysis, made: Fn, released: Fn) -> bool:
