@@ -46,6 +46,7 @@ from asyncrace.analysis.facts import (
 )
 from asyncrace.analysis.index import MISS, Ctx, Fn, Memo, is_kw, is_property, split_ref
 from asyncrace.analysis.summaries import (
+    ASYNCIO_LOCKS,
     Step,
     at,
     catches_cancel,
@@ -108,6 +109,57 @@ _HELD_WORDS = frozenset(
 # hand-offs that defer the caller's cancellation until the thread has finished
 _DEFERRING_HANDOFFS = frozenset({"anyio.to_thread.run_sync", "trio.to_thread.run_sync"})
 _AWAITABLE_ANNOTATIONS = ("Awaitable", "Coroutine", "Future", "Task")
+
+
+def _takes_stored_lock(analysis: Analysis, ctx: Ctx, ci: int, ev: Event) -> bool:
+    """Is ``ev`` the entry of ``async with`` on the asyncio lock the change at ``ci`` stored,
+    or on a lock of the object it stored? ``lock = self._key_locks.setdefault(key,
+    asyncio.Lock()); async with lock:``, or ``child = Child(...); self._children[k] = child;
+    async with child.lock:`` with a lock every ``Child`` makes for itself. A lock just made is
+    held by nobody: taking it does not suspend, so no cancellation lands there; and where
+    ``setdefault`` finds the key taken, the change changed nothing (mashpy's child registry,
+    set 54; telepost's per-key publish locks, set 58, both false positives)."""
+    if ev.kind != K.AWAIT or ev.name != "async with" or "(" in ev.ref or "[" in ev.ref:
+        return False
+    f = ctx.fn.facts
+    change = f.events[ci]
+    module = ctx.fn.module
+    idx = analysis.index
+    if change.kind == K.CALL and change.bind == Bind.LOCAL:
+        # ``lock = self._key_locks.setdefault(key, asyncio.Lock())``
+        if change.ref.rpartition(".")[2] != "setdefault" or change.name != ev.ref:
+            return False
+        made = change.args[1] if len(change.args) == 2 else ""
+        return made.endswith("()") and idx.resolve(module, made[:-2]) in ASYNCIO_LOCKS
+    value = change.value
+    if change.kind not in (K.WRITE, K.SETITEM) or value is None or value.kind != "name":
+        return False
+    head, dot, attr = ev.ref.partition(".")
+    if head != value.ref or not dot or "." in attr:
+        return False
+    # the local's binding that reaches the change: a constructor call of a project class
+    binding = next(
+        (e for e in reversed(f.events[:ci]) if e.kind == K.LOCAL and e.ref == head), None
+    )
+    if binding is None or binding.value is None or binding.value.kind != "call":
+        return False
+    cls = idx.classes.get(idx.resolve(module, binding.value.ref))
+    if cls is None:
+        return False
+    made = cls.facts.attr_types.get(attr + "()", "")  # ``field(default_factory=asyncio.Lock)``
+    if not made or idx.resolve(cls.module, made) not in ASYNCIO_LOCKS:
+        return False
+    call = next((e for e in reversed(f.events[:ci]) if e.kind == K.CALL and e.name == head), None)
+    # the constructor is not handed a lock of the caller's for it
+    return (
+        call is not None
+        and not any(a.partition("=")[0] == attr for a in call.args)
+        and (
+            len([a for a in call.args if not is_kw(a)]) <= cls.facts.fields.index(attr)
+            if attr in cls.facts.fields
+            else False
+        )
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -1103,6 +1155,7 @@ class StateBrokenByCancellation:
                 self._interrupts(analysis, ctx, i, ev, op)
                 and not self._protected(f, i, op)
                 and not _stack_undoes(analysis, ctx, i, op)
+                and not _takes_stored_lock(analysis, ctx, ci, ev)
             )
 
         # normal paths only: one that leaves through an ``except`` (and comes round a loop to
