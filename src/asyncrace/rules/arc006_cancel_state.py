@@ -138,27 +138,29 @@ def _takes_stored_lock(analysis: Analysis, ctx: Ctx, ci: int, ev: Event) -> bool
     if head != value.ref or not dot or "." in attr:
         return False
     # the local's binding that reaches the change: a constructor call of a project class
-    binding = next(
-        (e for e in reversed(f.events[:ci]) if e.kind == K.LOCAL and e.ref == head), None
+    b = next(
+        (
+            j
+            for j in range(ci - 1, -1, -1)
+            if f.events[j].kind == K.LOCAL and f.events[j].ref == head
+        ),
+        -1,
     )
-    if binding is None or binding.value is None or binding.value.kind != "call":
+    binding = f.events[b].value if b >= 0 else None
+    if binding is None or binding.kind != "call":
         return False
-    cls = idx.classes.get(idx.resolve(module, binding.value.ref))
-    if cls is None:
+    cls = idx.classes.get(idx.resolve(module, binding.ref))
+    if cls is None or attr not in cls.facts.fields:
         return False
     made = cls.facts.attr_types.get(attr + "()", "")  # ``field(default_factory=asyncio.Lock)``
     if not made or idx.resolve(cls.module, made) not in ASYNCIO_LOCKS:
         return False
-    call = next((e for e in reversed(f.events[:ci]) if e.kind == K.CALL and e.name == head), None)
-    # the constructor is not handed a lock of the caller's for it
+    # the constructor's call (the binding's value) is not handed a lock of the caller's for it
+    call = next((e for e in reversed(f.events[:b]) if e.kind == K.CALL and e.name == head), None)
     return (
         call is not None
         and not any(a.partition("=")[0] == attr for a in call.args)
-        and (
-            len([a for a in call.args if not is_kw(a)]) <= cls.facts.fields.index(attr)
-            if attr in cls.facts.fields
-            else False
-        )
+        and sum(not is_kw(a) for a in call.args) <= cls.facts.fields.index(attr)
     )
 
 
