@@ -834,12 +834,27 @@ def _installs_only_when_empty(f: FunctionFacts, install: int, ref: str) -> bool:
                     not e.name.startswith("compound")
                     or (e.name == "compound:and" and absent == "0")
                     or (e.name == "compound:or" and absent == "1")
+                    or (e.name == "compound:or" and _sets_up_together(f, e))
                 ):
                     succ = [succ[1 - int(absent)]]  # only where it was found present
                     break
         return [(n, cleared) for n in succ]
 
     return not any(i == install for i, _c in walk(f, False, step))
+
+
+def _sets_up_together(f: FunctionFacts, e: Event) -> bool:
+    """``if not _manager or not _credits:`` then both stored: a set-up of several slots at
+    once, entered while any of them is empty. Every atom of the ``or`` is such a test
+    (``not x``, ``x is None``) of a slot the branch it guards stores, so once one call has
+    run it every slot is set and no later call enters: as for one slot, what it stores is
+    the shared object, not a per-call value (a first race is ARC003's)."""
+    atoms = [g.split("|") for g in e.guards]
+    if len(atoms) < 2 or any(a[1] != "0" or a[2] not in ("none", "truthy") for a in atoms):
+        return False
+    arm = reachable(f, [e.succ[0]]) - reachable(f, [e.succ[1]])  # (the body, not after it)
+    stored = {f.events[i].ref for i in arm if f.events[i].kind == K.WRITE}
+    return all(a[0] in stored for a in atoms)
 
 
 def _callers_hold(analysis: Analysis, fn: Fn) -> set[str]:
