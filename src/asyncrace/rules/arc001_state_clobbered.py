@@ -426,6 +426,17 @@ class StateClobberedAcrossAwait:
         control-flow graph with three phases (nothing yet, used, used then awaited)."""
         events = f.events
         dot = ref + "."
+        # a test of state cleared with it, right before the clear (no await between: ``if
+        # self._cache is not None and self._cache.name == name: self._cache = None;
+        # self._cache_created_at = None``) re-checks it too: all of it is still this call's
+        together = _written_together(f, w) - {ref}
+        rechecks = {
+            b
+            for b, e in enumerate(events[:w])
+            if e.kind == K.BRANCH
+            and any(g.split("|", 1)[0] in together for g in e.guards)
+            and not any(events[k].kind == K.AWAIT for k in range(b, w))
+        }
         start: tuple[int, int, int] = (0, -1, -1)  # (event, use, await)
         queue = deque([start])
         seen: set[tuple[int, int]] = set()
@@ -443,8 +454,10 @@ class StateClobberedAcrossAwait:
                     continue
             if i != 0 and e.kind == K.WRITE and e.ref == ref:
                 use, aw = -1, -1  # written again: a new value
-            elif (e.kind == K.READ and e.ref == ref and e.name == "compare") or (
-                e.kind == K.BRANCH and any(g.split("|", 1)[0] == ref for g in e.guards)
+            elif (
+                (e.kind == K.READ and e.ref == ref and e.name == "compare")
+                or (e.kind == K.BRANCH and any(g.split("|", 1)[0] == ref for g in e.guards))
+                or i in rechecks
             ):
                 use, aw = -1, -1  # checked again after the await: ``if self._c is c:``
             elif (e.kind == K.READ and e.ref == ref) or (
