@@ -326,6 +326,8 @@ class StateClobberedAcrossAwait:
                 break
         if not result:
             return None
+        receiver = {f.params[0].name} if f.params else set()
+        own_keys = per_call_names(f, receiver)
         for e in f.events[c + 1 :]:
             if e.kind == K.LOCAL and e.value is not None and result & set(e.value.names):
                 result.add(e.ref)
@@ -342,6 +344,9 @@ class StateClobberedAcrossAwait:
                 shared = set(call.regions) & set(e.regions)
                 if any(analysis.region_lock(ctx, r) is not None for r in shared):
                     return None
+                if e.kind == K.SETITEM and e.args and e.args[0] in own_keys:
+                    return None  # the slot of this call's key (``self._bufs[account_id]``):
+                    # a concurrent call for another key reads and writes another slot
                 w = fn_step(fn, at(e), f"`{e.ref}` is written back here, after the await")
                 return e.ref, state[e.ref], (w,)
         return None
