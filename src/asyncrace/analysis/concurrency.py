@@ -107,6 +107,17 @@ TEARDOWN_VERBS: frozenset[str] = frozenset(
 )
 
 
+# the first word of a method that sets its object, or a part of it, up (``init_database``,
+# ``_connect_once``, ``setup_routes``): what it stores is the state it sets up
+SETUP_VERBS: frozenset[str] = frozenset({"init", "initialize", "setup", "connect"})
+
+
+def setup_name(name: str) -> bool:
+    """Is ``name`` a method that sets its object, or a part of it, up (``init_database``,
+    ``_connect_once``)?"""
+    return name.lstrip("_").partition("_")[0].lower() in SETUP_VERBS
+
+
 # the handler of the event that ends something (``spider_closed``, ``on_disconnect``,
 # ``on_shutdown``): the last word said done, or ``on``/``handle`` and a tear-down verb
 _ENDED_WORDS: frozenset[str] = frozenset({"closed", "stopped", "disconnected", "shutdown"})

@@ -17,6 +17,7 @@ from asyncrace.analysis.concurrency import (
     OBJECT,
     UNKNOWN,
     Verdict,
+    setup_name,
     teardown_name,
 )
 from asyncrace.analysis.facade import Analysis
@@ -121,7 +122,7 @@ class StateClobberedAcrossAwait:
             tainted = per_call_names(f, receiver)
             # what a set-up or tear-down method stores (the opened session, the connection and
             # its settings) is the object's state, not a value stashed for this call
-            stash = f.name not in analysis.lifecycle
+            stash = f.name not in analysis.lifecycle and not setup_name(f.name)
             stashed: set[str] = set()  # reported as stashed per-call values
             for i, ev in enumerate(f.events):
                 if not stash:
