@@ -1478,6 +1478,51 @@ class Concurrency:
                             )
         return None
 
+    def canceller_restores(self, fn: Fn, state: str) -> bool:
+        """Is ``fn`` a private method run only as a task kept on its object (``self._task =
+        create_task(self._run_loop())``), and does every method that cancels that task write
+        ``state`` after the cancel (``self._task.cancel(); await self._task; ...; self.ws =
+        None``)? Then whatever a cancellation leaves in ``state`` its canceller sets anew:
+        nothing stays changed for good."""
+        f = fn.facts
+        if not state.startswith("self.") or f.cls is None or not f.name.startswith("_"):
+            return False
+        callers = self._callers(fn)
+        if not callers:
+            return False
+        for caller, ev, _rel, _label in callers:
+            spawn = next(
+                (
+                    e
+                    for e in caller.facts.events
+                    if e is not ev
+                    and e.kind == K.CALL
+                    and inside(ev.pos, e.pos)
+                    and e.ref.rpartition(".")[2] in _TASK_STARTS
+                ),
+                None,
+            )
+            if spawn is None or spawn.bind != Bind.ATTR or not spawn.name.startswith("self."):
+                return False  # awaited, or a task nothing keeps: other cancellers
+            cls = self.index.method_fn(caller)
+            methods = list(self.index.methods_of(self.index.mro(cls))) if cls else []
+            cancels = [
+                (m, i)
+                for m in methods
+                for i, c in enumerate(m.facts.events)
+                if c.kind == K.CALL and c.ref == f"{spawn.name}.cancel"
+            ]
+            if not cancels:
+                return False
+            for m, i in cancels:
+                mf = m.facts
+                if not any(
+                    mf.events[j].kind == K.WRITE and mf.events[j].ref == state
+                    for j in reachable(mf, [i])
+                ):
+                    return False
+        return True
+
     def _once_per_object(self, name: str) -> bool:
         """A set-up or tear-down method (``lifecycle``), or one that tears down a part of the
         object, named for it (``aclose_events``, ``close_stream``, ``stop_listening``)."""

@@ -82,6 +82,7 @@ class Analysis:
         self.keep_verdicts = c.keep_verdicts
         self.api_entry = c.api_entry
         self.canceller = c.canceller
+        self.canceller_restores = c.canceller_restores
         self.locking_site = c.locking_site
 
     @property

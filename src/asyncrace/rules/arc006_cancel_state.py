@@ -1062,7 +1062,11 @@ class StateBrokenByCancellation:
             d = self._before_try(analysis, ctx, fn, ci, op) or self._undone_after(
                 analysis, ctx, fn, ci, op
             )
-            if d is not None and not self._owned_by_call(analysis, fn, op.state):
+            if (
+                d is not None
+                and not self._owned_by_call(analysis, fn, op.state)
+                and not analysis.canceller_restores(fn, op.state)
+            ):
                 yield d
 
     @staticmethod
