@@ -1806,7 +1806,7 @@ class Concurrency:
                 r, how = hits[j]
                 relation = _relation(caller, r, self.index)
                 if (relation == "local" and self._fresh_local(ctx, caller, r)) or (
-                    relation == "attr" and self._fresh_attr(ctx, caller, r, _i)
+                    relation in ("attr", "global") and self._fresh_attr(ctx, caller, r, _i)
                 ):
                     relation = "fresh"  # an object the caller has just made
                 label = self._call_label(caller, fn, r, relation, how)
@@ -1992,24 +1992,38 @@ class Concurrency:
         """The receiver of ``ref`` is an attribute of the caller's object that the caller sets
         to a new object (a constructor) on every path before the call (``self.transport =
         Transport(host); self.transport.connect()``): each run of the caller calls it on an
-        object of its own, as with a local it made."""
+        object of its own, as with a local it made. The same for a module object's attribute
+        or a module variable (``current_valley.dock = Dock(...)`` then ``await
+        current_valley.dock.start_gateway()``), when no await comes between the new object and
+        the call (another run could put its own there meanwhile). Other writes (``= None`` on
+        an error path) count only if they can reach the call."""
         segs = split_ref(ref)
         recv = ".".join(segs[:-1])
-        if len(segs) != 3 or segs[0] != "self":
+        own = len(segs) == 3 and segs[0] == "self"
+        if not own and (len(segs) < 2 or segs[0] in ("self", "cls")):
             return False
         events = caller.facts.events
         writes = [i for i, e in enumerate(events) if e.kind == K.WRITE and e.ref == recv]
-        if not writes:
+        made = [
+            i
+            for i in writes
+            if (v := events[i].value) is not None
+            and v.kind == "call"
+            and isinstance(self.index.eval(ctx, v.ref), ClassObj)
+        ]
+        if not made or (own and len(made) != len(writes)):
             return False
-        for i in writes:
-            v = events[i].value
-            if (
-                v is None
-                or v.kind != "call"
-                or not isinstance(self.index.eval(ctx, v.ref), ClassObj)
-            ):
-                return False
-        return call not in reachable(caller.facts, [0], avoid=writes)
+        f = caller.facts
+        if call in reachable(f, [0], avoid=made):
+            return False
+        other = [i for i in writes if i not in made]
+        if other and call in reachable(f, other, avoid=made):
+            return False
+        if own:
+            return True
+        after = reachable(f, made)
+        waits = [i for i in after if events[i].kind == K.AWAIT and i != call]
+        return not (waits and call in reachable(f, waits, avoid=made))
 
     @staticmethod
     def _call_label(caller: Fn, fn: Fn, ref: str, relation: str, how: str) -> str:
