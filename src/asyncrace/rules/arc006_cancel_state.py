@@ -44,7 +44,17 @@ from asyncrace.analysis.facts import (
     inside,
     reachable,
 )
-from asyncrace.analysis.index import MISS, Ctx, Fn, Memo, is_kw, is_property, split_ref
+from asyncrace.analysis.index import (
+    MISS,
+    ClassObj,
+    Ctx,
+    ExtName,
+    Fn,
+    Memo,
+    is_kw,
+    is_property,
+    split_ref,
+)
 from asyncrace.analysis.summaries import (
     ASYNCIO_LOCKS,
     Step,
@@ -1408,7 +1418,7 @@ class StateBrokenByCancellation:
                 continue
             lock_ref = target[: -len(".acquire")]
             lock = analysis.locks.lock_of(ctx, lock_ref)
-            if lock is None or lock.kind == "async":
+            if lock is None or lock.kind == "async" or _made_for_this_call(analysis, ctx, lock_ref):
                 continue
             wait = self._thread_wait(f, i)
             if wait < 0 or shielded(f, i) or (wait != i and shielded(f, wait)):
@@ -1472,6 +1482,33 @@ class StateBrokenByCancellation:
 
 
 _NO = _Op("", False)
+
+
+def _made_for_this_call(analysis: Analysis, ctx: Ctx, ref: str) -> bool:
+    """Is ``ref`` a local that this call sets only to new lock objects (``lock =
+    FileLock(path)``) and keeps to itself (never stored, handed on or returned)? A lock the
+    thread takes after a cancellation is then one nobody else holds or waits for, and it is
+    dropped with the call (a file lock's object lets the file go when it is dropped)."""
+    f = ctx.fn.facts
+    if "." in ref or "(" in ref or ref in {p.name for p in f.params} or ref in f.returns_refs:
+        return False
+    made = False
+    for e in f.events:
+        v = e.value
+        if e.kind == K.LOCAL and e.ref == ref:
+            if v is None or v.kind != "call":
+                return False
+            val = analysis.index.eval(ctx, v.ref)
+            if not isinstance(val, ClassObj) and not (
+                isinstance(val, ExtName) and val.fq.rpartition(".")[2][:1].isupper()
+            ):
+                return False  # (a function may hand out a shared lock: ``get_lock()``)
+            made = True
+        elif e.kind in (K.LOCAL, K.WRITE, K.SETITEM) and v is not None and ref in v.names:
+            return False  # stored, or aliased
+        elif e.kind == K.CALL and ref in e.args:
+            return False  # handed on
+    return made
 
 
 def _aliases(f: FunctionFacts, ref: str) -> set[str]:
