@@ -426,6 +426,17 @@ class StateClobberedAcrossAwait:
         control-flow graph with three phases (nothing yet, used, used then awaited)."""
         events = f.events
         dot = ref + "."
+        # a test of state cleared with it, right before the clear (no await between: ``if
+        # self._cache is not None and self._cache.name == name: self._cache = None;
+        # self._cache_created_at = None``) re-checks it too: all of it is still this call's
+        together = _written_together(f, w) - {ref}
+        rechecks = {
+            b
+            for b, e in enumerate(events[:w])
+            if e.kind == K.BRANCH
+            and any(g.split("|", 1)[0] in together for g in e.guards)
+            and not any(events[k].kind == K.AWAIT for k in range(b, w))
+        }
         start: tuple[int, int, int] = (0, -1, -1)  # (event, use, await)
         queue = deque([start])
         seen: set[tuple[int, int]] = set()
@@ -443,8 +454,10 @@ class StateClobberedAcrossAwait:
                     continue
             if i != 0 and e.kind == K.WRITE and e.ref == ref:
                 use, aw = -1, -1  # written again: a new value
-            elif (e.kind == K.READ and e.ref == ref and e.name == "compare") or (
-                e.kind == K.BRANCH and any(g.split("|", 1)[0] == ref for g in e.guards)
+            elif (
+                (e.kind == K.READ and e.ref == ref and e.name == "compare")
+                or (e.kind == K.BRANCH and any(g.split("|", 1)[0] == ref for g in e.guards))
+                or i in rechecks
             ):
                 use, aw = -1, -1  # checked again after the await: ``if self._c is c:``
             elif (e.kind == K.READ and e.ref == ref) or (
@@ -834,12 +847,27 @@ def _installs_only_when_empty(f: FunctionFacts, install: int, ref: str) -> bool:
                     not e.name.startswith("compound")
                     or (e.name == "compound:and" and absent == "0")
                     or (e.name == "compound:or" and absent == "1")
+                    or (e.name == "compound:or" and _sets_up_together(f, e))
                 ):
                     succ = [succ[1 - int(absent)]]  # only where it was found present
                     break
         return [(n, cleared) for n in succ]
 
     return not any(i == install for i, _c in walk(f, False, step))
+
+
+def _sets_up_together(f: FunctionFacts, e: Event) -> bool:
+    """``if not _manager or not _credits:`` then both stored: a set-up of several slots at
+    once, entered while any of them is empty. Every atom of the ``or`` is such a test
+    (``not x``, ``x is None``) of a slot the branch it guards stores, so once one call has
+    run it every slot is set and no later call enters: as for one slot, what it stores is
+    the shared object, not a per-call value (a first race is ARC003's)."""
+    atoms = [g.split("|") for g in e.guards]
+    if len(atoms) < 2 or any(a[1] != "0" or a[2] not in ("none", "truthy") for a in atoms):
+        return False
+    arm = reachable(f, [e.succ[0]]) - reachable(f, [e.succ[1]])  # (the body, not after it)
+    stored = {f.events[i].ref for i in arm if f.events[i].kind == K.WRITE}
+    return all(a[0] in stored for a in atoms)
 
 
 def _callers_hold(analysis: Analysis, fn: Fn) -> set[str]:
