@@ -793,13 +793,16 @@ def _memo_of_a_read(
         elif ev.kind in (K.WRITE, K.SETITEM, K.DELITEM) and ev.ref.startswith(
             ("self.", "cls.", "global:")
         ):
-            if not (
-                flag
-                and ev.kind in (K.WRITE, K.SETITEM)
+            fetched_value = (
+                ev.kind in (K.WRITE, K.SETITEM)
                 and ev.value is not None
-                and fetched
+                and bool(fetched)
                 and _from(ev.value, fetched)
-            ):
+            )
+            if fetched_value and not flag and ev.kind == w.kind and ev.ref == w.ref:
+                continue  # the same memo stored by another branch (``if isinstance(sha,
+                # str): self._sha = sha.encode() else: self._sha = sha``)
+            if not (flag and fetched_value):
                 return False
             memos.add(ev.ref)
         elif ev.kind == K.LOCAL and ev.value is not None and _from(ev.value, fetched):
