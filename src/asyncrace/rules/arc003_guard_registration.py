@@ -784,6 +784,14 @@ def _memo_of_a_read(
             calls[ev.ref] = ev
             if ev.bind == Bind.LOCAL and ev.name:
                 calls[ev.name] = ev  # ``fut = run_in_thread(...)``: what the local holds
+            if (
+                ev.ref.startswith("self.")
+                and ev.ref.count(".") == 1
+                and ev.bind not in (Bind.AWAITED, Bind.RETURNED)
+                and not _reads_only(ev)
+            ):
+                return False  # the object hands out something it holds to what is awaited
+                # (``MultiPartParser(self.headers, self.stream())``: the body, read once)
         elif ev.kind == K.AWAIT:
             if takes_lock(j):
                 continue
