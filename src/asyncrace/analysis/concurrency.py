@@ -125,10 +125,13 @@ _ENDED_WORDS: frozenset[str] = frozenset({"closed", "stopped", "disconnected", "
 
 def teardown_name(name: str) -> bool:
     """Is ``name`` a method that tears its object, or a part of it, down (``close``,
-    ``aclose_events``, ``stop_listening``, ``__aexit__``), or the handler of the event that
-    ends it (``spider_closed``, ``on_close``, ``handle_disconnect``)?"""
-    if name in ("__aexit__", "__exit__", "__del__") or name.partition("_")[0] in TEARDOWN_VERBS:
+    ``aclose_events``, ``stop_listening``, ``__aexit__``, and private ones: ``_cleanup``), or
+    the handler of the event that ends it (``spider_closed``, ``on_close``,
+    ``handle_disconnect``)?"""
+    if name in ("__aexit__", "__exit__", "__del__"):
         return True
+    if not name.startswith("__") and name.lstrip("_").partition("_")[0] in TEARDOWN_VERBS:
+        return True  # (a private one too: ``_cleanup``, ``_close_stream``)
     words = [w for w in name.lower().split("_") if w]
     return len(words) >= 2 and (
         words[-1] in _ENDED_WORDS

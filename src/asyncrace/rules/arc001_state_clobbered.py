@@ -13,7 +13,6 @@ from collections.abc import Iterator
 
 from asyncrace.analysis.concurrency import (
     ANY,
-    COMMON_METHOD_NAMES,
     OBJECT,
     UNKNOWN,
     Verdict,
@@ -727,8 +726,9 @@ def _only_at_teardown(analysis: Analysis, fn: Fn) -> bool:
     if not teardown_name(fn.facts.name):
         return False
     for caller, _i, known in analysis.calls_of(fn):
-        if not known and fn.facts.name in COMMON_METHOD_NAMES:
-            continue  # ``x.close()`` on an unknown object: a file's, a socket's, not this
+        if not known:
+            continue  # ``x.close()``, ``x.cleanup()`` on an unknown object: a tear-down name
+            # is every class's, so a call found by the name alone is likely another's
         outer = caller.facts.qualname.split(".")
         if not any(teardown_name(part) for part in outer):
             return False

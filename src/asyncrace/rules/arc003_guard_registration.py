@@ -784,6 +784,14 @@ def _memo_of_a_read(
             calls[ev.ref] = ev
             if ev.bind == Bind.LOCAL and ev.name:
                 calls[ev.name] = ev  # ``fut = run_in_thread(...)``: what the local holds
+            if (
+                ev.ref.startswith("self.")
+                and ev.ref.count(".") == 1
+                and ev.bind not in (Bind.AWAITED, Bind.RETURNED)
+                and not _reads_only(ev)
+            ):
+                return False  # the object hands out something it holds to what is awaited
+                # (``MultiPartParser(self.headers, self.stream())``: the body, read once)
         elif ev.kind == K.AWAIT:
             if takes_lock(j):
                 continue
@@ -793,13 +801,16 @@ def _memo_of_a_read(
         elif ev.kind in (K.WRITE, K.SETITEM, K.DELITEM) and ev.ref.startswith(
             ("self.", "cls.", "global:")
         ):
-            if not (
-                flag
-                and ev.kind in (K.WRITE, K.SETITEM)
+            fetched_value = (
+                ev.kind in (K.WRITE, K.SETITEM)
                 and ev.value is not None
-                and fetched
+                and bool(fetched)
                 and _from(ev.value, fetched)
-            ):
+            )
+            if fetched_value and not flag and ev.kind == w.kind and ev.ref == w.ref:
+                continue  # the same memo stored by another branch (``if isinstance(sha,
+                # str): self._sha = sha.encode() else: self._sha = sha``)
+            if not (flag and fetched_value):
                 return False
             memos.add(ev.ref)
         elif ev.kind == K.LOCAL and ev.value is not None and _from(ev.value, fetched):
