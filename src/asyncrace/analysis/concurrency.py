@@ -265,6 +265,10 @@ Contribution = tuple[list[tuple[str, str, Step]], set[str]]
 # -- the model's answers ------------------------------------------------------------------------
 OBJECT = "object"  # two activations on one receiver object (``self`` state)
 ANY = "any"  # two activations at all (module state, one for every task)
+# two activations of one closure made by one call of the function named after the prefix (a
+# variable of that function, shared by its closures: ``cell:<fq>``): the calls of that
+# function itself make a new variable each, so evidence above them does not count
+CELL = "cell:"
 # how far the search goes up the callers, and how many functions it may visit in all
 MAX_CALLER_DEPTH = 8
 # how far down the calls of gathered coroutines a method both reach is sought, and how many
@@ -1030,7 +1034,11 @@ class Concurrency:
         budget[0] -= 1
         if budget[0] < 0:
             return UNKNOWN
-        own = self._own_verdict(fn, scope)
+        cell = scope[len(CELL) :] if scope.startswith(CELL) else ""
+        if cell and fn.fq == cell:
+            return UNKNOWN  # each call of the owner makes the variable anew: what runs it
+            # concurrently, or calls it, is no evidence for one closure's variable
+        own = self._own_verdict(fn, ANY if cell else scope)
         weak: Verdict | None = None  # a yes on weak evidence: kept while a strong one is sought
         if own is not None:
             if own.answer is not True or not weakness(own):
@@ -1056,7 +1064,11 @@ class Concurrency:
             elif caller.fq in stack:
                 continue
             else:
-                need = OBJECT if scope == OBJECT and relation in ("self", "attr") else ANY
+                need = (
+                    scope
+                    if cell
+                    else (OBJECT if scope == OBJECT and relation in ("self", "attr") else ANY)
+                )
                 v = self._node(caller, need, depth + 1, (*stack, caller.fq), budget)
                 if v.answer is False and per_update(v) and self._spawned_call(caller, ev):
                     # a handler run once per update (one update at a time) starts a task it

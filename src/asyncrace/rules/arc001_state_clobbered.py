@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 from asyncrace.analysis.concurrency import (
     ANY,
+    CELL,
     OBJECT,
     UNKNOWN,
     Verdict,
@@ -583,6 +584,10 @@ class StateClobberedAcrossAwait:
         all (a public coroutine is enough: its callers are not all in view)."""
         if ref.startswith("self."):
             return on_state(analysis, fn, analysis.concurrent(fn, OBJECT), ref)
+        if ref.startswith("nonlocal:"):
+            owner = _owner_of(analysis, fn, ref[len("nonlocal:") :])
+            if owner is not None:
+                return analysis.concurrent(fn, CELL + owner.fq)
         verdict = analysis.concurrent(fn, ANY)
         if verdict.answer is None:
             verdict = analysis.api_entry(fn) or verdict
@@ -733,6 +738,26 @@ def _only_at_teardown(analysis: Analysis, fn: Fn) -> bool:
         if not any(teardown_name(part) for part in outer):
             return False
     return True
+
+
+def _owner_of(analysis: Analysis, fn: Fn, name: str) -> Fn | None:
+    """The enclosing function whose local ``name`` the closure ``fn`` declares ``nonlocal``:
+    the nearest one that assigns it without declaring it ``nonlocal`` itself."""
+    cur = fn
+    while cur.facts.parent is not None:
+        up = analysis.index.functions.get(f"{cur.module.module}.{cur.facts.parent}")
+        if up is None:
+            return None
+        events = up.facts.events
+        if any(e.ref == f"nonlocal:{name}" for e in events):
+            cur = up
+            continue
+        if any(e.kind in (K.LOCAL, K.WRITE) and e.ref == name for e in events) or name in {
+            p.name for p in up.facts.params
+        }:
+            return up
+        cur = up
+    return None
 
 
 def _reads_into(events: list[Event], j: int) -> set[str]:
