@@ -1477,21 +1477,29 @@ class Concurrency:
                 )
             if last in _TASK_STARTS and e.bind in (Bind.ATTR, Bind.LOCAL) and e.name:
                 handle = e.name
-                if handle.startswith("self.") and f.cls is not None:
-                    cls = self.index.method_fn(caller)
-                    methods = list(self.index.methods_of(self.index.mro(cls))) if cls else []
-                else:
-                    methods = [caller]
-                for m in methods:
-                    for c in m.facts.events:
-                        if c.kind == K.CALL and c.ref == f"{handle}.cancel":
-                            return fn_step(
-                                m,
-                                at(c),
-                                f"`{short(m)}` cancels the task that runs `{short(fn)}` "
-                                f"(`{handle}`, started in `{short(caller)}`)",
-                            )
+                for m, i in self._cancels_of(caller, handle)[:1]:
+                    return fn_step(
+                        m,
+                        at(m.facts.events[i]),
+                        f"`{short(m)}` cancels the task that runs `{short(fn)}` "
+                        f"(`{handle}`, started in `{short(caller)}`)",
+                    )
         return None
+
+    def _cancels_of(self, caller: Fn, handle: str) -> list[tuple[Fn, int]]:
+        """The ``<handle>.cancel()`` calls of the task ``caller`` keeps in ``handle``: in the
+        methods of its class for an attribute (``self._task``), in ``caller`` for a local."""
+        if handle.startswith("self.") and caller.facts.cls is not None:
+            cls = self.index.method_fn(caller)
+            methods = list(self.index.methods_of(self.index.mro(cls))) if cls else []
+        else:
+            methods = [caller]
+        return [
+            (m, i)
+            for m in methods
+            for i, c in enumerate(m.facts.events)
+            if c.kind == K.CALL and c.ref == f"{handle}.cancel"
+        ]
 
     def canceller_restores(self, fn: Fn, state: str) -> bool:
         """Is ``fn`` a private method run only as a task kept on its object (``self._task =
@@ -1519,14 +1527,7 @@ class Concurrency:
             )
             if spawn is None or spawn.bind != Bind.ATTR or not spawn.name.startswith("self."):
                 return False  # awaited, or a task nothing keeps: other cancellers
-            cls = self.index.method_fn(caller)
-            methods = list(self.index.methods_of(self.index.mro(cls))) if cls else []
-            cancels = [
-                (m, i)
-                for m in methods
-                for i, c in enumerate(m.facts.events)
-                if c.kind == K.CALL and c.ref == f"{spawn.name}.cancel"
-            ]
+            cancels = self._cancels_of(caller, spawn.name)
             if not cancels:
                 return False
             for m, i in cancels:
