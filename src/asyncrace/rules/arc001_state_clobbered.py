@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from asyncrace.analysis.concurrency import (
     ANY,
     CELL,
+    LIKELY,
     OBJECT,
     UNKNOWN,
     Verdict,
@@ -380,22 +381,33 @@ class StateClobberedAcrossAwait:
             if found is None:
                 continue
             use, aw = found
-            install = self._installer(analysis, cls_fq, fn, ref)
-            if install is None:
+            installs = [
+                (inst_fn, inst_ev)
+                for inst_fn, inst_ev in self._installers(analysis, cls_fq, fn, ref)
+                # (local checks first: the evidence is a search of the project)
+                if not self._locked_with(analysis, ctx, f, (use, aw, w), inst_fn, inst_ev)
+                # the installer turns away while the flag the clear leaves raised until after
+                # its await says the object is still in place
+                and not _refused_meanwhile(f, aw, inst_fn.facts, inst_ev, ref)
+            ]
+            if not installs or _only_at_teardown(analysis, fn):
+                continue  # (at tear-down the object's life is ending: a new one installed
+                # meanwhile is a use racing with shutdown, not a clobber of live state)
+            clear = on_state(analysis, fn, analysis.concurrent(fn, OBJECT), ref)
+            if clear.answer is False:
                 continue
-            inst_fn, inst_ev = install
-            if self._locked_with(analysis, ctx, f, (use, aw, w), inst_fn, inst_ev):
-                continue  # (local checks first: the evidence is a search of the project)
-            if _refused_meanwhile(f, aw, inst_fn.facts, inst_ev, ref):
-                continue  # the installer turns away while the flag the clear leaves raised
-                # until after its await says the object is still in place
-            if _only_at_teardown(analysis, fn):
-                continue  # the object's life is ending: a new one installed meanwhile is
-                # a use racing with shutdown, not a clobber of live state
-            evidence = on_state(analysis, fn, analysis.concurrent(fn, OBJECT), ref)
-            if evidence.answer is not True:
-                other = on_state(analysis, inst_fn, analysis.concurrent(inst_fn, OBJECT), ref)
-                evidence = other if other.answer is True else evidence
+            chosen: tuple[Fn, Event, Verdict] | None = None
+            for inst_fn, inst_ev in installs:
+                v = _installs_meanwhile(
+                    clear, on_state(analysis, inst_fn, analysis.concurrent(inst_fn, OBJECT), ref)
+                )
+                if chosen is None or v.answer is True:
+                    chosen = (inst_fn, inst_ev, v)
+                if v.answer is True:
+                    break
+            if chosen is None:
+                continue
+            inst_fn, inst_ev, evidence = chosen
             if evidence.answer is not True and (not likely or evidence.answer is False):
                 continue
             here = fn.module.path
@@ -478,8 +490,11 @@ class StateClobberedAcrossAwait:
         return None
 
     @staticmethod
-    def _installer(analysis: Analysis, cls_fq: str, fn: Fn, ref: str) -> tuple[Fn, Event] | None:
-        """Another coroutine of the class that stores a new object in the attribute."""
+    def _installers(
+        analysis: Analysis, cls_fq: str, fn: Fn, ref: str
+    ) -> Iterator[tuple[Fn, Event]]:
+        """The other coroutines of the class that store a new object in the attribute (the
+        first such store of each)."""
         for ci in analysis.index.mro(cls_fq):
             for name in sorted(ci.facts.methods):
                 m = analysis.index.functions.get(f"{ci.module.module}.{ci.facts.methods[name]}")
@@ -494,8 +509,8 @@ class StateClobberedAcrossAwait:
                         and not _installs_only_when_empty(m.facts, i, ref)
                         and not _called_only_when_empty(analysis, cls_fq, m, ref)
                     ):
-                        return m, e
-        return None
+                        yield m, e
+                        break
 
     @staticmethod
     def _locked_with(
@@ -683,6 +698,27 @@ class StateClobberedAcrossAwait:
             read = fn_step(fn, f.events[i].pos, "read back here, after the await")
             return await_step, (read,)
         return None
+
+
+def _installs_meanwhile(clear: Verdict, install: Verdict) -> Verdict:
+    """The evidence of a stale clear: a new object is installed by a task other than the
+    clearer's, during its await, when the installer runs in several tasks at once. That the
+    clearer does (a ``close`` reached from the object's concurrent senders, while ``connect``
+    runs once, right after the object is made; a class that locks its installs) does not say
+    that anything installs meanwhile: ``likely`` at most, with its steps. An installer that
+    runs one call at a time (under a lock, in one task) may still run during the clear: no
+    evidence either way. The clearer's no is a no (``concurrent``)."""
+    if install.answer is True:
+        return install
+    if clear.answer is True:
+        return Verdict(
+            None, clear.steps, f"{LIKELY}only the clear is shown to run in several tasks"
+        )
+    return (
+        clear
+        if clear.why
+        else Verdict(None, install.steps, install.why if install.answer is None else "")
+    )
 
 
 def _written_together(f: FunctionFacts, w: int) -> set[str]:
