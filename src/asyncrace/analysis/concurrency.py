@@ -1551,7 +1551,8 @@ class Concurrency:
 
     def _rewrites_around(self, m: Fn, i: int, state: str) -> bool:
         """Does ``m`` write ``state`` after its cancel at event ``i``, or before it with no await
-        between (itself, or in a method of the object it calls there)?"""
+        between (itself, or in a method of the object it calls there: a plain method, or an
+        awaited coroutine after the cancel)?"""
         mf = m.facts
         events = mf.events
         after = reachable(mf, [i])
@@ -1563,9 +1564,19 @@ class Concurrency:
             if e.kind == K.CALL and e.ref.startswith("self.") and e.ref.count(".") == 1:
                 cls = self.index.method_fn(m)
                 callee = self.index.find_method(cls, e.ref[5:]) if cls else None
-                if callee is not None and any(
-                    self._writes_state(x, state) for x in callee.facts.events
+                if callee is None or (
+                    # a coroutine runs only where it is awaited, and an await before the
+                    # cancel lets the task change the state again
+                    callee.facts.is_async
+                    and not (
+                        j in after
+                        and j + 1 < len(events)
+                        and events[j + 1].kind == K.AWAIT
+                        and e.bind == Bind.AWAITED
+                    )
                 ):
+                    continue
+                if any(self._writes_state(x, state) for x in callee.facts.events):
                     return True
         return False
 
