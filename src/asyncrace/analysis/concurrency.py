@@ -1501,19 +1501,22 @@ class Concurrency:
             if c.kind == K.CALL and c.ref == f"{handle}.cancel"
         ]
 
-    def canceller_restores(self, fn: Fn, state: str) -> bool:
+    def canceller_restores(self, fn: Fn, state: str, depth: int = 0) -> bool:
         """Is ``fn`` a private method run only as a task kept on its object (``self._task =
-        create_task(self._run_loop())``), and does every method that cancels that task write
-        ``state`` after the cancel (``self._task.cancel(); await self._task; ...; self.ws =
-        None``)? Then whatever a cancellation leaves in ``state`` its canceller sets anew:
-        nothing stays changed for good."""
+        create_task(self._run_loop())``), or awaited only by private methods of the object
+        that are (``_read_loop`` awaits ``self._handle(msg)``, up to two calls deep), and does
+        every method that cancels those tasks write ``state`` (``self.ws = None``, or
+        ``self._pending.clear()``, itself or in a method of the object it calls) after the
+        cancel, or before it with no await between? Then whatever a cancellation leaves in
+        ``state`` its canceller sets anew: nothing stays changed for good (the task is
+        suspended, its change made, whenever the canceller runs)."""
         f = fn.facts
         if not state.startswith("self.") or f.cls is None or not f.name.startswith("_"):
             return False
         callers = self._callers(fn)
         if not callers:
             return False
-        for caller, ev, _rel, _label in callers:
+        for caller, ev, rel, _label in callers:
             spawn = next(
                 (
                     e
@@ -1525,19 +1528,53 @@ class Concurrency:
                 ),
                 None,
             )
-            if spawn is None or spawn.bind != Bind.ATTR or not spawn.name.startswith("self."):
-                return False  # awaited, or a task nothing keeps: other cancellers
+            if spawn is None:
+                # awaited by another private coroutine of the object: cancelled with it
+                if not (
+                    depth < 2
+                    and rel == "self"
+                    and ev.bind == Bind.AWAITED
+                    and caller.facts.is_async
+                    and self.canceller_restores(caller, state, depth + 1)
+                ):
+                    return False
+                continue
+            if spawn.bind != Bind.ATTR or not spawn.name.startswith("self."):
+                return False  # a task nothing keeps: other cancellers
             cancels = self._cancels_of(caller, spawn.name)
             if not cancels:
                 return False
             for m, i in cancels:
-                mf = m.facts
-                if not any(
-                    mf.events[j].kind == K.WRITE and mf.events[j].ref == state
-                    for j in reachable(mf, [i])
-                ):
+                if not self._rewrites_around(m, i, state):
                     return False
         return True
+
+    def _rewrites_around(self, m: Fn, i: int, state: str) -> bool:
+        """Does ``m`` write ``state`` after its cancel at event ``i``, or before it with no await
+        between (itself, or in a method of the object it calls there)?"""
+        mf = m.facts
+        events = mf.events
+        after = reachable(mf, [i])
+        for j, e in enumerate(events):
+            if not (j in after or (j < i and not any(x.kind == K.AWAIT for x in events[j:i]))):
+                continue
+            if self._writes_state(e, state):
+                return True
+            if e.kind == K.CALL and e.ref.startswith("self.") and e.ref.count(".") == 1:
+                cls = self.index.method_fn(m)
+                callee = self.index.find_method(cls, e.ref[5:]) if cls else None
+                if callee is not None and any(
+                    self._writes_state(x, state) for x in callee.facts.events
+                ):
+                    return True
+        return False
+
+    @staticmethod
+    def _writes_state(e: Event, state: str) -> bool:
+        """``self.x = ...`` or ``self.x.clear()``."""
+        return (e.kind == K.WRITE and e.ref == state) or (
+            e.kind == K.CALL and e.ref == state + ".clear" and not e.args
+        )
 
     def _once_per_object(self, name: str) -> bool:
         """A set-up or tear-down method (``lifecycle``), or one that tears down a part of the

@@ -749,6 +749,20 @@ def _reads_only(ev: Event, held_ok: bool = False) -> bool:
     return verb not in MAKING_VERBS and not (verb[:1] == "a" and verb[1:] in MAKING_VERBS)
 
 
+def _reads_by_name(e: Event, refs: set[str]) -> bool:
+    """Is ``e`` a read of an attribute of ``self`` by a name only known when it runs
+    (``getattr(self, sha_attr)``, in a method of the same class), which may be any of ``refs``
+    (``self.<attr>``)?"""
+    return (
+        e.kind == K.CALL
+        and e.ref == "getattr"
+        and len(e.args) >= 2
+        and e.args[0] == "self"
+        and e.args[1] != "const"
+        and any(r.startswith("self.") and r.count(".") == 1 for r in refs)
+    )
+
+
 def _memo_of_a_read(
     f: FunctionFacts,
     b: int,
@@ -826,7 +840,9 @@ def _memo_of_a_read(
             fetched.add(ev.ref)
     if flag:
         return bool(memos) and any(
-            e.kind == K.READ and e.ref in memos for g in module_functions.values() for e in g.events
+            (e.kind == K.READ and e.ref in memos) or (g.cls == f.cls and _reads_by_name(e, memos))
+            for g in module_functions.values()
+            for e in g.events
         )
     if not (fetched and _from(w.value, fetched)):
         return False
@@ -836,9 +852,9 @@ def _memo_of_a_read(
     # back by the methods it serves
     events = f.events
     if w.kind == K.WRITE and any(
-        e.kind == K.READ and e.ref == w.ref
+        (e.kind == K.READ and e.ref == w.ref and g is not f)
+        or (g.cls == f.cls and _reads_by_name(e, {w.ref}))
         for g in module_functions.values()
-        if g is not f
         for e in g.events
     ):
         return True
