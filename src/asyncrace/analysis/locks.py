@@ -331,7 +331,7 @@ class LockModel:
     def _find_registries(self, cls_fq: str) -> dict[str, LockInfo]:
         """The attributes ``self.<attr>`` of the class that are containers of locks: made a
         ``defaultdict`` of a lock class, or given a lock (made there, or a local made as one)
-        under a key; the first such place of each, in the order of the MRO, the methods and
+        under a key, also by ``setdefault(key, asyncio.Lock())``; the first such place of each, in the order of the MRO, the methods and
         their events (one pass over the class for all its attributes)."""
         idx = self.index
         out: dict[str, LockInfo] = {}
@@ -353,6 +353,20 @@ class LockModel:
                             and idx.resolve(fn.module, e.ref) == "collections.defaultdict"
                         ):
                             found = self._lock_ctor(ctx, e.args[0])
+                    elif (
+                        e.kind == K.CALL
+                        and len(e.args) == 2
+                        and e.ref.endswith(".setdefault")
+                        and e.args[1].endswith("()")
+                    ):
+                        # ``lock = self._locks.setdefault(key, asyncio.Lock())``
+                        target = e.ref.removesuffix(".setdefault")
+                        if (
+                            target.startswith("self.")
+                            and target.count(".") == 1
+                            and target[5:] not in out
+                        ):
+                            found = self._lock_ctor(ctx, e.args[1][:-2])
                     elif e.kind == K.SETITEM and e.value is not None:
                         target = e.ref
                         if (
