@@ -160,6 +160,7 @@ class LockModel:
         self._factories: Memo[str, _Made | None] = Memo(index.tracker)
         self._producers: Memo[tuple[str, str], str] = Memo(index.tracker)
         self._registries: Memo[str, dict[str, LockInfo]] = Memo(index.tracker)
+        self._forwarders: Memo[str, int | None] = Memo(index.tracker)
         self._wrapping = 0  # depth of context-manager functions being looked through
 
     # -- types --------------------------------------------------------------------------------
@@ -432,7 +433,40 @@ class LockModel:
     # -- hand-offs ----------------------------------------------------------------------------
     def handoff_arg(self, ctx: Ctx, ref: str) -> int | None:
         """If calling ``ref`` runs a function on another thread, the index of the argument
-        that is that function."""
+        that is that function: a hand-off of asyncio, AnyIO, Trio, Starlette, asgiref or an
+        executor, or a function of the project that forwards one of its parameters to one and
+        waits for it (:meth:`_forwarded`)."""
+        found = self._direct_handoff_arg(ctx, ref)
+        if found is not None or not ref or "(" in ref:
+            return found
+        fq = self.index.resolve(ctx.fn.module, ref)
+        return self._forwarded(fq) if fq in self.index.functions else None
+
+    def _forwarded(self, fq: str) -> int | None:
+        """A module function of the project that hands one of its positional parameters to a
+        thread and awaits or returns the result (``async def _to_thread(func, /, *args):
+        return await asyncio.to_thread(func, *args)``): the index of that parameter. Only a
+        direct hand-off in its body counts (no chain of helpers)."""
+        found = self._forwarders.get(fq)
+        if found is not MISS:
+            return found  # type: ignore[no-any-return]
+        self._forwarders.start(fq, None)
+        out: int | None = None
+        fn = self.index.functions.get(fq)
+        if fn is not None and fn.facts.cls is None and fn.facts.parent is None:
+            params = [p.name for p in fn.facts.params if p.kind == "pos"]
+            ctx = Ctx(fn)
+            for ev in fn.facts.events:
+                if ev.kind != K.CALL or ev.bind not in (Bind.AWAITED, Bind.RETURNED):
+                    continue
+                inner = self._direct_handoff_arg(ctx, ev.ref)
+                positional = [a for a in ev.args if not is_kw(a)]
+                if inner is not None and inner < len(positional) and positional[inner] in params:
+                    out = params.index(positional[inner])
+                    break
+        return self._forwarders.finish(fq, out)
+
+    def _direct_handoff_arg(self, ctx: Ctx, ref: str) -> int | None:
         if not ref:
             return None
         segs = split_ref(ref)
