@@ -332,8 +332,9 @@ class LockModel:
     def _find_registries(self, cls_fq: str) -> dict[str, LockInfo]:
         """The attributes ``self.<attr>`` of the class that are containers of locks: made a
         ``defaultdict`` of a lock class, or given a lock (made there, or a local made as one)
-        under a key, also by ``setdefault(key, asyncio.Lock())``; the first such place of each, in the order of the MRO, the methods and
-        their events (one pass over the class for all its attributes)."""
+        under a key, also by ``setdefault(key, asyncio.Lock())``; the first such place of
+        each, in the order of the MRO, the methods and their events (one pass over the class
+        for all its attributes)."""
         idx = self.index
         out: dict[str, LockInfo] = {}
         for c in idx.mro(cls_fq):

@@ -702,12 +702,14 @@ class StateClobberedAcrossAwait:
 
 def _installs_meanwhile(clear: Verdict, install: Verdict) -> Verdict:
     """The evidence of a stale clear: a new object is installed by a task other than the
-    clearer's, during its await, when the installer runs in several tasks at once. That the
-    clearer does (a ``close`` reached from the object's concurrent senders, while ``connect``
-    runs once, right after the object is made; a class that locks its installs) does not say
-    that anything installs meanwhile: ``likely`` at most, with its steps. An installer that
-    runs one call at a time (under a lock, in one task) may still run during the clear: no
-    evidence either way. The clearer's no is a no (``concurrent``)."""
+    clearer's, during its await, when the installer runs in several tasks at once (a class
+    that locks the attribute is such evidence for its installer too: the issue's own example,
+    a client installed under a lock while ``disconnect`` clears it). That only the clearer does
+    (a ``close`` reached from the object's concurrent senders, while ``connect`` runs once,
+    right after the object is made) does not say that anything installs meanwhile: ``likely``
+    at most, with its steps. An installer that runs one call at a time (under a lock, in one
+    task) may still run during the clear: no evidence either way. The clearer's no is a no
+    (``concurrent``)."""
     if install.answer is True:
         return install
     if clear.answer is True:
