@@ -1556,13 +1556,15 @@ class Concurrency:
         mf = m.facts
         events = mf.events
         after = reachable(mf, [i])
+        # the events before the cancel with no await between them and it
+        last_await = max((k for k in range(i) if events[k].kind == K.AWAIT), default=-1)
+        cls = self.index.method_fn(m)
         for j, e in enumerate(events):
-            if not (j in after or (j < i and not any(x.kind == K.AWAIT for x in events[j:i]))):
+            if not (j in after or last_await < j < i):
                 continue
             if self._writes_state(e, state):
                 return True
             if e.kind == K.CALL and e.ref.startswith("self.") and e.ref.count(".") == 1:
-                cls = self.index.method_fn(m)
                 callee = self.index.find_method(cls, e.ref[5:]) if cls else None
                 if callee is None or (
                     # a coroutine runs only where it is awaited, and an await before the
