@@ -231,6 +231,28 @@ _TIMEOUT_SCOPES = frozenset(
 _TIMED_WAITS = frozenset({"wait_for"})
 # the spawners that hand back the task (or future) they start, which can be cancelled
 _TASK_STARTS = SPAWNERS & {"create_task", "ensure_future", "run_coroutine_threadsafe"}
+# what enters a task group: the tasks it starts are cancelled with the block's task
+_GROUP_ENTRIES = frozenset({"TaskGroup", "create_task_group", "open_nursery"})
+
+
+def _detached(caller: Fn, ev: Event) -> bool:
+    """Is ``caller``'s call ``ev`` the coroutine of a task it starts on its own
+    (``create_task(self._run())``, ``ensure_future``, ``start_soon``, outside any task group
+    ``caller`` enters)? Cancelling ``caller`` then does not cancel that task: a timeout
+    around ``caller`` stops at the spawn."""
+    f = caller.facts
+    for e in f.events:
+        if e is ev or e.kind != K.CALL or not inside(ev.pos, e.pos):
+            continue
+        last = e.ref.rpartition(".")[2]
+        if last not in _TASK_STARTS and last != "start_soon":
+            continue
+        for rid in e.regions:
+            entered = f.regions[rid].ref.removesuffix("()").rpartition(".")[2]
+            if entered in _GROUP_ENTRIES:
+                return False  # a group the caller entered: its tasks end with the caller
+        return True
+    return False
 
 
 # base classes that say nothing about who calls the class's callbacks
@@ -1413,7 +1435,11 @@ class Concurrency:
                         return self._canceller_memo.finish(fn.fq, step)
                     # (a plain function that returns the coroutine, ``return
                     # self.do_release(token)``: its callers await it)
-                    if c.fq not in seen and (c.facts.is_async or ev.bind == Bind.RETURNED):
+                    if (
+                        c.fq not in seen
+                        and (c.facts.is_async or ev.bind == Bind.RETURNED)
+                        and not _detached(c, ev)
+                    ):
                         seen.add(c.fq)
                         order.append(c)
                         nxt.append(c)
