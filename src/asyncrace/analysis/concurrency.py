@@ -231,6 +231,9 @@ _TIMEOUT_SCOPES = frozenset(
 _TIMED_WAITS = frozenset({"wait_for"})
 # the spawners that hand back the task (or future) they start, which can be cancelled
 _TASK_STARTS = SPAWNERS & {"create_task", "ensure_future", "run_coroutine_threadsafe"}
+# asyncio's servers, which run their client callback in a task per connection that they
+# never cancel (not on a disconnect, not in ``Server.close()``)
+_CLIENT_SERVERS = frozenset({"start_server", "start_unix_server"})
 # what enters a task group: the tasks it starts are cancelled with the block's task
 _GROUP_ENTRIES = frozenset({"TaskGroup", "create_task_group", "open_nursery"})
 
@@ -1445,6 +1448,8 @@ class Concurrency:
                         nxt.append(c)
             frontier = nxt
         for g in order:
+            if self._served_only(g):
+                continue  # asyncio runs it for each connection, and cancels none of them
             if g.facts.is_async and self.api_entry(g) is not None:
                 what = "a public coroutine"
             elif not g.facts.is_async and self._public_function(g):
@@ -1460,6 +1465,27 @@ class Concurrency:
             )
             break
         return self._canceller_memo.finish(fn.fq, step)
+
+    def _served_only(self, fn: Fn) -> bool:
+        """Is ``fn`` a coroutine the project only hands to ``asyncio.start_server`` (or
+        ``start_unix_server``) as the callback for each client, and never calls itself? asyncio
+        runs it in a task of its own for each connection, and neither a disconnect nor
+        ``Server.close()`` cancels that task: being public says nothing of who can cancel it."""
+        f = fn.facts
+        if not f.is_async or self._callers(fn):
+            return False
+        name = f.name
+        self.tracker.note(ARG_KEY + name)
+        served = False
+        for mod in self.summaries.mentions().args.get(name, ()):
+            m = self.index.modules.get(mod)
+            if m is None or test_module(m):
+                continue
+            for site in self._arg_sites_of(name, m).get(fn.fq, ()):
+                if site[1].ref.rpartition(".")[2] not in _CLIENT_SERVERS:
+                    return False  # handed to something else too
+                served = True
+        return served
 
     def _public_function(self, fn: Fn) -> bool:
         """A module function or method of a public class, itself public (or an ``async with``

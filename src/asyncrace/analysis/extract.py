@@ -1694,6 +1694,10 @@ class _FunctionBuilder:
             for side in (node.left, *node.comparators):
                 if isinstance(side, ast.Attribute):
                     self.emit(K.READ, side, ref=self.ref(side), name="compare")
+                elif isinstance(side, ast.Name) and self._is_global(side.id):
+                    # ``if _active is session:``: a module variable compared with this
+                    # call's own value
+                    self.emit(K.READ, side, ref="global:" + side.id, name="compare")
                 else:
                     self.expr(side, Bind.NONE)
         elif isinstance(node, ast.NamedExpr):
@@ -1738,15 +1742,23 @@ class _FunctionBuilder:
         sides = (node.left, node.comparators[0])
         attrs = [s for s in sides if isinstance(s, ast.Attribute)]
         names = [s for s in sides if isinstance(s, ast.Name)]
+        if len(names) == 2 and not attrs:
+            # a module variable against this call's own value (``_active is session``)
+            shared = [s for s in names if self._is_global(s.id)]
+            return len(shared) == 1 and self._own_value(
+                next(s.id for s in names if s is not shared[0])
+            )
         if len(attrs) != 1 or len(names) != 1:
             return False
-        name = names[0].id
-        # this call's own value: a local, a parameter, a comprehension variable (not a
-        # module-level name, which every task shares)
-        if name not in self.locals and name in self.mx.module_names:
+        if not self._own_value(names[0].id):
             return False
         r = self.ref(attrs[0])
         return r.startswith(("self.", "cls.")) and r.count(".") == 1
+
+    def _own_value(self, name: str) -> bool:
+        """This call's own value: a local, a parameter, a comprehension variable (not a
+        module-level name, which every task shares)."""
+        return name in self.locals or name not in self.mx.module_names
 
     def _arg_ref(self, node: ast.expr) -> str:
         node = self.identity_inner(node) or node
