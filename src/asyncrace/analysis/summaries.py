@@ -590,6 +590,9 @@ class Summaries:
                 if ev.kind != K.CALL:
                     continue
                 if ev.ref.endswith(".acquire"):
+                    if ev.args:
+                        continue  # ``acquire(blocking=False)``, or with a timeout: it gives
+                        # up rather than waits for a holder (``Locks.blocking_acquire``)
                     lock = self.locks.lock_of(ctx, ev.ref[: -len(".acquire")])
                     if lock is not None:
                         keep(lock, (fn_step(fn, at(ev), f"takes {lock.describe} here"),))
