@@ -1448,8 +1448,6 @@ class Concurrency:
                         nxt.append(c)
             frontier = nxt
         for g in order:
-            if self._served_only(g):
-                continue  # asyncio runs it for each connection, and cancels none of them
             if g.facts.is_async and self.api_entry(g) is not None:
                 what = "a public coroutine"
             elif not g.facts.is_async and self._public_function(g):
@@ -1458,6 +1456,8 @@ class Concurrency:
                 what = "run by its callers' `async with`"
             else:
                 continue
+            if self._served_only(g):
+                continue  # asyncio runs it for each connection, and cancels none of them
             step = def_step(
                 g,
                 f"`{short(g)}` is {what}: a caller's timeout or task group can cancel it "
