@@ -236,6 +236,24 @@ _TASK_STARTS = SPAWNERS & {"create_task", "ensure_future", "run_coroutine_thread
 _CLIENT_SERVERS = frozenset({"start_server", "start_unix_server"})
 # what enters a task group: the tasks it starts are cancelled with the block's task
 _GROUP_ENTRIES = frozenset({"TaskGroup", "create_task_group", "open_nursery"})
+# the spawners whose task runs on when the caller that starts it is cancelled
+_DETACHING = _TASK_STARTS | {"start_soon"}
+
+
+def _spawn_around(caller: Fn, ev: Event, names: frozenset[str]) -> Event | None:
+    """The call of a spawner named in ``names`` that ``caller``'s call ``ev`` is an argument
+    of (``create_task(self._run())``), if any."""
+    return next(
+        (
+            e
+            for e in caller.facts.events
+            if e is not ev
+            and e.kind == K.CALL
+            and inside(ev.pos, e.pos)
+            and e.ref.rpartition(".")[2] in names
+        ),
+        None,
+    )
 
 
 def _detached(caller: Fn, ev: Event) -> bool:
@@ -243,19 +261,15 @@ def _detached(caller: Fn, ev: Event) -> bool:
     (``create_task(self._run())``, ``ensure_future``, ``start_soon``, outside any task group
     ``caller`` enters)? Cancelling ``caller`` then does not cancel that task: a timeout
     around ``caller`` stops at the spawn."""
-    f = caller.facts
-    for e in f.events:
-        if e is ev or e.kind != K.CALL or not inside(ev.pos, e.pos):
-            continue
-        last = e.ref.rpartition(".")[2]
-        if last not in _TASK_STARTS and last != "start_soon":
-            continue
-        for rid in e.regions:
-            entered = f.regions[rid].ref.removesuffix("()").rpartition(".")[2]
-            if entered in _GROUP_ENTRIES:
-                return False  # a group the caller entered: its tasks end with the caller
-        return True
-    return False
+    spawn = _spawn_around(caller, ev, _DETACHING)
+    if spawn is None:
+        return False
+    regions = caller.facts.regions
+    # a group the caller entered: its tasks end with the caller
+    return not any(
+        regions[rid].ref.removesuffix("()").rpartition(".")[2] in _GROUP_ENTRIES
+        for rid in spawn.regions
+    )
 
 
 # base classes that say nothing about who calls the class's callbacks
@@ -1569,17 +1583,7 @@ class Concurrency:
         if not callers:
             return False
         for caller, ev, rel, _label in callers:
-            spawn = next(
-                (
-                    e
-                    for e in caller.facts.events
-                    if e is not ev
-                    and e.kind == K.CALL
-                    and inside(ev.pos, e.pos)
-                    and e.ref.rpartition(".")[2] in _TASK_STARTS
-                ),
-                None,
-            )
+            spawn = _spawn_around(caller, ev, _TASK_STARTS)
             if spawn is None:
                 # awaited by another private coroutine of the object: cancelled with it
                 if not (
