@@ -768,6 +768,8 @@ class _FunctionBuilder:
         self.returns: list[str] = []
         self.is_generator = False
         self.repeat_depth = 0  # loop bodies and comprehensions being compiled
+        self.comp_depth = 0  # comprehensions being compiled
+        self.looped: list[int] = []  # events marked repeated by a loop body alone
         self.except_depth = 0  # except bodies being compiled
         self.pos = pos
         self._refs: dict[int, str] = {}  # ref() by node (the tree outlives the builder)
@@ -812,12 +814,14 @@ class _FunctionBuilder:
             ev.regions = tuple(self.region_stack)
         if self.handlers:
             ev.handler = self.handlers[-1]
-        if self.repeat_depth > 0:
-            ev.repeated = True
-        if self.except_depth > 0:
-            ev.in_except = True
         events = self.events
         idx = len(events)
+        if self.repeat_depth > 0:
+            ev.repeated = True
+            if not self.comp_depth:
+                self.looped.append(idx)
+        if self.except_depth > 0:
+            ev.in_except = True
         events.append(ev)
         for p in self.frontier:
             events[p].succ.append(idx)
@@ -862,6 +866,8 @@ class _FunctionBuilder:
                 and ev.handler not in ev.succ
             ):
                 ev.succ.append(ev.handler)
+        if self.looped:
+            _once_per_call(self.events, self.looped)
         parent_q = self.parent.qualname if self.parent else None
         return FunctionFacts(
             qualname=self.qualname,
@@ -1686,7 +1692,9 @@ class _FunctionBuilder:
             self.emit(K.YIELD, node)
         elif isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
             self.repeat_depth += 1
+            self.comp_depth += 1
             self._comprehension(node)
+            self.comp_depth -= 1
             self.repeat_depth -= 1
         elif isinstance(node, ast.Compare) and self._identity_check(node):
             # ``self._gen is not my_gen``: comparing shared state with this call's own value
@@ -1908,3 +1916,58 @@ def _released_by_finally(body: list[ast.stmt], start: int, acquire: ast.Call) ->
         if isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             return None
     return None
+
+
+def _once_per_call(events: list[Event], looped: list[int]) -> None:
+    """An event of a loop body from which the loop never comes round again (``for attempt in
+    range(3): ...; t = create_task(...); return t``) runs at most once per call: it is no
+    ``repeated`` one. Found by the strongly connected components of the control-flow graph
+    (iterative Tarjan): an event repeats only on a cycle."""
+    n = len(events)
+    index = [-1] * n
+    low = [0] * n
+    on = [False] * n
+    stack: list[int] = []
+    cyclic = [False] * n
+    counter = 0
+    for root in looped:
+        if index[root] >= 0:
+            continue
+        work = [(root, 0)]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on[root] = True
+        while work:
+            v, k = work[-1]
+            succ = events[v].succ
+            if k < len(succ):
+                work[-1] = (v, k + 1)
+                w = succ[k]
+                if index[w] < 0:
+                    index[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on[w] = True
+                    work.append((w, 0))
+                elif on[w]:
+                    low[v] = min(low[v], index[w])
+                continue
+            work.pop()
+            if work:
+                u = work[-1][0]
+                low[u] = min(low[u], low[v])
+            if low[v] == index[v]:
+                comp = []
+                while True:
+                    w = stack.pop()
+                    on[w] = False
+                    comp.append(w)
+                    if w == v:
+                        break
+                if len(comp) > 1 or v in events[v].succ:
+                    for w in comp:
+                        cyclic[w] = True
+    for i in looped:
+        if not cyclic[i]:
+            events[i].repeated = False

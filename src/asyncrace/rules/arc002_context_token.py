@@ -1520,6 +1520,12 @@ def _site_closes(analysis: Analysis, caller: Fn, i: int, asked: frozenset[str]) 
         ):
             return False
         pace = step if any(events[j].kind == K.YIELD for j in body) else -2
+    elif ev.bind == Bind.RETURNED and not f.is_generator and not f.is_async:
+        # ``def embed(self, docs): return self.embedder.embed(docs)``: a plain function that
+        # hands the generator back; its own calls decide (followed three callers up)
+        if caller.fq in asked:
+            return True
+        return len(asked) <= 3 and _closed_where_iterated(analysis, caller, asked)
     else:
         return False
     if pace == -1:

@@ -288,7 +288,8 @@ def _waits_for(f: FunctionFacts, ref: str, writers: frozenset[int] = frozenset()
     that clears and asks again, ``self.code = None``; or a call in ``writers``, of a method of
     the same object that writes it: a supervision loop whose ``await self.spawn()`` records
     the outcome it then checks), or a ``for`` that checks it once per item (the step to the
-    next item is no wait for another task)."""
+    next item is no wait for another task), or one reached past the function's own
+    registration of the attribute (it waits for its own work to be undone)."""
     writes = {
         i
         for i, e in enumerate(f.events)
@@ -299,12 +300,29 @@ def _waits_for(f: FunctionFacts, ref: str, writers: frozenset[int] = frozenset()
         for i, e in enumerate(f.events)
         if e.kind == K.LOCAL and e.value is not None and e.value.kind == "iter"
     }
+    sets = {
+        i
+        for i in writes
+        if not (
+            f.events[i].kind == K.WRITE
+            and f.events[i].value is not None
+            and f.events[i].value.kind == "const"
+            and f.events[i].value.ref == "falsy"
+        )
+    }
+    # a loop reached only past the function's own registration waits for its own work to be
+    # undone (``await self.connect()``, then ``while self._connected: await sleep(1)``: a
+    # listener's lifetime), not for another task's
     for b, ev in enumerate(f.events):
         if ev.kind != K.BRANCH or len(ev.succ) < 2:
             continue
         for atom_ref, absent, _kind in _guard_atoms(ev):
             if atom_ref != ref:
                 continue
+            if any(b in reachable(f, [w]) for w in sets):
+                break  # reached past its own registration: it waits for its own work to be
+                # undone (``await self.connect()``, then ``while self._connected: await
+                # sleep(1)``: a listener's lifetime), not for another task's
             after = reachable(f, [b])
             if any(w in after and b in reachable(f, [w]) for w in writes):
                 break  # the function sets the attribute itself in the loop
