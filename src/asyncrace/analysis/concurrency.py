@@ -2716,8 +2716,7 @@ def _single_slot(f: FunctionFacts, spawn: Event) -> bool:
             # ...and no await lies between it and the start
             region = {entry} | reachable(f, [entry], avoid=(b,))
             if any(
-                events[a].kind == K.AWAIT and si in reachable(f, [a], avoid=(b,))
-                for a in region
+                events[a].kind == K.AWAIT and si in reachable(f, [a], avoid=(b,)) for a in region
             ):
                 continue
             return True
