@@ -1388,6 +1388,14 @@ class _FunctionBuilder:
                         sorted({n.id for n in ast.walk(key) if isinstance(n, ast.Name)} - {"_"})
                     )
                 return [f"{r}|{absent_branch}|{kind}|{names}"]
+            looked = self._lookup_of(target.id) if kind in ("none", "truthy") else None
+            if looked is not None:
+                # ``existing = self._instances.get(name)`` then ``if existing is not None:``
+                # (no await between): a membership test of the table, keyed as looked up
+                absent_branch = 1 if present_when_true else 0
+                if negated:
+                    absent_branch = 1 - absent_branch
+                return [f"{looked[0]}|{absent_branch}|in|{looked[1]}"]
         r = self.ref(target)
         if not r or not (r.startswith(("self.", "cls.", "global:"))) or r.count(".") > 1:
             return []
@@ -1413,6 +1421,23 @@ class _FunctionBuilder:
                     return v.ref
                 return ""
         return ""
+
+    def _lookup_of(self, name: str) -> tuple[str, str] | None:
+        """The table a local was last assigned a lookup of, with no await since (``existing =
+        self._instances.get(tool_name)``): ``("self._instances", "tool_name")``, the key's
+        plain names comma separated; None otherwise."""
+        for e in reversed(self.events):
+            if e.kind == K.AWAIT:
+                return None
+            if e.kind == K.LOCAL and e.ref == name:
+                v = e.value
+                if v is None or v.kind != "call" or not v.ref.endswith(".get"):
+                    return None
+                table = v.ref[: -len(".get")]
+                if not _shared_guard_ref(table):
+                    return None
+                return table, ",".join(sorted(set(v.names) - {"_", "self", "cls"}))
+        return None
 
     def branch(self, test: ast.expr, body: list[ast.stmt], orelse: list[ast.stmt]) -> None:
         self.expr(test, Bind.NONE)
