@@ -1094,6 +1094,8 @@ class Concurrency:
                 continue
             if relation == "self" and self.overridden(fn, caller):
                 continue  # the caller's code never runs on an object of fn's class
+            if _lifespan_only(caller, ev):
+                continue  # the server's one lifespan call, not a request's
             lock_step, many = self._edge(caller, ev)
             if lock_step is not None:
                 serialized = serialized or lock_step
@@ -2686,6 +2688,28 @@ def _per_element(f: FunctionFacts, call: Event) -> bool:
         b.value is not None and b.value.kind == "comp" and any(inside(b.pos, o) for o in outer)
         for b in binds
     )
+
+
+def _lifespan_only(caller: Fn, ev: Event) -> bool:
+    """Is ``caller`` an ASGI application's ``__call__`` that makes the call ``ev`` only past
+    ``if scope["type"] == "lifespan":``? A server sends one lifespan scope per application
+    (start-up, then shut-down), not one per request: the call is made once, not for
+    concurrent requests."""
+    f = caller.facts
+    if f.name != "__call__" or not f.is_async:
+        return False
+    events = f.events
+    ci = next((i for i, e in enumerate(events) if e is ev), None)
+    if ci is None:
+        return False
+    for br in events:
+        if br.kind == K.BRANCH and br.name == "if:lifespan" and len(br.succ) == 2:
+            inside_ = br.succ[0]
+            if ci != inside_ and ci not in reachable(f, [inside_]):
+                continue
+            if ci not in reachable(f, [0], avoid=(inside_,)):
+                return True
+    return False
 
 
 def _single_slot(f: FunctionFacts, spawn: Event) -> bool:

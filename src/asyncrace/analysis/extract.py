@@ -1452,6 +1452,8 @@ class _FunctionBuilder:
             name = "compound:and" if conj else "compound:or"
         if isinstance(inner, ast.Name) and inner.id in self.param_names:
             name = f"if:{'not ' if inner is not test else ''}{inner.id}"
+        if inner is test and _lifespan_test(test):
+            name = "if:lifespan"  # ``if scope["type"] == "lifespan":`` (ASGI)
         b = self.emit(K.BRANCH, test, guards=tuple(self._guards(test)), name=name)
         t = self.nop()
         self.frontier = [b]
@@ -1996,3 +1998,34 @@ def _once_per_call(events: list[Event], looped: list[int]) -> None:
     for i in looped:
         if not cyclic[i]:
             events[i].repeated = False
+
+
+def _lifespan_test(test: ast.expr) -> bool:
+    """``scope["type"] == "lifespan"`` (or ``scope.get("type")``, either side): the ASGI
+    test for the one lifespan call a server makes per application."""
+    if not (
+        isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)
+    ):
+        return False
+    sides = (test.left, test.comparators[0])
+
+    def is_type(e: ast.expr) -> bool:
+        if isinstance(e, ast.Subscript):
+            key = e.slice
+        elif (
+            isinstance(e, ast.Call)
+            and isinstance(e.func, ast.Attribute)
+            and e.func.attr == "get"
+            and e.args
+        ):
+            key = e.args[0]
+        else:
+            return False
+        return isinstance(key, ast.Constant) and key.value == "type"
+
+    def is_lifespan(e: ast.expr) -> bool:
+        return isinstance(e, ast.Constant) and e.value == "lifespan"
+
+    return (is_type(sides[0]) and is_lifespan(sides[1])) or (
+        is_type(sides[1]) and is_lifespan(sides[0])
+    )
