@@ -1388,14 +1388,6 @@ class _FunctionBuilder:
                         sorted({n.id for n in ast.walk(key) if isinstance(n, ast.Name)} - {"_"})
                     )
                 return [f"{r}|{absent_branch}|{kind}|{names}"]
-            looked = self._lookup_of(target.id) if kind in ("none", "truthy") else None
-            if looked is not None:
-                # ``existing = self._instances.get(name)`` then ``if existing is not None:``
-                # (no await between): a membership test of the table, keyed as looked up
-                absent_branch = 1 if present_when_true else 0
-                if negated:
-                    absent_branch = 1 - absent_branch
-                return [f"{looked[0]}|{absent_branch}|in|{looked[1]}"]
         r = self.ref(target)
         if not r or not (r.startswith(("self.", "cls.", "global:"))) or r.count(".") > 1:
             return []
@@ -1421,6 +1413,35 @@ class _FunctionBuilder:
                     return v.ref
                 return ""
         return ""
+
+    def _lookup_guard(self, test: ast.expr) -> str:
+        """``existing = self._instances.get(name)`` (no await since) then ``if existing is not
+        None:`` (``is None``, ``if existing``, ``if not existing``): a membership test of the
+        table keyed as looked up, as a guard atom; ``""`` for any other test. The branch is
+        named ``lookup``: a re-check of the table (double-checked locking under a per-key
+        lock), not a check of its own."""
+        negated = False
+        while isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+            test, negated = test.operand, not negated
+        present_when_true = True
+        if (
+            isinstance(test, ast.Compare)
+            and len(test.ops) == 1
+            and isinstance(test.ops[0], (ast.Is, ast.IsNot))
+            and isinstance(test.comparators[0], ast.Constant)
+            and test.comparators[0].value is None
+        ):
+            present_when_true = isinstance(test.ops[0], ast.IsNot)
+            test = test.left
+        if not isinstance(test, ast.Name) or test.id not in self.locals:
+            return ""
+        looked = self._lookup_of(test.id)
+        if looked is None:
+            return ""
+        absent_branch = 1 if present_when_true else 0
+        if negated:
+            absent_branch = 1 - absent_branch
+        return f"{looked[0]}|{absent_branch}|in|{looked[1]}"
 
     def _lookup_of(self, name: str) -> tuple[str, str] | None:
         """The table a local was last assigned a lookup of, with no await since (``existing =
@@ -1454,7 +1475,10 @@ class _FunctionBuilder:
             name = f"if:{'not ' if inner is not test else ''}{inner.id}"
         if inner is test and _lifespan_test(test):
             name = "if:lifespan"  # ``if scope["type"] == "lifespan":`` (ASGI)
-        b = self.emit(K.BRANCH, test, guards=tuple(self._guards(test)), name=name)
+        guards = self._guards(test)
+        if not guards and not name and (looked := self._lookup_guard(test)):
+            guards, name = [looked], "lookup"
+        b = self.emit(K.BRANCH, test, guards=tuple(guards), name=name)
         t = self.nop()
         self.frontier = [b]
         f = self.nop()

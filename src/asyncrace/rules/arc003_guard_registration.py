@@ -443,6 +443,9 @@ class GuardBeforeRegistration:
             for b, ev in enumerate(f.events):
                 if ev.kind != K.BRANCH or not ev.guards or len(ev.succ) < 2:
                     continue
+                if ev.name == "lookup":
+                    continue  # a re-check through a local looked up from the table, not a
+                    # check of its own (a memo's lookup is reported where it tests the table)
                 for atom, absent, kind in _guard_atoms(ev):
                     ref = _through_getter(analysis, fn, atom)
                     if not ref or self._sentinel_elsewhere(f, ev, absent, ref):
