@@ -1446,8 +1446,9 @@ class _FunctionBuilder:
     def _lookup_of(self, name: str) -> tuple[str, str] | None:
         """The table a local was last assigned a lookup of, with no await since (``existing =
         self._instances.get(tool_name)``): ``("self._instances", "tool_name")``, the key's
-        plain names comma separated; None otherwise."""
-        for e in reversed(self.events):
+        plain names comma separated; None otherwise. Only a lookup close before the test
+        counts (within 32 events: a re-check tests what it has just looked up)."""
+        for e in self.events[:-33:-1]:
             if e.kind == K.AWAIT:
                 return None
             if e.kind == K.LOCAL and e.ref == name:
