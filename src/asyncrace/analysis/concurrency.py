@@ -761,6 +761,9 @@ class Concurrency:
                 many = what in MANY_SPAWNERS or s.repeated
                 if what not in MANY_SPAWNERS and _joined_each_pass(fn.facts, s):
                     continue  # each pass of the loop awaits its task: one at a time
+                if what not in MANY_SPAWNERS and _single_slot(fn.facts, s):
+                    continue  # one task at a time in its slot (module state: the callers'
+                    # search finds the spawn)
                 started = [e for e in calls if e is not s and inside(e.pos, s.pos)]
                 if what in MANY_SPAWNERS:
                     started += _gathered_from_locals(fn.facts, s)
@@ -1091,12 +1094,18 @@ class Concurrency:
                 continue
             if relation == "self" and self.overridden(fn, caller):
                 continue  # the caller's code never runs on an object of fn's class
+            if _lifespan_only(caller, ev):
+                continue  # the server's one lifespan call, not a request's
             lock_step, many = self._edge(caller, ev)
             if lock_step is not None:
                 serialized = serialized or lock_step
                 continue
             if many is not None and scope == OBJECT and _per_element(caller.facts, ev):
                 many = None  # one task per element of a collection: one per object
+            if many is not None and scope == OBJECT:
+                spawn = _spawn_around(caller, ev, SPAWNERS)
+                if spawn is not None and _single_slot(caller.facts, spawn):
+                    many = None  # one task at a time in the object's slot
             step = fn_step(caller, at(ev), label)
             if many is not None:
                 found = Verdict(True, (many, step), "spawned")
@@ -2679,6 +2688,63 @@ def _per_element(f: FunctionFacts, call: Event) -> bool:
         b.value is not None and b.value.kind == "comp" and any(inside(b.pos, o) for o in outer)
         for b in binds
     )
+
+
+def _lifespan_only(caller: Fn, ev: Event) -> bool:
+    """Is ``caller`` an ASGI application's ``__call__`` that makes the call ``ev`` only past
+    ``if scope["type"] == "lifespan":``? A server sends one lifespan scope per application
+    (start-up, then shut-down), not one per request: the call is made once, not for
+    concurrent requests."""
+    f = caller.facts
+    if f.name != "__call__" or not f.is_async:
+        return False
+    events = f.events
+    ci = next((i for i, e in enumerate(events) if e is ev), None)
+    if ci is None:
+        return False
+    for br in events:
+        if br.kind == K.BRANCH and br.name == "if:lifespan" and len(br.succ) == 2:
+            inside_ = br.succ[0]
+            if ci != inside_ and ci not in reachable(f, [inside_]):
+                continue
+            if ci not in reachable(f, [0], avoid=(inside_,)):
+                return True
+    return False
+
+
+def _single_slot(f: FunctionFacts, spawn: Event) -> bool:
+    """``if self._task is None or self._task.done(): self._task = create_task(self._run())``:
+    a task kept in an attribute of the object and started only past a check that the
+    attribute holds none, with no await between the check and the start (the store follows
+    the start at once, before the new task first runs). The slot holds one task at a time, so
+    this start never adds a second one beside a live one: on one object, no several tasks at
+    once, even in a loop (a watchdog that restarts a crashed task)."""
+    if spawn.bind != Bind.ATTR or not spawn.name.startswith("self."):
+        return False
+    events = f.events
+    si = next((i for i, e in enumerate(events) if e is spawn), None)
+    if si is None:
+        return False
+    slot = spawn.name
+    for b, br in enumerate(events):
+        if br.kind != K.BRANCH or len(br.succ) < 2:
+            continue
+        for g in br.guards:
+            ref, absent_s, kind, _key = g.split("|")
+            if ref != slot or kind not in ("none", "truthy"):
+                continue
+            entry = br.succ[int(absent_s)]
+            # every way to the start passes the branch's empty side...
+            if si in reachable(f, [0], avoid=(entry,)):
+                continue
+            # ...and no await lies between it and the start
+            region = {entry} | reachable(f, [entry], avoid=(b,))
+            if any(
+                events[a].kind == K.AWAIT and si in reachable(f, [a], avoid=(b,)) for a in region
+            ):
+                continue
+            return True
+    return False
 
 
 # a call so bound runs what it is handed within its own extent (``_contribution``)

@@ -1414,6 +1414,53 @@ class _FunctionBuilder:
                 return ""
         return ""
 
+    def _lookup_guard(self, test: ast.expr) -> str:
+        """``existing = self._instances.get(name)`` (no await since) then ``if existing is not
+        None:`` (``is None``, ``if existing``, ``if not existing``): a membership test of the
+        table keyed as looked up, as a guard atom; ``""`` for any other test. The branch is
+        named ``lookup``: a re-check of the table (double-checked locking under a per-key
+        lock), not a check of its own."""
+        negated = False
+        while isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+            test, negated = test.operand, not negated
+        present_when_true = True
+        if (
+            isinstance(test, ast.Compare)
+            and len(test.ops) == 1
+            and isinstance(test.ops[0], (ast.Is, ast.IsNot))
+            and isinstance(test.comparators[0], ast.Constant)
+            and test.comparators[0].value is None
+        ):
+            present_when_true = isinstance(test.ops[0], ast.IsNot)
+            test = test.left
+        if not isinstance(test, ast.Name) or test.id not in self.locals:
+            return ""
+        looked = self._lookup_of(test.id)
+        if looked is None:
+            return ""
+        absent_branch = 1 if present_when_true else 0
+        if negated:
+            absent_branch = 1 - absent_branch
+        return f"{looked[0]}|{absent_branch}|in|{looked[1]}"
+
+    def _lookup_of(self, name: str) -> tuple[str, str] | None:
+        """The table a local was last assigned a lookup of, with no await since (``existing =
+        self._instances.get(tool_name)``): ``("self._instances", "tool_name")``, the key's
+        plain names comma separated; None otherwise. Only a lookup close before the test
+        counts (within 32 events: a re-check tests what it has just looked up)."""
+        for e in self.events[:-33:-1]:
+            if e.kind == K.AWAIT:
+                return None
+            if e.kind == K.LOCAL and e.ref == name:
+                v = e.value
+                if v is None or v.kind != "call" or not v.ref.endswith(".get"):
+                    return None
+                table = v.ref[: -len(".get")]
+                if not _shared_guard_ref(table):
+                    return None
+                return table, ",".join(sorted(set(v.names) - {"_", "self", "cls"}))
+        return None
+
     def branch(self, test: ast.expr, body: list[ast.stmt], orelse: list[ast.stmt]) -> None:
         self.expr(test, Bind.NONE)
         inner = (
@@ -1427,7 +1474,12 @@ class _FunctionBuilder:
             name = "compound:and" if conj else "compound:or"
         if isinstance(inner, ast.Name) and inner.id in self.param_names:
             name = f"if:{'not ' if inner is not test else ''}{inner.id}"
-        b = self.emit(K.BRANCH, test, guards=tuple(self._guards(test)), name=name)
+        if inner is test and _lifespan_test(test):
+            name = "if:lifespan"  # ``if scope["type"] == "lifespan":`` (ASGI)
+        guards = self._guards(test)
+        if not guards and not name and (looked := self._lookup_guard(test)):
+            guards, name = [looked], "lookup"
+        b = self.emit(K.BRANCH, test, guards=tuple(guards), name=name)
         t = self.nop()
         self.frontier = [b]
         f = self.nop()
@@ -1971,3 +2023,34 @@ def _once_per_call(events: list[Event], looped: list[int]) -> None:
     for i in looped:
         if not cyclic[i]:
             events[i].repeated = False
+
+
+def _lifespan_test(test: ast.expr) -> bool:
+    """``scope["type"] == "lifespan"`` (or ``scope.get("type")``, either side): the ASGI
+    test for the one lifespan call a server makes per application."""
+    if not (
+        isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)
+    ):
+        return False
+    sides = (test.left, test.comparators[0])
+
+    def is_type(e: ast.expr) -> bool:
+        if isinstance(e, ast.Subscript):
+            key = e.slice
+        elif (
+            isinstance(e, ast.Call)
+            and isinstance(e.func, ast.Attribute)
+            and e.func.attr == "get"
+            and e.args
+        ):
+            key = e.args[0]
+        else:
+            return False
+        return isinstance(key, ast.Constant) and key.value == "type"
+
+    def is_lifespan(e: ast.expr) -> bool:
+        return isinstance(e, ast.Constant) and e.value == "lifespan"
+
+    return (is_type(sides[0]) and is_lifespan(sides[1])) or (
+        is_type(sides[1]) and is_lifespan(sides[0])
+    )

@@ -300,16 +300,7 @@ def _waits_for(f: FunctionFacts, ref: str, writers: frozenset[int] = frozenset()
         for i, e in enumerate(f.events)
         if e.kind == K.LOCAL and e.value is not None and e.value.kind == "iter"
     }
-    sets = {
-        i
-        for i in writes
-        if not (
-            f.events[i].kind == K.WRITE
-            and f.events[i].value is not None
-            and f.events[i].value.kind == "const"
-            and f.events[i].value.ref == "falsy"
-        )
-    }
+    sets = {i for i in writes if not _clears(f.events[i])}
     # a loop reached only past the function's own registration waits for its own work to be
     # undone (``await self.connect()``, then ``while self._connected: await sleep(1)``: a
     # listener's lifetime), not for another task's
@@ -341,6 +332,12 @@ def _waits_for(f: FunctionFacts, ref: str, writers: frozenset[int] = frozenset()
                 now = waited or f.events[i].kind == K.AWAIT
                 todo.extend((s, now) for s in f.events[i].succ)
     return False
+
+
+def _clears(e: Event) -> bool:
+    """``self.x = None`` (or another falsy constant)."""
+    v = e.value
+    return e.kind == K.WRITE and v is not None and v.kind == "const" and v.ref == "falsy"
 
 
 def _writing_calls(analysis: Analysis, fn: Fn, ref: str) -> frozenset[int]:
@@ -446,6 +443,9 @@ class GuardBeforeRegistration:
             for b, ev in enumerate(f.events):
                 if ev.kind != K.BRANCH or not ev.guards or len(ev.succ) < 2:
                     continue
+                if ev.name == "lookup":
+                    continue  # a re-check through a local looked up from the table, not a
+                    # check of its own (a memo's lookup is reported where it tests the table)
                 for atom, absent, kind in _guard_atoms(ev):
                     ref = _through_getter(analysis, fn, atom)
                     if not ref or self._sentinel_elsewhere(f, ev, absent, ref):
