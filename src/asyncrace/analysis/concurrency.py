@@ -2531,7 +2531,7 @@ def _once_guarded(caller: Fn, ev: Event) -> Step | None:
     call while the attribute stays set (a ``connect`` that returns at once when connected),
     so calls that pass the guard do not overlap."""
     f = caller.facts
-    ci = next((i for i, e in enumerate(f.events) if e is ev), None)
+    ci = _index_of(f, ev)
     if ci is None or not f.is_async:
         return None
     sets: dict[str, set[int]] = {}
@@ -2589,7 +2589,7 @@ def _joined_each_pass(f: FunctionFacts, spawn: Event) -> bool:
     if not spawn.repeated or spawn.bind != Bind.LOCAL or not spawn.name:
         return False
     local = spawn.name
-    idx = next((i for i, e in enumerate(f.events) if e is spawn), None)
+    idx = _index_of(f, spawn)
     if idx is None:
         return False
     events = f.events
@@ -2690,6 +2690,11 @@ def _per_element(f: FunctionFacts, call: Event) -> bool:
     )
 
 
+def _index_of(f: FunctionFacts, ev: Event) -> int | None:
+    """The index of the event ``ev`` (this very object) among ``f``'s events."""
+    return next((i for i, e in enumerate(f.events) if e is ev), None)
+
+
 def _lifespan_only(caller: Fn, ev: Event) -> bool:
     """Is ``caller`` an ASGI application's ``__call__`` that makes the call ``ev`` only past
     ``if scope["type"] == "lifespan":``? A server sends one lifespan scope per application
@@ -2699,7 +2704,7 @@ def _lifespan_only(caller: Fn, ev: Event) -> bool:
     if f.name != "__call__" or not f.is_async:
         return False
     events = f.events
-    ci = next((i for i, e in enumerate(events) if e is ev), None)
+    ci = _index_of(f, ev)
     if ci is None:
         return False
     for br in events:
@@ -2722,7 +2727,7 @@ def _single_slot(f: FunctionFacts, spawn: Event) -> bool:
     if spawn.bind != Bind.ATTR or not spawn.name.startswith("self."):
         return False
     events = f.events
-    si = next((i for i, e in enumerate(events) if e is spawn), None)
+    si = _index_of(f, spawn)
     if si is None:
         return False
     slot = spawn.name
