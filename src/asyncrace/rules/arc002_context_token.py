@@ -25,6 +25,7 @@ class-based context managers that keep the token from ``__enter__`` to ``__exit_
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -60,7 +61,7 @@ from asyncrace.analysis.summaries import (
     short,
 )
 from asyncrace.diagnostic import Diagnostic
-from asyncrace.rules.base import line_of, make, module_functions
+from asyncrace.rules.base import line_of, make, module_functions, with_step
 
 FIX_STORED = (
     "Attach and detach (set and reset) within one handler, in `try`/`finally`; to carry a parent "
@@ -412,6 +413,7 @@ class ContextTokenCrossesHandler:
     def check(self, analysis: Analysis, module: ModuleFacts) -> Iterator[Diagnostic]:
         if self._cms is None:
             self._cms = Memo(analysis.tracker)
+        across: list[tuple[Event, Diagnostic]] = []  # tokens a plain generator holds
         for fn in module_functions(analysis, module):
             ctx: Ctx | None = None
             cm_done = False
@@ -431,13 +433,18 @@ class ContextTokenCrossesHandler:
                         if d is not None:
                             yield d
                         continue
-                d = (
-                    self._generator(analysis, ctx, fn, i, ev, kind)
-                    or self._stored(analysis, ctx, fn, i, ev, kind)
-                    or self._closure(analysis, ctx, fn, i, ev, kind)
+                g = self._generator(analysis, ctx, fn, i, ev, kind)
+                if g is not None:
+                    across.append((ev, g))
+                    continue
+                d = self._stored(analysis, ctx, fn, i, ev, kind) or self._closure(
+                    analysis, ctx, fn, i, ev, kind
                 )
                 if d is not None:
                     yield d
+            if across:
+                yield _one_per_generator(fn, across)
+                across = []
             if fn.facts.is_generator and fn.facts.regions:
                 if _is_cm(fn):
                     if not cm_done:
@@ -1090,6 +1097,26 @@ _SETUP = frozenset(
     {"__enter__", "__aenter__", "start", "startup", "open", "connect", "setup", "asetup"}
     | {"setUp", "asyncSetUp", "initialize", "init", "login"}
 )
+
+
+def _one_per_generator(fn: Fn, across: list[tuple[Event, Diagnostic]]) -> Diagnostic:
+    """One finding per generator: the tokens it sets before a ``yield`` and releases after it
+    share one cause and one fix (set and reset around each piece of work), so the first token
+    is reported and every other one is a step of it (a run that sets sixteen variables
+    is one finding, not sixteen)."""
+    d = across[0][1]
+    if len(across) == 1:
+        return d
+    rest = across[1:]
+    names = ", ".join(f"`{ev.ref.rpartition('.')[0] or ev.ref}`" for ev, _ in rest[:3])
+    more = f" and {len(rest) - 3} more" if len(rest) > 3 else ""
+    d = dataclasses.replace(
+        d,
+        message=f"{d.message} ({len(rest)} more tokens of it are held the same way: {names}{more})",
+    )
+    for ev, _ in rest:
+        d = with_step(d, fn_step(fn, at(ev), "another token is set here, released after the yield"))
+    return d
 
 
 def _teardown(name: str) -> bool:
