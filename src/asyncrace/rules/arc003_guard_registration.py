@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from asyncrace.analysis.concurrency import ANY, AWAIT_WRAPPERS, OBJECT, Verdict
 from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts, Value, reachable
-from asyncrace.analysis.index import Ctx, Fn, is_property
+from asyncrace.analysis.index import Ctx, Fn, is_kw, is_property
 from asyncrace.analysis.summaries import (
     Step,
     at,
@@ -821,6 +821,7 @@ def _memo_of_a_read(
                 and ev.ref.count(".") == 1
                 and ev.bind not in (Bind.AWAITED, Bind.RETURNED)
                 and not _reads_only(ev)
+                and not _receiver_only(f, j, i, ev)
             ):
                 return False  # the object hands out something it holds to what is awaited
                 # (``MultiPartParser(self.headers, self.stream())``: the body, read once)
@@ -892,6 +893,27 @@ def _memo_of_a_read(
         )  # (the container read to store into it)
         for j, e in enumerate(events[b + 1 :], b + 1)
     )
+
+
+def _receiver_only(f: FunctionFacts, j: int, i: int, ev: Event) -> bool:
+    """Is what the object's call ``ev`` (event ``j``) hands out kept in a local that, up to the
+    registration at ``i``, is only the receiver of calls, never handed to one (``client =
+    self._get_client()``, then ``await client.show(model)``)? The object lends the read its
+    client; what the read returns is still what is fetched, and nothing held is used up."""
+    name = ev.name
+    if ev.bind != Bind.LOCAL or not name:
+        return False
+    dotted = name + "."
+    for e in f.events[j + 1 : i]:
+        if e.kind == K.CALL and any(
+            (a.partition("=")[2] if is_kw(a) else a) in (name, "*" + name)
+            or (a.partition("=")[2] if is_kw(a) else a).startswith(dotted)
+            for a in e.args
+        ):
+            return False
+        if e.kind in (K.WRITE, K.SETITEM) and e.value is not None and name in e.value.names:
+            return False  # kept beyond the call
+    return True
 
 
 def _awaits_a_read(calls: dict[str, Event], ev: Event) -> bool:
