@@ -1108,15 +1108,22 @@ def _one_per_generator(fn: Fn, across: list[tuple[Event, Diagnostic]]) -> Diagno
     if len(across) == 1:
         return d
     rest = across[1:]
-    names = ", ".join(f"`{ev.ref.rpartition('.')[0] or ev.ref}`" for ev, _ in rest[:3])
+    names = ", ".join(_token_name(ev) for ev, _ in rest[:3])
     more = f" and {len(rest) - 3} more" if len(rest) > 3 else ""
+    what = "tokens of it are" if len(rest) > 1 else "token of it is"
     d = dataclasses.replace(
-        d,
-        message=f"{d.message} ({len(rest)} more tokens of it are held the same way: {names}{more})",
+        d, message=f"{d.message} ({len(rest)} more {what} held the same way: {names}{more})"
     )
     for ev, _ in rest:
         d = with_step(d, fn_step(fn, at(ev), "another token is set here, released after the yield"))
     return d
+
+
+def _token_name(ev: Event) -> str:
+    """What a token-making call names: the variable of ``var.set(...)`` (``current_user``), or
+    the call itself (``attach()``)."""
+    head, _, last = ev.ref.rpartition(".")
+    return f"`{head}`" if last == "set" and head else f"`{last}()`"
 
 
 def _teardown(name: str) -> bool:
