@@ -907,7 +907,7 @@ class StateBrokenByCancellation:
             seen: set[Pos] = set()
             found = [
                 *self._token(analysis, fn),
-                *(self._commit(analysis, fn) if f.is_async else ()),
+                *(_one_per_await(list(self._commit(analysis, fn))) if f.is_async else ()),
                 *(self._pool(analysis, fn) if f.is_async else ()),
                 *(self._thread_acquire(analysis, fn) if f.is_async else ()),
             ]
@@ -1527,3 +1527,32 @@ def _aliases(f: FunctionFacts, ref: str) -> set[str]:
                 names.update(pair)
                 changed = True
     return {n for n in names if n and "(" not in n and "[" not in n}
+
+
+def _one_per_await(found: list[Diagnostic]) -> list[Diagnostic]:
+    """One finding per await and fix: the states a function changes before the same await,
+    left changed by a cancellation there and mended by the same fix (one ``try`` begun before
+    the await, or one ``finally``), are one cause. The first change is reported, and every
+    other one is named in its message and is a step of it (a run registered in four tables
+    before the await that precedes its ``try`` is one finding, not four)."""
+    groups: dict[tuple[object, ...], list[Diagnostic]] = {}
+    for d in found:
+        aw = next((r.span for r in d.related if "a cancellation here" in r.message), None)
+        groups.setdefault((aw, d.fix) if aw is not None else (d.span,), []).append(d)
+    out: list[Diagnostic] = []
+    for ds in groups.values():
+        d = ds[0]
+        rest = ds[1:]
+        if rest:
+            names = ", ".join(f"`{m.message.split('`', 2)[1]}`" for m in rest[:3])
+            more = f" and {len(rest) - 3} more" if len(rest) > 3 else ""
+            what = "changes are" if len(rest) > 1 else "change is"
+            d = dataclasses.replace(
+                d, message=f"{d.message} ({len(rest)} more {what} left the same way: {names}{more})"
+            )
+            for m in rest:
+                sp = m.span
+                pos = (sp.start.row, sp.start.column, sp.end.row, sp.end.column)
+                d = with_step(d, Step(sp.path, pos, "another change left by the same await"))
+        out.append(d)
+    return out
