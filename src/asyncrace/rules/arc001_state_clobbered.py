@@ -475,9 +475,11 @@ class StateClobberedAcrossAwait:
             elif (
                 (e.kind == K.READ and e.ref == ref and e.name == "compare")
                 or (e.kind == K.BRANCH and any(g.split("|", 1)[0] == ref for g in e.guards))
+                or (e.kind == K.READ and e.ref == ref and _tested(events, i))
                 or i in rechecks
             ):
-                use, aw = -1, -1  # checked again after the await: ``if self._c is c:``
+                use, aw = -1, -1  # checked again after the await: ``if self._c is c:``,
+                # ``if self._sent_at > 0:`` (the value it then clears is the one it tested)
             elif (e.kind == K.READ and e.ref == ref) or (
                 e.kind == K.CALL and e.ref.startswith(dot)
             ):
@@ -721,6 +723,14 @@ def _installs_meanwhile(clear: Verdict, install: Verdict) -> Verdict:
         if clear.why
         else Verdict(None, install.steps, install.why if install.answer is None else "")
     )
+
+
+def _tested(events: list[Event], i: int) -> bool:
+    """Is the read ``i`` the start of an ``if``/``while`` test (``if self._sent_at > 0:``, an
+    ordered comparison, which makes no guard atom): the branch follows it at once, on its
+    line? What the branch then does, it does to the value it has just tested."""
+    nxt = events[i + 1] if i + 1 < len(events) else None
+    return nxt is not None and nxt.kind == K.BRANCH and nxt.pos[0] == events[i].pos[0]
 
 
 def _written_together(f: FunctionFacts, w: int) -> set[str]:
