@@ -1299,6 +1299,9 @@ class Concurrency:
             return None
         if self._lock_decorator(fn) is not None or self.single_consumer(fn):
             return None
+        if _life_hook_fn(f):
+            return None  # a start-up or shutdown hook (``async def on_startup(app):``, handed
+            # to ``app.on_startup.append``): the framework runs it once, not in several tasks
         label = (
             f"`{short(fn)}` is a public coroutine: any number of tasks may run it at once, "
             "and module state is one for all of them"
