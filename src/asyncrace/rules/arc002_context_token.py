@@ -25,7 +25,6 @@ class-based context managers that keep the token from ``__enter__`` to ``__exit_
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -61,7 +60,7 @@ from asyncrace.analysis.summaries import (
     short,
 )
 from asyncrace.diagnostic import Diagnostic
-from asyncrace.rules.base import line_of, make, module_functions, with_step
+from asyncrace.rules.base import folded, line_of, make, module_functions
 
 FIX_STORED = (
     "Attach and detach (set and reset) within one handler, in `try`/`finally`; to carry a parent "
@@ -1104,19 +1103,9 @@ def _one_per_generator(fn: Fn, across: list[tuple[Event, Diagnostic]]) -> Diagno
     share one cause and one fix (set and reset around each piece of work), so the first token
     is reported and every other one is a step of it (a run that sets sixteen variables
     is one finding, not sixteen)."""
-    d = across[0][1]
-    if len(across) == 1:
-        return d
-    rest = across[1:]
-    names = ", ".join(_token_name(ev) for ev, _ in rest[:3])
-    more = f" and {len(rest) - 3} more" if len(rest) > 3 else ""
-    what = "tokens of it are" if len(rest) > 1 else "token of it is"
-    d = dataclasses.replace(
-        d, message=f"{d.message} ({len(rest)} more {what} held the same way: {names}{more})"
-    )
-    for ev, _ in rest:
-        d = with_step(d, fn_step(fn, at(ev), "another token is set here, released after the yield"))
-    return d
+    label = "another token is set here, released after the yield"
+    others = [(_token_name(ev), fn_step(fn, at(ev), label)) for ev, _d in across[1:]]
+    return folded(across[0][1], others, "token of it is", "tokens of it are", "held the same way")
 
 
 def _token_name(ev: Event) -> str:

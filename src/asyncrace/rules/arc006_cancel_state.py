@@ -68,7 +68,7 @@ from asyncrace.analysis.summaries import (
     short,
 )
 from asyncrace.diagnostic import Diagnostic
-from asyncrace.rules.base import make, module_functions, shown, with_step
+from asyncrace.rules.base import folded, make, module_functions, shown, with_step
 
 CODE = "ARC006"
 # the end of a finding's message when nothing in the project shows what can cancel the await
@@ -1541,18 +1541,11 @@ def _one_per_await(found: list[Diagnostic]) -> list[Diagnostic]:
         groups.setdefault((aw, d.fix) if aw is not None else (d.span,), []).append(d)
     out: list[Diagnostic] = []
     for ds in groups.values():
-        d = ds[0]
-        rest = ds[1:]
-        if rest:
-            names = ", ".join(f"`{m.message.split('`', 2)[1]}`" for m in rest[:3])
-            more = f" and {len(rest) - 3} more" if len(rest) > 3 else ""
-            what = "changes are" if len(rest) > 1 else "change is"
-            d = dataclasses.replace(
-                d, message=f"{d.message} ({len(rest)} more {what} left the same way: {names}{more})"
-            )
-            for m in rest:
-                sp = m.span
-                pos = (sp.start.row, sp.start.column, sp.end.row, sp.end.column)
-                d = with_step(d, Step(sp.path, pos, "another change left by the same await"))
-        out.append(d)
+        others = []
+        for m in ds[1:]:
+            sp = m.span
+            pos = (sp.start.row, sp.start.column, sp.end.row, sp.end.column)
+            step = Step(sp.path, pos, "another change left by the same await")
+            others.append((f"`{m.message.split('`', 2)[1]}`", step))
+        out.append(folded(ds[0], others, "change is", "changes are", "left the same way"))
     return out

@@ -35,6 +35,25 @@ def with_step(d: Diagnostic, step: Step) -> Diagnostic:
     return dataclasses.replace(d, related=(*d.related, related))
 
 
+def folded(
+    d: Diagnostic, others: Sequence[tuple[str, Step]], one: str, many: str, how: str
+) -> Diagnostic:
+    """``d`` with other findings of the same cause folded in: each named in its message (the
+    first three, ``(2 more tokens of it are held the same way: `a`, `b`)``, where ``one``/
+    ``many`` say what is counted, ``how`` how it stands) and each listed as a step."""
+    if not others:
+        return d
+    n = len(others)
+    names = ", ".join(name for name, _s in others[:3])
+    more = f" and {n - 3} more" if n > 3 else ""
+    d = dataclasses.replace(
+        d, message=f"{d.message} ({n} more {many if n > 1 else one} {how}: {names}{more})"
+    )
+    for _name, step in others:
+        d = with_step(d, step)
+    return d
+
+
 def make(
     code: str,
     path: str,
