@@ -15,6 +15,7 @@ from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts, Value, reachable
 from asyncrace.analysis.index import Ctx, Fn, is_kw, is_property
 from asyncrace.analysis.summaries import (
+    Registration,
     Step,
     at,
     before_await,
@@ -96,6 +97,23 @@ def _guard_atoms(ev: Event) -> list[tuple[str, int, str]]:
         ref, branch, kind, _key = g.split("|")
         out.append((ref, int(branch), kind))
     return out
+
+
+def _claimed_with(reg: Registration, regs: list[Registration]) -> bool:
+    """Does the callee register ``reg``'s attribute behind a check of another attribute that
+    it registers in the same place, behind the same check (``if self._conn is None: self._conn
+    = await connect(); self._pool = Pool(self._conn)``, reached by ``if self._pool is None:
+    await self._get_conn()``)? The callee re-checks the work's claim itself: a second task
+    that passed the caller's check finds the partner set and registers nothing. A race on the
+    partner is the callee's own guard, reported there."""
+    where = reg.steps[:-1]
+    return any(
+        other.attr in reg.guarded
+        and other.attr != reg.attr
+        and other.attr in other.guarded
+        and other.steps[:-1] == where
+        for other in regs
+    )
 
 
 def _claims_first(f: FunctionFacts) -> bool:
@@ -556,12 +574,14 @@ class GuardBeforeRegistration:
                     if _claims_first(tfn.facts):
                         continue  # the callee claims the work itself before it suspends
                     blind = _cannot_get_key(f, ev, tfn, key, direct, sources)
-                    for creg in analysis.registrations(Ctx(tfn, tctx.recv)):
+                    cregs = analysis.registrations(Ctx(tfn, tctx.recv))
+                    for creg in cregs:
                         if (
                             creg.attr == ref
                             and (creg.bulk or not blind)
                             and creg.is_write == (kind != "in")
                             and ref not in creg.guarded
+                            and not _claimed_with(creg, cregs)
                             and len(creg.steps) <= MAX_CALLEE_STEPS
                         ):
                             spawned = ev.bind.name == "ARG" and tfn.facts.is_async
