@@ -1287,28 +1287,37 @@ def _paired_in_one_call(analysis: Analysis, made: Fn, released: Fn) -> bool:
     return analysis.concurrent(g).answer is not True
 
 
-def _record_released_by_callers(analysis: Analysis, made: Fn, released: Fn) -> bool:
+def _record_released_by_callers(analysis: Analysis, made: Fn, released: Fn, depth: int = 0) -> bool:
     """``bound = await bind_request(...)``, then ``bound.reset()``: the token goes into a
     record of ``released``'s class that ``made`` returns, and every caller of ``made`` in the
     project keeps the record in a local it hands nowhere and calls ``released`` on it after
     the call (in its ``finally``): each activation of a caller makes and releases its own
-    token, in one task, in order (hindsight's bound LLM request, set 28)."""
-    cls = released.facts.cls
-    if cls is None or released.facts.parent is not None:
+    token, in one task, in order (hindsight's bound LLM request, set 28). ``released`` may
+    also be a module function the record is handed to (``binding = bind(ctx)``, ``finally:
+    unbind(binding)``), and a plain function that returns the record as it is (``def
+    set_context(ctx): return _bind(ctx)``) passes the question on to its own callers."""
+    if released.facts.parent is not None:
         return False
-    short_cls = cls.rpartition(".")[2]
-    if not any(
-        r.partition("(")[0].rpartition(".")[2] == short_cls for r in made.facts.returns_refs
-    ):
-        return False
+    method = released.facts.cls is not None
+    if method:
+        short_cls = (released.facts.cls or "").rpartition(".")[2]
+        if not any(
+            r.partition("(")[0].rpartition(".")[2] == short_cls for r in made.facts.returns_refs
+        ):
+            return False
     makers = _callers_of(analysis, made)
     if not makers:
         return False
     for caller, i in makers:
         f = caller.facts
+        ev = f.events[i]
+        if ev.bind == Bind.RETURNED and not f.is_async and not f.is_generator:
+            # a wrapper that hands the record back as it is: its callers keep it
+            if depth >= 2 or not _record_released_by_callers(analysis, caller, released, depth + 1):
+                return False
+            continue
         if f.is_generator and not _is_cm(caller):
             return False  # a plain generator's rest may run in another task
-        ev = f.events[i]
         local = ev.name if ev.bind == Bind.LOCAL else ""
         if not local and ev.bind == Bind.AWAITED:
             local = next(
@@ -1321,13 +1330,28 @@ def _record_released_by_callers(analysis: Analysis, made: Fn, released: Fn) -> b
             )
         if not local or local in f.returns_refs:
             return False
-        method = f"{local}.{released.facts.name}"
-        releases = [j for j, e in enumerate(f.events) if e.kind == K.CALL and e.ref == method]
+        if method:
+            call_of = f"{local}.{released.facts.name}"
+            releases = [j for j, e in enumerate(f.events) if e.kind == K.CALL and e.ref == call_of]
+        else:
+            ctx = analysis.ctx(caller)
+            releases = [
+                j
+                for j, e in enumerate(f.events)
+                if e.kind == K.CALL
+                and e.ref.rpartition(".")[2] == released.facts.name
+                and [_kw_value(a) for a in e.args] == [local]
+                and any(t.fq == released.fq for t, _c in analysis.targets(ctx, e))
+            ]
         after = reachable(f, [i])
         if not releases or any(j not in after for j in releases):
             return False
-        for e in f.events:
-            if (e.kind == K.CALL and any(_kw_value(a) == local for a in e.args)) or (
+        for j, e in enumerate(f.events):
+            if (
+                e.kind == K.CALL
+                and j not in releases
+                and any(_kw_value(a) == local for a in e.args)
+            ) or (
                 e.kind in (K.WRITE, K.SETITEM, K.LOCAL)
                 and e.ref != local
                 and e.value is not None
