@@ -256,6 +256,25 @@ def _positional_params(fn: Fn) -> list[str]:
     return [p.name for p in params]
 
 
+# the generator methods of an ``httpx.Auth``: httpx makes the flow, steps it and closes it
+# (``aclose()`` in its ``finally``) within the one ``send`` that uses it
+_AUTH_FLOWS = frozenset({"auth_flow", "sync_auth_flow", "async_auth_flow"})
+
+
+def _auth_flow(analysis: Analysis, fn: Fn) -> bool:
+    """Is ``fn`` an authentication flow of an HTTP client's ``Auth`` class: a generator method
+    named as httpx's hooks (``async_auth_flow``), of a class derived from another (``Auth``,
+    or a library's provider built on it)? httpx drives it in the task that sends the request,
+    from its first step to its close, whatever ends the exchange: what it sets before a
+    ``yield`` it resets in that same task and context."""
+    f = fn.facts
+    if f.name not in _AUTH_FLOWS or f.parent is not None:
+        return False
+    cls_fq = analysis.index.method_fn(fn)
+    cls = analysis.index.classes.get(cls_fq) if cls_fq else None
+    return cls is not None and bool(cls.facts.bases)
+
+
 def _is_cm(fn: Fn) -> bool:
     return any(d.rstrip("()").rsplit(".", 1)[-1] in _CM_DECORATORS for d in fn.facts.decorators)
 
@@ -769,6 +788,8 @@ class ContextTokenCrossesHandler:
             return False
         decos = {d.rstrip("()").rsplit(".", 1)[-1] for d in f.decorators}
         if decos and not (f.is_async and "fixture" in decos):
+            return False
+        if _auth_flow(analysis, fn):
             return False
         if not f.is_async and _consumed_where_made(analysis, fn):
             return False
