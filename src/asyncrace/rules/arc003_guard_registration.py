@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 
-from asyncrace.analysis.concurrency import ANY, AWAIT_WRAPPERS, LIKELY, OBJECT, Verdict
+from asyncrace.analysis.concurrency import (
+    ANY,
+    AWAIT_WRAPPERS,
+    LIKELY,
+    OBJECT,
+    REQUEST_TYPES,
+    Verdict,
+)
 from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts, Value, reachable
 from asyncrace.analysis.index import Ctx, Fn, is_kw, is_property, split_ref
@@ -175,6 +182,29 @@ def _set_before_spawn(analysis: Analysis, fn: Fn, verdict: Verdict, ref: str) ->
         verdict.steps,
         f"{LIKELY}`{short(spawner)}` sets `{ref}` before it starts the tasks, and nothing "
         "unsets it",
+    )
+
+
+def _per_request_key(fn: Fn, guard: Event, ref: str, evidence: Verdict) -> Verdict:
+    """The evidence is that the framework runs ``fn`` once per request (its parameter is the
+    server's ``Request``/``WebSocket``), and the checked key is that very parameter (``if
+    websocket not in self.pages: ... self.pages[websocket] = page``): the activations the
+    evidence names each have their own request, so none of them checks the key another has
+    not registered yet. What runs one request's activations at once is another question."""
+    if evidence.answer is not True or evidence.why != "entry point" or not evidence.steps:
+        return evidence
+    root = evidence.steps[0]
+    if root.path != fn.module.path or root.pos[0] != fn.facts.pos[0]:
+        return evidence  # the entry is a caller, not ``fn`` itself
+    keys = _key_names(fn.facts, guard, ref)
+    own = {p.name for p in fn.facts.params if p.annotation.rpartition(".")[2] in REQUEST_TYPES}
+    if len(keys) != 1 or not keys <= own:
+        return evidence
+    (name,) = keys
+    return Verdict(
+        None,
+        evidence.steps,
+        f"{LIKELY}the key is `{name}`, the request the framework gives each run its own",
     )
 
 
@@ -555,6 +585,8 @@ class GuardBeforeRegistration:
                     if hazard is None:
                         continue
                     evidence = self._evidence(analysis, fn, f, ref, kind)
+                    if kind == "in":
+                        evidence = _per_request_key(fn, ev, ref, evidence)
                     if evidence.answer is not True and (
                         not likely
                         or evidence.answer is False
