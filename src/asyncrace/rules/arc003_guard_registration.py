@@ -136,7 +136,7 @@ def _set_before_spawn(analysis: Analysis, fn: Fn, verdict: Verdict, ref: str) ->
 
     def sets(e: Event) -> bool:
         if e.kind == K.WRITE and e.ref == ref and e.value is not None:
-            return not (e.value.kind == "const" and e.value.ref == "falsy")
+            return not _clears(e)
         if e.kind != K.CALL or e.bind == Bind.ARG or not analysis.same_object_call(ctx, e):
             return False
         return any(
@@ -167,15 +167,7 @@ def _set_before_spawn(analysis: Analysis, fn: Fn, verdict: Verdict, ref: str) ->
         if m.facts.name in ("__init__", "__post_init__"):
             continue
         for e in m.facts.events:
-            if e.kind == K.DELITEM and e.ref == ref:
-                return verdict
-            if (
-                e.kind == K.WRITE
-                and e.ref == ref
-                and e.value is not None
-                and e.value.kind == "const"
-                and e.value.ref == "falsy"
-            ):
+            if e.ref == ref and (e.kind == K.DELITEM or _clears(e)):
                 return verdict  # set back to nothing: a later task may find it unset
     return Verdict(
         None,
