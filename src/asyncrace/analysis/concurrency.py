@@ -632,6 +632,7 @@ class Concurrency:
         # incremental run fills in those of the modules it need not compute again
         self.contributions: dict[str, Contribution] = {}
         self._spawns: dict[str, Step] | None = None
+        self._spawners: tuple[dict[str, Step], dict[Step, str]] | None = None
         self._async: frozenset[str] | None = None
         # record the modules each contribution reads (a run that keeps a project snapshot)
         self.track = False
@@ -642,6 +643,20 @@ class Concurrency:
         the lookup of ``fq`` is a read of its own, a change of its answer dirties the reader."""
         self.tracker.note(SPAWN_KEY + fq)
         return self.spawn_sites().get(fq)
+
+    def spawner(self, step: Step) -> Fn | None:
+        """The function that makes the spawn site ``step`` (one of :meth:`spawn_sites`): where
+        the tasks it starts begin, which the rules read for what holds before they start."""
+        sites = self.spawn_sites()
+        held = self._spawners
+        if held is None or held[0] is not sites:
+            by_step: dict[Step, str] = {}
+            for entries, _d in self.contributions.values():
+                for fq, _target, site in entries:
+                    by_step.setdefault(site, fq)
+            held = self._spawners = (sites, by_step)
+        maker = held[1].get(step)
+        return dict.get(self.index.functions, maker) if maker is not None else None
 
     def spawn_sites(self) -> dict[str, Step]:
         """Method (fully qualified) -> one place that runs it in several tasks at once:

@@ -72,6 +72,7 @@ class Analysis:
         # who may run at the same time
         self.spawn_site = c.spawn_site
         self.spawn_sites = c.spawn_sites
+        self.spawner = c.spawner
         self.shared_evidence = c.shared_evidence
         self.single_consumer = c.single_consumer
         self.single_task = c.single_task

@@ -256,6 +256,25 @@ def _positional_params(fn: Fn) -> list[str]:
     return [p.name for p in params]
 
 
+# the generator methods of an ``httpx.Auth``: httpx makes the flow, steps it and closes it
+# (``aclose()`` in its ``finally``) within the one ``send`` that uses it
+_AUTH_FLOWS = frozenset({"auth_flow", "sync_auth_flow", "async_auth_flow"})
+
+
+def _auth_flow(analysis: Analysis, fn: Fn) -> bool:
+    """Is ``fn`` an authentication flow of an HTTP client's ``Auth`` class: a generator method
+    named as httpx's hooks (``async_auth_flow``), of a class derived from another (``Auth``,
+    or a library's provider built on it)? httpx drives it in the task that sends the request,
+    from its first step to its close, whatever ends the exchange: what it sets before a
+    ``yield`` it resets in that same task and context."""
+    f = fn.facts
+    if f.name not in _AUTH_FLOWS or f.parent is not None:
+        return False
+    cls_fq = analysis.index.method_fn(fn)
+    cls = analysis.index.classes.get(cls_fq) if cls_fq else None
+    return cls is not None and bool(cls.facts.bases)
+
+
 def _is_cm(fn: Fn) -> bool:
     return any(d.rstrip("()").rsplit(".", 1)[-1] in _CM_DECORATORS for d in fn.facts.decorators)
 
@@ -769,6 +788,8 @@ class ContextTokenCrossesHandler:
             return False
         decos = {d.rstrip("()").rsplit(".", 1)[-1] for d in f.decorators}
         if decos and not (f.is_async and "fixture" in decos):
+            return False
+        if _auth_flow(analysis, fn):
             return False
         if not f.is_async and _consumed_where_made(analysis, fn):
             return False
@@ -1287,28 +1308,37 @@ def _paired_in_one_call(analysis: Analysis, made: Fn, released: Fn) -> bool:
     return analysis.concurrent(g).answer is not True
 
 
-def _record_released_by_callers(analysis: Analysis, made: Fn, released: Fn) -> bool:
+def _record_released_by_callers(analysis: Analysis, made: Fn, released: Fn, depth: int = 0) -> bool:
     """``bound = await bind_request(...)``, then ``bound.reset()``: the token goes into a
     record of ``released``'s class that ``made`` returns, and every caller of ``made`` in the
     project keeps the record in a local it hands nowhere and calls ``released`` on it after
     the call (in its ``finally``): each activation of a caller makes and releases its own
-    token, in one task, in order (hindsight's bound LLM request, set 28)."""
-    cls = released.facts.cls
-    if cls is None or released.facts.parent is not None:
+    token, in one task, in order (hindsight's bound LLM request, set 28). ``released`` may
+    also be a module function the record is handed to (``binding = bind(ctx)``, ``finally:
+    unbind(binding)``), and a plain function that returns the record as it is (``def
+    set_context(ctx): return _bind(ctx)``) passes the question on to its own callers."""
+    if released.facts.parent is not None:
         return False
-    short_cls = cls.rpartition(".")[2]
-    if not any(
-        r.partition("(")[0].rpartition(".")[2] == short_cls for r in made.facts.returns_refs
-    ):
-        return False
+    method = released.facts.cls is not None
+    if method:
+        short_cls = (released.facts.cls or "").rpartition(".")[2]
+        if not any(
+            r.partition("(")[0].rpartition(".")[2] == short_cls for r in made.facts.returns_refs
+        ):
+            return False
     makers = _callers_of(analysis, made)
     if not makers:
         return False
     for caller, i in makers:
         f = caller.facts
+        ev = f.events[i]
+        if ev.bind == Bind.RETURNED and not f.is_async and not f.is_generator:
+            # a wrapper that hands the record back as it is: its callers keep it
+            if depth >= 2 or not _record_released_by_callers(analysis, caller, released, depth + 1):
+                return False
+            continue
         if f.is_generator and not _is_cm(caller):
             return False  # a plain generator's rest may run in another task
-        ev = f.events[i]
         local = ev.name if ev.bind == Bind.LOCAL else ""
         if not local and ev.bind == Bind.AWAITED:
             local = next(
@@ -1321,13 +1351,28 @@ def _record_released_by_callers(analysis: Analysis, made: Fn, released: Fn) -> b
             )
         if not local or local in f.returns_refs:
             return False
-        method = f"{local}.{released.facts.name}"
-        releases = [j for j, e in enumerate(f.events) if e.kind == K.CALL and e.ref == method]
+        if method:
+            call_of = f"{local}.{released.facts.name}"
+            releases = [j for j, e in enumerate(f.events) if e.kind == K.CALL and e.ref == call_of]
+        else:
+            ctx = analysis.ctx(caller)
+            releases = [
+                j
+                for j, e in enumerate(f.events)
+                if e.kind == K.CALL
+                and e.ref.rpartition(".")[2] == released.facts.name
+                and [_kw_value(a) for a in e.args] == [local]
+                and any(t.fq == released.fq for t, _c in analysis.targets(ctx, e))
+            ]
         after = reachable(f, [i])
         if not releases or any(j not in after for j in releases):
             return False
-        for e in f.events:
-            if (e.kind == K.CALL and any(_kw_value(a) == local for a in e.args)) or (
+        for j, e in enumerate(f.events):
+            if (
+                e.kind == K.CALL
+                and j not in releases
+                and any(_kw_value(a) == local for a in e.args)
+            ) or (
                 e.kind in (K.WRITE, K.SETITEM, K.LOCAL)
                 and e.ref != local
                 and e.value is not None

@@ -10,10 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 
-from asyncrace.analysis.concurrency import ANY, AWAIT_WRAPPERS, OBJECT, Verdict
+from asyncrace.analysis.concurrency import (
+    ANY,
+    AWAIT_WRAPPERS,
+    LIKELY,
+    OBJECT,
+    REQUEST_TYPES,
+    Verdict,
+)
 from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts, Value, reachable
-from asyncrace.analysis.index import Ctx, Fn, is_kw, is_property
+from asyncrace.analysis.index import Ctx, Fn, is_kw, is_property, split_ref
 from asyncrace.analysis.summaries import (
     Registration,
     Step,
@@ -97,6 +104,100 @@ def _guard_atoms(ev: Event) -> list[tuple[str, int, str]]:
         ref, branch, kind, _key = g.split("|")
         out.append((ref, int(branch), kind))
     return out
+
+
+def _set_before_spawn(analysis: Analysis, fn: Fn, verdict: Verdict, ref: str) -> Verdict:
+    """The evidence is a spawn of the object's own method (``create_task(self._poll_loop(t))
+    for t in tiers``) whose tasks reach the check; does the spawner set ``ref`` on every path
+    before it spawns (``if self.config is None: await self.load_config()``, then the spawn),
+    while no method of the class sets it back to nothing? Then the tasks find it set and none
+    of them passes the check: the evidence says nothing of this guard (``likely`` at most)."""
+    root = verdict.steps[0] if verdict.steps else None
+    spawner = analysis.spawner(root) if root is not None else None
+    if root is None or spawner is None:
+        return verdict
+    idx = analysis.index
+    cls, own = idx.method_fn(spawner), idx.method_fn(fn)
+    if cls is None or own is None or not idx.inherits(cls, own):
+        return verdict  # the tasks run on another object than the one the check is on
+    analysis.tracker.note(spawner.module.module)  # (its events are read below)
+    sf = spawner.facts
+    spawn = next(
+        (
+            k
+            for k, e in enumerate(sf.events)
+            if e.kind == K.CALL and at(e) == root.pos and split_ref(e.ref)[0] == "self"
+        ),
+        -1,
+    )
+    if spawn < 0:
+        return verdict
+    ctx = analysis.ctx(spawner)
+
+    def sets(e: Event) -> bool:
+        if e.kind == K.WRITE and e.ref == ref and e.value is not None:
+            return not _clears(e)
+        if e.kind != K.CALL or e.bind == Bind.ARG or not analysis.same_object_call(ctx, e):
+            return False
+        return any(
+            reg.attr == ref and reg.is_write
+            for t, tctx in analysis.targets(ctx, e)
+            for reg in analysis.registrations(Ctx(t, tctx.recv))
+        )
+
+    seen: set[int] = set()
+    todo = [0]
+    while todo:
+        i = todo.pop()
+        if i in seen:
+            continue
+        seen.add(i)
+        if i == spawn:
+            return verdict  # a path reaches the spawn with ``ref`` maybe unset
+        e = sf.events[i]
+        if sets(e):
+            continue
+        nxt = list(e.succ)
+        if e.kind == K.BRANCH and len(e.succ) == 2:
+            for atom, absent, kind in _guard_atoms(e):
+                if atom == ref and kind in ("none", "truthy"):
+                    nxt = [e.succ[absent]]  # the other branch found it set
+        todo.extend(nxt)
+    for m in idx.methods_of(idx.mro(cls)):
+        if m.facts.name in ("__init__", "__post_init__"):
+            continue
+        for e in m.facts.events:
+            if e.ref == ref and (e.kind == K.DELITEM or _clears(e)):
+                return verdict  # set back to nothing: a later task may find it unset
+    return Verdict(
+        None,
+        verdict.steps,
+        f"{LIKELY}`{short(spawner)}` sets `{ref}` before it starts the tasks, and nothing "
+        "unsets it",
+    )
+
+
+def _per_request_key(fn: Fn, guard: Event, ref: str, evidence: Verdict) -> Verdict:
+    """The evidence is that the framework runs ``fn`` once per request (its parameter is the
+    server's ``Request``/``WebSocket``), and the checked key is that very parameter (``if
+    websocket not in self.pages: ... self.pages[websocket] = page``): the activations the
+    evidence names each have their own request, so none of them checks the key another has
+    not registered yet. What runs one request's activations at once is another question."""
+    if evidence.answer is not True or evidence.why != "entry point" or not evidence.steps:
+        return evidence
+    root = evidence.steps[0]
+    if root.path != fn.module.path or root.pos[0] != fn.facts.pos[0]:
+        return evidence  # the entry is a caller, not ``fn`` itself
+    keys = _key_names(fn.facts, guard, ref)
+    own = {p.name for p in fn.facts.params if p.annotation.rpartition(".")[2] in REQUEST_TYPES}
+    if len(keys) != 1 or not keys <= own:
+        return evidence
+    (name,) = keys
+    return Verdict(
+        None,
+        evidence.steps,
+        f"{LIKELY}the key is `{name}`, the request the framework gives each run its own",
+    )
 
 
 def _claimed_with(reg: Registration, regs: list[Registration]) -> bool:
@@ -476,6 +577,8 @@ class GuardBeforeRegistration:
                     if hazard is None:
                         continue
                     evidence = self._evidence(analysis, fn, f, ref, kind)
+                    if kind == "in":
+                        evidence = _per_request_key(fn, ev, ref, evidence)
                     if evidence.answer is not True and (
                         not likely
                         or evidence.answer is False
@@ -506,6 +609,8 @@ class GuardBeforeRegistration:
         module_state = ref.startswith(("global:", "cls."))
         verdict = analysis.concurrent(fn, ANY if module_state else OBJECT)
         verdict = on_state(analysis, fn, verdict, ref)
+        if verdict.answer is True and not module_state and kind in ("none", "truthy"):
+            verdict = _set_before_spawn(analysis, fn, verdict, ref)
         if verdict.answer is None and module_state:
             verdict = analysis.api_entry(fn) or verdict
         if (
