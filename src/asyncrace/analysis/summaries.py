@@ -1068,6 +1068,10 @@ class Summaries:
         """``await self._queue.put(item)`` on an ``asyncio.Queue`` every assignment of which
         makes it with no bound (``asyncio.Queue()``): ``put`` returns without suspending."""
         segs = split_ref(call.ref)
+        if len(segs) == 2 and segs[-1] == "put" and ctx.recv is not None:
+            # ``for q in list(self._subscribers): await q.put(event)``: a queue of the object's
+            container = _iterated_attr(ctx.fn.facts, segs[0], call)
+            return bool(container) and self._unbounded_elements(ctx.recv, container)
         if len(segs) < 3 or segs[-1] != "put":
             return False
         if len(segs) == 3 and segs[0] == "self":
@@ -1119,6 +1123,45 @@ class Summaries:
             factory = self.index.attr_type(owner, f"{attr}()")
             return factory.rpartition(".")[2] in _QUEUES
         return made
+
+    def _unbounded_elements(self, owner: str, attr: str) -> bool:
+        """Is every element the class ``owner`` puts into its container ``self.<attr>`` an
+        ``asyncio.Queue`` made with no bound (``queue = asyncio.Queue()``, then
+        ``self._subscribers.add(queue)``), and the container only ever made empty? A broker's
+        subscriber queues: a ``put`` on one returns at once."""
+        state = f"self.{attr}"
+        found = False
+        for m in self.index.methods_of(self.index.mro(owner)):
+            events = m.facts.events
+            for j, e in enumerate(events):
+                if e.kind == K.WRITE and e.ref == state:
+                    v = e.value
+                    if v is None or v.kind != "call" or v.ref not in _EMPTY_MAKERS:
+                        return False  # filled some other way
+                    made_by = next(
+                        (c for c in reversed(events[:j]) if c.kind == K.CALL and c.ref == v.ref),
+                        None,
+                    )
+                    if made_by is None or made_by.args:
+                        return False
+                    continue
+                if e.kind == K.SETITEM and e.ref == state:
+                    element = e.value.ref if e.value is not None and e.value.kind == "name" else ""
+                elif e.kind == K.CALL and e.ref.rpartition(".")[0] == state:
+                    method = e.ref.rpartition(".")[2]
+                    if method in ("add", "append", "appendleft", "insert"):
+                        args = [a for a in e.args if not is_kw(a)]
+                        element = args[-1] if args else ""
+                    elif method in ("update", "extend", "setdefault", "__setitem__"):
+                        return False  # filled with what is not seen here
+                    else:
+                        continue
+                else:
+                    continue
+                if not element or not _unbounded_local(events, j, element):
+                    return False
+                found = True
+        return found
 
     def call_targets(self, ctx: Ctx, ev: Event) -> list[tuple[Fn, Ctx, FuncVal]]:
         """The project functions a call may run (``Index.callable_targets``), and for
@@ -1728,6 +1771,62 @@ def _guard_reach(f: FunctionFacts) -> list[tuple[str, set[int]]]:
                 todo.extend(f.events[i].succ)
             out.append((attr, seen))
     return out
+
+
+# the calls that make an empty container
+_EMPTY_MAKERS = frozenset({"set", "list", "dict", "collections.deque", "deque", "weakref.WeakSet"})
+# builtins that copy the iterable they are given (``for q in list(self._queues):``)
+_COPIES = frozenset({"list", "tuple", "set", "sorted", "frozenset"})
+
+
+def _iterated_attr(f: FunctionFacts, local: str, call: Event) -> str:
+    """The attribute of ``self`` whose elements the loop variable ``local`` takes, at the call
+    ``call`` (``for q in self._queues``, ``list(self._queues)``, ``self._queues.values()``):
+    its name, or "" when the local holds anything else."""
+    events = f.events
+    at_call = next((i for i, e in enumerate(events) if e is call), -1)
+    binding = next(
+        (
+            (j, events[j])
+            for j in range(at_call - 1, -1, -1)
+            if events[j].kind == K.LOCAL and events[j].ref == local
+        ),
+        None,
+    )
+    if binding is None or binding[1].value is None or binding[1].value.kind != "iter":
+        return ""
+    j, bound = binding
+    ref = bound.value.ref if bound.value is not None else ""
+    if ref.endswith("()") and ref[:-2] in _COPIES:
+        copy = next(
+            (c for c in reversed(events[:j]) if c.kind == K.CALL and c.ref == ref[:-2]),
+            None,
+        )
+        if copy is None or len(copy.args) != 1:
+            return ""
+        ref = copy.args[0]
+    ref = ref.removesuffix(".values()")
+    segs = split_ref(ref)
+    return segs[1] if len(segs) == 2 and segs[0] == "self" else ""
+
+
+def _unbounded_local(events: list[Event], at: int, name: str) -> bool:
+    """Does the local ``name``, where event ``at`` uses it, hold an ``asyncio.Queue`` made with
+    no bound (``queue = asyncio.Queue()``)? Its last assignment before ``at`` decides."""
+    for j in range(at - 1, -1, -1):
+        e = events[j]
+        if e.kind != K.LOCAL or e.ref != name:
+            continue
+        v = e.value
+        if v is None or v.kind != "call" or v.ref.rpartition(".")[2] not in _QUEUES:
+            return False
+        made_by = next(
+            (c for c in reversed(events[:j]) if c.kind == K.CALL and c.ref == v.ref), None
+        )
+        return made_by is not None and all(
+            is_kw(a) and a.partition("=")[0] != "maxsize" for a in made_by.args
+        )
+    return False
 
 
 def before_await(f: FunctionFacts, start: int) -> Iterator[tuple[int, Event]]:
