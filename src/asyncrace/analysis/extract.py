@@ -446,12 +446,15 @@ def _decorator_ref(node: ast.expr) -> str:
 class _Finally:
     entry: int
     abrupt: bool = False
+    # the ``break``/``continue`` that leave through it: (their loop, is it a break)
+    jumps: list[tuple[_Loop, bool]] = field(default_factory=list)
 
 
 @dataclass
 class _Loop:
     head: int
     breaks: list[int] = field(default_factory=list)
+    fin_depth: int = 0  # the finally blocks open around the loop (a jump out runs those inside)
 
 
 class _Positions:
@@ -836,6 +839,20 @@ class _FunctionBuilder:
             if dst not in self.events[s].succ:
                 self.events[s].succ.append(dst)
 
+    def _jump(self, loop: _Loop, is_break: bool) -> None:
+        """``break`` or ``continue`` out of ``loop``: through the innermost ``finally`` opened
+        inside the loop first (it runs on the way out, then the jump goes on), else straight to
+        the loop's exit or head."""
+        if len(self.finallies) > loop.fin_depth:
+            fin = self.finallies[-1]
+            self.link(self.frontier, fin.entry)
+            if not any(j is loop and b == is_break for j, b in fin.jumps):
+                fin.jumps.append((loop, is_break))
+        elif is_break:
+            loop.breaks.extend(self.frontier)
+        else:
+            self.link(self.frontier, loop.head)
+
     def _abrupt_exit(self) -> None:
         """Control leaves the function (return/raise): through the innermost finally."""
         if self.finallies:
@@ -1204,13 +1221,9 @@ class _FunctionBuilder:
             self.expr(s.test, Bind.NONE)
             if s.msg is not None:
                 self.expr(s.msg, Bind.NONE)
-        elif isinstance(s, ast.Break):
+        elif isinstance(s, (ast.Break, ast.Continue)):
             if self.loops:
-                self.loops[-1].breaks.extend(self.frontier)
-            self.frontier = []
-        elif isinstance(s, ast.Continue):
-            if self.loops:
-                self.link(self.frontier, self.loops[-1].head)
+                self._jump(self.loops[-1], isinstance(s, ast.Break))
             self.frontier = []
         elif isinstance(s, (ast.Import, ast.ImportFrom)):
             self.mx.add_import(s)
@@ -1497,7 +1510,7 @@ class _FunctionBuilder:
         t = self.nop()
         self.frontier = [b]
         f = self.nop()
-        loop = _Loop(head)
+        loop = _Loop(head, fin_depth=len(self.finallies))
         self.loops.append(loop)
         self.frontier = [t]
         self.repeat_depth += 1
@@ -1521,7 +1534,7 @@ class _FunctionBuilder:
         t = self.nop()
         self.frontier = [b]
         f = self.nop()
-        loop = _Loop(head)
+        loop = _Loop(head, fin_depth=len(self.finallies))
         self.loops.append(loop)
         self.frontier = [t]
         # a loop variable is an element of what is iterated: kind "iter", the iterable's ref
@@ -1630,6 +1643,12 @@ class _FunctionBuilder:
         record.final_first = len(self.events)
         self.stmts(s.finalbody)
         record.final_last = len(self.events)
+        end = list(self.frontier)
+        for loop, is_break in fin.jumps:
+            # after the finally, a ``break``/``continue`` that ran it goes on to its loop
+            self.frontier = list(end)
+            self._jump(loop, is_break)
+        self.frontier = end
         if fin.abrupt:
             # after the finally, control may continue (normal) or leave (abrupt)
             keep = list(self.frontier)
