@@ -1106,16 +1106,8 @@ class Summaries:
                 v = e.value
                 if v is not None and v.kind == "const" and v.ref == "falsy" and not v.literal:
                     continue  # ``self._queue = None``: not made yet
-                if v is None or v.kind != "call" or v.ref.rpartition(".")[2] not in _QUEUES:
-                    return False  # assigned something else: who knows its bound
-                made_by = next(
-                    (c for c in reversed(events[:j]) if c.kind == K.CALL and c.ref == v.ref),
-                    None,
-                )
-                if made_by is None or any(
-                    not (is_kw(a) and a.partition("=")[0] != "maxsize") for a in made_by.args
-                ):
-                    return False  # ``Queue(10)``, ``Queue(maxsize=n)``: a bound
+                if not _unbounded_made(events, j, v):
+                    return False  # something else, or ``Queue(10)``, ``Queue(maxsize=n)``
                 made = True
         if not made:
             # a dataclass field made by ``field(default_factory=asyncio.Queue)`` and never
@@ -1817,16 +1809,21 @@ def _unbounded_local(events: list[Event], at: int, name: str) -> bool:
         e = events[j]
         if e.kind != K.LOCAL or e.ref != name:
             continue
-        v = e.value
-        if v is None or v.kind != "call" or v.ref.rpartition(".")[2] not in _QUEUES:
-            return False
-        made_by = next(
-            (c for c in reversed(events[:j]) if c.kind == K.CALL and c.ref == v.ref), None
-        )
-        return made_by is not None and all(
-            is_kw(a) and a.partition("=")[0] != "maxsize" for a in made_by.args
-        )
+        return _unbounded_made(events, j, e.value)
     return False
+
+
+def _unbounded_made(events: list[Event], at: int, value: Value | None) -> bool:
+    """Is ``value``, assigned at event ``at``, an ``asyncio.Queue`` (or kin) called with no
+    bound: no positional argument, no ``maxsize=``?"""
+    if value is None or value.kind != "call" or value.ref.rpartition(".")[2] not in _QUEUES:
+        return False
+    made_by = next(
+        (c for c in reversed(events[:at]) if c.kind == K.CALL and c.ref == value.ref), None
+    )
+    return made_by is not None and all(
+        is_kw(a) and a.partition("=")[0] != "maxsize" for a in made_by.args
+    )
 
 
 def before_await(f: FunctionFacts, start: int) -> Iterator[tuple[int, Event]]:
