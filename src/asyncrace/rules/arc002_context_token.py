@@ -202,6 +202,29 @@ def token_kind(analysis: Analysis, ctx: Ctx, ev: Event) -> str | None:
     return None
 
 
+def _token_maker(analysis: Analysis, ctx: Ctx, call: Event) -> tuple[str, Step] | None:
+    """The kind of token a call's only project target returns, and the step that shows it: a
+    plain function that returns its own ``var.set(...)``/``context.attach(...)``
+    (``def bind_session(p): return _current.set(p)``), directly or through a local."""
+    targets = analysis.targets(ctx, call)
+    if len(targets) != 1:
+        return None
+    t, tctx = targets[0]
+    f = t.facts
+    if f.is_generator or f.is_async or not f.returns_refs:
+        return None
+    for e in f.events:
+        if e.kind != K.CALL or not e.ref.endswith(("attach", "set")):
+            continue
+        if not (e.bind == Bind.RETURNED or (e.bind == Bind.LOCAL and e.name in f.returns_refs)):
+            continue
+        kind = token_kind(analysis, tctx, e)
+        if kind is not None:
+            what = _describe(kind)
+            return kind, fn_step(t, at(e), f"`{short(t)}` returns the token of {what}")
+    return None
+
+
 def release_arg(analysis: Analysis, ctx: Ctx, ev: Event) -> str | None:
     if ev.kind != K.CALL or not ev.ref.endswith(("detach", "reset")):
         return None
@@ -436,8 +459,19 @@ class ContextTokenCrossesHandler:
             ctx: Ctx | None = None
             cm_done = False
             for i, ev in enumerate(fn.facts.events):
-                if ev.kind != K.CALL or not ev.ref.endswith(("attach", "set")):
-                    continue  # (token_kind's own first test, without a call per event)
+                if ev.kind != K.CALL:
+                    continue
+                if not ev.ref.endswith(("attach", "set")):
+                    # (token_kind's own first test, without a call per event); in a generator,
+                    # a helper that returns the token (``token = bind_session(...)``)
+                    if fn.facts.is_generator and ev.bind == Bind.LOCAL and ev.name:
+                        if ctx is None:
+                            ctx = analysis.ctx(fn)
+                        made = _token_maker(analysis, ctx, ev)
+                        g = made and self._generator(analysis, ctx, fn, i, ev, *made)
+                        if g:
+                            across.append((ev, g))
+                    continue
                 if ctx is None:
                     ctx = analysis.ctx(fn)
                 kind = token_kind(analysis, ctx, ev)
@@ -796,7 +830,14 @@ class ContextTokenCrossesHandler:
         return not analysis.passed_on(fn)
 
     def _generator(
-        self, analysis: Analysis, ctx: Ctx, fn: Fn, i: int, ev: Event, kind: str
+        self,
+        analysis: Analysis,
+        ctx: Ctx,
+        fn: Fn,
+        i: int,
+        ev: Event,
+        kind: str,
+        maker: Step | None = None,
     ) -> Diagnostic | None:
         f = fn.facts
         if not f.is_generator or ev.bind != Bind.LOCAL or not ev.name:
@@ -808,6 +849,7 @@ class ContextTokenCrossesHandler:
             return None
         y, j = found
         steps = [
+            *([maker] if maker is not None else []),
             fn_step(
                 fn,
                 f.events[y].pos,
