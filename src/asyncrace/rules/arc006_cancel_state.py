@@ -813,6 +813,27 @@ def shielded(f: FunctionFacts, i: int) -> bool:
     return _inside_call(f, i, ("shield",)) >= 0
 
 
+_CANCEL_TYPES = frozenset({"CancelledError", "BaseException"})
+
+
+def _cancel_suppressed(analysis: Analysis, ctx: Ctx, i: int) -> bool:
+    """Is event ``i`` inside ``with contextlib.suppress(...)`` of ``CancelledError`` (or
+    ``BaseException``)? A cancellation delivered there is swallowed at the block's end, and
+    the function goes on to what follows: it skips nothing after the block."""
+    f = ctx.fn.facts
+    for r in f.regions:
+        if r.is_async or not r.first <= i < r.last or not r.ref.endswith("suppress()"):
+            continue
+        if analysis.index.resolve(ctx.fn.module, r.ref[:-2]) != "contextlib.suppress":
+            continue
+        call = next((e for e in f.events[: r.first] if e.kind == K.CALL and e.pos == r.pos), None)
+        if call is not None and any(
+            split_ref(a)[-1] in _CANCEL_TYPES for a in call.args if not is_kw(a)
+        ):
+            return True
+    return False
+
+
 def _in_loop(events: list[Event], head: int, i: int) -> bool:
     """Is event ``i`` inside the loop whose head (the target of its back edges) is ``head``?"""
     if head < 0 or i <= head:
@@ -1103,6 +1124,8 @@ class StateBrokenByCancellation:
         suspends."""
         if ev.kind != K.AWAIT or ev.ref == op.state or ev.ref.startswith(op.state + "."):
             return False
+        if _cancel_suppressed(analysis, ctx, i):
+            return False  # ``with suppress(CancelledError): await pending``: it goes on
         if op.kind == "object" and op.key and ev.ref.startswith(op.key + "."):
             method = ev.ref.removeprefix(op.key + ".")
             if method in analysis.lifecycle and not teardown_name(method):
