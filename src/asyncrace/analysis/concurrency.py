@@ -628,6 +628,8 @@ class Concurrency:
         self._target_memo: Memo[tuple[str, int], tuple[str, ...]] = Memo(t)
         self._covers: Memo[tuple[str, str], bool] = Memo(t)
         self._attr_call_memo: Memo[tuple[str, str], list[tuple[Fn, int, str]]] = Memo(t)
+        # functions that test an ASGI scope for ``"lifespan"`` (their own facts only)
+        self._lifespan_tests: dict[str, bool] = {}
         # each module's contribution to the spawn-site table, with the modules it read; an
         # incremental run fills in those of the modules it need not compute again
         self.contributions: dict[str, Contribution] = {}
@@ -636,6 +638,18 @@ class Concurrency:
         self._async: frozenset[str] | None = None
         # record the modules each contribution reads (a run that keeps a project snapshot)
         self.track = False
+
+    def _lifespan_only(self, caller: Fn, ev: Event) -> bool:
+        """:func:`_lifespan_only`, asked only of async functions that test an ASGI scope for
+        ``"lifespan"`` at all (known once per function)."""
+        f = caller.facts
+        if not f.is_async:
+            return False
+        tests = self._lifespan_tests.get(caller.fq)
+        if tests is None:
+            tests = any(e.kind == K.BRANCH and e.name == "if:lifespan" for e in f.events)
+            self._lifespan_tests[caller.fq] = tests
+        return tests and _lifespan_only(caller, ev)
 
     # -- evidence that a method runs in several tasks at once ------------------------------
     def spawn_site(self, fq: str) -> Step | None:
@@ -1109,7 +1123,7 @@ class Concurrency:
                 continue
             if relation == "self" and self.overridden(fn, caller):
                 continue  # the caller's code never runs on an object of fn's class
-            if _lifespan_only(caller, ev):
+            if self._lifespan_only(caller, ev):
                 continue  # the server's one lifespan call, not a request's
             lock_step, many = self._edge(caller, ev)
             if lock_step is not None:
@@ -1228,6 +1242,8 @@ class Concurrency:
         deco = self._lock_decorator(fn)
         if deco is not None:
             out = Verdict(False, (deco,), "every call runs under a lock held by its decorator")
+        elif (claim := _claimed_flag(fn, scope)) is not None:
+            out = Verdict(False, (claim,), "it turns back while a run is in progress")
         elif (handler := self._serial_handler(fn)) is not None:
             out = Verdict(False, (handler,), SERIAL_HANDLERS)
         elif (site := self.spawn_site(fn.fq)) is not None:
@@ -1314,6 +1330,8 @@ class Concurrency:
             return None
         if self._lock_decorator(fn) is not None or self.single_consumer(fn):
             return None
+        if _claimed_flag(fn, ANY) is not None:
+            return None  # ``if _running: return`` ... ``_running = True``: one run at a time
         if _life_hook_fn(f):
             return None  # a start-up or shutdown hook (``async def on_startup(app):``, handed
             # to ``app.on_startup.append``): the framework runs it once, not in several tasks
@@ -2713,14 +2731,78 @@ def _index_of(f: FunctionFacts, ev: Event) -> int | None:
     return next((i for i, e in enumerate(f.events) if e is ev), None)
 
 
+def single_flight(f: FunctionFacts) -> tuple[int, int] | None:
+    """(check, claim): ``if self._running: return`` (or ``raise``), then ``self._running =
+    True`` on every path before the function's first await. The check and the claim run with
+    no suspension between them, so while one run is in progress every other run turns back
+    at the check: at most one run at a time (until something clears the flag)."""
+    events = f.events
+    if any(e.kind == K.CALL and called_name(e.ref) in SPAWNERS for e in events):
+        return None  # a task it starts may outlive its run, and overlap the next run's
+    for b, br in enumerate(events):
+        if br.kind != K.BRANCH or len(br.succ) != 2 or len(br.guards) != 1:
+            continue
+        ref, absent, kind = [*br.guards[0].split("|"), "", ""][:3]
+        if kind != "truthy" or not ref.startswith(("self.", "global:")) or "[" in ref:
+            continue
+        present, other = (br.succ[0], br.succ[1]) if absent == "1" else (br.succ[1], br.succ[0])
+        turned = {present} | reachable(f, [present])
+        if any(events[i].kind in (K.AWAIT, K.YIELD, K.WRITE) for i in turned):
+            continue  # the flag's branch goes on into the work (or changes state first)
+        claims = {
+            i
+            for i, e in enumerate(events)
+            if e.kind == K.WRITE
+            and e.ref == ref
+            and e.value is not None
+            and e.value.kind == "const"
+            and e.value.ref == "truthy"
+        }
+        if not claims:
+            continue
+        ahead = {other} | reachable(f, [other], avoid=claims)
+        if any(events[i].kind in (K.AWAIT, K.YIELD) for i in ahead):
+            continue  # a path reaches an await before it claims the flag
+        made = sorted(claims & ({other} | reachable(f, [other])))
+        if not made:
+            continue  # the flag is set elsewhere (before the check), not claimed past it
+        after = reachable(f, made)
+        if not any(events[i].kind in (K.AWAIT, K.YIELD) for i in after):
+            continue  # it never suspends holding the flag: nothing to serialize
+        return b, made[0]
+    return None
+
+
+def _claimed_flag(fn: Fn, scope: str) -> Step | None:
+    """The step that shows ``fn`` runs once at a time (:func:`single_flight`), on one object
+    for a flag on ``self``, in the whole process for a module variable."""
+    f = fn.facts
+    if not f.is_async:
+        return None
+    found = single_flight(f)
+    if found is None:
+        return None
+    b, claim = found
+    ref = f.events[b].guards[0].split("|", 1)[0]
+    if ref.startswith("self.") and scope != OBJECT:
+        return None  # another object's run has its own flag
+    name = ref.removeprefix("global:")
+    line = f.events[claim].pos[0]
+    return fn_step(
+        fn,
+        at(f.events[b]),
+        f"`{short(fn)}` turns back here while `{name}` is set, and sets it (line {line}) "
+        "before its first await: one run at a time",
+    )
+
+
 def _lifespan_only(caller: Fn, ev: Event) -> bool:
-    """Is ``caller`` an ASGI application's ``__call__`` that makes the call ``ev`` only past
-    ``if scope["type"] == "lifespan":``? A server sends one lifespan scope per application
+    """Does ``caller`` (an ASGI application's ``__call__``, or the method it dispatches a scope
+    to) make the call ``ev`` only past ``if scope["type"] == "lifespan":`` (or ``case
+    "lifespan":`` of a ``match`` on it)? A server sends one lifespan scope per application
     (start-up, then shut-down), not one per request: the call is made once, not for
     concurrent requests."""
     f = caller.facts
-    if f.name != "__call__" or not f.is_async:
-        return False
     events = f.events
     ci = _index_of(f, ev)
     if ci is None:

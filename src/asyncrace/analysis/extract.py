@@ -1666,9 +1666,18 @@ class _FunctionBuilder:
         self.expr(s.subject, Bind.NONE)
         head = self.frontier
         ends: list[int] = []
+        lifespan = _scope_type(s.subject)
         for case in s.cases:
             self.frontier = list(head)
-            self.nop()
+            if lifespan and _lifespan_case(case.pattern):
+                # ``match scope["type"]: case "lifespan":`` (ASGI), as ``if`` would say it
+                b = self.emit(K.BRANCH, case.pattern, name="if:lifespan")
+                t = self.nop()
+                self.frontier = [b]
+                ends.append(self.nop())  # not this case
+                self.frontier = [t]
+            else:
+                self.nop()
             if case.guard is not None:
                 self.expr(case.guard, Bind.NONE)
             self.stmts(case.body)
@@ -2044,6 +2053,28 @@ def _once_per_call(events: list[Event], looped: list[int]) -> None:
             events[i].repeated = False
 
 
+def _scope_type(e: ast.expr) -> bool:
+    """``scope["type"]`` or ``scope.get("type")``: an ASGI scope's type."""
+    if isinstance(e, ast.Subscript):
+        key = e.slice
+    elif isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute) and e.func.attr == "get":
+        if not e.args:
+            return False
+        key = e.args[0]
+    else:
+        return False
+    return isinstance(key, ast.Constant) and key.value == "type"
+
+
+def _is_lifespan(e: ast.expr) -> bool:
+    return isinstance(e, ast.Constant) and e.value == "lifespan"
+
+
+def _lifespan_case(pattern: ast.pattern) -> bool:
+    """``case "lifespan":`` (alone, not among alternatives)."""
+    return isinstance(pattern, ast.MatchValue) and _is_lifespan(pattern.value)
+
+
 def _lifespan_test(test: ast.expr) -> bool:
     """``scope["type"] == "lifespan"`` (or ``scope.get("type")``, either side): the ASGI
     test for the one lifespan call a server makes per application."""
@@ -2051,25 +2082,7 @@ def _lifespan_test(test: ast.expr) -> bool:
         isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)
     ):
         return False
-    sides = (test.left, test.comparators[0])
-
-    def is_type(e: ast.expr) -> bool:
-        if isinstance(e, ast.Subscript):
-            key = e.slice
-        elif (
-            isinstance(e, ast.Call)
-            and isinstance(e.func, ast.Attribute)
-            and e.func.attr == "get"
-            and e.args
-        ):
-            key = e.args[0]
-        else:
-            return False
-        return isinstance(key, ast.Constant) and key.value == "type"
-
-    def is_lifespan(e: ast.expr) -> bool:
-        return isinstance(e, ast.Constant) and e.value == "lifespan"
-
-    return (is_type(sides[0]) and is_lifespan(sides[1])) or (
-        is_type(sides[1]) and is_lifespan(sides[0])
+    left, right = test.left, test.comparators[0]
+    return (_scope_type(left) and _is_lifespan(right)) or (
+        _scope_type(right) and _is_lifespan(left)
     )
