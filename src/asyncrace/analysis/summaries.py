@@ -28,6 +28,7 @@ from asyncrace.analysis.facts import (
     Try,
     Value,
     inside,
+    reachable,
     walk,
 )
 from asyncrace.analysis.index import (
@@ -310,7 +311,9 @@ class Summaries:
         self._free_locks: Memo[tuple[str, str], bool] = Memo(t)
         self._writes: Memo[str, dict[str, list[tuple[str, Fn, Value, bool]]]] = Memo(t)
         # a function's facts -> (them, ``_registration_shape``)
-        self._shapes: dict[int, tuple[FunctionFacts, list[bool], list[frozenset[str]]]] = {}
+        self._shapes: dict[
+            int, tuple[FunctionFacts, list[bool], list[frozenset[str]], list[frozenset[str]]]
+        ] = {}
         self._late: Memo[tuple[object, ...], dict[str, tuple[Step, ...]]] = Memo(t)
         self._late_w: Memo[tuple[object, ...], dict[str, tuple[Step, ...]]] = Memo(t)
         # name -> modules whose bodies call it (or hand it to a spawner), pass it as an
@@ -859,10 +862,12 @@ class Summaries:
         self._regs.start(key, [])
         out: list[Registration] = []
         fn = ctx.fn
-        awaited, guards = self._registration_shape(fn.facts)
+        awaited, guards, found_in = self._registration_shape(fn.facts)
         for i, ev in enumerate(fn.facts.events):
             guarded = guards[i]
             reg = registration_of(ev)
+            if reg is not None and ev.kind != K.WRITE and reg in found_in[i]:
+                continue  # ``if key in self._x: self._x[key] = newer``: an update, no entry
             if reg is not None:
                 step = fn_step(fn, at(ev), f"`{reg.removeprefix('global:')}` is registered here")
                 bulk = ev.repeated or ev.ref.rpartition(".")[2] in ("update", "extend")
@@ -880,6 +885,8 @@ class Summaries:
                 label = "spawns" if spawned else "calls"
                 call = fn_step(fn, at(ev), f"{label} `{short(tfn)}`")  # (one step, shared)
                 for r in regs:
+                    if not r.is_write and r.attr in found_in[i]:
+                        continue  # called only where the entry exists: it updates it
                     out.append(
                         Registration(
                             r.attr,
@@ -892,22 +899,30 @@ class Summaries:
                     )
         return self._regs.finish(key, out)
 
-    def _registration_shape(self, f: FunctionFacts) -> tuple[list[bool], list[frozenset[str]]]:
-        """For each event of a function: may an await have happened before it, and the
-        attributes whose guard protects it (:meth:`registrations`). Of the function's facts
-        alone: kept per function (the same function is asked on several receivers)."""
+    def _registration_shape(
+        self, f: FunctionFacts
+    ) -> tuple[list[bool], list[frozenset[str]], list[frozenset[str]]]:
+        """For each event of a function: may an await have happened before it, the
+        attributes whose guard protects it, and the containers whose entry a check found
+        there, on the only way to it (:meth:`registrations`). Of the function's facts alone:
+        kept per function (the same function is asked on several receivers)."""
         found = self._shapes.get(id(f))
         if found is not None and found[0] is f:
-            return found[1], found[2]
+            return found[1], found[2], found[3]
         awaited = _awaits_before(f)
         checks = _guard_reach(f)
+        present = _found_reach(f)
         none: frozenset[str] = frozenset()
         guards = [
             frozenset(attr for attr, reach in checks if i in reach) if checks else none
             for i in range(len(f.events))
         ]
-        self._shapes[id(f)] = (f, awaited, guards)
-        return awaited, guards
+        found_in = [
+            frozenset(attr for attr, reach in present if i in reach) if present else none
+            for i in range(len(f.events))
+        ]
+        self._shapes[id(f)] = (f, awaited, guards, found_in)
+        return awaited, guards, found_in
 
     # -- cancellation ----------------------------------------------------------------------
     def suspends(self, ctx: Ctx, depth: int = 0) -> tuple[Step, ...] | None:
@@ -1762,6 +1777,26 @@ def _guard_reach(f: FunctionFacts) -> list[tuple[str, set[int]]]:
                 seen.add(i)
                 todo.extend(f.events[i].succ)
             out.append((attr, seen))
+    return out
+
+
+def _found_reach(f: FunctionFacts) -> list[tuple[str, set[int]]]:
+    """For each membership or lookup check of a container (``if key in self._x``, ``entry =
+    self._x.get(key); if entry is None: return``): the container and the events reached only
+    from the branch where the entry was found (every way to them passes there)."""
+    out: list[tuple[str, set[int]]] = []
+    for b, e in enumerate(f.events):
+        if e.kind != K.BRANCH or not e.guards or len(e.succ) < 2:
+            continue
+        for g in e.guards:
+            attr, absent, kind, _key = g.split("|")
+            if kind != "in":
+                continue
+            found = e.succ[1 - int(absent)]
+            reach = {found} | reachable(f, [found], avoid=(b,))
+            only = reach - reachable(f, [0], avoid=(found,))
+            if only:
+                out.append((attr, only))
     return out
 
 
