@@ -910,8 +910,7 @@ class Summaries:
         if found is not None and found[0] is f:
             return found[1], found[2], found[3]
         awaited = _awaits_before(f)
-        checks = _guard_reach(f)
-        present = _found_reach(f)
+        checks, present = _guard_reach(f)
         none: frozenset[str] = frozenset()
         guards = [
             frozenset(attr for attr, reach in checks if i in reach) if checks else none
@@ -1759,45 +1758,28 @@ def _shared(ref: str) -> bool:
     )
 
 
-def _guard_reach(f: FunctionFacts) -> list[tuple[str, set[int]]]:
+def _guard_reach(f: FunctionFacts) -> tuple[list[tuple[str, set[int]]], list[tuple[str, set[int]]]]:
     """For each guard atom of the function: the attribute and every event reachable from the
-    branch where the check found nothing (what the check protects)."""
-    out: list[tuple[str, set[int]]] = []
-    for b, e in enumerate(f.events):
-        if e.kind != K.BRANCH or not e.guards or len(e.succ) < 2:
-            continue
-        for g in e.guards:
-            attr, absent, _kind, _key = g.split("|")
-            seen: set[int] = set()
-            todo = [e.succ[int(absent)]]
-            while todo:
-                i = todo.pop()
-                if i in seen or i == b:
-                    continue
-                seen.add(i)
-                todo.extend(f.events[i].succ)
-            out.append((attr, seen))
-    return out
-
-
-def _found_reach(f: FunctionFacts) -> list[tuple[str, set[int]]]:
-    """For each membership or lookup check of a container (``if key in self._x``, ``entry =
-    self._x.get(key); if entry is None: return``): the container and the events reached only
-    from the branch where the entry was found (every way to them passes there)."""
-    out: list[tuple[str, set[int]]] = []
+    branch where the check found nothing (what the check protects); and for each membership
+    or lookup check of a container (``if key in self._x``, ``entry = self._x.get(key); if
+    entry is None: return``), the container and the events reached only from the branch where
+    the entry was found (every way to them passes there)."""
+    protects: list[tuple[str, set[int]]] = []
+    found_only: list[tuple[str, set[int]]] = []
     for b, e in enumerate(f.events):
         if e.kind != K.BRANCH or not e.guards or len(e.succ) < 2:
             continue
         for g in e.guards:
             attr, absent, kind, _key = g.split("|")
-            if kind != "in":
-                continue
-            found = e.succ[1 - int(absent)]
-            reach = {found} | reachable(f, [found], avoid=(b,))
-            only = reach - reachable(f, [0], avoid=(found,))
-            if only:
-                out.append((attr, only))
-    return out
+            side = e.succ[int(absent)]
+            protects.append((attr, {side} | reachable(f, [side], avoid=(b,))))
+            if kind == "in":
+                found = e.succ[1 - int(absent)]
+                reach = {found} | reachable(f, [found], avoid=(b,))
+                only = reach - reachable(f, [0], avoid=(found,))
+                if only:
+                    found_only.append((attr, only))
+    return protects, found_only
 
 
 # the calls that make an empty container
