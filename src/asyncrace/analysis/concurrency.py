@@ -557,8 +557,10 @@ def _route_call(e: Event) -> bool:
     """Does the call register an HTTP route: a route verb (``ROUTE_VERBS``) with a constant
     among its arguments, the path?"""
     segs = split_ref(e.ref)  # (empty for a callee that is no name: ``handlers[k](...)``)
-    return bool(segs) and segs[-1] in ROUTE_VERBS and any(
-        x == "const" or x.endswith("=const") for x in e.args
+    return (
+        bool(segs)
+        and segs[-1] in ROUTE_VERBS
+        and any(x == "const" or x.endswith("=const") for x in e.args)
     )
 
 
