@@ -569,28 +569,6 @@ def _owned_by_caller(analysis: Analysis, fn: Fn) -> bool:
     return cls_fq is not None and analysis.per_call_class(cls_fq)
 
 
-def _turns_back(
-    f: FunctionFacts, start: int, avoid: set[int], is_await: Callable[[int, Event], bool]
-) -> bool:
-    """From ``start`` (the side of a check that found the state), can the function return or
-    raise before it suspends, never entering ``avoid`` (the check, the registration)? Then
-    that side turns back on some path: the check guards the work."""
-    seen = set(avoid)
-    todo = [start]
-    while todo:
-        i = todo.pop()
-        if i in seen:
-            continue
-        seen.add(i)
-        ev = f.events[i]
-        if ev.kind in (K.RETURN, K.RAISE) and not ev.in_except:
-            return True
-        if is_await(i, ev):
-            continue
-        todo.extend(ev.succ)
-    return False
-
-
 def _reaches(f: FunctionFacts, start: int, target: int, avoid: int) -> bool:
     seen = {avoid}
     todo = [start]
@@ -787,15 +765,10 @@ class GuardBeforeRegistration:
             )
 
         for i, aw in search(f, [absent_start], stop=stop, hit=hit, is_await=is_await):
-            if (
-                _reaches(f, present_start, i, avoid=b)
-                and (aw < 0 or _reaches(f, present_start, aw, avoid=b))
-                and not _turns_back(f, present_start, {b, i}, is_await)
+            if _reaches(f, present_start, i, avoid=b) and (
+                aw < 0 or _reaches(f, present_start, aw, avoid=b)
             ):
                 # registration and await are reached whatever the check said: it guards neither
-                # (unless the found side may turn back: a found entry checked for health,
-                # returned when alive and replaced when dead, ``if self._sb is not None: if
-                # alive: return self._sb``, is still a guard for the path that found none)
                 continue
             if _joins_in_flight(f, aw, ref, direct):
                 continue  # the second task awaits the first one's task: the work runs once
