@@ -894,3 +894,30 @@ def test_gc_paused_freezes_what_it_built_and_enables_the_collector_again() -> No
     assert gc.isenabled()
     assert gc.get_freeze_count() >= before + len(kept)
     gc.unfreeze()
+
+
+def test_a_callee_that_is_no_name_handed_a_handler() -> None:
+    """A call whose callee has no name (``(given or Pipeline()).compose(self.check)``, a
+    method of an ``or``) has no route verb to read: it is no registration, and no rule fails on
+    it (two held-out sets got an internal error here, crawlee and rasa-pro)."""
+    text = (
+        "def make_handler(store):\n"
+        "    async def handler(request):\n"
+        "        return await store.get()\n"
+        "    return handler\n"
+        "\n"
+        "class App:\n"
+        "    async def on_event(self, event):\n"
+        "        if self.client is None:\n"
+        "            self.client = await connect()\n"
+        "\n"
+        "    def setup(self, routers, store, kind):\n"
+        '        routers[kind]("/x", make_handler(store))\n'
+        '        routers[kind]("/y", self.on_event)\n'
+        '        get_router()("/z", self.on_event)\n'
+        "\n"
+        "    def __init__(self, given=None):\n"
+        "        self.pipeline = (given or Pipeline()).compose(self.on_event)\n"
+    )
+    result = check([], Settings(), stdin=StdinInput("app.py", text))
+    assert [d.code for d in result.diagnostics if d.code == "ARC902"] == []

@@ -357,6 +357,8 @@ REGISTRATION_VERBS: frozenset[str] = WEB_ROUTE_VERBS | frozenset(
         "subscribe",
         "action",
         "shortcut",
+        "tool",
+        "call_tool",
     }
 )
 # annotations of the request object a web framework hands each handler
@@ -554,8 +556,11 @@ SPAWNED_EACH = "in a task of its own, not awaited: the tasks of successive calls
 def _route_call(e: Event) -> bool:
     """Does the call register an HTTP route: a route verb (``ROUTE_VERBS``) with a constant
     among its arguments, the path?"""
-    return split_ref(e.ref)[-1] in ROUTE_VERBS and any(
-        x == "const" or x.endswith("=const") for x in e.args
+    segs = split_ref(e.ref)  # (empty for a callee that is no name: ``handlers[k](...)``)
+    return (
+        bool(segs)
+        and segs[-1] in ROUTE_VERBS
+        and any(x == "const" or x.endswith("=const") for x in e.args)
     )
 
 
@@ -1146,6 +1151,10 @@ class Concurrency:
                     if cell
                     else (OBJECT if scope == OBJECT and relation in ("self", "attr") else ANY)
                 )
+                if relation == "cell" and scope == OBJECT and not cell:
+                    # one object for the closures of one call of its owner: two runs of them
+                    owner = _cell_owner_of(caller, ev, self.index)
+                    need = CELL + owner.fq if owner is not None else ANY
                 v = self._node(caller, need, depth + 1, (*stack, caller.fq), budget)
                 if v.answer is False and per_update(v) and self._spawned_call(caller, ev):
                     # a handler run once per update (one update at a time) starts a task it
@@ -1977,6 +1986,13 @@ class Concurrency:
                 ):
                     relation = "fresh"  # an object the caller has just made
                 label = self._call_label(caller, fn, r, relation, how)
+                if relation == "cell" and (
+                    (owner := cell_owner(caller, split_ref(r)[0], self.index)) is not None
+                ):
+                    label = (
+                        f"`{short(caller)}` calls `{short(fn)}` on `{split_ref(r)[0]}` here: "
+                        f"one object, made by `{short(owner)}` for every run of the closure"
+                    )
                 if alias:
                     label += f" (through `{alias}`, the attribute that holds it)"
                 out.append((caller, e, relation, label))
@@ -2886,7 +2902,43 @@ def _relation(caller: Fn, ref: str, index: Index) -> str:
     m = caller.module
     if head in m.imports or head in m.global_vars or head in m.classes:
         return "global"
+    if cell_owner(caller, head, index) is not None:
+        return "cell"
     return "local"
+
+
+def _cell_owner_of(caller: Fn, ev: Event, index: Index) -> Fn | None:
+    """:func:`cell_owner` of the receiver of a call (or of a spawner's argument)."""
+    for r in (ev.ref, *(a.partition("=")[2] if is_kw(a) else a for a in ev.args)):
+        segs = split_ref(r)
+        if len(segs) >= 2 and (owner := cell_owner(caller, segs[0], index)) is not None:
+            return owner
+    return None
+
+
+def _binds(f: FunctionFacts, name: str) -> bool:
+    """Does the function bind ``name`` itself: a parameter, or a local it assigns?"""
+    return any(p.name == name for p in f.params) or any(
+        e.kind == K.LOCAL and e.ref == name for e in f.events
+    )
+
+
+def cell_owner(fn: Fn, name: str, index: Index) -> Fn | None:
+    """The enclosing function whose variable ``name`` a closure ``fn`` uses without binding it
+    (``dispatcher = Dispatcher(runtime)`` in ``build_server``, then ``await
+    dispatcher.dispatch(...)`` in the handler it registers): one object for every run of the
+    closures one call of the owner makes. None for a name ``fn`` binds, or no enclosing
+    function binds."""
+    f = fn.facts
+    if f.parent is None or _binds(f, name):
+        return None
+    cur = index.functions.get(f"{fn.module.module}.{f.parent}")
+    while cur is not None:
+        if _binds(cur.facts, name):
+            return cur
+        parent = cur.facts.parent
+        cur = index.functions.get(f"{cur.module.module}.{parent}") if parent else None
+    return None
 
 
 def _param_for(t: Fn, arg_index: int, kw: str, args: tuple[str, ...]) -> str:

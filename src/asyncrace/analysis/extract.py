@@ -1474,6 +1474,21 @@ class _FunctionBuilder:
                 return table, ",".join(sorted(set(v.names) - {"_", "self", "cls"}))
         return None
 
+    def _bool_conjuncts(self, test: ast.expr) -> tuple[str, ...]:
+        """The parameters among the atoms of an ``and``/``or`` test, as ``p`` or ``not p``
+        (``if not force and self._cache is not None:``): a caller that passes the flag as a
+        constant decides the test (``Summaries.decided``). Only for a test that is the
+        ``BoolOp`` itself (not a negated one)."""
+        if not isinstance(test, ast.BoolOp):
+            return ()
+        out: list[str] = []
+        for v in test.values:
+            neg = isinstance(v, ast.UnaryOp) and isinstance(v.op, ast.Not)
+            atom = v.operand if isinstance(v, ast.UnaryOp) and neg else v
+            if isinstance(atom, ast.Name) and atom.id in self.param_names:
+                out.append(f"not {atom.id}" if neg else atom.id)
+        return tuple(out)
+
     def branch(self, test: ast.expr, body: list[ast.stmt], orelse: list[ast.stmt]) -> None:
         self.expr(test, Bind.NONE)
         inner = (
@@ -1492,7 +1507,8 @@ class _FunctionBuilder:
         guards = self._guards(test)
         if not guards and not name and (looked := self._lookup_guard(test)):
             guards, name = [looked], "lookup"
-        b = self.emit(K.BRANCH, test, guards=tuple(guards), name=name)
+        flags = self._bool_conjuncts(test) if name.startswith("compound:") else ()
+        b = self.emit(K.BRANCH, test, guards=tuple(guards), name=name, args=flags)
         t = self.nop()
         self.frontier = [b]
         f = self.nop()
@@ -1917,7 +1933,13 @@ class _FunctionBuilder:
                 self._defaults(kw.value.args)
             else:
                 self.expr(kw.value, Bind.ARG if isinstance(kw.value, ast.Call) else Bind.NONE)
-            args.append(f"{kw.arg or '**'}={self._arg_ref(kw.value)}")
+            val = kw.value
+            if isinstance(val, ast.Constant) and isinstance(val.value, bool):
+                # a flag passed by name keeps its value (``force=True``): it can decide the
+                # callee's branches (``_bool_conjuncts``)
+                args.append(f"{kw.arg}=const:{val.value}")
+                continue
+            args.append(f"{kw.arg or '**'}={self._arg_ref(val)}")
         pos = self.mx.pos.of(node)
         show: Pos | None = None
         if pos[2] > pos[0]:  # a call over several lines is shown as ``callee(`` only

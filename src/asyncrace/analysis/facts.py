@@ -133,7 +133,9 @@ class Event:
     kind: K
     pos: Pos
     ref: str = ""  # what the event is about (see the module docstring)
-    # CALL: positional argument refs, then ``name=ref`` for keywords; SETITEM: (key ref,)
+    # CALL: positional argument refs, then ``name=ref`` for keywords (``name=const:True`` or
+    # ``name=const:False`` for a flag passed by name); SETITEM: (key ref,); BRANCH of an
+    # ``and``/``or`` test: its atoms that are parameters, ``p`` or ``not p``
     args: tuple[str, ...] = ()
     bind: Bind = Bind.NONE  # CALL: where the result goes
     # CALL bound to LOCAL/ATTR/ITEM: the target ref; AWAIT: "await"/"async for"/..; WRITE of

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from asyncrace.analysis.facts import (
@@ -1841,6 +1841,60 @@ def _unbounded_made(events: list[Event], at: int, value: Value | None) -> bool:
     return made_by is not None and all(
         is_kw(a) and a.partition("=")[0] != "maxsize" for a in made_by.args
     )
+
+
+def const_flags(call: Event) -> dict[str, bool]:
+    """The flags a call passes by name as constants (``force=True``: ``{"force": True}``)."""
+    out: dict[str, bool] = {}
+    for a in call.args:
+        k, eq, v = a.partition("=")
+        if eq and v.startswith("const:"):
+            out[k] = v == "const:True"
+    return out
+
+
+def _decided(ev: Event, flags: Mapping[str, bool]) -> bool | None:
+    """The outcome of a test when its flag parameters are bound (``if force:``, ``if not
+    force and ...``, ``if refresh or ...``); None when they do not decide it."""
+    if ev.name.startswith("if:"):
+        neg = ev.name.startswith("if:not ")
+        p = ev.name[len("if:not ") if neg else len("if:") :]
+        return (not flags[p] if neg else flags[p]) if p in flags else None
+    if ev.name not in ("compound:and", "compound:or"):
+        return None
+    for atom in ev.args:
+        neg = atom.startswith("not ")
+        p = atom[4:] if neg else atom
+        if p not in flags:
+            continue
+        value = flags[p] != neg
+        if ev.name == "compound:and" and not value:
+            return False  # one atom false: the whole ``and`` is
+        if ev.name == "compound:or" and value:
+            return True
+    return None
+
+
+def decided_by_flags(f: FunctionFacts, target: int, flags: Mapping[str, bool]) -> bool:
+    """With the flags a call passes (:func:`const_flags`), is the test at event ``target``
+    never left to the state it checks: not reached at all (``if not force:`` around it, with
+    ``force=True``), or decided by the flags themselves (``if not force and self._cache:``)?
+    The branches the flags decide are followed one way only."""
+    if not flags:
+        return False
+    seen: set[int] = set()
+    todo = [0]
+    while todo:
+        i = todo.pop()
+        if i in seen:
+            continue
+        seen.add(i)
+        ev = f.events[i]
+        outcome = _decided(ev, flags) if ev.kind == K.BRANCH and len(ev.succ) == 2 else None
+        if i == target:
+            return outcome is not None
+        todo.extend(ev.succ if outcome is None else [ev.succ[0 if outcome else 1]])
+    return True
 
 
 def before_await(f: FunctionFacts, start: int) -> Iterator[tuple[int, Event]]:

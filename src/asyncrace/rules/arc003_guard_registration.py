@@ -26,6 +26,8 @@ from asyncrace.analysis.summaries import (
     Step,
     at,
     before_await,
+    const_flags,
+    decided_by_flags,
     def_step,
     fn_step,
     registration_of,
@@ -175,6 +177,38 @@ def _set_before_spawn(analysis: Analysis, fn: Fn, verdict: Verdict, ref: str) ->
         f"{LIKELY}`{short(spawner)}` sets `{ref}` before it starts the tasks, and nothing "
         "unsets it",
     )
+
+
+def _flag_skips_check(analysis: Analysis, fn: Fn, b: int, evidence: Verdict) -> Verdict:
+    """The evidence reaches ``fn`` through a call that passes a flag as a constant, and the
+    flag decides the check at event ``b`` or keeps the function from it
+    (``fetch_marketplace(force=True)`` into ``if not force and fresh: return cache``;
+    ``_resume(..., recovery=False)`` into ``if recovery and key in self.tasks: return``): on
+    that path nothing is checked, so the path is no evidence of a check passed twice (what
+    else runs the function is not searched again: likely)."""
+    if evidence.answer is not True or len(evidence.steps) < 2:
+        return evidence
+    last = evidence.steps[-1]
+    module = next((m for m in analysis.index.modules.values() if m.path == last.path), None)
+    if module is None:
+        return evidence
+    for g in module_functions(analysis, module):
+        if not (g.facts.pos[0] <= last.pos[0] <= g.facts.pos[2]):
+            continue
+        ctx = analysis.ctx(g)
+        for e in g.facts.events:
+            if e.kind != K.CALL or at(e) != last.pos or not (flags := const_flags(e)):
+                continue
+            if not any(t.fq == fn.fq for t, _c in analysis.targets(ctx, e)):
+                continue
+            if decided_by_flags(fn.facts, b, flags):
+                passed = ", ".join(f"{k}={v}" for k, v in sorted(flags.items()))
+                return Verdict(
+                    None,
+                    evidence.steps,
+                    f"{LIKELY}the evidence's call passes `{passed}`, which decides the check",
+                )
+    return evidence
 
 
 def _per_request_key(fn: Fn, guard: Event, ref: str, evidence: Verdict) -> Verdict:
@@ -577,6 +611,7 @@ class GuardBeforeRegistration:
                     if hazard is None:
                         continue
                     evidence = self._evidence(analysis, fn, f, ref, kind)
+                    evidence = _flag_skips_check(analysis, fn, b, evidence)
                     if kind == "in":
                         evidence = _per_request_key(fn, ev, ref, evidence)
                     if evidence.answer is not True and (

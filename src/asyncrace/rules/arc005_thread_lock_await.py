@@ -162,7 +162,8 @@ def with_text(events: list[Event], ref: str, pos: Pos) -> str:
     call = next((e for e in events if e.kind == K.CALL and e.pos == pos), None)
     if call is None or not call.args:
         return shown(ref)
-    args = [a if a and a != "const" and ":" not in a else "..." for a in call.args]
+    args = [a.replace("=const:", "=") for a in call.args]  # (a flag by name: ``blocking=True``)
+    args = [a if a and a != "const" and ":" not in a else "..." for a in args]
     return f"{shown(ref[:-2])}({', '.join(shown(a) for a in args)})"
 
 
