@@ -33,6 +33,8 @@ from asyncrace.analysis.facts import (
     K,
     ModuleFacts,
     Pos,
+    dynamic_names,
+    dynamic_prefix,
     inside,
     reachable,
 )
@@ -2031,6 +2033,8 @@ class Concurrency:
             refs: list[str] = []
             if e.ref.rpartition(".")[2] == name:  # (the last of ``split_ref``)
                 refs.append(e.ref)
+            elif "." not in e.ref and name in dynamic_names(caller.module, caller.facts, e):
+                refs.append(e.ref)  # ``getattr(self, f"_tool_{k}")(...)``: by its prefix
             elif _is_spawner(e.ref):
                 for a in e.args:
                     r = a.partition("=")[2] if is_kw(a) else a
@@ -2893,8 +2897,11 @@ def _relation(caller: Fn, ref: str, index: Index) -> str:
     segs = split_ref(ref)
     head = segs[0] if segs else ""
     if len(segs) == 1:
-        # a closure of the caller (it shares the caller's object), or a module function
-        return "self" if index.nested_named(caller, head) is not None else "global"
+        # a closure of the caller (it shares the caller's object), a method of the caller's
+        # object got by name (``getattr(self, f"_tool_{k}")``), or a module function
+        if index.nested_named(caller, head) is not None or dynamic_prefix(caller.facts, head):
+            return "self"
+        return "global"
     if head == "self" and _instance_method(caller, index):
         return "self" if len(segs) == 2 else "attr"
     if head == "cls" or head.startswith("global:"):

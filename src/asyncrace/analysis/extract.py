@@ -349,6 +349,20 @@ def value_type(value: ast.expr | None) -> str:
     return callee
 
 
+def _str_prefix(node: ast.expr) -> str:
+    """The constant start of a string made at run time: ``f"_tool_{name}"`` or ``"do_" +
+    cmd``: ``"_tool_"``; "" for anything else."""
+    if isinstance(node, ast.JoinedStr) and len(node.values) >= 2:
+        first = node.values[0]
+        if isinstance(first, ast.Constant) and isinstance(first.value, str):
+            return first.value
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left = node.left
+        if isinstance(left, ast.Constant) and isinstance(left.value, str):
+            return left.value
+    return ""
+
+
 def _is_const(node: ast.expr) -> bool:
     if isinstance(node, ast.Constant):
         return True
@@ -1880,6 +1894,9 @@ class _FunctionBuilder:
             return self.ref(node)
         if _is_const(node):
             return "const"
+        prefix = _str_prefix(node)
+        if prefix:
+            return "fstr:" + prefix  # ``f"_tool_{name}"``: a name made at run time
         return self.ref(node)
 
     def _dynamic_attr(self, node: ast.Call) -> bool:

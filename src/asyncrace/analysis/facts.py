@@ -261,3 +261,37 @@ class ModuleFacts:
     # refs passed as call arguments outside function bodies: decorators, default values
     # (``Depends(get_db)``), module-level statements
     passed: tuple[str, ...] = ()
+
+
+def dynamic_prefix(f: FunctionFacts, ref: str) -> str:
+    """The name prefix of the methods a local callable may be: every binding of ``ref`` is
+    ``getattr(self, f"_tool_{name}", ...)`` (or ``"do_" + cmd``), in a method: ``"_tool_"``;
+    "" otherwise. A call of the local (``await handler(arguments)``) runs one of the methods of
+    ``self``'s class whose name starts so: a dispatch by name."""
+    if not ref.isidentifier() or f.cls is None or f.parent is not None:
+        return ""
+    prefix = ""
+    for e in f.events:
+        if e.kind == K.LOCAL and e.ref == ref:
+            if e.value is None or e.value.kind != "call" or e.value.ref != "getattr":
+                return ""
+        elif e.kind == K.CALL and e.ref == "getattr" and e.bind == Bind.LOCAL and e.name == ref:
+            if len(e.args) < 2 or e.args[0] != "self" or not e.args[1].startswith("fstr:"):
+                return ""
+            p = e.args[1][len("fstr:") :]
+            if prefix and p != prefix:
+                return ""
+            prefix = p
+    return prefix
+
+
+def dynamic_names(m: ModuleFacts, f: FunctionFacts, e: Event) -> list[str]:
+    """The methods of the module's class of ``f`` a call ``e`` of a local may run by name
+    (:func:`dynamic_prefix`); [] for any other call."""
+    if e.kind != K.CALL or "." in e.ref or not e.ref or f.cls is None:
+        return []
+    prefix = dynamic_prefix(f, e.ref)
+    c = m.classes.get(f.cls) if prefix else None
+    if c is None:
+        return []
+    return sorted(n for n in c.methods if n.startswith(prefix) and n != prefix)

@@ -15,7 +15,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from asyncrace.analysis.facts import ClassFacts, FunctionFacts, K, ModuleFacts, Value
+from asyncrace.analysis.facts import (
+    ClassFacts,
+    FunctionFacts,
+    K,
+    ModuleFacts,
+    Value,
+    dynamic_prefix,
+)
 
 _V = TypeVar("_V")
 _KT = TypeVar("_KT")
@@ -905,6 +912,17 @@ class Index:
                 return out
             v = self.eval_member(ctx, ref, recv_ref, segs[-1])
         else:
+            prefix = dynamic_prefix(ctx.fn.facts, ref) if ctx.recv in self.classes else ""
+            if prefix and ctx.recv is not None:
+                # ``handler = getattr(self, f"_tool_{name}")``, then ``await handler(...)``:
+                # any method of the receiver's class of that prefix
+                names = {
+                    n for ci in self.mro(ctx.recv) for n in ci.facts.methods if n.startswith(prefix)
+                }
+                for n in sorted(names - {prefix}):
+                    for fn, c in self.dispatch(ctx.recv, n):
+                        out.append((fn, Ctx(fn, c), FuncVal(fn.fq, c)))
+                return out
             v = self.eval(ctx, ref)
         if isinstance(v, FuncVal):
             target = self.functions.get(v.fq)

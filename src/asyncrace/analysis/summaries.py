@@ -27,6 +27,8 @@ from asyncrace.analysis.facts import (
     Pos,
     Try,
     Value,
+    dynamic_names,
+    dynamic_prefix,
     inside,
     reachable,
     walk,
@@ -216,6 +218,8 @@ class ModuleMentions:
                     spawner = last in SPAWNERS
                     if not releases and ("reset" in ref or "detach" in ref):
                         releases = True
+                    if "." not in ref and f.cls is not None:
+                        calls.update(dynamic_names(m, f, e))  # a dispatch by name
                 for a in e.args:
                     # (``is_kw`` written out, and ``split_ref(r)[-1]`` as ``rpartition``)
                     k, eq, v = a.partition("=")
@@ -396,6 +400,9 @@ class Summaries:
                         out.append(stored.fq)
                 return tuple(out)
             v = index.eval_member(ctx, ref, recv, last)
+        elif ctx.recv is not None and dynamic_prefix(ctx.fn.facts, ref):
+            # a method of ``self`` got by name (``Index.callable_targets``)
+            return tuple(fn.fq for fn, _c, _v in index.callable_targets(ctx, ref))
         else:
             v = index.eval(ctx, ref)
         if isinstance(v, FuncVal):
@@ -1440,6 +1447,9 @@ class Summaries:
                     continue
                 last = called_name(e.ref)
                 setdefault(last, []).append((fn, i))
+                if "." not in e.ref and fn.facts.cls is not None:
+                    for n in dynamic_names(m, fn.facts, e):  # ``getattr(self, f"_x_{k}")``
+                        setdefault(n, []).append((fn, i))
                 if last in SPAWNERS:
                     for a in e.args:
                         ref = a.partition("=")[2] if is_kw(a) else a
