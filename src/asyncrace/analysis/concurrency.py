@@ -1706,12 +1706,14 @@ class Concurrency:
         object, named for it (``aclose_events``, ``close_stream``, ``stop_listening``)."""
         return name in self.lifecycle or name.partition("_")[0] in TEARDOWN_VERBS
 
-    def lock_covers(self, fn: Fn, ref: str) -> bool:
+    def lock_covers(self, fn: Fn, ref: str, binding: bool = False) -> bool:
         """Is the state ``ref`` (``self.<attr>``) of ``fn``'s class read or written somewhere
         in the class (or a base) under an asyncio lock? A class that locks *that* state is
         written for concurrent callers of the code that touches it; a lock around other state
         (a socket's writes) says nothing of this one (RacerD reports a field only where some
-        access of it is synchronised)."""
+        access of it is synchronised). ``binding``: only an assignment of the attribute itself
+        counts (a check whether it is set races on its binding; a lock around calls of the
+        object it holds, ``self._writer.write(...)``, orders the uses of that object)."""
         segs = split_ref(ref)
         if len(segs) < 2 or segs[0] != "self":
             return True  # (module state: not the class's)
@@ -1719,7 +1721,7 @@ class Concurrency:
         cls_fq = self.index.method_fn(fn)
         if cls_fq is None:
             return True
-        key = (cls_fq, attr)
+        key = (cls_fq, attr + ("\x00binding" if binding else ""))
         found = self._covers.get(key)
         if found is not MISS:
             return found  # type: ignore[no-any-return]
@@ -1736,6 +1738,8 @@ class Concurrency:
                         e.ref == attr or e.ref.startswith((attr + ".", attr + "["))
                     ):
                         continue
+                    if binding and not (e.kind == K.WRITE and e.ref == attr):
+                        continue  # a use of the object it holds, not its binding
                     if not (
                         e.kind in (K.WRITE, K.SETITEM, K.DELITEM)
                         or (e.kind == K.CALL and e.ref.count(".") == 2)

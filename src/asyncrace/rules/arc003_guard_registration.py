@@ -643,7 +643,7 @@ class GuardBeforeRegistration:
         clear, and an object made per call and owned by it."""
         module_state = ref.startswith(("global:", "cls."))
         verdict = analysis.concurrent(fn, ANY if module_state else OBJECT)
-        verdict = on_state(analysis, fn, verdict, ref)
+        verdict = on_state(analysis, fn, verdict, ref, binding=kind in ("none", "truthy"))
         if verdict.answer is True and not module_state and kind in ("none", "truthy"):
             verdict = _set_before_spawn(analysis, fn, verdict, ref)
         if verdict.answer is None and module_state:

@@ -103,10 +103,11 @@ _EVIDENCE = {
 }
 
 
-def on_state(analysis: Analysis, fn: Fn, v: Verdict, ref: str) -> Verdict:
+def on_state(analysis: Analysis, fn: Fn, v: Verdict, ref: str, binding: bool = False) -> Verdict:
     """The concurrency model's answer for ``fn``, for a hazard on the state ``ref``: the
     evidence "its class locks its state" holds only where the class locks this state
-    somewhere (``Concurrency.lock_covers``); elsewhere it is weak evidence, kept with its
+    somewhere (``Concurrency.lock_covers``; ``binding``: an assignment of the attribute
+    itself, for a hazard on whether it is set); elsewhere it is weak evidence, kept with its
     steps for a ``likely`` finding (the class's callers may still be serial). State each task
     keeps for itself (a property over a ``ContextVar``) is no task's to clobber."""
     if (
@@ -118,7 +119,7 @@ def on_state(analysis: Analysis, fn: Fn, v: Verdict, ref: str) -> Verdict:
     if (
         v.answer is True
         and v.why == "lock-protected class"
-        and not analysis.concurrency.lock_covers(fn, ref)
+        and not analysis.concurrency.lock_covers(fn, ref, binding)
     ):
         return Verdict(None, v.steps, LIKELY + "its class locks other state, not this")
     return v
