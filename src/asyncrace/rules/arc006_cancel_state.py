@@ -640,7 +640,8 @@ def _hands_out_own(analysis: Analysis, cls: str) -> bool:
 def _fresh_key_entry(analysis: Analysis, fn: Fn, ci: int, op: _Op) -> bool:
     """An entry put under a key this call has just drawn at random (``ping =
     struct.pack("!I", random.getrandbits(32)); self._pings[ping] = Event()``, ``uuid4()``,
-    ``secrets.token_hex()``) in a container its class only looks up by key (never iterates,
+    ``secrets.token_hex()``) or from a counter it has just advanced (``self._seq += 1; rid =
+    f"perm_{self._seq}"``) in a container its class only looks up by key (never iterates,
     sizes or hands on whole): no other call will ever ask for that key, so an entry a
     cancellation leaves behind is one nobody sees (a leak of one entry, not a broken state)."""
     if op.kind != "item" or not op.put or not op.key.isidentifier():
@@ -648,17 +649,24 @@ def _fresh_key_entry(analysis: Analysis, fn: Fn, ci: int, op: _Op) -> bool:
     if not op.state.startswith("self.") or op.state.count(".") != 1:
         return False
     events = fn.facts.events
-    value = next(
-        (e.value for e in reversed(events[:ci]) if e.kind == K.LOCAL and e.ref == op.key),
-        None,
+    at_key = next(
+        (j for j in range(ci - 1, -1, -1) if events[j].kind == K.LOCAL and events[j].ref == op.key),
+        -1,
     )
-    if value is None or value.kind not in ("call", "attr"):
+    value = events[at_key].value if at_key >= 0 else None
+    if value is None:
         return False
     segs = [seg.rstrip("()") for seg in split_ref(value.ref)]
     if not (
-        _RANDOM_CALLS.intersection(segs)
-        or (segs and segs[0] in _RANDOM_MODULES)
-        or _RANDOM_MODULES.intersection(value.names)
+        (
+            value.kind in ("call", "attr")
+            and (
+                _RANDOM_CALLS.intersection(segs)
+                or (segs and segs[0] in _RANDOM_MODULES)
+                or _RANDOM_MODULES.intersection(value.names)
+            )
+        )
+        or _from_advanced_counter(events, at_key)
     ):
         return False  # (``uuid.uuid4().hex``, ``struct.pack("!I", random.getrandbits(32))``)
     idx = analysis.index
@@ -674,6 +682,22 @@ def _fresh_key_entry(analysis: Analysis, fn: Fn, ci: int, op: _Op) -> bool:
             elif e.kind == K.CALL and op.state in e.args:
                 return False  # handed on whole: ``len(self._pings)``, ``list(...)``
     return True
+
+
+def _from_advanced_counter(events: list[Event], at: int) -> bool:
+    """Is the local assigned at event ``at`` made of a counter on ``self`` that the function
+    advanced before (``self._seq += 1``, then ``rid = self._seq`` or ``f"perm_{self._seq}"``):
+    a number no earlier call had?"""
+    reads: set[str] = set()
+    j = at - 1
+    while j >= 0 and events[j].kind == K.READ:  # (the reads of the assigned expression)
+        reads.add(events[j].ref)
+        j -= 1
+    value = events[at].value
+    if value is not None and value.kind == "attr":
+        reads.add(value.ref)
+    counters = {r for r in reads if r.startswith("self.") and r.count(".") == 1}
+    return any(e.kind == K.WRITE and e.ref in counters and e.name == "+=" for e in events[:at])
 
 
 def _lock_left_unlocked(analysis: Analysis, fn: Fn, op: _Op) -> bool:
