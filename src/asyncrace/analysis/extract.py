@@ -787,6 +787,7 @@ class _FunctionBuilder:
         self.repeat_depth = 0  # loop bodies and comprehensions being compiled
         self.comp_depth = 0  # comprehensions being compiled
         self.looped: list[int] = []  # events marked repeated by a loop body alone
+        self.by_name = False  # a ``getattr(self, f"_x_{k}")``: methods got by name (``dispatch``)
         self.except_depth = 0  # except bodies being compiled
         self.pos = pos
         self._refs: dict[int, str] = {}  # ref() by node (the tree outlives the builder)
@@ -918,6 +919,7 @@ class _FunctionBuilder:
             returns_refs=tuple(self.returns),
             returns_annotation=("" if isinstance(node, ast.Lambda) else type_ref(node.returns)),
             tries=self.tries,
+            dispatch=_dispatch_locals(self.events) if self.by_name and self.cls else (),
         )
 
     def _collect_locals(self) -> None:
@@ -1966,6 +1968,8 @@ class _FunctionBuilder:
         for a in [*node.args, *(k.value for k in node.keywords)]:
             if isinstance(a, _DISPLAYS):
                 _packed_names(a, packed)
+        if len(args) >= 2 and args[1].startswith("fstr:") and args[0] == "self":
+            self.by_name = True
         self.emit(
             K.CALL,
             pos,
@@ -2035,6 +2039,26 @@ def _released_by_finally(body: list[ast.stmt], start: int, acquire: ast.Call) ->
         if isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             return None
     return None
+
+
+def _dispatch_locals(events: list[Event]) -> tuple[tuple[str, str], ...]:
+    """The locals every binding of which is ``getattr(self, f"<prefix>{...}")`` (or ``"<prefix>"
+    + name``), with their prefixes: a call of one runs a method of ``self`` got by name."""
+    found: dict[str, str] = {}
+    other: set[str] = set()
+    for e in events:
+        if e.kind == K.CALL and e.ref == "getattr" and e.bind == Bind.LOCAL and e.name:
+            ok = len(e.args) >= 2 and e.args[0] == "self" and e.args[1].startswith("fstr:")
+            prefix = e.args[1][len("fstr:") :] if ok else ""
+            if not prefix or found.get(e.name, prefix) != prefix:
+                other.add(e.name)
+            else:
+                found[e.name] = prefix
+        elif e.kind == K.LOCAL and (
+            e.value is None or e.value.kind != "call" or e.value.ref != "getattr"
+        ):
+            other.add(e.ref)
+    return tuple(sorted((k, v) for k, v in found.items() if k not in other))
 
 
 def _once_per_call(events: list[Event], looped: list[int]) -> None:

@@ -230,6 +230,9 @@ class FunctionFacts:
     # a returned local replaced by the call first assigned to it (``"threading.Lock()"``)
     earlier_returns: tuple[tuple[str, ...], ...] = ()
     tries: list[Try] = field(default_factory=list)  # in the order their ``try`` starts
+    # in a method: the locals bound only to ``getattr(self, f"<prefix>{...}")``, with their
+    # prefixes (a call of one runs a method of ``self`` got by name: ``dynamic_prefix``)
+    dispatch: tuple[tuple[str, str], ...] = ()
 
 
 @compact_pickle
@@ -268,21 +271,10 @@ def dynamic_prefix(f: FunctionFacts, ref: str) -> str:
     ``getattr(self, f"_tool_{name}", ...)`` (or ``"do_" + cmd``), in a method: ``"_tool_"``;
     "" otherwise. A call of the local (``await handler(arguments)``) runs one of the methods of
     ``self``'s class whose name starts so: a dispatch by name."""
-    if not ref.isidentifier() or f.cls is None or f.parent is not None:
-        return ""
-    prefix = ""
-    for e in f.events:
-        if e.kind == K.LOCAL and e.ref == ref:
-            if e.value is None or e.value.kind != "call" or e.value.ref != "getattr":
-                return ""
-        elif e.kind == K.CALL and e.ref == "getattr" and e.bind == Bind.LOCAL and e.name == ref:
-            if len(e.args) < 2 or e.args[0] != "self" or not e.args[1].startswith("fstr:"):
-                return ""
-            p = e.args[1][len("fstr:") :]
-            if prefix and p != prefix:
-                return ""
-            prefix = p
-    return prefix
+    for local, prefix in f.dispatch:
+        if local == ref:
+            return prefix if f.parent is None else ""
+    return ""
 
 
 def dynamic_names(m: ModuleFacts, f: FunctionFacts, e: Event) -> list[str]:
