@@ -1892,19 +1892,18 @@ def decided_by_flags(f: FunctionFacts, target: int, flags: Mapping[str, bool]) -
     The branches the flags decide are followed one way only."""
     if not flags:
         return False
-    seen: set[int] = set()
-    todo = [0]
-    while todo:
-        i = todo.pop()
-        if i in seen:
-            continue
-        seen.add(i)
+    outcomes: dict[int, bool | None] = {}
+
+    def step(i: int, _s: None) -> list[tuple[int, None]]:
         ev = f.events[i]
         outcome = _decided(ev, flags) if ev.kind == K.BRANCH and len(ev.succ) == 2 else None
+        outcomes[i] = outcome
         if i == target:
-            return outcome is not None
-        todo.extend(ev.succ if outcome is None else [ev.succ[0 if outcome else 1]])
-    return True
+            return []
+        return [(n, None) for n in (ev.succ if outcome is None else [ev.succ[0 if outcome else 1]])]
+
+    reached = walk(f, None, step)
+    return (target, None) not in reached or outcomes[target] is not None
 
 
 def before_await(f: FunctionFacts, start: int) -> Iterator[tuple[int, Event]]:
