@@ -493,16 +493,22 @@ def _clears(e: Event) -> bool:
     return e.kind == K.WRITE and v is not None and v.kind == "const" and v.ref == "falsy"
 
 
-def _writing_calls(analysis: Analysis, fn: Fn, ref: str) -> frozenset[int]:
+def _writing_calls(
+    analysis: Analysis, fn: Fn, ref: str, clear_only: bool = False
+) -> frozenset[int]:
     """The calls of ``fn`` on its own object whose callee writes ``ref`` (``self.X``), itself
-    or in a method of the same object it calls (two calls deep)."""
+    or in a method of the same object it calls (two calls deep); ``clear_only``: whose callee
+    sets it to nothing (``self._sb = None``)."""
     if not ref.startswith("self."):
         return frozenset()
     ctx = analysis.ctx(fn)
 
     def writes(c: Ctx, depth: int) -> bool:
         for ev in c.fn.facts.events:
-            if (ev.kind == K.WRITE and ev.ref == ref) or registration_of(ev) == ref:
+            if clear_only:
+                if ev.ref == ref and _clears(ev):
+                    return True
+            elif (ev.kind == K.WRITE and ev.ref == ref) or registration_of(ev) == ref:
                 return True
             if (
                 ev.kind == K.CALL
@@ -567,6 +573,58 @@ def _owned_by_caller(analysis: Analysis, fn: Fn) -> bool:
         return False
     cls_fq = analysis.index.method_fn(fn)
     return cls_fq is not None and analysis.per_call_class(cls_fq)
+
+
+def _heals(
+    analysis: Analysis,
+    fn: Fn,
+    ref: str,
+    b: int,
+    reg: int,
+    is_await: Callable[[int, Event], bool],
+) -> bool:
+    """Does the side of the check at ``b`` that found ``ref`` set either turn back (a
+    ``return``/``raise`` of that side alone, before it suspends) or tear the found value down
+    (``self._sb = None``, itself or in a method of the object it calls) before it goes on to
+    the registration at ``reg``? A found entry checked for health, returned when alive and
+    replaced when dead (superbrowser's ``get_browser``, set 108): the check still turns a
+    second task back only once the first has stored its value. Not a found value that is
+    kept and used again on the way (a TTL cache refilled, a value found falsy)."""
+    f = fn.facts
+    if not ref.startswith("self.") or ref.count(".") != 1:
+        return False
+    guard = f.events[b]
+    atoms = [a for a in _guard_atoms(guard) if a[0] == ref]
+    if not atoms or atoms[0][2] not in ("none", "truthy"):
+        return False
+    absent = atoms[0][1]
+    present, other = guard.succ[1 - absent], guard.succ[absent]
+    both = reachable(f, [other], avoid={b}) | {other}
+    turns = False
+    seen = {b, reg}
+    todo = [present]
+    while todo:
+        j = todo.pop()
+        if j in seen:
+            continue
+        seen.add(j)
+        ev = f.events[j]
+        if ev.kind in (K.RETURN, K.RAISE) and not ev.in_except and j not in both:
+            turns = True
+            break
+        if not is_await(j, ev):
+            todo.extend(ev.succ)
+    if not turns:
+        return False
+    clearing = {j for j, e in enumerate(f.events) if e.ref == ref and _clears(e)}
+    clearing |= _writing_calls(analysis, fn, ref, clear_only=True)
+    return not _reaches_avoiding(f, present, reg, {b, *clearing})
+
+
+def _reaches_avoiding(f: FunctionFacts, start: int, target: int, avoid: set[int]) -> bool:
+    if start in avoid:
+        return False
+    return start == target or target in reachable(f, [start], avoid=avoid)
 
 
 def _reaches(f: FunctionFacts, start: int, target: int, avoid: int) -> bool:
@@ -765,8 +823,10 @@ class GuardBeforeRegistration:
             )
 
         for i, aw in search(f, [absent_start], stop=stop, hit=hit, is_await=is_await):
-            if _reaches(f, present_start, i, avoid=b) and (
-                aw < 0 or _reaches(f, present_start, aw, avoid=b)
+            if (
+                _reaches(f, present_start, i, avoid=b)
+                and (aw < 0 or _reaches(f, present_start, aw, avoid=b))
+                and not _heals(analysis, fn, ref, b, i, is_await)
             ):
                 # registration and await are reached whatever the check said: it guards neither
                 continue
