@@ -575,6 +575,146 @@ def _owned_by_caller(analysis: Analysis, fn: Fn) -> bool:
     return cls_fq is not None and analysis.per_call_class(cls_fq)
 
 
+def _claimed_by_a_flag_refused_on_entry(
+    analysis: Analysis, fn: Fn, b: int, absent: int, ref: str
+) -> bool:
+    """Past the check, before anything suspends, the function sets a flag of its object
+    (``self._accepting = False``), and every call of it in the project comes right after a
+    call that refuses on that flag (``await self._validate_common(frame)``, which raises when
+    ``not self._accepting``), with nothing suspending between that refusal and the check:
+    the flag is the sentinel, set and tested in one step for every task on the way in
+    (agently's binding bridge, set 109: a second completion is refused as "already
+    settled")."""
+    f = fn.facts
+    ctx = analysis.ctx(fn)
+
+    def suspends(c: Ctx, j: int, ev: Event) -> bool:
+        return ev.kind == K.AWAIT and analysis.suspending(c, j)
+
+    if not _quiet_path(f, 0, b, lambda j, ev: suspends(ctx, j, ev)):
+        return False
+    flags: dict[str, bool] = {}  # flag -> the value written is falsy
+    start = f.events[b].succ[absent]
+    for _j, ev in _before_suspension(f, start, lambda j, e: suspends(ctx, j, e)):
+        v = ev.value
+        if (
+            ev.kind == K.WRITE
+            and ev.ref != ref
+            and ev.ref.startswith("self.")
+            and ev.ref.count(".") == 1
+            and v is not None
+            and v.kind == "const"
+        ):
+            flags[ev.ref] = v.ref == "falsy"
+    if not flags:
+        return False
+    callers = analysis.calls_of(fn)
+    if not callers:
+        return False
+    for caller, i, known in callers:
+        if not known or caller.facts.cls is None:
+            return False
+        cctx = analysis.ctx(caller)
+        if not any(
+            _refused_before(analysis, cctx, i, flag, falsy, suspends)
+            for flag, falsy in flags.items()
+        ):
+            return False
+    return True
+
+
+def _refused_before(
+    analysis: Analysis,
+    ctx: Ctx,
+    call: int,
+    flag: str,
+    falsy: bool,
+    suspends: Callable[[Ctx, int, Event], bool],
+) -> bool:
+    """Does the caller, on every path to its call at event ``call``, first call a method of
+    its own object that refuses (raises or returns) when ``flag`` has the value written
+    (falsy or not), with nothing suspending from that refusal to the call?"""
+    f = ctx.fn.facts
+    for j, ev in enumerate(f.events[:call]):
+        if ev.kind != K.CALL or not analysis.same_object_call(ctx, ev):
+            continue
+        if _reaches_avoiding(f, 0, call, {j}):
+            continue  # a path to the call that does not pass the refusing call
+        own = j + 1 if j + 1 < len(f.events) and f.events[j + 1].kind == K.AWAIT else j
+
+        def between(k: int, e: Event, own: int = own) -> bool:
+            return k != own and suspends(ctx, k, e)
+
+        if not _quiet_path(f, own, call, between):
+            continue
+        for _t, tctx in analysis.targets(ctx, ev):
+            if _refuses(tctx, flag, falsy, suspends):
+                return True
+    return False
+
+
+def _refuses(ctx: Ctx, flag: str, falsy: bool, suspends: Callable[[Ctx, int, Event], bool]) -> bool:
+    """Does the method test ``flag`` and, when it has that value, raise or return before it
+    suspends, and otherwise finish without suspending (its test and its return are one step
+    for the loop)?"""
+    f = ctx.fn.facts
+    for ev in f.events:
+        if ev.kind != K.BRANCH or len(ev.succ) != 2:
+            continue
+        for atom, absent, kind in _guard_atoms(ev):
+            if atom != flag or kind not in ("truthy", "none"):
+                continue
+            refused = ev.succ[absent if falsy else 1 - absent]
+            passed = ev.succ[1 - absent if falsy else absent]
+            turns = any(
+                e.kind in (K.RAISE, K.RETURN)
+                for _j, e in _before_suspension(f, refused, lambda j, e: suspends(ctx, j, e))
+            )
+            if turns and _quiet_path(f, passed, 1, lambda j, e: suspends(ctx, j, e)):
+                return True
+    return False
+
+
+def _before_suspension(
+    f: FunctionFacts, start: int, suspends: Callable[[int, Event], bool]
+) -> Iterator[tuple[int, Event]]:
+    """The events reached from ``start`` before anything suspends (an await that cannot
+    suspend, a free lock's entry, is passed)."""
+    seen: set[int] = set()
+    todo = [start]
+    while todo:
+        j = todo.pop()
+        if j in seen:
+            continue
+        seen.add(j)
+        ev = f.events[j]
+        if suspends(j, ev):
+            continue
+        yield j, ev
+        todo.extend(ev.succ)
+
+
+def _quiet_path(
+    f: FunctionFacts, start: int, target: int, suspends: Callable[[int, Event], bool]
+) -> bool:
+    """Does nothing suspend on any path from ``start`` to ``target`` (``target`` itself not
+    counted)?"""
+    preds: dict[int, list[int]] = {}
+    for j, ev in enumerate(f.events):
+        for n in ev.succ:
+            preds.setdefault(n, []).append(j)
+    to_target: set[int] = set()
+    todo = [target]
+    while todo:
+        j = todo.pop()
+        if j in to_target:
+            continue
+        to_target.add(j)
+        todo.extend(preds.get(j, ()))
+    on_way = (reachable(f, [start]) | {start}) & to_target
+    return not any(j != target and suspends(j, f.events[j]) for j in on_way)
+
+
 def _heals(
     analysis: Analysis,
     fn: Fn,
@@ -667,6 +807,8 @@ class GuardBeforeRegistration:
                     # tasks run it at once (a search of the project), only for a shape
                     hazard = self._check_guard(analysis, ctx, fn, b, ref, absent, kind)
                     if hazard is None:
+                        continue
+                    if _claimed_by_a_flag_refused_on_entry(analysis, fn, b, absent, ref):
                         continue
                     evidence = self._evidence(analysis, fn, f, ref, kind)
                     evidence = _flag_skips_check(analysis, fn, b, evidence)
