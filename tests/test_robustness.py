@@ -921,3 +921,29 @@ def test_a_callee_that_is_no_name_handed_a_handler() -> None:
     )
     result = check([], Settings(), stdin=StdinInput("app.py", text))
     assert [d.code for d in result.diagnostics if d.code == "ARC902"] == []
+
+
+def test_registrations_do_not_multiply_along_a_chain_of_calls() -> None:
+    """Methods that call each other several times each (a view's refresh, retry and render
+    helpers) multiply the paths to a registration at every call: kept as paths they grew
+    exponentially, and the run on pycascadeui (set 112) took 24 minutes and 12 GB before it
+    was stopped. A registration three calls away or more is kept once per kind."""
+    from asyncrace.analysis.extract import extract
+    from asyncrace.analysis.facade import Analysis
+    from asyncrace.analysis.index import Ctx, Index
+
+    depth = 12
+    lines = ["class View:"]
+    for k in range(depth):
+        lines.append(f"    async def m{k}(self):")
+        lines.append(f"        self.a{k} = make()")
+        if k + 1 < depth:
+            lines += [f"        await self.m{k + 1}()"] * 3
+    facts = extract("\n".join(lines) + "\n", "view.py", "view")
+    index = Index([facts])
+    analysis = Analysis(index, Settings())
+    fn = index.functions["view.View.m0"]
+    regs = analysis.registrations(Ctx(fn, "view.View"))
+    # a path per registration would be 1 + 3 + 9 + ... (3**6 at the depth bound)
+    assert len(regs) < 4 * depth
+    assert {r.attr for r in regs} == {f"self.a{k}" for k in range(7)}

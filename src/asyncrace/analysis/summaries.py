@@ -54,6 +54,9 @@ from asyncrace.analysis.locks import LockInfo, LockModel
 from asyncrace.settings import Settings
 
 MAX_DEPTH = 6
+# a registration this many steps from the function or more is kept once per kind
+# (:meth:`Summaries.registrations`): rules show the paths of nearer ones only
+SHOWN_REG_STEPS = 2
 
 # container methods that put a key/value in
 REGISTER_METHODS: frozenset[str] = frozenset(
@@ -868,6 +871,7 @@ class Summaries:
             return found  # type: ignore[no-any-return]
         self._regs.start(key, [])
         out: list[Registration] = []
+        deep: set[tuple[str, bool, bool, frozenset[str], bool]] = set()
         fn = ctx.fn
         awaited, guards, found_in = self._registration_shape(fn.facts)
         for i, ev in enumerate(fn.facts.events):
@@ -894,15 +898,20 @@ class Summaries:
                 for r in regs:
                     if not r.is_write and r.attr in found_in[i]:
                         continue  # called only where the entry exists: it updates it
+                    late = r.late or awaited[i]
+                    joint = r.guarded | guarded if guarded else r.guarded
+                    bulk = r.bulk or ev.repeated
+                    if len(r.steps) >= SHOWN_REG_STEPS:
+                        # a registration three calls away or more: kept once per kind (the
+                        # paths to it multiply with every call on the way, exponentially in
+                        # a class whose methods call each other; its askers want only
+                        # whether one is there, pycascadeui's views, set 112)
+                        kind = (r.attr, r.is_write, late, joint, bulk)
+                        if kind in deep:
+                            continue
+                        deep.add(kind)
                     out.append(
-                        Registration(
-                            r.attr,
-                            (call, *r.steps),
-                            r.late or awaited[i],
-                            r.is_write,
-                            r.guarded | guarded if guarded else r.guarded,
-                            r.bulk or ev.repeated,
-                        )
+                        Registration(r.attr, (call, *r.steps), late, r.is_write, joint, bulk)
                     )
         return self._regs.finish(key, out)
 

@@ -914,7 +914,11 @@ class GuardBeforeRegistration:
                     if _claims_first(tfn.facts):
                         continue  # the callee claims the work itself before it suspends
                     blind = _cannot_get_key(f, ev, tfn, key, direct, sources)
-                    cregs = analysis.registrations(Ctx(tfn, tctx.recv))
+                    cregs = [  # (a partner claimed with it is as near: ``_claimed_with``)
+                        c
+                        for c in analysis.registrations(Ctx(tfn, tctx.recv))
+                        if len(c.steps) <= MAX_CALLEE_STEPS
+                    ]
                     for creg in cregs:
                         if (
                             creg.attr == ref
@@ -922,7 +926,6 @@ class GuardBeforeRegistration:
                             and creg.is_write == (kind != "in")
                             and ref not in creg.guarded
                             and not _claimed_with(creg, cregs)
-                            and len(creg.steps) <= MAX_CALLEE_STEPS
                         ):
                             spawned = ev.bind.name == "ARG" and tfn.facts.is_async
                             label = "spawns" if spawned else "calls"
