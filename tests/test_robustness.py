@@ -947,3 +947,26 @@ def test_registrations_do_not_multiply_along_a_chain_of_calls() -> None:
     # a path per registration would be 1 + 3 + 9 + ... (3**6 at the depth bound)
     assert len(regs) < 4 * depth
     assert {r.attr for r in regs} == {f"self.a{k}" for k in range(7)}
+
+
+def test_thread_hand_offs_do_not_multiply_along_a_chain_of_calls() -> None:
+    """The same for the hand-offs an awaited call makes to a thread: one path for each."""
+    from asyncrace.analysis.extract import extract
+    from asyncrace.analysis.facade import Analysis
+    from asyncrace.analysis.index import Ctx, Index
+
+    depth = 12
+    lines = ["import asyncio", "class View:", "    def work(self):", "        pass"]
+    for k in range(depth):
+        lines.append(f"    async def m{k}(self):")
+        if k + 1 < depth:
+            lines += [f"        await self.m{k + 1}()"] * 3
+        else:
+            lines.append("        await asyncio.to_thread(self.work)")
+    facts = extract("\n".join(lines) + "\n", "view.py", "view")
+    index = Index([facts])
+    analysis = Analysis(index, Settings())
+    fn = index.functions["view.View.m5"]
+    offs = analysis.handoffs(Ctx(fn, "view.View"))
+    assert len(offs) == 1
+    assert offs[0].target.facts.name == "work"

@@ -628,6 +628,9 @@ class Summaries:
             return found  # type: ignore[no-any-return]
         self._hand.start(key, [])
         out: list[HandOff] = []
+        # one path per hand-off (the first): the paths multiply at every call, and what the
+        # hand-off runs is the same along each (``Summaries.registrations``)
+        seen: set[tuple[Step, str, str, str | None, tuple[tuple[str, Val], ...]]] = set()
         fn = ctx.fn
         for ev in fn.facts.events:
             if ev.kind != K.CALL:
@@ -642,6 +645,11 @@ class Summaries:
                 if not tfn.facts.is_async:
                     continue
                 for h in self.handoffs(tctx, depth + 1):
+                    tc = h.target_ctx
+                    one = (h.event_step, h.target.fq, tc.fn.fq, tc.recv, tc.bindings)
+                    if one in seen:
+                        continue
+                    seen.add(one)
                     call = fn_step(fn, at(ev), f"awaits `{short(tfn)}`")
                     out.append(HandOff(h.event_step, h.target, h.target_ctx, (call, *h.via)))
         return self._hand.finish(key, out)
