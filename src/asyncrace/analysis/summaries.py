@@ -1923,9 +1923,13 @@ def decided_by_flags(f: FunctionFacts, target: int, flags: Mapping[str, bool]) -
     return (target, None) not in reached or outcomes[target] is not None
 
 
-def before_await(f: FunctionFacts, start: int) -> Iterator[tuple[int, Event]]:
+def before_await(
+    f: FunctionFacts, start: int, ends: Callable[[int, Event], bool] | None = None
+) -> Iterator[tuple[int, Event]]:
     """Events reachable from ``start`` without passing an await (an await itself ends the
-    path and is not yielded): what runs before any other task can."""
+    path and is not yielded): what runs before any other task can. ``ends``: which events end
+    a path instead (an await that can suspend: one that cannot, a free lock's entry, is
+    passed)."""
     seen: set[int] = set()
     todo = [start]
     while todo:
@@ -1934,7 +1938,7 @@ def before_await(f: FunctionFacts, start: int) -> Iterator[tuple[int, Event]]:
             continue
         seen.add(i)
         ev = f.events[i]
-        if ev.kind == K.AWAIT:
+        if ev.kind == K.AWAIT if ends is None else ends(i, ev):
             continue
         yield i, ev
         todo.extend(ev.succ)

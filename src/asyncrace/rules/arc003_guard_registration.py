@@ -595,7 +595,7 @@ def _claimed_by_a_flag_refused_on_entry(
         return False
     flags: dict[str, bool] = {}  # flag -> the value written is falsy
     start = f.events[b].succ[absent]
-    for _j, ev in _before_suspension(f, start, lambda j, e: suspends(ctx, j, e)):
+    for _j, ev in before_await(f, start, lambda j, e: suspends(ctx, j, e)):
         v = ev.value
         if (
             ev.kind == K.WRITE
@@ -668,30 +668,11 @@ def _refuses(ctx: Ctx, flag: str, falsy: bool, suspends: Callable[[Ctx, int, Eve
             passed = ev.succ[1 - absent if falsy else absent]
             turns = any(
                 e.kind in (K.RAISE, K.RETURN)
-                for _j, e in _before_suspension(f, refused, lambda j, e: suspends(ctx, j, e))
+                for _j, e in before_await(f, refused, lambda j, e: suspends(ctx, j, e))
             )
             if turns and _quiet_path(f, passed, 1, lambda j, e: suspends(ctx, j, e)):
                 return True
     return False
-
-
-def _before_suspension(
-    f: FunctionFacts, start: int, suspends: Callable[[int, Event], bool]
-) -> Iterator[tuple[int, Event]]:
-    """The events reached from ``start`` before anything suspends (an await that cannot
-    suspend, a free lock's entry, is passed)."""
-    seen: set[int] = set()
-    todo = [start]
-    while todo:
-        j = todo.pop()
-        if j in seen:
-            continue
-        seen.add(j)
-        ev = f.events[j]
-        if suspends(j, ev):
-            continue
-        yield j, ev
-        todo.extend(ev.succ)
 
 
 def _quiet_path(
@@ -740,21 +721,10 @@ def _heals(
     absent = atoms[0][1]
     present, other = guard.succ[1 - absent], guard.succ[absent]
     both = reachable(f, [other], avoid={b}) | {other}
-    turns = False
-    seen = {b, reg}
-    todo = [present]
-    while todo:
-        j = todo.pop()
-        if j in seen:
-            continue
-        seen.add(j)
-        ev = f.events[j]
-        if ev.kind in (K.RETURN, K.RAISE) and not ev.in_except and j not in both:
-            turns = True
-            break
-        if not is_await(j, ev):
-            todo.extend(ev.succ)
-    if not turns:
+    if not any(
+        ev.kind in (K.RETURN, K.RAISE) and not ev.in_except and j not in both
+        for j, ev in before_await(f, present, lambda j, e: j in (b, reg) or is_await(j, e))
+    ):
         return False
     clearing = {j for j, e in enumerate(f.events) if e.ref == ref and _clears(e)}
     clearing |= _writing_calls(analysis, fn, ref, clear_only=True)
