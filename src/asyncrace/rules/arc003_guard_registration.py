@@ -679,21 +679,9 @@ def _quiet_path(
     f: FunctionFacts, start: int, target: int, suspends: Callable[[int, Event], bool]
 ) -> bool:
     """Does nothing suspend on any path from ``start`` to ``target`` (``target`` itself not
-    counted)?"""
-    preds: dict[int, list[int]] = {}
-    for j, ev in enumerate(f.events):
-        for n in ev.succ:
-            preds.setdefault(n, []).append(j)
-    to_target: set[int] = set()
-    todo = [target]
-    while todo:
-        j = todo.pop()
-        if j in to_target:
-            continue
-        to_target.add(j)
-        todo.extend(preds.get(j, ()))
-    on_way = (reachable(f, [start]) | {start}) & to_target
-    return not any(j != target and suspends(j, f.events[j]) for j in on_way)
+    counted): no suspending event reached from ``start`` leads on to ``target``?"""
+    waits = [j for j in reachable(f, [start]) | {start} if j != target and suspends(j, f.events[j])]
+    return target not in reachable(f, waits)
 
 
 def _heals(
