@@ -1276,8 +1276,9 @@ def _read_that_stores(f: FunctionFacts, b: int, i: int) -> bool:
 
 
 def _from(v: Value, fetched: set[str]) -> bool:
-    """Is the value the fetched result, or made from it (``resp.json()``, ``data["url"]``)?"""
-    if v.kind in ("const", "iter"):
+    """Is the value the fetched result, or made from it (``resp.json()``, ``data["url"]``)? A
+    loop variable is an element of what it iterates (``for m in await list_models():``)."""
+    if v.kind == "const":
         return False
     return (
         v.ref in fetched
