@@ -1163,9 +1163,10 @@ def _memo_of_a_read(
                 and bool(fetched)
                 and _from(ev.value, fetched)
             )
-            if fetched_value and not flag and ev.kind == w.kind and ev.ref == w.ref:
+            if not flag and ev.kind == w.kind and ev.ref == w.ref:
                 continue  # the same memo stored by another branch (``if isinstance(sha,
-                # str): self._sha = sha.encode() else: self._sha = sha``)
+                # str): self._sha = sha.encode() else: self._sha = sha``; ``if override :=
+                # os.environ.get(...): _max = int(override) else: _max = int(await ...)``)
             if not (flag and fetched_value):
                 return False
             memos.add(ev.ref)
@@ -1186,7 +1187,7 @@ def _memo_of_a_read(
             for g in module_functions.values()
             for e in g.events
         )
-    if not (fetched and _from(w.value, fetched)):
+    if not (fetched and (_from(w.value, fetched) or _stores_the_await(f, i))):
         return False
     # a memo is there to be read back (``return self._cache[k]``); a check that only turns a
     # second caller away (``if user in self._active: raise``) claims the key, whatever it stores.
@@ -1215,6 +1216,21 @@ def _memo_of_a_read(
             )
         )  # (the container read to store into it)
         for j, e in enumerate(events[b + 1 :], b + 1)
+    )
+
+
+def _stores_the_await(f: FunctionFacts, i: int) -> bool:
+    """Is the value written at ``i`` made of the await right before it, in the same statement
+    (``self._info = (await self.client.request("INFO"))["info"]``: the await comes last before
+    the write and starts on the target's line or after it, inside the assigned expression)?"""
+    w = f.events[i]
+    prev = f.events[i - 1] if i > 0 else None
+    return (
+        prev is not None
+        and prev.kind == K.AWAIT
+        and prev.pos[0] >= w.pos[0]
+        and w.value is not None
+        and w.value.kind == "other"
     )
 
 
