@@ -1087,9 +1087,6 @@ def _reads_only(ev: Event, held_ok: bool = False) -> bool:
     while len(words) > 1 and words[0] in ("async", "aio", "do"):
         words = words[1:]
     verb = words[0]
-    if verb == "build" and len(words) > 1:
-        return True  # what is built is named and holds nothing (``build_sitemap_xml``; a
-        # ``build_client`` or ``build_pool`` names something held, above): data made twice
     return verb not in MAKING_VERBS and not (verb[:1] == "a" and verb[1:] in MAKING_VERBS)
 
 
