@@ -274,11 +274,11 @@ def test_show_suppressed_sarif_and_github(project: Path, fake: FakeEngine) -> No
 def test_select_ignore_extend_select_passed_to_engine(project: Path, fake: FakeEngine) -> None:
     run("check", "--select", "ARC001,ARC003", "--select", "ARC005", "--ignore", "ARC003")
     enabled = fake.calls[-1]["settings"].enabled
-    assert enabled - {"ARC900", "ARC901", "ARC902"} == {"ARC001", "ARC005"}
+    assert enabled - {"ARC900", "ARC901", "ARC902", "ARC903"} == {"ARC001", "ARC005"}
     run("check", "--extend-select", "ARC100")
     assert "ARC100" in fake.calls[-1]["settings"].enabled
     run("check", "--select", "arc0", "--ignore", "ARC00")
-    assert fake.calls[-1]["settings"].enabled == {"ARC900", "ARC901", "ARC902"}
+    assert fake.calls[-1]["settings"].enabled == {"ARC900", "ARC901", "ARC902", "ARC903"}
 
 
 @pytest.mark.parametrize("option", ["--select", "--ignore", "--extend-select"])
@@ -319,7 +319,9 @@ def test_explicit_config(project: Path, fake: FakeEngine) -> None:
     (project / "other.toml").write_text("select = ['ARC005']\n")
     r = run("check", "--config", "other.toml")
     assert r.exit_code == 0
-    assert fake.calls[-1]["settings"].enabled - {"ARC900", "ARC901", "ARC902"} == {"ARC005"}
+    assert fake.calls[-1]["settings"].enabled - {"ARC900", "ARC901", "ARC902", "ARC903"} == {
+        "ARC005"
+    }
     r = run("check", "--config", "missing.toml")
     assert r.exit_code == 2 and "missing.toml: configuration file does not exist" in r.stderr
 
@@ -523,7 +525,7 @@ def test_rule_all() -> None:
     assert by_code["ARC001"][1:3] == ["state-clobbered-across-await", "yes"]
     assert by_code["ARC100"][1:3] == ["unused-noqa", "no"]
     assert by_code["ARC900"][2] == "always"
-    assert len(by_code) == 10
+    assert len(by_code) == 11
 
 
 # ------------------------------------------------------------------- end to end (real engine)

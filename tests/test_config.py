@@ -118,6 +118,7 @@ def test_every_key(tmp_path: Path) -> None:
             "ARC900",
             "ARC901",
             "ARC902",
+            "ARC903",
         }
     )
     assert s.respect_gitignore is False
@@ -183,11 +184,11 @@ def test_cli_select_replaces_ignore_and_extend_add(tmp_path: Path) -> None:
         "select = ['ARC001', 'ARC003']\nignore = ['ARC003']\nextend-select = ['ARC005']\n",
     )
     s = load_settings([tmp_path])
-    assert s.enabled - {"ARC900", "ARC901", "ARC902"} == {"ARC001", "ARC005"}
+    assert s.enabled - {"ARC900", "ARC901", "ARC902", "ARC903"} == {"ARC001", "ARC005"}
     cli = CliOverrides(select=["ARC00"], ignore=["ARC002"], extend_select=["ARC100"])
     s = load_settings([tmp_path], cli=cli)
     # select replaced by ARC00*, config ignore (ARC003) and CLI ignore (ARC002) both apply
-    assert s.enabled - {"ARC900", "ARC901", "ARC902"} == {
+    assert s.enabled - {"ARC900", "ARC901", "ARC902", "ARC903"} == {
         "ARC001",
         "ARC004",
         "ARC005",

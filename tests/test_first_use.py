@@ -501,10 +501,11 @@ def test_rule_in_json() -> None:
     assert doc["explanation"].startswith("## What it does\n")
     assert doc["explanation"].strip() in page
     everything = json.loads(run("rule", "--all", "--output-format", "json").stdout)
-    assert [(r["code"], r["default"], r["meta"]) for r in everything][-4:] == [
+    assert [(r["code"], r["default"], r["meta"]) for r in everything][-5:] == [
         ("ARC100", False, False),
         ("ARC900", True, True),
         ("ARC901", True, True),
         ("ARC902", True, True),
+        ("ARC903", True, True),
     ]
     assert run("rule", "ARC042", "--output-format", "json").exit_code == 2

@@ -970,3 +970,68 @@ def test_thread_hand_offs_do_not_multiply_along_a_chain_of_calls() -> None:
     offs = analysis.handoffs(Ctx(fn, "view.View"))
     assert len(offs) == 1
     assert offs[0].target.facts.name == "work"
+
+
+def test_a_rule_that_runs_away_stops_at_its_time_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A check whose summaries would never end (as one did on a real project, until it was
+    fixed) stops at the time limit with an ARC903 on its file; the summary it left unfinished
+    keeps its guard answer, so the next files ask it and go on at once, and every other rule
+    still reports everywhere."""
+    from asyncrace.analysis.facade import Analysis
+    from asyncrace.analysis.facts import ModuleFacts
+    from asyncrace.analysis.index import MISS, Memo
+    from asyncrace.rules import all_rules
+    from asyncrace.run import link
+
+    class Runaway:
+        code = "ARC003"
+
+        def __init__(self) -> None:
+            self.summary: Memo[str, str] | None = None
+            self.parts: Memo[int, int] | None = None
+            self.took: list[float] = []
+
+        def check(self, analysis: Analysis, module: ModuleFacts) -> list[Any]:
+            if self.summary is None or self.parts is None:
+                self.summary = Memo(analysis.tracker)
+                self.parts = Memo(analysis.tracker)
+            began = time.monotonic()
+            try:
+                if self.summary.get("shared") is MISS:
+                    self.summary.start("shared", "what it knew")
+                    n = 0
+                    while True:  # each part a new summary, without end
+                        self.parts.start(n, 0)
+                        self.parts.finish(n, n)
+                        n += 1
+                        if time.monotonic() - began > 5:  # (not stopped: an ARC902)
+                            raise AssertionError("the check was not stopped")
+                assert self.summary.get("shared") == "what it knew"
+                return []
+            finally:
+                self.took.append(time.monotonic() - began)
+
+    runaway = Runaway()
+    others = [r for r in all_rules() if r.code != "ARC003"]
+    monkeypatch.setattr(link, "all_rules", lambda: [runaway, *others])
+    monkeypatch.setattr(link, "TIME_LIMIT", 0.3)
+    files = {f"ok{i}.py": SNIPPET.encode() for i in range(3)}
+    began = time.monotonic()
+    result = _check_files(tmp_path, monkeypatch, files)
+    assert time.monotonic() - began < 10
+    assert _found(result) == [
+        ("ok0.py", "ARC903", 1, 1),
+        ("ok0.py", *FINDING),
+        ("ok1.py", *FINDING),
+        ("ok2.py", *FINDING),
+    ]
+    limit = next(d for d in result.diagnostics if d.code == "ARC903")
+    assert limit.message.startswith(
+        "rule ARC003 (guard-before-registration) stopped on this file after 0.3 s"
+    )
+    assert not result.complete and not result.has_internal_error
+    first, *rest = runaway.took
+    assert 0.3 <= first < 2
+    assert rest and all(t < 0.05 for t in rest)

@@ -12,7 +12,7 @@ edit of the flagged lines makes it new. Messages name the lines of other steps (
 line 61", "``other.py:34``"); those numbers are masked before fingerprinting
 (:func:`mask_line_numbers`), or every line inserted above a finding would make it new. Paths are taken **relative to the baseline file's
 directory** before fingerprinting, so the same baseline works whatever directory asyncrace is
-run from. Meta codes (ARC900-ARC902: a file that could not be checked) are never recorded nor
+run from. Meta codes (ARC900-ARC903: a file that could not be checked) are never recorded nor
 hidden.
 
 The file::

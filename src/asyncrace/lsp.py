@@ -22,7 +22,7 @@ What it does:
   ``exclude``/``extend-exclude`` gets no diagnostics. A configuration error is shown once as
   an error message (``window/showMessage``).
 * Each diagnostic has ``code`` (``ARC001``), ``codeDescription.href`` (the rule's page),
-  ``source`` ``asyncrace``, severity Warning (Error for the meta codes ARC900-ARC902: the file
+  ``source`` ``asyncrace``, severity Warning (Error for the meta codes ARC900-ARC903: the file
   was not checked), the range of the primary span and one ``relatedInformation`` item per
   step of the hazard (the await, the read, the lock...), possibly in another file. Clients
   that do not support related information get the steps appended to the message.

@@ -66,6 +66,7 @@ RULES: tuple[RuleInfo, ...] = (
     RuleInfo("ARC900", "syntax-error", "The file could not be parsed", meta=True),
     RuleInfo("ARC901", "unreadable-file", "The file could not be read or decoded", meta=True),
     RuleInfo("ARC902", "internal-error", "asyncrace failed while analyzing the file", meta=True),
+    RuleInfo("ARC903", "analysis-limit", "A rule ran past its time limit on the file", meta=True),
 )
 
 BY_CODE: dict[str, RuleInfo] = {r.code: r for r in RULES}

@@ -13,7 +13,7 @@ Syntax (ruff's):
   asking for the code.
 * ``# asyncrace: noqa`` (every code) or ``# asyncrace: noqa: ARC001, ARC003`` on a line of its
   own exempts the whole file. It is recorded under row 0 of the :data:`NoqaMap`.
-* Meta codes (ARC900-ARC902: the file was not checked) are never suppressed.
+* Meta codes (ARC900-ARC903: the file was not checked) are never suppressed.
 
 Comments are found as :mod:`tokenize` finds them, so ``"# noqa"`` inside a string literal does
 not count; when the file cannot be tokenized a line-by-line regex is used instead. Tokenizing a

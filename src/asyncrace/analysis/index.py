@@ -11,6 +11,7 @@ passed as ``on_event=self._on_event`` is followed into the thread that calls it)
 from __future__ import annotations
 
 import keyword
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -45,12 +46,27 @@ class Tracker:
     module's *interface* (``snapshot.Interface``): an incremental run falls back to a full one
     when a changed file's interface changed other than by functions added.
 
-    Tracking is off while :attr:`frames` is empty (the cost is then one test per read)."""
+    Tracking is off while :attr:`frames` is empty (the cost is then one test per read).
 
-    __slots__ = ("frames",)
+    The tracker also keeps the time limit of the check under way (:attr:`deadline`, set by
+    the caller of a rule, ``run.link.check_modules``): every summary computation starts through
+    it (:meth:`Memo.start`), so a computation that would run away (summaries that multiply
+    along call paths, as one did on a real project) ends with :class:`AnalysisLimit` at the
+    next summary it starts after the deadline, instead of never."""
+
+    __slots__ = ("deadline", "frames", "ticks")
 
     def __init__(self) -> None:
         self.frames: list[set[str]] = []
+        self.deadline = 0.0  # ``time.monotonic()`` past which a check stops; 0: none
+        self.ticks = 0  # summary computations started (the clock is read every 16th)
+
+    def tick(self) -> None:
+        """Count a summary computation started; past the deadline, raise
+        :class:`AnalysisLimit`."""
+        self.ticks += 1
+        if self.deadline and not self.ticks & 15 and time.monotonic() > self.deadline:
+            raise AnalysisLimit
 
     def note(self, module: str) -> None:
         if self.frames:
@@ -95,6 +111,12 @@ class Tracker:
         return out
 
 
+class AnalysisLimit(Exception):
+    """A check ran past its time limit (:attr:`Tracker.deadline`). The summaries it left
+    unfinished keep the answer they give inside a recursion (their guard value): what they
+    knew so far, so that no later check computes them again."""
+
+
 _MISS: Any = object()
 # the key of a read that found no function or method of that (fully qualified) name in a
 # module of the project: a function added there later changes what the reader found
@@ -137,6 +159,7 @@ class Memo(Generic[_KT, _V]):
         return v
 
     def start(self, key: _KT, guard: _V) -> None:
+        self.tracker.tick()
         self.values[key] = guard
         self.tracker.begin()
 

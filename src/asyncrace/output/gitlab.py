@@ -6,7 +6,7 @@ Paths are relative to ``$CI_PROJECT_DIR`` when it is set and the file is below i
 matches them against the repository), else the display path. The fingerprint is asyncrace's
 own (``output.fingerprint``: no line numbers), so a finding keeps its identity across merge
 requests when code above it moves. Findings are ``major``, files that could not be checked
-(ARC900-ARC902) ``critical``."""
+(ARC900-ARC903) ``critical``."""
 
 from __future__ import annotations
 

@@ -394,6 +394,7 @@ def _cannot_get_key(
     key: frozenset[str],
     direct: frozenset[str],
     sources: dict[str, set[str]] | None = None,
+    handed: bool | None = None,
 ) -> bool:
     """A callee given nothing the checked key is made of (``self._admit(user)`` after
     checking ``sid in self._sessions``) registers a key of its own making, a fresh session
@@ -409,14 +410,8 @@ def _cannot_get_key(
     if not key or key & {"self", "cls"} or callee.facts.parent is not None:
         return False
     sources = _local_sources(f) if sources is None else sources
-    for e in f.events:
-        if (
-            e.kind in (K.WRITE, K.SETITEM)
-            and e.ref.startswith(("self.", "cls.", "global:"))
-            and e.value is not None
-            and _derivation(f, set(e.value.names), sources) & direct
-        ):
-            return False  # handed over through shared state
+    if _handed_over(f, direct, sources) if handed is None else handed:
+        return False
     for a in call.args:
         k, eq, v = a.partition("=")
         ref = v if eq and k.isidentifier() else a
@@ -432,6 +427,20 @@ def _cannot_get_key(
         if head in key or _derivation(f, {head}, sources) & direct:
             return False
     return True
+
+
+def _handed_over(f: FunctionFacts, direct: frozenset[str], sources: dict[str, set[str]]) -> bool:
+    """Does the function store something made from the key's own names (``direct``) in
+    ``self``, ``cls`` or module state, where a callee may read it? Asked once per guard
+    (:func:`_cannot_get_key` asks it for every call; a function of thousands of events with
+    hundreds of calls made it quadratic: 12 s for one file of timbal, set 108)."""
+    return any(
+        e.kind in (K.WRITE, K.SETITEM)
+        and e.ref.startswith(("self.", "cls.", "global:"))
+        and e.value is not None
+        and bool(_derivation(f, set(e.value.names), sources) & direct)
+        for e in f.events
+    )
 
 
 def _waits_for(f: FunctionFacts, ref: str, writers: frozenset[int] = frozenset()) -> bool:
@@ -749,6 +758,10 @@ class GuardBeforeRegistration:
             if not f.is_async or f.name in analysis.setup_dunders:
                 continue
             ctx = analysis.ctx(fn)
+            # what each call of the function registers through its callees, asked by every
+            # guard of the function (a function of hundreds of guards and calls asked it again
+            # for each: timbal's runnable, set 108)
+            callees: dict[int, list[tuple[Fn, list[Registration]]]] = {}
             for b, ev in enumerate(f.events):
                 if ev.kind != K.BRANCH or not ev.guards or len(ev.succ) < 2:
                     continue
@@ -763,7 +776,7 @@ class GuardBeforeRegistration:
                         continue
                     # the shape first (local to the function), then the evidence that two
                     # tasks run it at once (a search of the project), only for a shape
-                    hazard = self._check_guard(analysis, ctx, fn, b, ref, absent, kind)
+                    hazard = self._check_guard(analysis, ctx, fn, b, ref, absent, kind, callees)
                     if hazard is None:
                         continue
                     if _claimed_by_a_flag_refused_on_entry(analysis, fn, b, absent, ref):
@@ -830,8 +843,12 @@ class GuardBeforeRegistration:
         ref: str,
         absent: int,
         kind: str,
+        callees: dict[int, list[tuple[Fn, list[Registration]]]],
     ) -> tuple[str, list[Step]] | None:
-        """The hazard's message (without the evidence) and steps, if the guard has one."""
+        """The hazard's message (without the evidence) and steps, if the guard has one.
+        ``callees``: the callees of each call of the function on the same object, that do not
+        claim the work first, with their registrations near enough to count (kept across the
+        function's guards)."""
         f = fn.facts
         guard = f.events[b]
         sources = _local_sources(f)
@@ -844,6 +861,7 @@ class GuardBeforeRegistration:
             return None  # a state machine recording what the await returned: no claim
 
         known: dict[int, bool] = {}
+        handed: list[bool] = []  # ``_handed_over``, asked once (when a callee needs it)
 
         def registers(i: int, ev: Event) -> bool:
             found = known.get(i)
@@ -868,23 +886,38 @@ class GuardBeforeRegistration:
                 and i not in callee_regs
                 and analysis.same_object_call(ctx, ev)
             ):
-                for tfn, tctx in analysis.targets(ctx, ev):
-                    if _claims_first(tfn.facts):
-                        continue  # the callee claims the work itself before it suspends
-                    blind = _cannot_get_key(f, ev, tfn, key, direct, sources)
-                    cregs = [  # (a partner claimed with it is as near: ``_claimed_with``)
-                        c
-                        for c in analysis.registrations(Ctx(tfn, tctx.recv))
-                        if len(c.steps) <= MAX_CALLEE_STEPS
+                found = callees.get(i)
+                if found is None:
+                    found = callees[i] = [
+                        (
+                            tfn,
+                            [  # (a partner claimed with it is as near: ``_claimed_with``)
+                                c
+                                for c in analysis.registrations(Ctx(tfn, tctx.recv))
+                                if len(c.steps) <= MAX_CALLEE_STEPS
+                            ],
+                        )
+                        for tfn, tctx in analysis.targets(ctx, ev)
+                        # (one that claims the work itself before it suspends: none)
+                        if not _claims_first(tfn.facts)
                     ]
+                for tfn, cregs in found:
+                    blind: bool | None = None  # asked only of a registration of ``ref``
                     for creg in cregs:
                         if (
-                            creg.attr == ref
-                            and (creg.bulk or not blind)
-                            and creg.is_write == (kind != "in")
-                            and ref not in creg.guarded
-                            and not _claimed_with(creg, cregs)
+                            creg.attr != ref
+                            or creg.is_write != (kind != "in")
+                            or ref in creg.guarded
                         ):
+                            continue
+                        if not creg.bulk:
+                            if blind is None:
+                                if not handed:
+                                    handed.append(bool(direct) and _handed_over(f, direct, sources))
+                                blind = _cannot_get_key(f, ev, tfn, key, direct, sources, handed[0])
+                            if blind:
+                                continue
+                        if not _claimed_with(creg, cregs):
                             spawned = ev.bind.name == "ARG" and tfn.facts.is_async
                             label = "spawns" if spawned else "calls"
                             call = fn_step(fn, at(ev), f"{label} `{short(tfn)}`")
@@ -1163,9 +1196,10 @@ def _memo_of_a_read(
                 and bool(fetched)
                 and _from(ev.value, fetched)
             )
-            if fetched_value and not flag and ev.kind == w.kind and ev.ref == w.ref:
+            if not flag and ev.kind == w.kind and ev.ref == w.ref:
                 continue  # the same memo stored by another branch (``if isinstance(sha,
-                # str): self._sha = sha.encode() else: self._sha = sha``)
+                # str): self._sha = sha.encode() else: self._sha = sha``; ``if override :=
+                # os.environ.get(...): _max = int(override) else: _max = int(await ...)``)
             if not (flag and fetched_value):
                 return False
             memos.add(ev.ref)
@@ -1186,7 +1220,7 @@ def _memo_of_a_read(
             for g in module_functions.values()
             for e in g.events
         )
-    if not (fetched and _from(w.value, fetched)):
+    if not (fetched and (_from(w.value, fetched) or _stores_the_await(f, i))):
         return False
     # a memo is there to be read back (``return self._cache[k]``); a check that only turns a
     # second caller away (``if user in self._active: raise``) claims the key, whatever it stores.
@@ -1215,6 +1249,21 @@ def _memo_of_a_read(
             )
         )  # (the container read to store into it)
         for j, e in enumerate(events[b + 1 :], b + 1)
+    )
+
+
+def _stores_the_await(f: FunctionFacts, i: int) -> bool:
+    """Is the value written at ``i`` made of the await right before it, in the same statement
+    (``self._info = (await self.client.request("INFO"))["info"]``: the await comes last before
+    the write and starts on the target's line or after it, inside the assigned expression)?"""
+    w = f.events[i]
+    prev = f.events[i - 1] if i > 0 else None
+    return (
+        prev is not None
+        and prev.kind == K.AWAIT
+        and prev.pos[0] >= w.pos[0]
+        and w.value is not None
+        and w.value.kind == "other"
     )
 
 
@@ -1276,8 +1325,9 @@ def _read_that_stores(f: FunctionFacts, b: int, i: int) -> bool:
 
 
 def _from(v: Value, fetched: set[str]) -> bool:
-    """Is the value the fetched result, or made from it (``resp.json()``, ``data["url"]``)?"""
-    if v.kind in ("const", "iter"):
+    """Is the value the fetched result, or made from it (``resp.json()``, ``data["url"]``)? A
+    loop variable is an element of what it iterates (``for m in await list_models():``)."""
+    if v.kind == "const":
         return False
     return (
         v.ref in fetched

@@ -92,6 +92,12 @@ class CheckResult:
     def has_internal_error(self) -> bool:
         return any(d.code == "ARC902" for d in self.diagnostics)
 
+    @property
+    def complete(self) -> bool:
+        """No check failed or stopped at its time limit (ARC902, ARC903): the outcome
+        depends on the bytes alone and may answer a later run."""
+        return not any(d.code in ("ARC902", "ARC903") for d in self.diagnostics)
+
 
 def display_path(path: Path | str) -> str:
     """Relative to the working directory when below it, POSIX separators (as ruff prints).
@@ -248,7 +254,7 @@ def check(
             checked = CheckResult(
                 since.reported, since.suppressed, len(jobs_list), sources, noqa_files
             )
-            if not checked.has_internal_error:
+            if checked.complete:
                 runcache.store(
                     cache_dir, key, checked.diagnostics, checked.suppressed, checked.files
                 )
@@ -317,7 +323,7 @@ def check(
         sources=sources,
         noqa_files=noqa_files,
     )
-    if key is not None and cache_dir is not None and storable and not checked.has_internal_error:
+    if key is not None and cache_dir is not None and storable and checked.complete:
         runcache.store(cache_dir, key, checked.diagnostics, checked.suppressed, checked.files)
         if snap_key is not None:
             made = snapshot_records(jobs_list, known, linked, analysis, reads, checked)
