@@ -2644,8 +2644,12 @@ def _joined_each_pass(f: FunctionFacts, spawn: Event) -> bool:
     """``while True: t = create_task(self.receive()); ...; msg = await t``: a task started in
     a loop and kept in a local that every pass awaits (itself, or through ``asyncio.shield`` or
     ``wait_for``) before the loop comes round again (or leaves it): the tasks run one after
-    another. A pass that only cancels it, or waits for it
-    among others (``asyncio.wait(..., FIRST_COMPLETED)``), does not end it."""
+    another. So does a pass that waits for it with others and ends what is left: ``done,
+    pending = await asyncio.wait({task, guard}, return_when=FIRST_COMPLETED)``, then ``for t in
+    pending: t.cancel()`` and ``await asyncio.wait(pending)`` (a stream raced against its
+    watchdog, once per retry); or that waits for all of them (``await asyncio.gather(task,
+    guard)``, ``asyncio.wait`` without ``return_when`` or ``timeout``). A pass that only cancels
+    it, or only waits for the first of several, does not end it."""
     if not spawn.repeated or spawn.bind != Bind.LOCAL or not spawn.name:
         return False
     local = spawn.name
@@ -2666,6 +2670,7 @@ def _joined_each_pass(f: FunctionFacts, spawn: Event) -> bool:
                 and events[i - 1].ref == e.ref
                 and events[i - 1].args[:1] == (local,)
             )
+            or _waits_out(f, i, local)
         )
     ]
     avoid = set(joins)
@@ -2677,6 +2682,57 @@ def _joined_each_pass(f: FunctionFacts, spawn: Event) -> bool:
             if t.first < start and all(events[k].kind == K.NOP for k in range(t.first, start)):
                 avoid.update(range(t.first, j))
     return bool(joins) and idx not in reachable(f, [idx], avoid=sorted(avoid))
+
+
+def _waits_out(f: FunctionFacts, i: int, local: str) -> bool:
+    """Is the await at ``i`` one of ``asyncio.gather``/``asyncio.wait`` given the task in
+    ``local`` among others (``gather(task, guard)``, ``wait({task, guard})``) that ends it: a
+    ``gather``, a ``wait`` for all of them (no ``return_when``, no ``timeout``), or a ``wait``
+    whose pending set the function then cancels (``for t in pending: t.cancel()``) and waits
+    for (``await asyncio.wait(pending)``, ``gather(*pending)``)?"""
+    events = f.events
+    call = events[i - 1] if i > 0 else None
+    what = f.events[i].ref.rpartition(".")[2]
+    if (
+        call is None
+        or what not in ("gather", "wait")
+        or call.kind != K.CALL
+        or call.ref != f.events[i].ref
+        or not (
+            local in call.args
+            or "*" + local in call.args
+            or (call.value is not None and local in call.value.names)
+        )
+    ):
+        return False
+    kws = {a.partition("=")[0] for a in call.args if is_kw(a)}
+    if what == "gather" or not kws & {"return_when", "timeout"}:
+        return True
+    # ``done, pending = await asyncio.wait(...)``: the locals bound from it, then a cancel of
+    # each pending task and an await of the set
+    results = {
+        e.ref
+        for e in events[i + 1 : i + 4]
+        if e.kind == K.LOCAL and e.value is not None and e.value.ref == call.ref
+    }
+    each = {  # loop variable -> what it iterates
+        e.ref: e.value.ref
+        for e in events
+        if e.kind == K.LOCAL and e.value is not None and e.value.kind == "iter"
+    }
+    cancelled = {
+        each[c.ref[: -len(".cancel")]]
+        for c in events
+        if c.kind == K.CALL and c.ref.endswith(".cancel") and c.ref[: -len(".cancel")] in each
+    } & results
+    return any(
+        e.kind == K.CALL
+        and e.bind == Bind.AWAITED
+        and e.ref.rpartition(".")[2] in ("gather", "wait")
+        and bool({p, "*" + p} & set(e.args))
+        for e in events[i + 1 :]
+        for p in cancelled
+    )
 
 
 def _gathered_from_locals(f: FunctionFacts, spawn: Event, once: bool = False) -> list[Event]:
