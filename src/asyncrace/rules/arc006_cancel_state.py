@@ -684,6 +684,65 @@ def _fresh_key_entry(analysis: Analysis, fn: Fn, ci: int, op: _Op) -> bool:
     return True
 
 
+def _waitable_only_this_call_waits_on(analysis: Analysis, fn: Fn, ci: int, op: _Op) -> bool:
+    """A slot given a waitable made for this call (``self._loaded = asyncio.Event()``,
+    ``self._fut = loop.create_future()``, directly or through a local) that no other method of
+    the class's family waits on (no ``await`` of it, of its ``wait()``, or of a local holding
+    it, ``wait_for`` and ``shield`` included) and that none reads in a method that raises
+    (where its presence may turn a caller away): left behind by a cancellation, it is set or
+    resolved by whoever signals it, and nobody waits on it; the next call puts a new one
+    there before it waits (agent-runtimes' page loads, set 117)."""
+    if op.kind != "object" or not op.put:
+        return False
+    state = op.state
+    if not state.startswith("self.") or state.count(".") != 1:
+        return False
+    events = fn.facts.events
+    v = events[ci].value
+    if v is not None and v.kind == "name":
+        made = next(
+            (
+                e.value
+                for e in reversed(events[:ci])
+                if e.kind == K.LOCAL and e.ref == v.ref and e.value is not None
+            ),
+            None,
+        )
+        v = made
+    if v is None or v.kind != "call" or split_ref(v.ref)[-1].rstrip("()") not in _WAITABLES:
+        return False
+    cls = analysis.index.method_fn(fn)
+    if cls is None:
+        return False
+    waited = {state, state + ".wait", state + ".wait()"}
+    for m in _family_methods(analysis, cls):
+        if m.fq == fn.fq:
+            continue
+        mev = m.facts.events
+        if not any(
+            state in (e.ref, e.ref.rpartition(".")[0])
+            or (e.value is not None and e.value.ref == state)
+            for e in mev
+        ):
+            continue
+        if any(e.kind == K.RAISE for e in mev):
+            return False  # (a presence that may turn a caller away)
+        held = waited | {
+            e.ref for e in mev if e.kind == K.LOCAL and e.value is not None and e.value.ref == state
+        }
+        held |= {h + ".wait" for h in held} | {h + ".wait()" for h in held}
+        for e in mev:
+            if e.kind == K.AWAIT and e.ref in held:
+                return False
+            if e.kind == K.CALL and e.bind == Bind.AWAITED and (held & set(e.args)):
+                return False  # (``await asyncio.wait_for(self._fut, 5)``, ``shield(...)``)
+    return True
+
+
+# the calls that make something to wait on (an ``asyncio.Event``, a future)
+_WAITABLES = frozenset({"Event", "Future", "create_future"})
+
+
 def _from_advanced_counter(events: list[Event], at: int) -> bool:
     """Is the local assigned at event ``at`` made of a counter on ``self`` that the function
     advanced before (``self._seq += 1``, then ``rid = self._seq`` or ``f"perm_{self._seq}"``):
@@ -941,6 +1000,7 @@ class StateBrokenByCancellation:
             or _read_by_later_tasks(analysis, fn, ci, op, lambda c: self._family(analysis, c))
             or _fresh_key_entry(analysis, fn, ci, op)
             or _lock_left_unlocked(analysis, fn, op)
+            or _waitable_only_this_call_waits_on(analysis, fn, ci, op)
         )
 
     def check(self, analysis: Analysis, module: ModuleFacts) -> Iterator[Diagnostic]:
