@@ -675,9 +675,17 @@ def _fresh_key_entry(analysis: Analysis, fn: Fn, ci: int, op: _Op) -> bool:
         return False
     whole = {op.state, *(f"{op.state}.{m}()" for m in ("values", "items", "keys"))}
     for m in idx.methods_of(idx.mro(cls)):
-        for e in m.facts.events:
-            if e.kind == K.LOCAL and e.value is not None and e.value.kind == "iter":
-                if e.value.ref in whole:
+        events = m.facts.events
+        # a method that goes through the entries and then empties the container releases
+        # them (``for w in self._waiting.values(): w.set_exception(...)``, then
+        # ``self._waiting.clear()``, when the connection ends): a leftover entry is released
+        # with the others, as the tear-down is written to do
+        empties = any(e.kind == K.CALL and e.ref == op.state + ".clear" for e in events)
+        for e in events:
+            if e.kind == K.LOCAL and e.value is not None and e.value.kind in ("iter", "other"):
+                # (a loop variable; each name of an unpacked one, ``for k, (m, w) in
+                # self._waiting.items()``, holds a part of the element: kind "other")
+                if e.value.ref in whole and not empties:
                     return False  # iterated
             elif e.kind == K.CALL and op.state in e.args:
                 return False  # handed on whole: ``len(self._pings)``, ``list(...)``
