@@ -1035,3 +1035,32 @@ def test_a_rule_that_runs_away_stops_at_its_time_limit(
     first, *rest = runaway.took
     assert 0.3 <= first < 2
     assert rest and all(t < 0.05 for t in rest)
+
+
+def test_a_slot_given_a_call_of_no_name_before_an_await() -> None:
+    """A slot given the result of a call whose callee has no name (``self._ready =
+    (factory or asyncio.Event)()``) before an await ahead of the ``try`` that clears it: ARC006
+    asks whether the value is a waitable made for this call, and a ref of "" names nothing
+    (held-out set 5's interactions client got an internal error here in a tuning run)."""
+    text = (
+        "import asyncio\n"
+        "\n"
+        "class Client:\n"
+        "    def __init__(self, factory=None):\n"
+        "        self._factory = factory\n"
+        "        self._ready = None\n"
+        "\n"
+        "    async def login(self, token):\n"
+        "        self._ready = (self._factory or asyncio.Event)()\n"
+        "        await self.connect(token)\n"
+        "        try:\n"
+        "            await self._ready.wait()\n"
+        "        finally:\n"
+        "            self._ready = None\n"
+        "\n"
+        "    async def connect(self, token):\n"
+        "        await asyncio.sleep(0)\n"
+    )
+    result = check([], Settings(), stdin=StdinInput("client.py", text))
+    assert [d.code for d in result.diagnostics if d.code == "ARC902"] == []
+    assert [(d.code, d.span.start.row) for d in result.diagnostics] == [("ARC006", 9)]

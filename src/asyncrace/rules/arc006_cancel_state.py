@@ -717,8 +717,8 @@ def _waitable_only_this_call_waits_on(analysis: Analysis, fn: Fn, ci: int, op: _
             None,
         )
         v = made
-    if v is None or v.kind != "call" or split_ref(v.ref)[-1].rstrip("()") not in _WAITABLES:
-        return False
+    if v is None or v.kind != "call" or v.ref.rpartition(".")[2].rstrip("()") not in _WAITABLES:
+        return False  # (a callee with no name, ``(make or Event)()``, has the ref "")
     cls = analysis.index.method_fn(fn)
     if cls is None:
         return False
