@@ -393,8 +393,8 @@ def _cannot_get_key(
     callee: Fn,
     key: frozenset[str],
     direct: frozenset[str],
-    sources: dict[str, set[str]] | None = None,
-    handed: bool | None = None,
+    sources: dict[str, set[str]],
+    handed: bool,
 ) -> bool:
     """A callee given nothing the checked key is made of (``self._admit(user)`` after
     checking ``sid in self._sessions``) registers a key of its own making, a fresh session
@@ -409,8 +409,7 @@ def _cannot_get_key(
     sees the caller's locals)."""
     if not key or key & {"self", "cls"} or callee.facts.parent is not None:
         return False
-    sources = _local_sources(f) if sources is None else sources
-    if _handed_over(f, direct, sources) if handed is None else handed:
+    if handed:  # (``_handed_over``, asked once per guard by the caller)
         return False
     for a in call.args:
         k, eq, v = a.partition("=")

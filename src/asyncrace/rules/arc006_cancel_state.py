@@ -692,7 +692,9 @@ def _fresh_key_entry(analysis: Analysis, fn: Fn, ci: int, op: _Op) -> bool:
     return True
 
 
-def _waitable_only_this_call_waits_on(analysis: Analysis, fn: Fn, ci: int, op: _Op) -> bool:
+def _waitable_only_this_call_waits_on(
+    analysis: Analysis, fn: Fn, ci: int, op: _Op, family: Callable[[str], _Family]
+) -> bool:
     """A slot given a waitable made for this call (``self._loaded = asyncio.Event()``,
     ``self._fut = loop.create_future()``, directly or through a local) that no other method of
     the class's family waits on (no ``await`` of it, of its ``wait()``, or of a local holding
@@ -723,7 +725,7 @@ def _waitable_only_this_call_waits_on(analysis: Analysis, fn: Fn, ci: int, op: _
     if cls is None:
         return False
     waited = {state, state + ".wait", state + ".wait()"}
-    for m in _family_methods(analysis, cls):
+    for m in family(cls).methods:
         if m.fq == fn.fq:
             continue
         mev = m.facts.events
@@ -1008,7 +1010,9 @@ class StateBrokenByCancellation:
             or _read_by_later_tasks(analysis, fn, ci, op, lambda c: self._family(analysis, c))
             or _fresh_key_entry(analysis, fn, ci, op)
             or _lock_left_unlocked(analysis, fn, op)
-            or _waitable_only_this_call_waits_on(analysis, fn, ci, op)
+            or _waitable_only_this_call_waits_on(
+                analysis, fn, ci, op, lambda c: self._family(analysis, c)
+            )
         )
 
     def check(self, analysis: Analysis, module: ModuleFacts) -> Iterator[Diagnostic]:
