@@ -1273,8 +1273,11 @@ def _handled_apart(analysis: Analysis, made: Fn, released: Fn) -> Step | None:
     where a run of it that makes the token can end without the release: the token outlives the
     run (one per event), and a later run releases it, in the order of the events, which
     overlapping invocations interleave. A caller that releases after it makes on every path
-    (``bind()``, ``try: ... finally: unbind()``) pairs them in one run, and one call that leads
-    to both (a context manager that binds, yields and unbinds) shows nothing. The step names
+    (``bind()``, ``try: ... finally: unbind()``) pairs them in one run; one that releases only
+    in an ``except`` handler, after it made the token in that run (``begin`` that opens, and
+    closes on its own failure before it re-raises), undoes its own make, and the token it
+    keeps otherwise is for another function to release; and one call that leads to both (a
+    context manager that binds, yields and unbinds) shows nothing. The step names
     the dispatcher and its two calls."""
     up_made, up_released = _dispatchers(analysis, made), _dispatchers(analysis, released)
     for fq in up_made:  # the nearest to ``made`` first
@@ -1283,7 +1286,12 @@ def _handled_apart(analysis: Analysis, made: Fn, released: Fn) -> Step | None:
         g, make_at = up_made[fq]
         _g, release_at = up_released[fq]
         f = g.facts
-        for i in sorted(make_at - release_at):
+        makes = make_at - release_at
+        if all(f.events[j].in_except for j in release_at):
+            free = reachable(f, [0], avoid=makes)
+            if not any(j in free for j in release_at):
+                continue  # released only on its own failure, after it made it: its own token
+        for i in sorted(makes):
             if f.events[i].succ and all(
                 f.events[k].succ for k in reachable(f, [i], avoid=release_at)
             ):
