@@ -1064,3 +1064,35 @@ def test_a_slot_given_a_call_of_no_name_before_an_await() -> None:
     result = check([], Settings(), stdin=StdinInput("client.py", text))
     assert [d.code for d in result.diagnostics if d.code == "ARC902"] == []
     assert [(d.code, d.span.start.row) for d in result.diagnostics] == [("ARC006", 9)]
+
+
+def test_a_suppress_of_a_type_of_no_name_around_an_await() -> None:
+    """``with contextlib.suppress(Exception or other):`` around an await after a change of
+    state: ARC006 asks whether the suppressed types include ``CancelledError``, and an
+    argument of no name (ref "") names none. Found by wrapping the refs of a held-out package
+    in ``(x or y)`` (as tests/test_fuzz.py's refs of no name do); the defect of the test
+    above, in another place."""
+    text = (
+        "import asyncio\n"
+        "import contextlib\n"
+        "\n"
+        "class Conn:\n"
+        "    def __init__(self, other):\n"
+        "        self._busy = False\n"
+        "        self._other = other\n"
+        "\n"
+        "    async def send(self, data):\n"
+        "        self._busy = True\n"
+        "        with contextlib.suppress(Exception or self._other):\n"
+        "            await asyncio.sleep(1)\n"
+        "        try:\n"
+        "            await asyncio.sleep(0)\n"
+        "        finally:\n"
+        "            self._busy = False\n"
+        "\n"
+        "    def is_busy(self):\n"
+        "        return self._busy\n"
+    )
+    result = check([], Settings(), stdin=StdinInput("conn.py", text))
+    assert [d.code for d in result.diagnostics if d.code == "ARC902"] == []
+    assert [(d.code, d.span.start.row) for d in result.diagnostics] == [("ARC006", 10)]

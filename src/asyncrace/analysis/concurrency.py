@@ -50,7 +50,9 @@ from asyncrace.analysis.index import (
     Index,
     Inst,
     Memo,
+    first_seg,
     is_kw,
+    last_seg,
     split_ref,
 )
 from asyncrace.analysis.summaries import (
@@ -1883,7 +1885,7 @@ class Concurrency:
         for s in events:
             if s.kind != K.CALL or s is ev or not _is_spawner(s.ref):
                 continue
-            what = split_ref(s.ref)[-1]
+            what = last_seg(s.ref)
             if not inside(ev.pos, s.pos):
                 if what in MANY_SPAWNERS and any(
                     x is ev for x in _gathered_from_locals(caller.facts, s)
@@ -1993,10 +1995,10 @@ class Concurrency:
                     relation = "fresh"  # an object the caller has just made
                 label = self._call_label(caller, fn, r, relation, how)
                 if relation == "cell" and (
-                    (owner := cell_owner(caller, split_ref(r)[0], self.index)) is not None
+                    (owner := cell_owner(caller, first_seg(r), self.index)) is not None
                 ):
                     label = (
-                        f"`{short(caller)}` calls `{short(fn)}` on `{split_ref(r)[0]}` here: "
+                        f"`{short(caller)}` calls `{short(fn)}` on `{first_seg(r)}` here: "
                         f"one object, made by `{short(owner)}` for every run of the closure"
                     )
                 if alias:
@@ -2042,7 +2044,7 @@ class Concurrency:
             elif _is_spawner(e.ref):
                 for a in e.args:
                     r = a.partition("=")[2] if is_kw(a) else a
-                    if r and "(" not in r and split_ref(r)[-1] == name:
+                    if r and "(" not in r and last_seg(r) == name:
                         refs.append(r)
             j = len(sites)
             sites.append((caller, i, e, ctx, tuple(refs)))
@@ -2170,7 +2172,7 @@ class Concurrency:
     def _fresh_local(self, ctx: Ctx, caller: Fn, ref: str) -> bool:
         """The receiver of ``ref`` is a local the caller made with a constructor
         (``job = Job()``, ``self = cls(...)`` in a classmethod factory): one per call."""
-        head = split_ref(ref)[0]
+        head = first_seg(ref)
         for e in caller.facts.events:
             if e.kind == K.LOCAL and e.ref == head and e.value is not None:
                 v = e.value
@@ -2342,7 +2344,7 @@ class Concurrency:
                 if e.value.ref == param and e.ref.startswith("self.") and e.ref.count(".") == 1:
                     attr = e.ref
             elif e.kind == K.CALL and e.ref.startswith("self.") and e.ref.count(".") == 2:
-                if split_ref(e.ref)[-1] in REGISTER_METHODS and any(
+                if last_seg(e.ref) in REGISTER_METHODS and any(
                     (a.partition("=")[2] if is_kw(a) else a) == param for a in e.args
                 ):
                     attr = e.ref.rsplit(".", 1)[0]
@@ -2476,7 +2478,7 @@ class Concurrency:
             events = caller.facts.events
             e = events[i]
             ctx = self.summaries.ctx(caller)
-            if split_ref(e.ref)[-1] == name and any(
+            if last_seg(e.ref) == name and any(
                 t.fq == fn.fq for t, _c in self.summaries.targets(ctx, e)
             ):
                 spawns = [
@@ -2489,9 +2491,7 @@ class Concurrency:
                 ]
                 single = (
                     bool(spawns)
-                    and all(
-                        split_ref(s.ref)[-1] not in MANY_SPAWNERS and not s.repeated for s in spawns
-                    )
+                    and all(last_seg(s.ref) not in MANY_SPAWNERS and not s.repeated for s in spawns)
                     and not e.repeated
                 )
                 if spawns and not single:
@@ -2500,11 +2500,11 @@ class Concurrency:
             elif _is_spawner(e.ref):  # started by reference: ``tg.start_soon(self._loop)``
                 for a in e.args:
                     ref = a.partition("=")[2] if is_kw(a) else a
-                    if not ref or "(" in ref or split_ref(ref)[-1] != name:
+                    if not ref or "(" in ref or last_seg(ref) != name:
                         continue
                     val = self.index.eval(ctx, ref)
                     if isinstance(val, FuncVal) and val.fq == fn.fq:
-                        once = split_ref(e.ref)[-1] not in MANY_SPAWNERS and not e.repeated
+                        once = last_seg(e.ref) not in MANY_SPAWNERS and not e.repeated
                         if not once:
                             return [(caller, e, False), (caller, e, False)]
                         out.append((caller, e, True))
@@ -2937,7 +2937,7 @@ _DRIVEN = (Bind.AWAITED, Bind.RETURNED)
 
 
 def _is_spawner(ref: str) -> bool:
-    return bool(ref) and split_ref(ref)[-1] in SPAWNERS
+    return bool(ref) and last_seg(ref) in SPAWNERS
 
 
 def _bound_method_ref(arg: str) -> bool:

@@ -291,6 +291,17 @@ def split_ref(ref: str) -> list[str]:
     return ref.split(".") if ref else []
 
 
+def last_seg(ref: str) -> str:
+    """The last segment of a ref (``split_ref(ref)[-1]``); "" for a ref of no name (the
+    callee of ``(factory or Event)()``), where ``split_ref`` gives no segment at all."""
+    return ref.rpartition(".")[2]
+
+
+def first_seg(ref: str) -> str:
+    """The first segment of a ref (``split_ref(ref)[0]``); "" for a ref of no name."""
+    return ref.partition(".")[0]
+
+
 class Index:
     def __init__(
         self,

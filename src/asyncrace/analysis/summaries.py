@@ -47,6 +47,7 @@ from asyncrace.analysis.index import (
     Val,
     is_kw,
     is_property,
+    last_seg,
     returned_self_attr,
     split_ref,
 )
@@ -224,7 +225,7 @@ class ModuleMentions:
                     if "." not in ref and f.cls is not None:
                         calls.update(dynamic_names(m, f, e))  # a dispatch by name
                 for a in e.args:
-                    # (``is_kw`` written out, and ``split_ref(r)[-1]`` as ``rpartition``)
+                    # (``is_kw`` written out, and ``last_seg(r)`` as ``rpartition``)
                     k, eq, v = a.partition("=")
                     if eq and (k.isidentifier() or k == "**") and not a.startswith(_NOT_KW):
                         a = v
@@ -549,7 +550,7 @@ class Summaries:
         name = cls_fq.rsplit(".", 1)[-1] if is_init else m.facts.name
         for caller, i in self.calls_by_name(name)[:64]:
             e = caller.facts.events[i]
-            if split_ref(e.ref)[-1] != name:
+            if last_seg(e.ref) != name:
                 continue
             cctx = self.ctx(caller)
             fv: FuncVal | None = None
@@ -672,7 +673,7 @@ class Summaries:
             return None
         extra = tuple(positional[idx + 1 :]) + tuple(a for a in ev.args if is_kw(a))
         tctx = self.index.bind_args(tfn, val, extra, ctx)
-        what = split_ref(ev.ref)[-1]
+        what = last_seg(ev.ref)
         step = fn_step(ctx.fn, at(ev), f"`{what}` runs `{short(tfn)}` on a worker thread")
         return HandOff(step, tfn, tctx, ())
 
@@ -1471,7 +1472,7 @@ class Summaries:
                     for a in e.args:
                         ref = a.partition("=")[2] if is_kw(a) else a
                         if ref and "(" not in ref:
-                            setdefault(split_ref(ref)[-1], []).append((fn, i))
+                            setdefault(last_seg(ref), []).append((fn, i))
         self.tracker.note(m.module)
         self._module_calls[m.module] = (m, table)
         return table
@@ -1521,7 +1522,7 @@ class Summaries:
                         continue
                     for a in e.args:
                         ref = a.partition("=")[2] if is_kw(a) else a
-                        if ref and "(" not in ref and split_ref(ref)[-1] == name:
+                        if ref and "(" not in ref and last_seg(ref) == name:
                             val = self.index.eval(ctx, ref)
                             if isinstance(val, FuncVal) and val.fq == target.fq:
                                 return True
@@ -1590,7 +1591,7 @@ def is_stub(f: FunctionFacts) -> bool:
 
 def catches_cancel(h: Handler) -> bool:
     """Does this ``except`` run when the task is cancelled?"""
-    return not h.types or any(split_ref(t)[-1] in CANCEL_TYPES for t in h.types if t)
+    return not h.types or any(last_seg(t) in CANCEL_TYPES for t in h.types if t)
 
 
 def invalidation_in(fn: Fn, t: Try, res: str) -> Step | None:

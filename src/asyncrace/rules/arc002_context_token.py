@@ -47,7 +47,9 @@ from asyncrace.analysis.index import (
     Ctx,
     Fn,
     Memo,
+    first_seg,
     is_kw,
+    last_seg,
     split_ref,
 )
 from asyncrace.analysis.summaries import (
@@ -666,13 +668,13 @@ class ContextTokenCrossesHandler:
 
     @staticmethod
     def _matches(arg: str, slot: str) -> bool:
-        last = split_ref(arg)[-1].rstrip("()[]") if arg else ""
+        last = last_seg(arg).rstrip("()[]") if arg else ""
         if slot.startswith(("self.", "global:")) or "." in slot:
             # a module's container is named bare where a function reads it (``_TOKENS.pop``)
             return any(
                 arg == container
                 or arg.startswith((container + ".", container + "["))
-                or (split_ref(container)[-1] == last)
+                or (last_seg(container) == last)
                 for container in {slot, slot.removeprefix("global:")}
             )
         return last == slot
@@ -686,19 +688,19 @@ class ContextTokenCrossesHandler:
         def on_param(ref: str) -> bool:
             # ``trace_config_ctx.token = attach(...)``: kept on the per-call object the caller
             # handed in (aiohttp's trace context, OpenTelemetry's own instrumentation idiom)
-            return bool(ref) and split_ref(ref)[0] in params
+            return bool(ref) and first_seg(ref) in params
 
         def stored(e: Event, where: str) -> _Slot:
             into = e.kind == K.CALL and e.bind in (Bind.ATTR, Bind.ITEM)
             holder = e.name if into else e.ref
-            on_self = split_ref(holder)[0] == "self"
+            on_self = first_seg(holder) == "self"
             label = "the token is stored here" + (" on `self`" if on_self else "")
             return _Slot(where, fn_step(fn, at(e), label), on_self, e.name if into else "")
 
         if ev.bind in (Bind.ATTR, Bind.ITEM) and on_param(ev.name):
             return None
         if ev.bind == Bind.ATTR and ev.name:
-            return stored(ev, split_ref(ev.name)[-1])
+            return stored(ev, last_seg(ev.name))
         if ev.bind == Bind.ITEM and ev.name:
             return stored(ev, ev.name)
         if ev.bind == Bind.ARG:
@@ -746,7 +748,7 @@ class ContextTokenCrossesHandler:
                 )
             ):
                 # ``self._token = token``, ``self._pending = (span, token)``
-                return stored(e, split_ref(e.ref)[-1]) if e.ref else None
+                return stored(e, last_seg(e.ref)) if e.ref else None
             if (
                 e.kind == K.SETITEM
                 and v is not None
@@ -1271,8 +1273,11 @@ def _handled_apart(analysis: Analysis, made: Fn, released: Fn) -> Step | None:
     where a run of it that makes the token can end without the release: the token outlives the
     run (one per event), and a later run releases it, in the order of the events, which
     overlapping invocations interleave. A caller that releases after it makes on every path
-    (``bind()``, ``try: ... finally: unbind()``) pairs them in one run, and one call that leads
-    to both (a context manager that binds, yields and unbinds) shows nothing. The step names
+    (``bind()``, ``try: ... finally: unbind()``) pairs them in one run; one that releases only
+    in an ``except`` handler, after it made the token in that run (``begin`` that opens, and
+    closes on its own failure before it re-raises), undoes its own make, and the token it
+    keeps otherwise is for another function to release; and one call that leads to both (a
+    context manager that binds, yields and unbinds) shows nothing. The step names
     the dispatcher and its two calls."""
     up_made, up_released = _dispatchers(analysis, made), _dispatchers(analysis, released)
     for fq in up_made:  # the nearest to ``made`` first
@@ -1281,7 +1286,12 @@ def _handled_apart(analysis: Analysis, made: Fn, released: Fn) -> Step | None:
         g, make_at = up_made[fq]
         _g, release_at = up_released[fq]
         f = g.facts
-        for i in sorted(make_at - release_at):
+        makes = make_at - release_at
+        if all(f.events[j].in_except for j in release_at):
+            free = reachable(f, [0], avoid=makes)
+            if not any(j in free for j in release_at):
+                continue  # released only on its own failure, after it made it: its own token
+        for i in sorted(makes):
             if f.events[i].succ and all(
                 f.events[k].succ for k in reachable(f, [i], avoid=release_at)
             ):

@@ -20,7 +20,7 @@ from asyncrace.analysis.concurrency import (
 )
 from asyncrace.analysis.facade import Analysis
 from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts, Value, reachable
-from asyncrace.analysis.index import Ctx, Fn, is_kw, is_property, split_ref
+from asyncrace.analysis.index import Ctx, Fn, first_seg, is_kw, is_property
 from asyncrace.analysis.summaries import (
     Registration,
     Step,
@@ -128,7 +128,7 @@ def _set_before_spawn(analysis: Analysis, fn: Fn, verdict: Verdict, ref: str) ->
         (
             k
             for k, e in enumerate(sf.events)
-            if e.kind == K.CALL and at(e) == root.pos and split_ref(e.ref)[0] == "self"
+            if e.kind == K.CALL and at(e) == root.pos and first_seg(e.ref) == "self"
         ),
         -1,
     )

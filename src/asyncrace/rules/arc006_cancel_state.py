@@ -53,6 +53,7 @@ from asyncrace.analysis.index import (
     Memo,
     is_kw,
     is_property,
+    last_seg,
     split_ref,
 )
 from asyncrace.analysis.summaries import (
@@ -264,7 +265,7 @@ def _acquire_like(op: _Op) -> bool:
 def _held_flag(ref: str) -> bool:
     """``_draining``, ``_refresh_in_progress``, ``_busy``: a flag held while something is
     under way, not a record of something done (``_performed_join``, ``_started``)."""
-    words = name_words(split_ref(ref.removeprefix("global:"))[-1])
+    words = name_words(last_seg(ref.removeprefix("global:")))
     return bool(words) and (words[-1].endswith("ing") or any(w in _HELD_WORDS for w in words))
 
 
@@ -283,7 +284,7 @@ def _kept_on_cancel(f: FunctionFacts, ci: int, op: _Op) -> bool:
             if t.first not in after:
                 continue  # (another branch's ``try``)
         for h in t.handlers:
-            if not any(split_ref(x)[-1] == "CancelledError" for x in h.types if x):
+            if not any(last_seg(x) == "CancelledError" for x in h.types if x):
                 continue
             body = f.events[h.first : h.last]
             if any(e.kind == K.RAISE for e in body):
@@ -310,7 +311,7 @@ def _failure_keeps(f: FunctionFacts, aw: int, ui: int, op: _Op) -> bool:
         if not _in_body(t, aw):
             continue
         for h in t.handlers:
-            if catches_cancel(h) or all(split_ref(x)[-1] in _FLOW_EXCEPTIONS for x in h.types):
+            if catches_cancel(h) or all(last_seg(x) in _FLOW_EXCEPTIONS for x in h.types):
                 continue  # (the end of an iteration is no failure)
             body = f.events[h.first : h.last]
             if any((u := state_op(e)) is not None and _undoes(op, u) for e in body):
@@ -538,7 +539,7 @@ def _unread(
     do not keep reads of other objects' attributes: ``self.client.streaming``)."""
     if op.kind not in ("item", "count", "flag", "object", "clear", "set"):
         return False
-    attr = split_ref(op.state)[-1]
+    attr = last_seg(op.state)
     if op.kind != "item" and (not attr.startswith("_") or attr.startswith("__")):
         return False
     return never_read(analysis, fn, op.state)
@@ -893,7 +894,7 @@ def _inside_call(f: FunctionFacts, i: int, last: tuple[str, ...]) -> int:
         e = f.events[j]
         if e.kind != K.CALL or not inside(pos, e.pos):
             continue
-        if split_ref(e.ref)[-1:] and split_ref(e.ref)[-1] in last:
+        if split_ref(e.ref)[-1:] and last_seg(e.ref) in last:
             return j
         if e.bind != Bind.ARG:
             return -1
@@ -921,7 +922,7 @@ def _cancel_suppressed(analysis: Analysis, ctx: Ctx, i: int) -> bool:
             continue
         call = next((e for e in f.events[: r.first] if e.kind == K.CALL and e.pos == r.pos), None)
         if call is not None and any(
-            split_ref(a)[-1] in _CANCEL_TYPES for a in call.args if not is_kw(a)
+            last_seg(a) in _CANCEL_TYPES for a in call.args if not is_kw(a)
         ):
             return True
     return False
@@ -1107,7 +1108,7 @@ class StateBrokenByCancellation:
             await_at = self._awaited(analysis, ctx, fn, ci)
             if await_at is None:
                 continue
-            callee = split_ref(c.ref)[-1] if c.ref else ""
+            callee = last_seg(c.ref) if c.ref else ""
             if not (
                 _RELEASE_WORDS.intersection(name_words(callee))
                 or _RELEASE_WORDS.intersection(name_words(f.name))
@@ -1547,7 +1548,7 @@ class StateBrokenByCancellation:
                 for t in f.tries
             ):
                 continue
-            what = split_ref(ev.ref)[-1]
+            what = last_seg(ev.ref)
             steps = [
                 fn_step(fn, at(ev), f"`{what}` runs `{shown(target)}` on a worker thread"),
                 fn_step(
