@@ -76,3 +76,36 @@ def test_jump_through_nested_finally() -> None:
     branch = next(i for i, e in enumerate(f.events) if e.kind == K.BRANCH and e.pos[0] == 6)
     assert after not in reachable(f, [branch], avoid={inner})
     assert after not in reachable(f, [branch], avoid={outer})
+
+
+@pytest.mark.parametrize(
+    ("caught", "escapes"),
+    [
+        ("except BaseException", False),
+        ("except BaseException as err", False),
+        ("except", False),
+        ("except (ValueError, BaseException)", False),
+        ("except Exception", True),
+        ("except asyncio.CancelledError", True),
+    ],
+)
+def test_an_exception_no_handler_matches(caught: str, escapes: bool) -> None:
+    """An exception that no handler matches leaves the ``try`` (here, the function) without
+    running the code after it; a bare ``except:`` or one that names ``BaseException``
+    matches every exception, so from the making of ``h`` every path closes it."""
+    src = textwrap.dedent(
+        f"""
+        async def run(fn):
+            h = begin()
+            try:
+                await fn()
+            {caught}:
+                close(h)
+                raise
+            close(h)
+        """
+    )
+    f = extract(src, "m.py", "m").functions["run"]
+    made = _call(f, "begin")
+    closes = {i for i, e in enumerate(f.events) if e.kind == K.CALL and e.ref == "close"}
+    assert (1 in reachable(f, [made], avoid=closes)) is escapes

@@ -1662,8 +1662,12 @@ class _FunctionBuilder:
             caught.append(Handler(self._caught(h.type), first, len(self.events)))
             ends.extend(self.frontier)
         record.handlers = tuple(caught)
-        if handler_entry >= 0:
-            # an exception no handler matches leaves through the finally (or the function)
+        if handler_entry >= 0 and not any(
+            not h.types or any(t.rpartition(".")[2] == "BaseException" for t in h.types)
+            for h in caught
+        ):
+            # an exception no handler matches leaves through the finally (or the function);
+            # a bare ``except:`` or ``except BaseException`` matches every one
             self.frontier = [handler_entry]
             self._abrupt_exit()
         if fin is None:

@@ -589,7 +589,8 @@ class ContextTokenCrossesHandler:
                 # set in one method and released in another: a hazard where the two run for
                 # separate events (a dispatcher hands each event to one of them), not where
                 # every caller pairs them (``bind()`` ... ``unbind()``, ``start``/``end``)
-                apart = _handled_apart(analysis, fn, rel.fn)
+                gates = (_gate(fn.facts, i), _gate(fn.facts, i, truth=False))
+                apart = _handled_apart(analysis, fn, rel.fn, gates)
                 if apart is not None:
                     steps.append(apart)
                 elif analysis.settings.strictness == "likely":
@@ -1265,7 +1266,19 @@ def _callers_of(analysis: Analysis, fn: Fn) -> list[tuple[Fn, int]]:
 _DISPATCH_DEPTH = 4  # calls up from a handler to the dispatcher that runs it
 
 
-def _handled_apart(analysis: Analysis, made: Fn, released: Fn) -> Step | None:
+def _skips_the_make(call: Event, gates: tuple[str, str]) -> bool:
+    """Does ``call`` (of the function that makes the token) pass by keyword the constant that
+    keeps the make from running? ``gates``: the parameters whose truth, and whose falsity,
+    alone let it run (:func:`_gate`): ``self._open(frame, detached=True)`` where ``_open``
+    sets only ``if not detached``."""
+    given = {a.partition("=")[0]: a.partition("=")[2] for a in call.args if is_kw(a)}
+    on, off = gates
+    return bool((on and given.get(on) == "const:False") or (off and given.get(off) == "const:True"))
+
+
+def _handled_apart(
+    analysis: Analysis, made: Fn, released: Fn, gates: tuple[str, str] = ("", "")
+) -> Step | None:
     """Do the function that stores the token and the one that releases it run for separate
     calls of one dispatcher (``__call__(event)``: ``if event.phase == "started":
     self._handle_started(event) elif ...: self._handle_completed(event)``)? A function that
@@ -1277,16 +1290,24 @@ def _handled_apart(analysis: Analysis, made: Fn, released: Fn) -> Step | None:
     in an ``except`` handler, after it made the token in that run (``begin`` that opens, and
     closes on its own failure before it re-raises), undoes its own make, and the token it
     keeps otherwise is for another function to release; and one call that leads to both (a
-    context manager that binds, yields and unbinds) shows nothing. The step names
-    the dispatcher and its two calls."""
+    context manager that binds, yields and unbinds) shows nothing, nor does a call of the maker
+    that passes the flag that keeps it from making one (``gates``: :func:`_skips_the_make`).
+    The step names the dispatcher and its two calls."""
     up_made, up_released = _dispatchers(analysis, made), _dispatchers(analysis, released)
+    off = {(c.fq, i) for c, i, known in analysis.calls_of(made) if known} if any(gates) else set()
     for fq in up_made:  # the nearest to ``made`` first
         if fq not in up_released:
             continue
         g, make_at = up_made[fq]
         _g, release_at = up_released[fq]
         f = g.facts
-        makes = make_at - release_at
+        makes = {
+            i
+            for i in make_at - release_at
+            if (g.fq, i) not in off or not _skips_the_make(f.events[i], gates)
+        }
+        if not makes:
+            continue
         if all(f.events[j].in_except for j in release_at):
             free = reachable(f, [0], avoid=makes)
             if not any(j in free for j in release_at):
@@ -1745,14 +1766,15 @@ def _loop_body(f: FunctionFacts, step: int) -> set[int] | None:
     return body
 
 
-def _gate(f: FunctionFacts, i: int) -> str:
+def _gate(f: FunctionFacts, i: int, truth: bool = True) -> str:
     """The parameter whose truth alone lets event ``i`` run (``if defer: var.set()``): ``i``
-    is reached from the entry only through that test's true side; "" if none."""
+    is reached from the entry only through that test's true side; "" if none. ``truth``
+    False: the parameter whose falsity alone lets it run (``if not detached: var.set()``)."""
     for b, ev in enumerate(f.events):
         if ev.kind != K.BRANCH or not ev.name.startswith("if:") or len(ev.succ) < 2:
             continue
         param = ev.name[3:]
-        negated = param.startswith("not ")
+        negated = param.startswith("not ") == truth
         true_side = ev.succ[1] if negated else ev.succ[0]
         seen = {0}
         todo = [0]
