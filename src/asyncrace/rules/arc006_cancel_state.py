@@ -612,6 +612,7 @@ def _never_read(
                 or (nxt.kind in (K.SETITEM, K.DELITEM) and nxt.ref == state)
                 or (nxt.kind == K.WRITE and nxt.ref == state and nxt.name in ("+=", "-="))
                 or _tested_to_take(events, i + 1, state)
+                or _tested_to_change(events, i + 1, state)
             ):
                 continue  # read only to change it
             return False
@@ -800,6 +801,37 @@ _RANDOM_CALLS = frozenset(
     | {"randbytes"}
 )
 _RANDOM_MODULES = frozenset({"random", "secrets", "uuid"})
+
+
+def _tested_to_change(events: list[Event], b: int, state: str) -> bool:
+    """``if self._idle: self._idle.clear()`` (or ``is not None``): a test that the attribute
+    holds an object, whose only use is to change that object (an ``Event`` set or cleared, a
+    container added to or taken from, the result dropped): the test reads nothing a
+    cancellation could have left wrong."""
+    ev = events[b]
+    if ev.kind != K.BRANCH or len(ev.succ) < 2:
+        return False
+    for g in ev.guards:
+        ref, absent, kind, _key = g.split("|")
+        if ref != state or kind not in ("truthy", "none"):
+            continue
+        i = ev.succ[1 - int(absent)]
+        while events[i].kind == K.NOP or (events[i].kind == K.READ and events[i].ref == state):
+            if len(events[i].succ) != 1:
+                return False
+            i = events[i].succ[0]
+        e = events[i]
+        container, _, method = e.ref.rpartition(".")
+        return (
+            e.kind == K.CALL
+            and e.bind == Bind.NONE
+            and container == state
+            and (
+                method in _PUT_METHODS | _TAKE_METHODS | {"clear"}
+                or (method == "set" and not e.args)
+            )
+        )
+    return False
 
 
 def _tested_to_take(events: list[Event], b: int, state: str) -> bool:
