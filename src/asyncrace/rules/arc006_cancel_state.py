@@ -803,64 +803,63 @@ _RANDOM_CALLS = frozenset(
 _RANDOM_MODULES = frozenset({"random", "secrets", "uuid"})
 
 
+def _after_test(
+    events: list[Event], b: int, state: str, kinds: tuple[str, ...]
+) -> tuple[Event, str] | None:
+    """The event that comes first where branch ``b``'s test of ``state`` (of a kind in
+    ``kinds``; a membership test only with its key known) holds, past no-ops and reads of
+    ``state``, with the test's key; None if there is no such test or the way forks."""
+    ev = events[b]
+    if ev.kind != K.BRANCH or len(ev.succ) < 2:
+        return None
+    for g in ev.guards:
+        ref, absent, kind, key = g.split("|")
+        if ref != state or kind not in kinds or (kind == "in" and not key):
+            continue
+        i = ev.succ[1 - int(absent)]
+        while events[i].kind == K.NOP or (events[i].kind == K.READ and events[i].ref == state):
+            if len(events[i].succ) != 1:
+                return None
+            i = events[i].succ[0]
+        return events[i], key
+    return None
+
+
 def _tested_to_change(events: list[Event], b: int, state: str) -> bool:
     """``if self._idle: self._idle.clear()`` (or ``is not None``): a test that the attribute
     holds an object, whose only use is to change that object (an ``Event`` set or cleared, a
     container added to or taken from, the result dropped): the test reads nothing a
     cancellation could have left wrong."""
-    ev = events[b]
-    if ev.kind != K.BRANCH or len(ev.succ) < 2:
+    found = _after_test(events, b, state, ("truthy", "none"))
+    if found is None:
         return False
-    for g in ev.guards:
-        ref, absent, kind, _key = g.split("|")
-        if ref != state or kind not in ("truthy", "none"):
-            continue
-        i = ev.succ[1 - int(absent)]
-        while events[i].kind == K.NOP or (events[i].kind == K.READ and events[i].ref == state):
-            if len(events[i].succ) != 1:
-                return False
-            i = events[i].succ[0]
-        e = events[i]
-        container, _, method = e.ref.rpartition(".")
-        return (
-            e.kind == K.CALL
-            and e.bind == Bind.NONE
-            and container == state
-            and (
-                method in _PUT_METHODS | _TAKE_METHODS | {"clear"}
-                or (method == "set" and not e.args)
-            )
-        )
-    return False
+    e = found[0]
+    container, _, method = e.ref.rpartition(".")
+    return (
+        e.kind == K.CALL
+        and e.bind == Bind.NONE
+        and container == state
+        and (method in _PUT_METHODS | _TAKE_METHODS | {"clear"} or (method == "set" and not e.args))
+    )
 
 
 def _tested_to_take(events: list[Event], b: int, state: str) -> bool:
     """``if key in self._d: del self._d[key]`` (or ``.pop(key)``/``.remove(key)``, the result
     dropped): a membership test whose only use is to take the key out, the same as
     ``self._d.pop(key, None)``."""
-    ev = events[b]
-    if ev.kind != K.BRANCH or len(ev.succ) < 2:
+    found = _after_test(events, b, state, ("in",))
+    if found is None:
         return False
-    for g in ev.guards:
-        ref, absent, kind, key = g.split("|")
-        if ref != state or kind != "in" or not key:
-            continue
-        i = ev.succ[1 - int(absent)]
-        while events[i].kind == K.NOP or (events[i].kind == K.READ and events[i].ref == state):
-            if len(events[i].succ) != 1:
-                return False
-            i = events[i].succ[0]
-        e = events[i]
-        if e.kind == K.DELITEM and e.ref == state and e.args[:1] == (key,):
-            return True
-        return (
-            e.kind == K.CALL
-            and e.bind == Bind.NONE
-            and e.ref.rpartition(".")[0] == state
-            and e.ref.rpartition(".")[2] in _TAKE_METHODS
-            and e.args[:1] == (key,)
-        )
-    return False
+    e, key = found
+    if e.kind == K.DELITEM and e.ref == state and e.args[:1] == (key,):
+        return True
+    return (
+        e.kind == K.CALL
+        and e.bind == Bind.NONE
+        and e.ref.rpartition(".")[0] == state
+        and e.ref.rpartition(".")[2] in _TAKE_METHODS
+        and e.args[:1] == (key,)
+    )
 
 
 def _stack_undoes(analysis: Analysis, ctx: Ctx, i: int, op: _Op) -> bool:
