@@ -224,6 +224,14 @@ class LockModel:
             return None
         if "[]" in ref:
             return self._keyed_lock(ctx, ref)
+        if ref.endswith(".setdefault()"):
+            # ``async with self._locks.setdefault(key, asyncio.Lock()):``: the key's lock of a
+            # registry of locks, as ``self._locks[key]``
+            segs = split_ref(ref.removesuffix(".setdefault()"))
+            if len(segs) == 2 and segs[0] == "self" and ctx.recv:
+                keyed = self._registry(ctx.recv, segs[1])
+                if keyed is not None:
+                    return keyed
         if ref.endswith("()"):
             inner = self._wrapped_lock(ctx, ref, at)
             if inner is not None:
