@@ -293,8 +293,8 @@ def _claimed_inside(
     set? A second task that passes the outer check finds the flag set and keeps off the work
     (streamflow's ``FutureConnector``, set 134); the inner check is a guard of its own,
     checked as one."""
-    quiet = {j: ev for j, ev in before_await(f, start, is_await)}
-    for c, ev in quiet.items():
+    quiet = dict(before_await(f, start, is_await))
+    for ev in quiet.values():
         if ev.kind != K.BRANCH or len(ev.succ) != 2:
             continue
         for flag, absent, kind in _guard_atoms(ev):
