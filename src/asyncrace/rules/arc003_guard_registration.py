@@ -283,6 +283,40 @@ def _claims_first(f: FunctionFacts) -> bool:
     return False
 
 
+def _claimed_inside(
+    f: FunctionFacts, start: int, reg: int, ref: str, is_await: Callable[[int, Event], bool]
+) -> bool:
+    """Does every way from ``start`` (the check's absent side) to the registration at ``reg``
+    pass a claim of another flag of the object, made before anything suspends: a check of
+    ``self.X`` whose side that finds it clear sets it (``if not self.deploying:
+    self.deploying = True; await self.deploy()``), with no suspension from ``start`` to the
+    set? A second task that passes the outer check finds the flag set and keeps off the work
+    (streamflow's ``FutureConnector``, set 134); the inner check is a guard of its own,
+    checked as one."""
+    quiet = dict(before_await(f, start, is_await))
+    for ev in quiet.values():
+        if ev.kind != K.BRANCH or len(ev.succ) != 2:
+            continue
+        for flag, absent, kind in _guard_atoms(ev):
+            if flag == ref or kind not in ("truthy", "none"):
+                continue
+            if not flag.startswith("self.") or flag.count(".") != 1:
+                continue
+            for w, e in before_await(f, ev.succ[absent], is_await):
+                v = e.value
+                if (
+                    e.kind == K.WRITE
+                    and e.ref == flag
+                    and w in quiet
+                    and v is not None
+                    and v.kind == "const"
+                    and v.ref == "truthy"  # (set: what the check turns away)
+                    and not _reaches_avoiding(f, start, reg, {w})
+                ):
+                    return True
+    return False
+
+
 def _key_names(
     f: FunctionFacts,
     ev: Event,
@@ -967,6 +1001,8 @@ class GuardBeforeRegistration:
                 continue
             if _joins_in_flight(f, aw, ref, direct):
                 continue  # the second task awaits the first one's task: the work runs once
+            if _claimed_inside(f, absent_start, i, ref, is_await):
+                continue  # a second task finds the inner flag set and keeps off the work
             if (
                 i not in callee_regs and _memo_of_a_read(f, b, i, fn.module.functions, takes_lock)
             ) or (i in callee_regs and _read_that_stores(f, b, i)):
