@@ -790,8 +790,11 @@ class Concurrency:
                     ):
                         for fq, step in found.items():
                             sites.setdefault(fq, step)
-            # one entry per start (a start dispatched to several receiver classes is one)
-            spawned_once: dict[str, dict[Pos, Step]] = {}
+            # one entry per start (a start dispatched to several receiver classes is one), by
+            # the target and the receiver's ref: two starts on two receivers
+            # (``gather(black.prepare(), white.prepare())``) run it once on each object
+            # (module state: the callers' search finds the spawns, ``Concurrency._node``)
+            spawned_once: dict[tuple[str, str], dict[Pos, Step]] = {}
             for s in calls:
                 what = s.ref.rpartition(".")[2]
                 if what not in SPAWNERS:
@@ -822,13 +825,14 @@ class Concurrency:
                         if again or s.repeated:
                             sites.setdefault(tfn.fq, fn_step(fn, at(e), label))
                         else:  # started once here; a second start elsewhere in fn counts
-                            starts = spawned_once.setdefault(tfn.fq, {})
+                            recv = e.ref.rpartition(".")[0]
+                            starts = spawned_once.setdefault((tfn.fq, recv), {})
                             starts.setdefault(e.pos, fn_step(fn, at(e), label))
                 if what in MANY_SPAWNERS and not s.repeated:
                     one_by_one = _gathered_from_locals(fn.facts, s, once=True)
                     started += [x for x in one_by_one if not any(x is y for y in started)]
                     self._sibling_sites(ctx, fn, s, what, started, sites)
-            for fq, once in spawned_once.items():
+            for (fq, _recv), once in spawned_once.items():
                 # two starts count when one call makes both: the second reachable from the
                 # first (not two branches that each start one)
                 if len(once) >= 2:
