@@ -283,6 +283,39 @@ def _claims_first(f: FunctionFacts) -> bool:
     return False
 
 
+def _renewed_when_found(
+    f: FunctionFacts,
+    b: int,
+    start: int,
+    ref: str,
+    is_await: Callable[[int, Event], bool],
+    registers: Callable[[int, Event], bool],
+    clearing: frozenset[int],
+) -> bool:
+    """Does the side of the check at ``b`` that finds ``ref`` set (from ``start``) also reach
+    a registration of ``ref`` of its own past an await, without clearing it first (itself or
+    through a method of the object that does, ``clearing``: ``if
+    self._last_save_time: if now - self._last_save_time >= interval: await self._save();
+    self._last_save_time = now``)? Then both sides do the work and store the value: the check
+    decides when the work runs, not whether it runs once (pulpcore's save throttle, set
+    136)."""
+    seen: set[tuple[int, bool]] = set()
+    todo = [(start, False)]
+    while todo:
+        j, waited = todo.pop()
+        if j == b or (j, waited) in seen:
+            continue
+        seen.add((j, waited))
+        e = f.events[j]
+        if (e.ref == ref and _clears(e)) or j in clearing:
+            continue  # torn down first: a value replaced, not renewed
+        if waited and registers(j, e) and registration_of(e) == ref:
+            return True
+        nxt = waited or is_await(j, e)
+        todo.extend((k, nxt) for k in e.succ)
+    return False
+
+
 def _claimed_inside(
     f: FunctionFacts, start: int, reg: int, ref: str, is_await: Callable[[int, Event], bool]
 ) -> bool:
@@ -999,6 +1032,17 @@ class GuardBeforeRegistration:
             ):
                 # registration and await are reached whatever the check said: it guards neither
                 continue
+            if aw >= 0 and _renewed_when_found(
+                f,
+                b,
+                present_start,
+                ref,
+                is_await,
+                registers,
+                _writing_calls(analysis, fn, ref, True),
+            ):
+                continue  # the side that finds it set stores it anew after an await of its
+                # own: the check decides when the work runs, not whether (a throttle's stamp)
             if _joins_in_flight(f, aw, ref, direct):
                 continue  # the second task awaits the first one's task: the work runs once
             if _claimed_inside(f, absent_start, i, ref, is_await):
