@@ -1336,7 +1336,9 @@ class StateBrokenByCancellation:
     @staticmethod
     def _undone_elsewhere(analysis: Analysis, fn: Fn, op: _Op) -> bool:
         """Does another function of the class (of the module, for a module variable) undo
-        ``op``: a ``reset``/``close`` that the owner's cleanup calls after any failure?"""
+        ``op``: a ``reset``/``close`` that the owner's cleanup calls after any failure, or a
+        cleanup function nested in a method (``def cleanup(): ...
+        self._drafts.pop(session_id, None)``, run from that method's ``finally``)?"""
         idx = analysis.index
         if op.state.startswith("global:"):
             quals = [f"{fn.module.module}.{q}" for q in sorted(fn.module.functions)]
@@ -1347,7 +1349,14 @@ class StateBrokenByCancellation:
             quals = []
             for c in idx.mro(cls):
                 analysis.tracker.note(c.module.module)  # its methods, however many
-                quals.extend(f"{c.module.module}.{q}" for q in sorted(c.facts.methods.values()))
+                mod = c.module
+                todo = [f"{mod.module}.{q}" for q in sorted(c.facts.methods.values())]
+                while todo and len(quals) < 4096:
+                    q = todo.pop(0)
+                    quals.append(q)
+                    m = mod.functions.get(q[len(mod.module) + 1 :])
+                    if m is not None:  # (and the functions nested in it)
+                        todo.extend(f"{mod.module}.{n}" for n in m.nested)
         for q in quals:
             other = idx.functions.get(q)
             if other is None or other is fn or other.facts.name in _CONSTRUCTORS:
