@@ -1354,9 +1354,9 @@ class StateBrokenByCancellation:
                 while todo and len(quals) < 4096:
                     q = todo.pop(0)
                     quals.append(q)
-                    m = mod.functions.get(q[len(mod.module) + 1 :])
-                    if m is not None:  # (and the functions nested in it)
-                        todo.extend(f"{mod.module}.{n}" for n in m.nested)
+                    g = idx.functions.get(q)  # (read through the index: its body loaded)
+                    if g is not None:  # (and the functions nested in it)
+                        todo.extend(f"{mod.module}.{n}" for n in g.facts.nested)
         for q in quals:
             other = idx.functions.get(q)
             if other is None or other is fn or other.facts.name in _CONSTRUCTORS:
