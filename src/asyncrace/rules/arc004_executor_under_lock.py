@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from asyncrace.analysis.facade import Analysis
-from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts
+from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts, reachable
 from asyncrace.analysis.index import Fn, first_seg, is_kw
 from asyncrace.analysis.locks import LockInfo
 from asyncrace.analysis.summaries import HandOff, Step, at, fn_step, short
@@ -257,20 +257,9 @@ def _loop_body(f: FunctionFacts, b: int) -> tuple[set[int], int] | None:
     run them: the side from which the branch is reached again (one side only)."""
     found: list[tuple[set[int], int]] = []
     for side, start in enumerate(f.events[b].succ):
-        seen: set[int] = set()
-        todo = [start]
-        back = False
-        while todo:
-            j = todo.pop()
-            if j == b:
-                back = True
-                continue
-            if j in seen:
-                continue
-            seen.add(j)
-            todo.extend(f.events[j].succ)
-        if back:
-            found.append((seen, side))
+        body = reachable(f, [start], avoid={b}) | {start}
+        if any(b in f.events[j].succ for j in body):
+            found.append((body, side))
     return found[0] if len(found) == 1 else None
 
 
