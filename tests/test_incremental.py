@@ -368,6 +368,46 @@ def test_a_name_newly_mentioned_in_a_body_is_incremental(
     assert len(full_runs) == 3 and len(rechecked) == 2
 
 
+STREAMER = """\
+import asyncio
+
+
+class Transport:
+    async def send(self, data: bytes) -> None:
+        await asyncio.sleep(0)
+
+
+class Streamer:
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+        self.sending = False
+
+    async def stream(self, data: bytes) -> None:
+        self.sending = True
+        await self._transport.send(data)
+        self.sending = False
+"""
+
+
+def test_a_read_of_a_public_attribute_added_elsewhere_is_incremental(
+    proj: Path, full_runs: list[int], rechecked: list[list[str]]
+) -> None:
+    """ARC006 leaves a public flag that nothing in the project reads; a module that starts
+    reading it off the object (``s.sending``) brings the finding back, in an incremental run
+    too: the mention index keeps the attribute names each module reads off other objects."""
+    (proj / "s.py").write_text(STREAMER)
+    cold = _check()
+    assert ("s.py", "ARC006", 15) not in _codes(cold)
+    (proj / "b.py").write_text(B + "\n\ndef sending(s: object) -> bool:\n    return s.sending\n")
+    after = _check()
+    assert after == _check("--no-cache")
+    assert ("s.py", "ARC006", 15) in _codes(after)
+    assert len(full_runs) == 2 and len(rechecked) == 1 and "s" in rechecked[0]
+    (proj / "b.py").write_text(B)
+    again = _check()
+    assert again == _check("--no-cache") == cold
+
+
 def _inflated(damage: Any) -> Any:
     """``damage`` done to the snapshot as its lines read once inflated (schema 5: the lines after
     the head are compressed together), the result compressed again."""
@@ -389,9 +429,9 @@ def _inflated(damage: Any) -> Any:
         _inflated(lambda b: b.replace(b'"deps":[', b'"deps":[1,', 1)),
         _inflated(lambda b: b.replace(b'"header":["', b'"header":[1,"', 1)),
         lambda b: b.partition(b"\n")[0] + b"\n" + zlib.decompress(b.partition(b"\n")[2]),
-        lambda b: b.replace(b'"schema": 5', b'"schema": 4', 1),
+        lambda b: b.replace(b'"schema": 6', b'"schema": 5', 1),
     ],
-    ids=["empty", "truncated", "count", "deps-type", "header-type", "not-compressed", "schema-4"],
+    ids=["empty", "truncated", "count", "deps-type", "header-type", "not-compressed", "schema-5"],
 )
 def test_a_damaged_snapshot_means_a_full_run(proj: Path, full_runs: list[int], damage: Any) -> None:
     _check()

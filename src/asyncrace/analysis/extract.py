@@ -521,6 +521,7 @@ class _ModuleExtractor:
         self.type_aliases: dict[str, str] = {}  # module-level alias -> the class ref it names
         self.global_vars: set[str] = set()
         self.passed: set[str] = set()
+        self.attr_reads: set[str] = set()  # (``ModuleFacts.attr_reads``)
         self.walrus = ":=" in text
         # the rows that hold ``:=``: an expression spanning none of them binds no name by it
         self.walrus_rows = (
@@ -596,6 +597,7 @@ class _ModuleExtractor:
             global_types=self.global_types,
             global_vars=tuple(sorted(self.global_vars)),
             passed=tuple(sorted(self.passed)),
+            attr_reads=tuple(sorted(self.attr_reads)),
         )
 
     def _scan_globals(self, body: list[ast.stmt]) -> None:
@@ -1791,12 +1793,14 @@ class _FunctionBuilder:
                 # the first attribute off the receiver is the shared state being read
                 first = node
                 while isinstance(first.value, ast.Attribute):
+                    self.mx.attr_reads.add(first.attr)  # (off an object the receiver holds)
                     first = first.value
                 if isinstance(first.value, ast.Name) or self.ref(first).startswith("cls."):
                     self.emit(K.READ, first, ref=self.ref(first))
                 else:
                     self.expr(node.value, Bind.NONE)
             else:
+                self.mx.attr_reads.add(node.attr)
                 self.expr(node.value, Bind.NONE)
         elif isinstance(node, ast.Lambda):
             self._defaults(node.args)
@@ -1942,6 +1946,10 @@ class _FunctionBuilder:
                 self.expr(func.value, Bind.NONE)
         elif not isinstance(func, ast.Name):
             self.expr(func, Bind.NONE)
+        elif func.id in ("getattr", "hasattr") and len(node.args) >= 2:
+            name = node.args[1]
+            if isinstance(name, ast.Constant) and isinstance(name.value, str):
+                self.mx.attr_reads.add(name.value)  # ``getattr(c, "ready")``
         args: list[str] = []
         for a in node.args:
             if isinstance(a, ast.Lambda):

@@ -57,6 +57,7 @@ class Analysis:
         self.per_task_attr = s.per_task_attr
         self.registrations = s.registrations
         self.mentions = s.mentions
+        self.attr_read_off_others = s.attr_read_off_others
         self.calls_by_name = s.calls_by_name
         self.calls_of = s.calls_of
         self.self_callers = s.self_callers

@@ -264,6 +264,9 @@ class ModuleFacts:
     # refs passed as call arguments outside function bodies: decorators, default values
     # (``Depends(get_db)``), module-level statements
     passed: tuple[str, ...] = ()
+    # the attribute names the bodies read off another object than ``self``/``cls`` (``c.ready``,
+    # ``self.client.ready``, ``getattr(c, "ready")``): who reads an object's public state
+    attr_reads: tuple[str, ...] = ()
 
 
 def dynamic_prefix(f: FunctionFacts, ref: str) -> str:

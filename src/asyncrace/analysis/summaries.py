@@ -15,7 +15,7 @@ from __future__ import annotations
 import bisect
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from asyncrace.analysis.facts import (
     Bind,
@@ -181,6 +181,8 @@ CALL_KEY = "\x00call:"
 # asyncio's queues: ``put`` suspends only when one made with a bound is full
 _QUEUES = frozenset({"Queue", "LifoQueue", "PriorityQueue"})
 ARG_KEY = "\x00arg:"
+# an attribute name read off another object than ``self`` (``ModuleFacts.attr_reads``)
+READ_ATTR_KEY = "\x00read-attr:"
 RELEASES_KEY = "\x00releases"
 
 
@@ -202,6 +204,7 @@ class ModuleMentions:
     calls: tuple[str, ...]  # called names, and names handed to a spawner
     args: tuple[str, ...]  # names passed as arguments (also in decorators and defaults)
     releases: bool  # a function calls something named ``reset``/``detach`` (ARC002)
+    attrs: tuple[str, ...] = ()  # attribute names read off other objects (``attr_reads``)
 
     @staticmethod
     def of(m: ModuleFacts) -> ModuleMentions:
@@ -234,7 +237,9 @@ class ModuleMentions:
                         add_arg(n)
                         if spawner:
                             add_call(n)
-        return ModuleMentions(tuple(sorted(calls)), tuple(sorted(args)), releases)
+        return ModuleMentions(
+            tuple(sorted(calls)), tuple(sorted(args)), releases, tuple(m.attr_reads)
+        )
 
 
 @dataclass
@@ -245,6 +250,7 @@ class Mentions:
     args: dict[str, list[str]]
     releases: list[str]
     per_module: dict[str, ModuleMentions]
+    attrs: dict[str, list[str]] = field(default_factory=dict)
 
     @staticmethod
     def build(
@@ -254,6 +260,7 @@ class Mentions:
         args: dict[str, list[str]] = {}
         releases: list[str] = []
         per_module: dict[str, ModuleMentions] = {}
+        attrs: dict[str, list[str]] = {}
         for m in sorted(modules, key=lambda m: m.module):
             mm = known.get(m.module) if known is not None else None
             if mm is None:
@@ -265,13 +272,16 @@ class Mentions:
                 args.setdefault(n, []).append(m.module)
             if mm.releases:
                 releases.append(m.module)
-        return Mentions(calls, args, releases, per_module)
+            for n in mm.attrs:
+                attrs.setdefault(n, []).append(m.module)
+        return Mentions(calls, args, releases, per_module, attrs)
 
     def patch(self, module: str, old: ModuleMentions, new: ModuleMentions) -> None:
         """``module`` now mentions ``new`` (it mentioned ``old``); lists stay sorted."""
         for table, was, now in (
             (self.calls, old.calls, new.calls),
             (self.args, old.args, new.args),
+            (self.attrs, old.attrs, new.attrs),
         ):
             for n in set(was) - set(now):
                 mods = table.get(n, [])
@@ -1424,6 +1434,14 @@ class Summaries:
             if not targets or any(t.fq == fn.fq for t, _c in targets):
                 out.append((caller, i, bool(targets)))
         return out
+
+    def attr_read_off_others(self, name: str) -> bool:
+        """Does any module of the project read an attribute ``name`` off another object than
+        ``self`` or ``cls`` (``client.ready``, ``self.client.ready``, ``getattr(c, "ready")``)?
+        Where nothing does, an object's public attribute of that name is read, if at all, by
+        the object's own methods."""
+        self.tracker.note(READ_ATTR_KEY + name)
+        return name in self.mentions().attrs
 
     def calls_by_name(self, name: str) -> list[tuple[Fn, int]]:
         """(function, event index) of every call of ``name`` (by its last name), and of every

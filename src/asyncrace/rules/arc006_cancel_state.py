@@ -535,14 +535,35 @@ def _unread(
     changed (``self._waiters += 1`` ... ``self._waiters -= 1``, ``self._streaming = True`` ...
     ``False``), or a private ``Event`` only set and cleared (nobody waits for it or tests it),
     that nothing in its class reads: what a cancellation leaves changed there breaks
-    nothing. A public counter, flag or value may be read by any user of the object (the facts
-    do not keep reads of other objects' attributes: ``self.client.streaming``)."""
+    nothing. A public counter, flag or value may be read by any user of the object: it is
+    unread only where no module of the project reads an attribute of that name off another
+    object (``self.client.streaming``, ``getattr(c, "streaming")``) and no subclass reads it
+    either."""
     if op.kind not in ("item", "count", "flag", "object", "clear", "set"):
         return False
     attr = last_seg(op.state)
-    if op.kind != "item" and (not attr.startswith("_") or attr.startswith("__")):
+    if op.kind != "item" and attr.startswith("__"):
+        return False
+    if (
+        op.kind != "item"
+        and not attr.startswith("_")
+        and (analysis.attr_read_off_others(attr) or _read_by_subclass(analysis, fn, op.state))
+    ):
         return False
     return never_read(analysis, fn, op.state)
+
+
+def _read_by_subclass(analysis: Analysis, fn: Fn, state: str) -> bool:
+    """Does a method of a subclass of ``fn``'s class read ``state`` (``self.<attr>``)?
+    (:func:`_never_read` asks the class and its bases.)"""
+    idx = analysis.index
+    cls = idx.method_fn(fn)
+    if cls is None:
+        return True
+    below = [c for sub in idx.subclasses(cls) if sub != cls and (c := idx.classes.get(sub))]
+    return any(
+        e.kind == K.READ and e.ref == state for m in idx.methods_of(below) for e in m.facts.events
+    )
 
 
 # a method's uses of attributes (``_never_read``): its events, the refs its calls pass on, and

@@ -82,7 +82,8 @@ FORMAT = "asyncrace-extract-cache"
 # bump when the facts dataclasses, the extractor's output or the entry layout change
 # 9: the payload in columns, compressed, after a head line (``join_entry``)
 # 10: no unmatched-exception exit from a ``try`` with a bare ``except:`` or ``except BaseException``
-SCHEMA = 10
+# 11: the attribute names each module reads off other objects (``ModuleFacts.attr_reads``)
+SCHEMA = 11
 SUFFIX = ".entry"
 # zlib's fastest level, for the project snapshot (``snapshot.store``): it shrinks about 5x. Entries
 # are not compressed: at this level they shrank 4-5x more, but writing them cost about 0.25 s more

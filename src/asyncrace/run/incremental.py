@@ -52,6 +52,7 @@ from asyncrace.analysis.index import (
 from asyncrace.analysis.summaries import (
     ARG_KEY,
     CALL_KEY,
+    READ_ATTR_KEY,
     RELEASES_KEY,
     Mentions,
     ModuleMentions,
@@ -239,6 +240,7 @@ def _check(
             remention[mod] = (old, new)
             touched.update(CALL_KEY + n for n in set(old.calls) ^ set(new.calls))
             touched.update(ARG_KEY + n for n in set(old.args) ^ set(new.args))
+            touched.update(READ_ATTR_KEY + n for n in set(old.attrs) ^ set(new.attrs))
             if old.releases != new.releases:
                 touched.add(RELEASES_KEY)
     patched: list[Mentions] = []

@@ -48,8 +48,9 @@ from asyncrace.settings import Settings
 FORMAT = "asyncrace-project-snapshot"
 # 2: the concurrency model's verdicts per module; 3: reads noted as NO_CALLERS_KEY; 4: lines
 # written by orjson (UTF-8, where 3 escaped every non-ASCII character); 5: the lines after the
-# head compressed together (zlib), the file named ``<key>.snapshot``
-SCHEMA = 5
+# head compressed together (zlib), the file named ``<key>.snapshot``; 6: the attribute names
+# each module reads off other objects in its mentions and the index
+SCHEMA = 6
 SUFFIX = ".snapshot"
 MAX_SIZE = 1 << 31  # a snapshot that inflates beyond this is not read (no project needs it)
 KEEP = 4  # snapshots kept per cache directory (one per set of files and settings)
@@ -373,7 +374,12 @@ def encode_record(r: Record) -> bytes:
         # names joined by line breaks (no name holds one): a string is quick to skip
         "mentions": None
         if r.mentions is None
-        else ["\n".join(r.mentions.calls), "\n".join(r.mentions.args), r.mentions.releases],
+        else [
+            "\n".join(r.mentions.calls),
+            "\n".join(r.mentions.args),
+            r.mentions.releases,
+            "\n".join(r.mentions.attrs),
+        ],
         "attr_types": r.attr_types,
         "deps": sorted(r.deps),
         "contribution": None
@@ -458,11 +464,14 @@ def decode_record(raw: bytes) -> Record:
 def _load_mentions(v: Any) -> ModuleMentions | None:
     if v is None:
         return None
-    if not (isinstance(v, list) and len(v) == 3 and isinstance(v[2], bool)):
+    if not (isinstance(v, list) and len(v) == 4 and isinstance(v[2], bool)):
         raise Invalid("mentions")
-    calls, args = _str(v[0]), _str(v[1])
+    calls, args, attrs = _str(v[0]), _str(v[1]), _str(v[3])
     return ModuleMentions(
-        tuple(calls.split("\n")) if calls else (), tuple(args.split("\n")) if args else (), v[2]
+        tuple(calls.split("\n")) if calls else (),
+        tuple(args.split("\n")) if args else (),
+        v[2],
+        tuple(attrs.split("\n")) if attrs else (),
     )
 
 
@@ -531,13 +540,15 @@ class Snapshot:
                 return out
 
             calls, args, releases = doc["calls"], doc["args"], doc["releases"]
-            if not isinstance(calls, dict) or not isinstance(args, dict):
+            attrs = doc["attrs"]
+            if not all(isinstance(t, dict) for t in (calls, args, attrs)):
                 raise Invalid("mentions")
             return Mentions(
                 {k: modules(v) for k, v in calls.items()},
                 {k: modules(v) for k, v in args.items()},
                 modules(releases),
                 {},
+                {k: modules(v) for k, v in attrs.items()},
             )
         except (ValueError, KeyError, TypeError, RecursionError) as exc:
             raise Invalid(f"mentions: {exc}") from exc
@@ -549,6 +560,7 @@ def encode_mentions(mentions: Mentions, records: Sequence[Record]) -> bytes:
         "calls": {k: [number[m] for m in v] for k, v in mentions.calls.items()},
         "args": {k: [number[m] for m in v] for k, v in mentions.args.items()},
         "releases": [number[m] for m in mentions.releases],
+        "attrs": {k: [number[m] for m in v] for k, v in mentions.attrs.items()},
     }
     return _dumps(doc)
 
