@@ -1922,6 +1922,11 @@ class Concurrency:
         return None
 
     # -- callers -------------------------------------------------------------------------------
+    def called_in_project(self, fn: Fn) -> bool:
+        """Does any call of the project (outside its tests) reach ``fn``, directly, through a
+        callable stored for later, or as a task it starts?"""
+        return next(self._iter_callers(fn), None) is not None
+
     def _callers(self, fn: Fn) -> list[tuple[Fn, Event, str, str]]:
         """Every call that reaches ``fn`` that the project makes (:meth:`_iter_callers`), all
         of them."""

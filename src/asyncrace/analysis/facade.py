@@ -83,6 +83,7 @@ class Analysis:
         self.kept_verdicts = c.kept_verdicts
         self.keep_verdicts = c.keep_verdicts
         self.api_entry = c.api_entry
+        self.called_in_project = c.called_in_project
         self.canceller = c.canceller
         self.canceller_restores = c.canceller_restores
         self.locking_site = c.locking_site
