@@ -408,6 +408,40 @@ def test_a_read_of_a_public_attribute_added_elsewhere_is_incremental(
     assert again == _check("--no-cache") == cold
 
 
+RENDER = """\
+import asyncio
+
+_locale = "en"
+
+
+async def render(locale: str) -> str:
+    global _locale
+    _locale = locale
+    await asyncio.sleep(0)
+    return _locale
+"""
+
+
+def test_a_call_of_a_public_coroutine_added_elsewhere_is_incremental(
+    proj: Path, full_runs: list[int], rechecked: list[list[str]]
+) -> None:
+    """ARC001 takes a public coroutine that nothing in the project calls as evidence for a
+    per-call value kept in module state; once another module calls it, one call after the
+    other, the evidence is only likely and the finding goes, in an incremental run too."""
+    (proj / "r.py").write_text(RENDER)
+    cold = _check()
+    assert ("r.py", "ARC001", 8) in _codes(cold)
+    caller = "\n\nfrom r import render\n\n\nasync def render_all() -> None:\n"
+    caller += "    for loc in ('en', 'fr'):\n        await render(loc)\n"
+    (proj / "b.py").write_text(B + caller)
+    after = _check()
+    assert after == _check("--no-cache")
+    assert ("r.py", "ARC001", 8) not in _codes(after)
+    assert len(full_runs) == 2 and len(rechecked) == 1 and "r" in rechecked[0]
+    (proj / "b.py").write_text(B)
+    assert _check() == _check("--no-cache") == cold
+
+
 def _inflated(damage: Any) -> Any:
     """``damage`` done to the snapshot as its lines read once inflated (schema 5: the lines after
     the head are compressed together), the result compressed again."""
