@@ -427,11 +427,12 @@ def test_a_call_of_a_public_coroutine_added_elsewhere_is_incremental(
 ) -> None:
     """ARC001 takes a public coroutine that nothing in the project calls as evidence for a
     per-call value kept in module state; once another module calls it, one call after the
-    other, the evidence is only likely and the finding goes, in an incremental run too."""
+    other, from a private helper, the evidence is only likely and the finding goes, in an
+    incremental run too."""
     (proj / "r.py").write_text(RENDER)
     cold = _check()
     assert ("r.py", "ARC001", 8) in _codes(cold)
-    caller = "\n\nfrom r import render\n\n\nasync def render_all() -> None:\n"
+    caller = "\n\nfrom r import render\n\n\nasync def _render_all() -> None:\n"
     caller += "    for loc in ('en', 'fr'):\n        await render(loc)\n"
     (proj / "b.py").write_text(B + caller)
     after = _check()

@@ -1927,6 +1927,28 @@ class Concurrency:
         callable stored for later, or as a task it starts?"""
         return next(self._iter_callers(fn), None) is not None
 
+    def entry_above(self, fn: Fn) -> Verdict | None:
+        """A public coroutine that nothing in the project calls (:meth:`api_entry`, its
+        callers all outside) from which the project's calls reach ``fn``, up to three callers
+        up: its callers may run it in several tasks at once, and ``fn`` with it. The evidence
+        is that coroutine, then the calls down to ``fn``."""
+        seen = {fn.fq}
+        frontier: list[tuple[Fn, tuple[Step, ...]]] = [(fn, ())]
+        for _depth in range(3):
+            nxt: list[tuple[Fn, tuple[Step, ...]]] = []
+            for g, below in frontier:
+                for c, ev, _rel, label in self._callers(g):
+                    if c.fq in seen or not c.facts.is_async:
+                        continue
+                    seen.add(c.fq)
+                    steps = (fn_step(c, at(ev), label), *below)
+                    api = self.api_entry(c)
+                    if api is not None and not self.called_in_project(c):
+                        return Verdict(True, (*api.steps, *steps), "public API")
+                    nxt.append((c, steps))
+            frontier = nxt
+        return None
+
     def _callers(self, fn: Fn) -> list[tuple[Fn, Event, str, str]]:
         """Every call that reaches ``fn`` that the project makes (:meth:`_iter_callers`), all
         of them."""

@@ -84,6 +84,7 @@ class Analysis:
         self.keep_verdicts = c.keep_verdicts
         self.api_entry = c.api_entry
         self.called_in_project = c.called_in_project
+        self.entry_above = c.entry_above
         self.canceller = c.canceller
         self.canceller_restores = c.canceller_restores
         self.locking_site = c.locking_site

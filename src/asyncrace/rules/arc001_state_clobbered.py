@@ -613,11 +613,17 @@ class StateClobberedAcrossAwait:
                 # calls overlap: being public says callers outside the project may overlap
                 # two calls, not that any does (a per-call value kept in module or class state
                 # on this evidence alone was right 1 time of 14 at the held-out sets' first runs;
-                # the right ones were hooks and entry points nothing in the project calls)
-                verdict = Verdict(
-                    None,
-                    api.steps,
-                    f"{LIKELY}a public coroutine, and the project's own calls of it do not overlap",
+                # the right ones were hooks and entry points nothing in the project calls).
+                # Unless those calls come from such an entry point, whose callers are outside
+                above = analysis.entry_above(fn)
+                verdict = (
+                    above
+                    if above is not None
+                    else Verdict(
+                        None,
+                        api.steps,
+                        f"{LIKELY}a public coroutine, and the project's own calls of it do not overlap",
+                    )
                 )
         return verdict
 
