@@ -537,33 +537,15 @@ def _unread(
     that nothing in its class reads: what a cancellation leaves changed there breaks
     nothing. A public counter, flag or value may be read by any user of the object: it is
     unread only where no module of the project reads an attribute of that name off another
-    object (``self.client.streaming``, ``getattr(c, "streaming")``) and no subclass reads it
-    either."""
+    object (``self.client.streaming``, ``getattr(c, "streaming")``)."""
     if op.kind not in ("item", "count", "flag", "object", "clear", "set"):
         return False
     attr = last_seg(op.state)
     if op.kind != "item" and attr.startswith("__"):
         return False
-    if (
-        op.kind != "item"
-        and not attr.startswith("_")
-        and (analysis.attr_read_off_others(attr) or _read_by_subclass(analysis, fn, op.state))
-    ):
+    if op.kind != "item" and not attr.startswith("_") and analysis.attr_read_off_others(attr):
         return False
     return never_read(analysis, fn, op.state)
-
-
-def _read_by_subclass(analysis: Analysis, fn: Fn, state: str) -> bool:
-    """Does a method of a subclass of ``fn``'s class read ``state`` (``self.<attr>``)?
-    (:func:`_never_read` asks the class and its bases.)"""
-    idx = analysis.index
-    cls = idx.method_fn(fn)
-    if cls is None:
-        return True
-    below = [c for sub in idx.subclasses(cls) if sub != cls and (c := idx.classes.get(sub))]
-    return any(
-        e.kind == K.READ and e.ref == state for m in idx.methods_of(below) for e in m.facts.events
-    )
 
 
 # a method's uses of attributes (``_never_read``): its events, the refs its calls pass on, and
@@ -592,7 +574,8 @@ def _never_read(
     analysis: Analysis, fn: Fn, state: str, uses: dict[str, _Uses] | None = None
 ) -> bool:
     """Is ``state`` (``self.<attr>`` of a container or a counter) only ever added to and taken
-    from, never read (iterated, looked up, tested, passed on) by the class? Then an entry a
+    from, never read (iterated, looked up, tested, passed on) by the class, its bases or its
+    subclasses (a subclass's methods run on the same object)? Then an entry a
     cancellation leaves behind breaks nothing: nobody looks at it (``self.clients.append(c)``
     ... ``self.clients.remove(c)`` with no reader; ``self._n += 1`` ... ``self._n -= 1``).
     A tear-down method (``close``, ``__aexit__``) that goes through the entries to release them
@@ -609,7 +592,7 @@ def _never_read(
     mutators = _PUT_METHODS | _TAKE_METHODS | {"clear"}
     if uses is None:
         uses = {}
-    for other in idx.methods_of(idx.mro(cls)):
+    for other in idx.methods_of(idx.hierarchy(cls)):  # (a subclass's methods run on it too)
         if other.facts.parent is None and teardown_name(other.facts.name):
             continue  # the owner's tear-down looks through what is left, to release it
         events, handed, reads = _uses_of(other, uses)
