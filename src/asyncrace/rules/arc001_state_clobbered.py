@@ -78,9 +78,9 @@ def _left_at_default(analysis: Analysis, fn: Fn, receiver: set[str]) -> set[str]
     if not any(known for _c, _i, known in calls) or analysis.passed_on(fn):
         return set()
     positional = [p.name for p in f.params if p.kind == "pos"]
-    if f.cls is not None and f.parent is None and positional:
-        if "staticmethod" not in {d.rsplit(".", 1)[-1] for d in f.decorators}:
-            positional = positional[1:]
+    decos = {d.rsplit(".", 1)[-1] for d in f.decorators}
+    if f.cls is not None and f.parent is None and positional and "staticmethod" not in decos:
+        positional = positional[1:]  # (``self`` or ``cls``: the receiver binds it)
     for caller, i, _known in calls:
         n = 0
         for a in caller.facts.events[i].args:
