@@ -90,6 +90,10 @@ FIX_UNDO = (
     "Undo the change in `finally` (or in `except (asyncio.CancelledError, BaseException)`) "
     "around the await, so that a cancellation undoes it too."
 )
+FIX_FAILURE = (
+    "Catch `BaseException` instead of `Exception` for the release (`except BaseException: "
+    "lock.release(); raise`), so that a cancellation gives the lock back too."
+)
 FIX_POOL = (
     "Invalidate the connection before it goes back to the pool when the exchange is "
     "interrupted (`except (asyncio.CancelledError, BaseException): await conn.disconnect(); "
@@ -1249,8 +1253,10 @@ class StateBrokenByCancellation:
             op = state_op(c)
             if op is None or c.in_except or self._in_restoring(f, ci):
                 continue
-            d = self._before_try(analysis, ctx, fn, ci, op) or self._undone_after(
-                analysis, ctx, fn, ci, op
+            d = (
+                self._before_try(analysis, ctx, fn, ci, op)
+                or self._undone_after(analysis, ctx, fn, ci, op)
+                or self._released_on_failure(analysis, ctx, fn, ci, op)
             )
             if (
                 d is not None
@@ -1445,6 +1451,73 @@ class StateBrokenByCancellation:
             f"`{what}` {stays} for good"
         )
         return make(CODE, fn.module.path, at(events[ci]), msg, steps, FIX_UNDO)
+
+    def _released_on_failure(
+        self, analysis: Analysis, ctx: Ctx, fn: Fn, ci: int, op: _Op
+    ) -> Diagnostic | None:
+        """A lock or semaphore taken by hand, then a ``try`` around an await whose handlers for
+        ordinary errors release it (``except Exception:``, ``except OSError:``), and nothing
+        that runs on a cancellation does: the author gives the lock back when the await
+        fails, but ``CancelledError`` is a ``BaseException`` and skips those handlers, so a
+        cancellation there leaves it held (aiomqtt's ``__aenter__``). On the completed path
+        the lock is kept on purpose (released by another method), so only the failure path
+        is asked."""
+        if op.kind != "slot" or not op.put or self._left_harmless(analysis, fn, ci, op):
+            return None
+        f = fn.facts
+        events = f.events
+        after = reachable(f, [ci])
+        for t in f.tries:
+            if t.first <= ci or t.first not in after or _restores(f, t, op) >= 0:
+                continue
+            ui = next(
+                (
+                    j
+                    for h in t.handlers
+                    if not catches_cancel(h)
+                    for j in range(h.first, h.last)
+                    if (u := state_op(events[j])) is not None and _undoes(op, u)
+                ),
+                -1,
+            )
+            if ui < 0:
+                continue
+            aw = next(
+                (
+                    i
+                    for i in range(t.first, t.body_end)
+                    if i in after
+                    and self._interrupts(analysis, ctx, i, events[i], op)
+                    and not self._protected(f, i, op)
+                ),
+                -1,
+            )
+            if aw < 0:
+                continue
+            what = shown(op.state)
+            types = next(h.types for h in t.handlers if h.first <= ui < h.last)
+            caught = types[0] if len(types) == 1 else f"({', '.join(types)})"
+            steps = [
+                fn_step(fn, at(events[ci]), f"`{what}` is acquired here"),
+                fn_step(
+                    fn,
+                    events[aw].pos,
+                    f"{events[aw].name}: a cancellation here raises `CancelledError`, which "
+                    f"`except {caught}` does not catch",
+                ),
+                fn_step(
+                    fn,
+                    at(events[ui]),
+                    f"the lock is released only here, when the `try` fails with `{caught}`",
+                ),
+            ]
+            msg = (
+                f"`{what}` is acquired and released only by a handler of ordinary errors "
+                f"(`except {caught}`) around an await; if the task is cancelled at that await "
+                f"(a timeout, a failing task group, a disconnect), `{what}` stays held for good"
+            )
+            return make(CODE, fn.module.path, at(events[ci]), msg, steps, FIX_FAILURE)
+        return None
 
     def _bracket(self, analysis: Analysis, ctx: Ctx, ci: int, op: _Op) -> tuple[int, int] | None:
         """(await, undo): an await that can interrupt ``op`` and, after it on the normal
