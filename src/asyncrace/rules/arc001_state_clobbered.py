@@ -63,6 +63,39 @@ def per_call_names(f: FunctionFacts, receiver: set[str]) -> set[str]:
     return tainted
 
 
+def _left_at_default(analysis: Analysis, fn: Fn, receiver: set[str]) -> set[str]:
+    """The parameters with a default that every call of ``fn`` the project makes leaves at it
+    (no argument binds them, by position or by name): every call stores the same value there,
+    so it is no per-call value. Only where the project calls ``fn`` (a target known) and
+    hands it on nowhere (a callable passed on may be called with anything); a call whose
+    target is not known but may be ``fn`` counts as one, and a call with ``*args`` or
+    ``**kwargs`` may pass anything."""
+    f = fn.facts
+    out = {p.name for p in f.params if p.default and p.kind in ("pos", "kwonly")} - receiver
+    if not out:
+        return out
+    calls = analysis.calls_of(fn)
+    if not any(known for _c, _i, known in calls) or analysis.passed_on(fn):
+        return set()
+    positional = [p.name for p in f.params if p.kind == "pos"]
+    decos = {d.rsplit(".", 1)[-1] for d in f.decorators}
+    if f.cls is not None and f.parent is None and positional and "staticmethod" not in decos:
+        positional = positional[1:]  # (``self`` or ``cls``: the receiver binds it)
+    for caller, i, _known in calls:
+        n = 0
+        for a in caller.facts.events[i].args:
+            if a.startswith("*"):
+                return set()
+            if is_kw(a):
+                out.discard(a.partition("=")[0])
+            else:
+                n += 1
+        out.difference_update(positional[:n])
+        if not out:
+            break
+    return out
+
+
 def state_ref(ref: str, f: FunctionFacts) -> bool:
     if ref.startswith("global:"):
         return True
@@ -125,6 +158,7 @@ class StateClobberedAcrossAwait:
             # its settings) is the object's state, not a value stashed for this call
             stash = f.name not in analysis.lifecycle and not setup_name(f.name)
             stashed: set[str] = set()  # reported as stashed per-call values
+            fixed: set[str] | None = None  # ``tainted`` less what every call leaves at default
             for i, ev in enumerate(f.events):
                 if not stash:
                     break
@@ -132,6 +166,10 @@ class StateClobberedAcrossAwait:
                     continue
                 if ev.value.kind == "const" or not tainted.intersection(ev.value.names):
                     continue
+                if fixed is None:
+                    fixed = per_call_names(f, receiver | _left_at_default(analysis, fn, receiver))
+                if not fixed.intersection(ev.value.names):
+                    continue  # a parameter no call passes: every call stores its one default
                 if _updates_itself(f.events, i):
                     continue  # ``self._raw = patch.apply(self._raw)``: every call folds its
                     # change into the one shared value, and a reader wants the newest

@@ -11,7 +11,8 @@ back only after it stays changed. Four shapes:
    key stays in Redis, owned by nobody (redis-py PR 3900).
 2. **Acquire-like state committed, then awaited** before the ``try`` whose ``finally`` undoes
    it (``self._readers += 1; await asyncio.sleep(0); try: ... finally: self._readers -= 1``),
-   or undone only on the normal path after the await.
+   or undone only on the normal path after the await; also a lock or semaphore taken by hand
+   (``await self._slots.acquire()``) and released so.
 3. **A pooled connection returned in ``finally``** after a request was sent on it and while
    its reply is being read: cancelled in between, the reply stays unread and the next user of
    the connection reads it instead of its own (redis-py PR 2641, CVE-2023-28858/9). Clean when
@@ -219,6 +220,14 @@ def state_op(ev: Event) -> _Op | None:
         container, _, method = ev.ref.rpartition(".")
         if not _shared(container):
             return None
+        if not ev.args and (
+            (method == "acquire" and ev.bind in (Bind.AWAITED, Bind.ARG))
+            or (method == "release" and ev.bind == Bind.NONE)
+        ):
+            # an asyncio lock or semaphore taken (awaited, also through ``wait_for``) and given
+            # back: a slot held; ``key``, where it is taken (its own await is not one that
+            # interrupts it)
+            return _Op(container, method == "acquire", "slot", ",".join(map(str, ev.pos)))
         key = ev.args[0] if ev.args and not is_kw(ev.args[0]) else ""
         if key == "const":
             key = ""
@@ -229,6 +238,24 @@ def state_op(ev: Event) -> _Op | None:
         if method in ("clear", "set") and not ev.args:
             return _Op(container, method == "set", method)
     return None
+
+
+def _verbs(op: _Op) -> tuple[str, str, str]:
+    """How a finding words ``op``: (made, put back, left): a lock or semaphore is acquired,
+    released, and stays held; other state is changed, undone, and stays changed."""
+    if op.kind == "slot":
+        return "acquired", "released", "stays held"
+    return "changed", "undone", "stays changed"
+
+
+def _undo_step(op: _Op) -> str:
+    """The subject of the step that undoes ``op``."""
+    return "the lock is released" if op.kind == "slot" else "the change is undone"
+
+
+def _pos_of(key: str) -> Pos:
+    a, b, c, d = (int(x) for x in key.split(","))
+    return (a, b, c, d)
 
 
 def _undoes(op: _Op, other: _Op, strict: bool = False) -> bool:
@@ -259,7 +286,7 @@ def _acquire_like(op: _Op) -> bool:
     an ``Event`` cleared so that others wait) and is meant to be given back."""
     if op.kind == "flag":
         return op.put and _held_flag(op.state)
-    return op.kind == "clear" or (op.put and op.kind in ("count", "item"))
+    return op.kind == "clear" or (op.put and op.kind in ("count", "item", "slot"))
 
 
 def _held_flag(ref: str) -> bool:
@@ -1256,6 +1283,11 @@ class StateBrokenByCancellation:
         suspends."""
         if ev.kind != K.AWAIT or ev.ref == op.state or ev.ref.startswith(op.state + "."):
             return False
+        if op.kind == "slot" and op.key:
+            prev = ctx.fn.facts.events[i - 1] if i else None  # (the call it awaits)
+            span = prev.pos if prev is not None and prev.kind == K.CALL else ev.pos
+            if inside(_pos_of(op.key), span):
+                return False  # ``await asyncio.wait_for(self._slots.acquire(), 5)``: the taking
         if _cancel_suppressed(analysis, ctx, i):
             return False  # ``with suppress(CancelledError): await pending``: it goes on
         if op.kind == "object" and op.key and ev.ref.startswith(op.key + "."):
@@ -1287,9 +1319,10 @@ class StateBrokenByCancellation:
             if aw < 0 or _failure_keeps(f, aw, -1, op):
                 continue
             what = shown(op.state)
+            changed, _undone, stays = _verbs(op)
             aw_ev = events[aw]
             steps = [
-                fn_step(fn, at(events[ci]), f"`{what}` is changed here"),
+                fn_step(fn, at(events[ci]), f"`{what}` is {changed} here"),
                 fn_step(
                     fn,
                     aw_ev.pos,
@@ -1299,13 +1332,13 @@ class StateBrokenByCancellation:
                 fn_step(
                     fn,
                     at(events[ri]),
-                    "the change is undone here, but only once the `try` has been entered",
+                    f"{_undo_step(op)} here, but only once the `try` has been entered",
                 ),
             ]
             msg = (
-                f"`{what}` is changed before an await that comes ahead of the `try` whose "
+                f"`{what}` is {changed} before an await that comes ahead of the `try` whose "
                 "cleanup undoes it; if the task is cancelled at that await, the cleanup "
-                f"never runs and `{what}` stays changed for good"
+                f"never runs and `{what}` {stays} for good"
             )
             return make(CODE, fn.module.path, at(events[ci]), msg, steps, FIX_TRY)
         return None
@@ -1394,21 +1427,22 @@ class StateBrokenByCancellation:
             return None  # kept across calls until the one that ends it
         events = fn.facts.events
         what = shown(op.state)
+        changed, undone, stays = _verbs(op)
         aw_ev = events[aw]
         steps = [
-            fn_step(fn, at(events[ci]), f"`{what}` is changed here"),
+            fn_step(fn, at(events[ci]), f"`{what}` is {changed} here"),
             fn_step(fn, aw_ev.pos, f"{aw_ev.name}: a cancellation here raises and skips the rest"),
             fn_step(
                 fn,
                 at(events[ui]),
-                "the change is undone only here, on the path where the await completed; "
+                f"{_undo_step(op)} only here, on the path where the await completed; "
                 "no `finally` or `except (CancelledError | BaseException)` undoes it",
             ),
         ]
         msg = (
-            f"`{what}` is changed before an await and undone only after it; if the task is "
-            "cancelled at that await (a timeout, a failing task group, a disconnect), "
-            f"`{what}` stays changed for good"
+            f"`{what}` is {changed} before an await and {undone} only after it; if the task "
+            "is cancelled at that await (a timeout, a failing task group, a disconnect), "
+            f"`{what}` {stays} for good"
         )
         return make(CODE, fn.module.path, at(events[ci]), msg, steps, FIX_UNDO)
 
