@@ -12,7 +12,8 @@ back only after it stays changed. Four shapes:
 2. **Acquire-like state committed, then awaited** before the ``try`` whose ``finally`` undoes
    it (``self._readers += 1; await asyncio.sleep(0); try: ... finally: self._readers -= 1``),
    or undone only on the normal path after the await; also a lock or semaphore taken by hand
-   (``await self._slots.acquire()``) and released so.
+   (``await self._slots.acquire()``) and released so, or released on failure only by handlers
+   of ordinary errors (``except Exception: self._lock.release(); raise``).
 3. **A pooled connection returned in ``finally``** after a request was sent on it and while
    its reply is being read: cancelled in between, the reply stays unread and the next user of
    the connection reads it instead of its own (redis-py PR 2641, CVE-2023-28858/9). Clean when
