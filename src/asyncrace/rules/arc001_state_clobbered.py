@@ -75,7 +75,7 @@ def _left_at_default(analysis: Analysis, fn: Fn, receiver: set[str]) -> set[str]
     if not out:
         return out
     calls = analysis.calls_of(fn)
-    if not any(known for _c, _i, known in calls) or analysis.passed_on(fn):
+    if not any(known for _c, _i, known in calls):
         return set()
     positional = [p.name for p in f.params if p.kind == "pos"]
     decos = {d.rsplit(".", 1)[-1] for d in f.decorators}
@@ -92,8 +92,8 @@ def _left_at_default(analysis: Analysis, fn: Fn, receiver: set[str]) -> set[str]
                 n += 1
         out.difference_update(positional[:n])
         if not out:
-            break
-    return out
+            return out
+    return set() if analysis.passed_on(fn) else out
 
 
 def state_ref(ref: str, f: FunctionFacts) -> bool:
@@ -166,10 +166,6 @@ class StateClobberedAcrossAwait:
                     continue
                 if ev.value.kind == "const" or not tainted.intersection(ev.value.names):
                     continue
-                if fixed is None:
-                    fixed = per_call_names(f, receiver | _left_at_default(analysis, fn, receiver))
-                if not fixed.intersection(ev.value.names):
-                    continue  # a parameter no call passes: every call stores its one default
                 if _updates_itself(f.events, i):
                     continue  # ``self._raw = patch.apply(self._raw)``: every call folds its
                     # change into the one shared value, and a reader wants the newest
@@ -179,6 +175,10 @@ class StateClobberedAcrossAwait:
                 found = self._first_read(analysis, ctx, fn, i, ev.ref)
                 if found is None:
                     continue
+                if fixed is None:
+                    fixed = per_call_names(f, receiver | _left_at_default(analysis, fn, receiver))
+                if not fixed.intersection(ev.value.names):
+                    continue  # a parameter no call passes: every call stores its one default
                 evidence = self._evidence(analysis, fn, ev.ref)
                 if evidence.answer is True and evidence.why == "lock-protected class":
                     # a lock around the class's other operations says they may overlap,
