@@ -223,16 +223,21 @@ def state_op(ev: Event) -> _Op | None:
         return _Op(ev.ref, ev.kind == K.SETITEM, "item", ev.args[0] if ev.args else "")
     if ev.kind == K.CALL and ev.ref:
         container, _, method = ev.ref.rpartition(".")
-        if not _shared(container):
-            return None
         if not ev.args and (
             (method == "acquire" and ev.bind in (Bind.AWAITED, Bind.ARG))
             or (method == "release" and ev.bind == Bind.NONE)
         ):
             # an asyncio lock or semaphore taken (awaited, also through ``wait_for``) and given
             # back: a slot held; ``key``, where it is taken (its own await is not one that
-            # interrupts it)
-            return _Op(container, method == "acquire", "slot", ",".join(map(str, ev.pos)))
+            # interrupts it). Also one read by a plain name (``SEM.acquire()``): shared when
+            # the function does not bind the name (``_free_in``), asked where it is taken
+            if _shared(container) or (
+                container.isidentifier() and container not in ("self", "cls")
+            ):
+                return _Op(container, method == "acquire", "slot", ",".join(map(str, ev.pos)))
+            return None
+        if not _shared(container):
+            return None
         key = ev.args[0] if ev.args and not is_kw(ev.args[0]) else ""
         if key == "const":
             key = ""
@@ -243,6 +248,15 @@ def state_op(ev: Event) -> _Op | None:
         if method in ("clear", "set") and not ev.args:
             return _Op(container, method == "set", method)
     return None
+
+
+def _free_in(f: FunctionFacts, name: str) -> bool:
+    """Does ``f`` read ``name`` from outside (a module variable, an import, a variable of
+    the enclosing function), binding it nowhere: no parameter, assignment, ``for`` or ``with
+    ... as`` of its own?"""
+    if any(p.name == name for p in f.params):
+        return False
+    return not any(e.kind == K.LOCAL and e.ref == name for e in f.events)
 
 
 def _verbs(op: _Op) -> tuple[str, str, str]:
@@ -1254,6 +1268,8 @@ class StateBrokenByCancellation:
             op = state_op(c)
             if op is None or c.in_except or self._in_restoring(f, ci):
                 continue
+            if op.kind == "slot" and "." not in op.state and not _free_in(f, op.state):
+                continue  # a lock of this call's own (a local or a parameter), no shared state
             d = (
                 self._before_try(analysis, ctx, fn, ci, op)
                 or self._undone_after(analysis, ctx, fn, ci, op)
