@@ -2295,7 +2295,7 @@ class Concurrency:
             for g, e, pos_i, kw, r in self._arg_sites_of(fn.facts.name, m).get(fn.fq, ()):
                 ctx = self.summaries.ctx(g)
                 for t, _tctx in self.summaries.targets(ctx, e):
-                    param = _param_for(t, pos_i, kw, e.args)
+                    param = param_for(t, pos_i, kw, e.args)
                     if not param:
                         continue
                     for c, i, via in self._param_calls(t, param):
@@ -3039,7 +3039,7 @@ def cell_owner(fn: Fn, name: str, index: Index) -> Fn | None:
     return None
 
 
-def _param_for(t: Fn, arg_index: int, kw: str, args: tuple[str, ...]) -> str:
+def param_for(t: Fn, arg_index: int, kw: str, args: tuple[str, ...]) -> str:
     """The parameter of ``t`` that argument ``arg_index`` of a call (keyword ``kw``) binds."""
     params = t.facts.params
     if kw:

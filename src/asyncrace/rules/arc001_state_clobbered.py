@@ -18,6 +18,7 @@ from asyncrace.analysis.concurrency import (
     OBJECT,
     UNKNOWN,
     Verdict,
+    param_for,
     setup_name,
     teardown_name,
 )
@@ -77,20 +78,12 @@ def _left_at_default(analysis: Analysis, fn: Fn, receiver: set[str]) -> set[str]
     calls = analysis.calls_of(fn)
     if not any(known for _c, _i, known in calls):
         return set()
-    positional = [p.name for p in f.params if p.kind == "pos"]
-    decos = {d.rsplit(".", 1)[-1] for d in f.decorators}
-    if f.cls is not None and f.parent is None and positional and "staticmethod" not in decos:
-        positional = positional[1:]  # (``self`` or ``cls``: the receiver binds it)
     for caller, i, _known in calls:
-        n = 0
-        for a in caller.facts.events[i].args:
+        args = caller.facts.events[i].args
+        for j, a in enumerate(args):
             if a.startswith("*"):
                 return set()
-            if is_kw(a):
-                out.discard(a.partition("=")[0])
-            else:
-                n += 1
-        out.difference_update(positional[:n])
+            out.discard(param_for(fn, j, a.partition("=")[0] if is_kw(a) else "", args))
         if not out:
             return out
     return set() if analysis.passed_on(fn) else out
