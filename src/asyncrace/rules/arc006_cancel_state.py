@@ -56,6 +56,7 @@ from asyncrace.analysis.index import (
     is_kw,
     is_property,
     last_seg,
+    returned_self_attr,
     split_ref,
 )
 from asyncrace.analysis.summaries import (
@@ -71,7 +72,14 @@ from asyncrace.analysis.summaries import (
     short,
 )
 from asyncrace.diagnostic import Diagnostic
-from asyncrace.rules.base import folded, make, module_functions, shown, with_step
+from asyncrace.rules.base import (
+    folded,
+    make,
+    module_functions,
+    shown,
+    with_first_step,
+    with_step,
+)
 
 CODE = "ARC006"
 # the end of a finding's message when nothing in the project shows what can cancel the await
@@ -257,6 +265,56 @@ def _free_in(f: FunctionFacts, name: str) -> bool:
     if any(p.name == name for p in f.params):
         return False
     return not any(e.kind == K.LOCAL and e.ref == name for e in f.events)
+
+
+def _shared_local(analysis: Analysis, ctx: Ctx, name: str) -> tuple[int, str] | None:
+    """Is the plain name ``name`` a lock or semaphore shared beyond this call: one the
+    function binds nowhere (:func:`_free_in`), or a local it only ever takes from the
+    object's or the module's state, as an alias (``sem = self._sem``), an entry of a
+    registry (``lock = self._locks[key]``, ``self._locks.setdefault(key, Lock())``) or
+    what a getter of the object returns (``sem = self._get_semaphore()``, whose every
+    ``return`` is ``self._semaphore``)? A parameter, or a local bound anywhere to anything
+    else (a new lock, a call of unknown result), is not. The answer: the binding's event
+    and where the lock comes from (``-1``, ``""`` for a name bound nowhere), or ``None``."""
+    f = ctx.fn.facts
+    if any(p.name == name for p in f.params):
+        return None
+    events = f.events
+    found: tuple[int, str] | None = None
+    for i, e in enumerate(events):
+        if e.kind != K.LOCAL or e.ref != name:
+            continue
+        v = e.value
+        source = ""
+        if v is None:
+            return None
+        if v.kind == "attr" and _shared(v.ref):
+            source = v.ref
+        elif v.kind == "call":
+            container, _, method = v.ref.rpartition(".")
+            if _shared(container) and method in ("get", "setdefault"):
+                source = f"{container}.{method}()"
+            else:
+                targets = analysis.index.callable_targets(ctx, v.ref)
+                if targets and all(returned_self_attr(t[0]) for t in targets):
+                    source = f"{v.ref}()"
+        elif v.kind == "other" and i:
+            # a subscript of shared state (``self._locks[key]``): the value's reads, on the
+            # binding's line, with no call among them; the first shared one is the container
+            j = i - 1
+            while j >= 0 and events[j].pos[0] == e.pos[0] and events[j].kind == K.READ:
+                j -= 1
+            calls = j >= 0 and events[j].pos[0] == e.pos[0] and events[j].kind == K.CALL
+            read = next((r.ref for r in events[j + 1 : i] if _shared(r.ref)), "")
+            if read and not calls:
+                source = f"{read}[...]"
+        if not source:
+            return None
+        if found is None:
+            found = (i, source)
+    if found is not None:
+        return found
+    return (-1, "") if _free_in(f, name) else None
 
 
 def _verbs(op: _Op) -> tuple[str, str, str]:
@@ -502,7 +560,11 @@ def _read_by_later_tasks(
     them. A reader anything else may call (a public method, a property, a private method
     referred to elsewhere) is no such reader, nor is a read of the function's own before its
     write. ``family_of(cls)``: the class's :class:`_Family`, kept per class."""
-    if op.kind != "flag" or not op.state.startswith("self.") or op.state.count(".") != 1:
+    if (
+        op.kind not in ("flag", "object")
+        or not op.state.startswith("self.")
+        or op.state.count(".") != 1
+    ):
         return False
     attr = split_ref(op.state)[1]
     if not attr.startswith("_") or attr.startswith("__"):
@@ -1268,8 +1330,11 @@ class StateBrokenByCancellation:
             op = state_op(c)
             if op is None or c.in_except or self._in_restoring(f, ci):
                 continue
-            if op.kind == "slot" and "." not in op.state and not _free_in(f, op.state):
-                continue  # a lock of this call's own (a local or a parameter), no shared state
+            source: tuple[int, str] | None = (-1, "")
+            if op.kind == "slot" and "." not in op.state:
+                source = _shared_local(analysis, ctx, op.state)
+                if source is None:
+                    continue  # a lock of this call's own (a local or a parameter): not shared
             d = (
                 self._before_try(analysis, ctx, fn, ci, op)
                 or self._undone_after(analysis, ctx, fn, ci, op)
@@ -1280,6 +1345,14 @@ class StateBrokenByCancellation:
                 and not self._owned_by_call(analysis, fn, op.state)
                 and not analysis.canceller_restores(fn, op.state)
             ):
+                if source is not None and source[0] >= 0:
+                    b = events[source[0]]
+                    step = fn_step(
+                        fn,
+                        b.pos,
+                        f"`{op.state}` comes from `{shown(source[1])}` here: the calls share it",
+                    )
+                    d = with_first_step(d, step)
                 yield d
 
     @staticmethod
@@ -1398,7 +1471,11 @@ class StateBrokenByCancellation:
         """Does another function of the class (of the module, for a module variable) undo
         ``op``: a ``reset``/``close`` that the owner's cleanup calls after any failure, or a
         cleanup function nested in a method (``def cleanup(): ...
-        self._drafts.pop(session_id, None)``, run from that method's ``finally``)?"""
+        self._drafts.pop(session_id, None)``, run from that method's ``finally``)? Not for a
+        local of the function (``lock = self._locks[key]``): another function's local of the
+        same name is another variable."""
+        if "." not in op.state and not _free_in(fn.facts, op.state):
+            return False
         idx = analysis.index
         if op.state.startswith("global:"):
             quals = [f"{fn.module.module}.{q}" for q in sorted(fn.module.functions)]

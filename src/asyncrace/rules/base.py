@@ -35,6 +35,14 @@ def with_step(d: Diagnostic, step: Step) -> Diagnostic:
     return dataclasses.replace(d, related=(*d.related, related))
 
 
+def with_first_step(d: Diagnostic, step: Step) -> Diagnostic:
+    """``d`` with one more step before its others (where what it is about comes from)."""
+    related = Related(span(step.path, step.pos), step.label)
+    if related in d.related:
+        return d
+    return dataclasses.replace(d, related=(related, *d.related))
+
+
 def folded(
     d: Diagnostic, others: Sequence[tuple[str, Step]], one: str, many: str, how: str
 ) -> Diagnostic:
