@@ -895,14 +895,17 @@ def _watch(
         gc.unfreeze()
 
     announced = False
+    lost = False  # a root was seen gone: check again once it is back
     try:
         while True:
             if any(not os.path.exists(r) for r in roots):
+                lost = True
                 time.sleep(WATCH_ROOT_POLL)  # a root is gone: wait until it is back
-                if all(os.path.exists(r) for r in roots):
-                    project.touch(map(str, files))
-                    recheck(True)
                 continue
+            if lost:  # (also when it came back before this loop saw it gone)
+                lost = False
+                project.touch(map(str, files))
+                recheck(True)
             restart = False
             up = False
             for changes in watch(
@@ -932,6 +935,7 @@ def _watch(
                 if not changes:  # a timeout: are the roots still there?
                     if any(not os.path.exists(r) for r in roots):
                         click.echo("asyncrace: error: a checked path disappeared", err=True)
+                        lost = True
                         restart = True
                         break
                     continue
