@@ -560,11 +560,7 @@ def _read_by_later_tasks(
     them. A reader anything else may call (a public method, a property, a private method
     referred to elsewhere) is no such reader, nor is a read of the function's own before its
     write. ``family_of(cls)``: the class's :class:`_Family`, kept per class."""
-    if (
-        op.kind not in ("flag", "object")
-        or not op.state.startswith("self.")
-        or op.state.count(".") != 1
-    ):
+    if op.kind != "flag" or not op.state.startswith("self.") or op.state.count(".") != 1:
         return False
     attr = split_ref(op.state)[1]
     if not attr.startswith("_") or attr.startswith("__"):
