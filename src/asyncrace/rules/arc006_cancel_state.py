@@ -280,7 +280,7 @@ def _shared_local(analysis: Analysis, ctx: Ctx, name: str) -> tuple[int, str] | 
     if any(p.name == name for p in f.params):
         return None
     events = f.events
-    found: tuple[int, str] | None = None
+    found = (-1, "")  # (bound nowhere: ``_free_in``, the parameters ruled out above)
     for i, e in enumerate(events):
         if e.kind != K.LOCAL or e.ref != name:
             continue
@@ -310,11 +310,9 @@ def _shared_local(analysis: Analysis, ctx: Ctx, name: str) -> tuple[int, str] | 
                 source = f"{read}[...]"
         if not source:
             return None
-        if found is None:
+        if found[0] < 0:
             found = (i, source)
-    if found is not None:
-        return found
-    return (-1, "") if _free_in(f, name) else None
+    return found
 
 
 def _verbs(op: _Op) -> tuple[str, str, str]:
@@ -1326,11 +1324,12 @@ class StateBrokenByCancellation:
             op = state_op(c)
             if op is None or c.in_except or self._in_restoring(f, ci):
                 continue
-            source: tuple[int, str] | None = (-1, "")
+            binding = (-1, "")  # a lock taken through a local: where it comes from
             if op.kind == "slot" and "." not in op.state:
-                source = _shared_local(analysis, ctx, op.state)
-                if source is None:
+                shared = _shared_local(analysis, ctx, op.state)
+                if shared is None:
                     continue  # a lock of this call's own (a local or a parameter): not shared
+                binding = shared
             d = (
                 self._before_try(analysis, ctx, fn, ci, op)
                 or self._undone_after(analysis, ctx, fn, ci, op)
@@ -1341,12 +1340,11 @@ class StateBrokenByCancellation:
                 and not self._owned_by_call(analysis, fn, op.state)
                 and not analysis.canceller_restores(fn, op.state)
             ):
-                if source is not None and source[0] >= 0:
-                    b = events[source[0]]
+                if binding[0] >= 0:
                     step = fn_step(
                         fn,
-                        b.pos,
-                        f"`{op.state}` comes from `{shown(source[1])}` here: the calls share it",
+                        events[binding[0]].pos,
+                        f"`{op.state}` comes from `{shown(binding[1])}` here: the calls share it",
                     )
                     d = with_first_step(d, step)
                 yield d
