@@ -25,49 +25,70 @@ def last_step(d: Diagnostic) -> tuple[int, str]:
 
 def test_each_finding_names_its_canceller() -> None:
     found = findings("arc006/arc006_bad_cancel_evidence.py")
-    assert sorted(found) == [28, 44, 63]
-    assert last_step(found[28]) == (
-        41,
+    assert sorted(found) == [30, 46]
+    assert last_step(found[30]) == (
+        43,
         "`Link._ping` waits for `Link._request` under `wait_for`: the timeout cancels it there",
     )
-    assert last_step(found[44]) == (
-        59,
+    assert last_step(found[46]) == (
+        61,
         "`Link.restart` cancels the task that runs `Link._pump` (`self._task`, started in "
         "`Link.start`)",
     )
-    assert last_step(found[63]) == (
-        62,
+
+
+def test_plain_change_with_an_assumed_canceller_is_likely_only() -> None:
+    # ``send``: a counter (plain state), and only its being public says it can be cancelled
+    assert 65 not in findings("arc006/arc006_bad_cancel_evidence.py")
+    found = findings("arc006/arc006_bad_cancel_evidence.py", "likely")
+    assert found[65].message.endswith(
+        "(likely: only its being public says something can cancel it)"
+    )
+    assert last_step(found[65]) == (
+        64,
         "`Link.send` is a public coroutine: a caller's timeout or task group can cancel it "
         "while it waits",
     )
+    # a lock taken by hand is no plain state: the assumed canceller is enough for it
+    lock = findings("arc006/arc006_bad_lock_taken_by_hand_through_a_local.py")
+    assert lock and all("likely" not in d.message for d in lock.values())
+    assert any("public coroutine" in last_step(d)[1] for d in lock.values())
+    # nor is an ``Event`` cleared for others to wait on: they wait for good
+    gate = findings("arc006/arc006_bad_event_cleared_across_sleep.py")
+    assert sorted(gate) == [33]
+    assert "public coroutine" in last_step(gate[33])[1]
+    assert "likely" not in gate[33].message
 
 
 def test_no_canceller_found_is_likely_only() -> None:
     # ``_drain``: private, called by nothing in the project: nothing shows what cancels it
-    assert 71 not in findings("arc006/arc006_bad_cancel_evidence.py")
+    assert 73 not in findings("arc006/arc006_bad_cancel_evidence.py")
     found = findings("arc006/arc006_bad_cancel_evidence.py", "likely")
-    assert sorted(found) == [28, 44, 63, 71]
-    assert found[71].message.endswith("(likely: nothing in the project shows what can cancel it)")
-    assert last_step(found[71]) == (
-        76,
+    assert sorted(found) == [30, 46, 65, 73]
+    assert found[73].message.endswith("(likely: nothing in the project shows what can cancel it)")
+    assert last_step(found[73]) == (
+        78,
         "the change is undone here, but only once the `try` has been entered",
     )
-    # a finding with a canceller is not marked likely
-    assert "likely" not in found[63].message
+    # a finding with a canceller found in the project is not marked likely
+    assert "likely" not in found[30].message
+    assert "likely" not in found[46].message
 
 
 def test_callers_outside_the_project_are_named() -> None:
     found = findings("arc006/arc006_bad_cancel_evidence_outside.py")
-    assert sorted(found) == [26, 43]
+    assert sorted(found) == [28]
+    found.update(findings("arc006/arc006_bad_cancel_evidence_outside.py", "likely"))
+    assert sorted(found) == [28, 45]
     # a plain function that returns the coroutine its callers await
-    assert last_step(found[26]) == (
-        22,
+    assert last_step(found[28]) == (
+        24,
         "`Lease.release` is a public function that returns the coroutine: a caller's timeout "
         "or task group can cancel it while it waits",
     )
     # the exit of an ``async with`` the project's users write
-    assert last_step(found[43]) == (
-        42,
+    assert last_step(found[45]) == (
+        44,
         "`Channel.__aexit__` is run by its callers' `async with`: a caller's timeout or task "
         "group can cancel it while it waits",
     )

@@ -386,15 +386,19 @@ class Streamer:
         self.sending = True
         await self._transport.send(data)
         self.sending = False
+
+    async def stream_within(self, data: bytes, timeout: float) -> None:
+        await asyncio.wait_for(self.stream(data), timeout)
 """
 
 
 def test_a_read_of_a_public_attribute_added_elsewhere_is_incremental(
     proj: Path, full_runs: list[int], rechecked: list[list[str]]
 ) -> None:
-    """ARC006 leaves a public flag that nothing in the project reads; a module that starts
-    reading it off the object (``s.sending``) brings the finding back, in an incremental run
-    too: the mention index keeps the attribute names each module reads off other objects."""
+    """ARC006 leaves a public flag that nothing in the project reads (its canceller, a
+    caller's ``wait_for``, found); a module that starts reading it off the object
+    (``s.sending``) brings the finding back, in an incremental run too: the mention index keeps
+    the attribute names each module reads off other objects."""
     (proj / "s.py").write_text(STREAMER)
     cold = _check()
     assert ("s.py", "ARC006", 15) not in _codes(cold)

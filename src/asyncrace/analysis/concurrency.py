@@ -606,6 +606,17 @@ def merge_sites(contributions: Iterable[list[tuple[str, str, Step]]]) -> dict[st
     return sites
 
 
+@dataclass(frozen=True, slots=True)
+class Canceller:
+    """What can cancel a function while it waits (:meth:`Concurrency.canceller`): the step
+    that shows it, and whether it is only assumed (the function, or a caller on the way, is
+    public: callers outside the project may cancel it) rather than found in the project (a
+    timeout around a call that reaches it, a ``.cancel()`` of its task)."""
+
+    step: Step
+    assumed: bool
+
+
 class Concurrency:
     """Who may run at the same time: spawn sites, shared-task evidence, single consumers and
     single tasks, per-call objects. Memoized like the summaries it is built on."""
@@ -628,7 +639,7 @@ class Concurrency:
         self._locking: Memo[str, Step | None] = Memo(t)
         self._caller_memo: Memo[tuple[str, str], list[tuple[Fn, Event, str, str]]] = Memo(t)
         self._setup_memo: Memo[str, bool] = Memo(t)
-        self._canceller_memo: Memo[str, Step | None] = Memo(t)
+        self._canceller_memo: Memo[str, Canceller | None] = Memo(t)
         self._site_memo: Memo[tuple[str, str], _CallSites] = Memo(t)
         self._stored_memo: Memo[tuple[str, str], list[tuple[Fn, int, str]]] = Memo(t)
         self._arg_memo: Memo[tuple[str, str], dict[str, list[tuple[Fn, Event, int, str, str]]]] = (
@@ -1488,7 +1499,7 @@ class Concurrency:
         return self._setup_memo.finish(fn.fq, out)
 
     # -- who cancels ---------------------------------------------------------------------------
-    def canceller(self, fn: Fn) -> Step | None:
+    def canceller(self, fn: Fn) -> Canceller | None:
         """What can cancel ``fn`` while it waits, found in the project (for the evidence of a
         cancellation finding): a timeout around a call that reaches it (``wait_for(...)``,
         ``async with asyncio.timeout(...)``, anyio's ``fail_after``/``move_on_after``), or
@@ -1504,14 +1515,14 @@ class Concurrency:
         seen = {fn.fq}
         order = [fn]
         frontier = [fn]
-        step: Step | None = None
+        found_step: Step | None = None
         for _depth in range(3):
             nxt: list[Fn] = []
             for g in frontier:
                 for c, ev, _rel, _label in self._callers(g):
-                    step = self._cancels_call(c, ev, g)
-                    if step is not None:
-                        return self._canceller_memo.finish(fn.fq, step)
+                    found_step = self._cancels_call(c, ev, g)
+                    if found_step is not None:
+                        return self._canceller_memo.finish(fn.fq, Canceller(found_step, False))
                     # (a plain function that returns the coroutine, ``return
                     # self.do_release(token)``: its callers await it)
                     if (
@@ -1539,8 +1550,8 @@ class Concurrency:
                 f"`{short(g)}` is {what}: a caller's timeout or task group can cancel it "
                 "while it waits",
             )
-            break
-        return self._canceller_memo.finish(fn.fq, step)
+            return self._canceller_memo.finish(fn.fq, Canceller(step, True))
+        return self._canceller_memo.finish(fn.fq, None)
 
     def _served_only(self, fn: Fn) -> bool:
         """Is ``fn`` a coroutine the project only hands to ``asyncio.start_server`` (or

@@ -85,6 +85,13 @@ CODE = "ARC006"
 # the end of a finding's message when nothing in the project shows what can cancel the await
 # (reported with ``strictness = "likely"`` only, as the other rules' findings without evidence)
 LIKELY_CLAUSE = " (likely: nothing in the project shows what can cancel it)"
+# the same for a change of plain state whose canceller is only assumed: the function is public
+# and its callers are not in the project. A lock or semaphore left held, an ``Event`` left
+# cleared, a token or a pooled connection lost hold every later user back; whether a plain
+# change (a flag, a counter, an entry, a value) harms anyone depends on who reads it next.
+# With the canceller assumed too, about half of those were right on the tuning sets, so they
+# are ``likely`` only
+ASSUMED_CLAUSE = " (likely: only its being public says something can cancel it)"
 
 FIX_TOKEN = (
     "Clear the token only after the awaited release has succeeded, or put it back in "
@@ -1160,24 +1167,32 @@ class StateBrokenByCancellation:
             if not any(e.kind in (K.AWAIT, K.CALL) for e in f.events):
                 continue
             seen: set[Pos] = set()
+            # (each finding, and whether it is a change of plain state: see ASSUMED_CLAUSE)
             found = [
-                *self._token(analysis, fn),
+                *((d, False) for d in self._token(analysis, fn)),
                 *(_one_per_await(list(self._commit(analysis, fn))) if f.is_async else ()),
-                *(self._pool(analysis, fn) if f.is_async else ()),
-                *(self._thread_acquire(analysis, fn) if f.is_async else ()),
+                *((d, False) for d in (self._pool(analysis, fn) if f.is_async else ())),
+                *((d, False) for d in (self._thread_acquire(analysis, fn) if f.is_async else ())),
             ]
             who = analysis.canceller(fn) if found else None
             if who is None and not likely:
                 continue  # nothing in the project shows what can cancel it: ``likely`` only
-            for d in found:
+            for d, plain in found:
                 key = (d.span.start.row, d.span.start.column, d.span.end.row, d.span.end.column)
-                if key not in seen:
-                    seen.add(key)
-                    yield (
-                        with_step(d, who)
-                        if who is not None
-                        else dataclasses.replace(d, message=d.message + LIKELY_CLAUSE)
+                if key in seen:
+                    continue
+                if who is None:
+                    d = dataclasses.replace(d, message=d.message + LIKELY_CLAUSE)
+                elif plain and who.assumed:
+                    if not likely:
+                        continue  # a plain change, and its canceller only assumed
+                    d = with_step(
+                        dataclasses.replace(d, message=d.message + ASSUMED_CLAUSE), who.step
                     )
+                else:
+                    d = with_step(d, who.step)
+                seen.add(key)
+                yield d
 
     # -- shared state of a per-call object dies with the call ------------------------------
     @staticmethod
@@ -1316,7 +1331,10 @@ class StateBrokenByCancellation:
         return None
 
     # -- 2. acquire-like state committed before the protecting try ---------------------------
-    def _commit(self, analysis: Analysis, fn: Fn) -> Iterator[Diagnostic]:
+    def _commit(self, analysis: Analysis, fn: Fn) -> Iterator[tuple[Diagnostic, bool]]:
+        """The findings of shape 2, each with whether its state is plain (not a lock or
+        semaphore taken, not an ``Event`` cleared for others to wait on: see
+        ``ASSUMED_CLAUSE``)."""
         f = fn.facts
         ctx = analysis.ctx(fn)
         events = f.events
@@ -1347,7 +1365,7 @@ class StateBrokenByCancellation:
                         f"`{op.state}` comes from `{shown(binding[1])}` here: the calls share it",
                     )
                     d = with_first_step(d, step)
-                yield d
+                yield d, op.kind not in ("slot", "clear")
 
     @staticmethod
     def _in_restoring(f: FunctionFacts, i: int) -> bool:
@@ -1888,23 +1906,30 @@ def _aliases(f: FunctionFacts, ref: str) -> set[str]:
     return {n for n in names if n and "(" not in n and "[" not in n}
 
 
-def _one_per_await(found: list[Diagnostic]) -> list[Diagnostic]:
+def _one_per_await(found: list[tuple[Diagnostic, bool]]) -> list[tuple[Diagnostic, bool]]:
     """One finding per await and fix: the states a function changes before the same await,
     left changed by a cancellation there and mended by the same fix (one ``try`` begun before
     the await, or one ``finally``), are one cause. The first change is reported, and every
     other one is named in its message and is a step of it (a run registered in four tables
-    before the await that precedes its ``try`` is one finding, not four)."""
-    groups: dict[tuple[object, ...], list[Diagnostic]] = {}
-    for d in found:
+    before the await that precedes its ``try`` is one finding, not four). Each finding comes
+    with whether its state is plain; a group is plain when all its changes are."""
+    groups: dict[tuple[object, ...], list[tuple[Diagnostic, bool]]] = {}
+    for d, plain in found:
         aw = next((r.span for r in d.related if "a cancellation here" in r.message), None)
-        groups.setdefault((aw, d.fix) if aw is not None else (d.span,), []).append(d)
-    out: list[Diagnostic] = []
-    for ds in groups.values():
+        groups.setdefault((aw, d.fix) if aw is not None else (d.span,), []).append((d, plain))
+    out: list[tuple[Diagnostic, bool]] = []
+    for pairs in groups.values():
+        ds = [d for d, _plain in pairs]
         others = []
         for m in ds[1:]:
             sp = m.span
             pos = (sp.start.row, sp.start.column, sp.end.row, sp.end.column)
             step = Step(sp.path, pos, "another change left by the same await")
             others.append((f"`{m.message.split('`', 2)[1]}`", step))
-        out.append(folded(ds[0], others, "change is", "changes are", "left the same way"))
+        out.append(
+            (
+                folded(ds[0], others, "change is", "changes are", "left the same way"),
+                all(plain for _d, plain in pairs),
+            )
+        )
     return out
