@@ -89,7 +89,7 @@ LIKELY_CLAUSE = " (likely: nothing in the project shows what can cancel it)"
 # and its callers are not in the project. A lock or semaphore left held, an ``Event`` left
 # cleared, a token or a pooled connection lost hold every later user back; whether a plain
 # change (a flag, a counter, an entry, a value) harms anyone depends on who reads it next.
-# With the canceller assumed too, about half of those were right on the tuning sets, so they
+# With the canceller assumed too, fewer than half of those were right on the tuning sets, so they
 # are ``likely`` only
 ASSUMED_CLAUSE = " (likely: only its being public says something can cancel it)"
 
