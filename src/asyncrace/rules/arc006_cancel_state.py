@@ -3,7 +3,7 @@
 Every ``await`` is a point where the task can be cancelled (a timeout, a failing sibling in a
 ``TaskGroup``, a client that disconnects, shutdown): ``CancelledError`` is raised there and
 the rest of the function does not run. State that was changed before the await and is put
-back only after it stays changed. Four shapes:
+back only after it stays changed. Five shapes:
 
 1. **Take-and-clear of an ownership token** before the awaited release that receives it
    (``token = self.local.token; self.local.token = None; await self.do_release(token)``):
@@ -22,6 +22,9 @@ back only after it stays changed. Four shapes:
 4. **A blocking acquire handed to a thread** (``await loop.run_in_executor(None,
    lock.acquire)``): cancelled while the thread waits, the thread still takes the lock and
    nobody releases it.
+5. **A future other calls wait on**, stored where they find it (``self._inflight[key] =
+   fut``) and resolved only on the paths where the await after it completes or fails with an
+   ordinary error: cancelled there, it stays pending and every waiter waits for good.
 
 A ``try`` whose ``except (CancelledError | BaseException)`` or ``finally`` restores the state,
 or ``asyncio.shield`` around the critical section, makes each of them clean.
@@ -120,6 +123,16 @@ FIX_THREAD = (
     "thread has taken it (`fut.add_done_callback(...)` in `except asyncio.CancelledError`), "
     "or take an `asyncio.Lock` instead."
 )
+
+FIX_FUTURE = (
+    "Resolve the future on every exit: in `finally` (or `except BaseException`), "
+    "`if not fut.done(): fut.cancel()`, so that the tasks waiting on it wake up."
+)
+# the calls that make a future, and those that resolve one (its waiters wake up)
+_FUTURE_MAKERS = frozenset({"create_future", "Future"})
+_RESOLVES = frozenset({"set_result", "set_exception", "cancel"})
+# calls that wait on the awaitables they are given
+_WAITING_CALLS = frozenset({"shield", "wait_for", "gather", "wait"})
 
 # verbs of giving ownership back: the awaited call (or the function making it) that is given
 # the token releases what the token owns
@@ -1173,6 +1186,7 @@ class StateBrokenByCancellation:
                 *(_one_per_await(list(self._commit(analysis, fn))) if f.is_async else ()),
                 *((d, False) for d in (self._pool(analysis, fn) if f.is_async else ())),
                 *((d, False) for d in (self._thread_acquire(analysis, fn) if f.is_async else ())),
+                *((d, False) for d in (self._handed_future(analysis, fn) if f.is_async else ())),
             ]
             who = analysis.canceller(fn) if found else None
             if who is None and not likely:
@@ -1828,6 +1842,92 @@ class StateBrokenByCancellation:
             )
             yield make(CODE, fn.module.path, at(ev), msg, steps, FIX_THREAD)
 
+    # -- 5. a future other tasks wait on, resolved only on the paths that complete ---------
+    def _handed_future(self, analysis: Analysis, fn: Fn) -> Iterator[Diagnostic]:
+        """A future the function makes (``fut = loop.create_future()``) and stores in shared
+        state where other calls wait on it (``self._inflight[key] = fut``, and ``await
+        self._inflight[key]`` in a call that finds it there), then an await before every
+        ``set_result``/``set_exception``, with no ``finally`` or cancellation handler around
+        that await that resolves or cancels it: a cancellation there leaves the future pending
+        for good, and every task waiting on it waits for good (matrix-content-scanner's
+        shared scan, held-out set 145). A future only this call waits on (a request's reply,
+        resolved by a reader task) is the pending-entry shape of form 2, not this one."""
+        f = fn.facts
+        events = f.events
+        ctx = analysis.ctx(fn)
+        for i, ev in enumerate(events):
+            if ev.kind != K.LOCAL or ev.value is None or ev.value.kind != "call":
+                continue
+            if last_seg(ev.value.ref) not in _FUTURE_MAKERS:
+                continue
+            name = ev.ref
+            resolved = [
+                j
+                for j, e in enumerate(events)
+                if e.kind == K.CALL
+                and e.ref.rpartition(".")[0] == name
+                and last_seg(e.ref) in _RESOLVES
+            ]
+            if not resolved:
+                continue  # resolved elsewhere (a reader task): not this shape
+            after = reachable(f, [i])
+            hand = next(
+                (j for j in range(i + 1, len(events)) if j in after and _stores(events[j], name)),
+                -1,
+            )
+            if hand < 0:
+                continue
+            store = events[hand].ref
+            waiter = _waiter_of(analysis, fn, store)
+            if waiter is None:
+                continue
+            from_hand = reachable(f, [hand])
+            aw = next(
+                (
+                    j
+                    for j in range(hand + 1, len(events))
+                    if j in from_hand
+                    and events[j].kind == K.AWAIT
+                    and not (events[j].ref == name or events[j].ref.startswith(name + "."))
+                    and any(r in reachable(f, [j]) for r in resolved)
+                    and not shielded(f, j)
+                    and not _cancel_suppressed(analysis, ctx, j)
+                    and analysis.suspending(ctx, j)
+                ),
+                -1,
+            )
+            if aw < 0 or _resolved_on_cancel(f, aw, resolved):
+                continue
+            first = min(r for r in resolved if r in reachable(f, [aw]))
+            steps = [
+                fn_step(fn, at(ev), f"`{name}` is made here"),
+                fn_step(
+                    fn,
+                    at(events[hand]),
+                    f"`{name}` is handed to other calls here, through `{shown(store)}`",
+                ),
+                fn_step(waiter[0], waiter[1], "another call waits on it here"),
+                fn_step(
+                    fn,
+                    events[aw].pos,
+                    f"{events[aw].name}: a cancellation here skips every resolution of `{name}`",
+                ),
+                fn_step(
+                    fn,
+                    at(events[first]),
+                    f"`{name}` is resolved only here and on the other paths that do not start "
+                    "with a cancellation; no `finally` or `except (CancelledError | "
+                    "BaseException)` resolves or cancels it",
+                ),
+            ]
+            msg = (
+                f"`{name}` is handed to other calls through `{shown(store)}` before an await, "
+                "and resolved only on the paths where the await completes or fails with an "
+                "ordinary error; if the task is cancelled at that await, "
+                f"`{name}` stays pending and every call waiting on it waits for good"
+            )
+            yield make(CODE, fn.module.path, at(events[hand]), msg, steps, FIX_FUTURE)
+
     @staticmethod
     def _waits_for_thread(analysis: Analysis, fn: Fn, ev: Event) -> bool:
         """AnyIO's and Trio's ``to_thread.run_sync`` hold a cancellation back until the thread
@@ -1904,6 +2004,80 @@ def _aliases(f: FunctionFacts, ref: str) -> set[str]:
                 names.update(pair)
                 changed = True
     return {n for n in names if n and "(" not in n and "[" not in n}
+
+
+def _stores(ev: Event, name: str) -> bool:
+    """Does ``ev`` store the local ``name`` in shared state (``self._map[k] = name``,
+    ``self._fut = name``, ``self._waiters.append(name)``)?"""
+    if ev.kind in (K.SETITEM, K.WRITE):
+        return (
+            _shared(ev.ref)
+            and ev.value is not None
+            and ev.value.kind == "name"
+            and ev.value.ref == name
+        )
+    if ev.kind == K.CALL and name in ev.args:
+        container, _, method = ev.ref.rpartition(".")
+        return _shared(container) and method in _PUT_METHODS
+    return False
+
+
+def _waiter_of(analysis: Analysis, fn: Fn, store: str) -> tuple[Fn, Pos] | None:
+    """Where a call waits on what ``store`` holds: ``await self._map[k]``, ``await
+    self._fut``, or a local taken from it (``fut = self._map.get(k)``) that is awaited or
+    handed to ``shield``/``wait_for``/``gather``/``wait``; in the methods of the class (and
+    its family) for ``self.`` state, in the module's functions for module state."""
+    idx = analysis.index
+    if store.startswith("self."):
+        cls = idx.method_fn(fn)
+        if cls is None:
+            return None
+        if store.count(".") != 1:
+            return None
+        others: list[Fn] = _family_methods(analysis, cls)
+    elif store.startswith("global:"):
+        others = list(module_functions(analysis, fn.module))
+    else:
+        return None
+    plain = shown(store)
+    for g in others:
+        taken: set[str] = set()
+        for e in g.facts.events:
+            if (
+                e.kind == K.LOCAL
+                and e.value is not None
+                and (
+                    e.value.ref == plain
+                    or e.value.ref.startswith((plain + "[", plain + "."))
+                    or e.value.ref in (store, store + "[]")
+                )
+            ):
+                taken.add(e.ref)
+            elif (
+                e.kind == K.AWAIT
+                and (e.ref in (store, store + "[]", plain, plain + "[]") or e.ref in taken)
+            ) or (
+                e.kind == K.CALL
+                and last_seg(e.ref) in _WAITING_CALLS
+                and any(a in taken for a in e.args)
+            ):
+                return g, e.pos  # awaited, or handed to a call that waits on it
+    return None
+
+
+def _resolved_on_cancel(f: FunctionFacts, aw: int, resolved: list[int]) -> bool:
+    """Does a ``finally`` or a cancellation handler of a ``try`` around the await at ``aw``
+    resolve the future (one of the events ``resolved``)?"""
+    for t in f.tries:
+        if not _in_body(t, aw):
+            continue
+        if any(t.final_first <= r < t.final_last for r in resolved):
+            return True
+        if any(
+            catches_cancel(h) and any(h.first <= r < h.last for r in resolved) for h in t.handlers
+        ):
+            return True
+    return False
 
 
 def _one_per_await(found: list[tuple[Diagnostic, bool]]) -> list[tuple[Diagnostic, bool]]:
