@@ -1889,7 +1889,7 @@ class StateBrokenByCancellation:
                     if j in from_hand
                     and events[j].kind == K.AWAIT
                     and not (events[j].ref == name or events[j].ref.startswith(name + "."))
-                    and any(r in reachable(f, [j]) for r in resolved)
+                    and not reachable(f, [j]).isdisjoint(resolved)
                     and not shielded(f, j)
                     and not _cancel_suppressed(analysis, ctx, j)
                     and analysis.suspending(ctx, j)
@@ -1898,7 +1898,7 @@ class StateBrokenByCancellation:
             )
             if aw < 0 or _resolved_on_cancel(f, aw, resolved):
                 continue
-            first = min(r for r in resolved if r in reachable(f, [aw]))
+            first = min(reachable(f, [aw]).intersection(resolved))
             steps = [
                 fn_step(fn, at(ev), f"`{name}` is made here"),
                 fn_step(
