@@ -92,3 +92,20 @@ def test_callers_outside_the_project_are_named() -> None:
         "`Channel.__aexit__` is run by its callers' `async with`: a caller's timeout or task "
         "group can cancel it while it waits",
     )
+
+
+def test_a_shared_future_left_in_its_table_names_the_later_callers() -> None:
+    found = findings("arc006/arc006_bad_shared_future_resolved_only_on_completion.py")
+    assert sorted(found) == [24, 49, 79]
+    # taken out of the table in ``finally``: only the calls already waiting are left waiting
+    assert found[24].message.endswith(
+        "`fut` stays pending, and every call already waiting on it waits for good"
+    )
+    assert found[49].message.endswith("every call already waiting on it waits for good")
+    # nothing takes it out on a cancellation: later calls find it and wait too
+    assert found[79].message.endswith(
+        "`fut` stays pending, and stays in `self._cache`: every call waiting on it, and every "
+        "later call that finds it there, waits for good"
+    )
+    # each names its canceller: a caller's ``wait_for``, or its ``asyncio.timeout``
+    assert all("cancels it there" in last_step(d)[1] for d in found.values())

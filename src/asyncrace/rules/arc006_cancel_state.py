@@ -1920,11 +1920,17 @@ class StateBrokenByCancellation:
                     "BaseException)` resolves or cancels it",
                 ),
             ]
+            left = (
+                "every call already waiting on it waits for good"
+                if _forgotten_on_cancel(f, aw, store)
+                else f"stays in `{shown(store)}`: every call waiting on it, and every later "
+                "call that finds it there, waits for good"
+            )
             msg = (
                 f"`{name}` is handed to other calls through `{shown(store)}` before an await, "
                 "and resolved only on the paths where the await completes or fails with an "
                 "ordinary error; if the task is cancelled at that await, "
-                f"`{name}` stays pending and every call waiting on it waits for good"
+                f"`{name}` stays pending, and {left}"
             )
             yield make(CODE, fn.module.path, at(events[hand]), msg, steps, FIX_FUTURE)
 
@@ -2077,6 +2083,28 @@ def _resolved_on_cancel(f: FunctionFacts, aw: int, resolved: list[int]) -> bool:
             catches_cancel(h) and any(h.first <= r < h.last for r in resolved) for h in t.handlers
         ):
             return True
+    return False
+
+
+def _forgotten_on_cancel(f: FunctionFacts, aw: int, store: str) -> bool:
+    """Does a ``finally`` or a cancellation handler of a ``try`` around the await at ``aw``
+    take the future out of ``store`` (``del self._map[k]``, ``self._map.pop(k)``, ``self._fut
+    = None``)? Then only the calls already waiting on it are left waiting."""
+    events = f.events
+    refs = (store, shown(store))
+    for t in f.tries:
+        if not _in_body(t, aw):
+            continue
+        spans = [(t.final_first, t.final_last)]
+        spans += [(h.first, h.last) for h in t.handlers if catches_cancel(h)]
+        for a, b in spans:
+            for e in events[a:b]:
+                if (e.kind in (K.DELITEM, K.WRITE) and e.ref in refs) or (
+                    e.kind == K.CALL
+                    and e.ref.rpartition(".")[0] in refs
+                    and last_seg(e.ref) in _TAKE_METHODS | {"clear"}
+                ):
+                    return True
     return False
 
 
