@@ -2071,41 +2071,30 @@ def _waiter_of(analysis: Analysis, fn: Fn, store: str) -> tuple[Fn, Pos] | None:
     return None
 
 
+def _run_on_cancel(f: FunctionFacts, aw: int) -> set[int]:
+    """The events that run when a cancellation lands at the await ``aw``: the ``finally`` and
+    the cancellation handlers of every ``try`` around it (:func:`_restoring_events`)."""
+    return {i for t in f.tries if _in_body(t, aw) for i in _restoring_events(f, t)}
+
+
 def _resolved_on_cancel(f: FunctionFacts, aw: int, resolved: list[int]) -> bool:
     """Does a ``finally`` or a cancellation handler of a ``try`` around the await at ``aw``
     resolve the future (one of the events ``resolved``)?"""
-    for t in f.tries:
-        if not _in_body(t, aw):
-            continue
-        if any(t.final_first <= r < t.final_last for r in resolved):
-            return True
-        if any(
-            catches_cancel(h) and any(h.first <= r < h.last for r in resolved) for h in t.handlers
-        ):
-            return True
-    return False
+    return not _run_on_cancel(f, aw).isdisjoint(resolved)
 
 
 def _forgotten_on_cancel(f: FunctionFacts, aw: int, store: str) -> bool:
     """Does a ``finally`` or a cancellation handler of a ``try`` around the await at ``aw``
     take the future out of ``store`` (``del self._map[k]``, ``self._map.pop(k)``, ``self._fut
-    = None``)? Then only the calls already waiting on it are left waiting."""
-    events = f.events
+    = None``)? Then only the calls already waiting on it are left waiting. (A module
+    container's method calls are named without ``global:``: both spellings are asked.)"""
     refs = (store, shown(store))
-    for t in f.tries:
-        if not _in_body(t, aw):
-            continue
-        spans = [(t.final_first, t.final_last)]
-        spans += [(h.first, h.last) for h in t.handlers if catches_cancel(h)]
-        for a, b in spans:
-            for e in events[a:b]:
-                if (e.kind in (K.DELITEM, K.WRITE) and e.ref in refs) or (
-                    e.kind == K.CALL
-                    and e.ref.rpartition(".")[0] in refs
-                    and last_seg(e.ref) in _TAKE_METHODS | {"clear"}
-                ):
-                    return True
-    return False
+    taking = _TAKE_METHODS | {"clear"}
+    return any(
+        (e.kind in (K.DELITEM, K.WRITE) and e.ref in refs)
+        or (e.kind == K.CALL and e.ref.rpartition(".")[0] in refs and last_seg(e.ref) in taking)
+        for e in (f.events[k] for k in _run_on_cancel(f, aw))
+    )
 
 
 def _one_per_await(found: list[tuple[Diagnostic, bool]]) -> list[tuple[Diagnostic, bool]]:
