@@ -242,6 +242,8 @@ _CLIENT_SERVERS = frozenset({"start_server", "start_unix_server"})
 _GROUP_ENTRIES = frozenset({"TaskGroup", "create_task_group", "open_nursery"})
 # the spawners whose task runs on when the caller that starts it is cancelled
 _DETACHING = _TASK_STARTS | {"start_soon"}
+# how many callers up :meth:`Concurrency.canceller` looks for what can cancel a function
+CANCELLER_DEPTH = 3
 
 
 def _spawn_around(caller: Fn, ev: Event, names: frozenset[str]) -> Event | None:
@@ -1506,8 +1508,10 @@ class Concurrency:
         ``.cancel()`` of the task it is started in (``self._task = create_task(self._run())``
         ... ``self._task.cancel()``), up to three callers up; else, when it or a caller on the
         way is a public coroutine, that coroutine's callers (their timeouts, their task
-        groups). None when nothing is found: the finding then rests on what every await is,
-        a point where a cancellation can land."""
+        groups), unless the project calls it itself and every such call was followed to the
+        top of its chain: then the project's calls are all there is to know of how it runs.
+        None when nothing is found: the finding then rests on what every await is, a point
+        where a cancellation can land."""
         found = self._canceller_memo.get(fn.fq)
         if found is not MISS:
             return found  # type: ignore[no-any-return]
@@ -1516,25 +1520,36 @@ class Concurrency:
         order = [fn]
         frontier = [fn]
         found_step: Step | None = None
-        for _depth in range(3):
+        # those the project calls, each call followed up or a task started apart; and those
+        # the project also hands elsewhere (a plain function's ``asyncio.run(self.start())``)
+        called: set[str] = set()
+        handed: set[str] = set()
+        for _depth in range(CANCELLER_DEPTH):
             nxt: list[Fn] = []
             for g in frontier:
                 for c, ev, _rel, _label in self._callers(g):
+                    called.add(g.fq)
                     found_step = self._cancels_call(c, ev, g)
                     if found_step is not None:
                         return self._canceller_memo.finish(fn.fq, Canceller(found_step, False))
                     # (a plain function that returns the coroutine, ``return
                     # self.do_release(token)``: its callers await it)
-                    if (
-                        c.fq not in seen
-                        and (c.facts.is_async or ev.bind == Bind.RETURNED)
-                        and not _detached(c, ev)
-                    ):
+                    if _detached(c, ev):
+                        continue
+                    if not (c.facts.is_async or ev.bind == Bind.RETURNED):
+                        handed.add(g.fq)
+                    elif c.fq not in seen:
                         seen.add(c.fq)
                         order.append(c)
                         nxt.append(c)
             frontier = nxt
+        if any(self._callers(g) for g in frontier):
+            called.clear()  # the search stopped short of some callers: nothing is ruled out
         for g in order:
+            if g.fq in called and g.fq not in handed:
+                # every call the project makes of it was followed, and none can cancel it:
+                # it is the project's own step, whatever its name says
+                continue
             if g.facts.is_async and self.api_entry(g) is not None:
                 what = "a public coroutine"
             elif not g.facts.is_async and self._public_function(g):

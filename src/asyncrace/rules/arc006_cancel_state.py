@@ -55,6 +55,7 @@ from asyncrace.analysis.index import (
     Ctx,
     ExtName,
     Fn,
+    Inst,
     Memo,
     is_kw,
     is_property,
@@ -133,6 +134,11 @@ _FUTURE_MAKERS = frozenset({"create_future", "Future"})
 _RESOLVES = frozenset({"set_result", "set_exception", "cancel"})
 # calls that wait on the awaitables they are given
 _WAITING_CALLS = frozenset({"shield", "wait_for", "gather", "wait"})
+# library methods that run their work under an ``asyncio.shield`` of their own, so a
+# cancellation of the caller does not stop it: asyncpg's ``Pool.release`` (``return await
+# asyncio.shield(ch.release(timeout))``: the connection goes back to the pool, and is reset
+# there, whatever happens to the task that released it)
+SELF_SHIELDING = frozenset({"asyncpg.Pool.release", "asyncpg.pool.Pool.release"})
 
 # verbs of giving ownership back: the awaited call (or the function making it) that is given
 # the token releases what the token owns
@@ -1059,6 +1065,16 @@ def _inside_call(f: FunctionFacts, i: int, last: tuple[str, ...]) -> int:
     return -1
 
 
+def _shields_itself(analysis: Analysis, ctx: Ctx, ref: str) -> bool:
+    """Is ``ref`` (``self.pool.release``) a library method that runs its work under an
+    ``asyncio.shield`` of its own (:data:`SELF_SHIELDING`), judged by its receiver's type?"""
+    recv, _, name = ref.rpartition(".")
+    if not recv or "(" in recv:
+        return False
+    val = analysis.index.eval(ctx, recv)
+    return isinstance(val, Inst) and f"{val.fq}.{name}" in SELF_SHIELDING
+
+
 def shielded(f: FunctionFacts, i: int) -> bool:
     """Is the call at ``i`` run inside ``asyncio.shield(...)``?"""
     return _inside_call(f, i, ("shield",)) >= 0
@@ -1282,6 +1298,8 @@ class StateBrokenByCancellation:
                 continue
             if shielded(f, ci) or any(_in_body(t, ci) and _writes(f, t, state) for t in f.tries):
                 return None
+            if _shields_itself(analysis, ctx, c.ref):
+                return None  # (asyncpg's ``Pool.release``: the release completes regardless)
             targets = analysis.targets(ctx, c)
             inner: tuple[Step, ...] = ()
             if targets:
