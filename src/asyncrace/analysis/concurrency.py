@@ -1534,7 +1534,7 @@ class Concurrency:
                         return self._canceller_memo.finish(fn.fq, Canceller(found_step, False))
                     # (a plain function that returns the coroutine, ``return
                     # self.do_release(token)``: its callers await it)
-                    if _detached(c, ev):
+                    if _detached(c, ev) or self._helper_spawned(c, ev):
                         continue
                     if not (c.facts.is_async or ev.bind == Bind.RETURNED):
                         handed.add(g.fq)
@@ -1604,6 +1604,57 @@ class Concurrency:
             return False
         self.tracker.note(fn.module.module)  # its other functions and its imports
         return not _runs_its_own_loop(fn.module) and not self._setup_only(fn)
+
+    def _helper_spawned(self, caller: Fn, ev: Event) -> bool:
+        """Is ``caller``'s call ``ev`` the coroutine it hands to a helper of the project that
+        starts it as a task of its own (``self.create_async_task(self.show(text))``, where
+        ``def create_async_task(self, coro): task = asyncio.create_task(self._run(coro))``)?
+        A timeout around ``caller`` then stops at the helper's spawn, as at ``create_task``."""
+        f = caller.facts
+        for e in f.events:
+            if e is ev or e.kind != K.CALL or not inside(ev.pos, e.pos) or "(" in e.ref:
+                continue
+            recv, _, name = e.ref.rpartition(".")
+            helper: Fn | None = None
+            if recv == "self" and f.cls is not None:
+                cls = self.index.method_fn(caller)
+                helper = self.index.find_method(cls, name) if cls else None
+            elif not recv:
+                helper = self.index.functions.get(f"{caller.module.module}.{name}")
+            if helper is not None and self._spawn_helper(helper):
+                return True
+        return False
+
+    def _spawn_helper(self, fn: Fn) -> bool:
+        """Does the plain function ``fn`` start one of its parameters as a task of its own: the
+        parameter handed to ``create_task``/``ensure_future``/``start_soon``, directly or as an
+        argument of the coroutine call handed there, outside any task group it enters?"""
+        f = fn.facts
+        self.tracker.note(fn.module.module)
+        if f.is_async:
+            return False
+        params = {p.name for p in f.params if p.kind == "pos"} - {"self", "cls"}
+        if not params:
+            return False
+        events = f.events
+        for e in events:
+            if e.kind != K.CALL or e.ref.rpartition(".")[2] not in _DETACHING:
+                continue
+            regions = f.regions
+            if any(
+                regions[rid].ref.removesuffix("()").rpartition(".")[2] in _GROUP_ENTRIES
+                for rid in e.regions
+            ):
+                continue  # a group it enters: its tasks end with it
+            if params.intersection(e.args) or any(
+                x.kind == K.CALL
+                and x is not e
+                and inside(x.pos, e.pos)
+                and params.intersection(x.args)
+                for x in events
+            ):
+                return True
+        return False
 
     def _cancels_call(self, caller: Fn, ev: Event, fn: Fn) -> Step | None:
         """Does ``caller``'s call ``ev`` of ``fn`` run under a timeout, or in a task that
