@@ -1126,8 +1126,18 @@ class Concurrency:
                 memo.deps[(fq, scope)] = set(deps)
 
     def _node(
-        self, fn: Fn, scope: str, depth: int, stack: tuple[str, ...], budget: list[int]
+        self,
+        fn: Fn,
+        scope: str,
+        depth: int,
+        stack: tuple[str, ...],
+        budget: list[int],
+        low: str | None = None,
     ) -> Verdict:
+        """``concurrent``'s search at ``fn``; ``low``: the class the object ``fn`` runs on is
+        known to be (or to derive from), from the calls on ``self`` below it on the way
+        (``CloudService.service``, reached from ``ManagedService.start``'s ``self.service()``:
+        ``start`` runs on a ``CloudService`` there), None for ``fn``'s own class."""
         budget[0] -= 1
         if budget[0] < 0:
             return UNKNOWN
@@ -1144,11 +1154,17 @@ class Concurrency:
         if depth >= MAX_CALLER_DEPTH:
             return weak or UNKNOWN
         serialized: Step | None = None
+        mine = low or self.index.method_fn(fn)
         for caller, ev, relation, label in self._iter_callers(fn):
             if relation in ("local", "fresh"):
                 continue
             if relation == "self" and self.overridden(fn, caller):
                 continue  # the caller's code never runs on an object of fn's class
+            up: str | None = None  # what the caller's object is known to be
+            if relation == "self" and mine is not None:
+                up = self._same_object(mine, caller)
+                if not up:
+                    continue  # the caller runs on objects of another branch of the classes
             if self._lifespan_only(caller, ev):
                 continue  # the server's one lifespan call, not a request's
             lock_step, many = self._edge(caller, ev)
@@ -1176,7 +1192,7 @@ class Concurrency:
                     # one object for the closures of one call of its owner: two runs of them
                     owner = _cell_owner_of(caller, ev, self.index)
                     need = CELL + owner.fq if owner is not None else ANY
-                v = self._node(caller, need, depth + 1, (*stack, caller.fq), budget)
+                v = self._node(caller, need, depth + 1, (*stack, caller.fq), budget, up)
                 if v.answer is False and per_update(v) and self._spawned_call(caller, ev):
                     # a handler run once per update (one update at a time) starts a task it
                     # does not await: the tasks of successive updates overlap
@@ -1370,6 +1386,34 @@ class Concurrency:
             "and module state is one for all of them"
         )
         return Verdict(True, (def_step(fn, label),), "public API")
+
+    def _same_object(self, mine: str, caller: Fn) -> str:
+        """``caller`` calls a method on its own ``self``, which is an instance of ``mine``:
+        the class that object is then known to be (``mine``, or the caller's class when that
+        derives from ``mine``, or a project class deriving from both), or "" when no object is
+        both (sibling subclasses of one base: ``RconService.start``'s ``self.restart()`` never
+        runs on a ``CloudService``), or when ``mine`` overrides the caller's method without
+        calling it through ``super()`` (the caller's code never runs on such an object)."""
+        index = self.index
+        theirs = index.method_fn(caller)
+        if theirs is None or theirs == mine:
+            return mine
+        if index.inherits(theirs, mine):
+            return theirs
+        if index.inherits(mine, theirs):
+            f = caller.facts
+            if f.parent is None:
+                over = index.find_method(mine, f.name)
+                if (
+                    over is not None
+                    and over.fq != caller.fq
+                    and not any(
+                        e.kind == K.CALL and e.ref == f"super().{f.name}" for e in over.facts.events
+                    )
+                ):
+                    return ""
+            return mine
+        return next((c for c in index.subclasses(mine) if index.inherits(c, theirs)), "")
 
     def overridden(self, fn: Fn, caller: Fn) -> bool:
         """``fn`` is a method of class C, ``caller`` one of a base B of C (``self.fn()`` in B,
