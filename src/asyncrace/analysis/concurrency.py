@@ -1162,8 +1162,8 @@ class Concurrency:
                 continue  # the caller's code never runs on an object of fn's class
             up: str | None = None  # what the caller's object is known to be
             if relation == "self" and mine is not None:
-                up = self._same_object(mine, caller)
-                if not up:
+                up = self._same_object(mine, caller, fn, ev)
+                if up == "":
                     continue  # the caller runs on objects of another branch of the classes
             if self._lifespan_only(caller, ev):
                 continue  # the server's one lifespan call, not a request's
@@ -1387,17 +1387,24 @@ class Concurrency:
         )
         return Verdict(True, (def_step(fn, label),), "public API")
 
-    def _same_object(self, mine: str, caller: Fn) -> str:
-        """``caller`` calls a method on its own ``self``, which is an instance of ``mine``:
-        the class that object is then known to be (``mine``, or the caller's class when that
-        derives from ``mine``, or a project class deriving from both), or "" when no object is
-        both (sibling subclasses of one base: ``RconService.start``'s ``self.restart()`` never
-        runs on a ``CloudService``), or when ``mine`` overrides the caller's method without
-        calling it through ``super()`` (the caller's code never runs on such an object)."""
+    def _same_object(self, mine: str, caller: Fn, fn: Fn, ev: Event) -> str | None:
+        """``caller``'s call ``ev`` runs ``fn`` on the caller's own ``self``, an instance of
+        ``mine``: the class that object is then known to be (``mine``, or the caller's class
+        when that derives from ``mine``, or a project class deriving from both), or "" when no
+        object is both (sibling subclasses of one base: ``RconService.start``'s
+        ``self.restart()`` never runs on a ``CloudService``), or when ``mine`` overrides the
+        caller's method without calling it through ``super()`` (the caller's code never runs
+        on such an object). None when the call is no method call of the caller's class
+        (``self._on_start()``, a callable another object handed it): nothing is known."""
         index = self.index
         theirs = index.method_fn(caller)
+        name = fn.facts.name
         if theirs is None or theirs == mine:
             return mine
+        if ev.ref not in (f"self.{name}", f"super().{name}") or (
+            index.find_method(theirs, name) is None
+        ):
+            return None
         if index.inherits(theirs, mine):
             return theirs
         if index.inherits(mine, theirs):
