@@ -1173,10 +1173,13 @@ class Concurrency:
                 continue
             if many is not None and scope == OBJECT and _per_element(caller.facts, ev):
                 many = None  # one task per element of a collection: one per object
-            if many is not None and scope == OBJECT:
+            if scope == OBJECT:
                 spawn = _spawn_around(caller, ev, SPAWNERS)
                 if spawn is not None and _single_slot(caller.facts, spawn):
-                    many = None  # one task at a time in the object's slot
+                    # one task at a time in the object's slot, however many run the caller
+                    # (``if self._task is None or self._task.done(): self._task =
+                    # create_task(self._refresh())``): nothing above it runs fn twice at once
+                    continue
             step = fn_step(caller, at(ev), label)
             if many is not None:
                 found = Verdict(True, (many, step), "spawned")
