@@ -19,7 +19,16 @@ from asyncrace.analysis.concurrency import (
     Verdict,
 )
 from asyncrace.analysis.facade import Analysis
-from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts, Value, reachable
+from asyncrace.analysis.facts import (
+    Bind,
+    Event,
+    FunctionFacts,
+    K,
+    ModuleFacts,
+    Value,
+    inside,
+    reachable,
+)
 from asyncrace.analysis.index import Ctx, Fn, first_seg, is_kw, is_property
 from asyncrace.analysis.summaries import (
     Registration,
@@ -1024,6 +1033,10 @@ class GuardBeforeRegistration:
                 and analysis.locks.lock_of(ctx, ev.ref) is not None
             )
 
+        def hands_off(ev: Event) -> bool:
+            # a helper of the project that runs the callable it is given on a thread
+            return any(_hands_to_thread(t.facts) for t, _c in analysis.targets(ctx, ev))
+
         for i, aw in search(f, [absent_start], stop=stop, hit=hit, is_await=is_await):
             if (
                 _reaches(f, present_start, i, avoid=b)
@@ -1048,8 +1061,9 @@ class GuardBeforeRegistration:
             if _claimed_inside(f, absent_start, i, ref, is_await):
                 continue  # a second task finds the inner flag set and keeps off the work
             if (
-                i not in callee_regs and _memo_of_a_read(f, b, i, fn.module.functions, takes_lock)
-            ) or (i in callee_regs and _read_that_stores(f, b, i)):
+                i not in callee_regs
+                and _memo_of_a_read(f, b, i, fn.module.functions, takes_lock, hands_off)
+            ) or (i in callee_regs and _read_that_stores(f, b, i, hands_off)):
                 continue  # two tasks fetch the same data and store equal values: a wasted
                 # round trip, not a second run of work that must happen once
             here = fn.module.path
@@ -1178,14 +1192,48 @@ _THREAD_HANDOFFS = frozenset(
 )
 
 
-def _reads_only(ev: Event, held_ok: bool = False) -> bool:
+def _hands_to_thread(f: FunctionFacts) -> bool:
+    """Is ``f`` a coroutine that runs its first parameter, a callable, on a thread: hands it
+    to ``run_in_executor``/``to_thread`` (:data:`_THREAD_HANDOFFS`), itself or wrapped in
+    ``functools.partial`` (``async def run_async(func, *args, **kwargs): return await
+    loop.run_in_executor(executor, partial(func, *args, **kwargs))``)?"""
+    if not f.is_async:
+        return False
+    params = [p.name for p in f.params if p.kind == "pos" and p.name not in ("self", "cls")]
+    if not params:
+        return False
+    func = params[0]
+    events = f.events
+    for e in events:
+        if e.kind != K.CALL or e.ref.rpartition(".")[2] not in _THREAD_HANDOFFS:
+            continue
+        if func in e.args or any(
+            x.kind == K.CALL
+            and x.ref.rpartition(".")[2] == "partial"
+            and x.args[:1] == (func,)
+            and inside(x.pos, e.pos)
+            for x in events
+        ):
+            return True
+    return False
+
+
+def _never(_ev: Event) -> bool:
+    return False
+
+
+def _reads_only(
+    ev: Event, held_ok: bool = False, hands_off: Callable[[Event], bool] = _never
+) -> bool:
     """Is the awaited call taken for a read: no word of its name makes, takes or consumes
     something (:data:`MAKING_VERBS`, also with an ``a`` prefix: ``acreate``), names something
     held (:data:`_HELD`), and it is no ``get`` off a queue (``self._queue.get()`` takes an
-    item)? A thread hand-off is judged by the callable it runs."""
+    item)? A thread hand-off is judged by the callable it runs, also through a helper of the
+    project that hands its first argument to one (``hands_off``: ``run_async(BeautifulSoup,
+    html)`` is judged by ``BeautifulSoup``)."""
     ref = ev.ref
     recv, _, last = ref.rpartition(".")
-    if last in _THREAD_HANDOFFS and ev.kind == K.CALL:
+    if ev.kind == K.CALL and (last in _THREAD_HANDOFFS or hands_off(ev)):
         args = [a for a in ev.args if "=" not in a and a not in ("None", "const")]
         recv, _, last = (args[0] if args else "").rpartition(".")
         if not last:
@@ -1222,6 +1270,7 @@ def _memo_of_a_read(
     i: int,
     module_functions: Mapping[str, FunctionFacts],
     takes_lock: Callable[[int], bool] = lambda _j: False,
+    hands_off: Callable[[Event], bool] = _never,
 ) -> bool:
     """Is the registration at ``i`` a memo of what a read returned: the value stored is the
     result of the awaited call (``self._url = await self._client.get_queue_url(name)``, or
@@ -1263,7 +1312,7 @@ def _memo_of_a_read(
         elif ev.kind == K.AWAIT:
             if takes_lock(j):
                 continue
-            if not _awaits_a_read(calls, ev):
+            if not _awaits_a_read(calls, ev, hands_off):
                 return False
             fetched.add(ev.ref)
         elif ev.kind in (K.WRITE, K.SETITEM, K.DELITEM) and ev.ref.startswith(
@@ -1367,7 +1416,9 @@ def _receiver_only(f: FunctionFacts, j: int, i: int, ev: Event) -> bool:
     return True
 
 
-def _awaits_a_read(calls: dict[str, Event], ev: Event) -> bool:
+def _awaits_a_read(
+    calls: dict[str, Event], ev: Event, hands_off: Callable[[Event], bool] = _never
+) -> bool:
     """Is the await ``ev`` one of a call (among ``calls``, the calls made so far, by ref) taken
     for a read (:func:`_reads_only`)? ``async with httpx.AsyncClient() as client``: the await
     names the call made; what ``async with`` holds it gives back at the block's end, so only
@@ -1379,23 +1430,25 @@ def _awaits_a_read(calls: dict[str, Event], ev: Event) -> bool:
         # in the argument, or one a local holds)
         first = next((a for a in call.args if "=" not in a), "")
         call = calls.get(first.removesuffix("()"))
-    return call is not None and _reads_only(call, held_ok=scoped)
+    return call is not None and _reads_only(call, held_ok=scoped, hands_off=hands_off)
 
 
-def _read_that_stores(f: FunctionFacts, b: int, i: int) -> bool:
+def _read_that_stores(
+    f: FunctionFacts, b: int, i: int, hands_off: Callable[[Event], bool] = _never
+) -> bool:
     """Is the registration made inside an awaited call taken for a read (``if self._url is
     None: await self.get_state("GetNetPort")``, whose response handler stores the URL it
     reads), with every await from the check to it a read too? Two tasks that pass the check
     send the same read and store equal values, as with a memo the function stores itself."""
     call = f.events[i]
-    if call.kind != K.CALL or call.bind != Bind.AWAITED or not _reads_only(call):
+    if call.kind != K.CALL or call.bind != Bind.AWAITED or not _reads_only(call, False, hands_off):
         return False
     calls: dict[str, Event] = {}
     for j in range(b + 1, i):
         ev = f.events[j]
         if ev.kind == K.CALL:
             calls[ev.ref] = ev
-        elif (ev.kind == K.AWAIT and not _awaits_a_read(calls, ev)) or (
+        elif (ev.kind == K.AWAIT and not _awaits_a_read(calls, ev, hands_off)) or (
             ev.kind in (K.WRITE, K.SETITEM, K.DELITEM)
             and ev.ref.startswith(("self.", "cls.", "global:"))
         ):
