@@ -1176,10 +1176,12 @@ class Concurrency:
             if scope == OBJECT:
                 spawn = _spawn_around(caller, ev, SPAWNERS)
                 if spawn is not None and _single_slot(caller.facts, spawn):
-                    # one task at a time in the object's slot, however many run the caller
-                    # (``if self._task is None or self._task.done(): self._task =
-                    # create_task(self._refresh())``): nothing above it runs fn twice at once
-                    continue
+                    if relation == "self":
+                        # one task at a time in the object's own slot, however many run the
+                        # caller (``if self._task is None or self._task.done(): self._task =
+                        # create_task(self._refresh())``): nothing above it runs fn twice
+                        continue
+                    many = None  # one task per slot of each caller's object
             step = fn_step(caller, at(ev), label)
             if many is not None:
                 found = Verdict(True, (many, step), "spawned")
