@@ -268,14 +268,23 @@ def _detached(caller: Fn, ev: Event) -> bool:
     ``caller`` enters)? Cancelling ``caller`` then does not cancel that task: a timeout
     around ``caller`` stops at the spawn."""
     spawn = _spawn_around(caller, ev, _DETACHING)
-    if spawn is None:
-        return False
-    regions = caller.facts.regions
-    # a group the caller entered: its tasks end with the caller
-    return not any(
+    # (a group the caller entered: its tasks end with the caller)
+    return spawn is not None and not _in_task_group(caller.facts, spawn)
+
+
+def _in_task_group(f: FunctionFacts, e: Event) -> bool:
+    """Is ``e`` inside a task group that ``f`` enters (``async with TaskGroup() as tg``,
+    anyio's ``create_task_group``, trio's ``open_nursery``)?"""
+    regions = f.regions
+    return any(
         regions[rid].ref.removesuffix("()").rpartition(".")[2] in _GROUP_ENTRIES
-        for rid in spawn.regions
+        for rid in e.regions
     )
+
+
+def _calls_super(fn: Fn, name: str) -> bool:
+    """Does ``fn`` (an override) call ``super().<name>()``?"""
+    return any(e.kind == K.CALL and e.ref == f"super().{name}" for e in fn.facts.events)
 
 
 # base classes that say nothing about who calls the class's callbacks
@@ -1416,13 +1425,7 @@ class Concurrency:
             f = caller.facts
             if f.parent is None:
                 over = index.find_method(mine, f.name)
-                if (
-                    over is not None
-                    and over.fq != caller.fq
-                    and not any(
-                        e.kind == K.CALL and e.ref == f"super().{f.name}" for e in over.facts.events
-                    )
-                ):
+                if over is not None and over.fq != caller.fq and not _calls_super(over, f.name):
                     return ""
             return mine
         return next((c for c in index.subclasses(mine) if index.inherits(c, theirs)), "")
@@ -1443,7 +1446,7 @@ class Concurrency:
         over = self.index.find_method(c_fq, name)
         if over is None or over.fq == caller.fq:
             return False
-        return not any(e.kind == K.CALL and e.ref == f"super().{name}" for e in over.facts.events)
+        return not _calls_super(over, name)
 
     # -- roots ---------------------------------------------------------------------------------
     def _entry_point(self, fn: Fn) -> Verdict | None:
@@ -1696,11 +1699,7 @@ class Concurrency:
         for e in events:
             if e.kind != K.CALL or e.ref.rpartition(".")[2] not in _DETACHING:
                 continue
-            regions = f.regions
-            if any(
-                regions[rid].ref.removesuffix("()").rpartition(".")[2] in _GROUP_ENTRIES
-                for rid in e.regions
-            ):
+            if _in_task_group(f, e):
                 continue  # a group it enters: its tasks end with it
             if params.intersection(e.args) or any(
                 x.kind == K.CALL
