@@ -3130,7 +3130,12 @@ def _relation(caller: Fn, ref: str, index: Index) -> str:
     if head == "cls" or head.startswith("global:"):
         return "global"
     m = caller.module
-    if head in m.imports or head in m.global_vars or head in m.classes:
+    if (head in m.imports or head in m.global_vars or head in m.classes) and (
+        head in caller.facts.globals_declared or not _binds(caller.facts, head)
+    ):
+        # (a name the function binds itself is its own local, whatever the module holds
+        # under that name: ``agent = SpeechToSpeechAgent(...)`` beside ``from .agent import
+        # agent``)
         return "global"
     if cell_owner(caller, head, index) is not None:
         return "cell"

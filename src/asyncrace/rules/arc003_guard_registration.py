@@ -809,6 +809,22 @@ def _reaches_avoiding(f: FunctionFacts, start: int, target: int, avoid: set[int]
     return start == target or target in reachable(f, [start], avoid=avoid)
 
 
+def _leading_to(f: FunctionFacts, target: int) -> set[int]:
+    """The events from which ``target`` can be reached (``target`` itself included)."""
+    preds: dict[int, list[int]] = {}
+    for j, e in enumerate(f.events):
+        for n in e.succ:
+            preds.setdefault(n, []).append(j)
+    out = {target}
+    todo = [target]
+    while todo:
+        for p in preds.get(todo.pop(), ()):
+            if p not in out:
+                out.add(p)
+                todo.append(p)
+    return out
+
+
 def _reaches(f: FunctionFacts, start: int, target: int, avoid: int) -> bool:
     seen = {avoid}
     todo = [start]
@@ -1037,6 +1053,11 @@ class GuardBeforeRegistration:
             # a helper of the project that runs the callable it is given on a thread
             return any(_hands_to_thread(t.facts) for t, _c in analysis.targets(ctx, ev))
 
+        def lends(ev: Event) -> bool:
+            # a getter of the project that hands out what it keeps (``await pool()``)
+            targets = analysis.targets(ctx, ev)
+            return bool(targets) and all(_returns_kept_state(t.facts) for t, _c in targets)
+
         for i, aw in search(f, [absent_start], stop=stop, hit=hit, is_await=is_await):
             if (
                 _reaches(f, present_start, i, avoid=b)
@@ -1062,7 +1083,7 @@ class GuardBeforeRegistration:
                 continue  # a second task finds the inner flag set and keeps off the work
             if (
                 i not in callee_regs
-                and _memo_of_a_read(f, b, i, fn.module.functions, takes_lock, hands_off)
+                and _memo_of_a_read(f, b, i, fn.module.functions, takes_lock, hands_off, lends)
             ) or (i in callee_regs and _read_that_stores(f, b, i, hands_off)):
                 continue  # two tasks fetch the same data and store equal values: a wasted
                 # round trip, not a second run of work that must happen once
@@ -1222,17 +1243,154 @@ def _never(_ev: Event) -> bool:
     return False
 
 
+def _returns_kept_state(f: FunctionFacts) -> bool:
+    """Does ``f`` hand out only what its object or module keeps: every ``return`` gives back
+    an attribute of ``self``/``cls`` or a module variable (``async def pool(): global _POOL;
+    if _POOL is None: _POOL = await create_pool(...); return _POOL``)? Called twice, it hands
+    out the same object twice; a first call that makes it is the getter's own business (its
+    own check is judged where it is)."""
+    refs = f.returns_refs
+    return bool(refs) and all(
+        r.startswith(("global:", "self.", "cls."))
+        and r.count(".") <= 1
+        and not any(c in r for c in "()[]")
+        for r in refs
+    )
+
+
+# the verbs of :data:`MAKING_VERBS` that take something off what they are called on (a row, a
+# line, an item) and make nothing: run on an object the call made for itself (a cursor it
+# opened, a response it was sent), they use up only that call's own object
+_TAKING_VERBS = frozenset(
+    {"consume", "pop", "take", "next", "anext", "recv", "receive", "read", "readline"}
+    | {"readexactly", "readuntil", "fetchone", "fetchmany", "wait"}
+)
+# the calls that start a process of the operating system (``create_subprocess_exec``)
+_PROCESS_STARTERS = frozenset({"create_subprocess_exec", "create_subprocess_shell"})
+
+
+def _one_shot_commands(f: FunctionFacts, own: frozenset[str], upto: int) -> frozenset[str]:
+    """The calls (by ref) that start a process the function runs to its end before ``upto``
+    (``proc = await asyncio.create_subprocess_exec("claude", "--version", ...)``, then ``await
+    proc.communicate()`` or ``await proc.wait()``), kept in no state, wherever the function
+    makes them: a command run for what it answers (a version, ``which mmdc``). Run twice, it
+    answers twice the same; nothing made is left behind (a process kept in an attribute, a
+    server started, is made and kept)."""
+    events = f.events
+    verdict: dict[str, bool] = {}
+    for j, e in enumerate(events):
+        if e.kind != K.LOCAL or e.value is None:
+            continue
+        if e.value.ref.rpartition(".")[2] not in _PROCESS_STARTERS:
+            continue
+        name = e.ref
+        ended = name in own and any(
+            c.kind == K.CALL and c.ref in (f"{name}.communicate", f"{name}.wait")
+            for c in events[j + 1 : max(upto, j + 1)]
+        )
+        kept = any(
+            x.kind in (K.WRITE, K.SETITEM)
+            and x.ref.startswith(("self.", "cls.", "global:"))
+            and x.value is not None
+            and name in x.value.names
+            for x in events
+        )
+        verdict[e.value.ref] = verdict.get(e.value.ref, True) and ended and not kept
+    return frozenset(k for k, ok in verdict.items() if ok)
+
+
+def _own_locals(f: FunctionFacts) -> frozenset[str]:
+    """The locals that only ever hold an object a call of the function made for itself: the
+    response of an awaited request (``resp = await session.get(url)``, ``async with
+    session.get(url) as resp``), or what a collaborator hands out to be held (``cursor =
+    conn.cursor()``, :data:`_HELD`; not a method of the object's own, ``self._get_stream()``,
+    which may hand out what the object keeps)."""
+    events = f.events
+    made: dict[str, bool] = {}
+    for j, e in enumerate(events):
+        if e.kind != K.LOCAL:
+            continue
+        v = e.value
+        ok = v is not None and v.kind == "call" and bool(v.ref)
+        if ok and v is not None:
+            prev = events[j - 1] if j > 0 else None
+            awaited = (
+                prev is not None and prev.kind == K.AWAIT and prev.ref in (v.ref, v.ref + "()")
+            )
+            recv, _, last = v.ref.rpartition(".")
+            held = (
+                bool(recv)
+                and recv != "self"
+                and bool(_HELD.intersection(w for w in last.lower().split("_") if w))
+            )
+            ok = awaited or held
+        made[e.ref] = made.get(e.ref, True) and ok
+    return frozenset(k for k, v in made.items() if v)
+
+
+# the calls that end the life of what they are called on
+_TEARDOWNS = frozenset(
+    {"close", "aclose", "disconnect", "shutdown", "terminate", "kill", "stop", "release"}
+)
+
+
+def _disposed_locals(f: FunctionFacts) -> frozenset[str]:
+    """The locals that only ever hold an object a call of the function made (``t =
+    create_transport(instance)``), that the function tears down itself (``await t.close()``,
+    :data:`_TEARDOWNS`, in a ``finally`` or after its use) and keeps in no state: the object is
+    the call's own from its making to its end. What is done on it (``await t.connect()``,
+    ``await t.run("uname -m")``) is done on that object only: two tasks each make, use and
+    close their own, and nothing made is left behind."""
+    events = f.events
+    made: dict[str, bool] = {}
+    for e in events:
+        if e.kind == K.LOCAL:
+            v = e.value
+            ok = v is not None and v.kind == "call" and bool(v.ref)
+            made[e.ref] = made.get(e.ref, True) and ok
+    closed = {
+        e.ref.rpartition(".")[0]
+        for e in events
+        if e.kind == K.CALL and e.ref.rpartition(".")[2] in _TEARDOWNS
+    }
+    kept = {
+        n
+        for e in events
+        if e.kind in (K.WRITE, K.SETITEM)
+        and e.ref.startswith(("self.", "cls.", "global:"))
+        and e.value is not None
+        for n in e.value.names
+    }
+    return frozenset(n for n, ok in made.items() if ok and n in closed and n not in kept)
+
+
 def _reads_only(
-    ev: Event, held_ok: bool = False, hands_off: Callable[[Event], bool] = _never
+    ev: Event,
+    held_ok: bool = False,
+    hands_off: Callable[[Event], bool] = _never,
+    own: frozenset[str] = frozenset(),
+    oneshot: frozenset[str] = frozenset(),
+    lends: Callable[[Event], bool] = _never,
+    disposed: frozenset[str] = frozenset(),
 ) -> bool:
     """Is the awaited call taken for a read: no word of its name makes, takes or consumes
     something (:data:`MAKING_VERBS`, also with an ``a`` prefix: ``acreate``), names something
     held (:data:`_HELD`), and it is no ``get`` off a queue (``self._queue.get()`` takes an
     item)? A thread hand-off is judged by the callable it runs, also through a helper of the
     project that hands its first argument to one (``hands_off``: ``run_async(BeautifulSoup,
-    html)`` is judged by ``BeautifulSoup``)."""
+    html)`` is judged by ``BeautifulSoup``). A call that takes a row or a line off an object
+    the function made for itself (``own``, :func:`_own_locals`: ``await cursor.fetchone()``
+    on ``cursor = conn.cursor()``) uses up nothing shared: it is taken for a read."""
     ref = ev.ref
     recv, _, last = ref.rpartition(".")
+    if ev.kind == K.CALL and recv in own and last.lower() in _TAKING_VERBS:
+        return True
+    if ev.kind == K.CALL and last in _PROCESS_STARTERS and ref in oneshot:
+        return True  # a command run to its end for its answer (:func:`_one_shot_commands`)
+    if ev.kind == K.CALL and lends(ev):
+        return True  # a getter of what the project keeps (:func:`_returns_kept_state`)
+    if ev.kind == K.CALL and recv in disposed:
+        return True  # on an object the call made and tears down (:func:`_disposed_locals`)
     if ev.kind == K.CALL and (last in _THREAD_HANDOFFS or hands_off(ev)):
         args = [a for a in ev.args if "=" not in a and a not in ("None", "const")]
         recv, _, last = (args[0] if args else "").rpartition(".")
@@ -1271,6 +1429,7 @@ def _memo_of_a_read(
     module_functions: Mapping[str, FunctionFacts],
     takes_lock: Callable[[int], bool] = lambda _j: False,
     hands_off: Callable[[Event], bool] = _never,
+    lends: Callable[[Event], bool] = _never,
 ) -> bool:
     """Is the registration at ``i`` a memo of what a read returned: the value stored is the
     result of the awaited call (``self._url = await self._client.get_queue_url(name)``, or
@@ -1291,9 +1450,13 @@ def _memo_of_a_read(
     if w.kind not in (K.WRITE, K.SETITEM) or w.value is None:
         return False
     flag = w.kind == K.WRITE and w.value.kind == "const"
+    own = _own_locals(f)
+    oneshot = _one_shot_commands(f, own, i)
+    disposed = _disposed_locals(f)
     memos: set[str] = set()  # (a flag's) the state that holds the fetched values
     fetched: set[str] = set()  # the awaited calls' refs, and the locals made from them
     calls: dict[str, Event] = {}
+    on_way: set[int] | None = None  # (:func:`_leading_to`, asked when needed)
     for j in range(b + 1, i):
         ev = f.events[j]
         if ev.kind == K.CALL:
@@ -1306,13 +1469,16 @@ def _memo_of_a_read(
                 and ev.bind not in (Bind.AWAITED, Bind.RETURNED)
                 and not _reads_only(ev)
                 and not _receiver_only(f, j, i, ev)
+                and j in (on_way := on_way if on_way is not None else _leading_to(f, i))
             ):
                 return False  # the object hands out something it holds to what is awaited
-                # (``MultiPartParser(self.headers, self.stream())``: the body, read once)
+                # (``MultiPartParser(self.headers, self.stream())``: the body, read once; not
+                # on a way out that never stores: an ``except`` that has the object kill the
+                # process and returns)
         elif ev.kind == K.AWAIT:
             if takes_lock(j):
                 continue
-            if not _awaits_a_read(calls, ev, hands_off):
+            if not _awaits_a_read(calls, ev, hands_off, own, oneshot, lends, disposed):
                 return False
             fetched.add(ev.ref)
         elif ev.kind in (K.WRITE, K.SETITEM, K.DELITEM) and ev.ref.startswith(
@@ -1417,7 +1583,13 @@ def _receiver_only(f: FunctionFacts, j: int, i: int, ev: Event) -> bool:
 
 
 def _awaits_a_read(
-    calls: dict[str, Event], ev: Event, hands_off: Callable[[Event], bool] = _never
+    calls: dict[str, Event],
+    ev: Event,
+    hands_off: Callable[[Event], bool] = _never,
+    own: frozenset[str] = frozenset(),
+    oneshot: frozenset[str] = frozenset(),
+    lends: Callable[[Event], bool] = _never,
+    disposed: frozenset[str] = frozenset(),
 ) -> bool:
     """Is the await ``ev`` one of a call (among ``calls``, the calls made so far, by ref) taken
     for a read (:func:`_reads_only`)? ``async with httpx.AsyncClient() as client``: the await
@@ -1430,7 +1602,15 @@ def _awaits_a_read(
         # in the argument, or one a local holds)
         first = next((a for a in call.args if "=" not in a), "")
         call = calls.get(first.removesuffix("()"))
-    return call is not None and _reads_only(call, held_ok=scoped, hands_off=hands_off)
+    return call is not None and _reads_only(
+        call,
+        held_ok=scoped,
+        hands_off=hands_off,
+        own=own,
+        oneshot=oneshot,
+        lends=lends,
+        disposed=disposed,
+    )
 
 
 def _read_that_stores(
