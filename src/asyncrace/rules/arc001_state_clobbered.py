@@ -173,6 +173,9 @@ class StateClobberedAcrossAwait:
                 if not fixed.intersection(ev.value.names):
                     continue  # a parameter no call passes: every call stores its one default
                 evidence = self._evidence(analysis, fn, ev.ref)
+                evidence = _same_for_every_task(
+                    analysis, fn, evidence, fixed.intersection(ev.value.names)
+                )
                 if evidence.answer is True and evidence.why == "lock-protected class":
                     # a lock around the class's other operations says they may overlap,
                     # not that two calls of this one do: a per-call value stashed by a
@@ -770,6 +773,56 @@ def _installs_meanwhile(clear: Verdict, install: Verdict) -> Verdict:
         clear
         if clear.why
         else Verdict(None, install.steps, install.why if install.answer is None else "")
+    )
+
+
+def _same_for_every_task(analysis: Analysis, fn: Fn, evidence: Verdict, names: set[str]) -> Verdict:
+    """The evidence is a start of ``fn`` itself in several tasks at once (``tasks =
+    [self.urls(domain, config) for domain in domains]; await asyncio.gather(*tasks)``), the
+    starting function makes every call of ``fn`` in the project, and each passes, for each
+    parameter the stored value
+    is made of (``names``: ``self.force = config.force``), the same object: a parameter of the
+    starting function that it never binds anew (or passes none, leaving the default). Every task
+    so started stores the same value, so none of them overwrites another's with a different
+    one: the evidence says nothing of a clobber (likely at most)."""
+    if evidence.answer is not True or len(evidence.steps) != 1 or not names:
+        return evidence
+    params = {p.name for p in fn.facts.params}
+    if not names <= params:
+        return evidence  # (a local made from a parameter: not followed)
+    spawner = analysis.spawner(evidence.steps[0])
+    if spawner is None:
+        return evidence
+    found = analysis.calls_of(fn)
+    if not found or any(c.fq != spawner.fq or not known for c, _i, known in found):
+        return evidence  # (a call elsewhere may pass another object meanwhile: ``relay``
+        # passing a ``reply_to`` of its own while the gathered calls pass none)
+    sf = spawner.facts
+    fixed = {p.name for p in sf.params} - {e.ref for e in sf.events if e.kind == K.LOCAL}
+    calls = [sf.events[i] for _c, i, _k in found]
+    given: dict[str, set[str]] = {name: set() for name in names}
+    for e in calls:
+        passed: dict[str, str] = {}
+        for k, a in enumerate(e.args):
+            kw = a.partition("=")[0] if is_kw(a) else ""
+            param = param_for(fn, k, kw, e.args)
+            if param:
+                passed[param] = a.partition("=")[2] if kw else a
+        for name in names:
+            arg = passed.get(name, "")  # ("": the parameter's default)
+            if arg and arg not in fixed:
+                return evidence
+            given[name].add(arg)
+    if any(len(args) != 1 for args in given.values()):
+        return evidence  # (two calls passing two objects: ``gather(job.fetch(a),
+        # job.fetch(b))``)
+    shared = sorted(a for args in given.values() for a in args if a)
+    what = ", ".join(f"`{a}`" for a in shared) or "the default"
+    return Verdict(
+        None,
+        evidence.steps,
+        f"{LIKELY}every task the evidence starts is passed the same {what}, and stores the "
+        "same value",
     )
 
 
