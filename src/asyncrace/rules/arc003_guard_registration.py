@@ -1054,9 +1054,12 @@ class GuardBeforeRegistration:
             return any(_hands_to_thread(t.facts) for t, _c in analysis.targets(ctx, ev))
 
         def lends(ev: Event) -> bool:
-            # a getter of the project that hands out what it keeps (``await pool()``)
+            # a coroutine of the project that hands out what it keeps (``await pool()``), or
+            # builds a plain value (``await build_sitemap_xml(url)``, annotated ``-> str``)
             targets = analysis.targets(ctx, ev)
-            return bool(targets) and all(_returns_kept_state(t.facts) for t, _c in targets)
+            return bool(targets) and all(
+                _returns_kept_state(t.facts) or _builds_a_value(t.facts) for t, _c in targets
+            )
 
         for i, aw in search(f, [absent_start], stop=stop, hit=hit, is_await=is_await):
             if (
@@ -1241,6 +1244,24 @@ def _hands_to_thread(f: FunctionFacts) -> bool:
 
 def _never(_ev: Event) -> bool:
     return False
+
+
+# the first words of a function that builds a value out of what it is given or reads, and of
+# the plain values such a function may be annotated to return: what it makes is data, the same
+# each time, not a resource (a client, a session) that two calls would make two of
+_VALUE_BUILDERS = frozenset({"build", "render", "compute", "format"})
+_PLAIN_VALUES = frozenset({"str", "bytes", "int", "float", "bool"})
+
+
+def _builds_a_value(f: FunctionFacts) -> bool:
+    """Is ``f`` a builder of a plain value: its name starts with a word of
+    :data:`_VALUE_BUILDERS` (``build_sitemap_xml``, ``render_page``) and it is annotated to
+    return a string, bytes or a number (:data:`_PLAIN_VALUES`)? Called twice, it builds the
+    same text twice: a memo of it is a memo of a read."""
+    words = [w for w in f.name.lower().split("_") if w]
+    while len(words) > 1 and words[0] in ("async", "aio", "do"):
+        words = words[1:]
+    return bool(words) and words[0] in _VALUE_BUILDERS and f.returns_annotation in _PLAIN_VALUES
 
 
 def _returns_kept_state(f: FunctionFacts) -> bool:
