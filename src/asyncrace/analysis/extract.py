@@ -1842,7 +1842,7 @@ class _FunctionBuilder:
     def _comprehension(
         self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp
     ) -> None:
-        for gen in node.generators:
+        for n, gen in enumerate(node.generators):
             if isinstance(gen.target, ast.Name):
                 # the comprehension's own variable (kind "comp": its own scope, an element of
                 # what it iterates), so that ``sub.stop()`` in ``[sub.stop() for sub in
@@ -1851,7 +1851,17 @@ class _FunctionBuilder:
                 # their value is assigned to (``self.x = [p for p in self.x if ...]``)
                 value = Value("comp", self.ref(gen.iter), _names_in(gen.iter))
                 self.emit(K.LOCAL, gen.target, ref=gen.target.id, value=value)
-            self.expr(gen.iter, Bind.NONE)
+            if n == 0:
+                # the first iterable is evaluated once, before the first element, in the
+                # enclosing scope: ``for x in (self._committer(c), self._lag(c))`` makes each
+                # coroutine once, not once per element
+                self.repeat_depth -= 1
+                self.comp_depth -= 1
+                self.expr(gen.iter, Bind.NONE)
+                self.repeat_depth += 1
+                self.comp_depth += 1
+            else:
+                self.expr(gen.iter, Bind.NONE)
             if gen.is_async:
                 self.emit(K.AWAIT, gen.iter, ref=self.ref(gen.iter), name="async for")
             for cond in gen.ifs:
