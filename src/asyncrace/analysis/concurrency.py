@@ -2844,7 +2844,44 @@ def _joined_each_pass(f: FunctionFacts, spawn: Event) -> bool:
         for t in f.tries:
             if t.first < start and all(events[k].kind == K.NOP for k in range(t.first, start)):
                 avoid.update(range(t.first, j))
-    return bool(joins) and idx not in reachable(f, [idx], avoid=sorted(avoid))
+    if not joins:
+        return False
+    # from the start round to it again without a join; a test of whether the local holds a
+    # task (``if gap is not None:`` around the join) is passed only on its present side while
+    # the local still holds the one started (no other binding of it on the way)
+    present = f"local:{local}|"
+    # the ways out by an exception that do not leave the task unjoined: from the start itself
+    # (a start that raises started nothing), from a binding of a name, and from a ``try``
+    # whose ``finally`` joins it, up to that join (the graph sends a raise in there to the
+    # handlers around it directly, but the ``finally`` runs first: ``try: await
+    # self._watch() finally: gap.cancel(); await asyncio.gather(gap, ...)``)
+    joined_by_raise: set[int] = {idx}
+    for t in f.tries:
+        if t.final_first < 0:
+            continue
+        inner = [j for j in joins if t.final_first <= j < t.final_last]
+        if inner:
+            joined_by_raise.update(range(t.first, max(inner)))
+    seen: set[tuple[int, bool]] = set()
+    todo = [(n, True) for n in events[idx].succ if n != events[idx].handler]
+    while todo:
+        node = todo.pop()
+        i, held = node
+        if node in seen or i in avoid:
+            continue
+        if i == idx:
+            return False
+        seen.add(node)
+        e = events[i]
+        if e.kind == K.LOCAL and e.ref == local:
+            held = e.value is not None and e.value.kind == "call" and e.value.ref == spawn.ref
+        succ = list(e.succ)
+        if e.handler >= 0 and (i in joined_by_raise or e.kind == K.LOCAL):
+            succ = [n for n in succ if n != e.handler]
+        if held and e.kind == K.BRANCH and e.name.startswith(present) and len(succ) == 2:
+            succ = [succ[1 - int(e.name[len(present) :])]]
+        todo.extend((n, held) for n in succ)
+    return True
 
 
 def _waits_out(f: FunctionFacts, i: int, local: str) -> bool:
@@ -2914,6 +2951,9 @@ def _gathered_from_locals(f: FunctionFacts, spawn: Event, once: bool = False) ->
         if e is spawn:
             break
         if e.kind == K.LOCAL and e.ref in names:
+            if e.value is not None and e.value.kind == "call" and _is_spawner(e.value.ref):
+                continue  # a task already started (``gap = create_task(self._fill())``),
+                # judged at its start; gathering it starts nothing
             j = i - 1  # the calls of the comprehension come right before its assignment
             while j >= 0 and events[j].kind == K.CALL:
                 if events[j].repeated and events[j].bind in (Bind.NONE, Bind.ARG):

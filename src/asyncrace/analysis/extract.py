@@ -1525,6 +1525,8 @@ class _FunctionBuilder:
         guards = self._guards(test)
         if not guards and not name and (looked := self._lookup_guard(test)):
             guards, name = [looked], "lookup"
+        if not guards and not name:
+            name = self._local_test(test)
         flags = self._bool_conjuncts(test) if name.startswith("compound:") else ()
         b = self.emit(K.BRANCH, test, guards=tuple(guards), name=name, args=flags)
         t = self.nop()
@@ -1536,6 +1538,28 @@ class _FunctionBuilder:
         self.frontier = [f]
         self.stmts(orelse)
         self.frontier = after_body + self.frontier
+
+    def _local_test(self, test: ast.expr) -> str:
+        """``local:<name>|<branch>`` for a test of a plain local's presence (``task is None``,
+        ``task is not None``, ``not task``, ``task``), with the branch (0 true, 1 false) taken
+        where it holds nothing; "" for any other test."""
+        neg = isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not)
+        inner = test.operand if isinstance(test, ast.UnaryOp) and neg else test
+        empty_when_true = neg
+        if (
+            isinstance(inner, ast.Compare)
+            and len(inner.ops) == 1
+            and isinstance(inner.ops[0], (ast.Is, ast.IsNot))
+            and isinstance(inner.comparators[0], ast.Constant)
+            and inner.comparators[0].value is None
+        ):
+            empty_when_true = isinstance(inner.ops[0], ast.Is) != neg
+            inner = inner.left
+        if not isinstance(inner, ast.Name) or inner.id not in self.locals:
+            return ""
+        if inner.id in self.param_names:
+            return ""
+        return f"local:{inner.id}|{0 if empty_when_true else 1}"
 
     def loop_while(self, s: ast.While) -> None:
         head = self.nop()

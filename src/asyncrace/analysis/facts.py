@@ -93,7 +93,8 @@ class K(IntEnum):
     # "compound:and" for an ``and`` test (or a negated ``or``: its true branch says every
     # atom holds), "compound:or" for an ``or`` test (or a negated ``and``: its false branch
     # says none holds), "if:<param>" / "if:not <param>" for a test of a
-    # parameter's truth (``if defer:``)
+    # parameter's truth (``if defer:``), "local:<name>|<branch>" for a test of whether a plain
+    # local holds anything (``if task is not None:``; the branch taken where it holds nothing)
     BRANCH = 9
     YIELD = 10
     RETURN = 11
