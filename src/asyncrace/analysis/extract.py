@@ -423,6 +423,29 @@ def _names_in(node: ast.AST) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
+def _presence_test(test: ast.expr) -> tuple[str, int]:
+    """The plain name a test asks the presence of (``x is None``, ``x is not None``, ``x``,
+    ``not x``, negated any number of times), with the branch (0 true, 1 false) taken where it
+    holds nothing; ``("", 0)`` for any other test."""
+    negated = False
+    while isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        test, negated = test.operand, not negated
+    present_when_true = True
+    if (
+        isinstance(test, ast.Compare)
+        and len(test.ops) == 1
+        and isinstance(test.ops[0], (ast.Is, ast.IsNot))
+        and isinstance(test.comparators[0], ast.Constant)
+        and test.comparators[0].value is None
+    ):
+        present_when_true = isinstance(test.ops[0], ast.IsNot)
+        test = test.left
+    if not isinstance(test, ast.Name):
+        return "", 0
+    empty_branch = 1 if present_when_true else 0
+    return test.id, (1 - empty_branch) if negated else empty_branch
+
+
 def _shared_guard_ref(r: str) -> bool:
     """``self.x``, ``cls.x`` or a module variable, one attribute deep: state a guard checks."""
     return (
@@ -1451,27 +1474,12 @@ class _FunctionBuilder:
         table keyed as looked up, as a guard atom; ``""`` for any other test. The branch is
         named ``lookup``: a re-check of the table (double-checked locking under a per-key
         lock), not a check of its own."""
-        negated = False
-        while isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
-            test, negated = test.operand, not negated
-        present_when_true = True
-        if (
-            isinstance(test, ast.Compare)
-            and len(test.ops) == 1
-            and isinstance(test.ops[0], (ast.Is, ast.IsNot))
-            and isinstance(test.comparators[0], ast.Constant)
-            and test.comparators[0].value is None
-        ):
-            present_when_true = isinstance(test.ops[0], ast.IsNot)
-            test = test.left
-        if not isinstance(test, ast.Name) or test.id not in self.locals:
+        name, absent_branch = _presence_test(test)
+        if not name or name not in self.locals:
             return ""
-        looked = self._lookup_of(test.id)
+        looked = self._lookup_of(name)
         if looked is None:
             return ""
-        absent_branch = 1 if present_when_true else 0
-        if negated:
-            absent_branch = 1 - absent_branch
         return f"{looked[0]}|{absent_branch}|in|{looked[1]}"
 
     def _lookup_of(self, name: str) -> tuple[str, str] | None:
@@ -1543,23 +1551,10 @@ class _FunctionBuilder:
         """``local:<name>|<branch>`` for a test of a plain local's presence (``task is None``,
         ``task is not None``, ``not task``, ``task``), with the branch (0 true, 1 false) taken
         where it holds nothing; "" for any other test."""
-        neg = isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not)
-        inner = test.operand if isinstance(test, ast.UnaryOp) and neg else test
-        empty_when_true = neg
-        if (
-            isinstance(inner, ast.Compare)
-            and len(inner.ops) == 1
-            and isinstance(inner.ops[0], (ast.Is, ast.IsNot))
-            and isinstance(inner.comparators[0], ast.Constant)
-            and inner.comparators[0].value is None
-        ):
-            empty_when_true = isinstance(inner.ops[0], ast.Is) != neg
-            inner = inner.left
-        if not isinstance(inner, ast.Name) or inner.id not in self.locals:
+        name, empty_branch = _presence_test(test)
+        if not name or name not in self.locals or name in self.param_names:
             return ""
-        if inner.id in self.param_names:
-            return ""
-        return f"local:{inner.id}|{0 if empty_when_true else 1}"
+        return f"local:{name}|{empty_branch}"
 
     def loop_while(self, s: ast.While) -> None:
         head = self.nop()
