@@ -780,11 +780,10 @@ def _same_for_every_task(analysis: Analysis, fn: Fn, evidence: Verdict, names: s
     """The evidence is a start of ``fn`` itself in several tasks at once (``tasks =
     [self.urls(domain, config) for domain in domains]; await asyncio.gather(*tasks)``), the
     starting function makes every call of ``fn`` in the project, and each passes, for each
-    parameter the stored value
-    is made of (``names``: ``self.force = config.force``), the same object: a parameter of the
-    starting function that it never binds anew (or passes none, leaving the default). Every task
-    so started stores the same value, so none of them overwrites another's with a different
-    one: the evidence says nothing of a clobber (likely at most)."""
+    parameter the stored value is made of (``names``: ``self.force = config.force``), the same
+    object: a parameter of the starting function that it never binds anew (or none, leaving
+    the default). Every task so started stores the same value, so none of them overwrites
+    another's with a different one: the evidence says nothing of a clobber (likely at most)."""
     if evidence.answer is not True or len(evidence.steps) != 1 or not names:
         return evidence
     params = {p.name for p in fn.facts.params}

@@ -9,6 +9,7 @@ duplicate agents, double connections, a cache filled twice.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 
 from asyncrace.analysis.concurrency import (
     ANY,
@@ -1385,14 +1386,28 @@ def _disposed_locals(f: FunctionFacts) -> frozenset[str]:
     return frozenset(n for n, ok in made.items() if ok and n in closed and n not in kept)
 
 
+@dataclass(frozen=True)
+class _Own:
+    """What a function makes for itself and the project lends it, for :func:`_reads_only`:
+    the locals holding objects it made (:func:`_own_locals`), the process starts run to their
+    end (:func:`_one_shot_commands`), the locals it makes and tears down
+    (:func:`_disposed_locals`), and the project's coroutines that hand out what they keep or
+    build a plain value (``lends``)."""
+
+    own: frozenset[str] = frozenset()
+    oneshot: frozenset[str] = frozenset()
+    disposed: frozenset[str] = frozenset()
+    lends: Callable[[Event], bool] = _never
+
+
+_NOTHING_OWN = _Own()
+
+
 def _reads_only(
     ev: Event,
     held_ok: bool = False,
     hands_off: Callable[[Event], bool] = _never,
-    own: frozenset[str] = frozenset(),
-    oneshot: frozenset[str] = frozenset(),
-    lends: Callable[[Event], bool] = _never,
-    disposed: frozenset[str] = frozenset(),
+    mine: _Own = _NOTHING_OWN,
 ) -> bool:
     """Is the awaited call taken for a read: no word of its name makes, takes or consumes
     something (:data:`MAKING_VERBS`, also with an ``a`` prefix: ``acreate``), names something
@@ -1400,17 +1415,17 @@ def _reads_only(
     item)? A thread hand-off is judged by the callable it runs, also through a helper of the
     project that hands its first argument to one (``hands_off``: ``run_async(BeautifulSoup,
     html)`` is judged by ``BeautifulSoup``). A call that takes a row or a line off an object
-    the function made for itself (``own``, :func:`_own_locals`: ``await cursor.fetchone()``
+    the function made for itself (``mine.own``, :func:`_own_locals`: ``await cursor.fetchone()``
     on ``cursor = conn.cursor()``) uses up nothing shared: it is taken for a read."""
     ref = ev.ref
     recv, _, last = ref.rpartition(".")
-    if ev.kind == K.CALL and recv in own and last.lower() in _TAKING_VERBS:
+    if ev.kind == K.CALL and recv in mine.own and last.lower() in _TAKING_VERBS:
         return True
-    if ev.kind == K.CALL and last in _PROCESS_STARTERS and ref in oneshot:
+    if ev.kind == K.CALL and last in _PROCESS_STARTERS and ref in mine.oneshot:
         return True  # a command run to its end for its answer (:func:`_one_shot_commands`)
-    if ev.kind == K.CALL and lends(ev):
+    if ev.kind == K.CALL and mine.lends(ev):
         return True  # a getter of what the project keeps (:func:`_returns_kept_state`)
-    if ev.kind == K.CALL and recv in disposed:
+    if ev.kind == K.CALL and recv in mine.disposed:
         return True  # on an object the call made and tears down (:func:`_disposed_locals`)
     if ev.kind == K.CALL and (last in _THREAD_HANDOFFS or hands_off(ev)):
         args = [a for a in ev.args if "=" not in a and a not in ("None", "const")]
@@ -1472,8 +1487,7 @@ def _memo_of_a_read(
         return False
     flag = w.kind == K.WRITE and w.value.kind == "const"
     own = _own_locals(f)
-    oneshot = _one_shot_commands(f, own, i)
-    disposed = _disposed_locals(f)
+    mine = _Own(own, _one_shot_commands(f, own, i), _disposed_locals(f), lends)
     memos: set[str] = set()  # (a flag's) the state that holds the fetched values
     fetched: set[str] = set()  # the awaited calls' refs, and the locals made from them
     calls: dict[str, Event] = {}
@@ -1499,7 +1513,7 @@ def _memo_of_a_read(
         elif ev.kind == K.AWAIT:
             if takes_lock(j):
                 continue
-            if not _awaits_a_read(calls, ev, hands_off, own, oneshot, lends, disposed):
+            if not _awaits_a_read(calls, ev, hands_off, mine):
                 return False
             fetched.add(ev.ref)
         elif ev.kind in (K.WRITE, K.SETITEM, K.DELITEM) and ev.ref.startswith(
@@ -1607,10 +1621,7 @@ def _awaits_a_read(
     calls: dict[str, Event],
     ev: Event,
     hands_off: Callable[[Event], bool] = _never,
-    own: frozenset[str] = frozenset(),
-    oneshot: frozenset[str] = frozenset(),
-    lends: Callable[[Event], bool] = _never,
-    disposed: frozenset[str] = frozenset(),
+    mine: _Own = _NOTHING_OWN,
 ) -> bool:
     """Is the await ``ev`` one of a call (among ``calls``, the calls made so far, by ref) taken
     for a read (:func:`_reads_only`)? ``async with httpx.AsyncClient() as client``: the await
@@ -1623,15 +1634,7 @@ def _awaits_a_read(
         # in the argument, or one a local holds)
         first = next((a for a in call.args if "=" not in a), "")
         call = calls.get(first.removesuffix("()"))
-    return call is not None and _reads_only(
-        call,
-        held_ok=scoped,
-        hands_off=hands_off,
-        own=own,
-        oneshot=oneshot,
-        lends=lends,
-        disposed=disposed,
-    )
+    return call is not None and _reads_only(call, held_ok=scoped, hands_off=hands_off, mine=mine)
 
 
 def _read_that_stores(
