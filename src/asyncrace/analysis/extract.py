@@ -1296,10 +1296,11 @@ class _FunctionBuilder:
 
     def assign(self, t: ast.expr, value: Value, load: bool = True, op: str = "") -> None:
         if isinstance(t, ast.Name):
+            # (``op``: an augmented assignment, ``used += n``, as for an attribute)
             if t.id in self.globals_declared:
-                self.emit(K.WRITE, t, ref="global:" + t.id, value=value)
+                self.emit(K.WRITE, t, ref="global:" + t.id, value=value, name=op)
             elif t.id in self.nonlocals:
-                self.emit(K.WRITE, t, ref="nonlocal:" + t.id, value=value)
+                self.emit(K.WRITE, t, ref="nonlocal:" + t.id, value=value, name=op)
             else:
                 self.emit(K.LOCAL, t, ref=t.id, value=value)
         elif isinstance(t, ast.Attribute):
