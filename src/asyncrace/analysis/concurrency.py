@@ -817,6 +817,7 @@ class Concurrency:
             # (``gather(black.prepare(), white.prepare())``) run it once on each object
             # (module state: the callers' search finds the spawns, ``Concurrency._node``)
             spawned_once: dict[tuple[str, str], dict[Pos, Step]] = {}
+            spawner_at: dict[Pos, Event] = {}  # (the spawner call of each start)
             for s in calls:
                 what = s.ref.rpartition(".")[2]
                 if what not in SPAWNERS:
@@ -850,6 +851,7 @@ class Concurrency:
                             recv = e.ref.rpartition(".")[0]
                             starts = spawned_once.setdefault((tfn.fq, recv), {})
                             starts.setdefault(e.pos, fn_step(fn, at(e), label))
+                            spawner_at.setdefault(e.pos, s)
                 if what in MANY_SPAWNERS and not s.repeated:
                     one_by_one = _gathered_from_locals(fn.facts, s, once=True)
                     started += [x for x in one_by_one if not any(x is y for y in started)]
@@ -858,7 +860,7 @@ class Concurrency:
                 # two starts count when one call makes both: the second reachable from the
                 # first (not two branches that each start one)
                 if len(once) >= 2:
-                    second = _second_start(fn.facts, list(once))
+                    second = _second_start(fn.facts, list(once), spawner_at)
                     if second is not None:
                         sites.setdefault(fq, once[second])
             out.extend((fn.fq, target, step) for target, step in sites.items())
@@ -2035,6 +2037,18 @@ class Concurrency:
                 continue
             if what not in MANY_SPAWNERS and _joined_each_pass(caller.facts, s):
                 continue
+            if what not in MANY_SPAWNERS and not (ev.repeated or s.repeated):
+                # ``create_task(drain(out)); create_task(drain(err))``: a second start of the
+                # same function on a path from this one (the contribution's rule for methods,
+                # ``_second_start``), here for what has no receiver: a closure, a function
+                twin = _twin_start(caller.facts, s, ev)
+                if twin is not None:
+                    return fn_step(
+                        caller,
+                        at(twin),
+                        f"`{short(caller)}` starts it in several tasks at once here "
+                        f"(`{last_seg(twin.ref)}`, a second time)",
+                    )
             if (
                 ev.repeated
                 or s.repeated
@@ -3303,9 +3317,68 @@ def _test_path(path: str) -> bool:
     return name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
 
 
-def _second_start(f: FunctionFacts, starts: list[Pos]) -> Pos | None:
+def _twin_start(f: FunctionFacts, s: Event, ev: Event) -> Event | None:
+    """The spawner call that starts ``ev``'s function a second time on a path from ``s`` (or
+    ``s``'s start on a path from it): another ``create_task``-like call, itself run once,
+    around a call of the same ref (:func:`_second_start`); the later spawner, or None."""
+    events = f.events
+    for s2 in events:
+        if (
+            s2 is s
+            or s2.kind != K.CALL
+            or not _is_spawner(s2.ref)
+            or last_seg(s2.ref) in MANY_SPAWNERS
+            or s2.repeated
+        ):
+            continue
+        other = next(
+            (
+                x
+                for x in events
+                if x is not ev and x.kind == K.CALL and x.ref == ev.ref and inside(x.pos, s2.pos)
+            ),
+            None,
+        )
+        if other is None or other.repeated:
+            continue
+        second = _second_start(f, [ev.pos, other.pos])
+        if second is None:
+            continue
+        first, later = (s, s2) if second == other.pos else (s2, s)
+        if not _joined_before(f, first, later):
+            return later
+    return None
+
+
+def _joined_before(f: FunctionFacts, first: Event, later: Event) -> bool:
+    """Is the task the spawner call ``first`` starts awaited on every path to ``later``
+    (``await create_task(...)``; ``t = create_task(...)`` ... ``await t`` or ``await
+    gather(t, ...)``)? Then the two never run at once."""
+    if first.bind == Bind.AWAITED:
+        return True
+    if first.bind != Bind.LOCAL or not first.name.isidentifier():
+        return False
+    events = f.events
+    i, j = _index_of(f, first), _index_of(f, later)
+    if i is None or j is None:
+        return False
+    name = first.name
+    joins = {
+        k
+        for k, e in enumerate(events)
+        if (e.kind == K.AWAIT and e.ref == name)
+        or (e.kind == K.CALL and e.bind == Bind.AWAITED and name in e.args)
+    }
+    return bool(joins) and j not in reachable(f, [i], avoid=joins)
+
+
+def _second_start(
+    f: FunctionFacts, starts: list[Pos], spawners: dict[Pos, Event] | None = None
+) -> Pos | None:
     """Of the start events at ``starts`` (positions of the spawned calls), one reachable from
-    another on a path of the function: the later start, or None."""
+    another on a path of the function: the later start, or None. With ``spawners`` (the
+    spawner call of each start), not one whose earlier task is awaited on the way
+    (:func:`_joined_before`)."""
     index = {e.pos: i for i, e in enumerate(f.events) if e.kind == K.CALL and e.pos in starts}
     for a in starts:
         i = index.get(a)
@@ -3319,7 +3392,12 @@ def _second_start(f: FunctionFacts, starts: list[Pos]) -> Pos | None:
                 continue
             seen.add(j)
             e = f.events[j]
-            if e.kind == K.CALL and e.pos in starts and e.pos != a:
+            if (
+                e.kind == K.CALL
+                and e.pos in starts
+                and e.pos != a
+                and (spawners is None or not _joined_before(f, spawners[a], spawners[e.pos]))
+            ):
                 return e.pos
             todo.extend(e.succ)
     return None
