@@ -850,6 +850,9 @@ class ContextTokenCrossesHandler:
         found = self._across_yield(analysis, ctx, fn, i, ev)
         if found is None:
             return None
+        if f.is_async and _closed_where_iterated(analysis, fn):
+            return None  # every consumer closes it in the task that steps it (as for a
+            # ``with`` held across the yield, :meth:`_held_across_yield`)
         y, j = found
         steps = [
             *([maker] if maker is not None else []),
@@ -1661,6 +1664,10 @@ def _site_closes(analysis: Analysis, caller: Fn, i: int, asked: frozenset[str]) 
         ):
             return False
         pace = step if any(events[j].kind == K.YIELD for j in body) else -2
+    elif ev.bind == Bind.ARG:
+        # ``stream_runtime_events(gen(...), task)``: handed to a function of the project that
+        # iterates and closes it (:func:`_handed_to_closer`)
+        return _handed_to_closer(analysis, caller, i, asked)
     elif ev.bind == Bind.RETURNED and not f.is_generator and not f.is_async:
         # ``def embed(self, docs): return self.embedder.embed(docs)``: a plain function that
         # hands the generator back; its own calls decide (followed three callers up)
@@ -1677,6 +1684,91 @@ def _site_closes(analysis: Analysis, caller: Fn, i: int, asked: frozenset[str]) 
             return True
         return len(asked) <= 3 and _closed_where_iterated(analysis, caller, asked)
     return True
+
+
+def _handed_to_closer(analysis: Analysis, caller: Fn, i: int, asked: frozenset[str]) -> bool:
+    """Is the async generator made by call ``i`` handed straight to functions of the project
+    (every target of the call it is an argument of) that each take it as a parameter and
+    iterate and close it in one function of their own: themselves, or one closure they define
+    (a producer task, ``async def produce(): try: async for e in source: ... finally: await
+    source.aclose()``), the parameter used nowhere else? Then every step of the generator and
+    its close run in that function's task, whichever it is. If that function is itself an
+    async generator that yields inside the loop, its own calls decide (three callers up)."""
+    f = caller.facts
+    ev = f.events[i]
+    made = ev.ref + "()"
+    outer = [
+        e
+        for e in f.events
+        if e.kind == K.CALL and e is not ev and inside(ev.pos, e.pos) and made in _arg_refs(e)
+    ]
+    if len(outer) != 1:
+        return False
+    call = outer[0]
+    targets = analysis.targets(analysis.ctx(caller), call)
+    if not targets:
+        return False
+    for t, _c in targets:
+        param = _param_of(t, call, made)
+        if not param or not _param_iterated_and_closed(analysis, t, param, asked):
+            return False
+    return True
+
+
+def _param_iterated_and_closed(
+    analysis: Analysis, t: Fn, param: str, asked: frozenset[str]
+) -> bool:
+    """:func:`_handed_to_closer` for the parameter ``param`` of ``t``."""
+    family = [t, *_closures_of(analysis, t)]
+    users = [
+        g
+        for g in family
+        if _mentions(g.facts, param)
+        and (g is t or param not in {p.name for p in g.facts.params})  # (its own, not ours)
+    ]
+    if len(users) != 1:
+        return False
+    g = users[0]
+    gf = g.facts
+    if any(e.kind == K.LOCAL and e.ref == param for e in gf.events):
+        return False  # bound anew: another object
+    pace = _iterated_and_closed(gf, -1, param)
+    if pace == -1:
+        return False
+    if pace >= 0 and gf.is_async and gf.is_generator:
+        if g is not t:
+            return False  # (a closure that yields it on: not followed)
+        if t.fq in asked:
+            return True
+        return len(asked) <= 3 and _closed_where_iterated(analysis, t, asked)
+    return True
+
+
+def _closures_of(analysis: Analysis, fn: Fn) -> list[Fn]:
+    """The functions defined inside ``fn``, at any depth."""
+    out: list[Fn] = []
+    todo = list(fn.facts.nested)
+    while todo:
+        q = todo.pop()
+        inner = analysis.index.functions.get(f"{fn.module.module}.{q}")
+        if inner is not None:
+            out.append(inner)
+            todo.extend(inner.facts.nested)
+    return out
+
+
+def _mentions(f: FunctionFacts, name: str) -> bool:
+    """Does any event of ``f`` use the plain name ``name`` (as a ref, an argument, in a value),
+    or return it?"""
+    dotted = name + "."
+    for e in f.events:
+        if e.ref == name or e.ref.startswith(dotted):
+            return True
+        if any(_kw_value(a) in (name, "*" + name) or a.startswith(dotted) for a in e.args):
+            return True
+        if e.value is not None and name in e.value.names:
+            return True
+    return name in f.returns_refs
 
 
 def _iterated_and_closed(f: FunctionFacts, i: int, local: str) -> int:
