@@ -317,6 +317,8 @@ Contribution = tuple[list[tuple[str, str, Step]], set[str]]
 
 
 # -- the model's answers ------------------------------------------------------------------------
+# how many nested functions of one function are looked through (a decorator's wrappers)
+NESTED_LIMIT = 16
 OBJECT = "object"  # two activations on one receiver object (``self`` state)
 ANY = "any"  # two activations at all (module state, one for every task)
 # two activations of one closure made by one call of the function named after the prefix (a
@@ -1964,7 +1966,7 @@ class Concurrency:
             deco = self.index.functions.get(val.fq)
             if deco is None:
                 continue
-            for q in self._nested_deep(deco):
+            for q in self.index.nested_qualnames(deco, NESTED_LIMIT):
                 inner = self.index.functions.get(f"{deco.module.module}.{q}")
                 if inner is None or not inner.facts.is_async:
                     continue
@@ -1985,19 +1987,6 @@ class Concurrency:
                             f"`{region.ref}`: calls wait for each other",
                         )
         return None
-
-    def _nested_deep(self, fn: Fn) -> list[str]:
-        """Qualnames of the functions nested in ``fn``, at any depth (a decorator factory's
-        decorator's wrapper)."""
-        out: list[str] = []
-        todo = list(fn.facts.nested)
-        while todo and len(out) < 16:
-            q = todo.pop(0)
-            out.append(q)
-            inner = self.index.functions.get(f"{fn.module.module}.{q}")
-            if inner is not None:
-                todo.extend(inner.facts.nested)
-        return out
 
     def _call_locked(self, caller: Fn, ev: Event) -> Step | None:
         """The lock a caller holds around a call (``async with self._lock: await h(e)``)."""
@@ -2561,7 +2550,7 @@ class Concurrency:
                 m = self.index.functions.get(f"{ci.module.module}.{q}")
                 if m is None:
                     continue
-                for fnq in [m.facts.qualname, *self._nested_deep(m)]:
+                for fnq in [m.facts.qualname, *self.index.nested_qualnames(m, NESTED_LIMIT)]:
                     g = (
                         m
                         if fnq == m.facts.qualname

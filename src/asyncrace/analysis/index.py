@@ -670,6 +670,19 @@ class Index:
                     ci.attr_types[attr + "[]"] = self.resolve(m, elements[v.ref])
 
     # -- evaluation ---------------------------------------------------------------------------
+    def nested_qualnames(self, fn: Fn, limit: int | None = None) -> list[str]:
+        """Qualnames of the functions nested in ``fn``, at any depth, nearest first (a
+        decorator factory's decorator's wrapper; a producer closure), at most ``limit``."""
+        out: list[str] = []
+        todo = list(fn.facts.nested)
+        while todo and (limit is None or len(out) < limit):
+            q = todo.pop(0)
+            out.append(q)
+            inner = self.functions.get(f"{fn.module.module}.{q}")
+            if inner is not None:
+                todo.extend(inner.facts.nested)
+        return out
+
     def method_fn(self, fn: Fn) -> str | None:
         """The fully qualified class a function is a method of (nested functions: their
         enclosing method's class)."""

@@ -1745,16 +1745,10 @@ def _param_iterated_and_closed(
 
 
 def _closures_of(analysis: Analysis, fn: Fn) -> list[Fn]:
-    """The functions defined inside ``fn``, at any depth."""
-    out: list[Fn] = []
-    todo = list(fn.facts.nested)
-    while todo:
-        q = todo.pop()
-        inner = analysis.index.functions.get(f"{fn.module.module}.{q}")
-        if inner is not None:
-            out.append(inner)
-            todo.extend(inner.facts.nested)
-    return out
+    """The functions defined inside ``fn``, at any depth (``Index.nested_qualnames``)."""
+    functions = analysis.index.functions
+    found = (functions.get(f"{fn.module.module}.{q}") for q in analysis.index.nested_qualnames(fn))
+    return [g for g in found if g is not None]
 
 
 def _mentions(f: FunctionFacts, name: str) -> bool:
