@@ -778,12 +778,15 @@ def _installs_meanwhile(clear: Verdict, install: Verdict) -> Verdict:
 
 def _same_for_every_task(analysis: Analysis, fn: Fn, evidence: Verdict, names: set[str]) -> Verdict:
     """The evidence is a start of ``fn`` itself in several tasks at once (``tasks =
-    [self.urls(domain, config) for domain in domains]; await asyncio.gather(*tasks)``), the
-    starting function makes every call of ``fn`` in the project, and each passes, for each
-    parameter the stored value is made of (``names``: ``self.force = config.force``), the same
-    object: a parameter of the starting function that it never binds anew (or none, leaving
-    the default). Every task so started stores the same value, so none of them overwrites
-    another's with a different one: the evidence says nothing of a clobber (likely at most)."""
+    [self.urls(domain, config) for domain in domains]; await asyncio.gather(*tasks)``), and
+    each of the starting function's calls of ``fn`` passes, for each parameter the stored
+    value is made of (``names``: ``self.force = config.force``), the same object: a parameter
+    of the starting function that it never binds anew (or none, leaving the default). Every
+    task so started stores the same value, so none of them overwrites another's with a
+    different one: the evidence says nothing of a clobber (likely at most). Not when the
+    starting function itself runs in several tasks at once (two runs, two configs), nor when
+    a call of ``fn`` elsewhere does (it may pass another object meanwhile); a call elsewhere
+    with no such evidence is no more evidence than a public coroutine is."""
     if evidence.answer is not True or len(evidence.steps) != 1 or not names:
         return evidence
     params = {p.name for p in fn.facts.params}
@@ -793,12 +796,19 @@ def _same_for_every_task(analysis: Analysis, fn: Fn, evidence: Verdict, names: s
     if spawner is None:
         return evidence
     found = analysis.calls_of(fn)
-    if not found or any(c.fq != spawner.fq or not known for c, _i, known in found):
-        return evidence  # (a call elsewhere may pass another object meanwhile: ``relay``
-        # passing a ``reply_to`` of its own while the gathered calls pass none)
+    own = [i for c, i, known in found if c.fq == spawner.fq and known]
+    if not own or analysis.concurrent(spawner, ANY).answer is True:
+        return evidence  # (two runs of the starter at once: two gathers, two configs)
+    for c, _i, known in found:
+        if c.fq == spawner.fq and not known:
+            return evidence  # (a call beside the starts that may be another one)
+        if c.fq != spawner.fq and analysis.concurrent(c, ANY).answer is True:
+            return evidence  # (a call elsewhere that runs in several tasks may pass
+            # another object meanwhile: ``relay`` passing a ``reply_to`` of its own
+            # while the gathered calls pass none)
     sf = spawner.facts
     fixed = {p.name for p in sf.params} - {e.ref for e in sf.events if e.kind == K.LOCAL}
-    calls = [sf.events[i] for _c, i, _k in found]
+    calls = [sf.events[i] for i in own]
     given: dict[str, set[str]] = {name: set() for name in names}
     for e in calls:
         passed: dict[str, str] = {}
@@ -816,12 +826,15 @@ def _same_for_every_task(analysis: Analysis, fn: Fn, evidence: Verdict, names: s
         return evidence  # (two calls passing two objects: ``gather(job.fetch(a),
         # job.fetch(b))``)
     shared = sorted(a for args in given.values() for a in args if a)
-    what = ", ".join(f"`{a}`" for a in shared) or "the default"
+    what = (
+        "is passed the same " + ", ".join(f"`{a}`" for a in shared)
+        if shared
+        else "leaves it at the same default"
+    )
     return Verdict(
         None,
         evidence.steps,
-        f"{LIKELY}every task the evidence starts is passed the same {what}, and stores the "
-        "same value",
+        f"{LIKELY}every task the evidence starts {what}, and stores the same value",
     )
 
 
