@@ -1,10 +1,13 @@
 """Tuning figures: every pinned list run at one commit, each finding judged by the blind
 verdicts of docs/triage.md, and two such runs compared list by list.
 
+    python bench/tuning.py fetch --jobs 2          # every list's cache (downloads; once)
     python bench/tuning.py run OUT                 # the corpus and every held-out list
     python bench/tuning.py run OUT 10 18 corpus    # some of them (N: bench/heldout-N.toml)
+    python bench/tuning.py run OUT --at REV        # the asyncrace of commit REV (a snapshot)
     python bench/tuning.py judge OUT               # right, wrong, unjudged: per rule, per evidence
     python bench/tuning.py judge OUT --list        # each finding with its verdict
+    python bench/tuning.py judge OUT --why ARC003  # its wrong findings: evidence, the verdict's words
     python bench/tuning.py diff OLD NEW            # per list, the findings only one run has
 
 ``run`` checks each list as ``python bench/corpus.py check --offline --corpus F --jobs 2`` does
@@ -62,13 +65,39 @@ def lists(names: list[str]) -> list[tuple[str, Path]]:
     return out
 
 
-def run(out: Path, names: list[str]) -> int:
+def fetch(names: list[str], jobs: int) -> int:
+    """``corpus.py fetch`` for every list named (all when none), ``jobs`` at a time; a list
+    whose fetch fails is named at the end. Each list's output goes to
+    ``bench/out/fetch/<stem>.log``."""
+    logs = BENCH / "out" / "fetch"
+    logs.mkdir(parents=True, exist_ok=True)
+    todo = lists(names)
+    running: list[tuple[str, subprocess.Popen[bytes]]] = []
+    failed: list[str] = []
+    while todo or running:
+        while todo and len(running) < jobs:
+            stem, toml = todo.pop(0)
+            cmd = [sys.executable, str(BENCH / "corpus.py"), "fetch", "--corpus", str(toml)]
+            with (logs / f"{stem}.log").open("wb") as log:
+                running.append((stem, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)))
+        stem, proc = running.pop(0)
+        if proc.wait() != 0:
+            failed.append(stem)
+        print(f"{stem}: {'failed' if stem in failed else 'fetched'}", file=sys.stderr)
+    for stem in failed:
+        print(f"failed: {stem} (bench/out/fetch/{stem}.log)")
+    return 1 if failed else 0
+
+
+def run(out: Path, names: list[str], at: str | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     failed: list[str] = []
     for stem, toml in lists(names):
         findings = BENCH / "out" / ("" if stem == "corpus" else stem) / "findings.jsonl"
         cmd = [sys.executable, str(BENCH / "corpus.py"), "check", "--offline"]
         cmd += ["--corpus", str(toml), "--jobs", "2"]
+        if at:
+            cmd += ["--at", at]
         with (out / f"{stem}.log").open("w", encoding="utf-8") as log:
             done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, check=False)
         if done.returncode == 0 and findings.is_file():
@@ -94,6 +123,31 @@ def _kind(d: dict[str, object]) -> str:
 
 def _records(path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def _reason(rows: list[str], where: str) -> str:
+    """The longest cell of the verdict row of ``where``: its reason."""
+    for line in rows:
+        if where in line:
+            return max((c.strip() for c in line.split("|")), key=len)
+    return ""
+
+
+def why(out: Path, code: str, verdict: str) -> int:
+    """Each finding of ``code`` whose verdict is ``verdict`` (right, wrong, ? or all): where,
+    its evidence kind, and the start of the verdict's reason."""
+    rows = verdicts()
+    for path in sorted(out.glob("heldout*.jsonl")):
+        for d in _records(path):
+            if d["code"] != code:
+                continue
+            where = _where(d)
+            v = VERDICT[judge(rows, where)]
+            if verdict != "all" and v != verdict:
+                continue
+            print(f"{path.stem} {v} {where}\n   kind: {_kind(d)}")
+            print(f"   why: {_reason(rows, where)[:400]}")
+    return 0
 
 
 def judge_run(out: Path, show: bool) -> int:
@@ -153,20 +207,30 @@ def diff(old: Path, new: Path) -> int:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
+    f = sub.add_parser("fetch", help="fetch every pinned list's cache (or the ones named)")
+    f.add_argument("lists", nargs="*", help="corpus, heldout, apps, or a set's number")
+    f.add_argument("--jobs", type=int, default=2, help="fetches at once (default 2)")
     r = sub.add_parser("run", help="run every pinned list (or the ones named) into OUT")
     r.add_argument("out", type=Path)
     r.add_argument("lists", nargs="*", help="corpus, heldout, apps, or a set's number")
+    r.add_argument("--at", help="run the asyncrace of this commit (corpus.py check --at)")
     j = sub.add_parser("judge", help="the tuning figures of a run")
     j.add_argument("out", type=Path)
     j.add_argument("--list", action="store_true", help="each finding with its verdict")
+    j.add_argument("--why", metavar="CODE", help="one rule's findings with their verdicts' reasons")
+    j.add_argument(
+        "--verdict", default="wrong", choices=("right", "wrong", "?", "all"), help="with --why"
+    )
     d = sub.add_parser("diff", help="the findings only one of two runs has, list by list")
     d.add_argument("old", type=Path)
     d.add_argument("new", type=Path)
     o = ap.parse_args()
+    if o.cmd == "fetch":
+        return fetch(o.lists, max(1, o.jobs))
     if o.cmd == "run":
-        return run(o.out, o.lists)
+        return run(o.out, o.lists, o.at)
     if o.cmd == "judge":
-        return judge_run(o.out, o.list)
+        return why(o.out, o.why, o.verdict) if o.why else judge_run(o.out, o.list)
     return diff(o.old, o.new)
 
 
