@@ -888,13 +888,32 @@ class Concurrency:
                 if tctx.recv is None or not tfn.facts.is_async:
                     continue
                 self._reach(tfn, tctx, recv, 0, k, short(tfn), reach, [SIBLING_BUDGET])
+        both: dict[tuple[int, int], bool] = {}  # (k1, k2): can one call start both?
         for (path, fq), by in sorted(reach.items()):
             if len(by) < 2 or fq in sites:
                 continue
             target = self.index.functions.get(fq)
             if target is None:
                 continue
-            a, b = (by[k] for k in sorted(by)[:2])
+            ks = sorted(by)
+            # two starts on exclusive branches (``if load: tasks.append(...) elif not
+            # tasks: tasks.append(...)``) never run together: a pair counts when one start
+            # is reachable from the other
+            pair = next(
+                (
+                    (k1, k2)
+                    for i, k1 in enumerate(ks)
+                    for k2 in ks[i + 1 :]
+                    if both.setdefault(
+                        (k1, k2),
+                        _second_start(fn.facts, [once[k1].pos, once[k2].pos]) is not None,
+                    )
+                ),
+                None,
+            )
+            if pair is None:
+                continue
+            a, b = by[pair[0]], by[pair[1]]
             label = (
                 f"`{short(target)}` runs in several tasks at once here: `{what}` starts "
                 f"`{a}` and `{b}` together, and both call it on `{path}`"
