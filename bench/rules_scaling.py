@@ -79,7 +79,21 @@ def stage(facts: list[ModuleFacts], reps: int) -> float:
     return best
 
 
-def profile(facts: list[ModuleFacts]) -> dict[str, float]:
+# what a part asks (call counts are exact whatever the load): the concurrency model's
+# questions, the nodes its caller search visits, ARC003's evidence searches, the by-name caller
+# search per module
+ASKED = (
+    "concurrency.py:Concurrency.concurrent",
+    "concurrency.py:Concurrency._node",
+    "concurrency.py:Concurrency._iter_callers",
+    "concurrency.py:Concurrency._callers_in",
+    "arc003_guard_registration.py:GuardBeforeRegistration._evidence",
+)
+
+
+def profile(facts: list[ModuleFacts]) -> tuple[dict[str, float], dict[str, int]]:
+    """Own time per function, and call counts by ``file:name`` (the last part of the
+    qualified name of :data:`ASKED`)."""
     prof = cProfile.Profile()
     gc.disable()
     prof.enable()
@@ -88,10 +102,13 @@ def profile(facts: list[ModuleFacts]) -> dict[str, float]:
     gc.enable()
     stats = pstats.Stats(prof).stats  # type: ignore[attr-defined]
     out: dict[str, float] = {}
-    for (file, line, name), (_cc, _nc, tt, _ct, _callers) in stats.items():
+    calls: dict[str, int] = {}
+    for (file, line, name), (_cc, nc, tt, _ct, _callers) in stats.items():
         key = f"{Path(file).name}:{line}({name})"
         out[key] = out.get(key, 0.0) + tt
-    return out
+        short = f"{Path(file).name}:{name}"
+        calls[short] = calls.get(short, 0) + nc
+    return out, calls
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,8 +160,14 @@ def main(argv: list[str] | None = None) -> int:
         f"line ratio {total / part_lines:.2f}, time ratio {t_whole / t_part:.2f}, "
         f"per line {per_whole / per_part:.2f}x"
     )
-    p_part, p_whole = profile(part_facts), profile(whole_facts)
+    (p_part, c_part), (p_whole, c_whole) = profile(part_facts), profile(whole_facts)
     scale = total / part_lines
+    print("\nwhat each asks (calls; whole / quarter):")
+    for k in ASKED:
+        file, _, qual = k.partition(":")
+        short = f"{file}:{qual.rpartition('.')[2]}"
+        a, b = c_part.get(short, 0), c_whole.get(short, 0)
+        print(f"  {qual:42} {a:>9,} {b:>9,}  ({b / a if a else 0:.1f}x)")
     grown = sorted(
         ((p_whole.get(k, 0.0) - scale * p_part.get(k, 0.0), k) for k in p_whole),
         reverse=True,
