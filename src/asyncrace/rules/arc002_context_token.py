@@ -530,10 +530,11 @@ class ContextTokenCrossesHandler:
         # package; a release in unrelated code that happens to use the same slot name is not
         # this token's
         # and among those, a release of a record taken from where this one was put
+        relation = {id(r): _relation(fn, r.fn) for r in candidates}
         ranked = sorted(
-            (r for r in candidates if _relation(fn, r.fn) < 3),
+            (r for r in candidates if relation[id(r)] < 3),
             key=lambda r: (
-                _relation(fn, r.fn) if r.fn.fq != fn.fq else -1,
+                relation[id(r)] if r.fn.fq != fn.fq else -1,
                 not (slot.dest and r.origin.startswith(slot.dest + ".")),
                 r.fn.fq,
                 r.ev.pos,
