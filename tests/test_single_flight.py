@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from asyncrace.analysis.concurrency import single_flight
+from asyncrace.analysis.concurrency import flight_wrapper, single_flight
 from asyncrace.analysis.extract import extract
 
 
@@ -108,3 +108,111 @@ def _lines(src: str, name: str) -> tuple[int, int] | None:
 )
 def test_single_flight(src: str, expected: tuple[int, int] | None) -> None:
     assert _lines(src, "run") == expected
+
+
+def _flight(src: str) -> tuple[str, int] | None:
+    facts = extract(textwrap.dedent(src), "m.py", "m").functions["deco.<locals>.inner"]
+    found = flight_wrapper(facts, {"func"})
+    if found is None:
+        return None
+    box, claim = found
+    return box, facts.events[claim].pos[0]
+
+
+@pytest.mark.parametrize(
+    ("src", "expected"),
+    [
+        # joins the running call's future, claims the object before it awaits
+        (
+            """
+            def deco(func):
+                running = set()
+                futures = {}
+                async def inner(self, *args):
+                    if self in running:
+                        return await futures[self]
+                    running.add(self)
+                    futures[self] = fut = make_future()
+                    try:
+                        return await func(self, *args)
+                    finally:
+                        running.discard(self)
+                return inner
+            """,
+            ("running", 8),
+        ),
+        # ``not in`` around the call, a dict claimed by item
+        (
+            """
+            def deco(func):
+                running = {}
+                async def inner(self):
+                    if self not in running:
+                        running[self] = True
+                        await func(self)
+                        del running[self]
+                return inner
+            """,
+            ("running", 6),
+        ),
+        # the claim comes after an await: every concurrent call gets through
+        (
+            """
+            def deco(func):
+                running = set()
+                async def inner(self):
+                    if self in running:
+                        return
+                    await log()
+                    running.add(self)
+                    await func(self)
+                return inner
+            """,
+            None,
+        ),
+        # the branch where it is running goes on into the call
+        (
+            """
+            def deco(func):
+                running = set()
+                async def inner(self):
+                    if self in running:
+                        await asyncio.sleep(1)
+                    running.add(self)
+                    await func(self)
+                return inner
+            """,
+            None,
+        ),
+        # a container the wrapper binds itself: no other call sees it
+        (
+            """
+            def deco(func):
+                async def inner(self):
+                    running = set()
+                    if self in running:
+                        return
+                    running.add(self)
+                    await func(self)
+                return inner
+            """,
+            None,
+        ),
+        # keyed by another argument than the receiver
+        (
+            """
+            def deco(func):
+                running = set()
+                async def inner(self, key):
+                    if key in running:
+                        return
+                    running.add(key)
+                    await func(self, key)
+                return inner
+            """,
+            None,
+        ),
+    ],
+)
+def test_flight_wrapper(src: str, expected: tuple[str, int] | None) -> None:
+    assert _flight(src) == expected

@@ -1323,8 +1323,13 @@ class Concurrency:
         self._own.start(key, None)
         out: Verdict | None = None
         deco = self._lock_decorator(fn)
+        flight = self._flight_decorator(fn) if deco is None and scope == OBJECT else None
         if deco is not None:
             out = Verdict(False, (deco,), "every call runs under a lock held by its decorator")
+        elif flight is not None:
+            out = Verdict(
+                False, (flight,), "its decorator lets one call at a time run on an object"
+            )
         elif (claim := _claimed_flag(fn, scope)) is not None:
             out = Verdict(False, (claim,), "it turns back while a run is in progress")
         elif (handler := self._serial_handler(fn)) is not None:
@@ -1970,12 +1975,13 @@ class Concurrency:
         return self._locking.finish(cls_fq, out)
 
     # -- serialization -------------------------------------------------------------------------
-    def _lock_decorator(self, fn: Fn) -> Step | None:
-        """A decorator of the project that runs the function inside ``async with <lock>``:
-        every call waits for the previous one."""
+    def _decorator_wrappers(self, fn: Fn) -> Iterator[tuple[str, Fn, Fn, Ctx]]:
+        """(decorator ref, decorator, async wrapper, the wrapper's context) for each decorator
+        of the project on ``fn`` and each async function nested in it (a decorator factory's
+        decorator's wrapper included)."""
         f = fn.facts
         if not f.decorators:
-            return None
+            return
         ctx = self.summaries.ctx(fn)
         for d in f.decorators:
             ref = d[:-2] if d.endswith("()") else d
@@ -1987,24 +1993,55 @@ class Concurrency:
                 continue
             for q in self.index.nested_qualnames(deco, NESTED_LIMIT):
                 inner = self.index.functions.get(f"{deco.module.module}.{q}")
-                if inner is None or not inner.facts.is_async:
+                if inner is not None and inner.facts.is_async:
+                    yield ref, deco, inner, Ctx(inner, ctx.recv)
+
+    def _lock_decorator(self, fn: Fn) -> Step | None:
+        """A decorator of the project that runs the function inside ``async with <lock>``:
+        every call waits for the previous one."""
+        for ref, _deco, inner, ictx in self._decorator_wrappers(fn):
+            for region in inner.facts.regions:
+                if not region.is_async:
                     continue
-                ictx = Ctx(inner, ctx.recv)
-                for region in inner.facts.regions:
-                    if not region.is_async:
-                        continue
-                    lock = self.summaries.locks.lock_of(ictx, region.ref)
-                    if lock is None or lock.kind == "thread":
-                        continue
-                    if any(
-                        e.kind == K.AWAIT and region.first <= i < region.last
-                        for i, e in enumerate(inner.facts.events)
-                    ):
-                        return def_step(
-                            fn,
-                            f"`@{ref}` runs every call of `{short(fn)}` under "
-                            f"`{region.ref}`: calls wait for each other",
-                        )
+                lock = self.summaries.locks.lock_of(ictx, region.ref)
+                if lock is None or lock.kind == "thread":
+                    continue
+                if any(
+                    e.kind == K.AWAIT and region.first <= i < region.last
+                    for i, e in enumerate(inner.facts.events)
+                ):
+                    return def_step(
+                        fn,
+                        f"`@{ref}` runs every call of `{short(fn)}` under "
+                        f"`{region.ref}`: calls wait for each other",
+                    )
+        return None
+
+    def _flight_decorator(self, fn: Fn) -> Step | None:
+        """A decorator of the project whose wrapper runs the function only past a check-then-
+        claim of its receiver (:func:`flight_wrapper`: ``if self in being_called: return await
+        futures[self]``, then ``being_called.add(self)`` before any await): while one call runs
+        on an object, every other call on it turns back (or joins the running one). Calls on
+        one object never overlap; calls on two objects may."""
+        if fn.facts.cls is None or not fn.facts.params:
+            return None
+        for ref, deco, inner, _ictx in self._decorator_wrappers(fn):
+            chain = {p.name for p in deco.facts.params}
+            for q in self.index.nested_qualnames(deco, NESTED_LIMIT):
+                g = self.index.functions.get(f"{deco.module.module}.{q}")
+                if g is not None and g is not inner:
+                    chain.update(p.name for p in g.facts.params)
+            found = flight_wrapper(inner.facts, chain)
+            if found is None:
+                continue
+            box, claim = found
+            line = inner.facts.events[claim].pos[0]
+            return def_step(
+                fn,
+                f"`@{ref}` runs `{short(fn)}` only past `{box}`: its wrapper turns back while a "
+                f"call on the object is running and claims the object before it awaits "
+                f"({inner.module.path}, line {line}): one call at a time on each object",
+            )
         return None
 
     def _call_locked(self, caller: Fn, ev: Event) -> Step | None:
@@ -3075,6 +3112,53 @@ def single_flight(f: FunctionFacts) -> tuple[int, int] | None:
         if not any(events[i].kind in (K.AWAIT, K.YIELD) for i in after):
             continue  # it never suspends holding the flag: nothing to serialize
         return b, made[0]
+    return None
+
+
+def flight_wrapper(f: FunctionFacts, wrapped: set[str]) -> tuple[str, int] | None:
+    """(container, claim) when the wrapper ``f`` calls the function it wraps (a plain name
+    among ``wrapped``: a parameter of the decorator) only past ``if <first param> in
+    <container>:`` whose branch where it is present never reaches that call (``return await
+    futures[self]``), and on every path from the other branch adds the parameter to the
+    container (``being_called.add(self)``, ``being_called[self] = ...``) before any await or
+    the call. The check and the claim run with no suspension between them: while one call on
+    an object runs, every other call on it turns back. None otherwise."""
+    events = f.events
+    if not f.params or f.params[0].kind != "pos":
+        return None
+    key = f.params[0].name
+    bound = {p.name for p in f.params} | {e.ref for e in events if e.kind == K.LOCAL}
+    calls = {
+        i
+        for i, e in enumerate(events)
+        if e.kind == K.CALL and e.ref in wrapped and e.ref not in bound
+    }
+    if not calls:
+        return None
+    for b, br in enumerate(events):
+        if br.kind != K.BRANCH or len(br.succ) != 2 or not br.name.startswith("member:"):
+            continue
+        box, param, absent = br.name.removeprefix("member:").split("|")
+        if param != key:
+            continue
+        other = br.succ[int(absent)]
+        present = br.succ[1 - int(absent)]
+        if calls & ({present} | reachable(f, [present])):
+            continue  # the branch where a call is running goes on into the wrapped call
+        if calls & reachable(f, [0], avoid={b}):
+            continue  # a path to the call passes no check
+        claims = {
+            i
+            for i, e in enumerate(events)
+            if (e.kind == K.CALL and e.ref == f"{box}.add" and e.args[:1] == (key,))
+            or (e.kind == K.SETITEM and e.ref == box and e.args[:1] == (key,))
+        }
+        ahead = {other} | reachable(f, [other], avoid=claims)
+        if calls & ahead or any(events[i].kind in (K.AWAIT, K.YIELD) for i in ahead):
+            continue  # a path reaches an await or the call before it claims the object
+        made = sorted(claims & ({other} | reachable(f, [other])))
+        if made:
+            return box, made[0]
     return None
 
 

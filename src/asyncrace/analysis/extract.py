@@ -1535,7 +1535,7 @@ class _FunctionBuilder:
         if not guards and not name and (looked := self._lookup_guard(test)):
             guards, name = [looked], "lookup"
         if not guards and not name:
-            name = self._local_test(test)
+            name = self._local_test(test) or self._free_member_test(test)
         flags = self._bool_conjuncts(test) if name.startswith("compound:") else ()
         b = self.emit(K.BRANCH, test, guards=tuple(guards), name=name, args=flags)
         t = self.nop()
@@ -1556,6 +1556,28 @@ class _FunctionBuilder:
         if not name or name not in self.locals or name in self.param_names:
             return ""
         return f"local:{name}|{empty_branch}"
+
+    def _free_member_test(self, test: ast.expr) -> str:
+        """``member:<container>|<param>|<branch>`` for a test of whether a parameter is in a
+        container the function does not bind (a closure's or the module's: ``if self in
+        being_called:`` in a decorator's wrapper), with the branch (0 true, 1 false) taken
+        where it is absent; "" for any other test."""
+        negated = False
+        while isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+            test, negated = test.operand, not negated
+        if not (isinstance(test, ast.Compare) and len(test.ops) == 1):
+            return ""
+        op, key, box = test.ops[0], test.left, test.comparators[0]
+        if not (
+            isinstance(op, (ast.In, ast.NotIn))
+            and isinstance(key, ast.Name)
+            and key.id in self.param_names
+            and isinstance(box, ast.Name)
+            and box.id not in self.locals
+        ):
+            return ""
+        absent = 1 if isinstance(op, ast.In) else 0
+        return f"member:{box.id}|{key.id}|{1 - absent if negated else absent}"
 
     def loop_while(self, s: ast.While) -> None:
         head = self.nop()

@@ -94,7 +94,10 @@ class K(IntEnum):
     # atom holds), "compound:or" for an ``or`` test (or a negated ``and``: its false branch
     # says none holds), "if:<param>" / "if:not <param>" for a test of a
     # parameter's truth (``if defer:``), "local:<name>|<branch>" for a test of whether a plain
-    # local holds anything (``if task is not None:``; the branch taken where it holds nothing)
+    # local holds anything (``if task is not None:``; the branch taken where it holds nothing),
+    # "member:<container>|<param>|<branch>" for a test of a parameter's membership of a
+    # container the function does not bind (``if self in being_called:``; the branch taken
+    # where it is absent)
     BRANCH = 9
     YIELD = 10
     RETURN = 11
