@@ -1998,8 +1998,13 @@ class Concurrency:
 
     def _lock_decorator(self, fn: Fn) -> Step | None:
         """A decorator of the project that runs the function inside ``async with <lock>``:
-        every call waits for the previous one."""
-        for ref, _deco, inner, ictx in self._decorator_wrappers(fn):
+        every call waits for the previous one. The call of the wrapped function (a parameter
+        of the decorator, called by its plain name) is inside the lock's block; a lock taken
+        for something else before or after it (``async with lock: await audit(...)``, then
+        ``return await fn(...)``) serializes nothing of the function."""
+        for ref, deco, inner, ictx in self._decorator_wrappers(fn):
+            wrapped = self._wrapped_names(deco, inner)
+            events = inner.facts.events
             for region in inner.facts.regions:
                 if not region.is_async:
                     continue
@@ -2007,8 +2012,8 @@ class Concurrency:
                 if lock is None or lock.kind == "thread":
                     continue
                 if any(
-                    e.kind == K.AWAIT and region.first <= i < region.last
-                    for i, e in enumerate(inner.facts.events)
+                    e.kind == K.CALL and e.ref in wrapped and region.first <= i < region.last
+                    for i, e in enumerate(events)
                 ):
                     return def_step(
                         fn,
@@ -2016,6 +2021,20 @@ class Concurrency:
                         f"`{region.ref}`: calls wait for each other",
                     )
         return None
+
+    def _wrapped_names(self, deco: Fn, inner: Fn) -> set[str]:
+        """The names by which the wrapper ``inner`` may call the function it wraps: the
+        parameters of the decorator and of the functions nested in it (a decorator factory's
+        decorator), not bound by the wrapper itself."""
+        names = {p.name for p in deco.facts.params}
+        for q in self.index.nested_qualnames(deco, NESTED_LIMIT):
+            g = self.index.functions.get(f"{deco.module.module}.{q}")
+            if g is not None and g is not inner:
+                names.update(p.name for p in g.facts.params)
+        own = inner.facts
+        return (
+            names - {p.name for p in own.params} - {e.ref for e in own.events if e.kind == K.LOCAL}
+        )
 
     def _flight_decorator(self, fn: Fn) -> Step | None:
         """A decorator of the project whose wrapper runs the function only past a check-then-
@@ -2026,12 +2045,7 @@ class Concurrency:
         if fn.facts.cls is None or not fn.facts.params:
             return None
         for ref, deco, inner, _ictx in self._decorator_wrappers(fn):
-            chain = {p.name for p in deco.facts.params}
-            for q in self.index.nested_qualnames(deco, NESTED_LIMIT):
-                g = self.index.functions.get(f"{deco.module.module}.{q}")
-                if g is not None and g is not inner:
-                    chain.update(p.name for p in g.facts.params)
-            found = flight_wrapper(inner.facts, chain)
+            found = flight_wrapper(inner.facts, self._wrapped_names(deco, inner))
             if found is None:
                 continue
             box, claim = found
