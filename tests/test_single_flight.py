@@ -8,6 +8,7 @@ import pytest
 
 from asyncrace.analysis.concurrency import flight_wrapper, single_flight
 from asyncrace.analysis.extract import extract
+from asyncrace.analysis.facts import K
 
 
 def _lines(src: str, name: str) -> tuple[int, int] | None:
@@ -216,3 +217,39 @@ def _flight(src: str) -> tuple[str, int] | None:
 )
 def test_flight_wrapper(src: str, expected: tuple[str, int] | None) -> None:
     assert _flight(src) == expected
+
+
+@pytest.mark.parametrize(
+    ("test", "guards"),
+    [
+        # an enum member compared or tested by identity: a value guard, both readings
+        (
+            "self._state == State.IDLE",
+            ("self._state|1|eq|State.IDLE", "self._state|0|ne|State.IDLE"),
+        ),
+        (
+            "self._state is not mod.State.CONNECTED",
+            ("self._state|0|eq|mod.State.CONNECTED", "self._state|1|ne|mod.State.CONNECTED"),
+        ),
+        (
+            "self._state == 'connected'",
+            ("self._state|1|eq|'connected'", "self._state|0|ne|'connected'"),
+        ),
+        # a lower-case attribute, or one of an object (not a class), is no member
+        ("self._state == State.idle", ()),
+        ("self._state is self.IDLE", ()),
+        ("self._state is other.IDLE", ()),
+    ],
+)
+def test_value_guard_atoms(test: str, guards: tuple[str, ...]) -> None:
+    src = f"async def run(self):\n    if {test}:\n        return\n"
+    facts = extract(src, "m.py", "m").functions["run"]
+    (branch,) = [e for e in facts.events if e.kind == K.BRANCH]
+    assert branch.guards == guards
+
+
+def test_enum_member_stored_with_its_name() -> None:
+    src = "async def run(self):\n    self._state = State.STREAMING\n    self._other = State.x\n"
+    facts = extract(src, "m.py", "m").functions["run"]
+    writes = [e.value.literal for e in facts.events if e.kind == K.WRITE and e.value is not None]
+    assert writes == ["State.STREAMING", ""]

@@ -2840,7 +2840,12 @@ def _once_guarded(caller: Fn, ev: Event) -> Step | None:
         if br.kind != K.BRANCH or len(br.succ) < 2:
             continue
         for g in br.guards:
-            ref, absent_s, kind, _key = g.split("|")
+            ref, absent_s, kind, key = g.split("|")
+            if kind in ("eq", "ne"):
+                step = _value_once_guarded(caller, br, ref, int(absent_s), kind, key, ci)
+                if step is not None:
+                    return step
+                continue
             if kind not in ("none", "truthy"):
                 continue
             present, absent = br.succ[1 - int(absent_s)], br.succ[int(absent_s)]
@@ -2869,6 +2874,45 @@ def _once_guarded(caller: Fn, ev: Event) -> Step | None:
                 "it before any await: one call at a time gets through to the call",
             )
     return None
+
+
+def _value_once_guarded(
+    caller: Fn, br: Event, ref: str, absent: int, kind: str, lit: str, ci: int
+) -> Step | None:
+    """A value guard done right before the call: ``if self._state == State.IDLE:`` then
+    ``self._state = State.STREAMING`` before any await, then the call (``ne``: the call is
+    made where the state holds the value, and leaving it answers the check); or ``if
+    self._state == "connected": return``, then ``self._state = "connected"`` (``eq``: made
+    where it differs, and storing the value answers it). The first activation through
+    changes what the check sees, so calls that pass it do not overlap."""
+    f = caller.facts
+    events = f.events
+    through, other = br.succ[absent], br.succ[1 - absent]
+    if ci == other or ci in reachable(f, [other]):
+        return None  # the call is made either way
+    writes = {
+        i
+        for i, e in enumerate(events)
+        if e.kind == K.WRITE
+        and e.ref == ref
+        and e.value is not None
+        and e.value.literal
+        and (e.value.literal == lit) == (kind == "eq")
+    }
+    if not writes:
+        return None
+    region = set() if through in writes else {through} | reachable(f, [through], writes)
+    if ci in region:
+        return None  # reached without answering the check first
+    if any(events[a].kind == K.AWAIT and writes & ({a} | reachable(f, [a])) for a in region):
+        return None  # an await before the write: others pass the check too
+    how = f"is not `{lit}`, and stores it" if kind == "eq" else f"is `{lit}`, and changes it"
+    return fn_step(
+        caller,
+        br.pos,
+        f"`{short(caller)}` goes on past here only while `{ref}` {how} before any await: "
+        "one call at a time gets through to the call",
+    )
 
 
 # awaiting one of these on a task waits for that task (``shield``: unless the waiter is

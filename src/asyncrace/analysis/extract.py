@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import bisect
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -405,6 +406,29 @@ def _literal(node: ast.expr) -> str:
         if len(text) <= 64 and "|" not in text and "," not in text:
             return text
     return ""
+
+
+_MEMBER = re.compile(r"[A-Z][A-Z0-9_]*")
+
+
+def _member(node: ast.expr) -> str:
+    """The dotted name of what reads as an enum member or a class constant
+    (``StreamState.IDLE``, ``enums.State.CONNECTED``: an upper-case attribute of a capitalised
+    class name), which a value guard compares as it compares a literal; else ``""``."""
+    if not (isinstance(node, ast.Attribute) and _MEMBER.fullmatch(node.attr)):
+        return ""
+    parts = [node.attr]
+    cur = node.value
+    while isinstance(cur, ast.Attribute):
+        parts.append(cur.attr)
+        cur = cur.value
+    if not isinstance(cur, ast.Name):
+        return ""
+    parts.append(cur.id)
+    owner = parts[1]
+    if not owner[:1].isupper() or len(parts) > 4:
+        return ""
+    return ".".join(reversed(parts))
 
 
 def _names_in(node: ast.AST) -> tuple[str, ...]:
@@ -1151,7 +1175,7 @@ class _FunctionBuilder:
         if isinstance(inner, ast.Name):
             return Value("name", self.ref(inner), names)
         if isinstance(inner, ast.Attribute):
-            return Value("attr", self.ref(inner), names)
+            return Value("attr", self.ref(inner), names, _member(inner))
         if isinstance(inner, ast.Call):
             return Value("call", self.ref(inner.func), names)
         return Value("other", "", names)
@@ -1357,19 +1381,25 @@ class _FunctionBuilder:
             ):
                 target, kind = test.left, "none"
                 present_when_true = isinstance(op, (ast.IsNot, ast.NotEq))
-            elif isinstance(op, (ast.Eq, ast.NotEq)) and (_literal(right) or _literal(test.left)):
-                # a value guard: ``self._state == "connected"``; the key field holds the value
-                lit_side, target = (right, test.left) if _literal(right) else (test.left, right)
+            elif (
+                isinstance(op, (ast.Eq, ast.NotEq))
+                and (_literal(right) or _literal(test.left) or _member(right) or _member(test.left))
+            ) or (isinstance(op, (ast.Is, ast.IsNot)) and (_member(right) or _member(test.left))):
+                # a value guard: ``self._state == "connected"``, ``self._state is
+                # State.CONNECTED`` (an enum member); the key field holds the value
+                lit_side, target = (
+                    (right, test.left) if _literal(right) or _member(right) else (test.left, right)
+                )
                 r = self.ref(target)
                 if not _shared_guard_ref(r):
                     return []
                 # two readings: the work goes on where the state differs from the value
                 # (``eq``: storing the value answers the guard), or where it equals it
                 # (``ne``: storing another value, leaving that state, answers it)
-                differs = 1 if isinstance(op, ast.Eq) else 0
+                differs = 1 if isinstance(op, (ast.Eq, ast.Is)) else 0
                 if negated:
                     differs = 1 - differs
-                lit = _literal(lit_side)
+                lit = _literal(lit_side) or _member(lit_side)
                 return [f"{r}|{differs}|eq|{lit}", f"{r}|{1 - differs}|ne|{lit}"]
             elif isinstance(op, (ast.Lt, ast.LtE, ast.Gt, ast.GtE)):
                 # an ordered comparison of shared state, a deadline or a timestamp:

@@ -128,7 +128,9 @@ class Value:
     ref: str = ""  # the name/attr ref; the callee ref of a call (awaited or not); for a
     # constant, "falsy" (None, False, 0, empty) or "truthy"
     names: tuple[str, ...] = ()  # every plain name loaded in the expression
-    literal: str = ""  # a str, int or bool constant: its ``repr`` (value guards compare it)
+    # a str, int or bool constant: its ``repr``; an enum member (``State.IDLE``, kind "attr"):
+    # its dotted name (value guards compare it)
+    literal: str = ""
 
 
 @compact_pickle

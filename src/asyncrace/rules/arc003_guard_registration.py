@@ -630,7 +630,7 @@ def _records_outcome(f: FunctionFacts, ref: str) -> bool:
             and e.ref == ref
             and not e.in_except
             and e.value is not None
-            and e.value.kind == "const"
+            and e.value.kind in ("const", "attr")
             and e.value.literal
         ):
             writes.append((i, e.value.literal))
@@ -967,7 +967,7 @@ class GuardBeforeRegistration:
                 # (``ne``: any other value)
                 if ev.kind != K.WRITE or ev.ref != ref or ev.in_except or ev.value is None:
                     return False
-                same = ev.value.kind == "const" and ev.value.literal == literal
+                same = ev.value.kind in ("const", "attr") and ev.value.literal == literal
                 return same if kind == "eq" else not same
             reg = registration_of(ev)
             if reg == ref and self._matches(ev, kind):
