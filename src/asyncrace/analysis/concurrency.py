@@ -541,6 +541,10 @@ FRESH_CALLERS = "every caller calls it on an object it has just made"
 # handlers of each update before it takes the next one, and a handler class made without
 # ``block=False`` is awaited there (``telegram.ext.CommandHandler``, ``MessageHandler``, ...)
 SERIAL_HANDLERS = "python-telegram-bot runs its update handlers one update at a time"
+# the why of a no whose callers serialize the function (a lock held around every call, a
+# check-then-set guard before it): its calls never overlap, but each still runs in the
+# caller's task, beside whatever else runs
+CALLERS_SERIALIZE = "every caller holds a lock around the call or lets one call through"
 PER_UPDATE_TAIL = "the application runs the handlers of one update at a time"
 _PTB_HANDLERS = "telegram.ext."
 # the handler classes that take a callback, by the name a call of them goes by (a first, cheap
@@ -1253,7 +1257,7 @@ class Concurrency:
             return Verdict(
                 False,
                 (serialized,),
-                "every caller holds a lock around the call or lets one call through",
+                CALLERS_SERIALIZE,
             )
         if callers and all(r == "fresh" for _c, _e, r, _l in callers):
             return Verdict(False, (), FRESH_CALLERS)

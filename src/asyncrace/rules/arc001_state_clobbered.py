@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 from asyncrace.analysis.concurrency import (
     ANY,
+    CALLERS_SERIALIZE,
     CELL,
     LIKELY,
     OBJECT,
@@ -23,7 +24,16 @@ from asyncrace.analysis.concurrency import (
     teardown_name,
 )
 from asyncrace.analysis.facade import Analysis
-from asyncrace.analysis.facts import Bind, Event, FunctionFacts, K, ModuleFacts, reachable, walk
+from asyncrace.analysis.facts import (
+    Bind,
+    Event,
+    FunctionFacts,
+    K,
+    ModuleFacts,
+    inside,
+    reachable,
+    walk,
+)
 from asyncrace.analysis.index import Ctx, Fn, FuncVal, Inst, is_kw
 from asyncrace.analysis.summaries import (
     AUGMENTED_OPS,
@@ -428,12 +438,21 @@ class StateClobberedAcrossAwait:
                 continue  # (at tear-down the object's life is ending: a new one installed
                 # meanwhile is a use racing with shutdown, not a clobber of live state)
             clear = on_state(analysis, fn, analysis.concurrent(fn, OBJECT), ref)
+            if clear.answer is False and clear.why == CALLERS_SERIALIZE:
+                # its callers let one clear through at a time: that says nothing of an
+                # installer in another task (the pair is what counts)
+                clear = Verdict(None, (), "")
             if clear.answer is False:
                 continue
             chosen: tuple[Fn, Event, Verdict] | None = None
             for inst_fn, inst_ev in installs:
                 v = _installs_meanwhile(
-                    clear, on_state(analysis, inst_fn, analysis.concurrent(inst_fn, OBJECT), ref)
+                    clear,
+                    _runs_beside(
+                        analysis,
+                        inst_fn,
+                        on_state(analysis, inst_fn, analysis.concurrent(inst_fn, OBJECT), ref),
+                    ),
                 )
                 if chosen is None or v.answer is True:
                     chosen = (inst_fn, inst_ev, v)
@@ -751,6 +770,41 @@ class StateClobberedAcrossAwait:
             read = fn_step(fn, f.events[i].pos, "read back here, after the await")
             return await_step, (read,)
         return None
+
+
+def _runs_beside(analysis: Analysis, fn: Fn, install: Verdict, depth: int = 0) -> Verdict:
+    """An installer whose callers serialize it (a lock around every call, or a check-then-set
+    guard before it: ``if self._state == State.IDLE: self._state = State.STREAMING; await
+    self._start_stream()``) never overlaps itself, but each call still runs in its caller's
+    task. When the function that serializes it runs in several tasks at once (a framework's
+    per-event callback), the one call let through runs beside the others, and beside a clear:
+    that function's evidence is the installer's. Looked for up to two calls above the
+    installer (``_start_stream`` calls ``_prepare_track``, which installs)."""
+    if install.answer is True:
+        return install
+    if install.answer is False and install.why == CALLERS_SERIALIZE and install.steps:
+        step = install.steps[0]
+        module = next((m for m in analysis.index.modules.values() if m.path == step.path), None)
+        inner: Fn | None = None  # the innermost function of the module that holds the step
+        for g in module_functions(analysis, module) if module is not None else ():
+            if inside(step.pos, g.facts.pos) and (inner is None or inner.facts.pos <= g.facts.pos):
+                inner = g
+        up = analysis.concurrent(inner, OBJECT) if inner is not None else install
+        return Verdict(True, (*up.steps, step), up.why) if up.answer is True else install
+    if depth >= 2 or install.answer is False:
+        return install
+    for caller, i, known in analysis.calls_of(fn):
+        if not known or caller.fq == fn.fq:
+            continue
+        v = analysis.concurrent(caller, OBJECT)
+        if v.answer is not False or v.why != CALLERS_SERIALIZE:
+            continue
+        found = _runs_beside(analysis, caller, v, depth + 1)
+        if found.answer is True:
+            ev = caller.facts.events[i]
+            call = fn_step(caller, at(ev), f"`{short(caller)}` calls `{short(fn)}` here")
+            return Verdict(True, (*found.steps, call), found.why)
+    return install
 
 
 def _installs_meanwhile(clear: Verdict, install: Verdict) -> Verdict:
