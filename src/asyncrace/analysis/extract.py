@@ -829,6 +829,8 @@ class _FunctionBuilder:
         self.loops: list[_Loop] = []
         self.handlers: list[int] = []
         self.finallies: list[_Finally] = []
+        # the ``finally`` bodies of the ``try`` statements whose body is being built
+        self.final_bodies: list[list[ast.stmt]] = []
         self.tries: list[Try] = []
         self.nested: list[str] = []
         self.returns: list[str] = []
@@ -1194,6 +1196,15 @@ class _FunctionBuilder:
             # ``finally`` releases it: the statements up to that ``try`` hold the lock, a
             # region like ``async with``'s
             end = _released_by_finally(body, i, acquire)
+            if end is None and any(
+                _releases(fb, ast.dump(acquire.func.value))  # type: ignore[attr-defined]
+                for fb in self.final_bodies
+            ):
+                # ``acquired = False; try: async with asyncio.timeout(t): await
+                # lock.acquire(); acquired = True; ...`` with ``finally: if acquired:
+                # lock.release()``: a ``try`` around this block releases it, so the rest of
+                # the block holds the lock
+                end = n - 1
             if end is None:
                 continue
             rid = len(self.regions)
@@ -1715,7 +1726,9 @@ class _FunctionBuilder:
             self.link([start], handler_entry)
         record = Try(self.mx.pos.of(s), start, start, start, ())
         self.tries.append(record)
+        self.final_bodies.append(s.finalbody)
         self.stmts(s.body)
+        self.final_bodies.pop()
         record.body_end = len(self.events)
         if handler_entry >= 0:
             self.handlers.pop()
@@ -2103,32 +2116,34 @@ def _awaited_acquire(s: ast.stmt) -> ast.Call | None:
     return None
 
 
+def _releases(stmts: list[ast.stmt], lock: str) -> bool:
+    """Do the statements release the lock (``ast.dump`` of its expression): ``X.release()``,
+    or under an ``if`` (``if acquired: lock.release()``)?"""
+    for st in stmts:
+        if isinstance(st, ast.If) and not st.orelse:
+            if _releases(st.body, lock):
+                return True
+            continue
+        v = st.value if isinstance(st, ast.Expr) else None
+        if (
+            isinstance(v, ast.Call)
+            and isinstance(v.func, ast.Attribute)
+            and v.func.attr == "release"
+            and ast.dump(v.func.value) == lock
+        ):
+            return True
+    return False
+
+
 def _released_by_finally(body: list[ast.stmt], start: int, acquire: ast.Call) -> int | None:
     """The index of the first ``try`` from ``start`` on whose ``finally`` releases the lock the
     call ``acquire`` takes (``X.release()``, or under an ``if``); none if a nested definition
     comes first. A release on an early way out before it (``if done: lock.release(); return``)
     ends nothing on the path that goes on: the region runs to the end of that ``try``."""
     lock = ast.dump(acquire.func.value)  # type: ignore[attr-defined]
-
-    def releases(stmts: list[ast.stmt]) -> bool:
-        for st in stmts:
-            if isinstance(st, ast.If) and not st.orelse:
-                if releases(st.body):
-                    return True
-                continue
-            v = st.value if isinstance(st, ast.Expr) else None
-            if (
-                isinstance(v, ast.Call)
-                and isinstance(v.func, ast.Attribute)
-                and v.func.attr == "release"
-                and ast.dump(v.func.value) == lock
-            ):
-                return True
-        return False
-
     for j in range(start, len(body)):
         st = body[j]
-        if isinstance(st, ast.Try) and st.finalbody and releases(st.finalbody):
+        if isinstance(st, ast.Try) and st.finalbody and _releases(st.finalbody, lock):
             return j
         if isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             return None
