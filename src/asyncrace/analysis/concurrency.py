@@ -227,6 +227,24 @@ def _life_hook_fn(f: FunctionFacts) -> bool:
     return f.cls is None and f.parent is None and _LIFE_HOOK.search(f.name) is not None
 
 
+# the first word of a module function that sets the program up (``init``, ``init_db``,
+# ``start_proxy``, ``configure``, ``main``): called once, at start
+_PROCESS_SETUP_WORDS = frozenset(
+    {"init", "initialize", "setup", "start", "startup", "configure", "bootstrap", "main"}
+)
+
+
+def _process_setup_fn(f: FunctionFacts) -> bool:
+    """Is ``f`` a module function named for setting the program up (``async def init():``,
+    ``init_database``, ``start_persistent_proxy``)? Its being public says a program may call
+    it, once, not that tasks run it at once."""
+    return (
+        f.cls is None
+        and f.parent is None
+        and f.name.lstrip("_").partition("_")[0].lower() in _PROCESS_SETUP_WORDS
+    )
+
+
 # ``async with`` scopes that cancel what runs inside them when their time is up
 _TIMEOUT_SCOPES = frozenset(
     {"timeout", "timeout_at", "fail_after", "fail_at", "move_on_after", "move_on_at"}
@@ -1412,7 +1430,7 @@ class Concurrency:
         many = None if lock_step is not None else self._many_spawn(caller, ev)
         return self._edges.finish(key, (lock_step, many))
 
-    def api_entry(self, fn: Fn) -> Verdict | None:
+    def api_entry(self, fn: Fn, runs: bool = True, above: bool = True) -> Verdict | None:
         """A public coroutine of the project's API (a module function, or a method of a public
         class) that nothing serializes: callers outside the project may run it in several tasks
         at once. Evidence enough for state that every task shares (module variables), not for
@@ -1427,6 +1445,11 @@ class Concurrency:
         if _life_hook_fn(f):
             return None  # a start-up or shutdown hook (``async def on_startup(app):``, handed
             # to ``app.on_startup.append``): the framework runs it once, not in several tasks
+        if runs and _process_setup_fn(f):
+            # ``async def init(...)``, ``start_proxy(...)`` of a module: a program calls its
+            # set-up once (what can cancel it is another question: ``runs=False``); a public
+            # coroutine of another name that calls it (``ensure_db(request)``) is evidence
+            return self.entry_above(fn) if above else None
         label = (
             f"`{short(fn)}` is a public coroutine: any number of tasks may run it at once, "
             "and module state is one for all of them"
@@ -1641,7 +1664,7 @@ class Concurrency:
                 # every call the project makes of it was followed, and none can cancel it:
                 # it is the project's own step, whatever its name says
                 continue
-            if g.facts.is_async and self.api_entry(g) is not None:
+            if g.facts.is_async and self.api_entry(g, runs=False) is not None:
                 what = "a public coroutine"
             elif not g.facts.is_async and self._public_function(g):
                 what = "a public function that returns the coroutine"
@@ -2151,7 +2174,7 @@ class Concurrency:
                         continue
                     seen.add(c.fq)
                     steps = (fn_step(c, at(ev), label), *below)
-                    api = self.api_entry(c)
+                    api = self.api_entry(c, above=False)
                     if api is not None and not self.called_in_project(c):
                         return Verdict(True, (*api.steps, *steps), "public API")
                     nxt.append((c, steps))
