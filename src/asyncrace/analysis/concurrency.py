@@ -563,6 +563,8 @@ SERIAL_HANDLERS = "python-telegram-bot runs its update handlers one update at a 
 # check-then-set guard before it): its calls never overlap, but each still runs in the
 # caller's task, beside whatever else runs
 CALLERS_SERIALIZE = "every caller holds a lock around the call or lets one call through"
+# the words of the step of a caller that lets one call through a check-then-set guard
+ONCE_GUARD = "goes on past here only while"
 PER_UPDATE_TAIL = "the application runs the handlers of one update at a time"
 _PTB_HANDLERS = "telegram.ext."
 # the handler classes that take a callback, by the name a call of them goes by (a first, cheap
@@ -2897,7 +2899,7 @@ def _once_guarded(caller: Fn, ev: Event) -> Step | None:
             return fn_step(
                 caller,
                 br.pos,
-                f"`{short(caller)}` goes on past here only while `{ref}` is {how} "
+                f"`{short(caller)}` {ONCE_GUARD} `{ref}` is {how} "
                 "it before any await: one call at a time gets through to the call",
             )
     return None
@@ -2937,7 +2939,7 @@ def _value_once_guarded(
     return fn_step(
         caller,
         br.pos,
-        f"`{short(caller)}` goes on past here only while `{ref}` {how} before any await: "
+        f"`{short(caller)}` {ONCE_GUARD} `{ref}` {how} before any await: "
         "one call at a time gets through to the call",
     )
 

@@ -17,6 +17,7 @@ from asyncrace.analysis.concurrency import (
     CELL,
     LIKELY,
     OBJECT,
+    ONCE_GUARD,
     UNKNOWN,
     Verdict,
     param_for,
@@ -438,7 +439,7 @@ class StateClobberedAcrossAwait:
                 continue  # (at tear-down the object's life is ending: a new one installed
                 # meanwhile is a use racing with shutdown, not a clobber of live state)
             clear = on_state(analysis, fn, analysis.concurrent(fn, OBJECT), ref)
-            if clear.answer is False and clear.why == CALLERS_SERIALIZE:
+            if _guard_serialized(clear):
                 # its callers let one clear through at a time: that says nothing of an
                 # installer in another task (the pair is what counts)
                 clear = Verdict(None, (), "")
@@ -772,9 +773,22 @@ class StateClobberedAcrossAwait:
         return None
 
 
+def _guard_serialized(v: Verdict) -> bool:
+    """Is ``v`` a no because a caller lets one call through at a time past a check-then-set
+    guard (``if self._state == State.IDLE: self._state = State.STREAMING``), not because a
+    lock is held around the call (which the other side of a pair may hold too, or re-check
+    under: ``_locked_with``)?"""
+    return (
+        v.answer is False
+        and v.why == CALLERS_SERIALIZE
+        and bool(v.steps)
+        and ONCE_GUARD in v.steps[0].label
+    )
+
+
 def _runs_beside(analysis: Analysis, fn: Fn, install: Verdict, depth: int = 0) -> Verdict:
-    """An installer whose callers serialize it (a lock around every call, or a check-then-set
-    guard before it: ``if self._state == State.IDLE: self._state = State.STREAMING; await
+    """An installer whose callers serialize it with a check-then-set guard before the call
+    (``if self._state == State.IDLE: self._state = State.STREAMING; await
     self._start_stream()``) never overlaps itself, but each call still runs in its caller's
     task. When the function that serializes it runs in several tasks at once (a framework's
     per-event callback), the one call let through runs beside the others, and beside a clear:
@@ -782,7 +796,7 @@ def _runs_beside(analysis: Analysis, fn: Fn, install: Verdict, depth: int = 0) -
     installer (``_start_stream`` calls ``_prepare_track``, which installs)."""
     if install.answer is True:
         return install
-    if install.answer is False and install.why == CALLERS_SERIALIZE and install.steps:
+    if _guard_serialized(install):
         step = install.steps[0]
         module = next((m for m in analysis.index.modules.values() if m.path == step.path), None)
         inner: Fn | None = None  # the innermost function of the module that holds the step
@@ -790,14 +804,18 @@ def _runs_beside(analysis: Analysis, fn: Fn, install: Verdict, depth: int = 0) -
             if inside(step.pos, g.facts.pos) and (inner is None or inner.facts.pos <= g.facts.pos):
                 inner = g
         up = analysis.concurrent(inner, OBJECT) if inner is not None else install
-        return Verdict(True, (*up.steps, step), up.why) if up.answer is True else install
+        if up.answer is not True or up.why == "lock-protected class":
+            # (a class that locks its state says its methods may be called at once, not that
+            # the one holding the lock runs beside a clear elsewhere: the lock is what it shows)
+            return install
+        return Verdict(True, (*up.steps, step), up.why)
     if depth >= 2 or install.answer is False:
         return install
     for caller, i, known in analysis.calls_of(fn):
         if not known or caller.fq == fn.fq:
             continue
         v = analysis.concurrent(caller, OBJECT)
-        if v.answer is not False or v.why != CALLERS_SERIALIZE:
+        if not _guard_serialized(v):
             continue
         found = _runs_beside(analysis, caller, v, depth + 1)
         if found.answer is True:
