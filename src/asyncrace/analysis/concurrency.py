@@ -2887,15 +2887,8 @@ def _once_guarded(caller: Fn, ev: Event) -> Step | None:
                 start, writes, how = present, clears.get(ref), "set, and clears"
             else:
                 continue  # the call is made either way
-            if not writes:
+            if not writes or not _flipped_first(f, start, writes, ci):
                 continue
-            region = set() if start in writes else {start} | reachable(f, [start], writes)
-            if ci in region:
-                continue  # reached without flipping the attribute first
-            if any(
-                f.events[a].kind == K.AWAIT and writes & ({a} | reachable(f, [a])) for a in region
-            ):
-                continue  # an await before the flip: others pass the check too
             return fn_step(
                 caller,
                 br.pos,
@@ -2903,6 +2896,19 @@ def _once_guarded(caller: Fn, ev: Event) -> Step | None:
                 "it before any await: one call at a time gets through to the call",
             )
     return None
+
+
+def _flipped_first(f: FunctionFacts, start: int, writes: set[int], ci: int) -> bool:
+    """From the guard's branch ``start``, does every path to the call ``ci`` pass one of
+    ``writes`` (what changes what the check sees), with no await before it? Then the first
+    activation through flips the state before any other task runs."""
+    region = set() if start in writes else {start} | reachable(f, [start], writes)
+    if ci in region:
+        return False  # reached without the write first
+    # (an await before the write: other tasks pass the check too)
+    return not any(
+        f.events[a].kind == K.AWAIT and writes & ({a} | reachable(f, [a])) for a in region
+    )
 
 
 def _value_once_guarded(
@@ -2928,13 +2934,8 @@ def _value_once_guarded(
         and e.value.literal
         and (e.value.literal == lit) == (kind == "eq")
     }
-    if not writes:
+    if not writes or not _flipped_first(f, through, writes, ci):
         return None
-    region = set() if through in writes else {through} | reachable(f, [through], writes)
-    if ci in region:
-        return None  # reached without answering the check first
-    if any(events[a].kind == K.AWAIT and writes & ({a} | reachable(f, [a])) for a in region):
-        return None  # an await before the write: others pass the check too
     how = f"is not `{lit}`, and stores it" if kind == "eq" else f"is `{lit}`, and changes it"
     return fn_step(
         caller,

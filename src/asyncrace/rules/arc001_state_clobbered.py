@@ -31,7 +31,6 @@ from asyncrace.analysis.facts import (
     FunctionFacts,
     K,
     ModuleFacts,
-    inside,
     reachable,
     walk,
 )
@@ -47,7 +46,14 @@ from asyncrace.analysis.summaries import (
     short,
 )
 from asyncrace.diagnostic import Diagnostic
-from asyncrace.rules.base import evidence_clause, line_of, make, module_functions, on_state
+from asyncrace.rules.base import (
+    evidence_clause,
+    functions_at,
+    line_of,
+    make,
+    module_functions,
+    on_state,
+)
 
 FIX = (
     "Keep the per-call value in a local variable and pass it on as an argument; an attribute "
@@ -798,12 +804,8 @@ def _runs_beside(analysis: Analysis, fn: Fn, install: Verdict, depth: int = 0) -
         return install
     if _guard_serialized(install):
         step = install.steps[0]
-        module = next((m for m in analysis.index.modules.values() if m.path == step.path), None)
-        inner: Fn | None = None  # the innermost function of the module that holds the step
-        for g in module_functions(analysis, module) if module is not None else ():
-            if inside(step.pos, g.facts.pos) and (inner is None or inner.facts.pos <= g.facts.pos):
-                inner = g
-        up = analysis.concurrent(inner, OBJECT) if inner is not None else install
+        holders = functions_at(analysis, step)  # (the last: the innermost that holds it)
+        up = analysis.concurrent(holders[-1], OBJECT) if holders else install
         if up.answer is not True or up.why == "lock-protected class":
             # (a class that locks its state says its methods may be called at once, not that
             # the one holding the lock runs beside a clear elsewhere: the lock is what it shows)

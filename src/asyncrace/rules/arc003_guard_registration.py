@@ -45,7 +45,14 @@ from asyncrace.analysis.summaries import (
     short,
 )
 from asyncrace.diagnostic import Diagnostic
-from asyncrace.rules.base import evidence_clause, line_of, make, module_functions, on_state
+from asyncrace.rules.base import (
+    evidence_clause,
+    functions_at,
+    line_of,
+    make,
+    module_functions,
+    on_state,
+)
 
 FIX = (
     "Register a placeholder (a sentinel) right after the check, before the first await, and "
@@ -199,12 +206,7 @@ def _flag_skips_check(analysis: Analysis, fn: Fn, b: int, evidence: Verdict) -> 
     if evidence.answer is not True or len(evidence.steps) < 2:
         return evidence
     last = evidence.steps[-1]
-    module = next((m for m in analysis.index.modules.values() if m.path == last.path), None)
-    if module is None:
-        return evidence
-    for g in module_functions(analysis, module):
-        if not (g.facts.pos[0] <= last.pos[0] <= g.facts.pos[2]):
-            continue
+    for g in functions_at(analysis, last):
         ctx = analysis.ctx(g)
         for e in g.facts.events:
             if e.kind != K.CALL or at(e) != last.pos or not (flags := const_flags(e)):

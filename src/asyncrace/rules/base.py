@@ -97,6 +97,19 @@ def module_functions(analysis: Analysis, module: ModuleFacts) -> Iterator[Fn]:
             yield fn
 
 
+def functions_at(analysis: Analysis, step: Step) -> list[Fn]:
+    """The project's functions whose lines hold the step (a function and those nested in it),
+    outermost first: the code an evidence step points into."""
+    module = next((m for m in analysis.index.modules.values() if m.path == step.path), None)
+    if module is None:
+        return []
+    line = step.pos[0]
+    found = [
+        g for g in module_functions(analysis, module) if g.facts.pos[0] <= line <= g.facts.pos[2]
+    ]
+    return sorted(found, key=lambda g: g.facts.pos)
+
+
 def shown(ref: str) -> str:
     """A ref as the user wrote it (``global:LOCK`` -> ``LOCK``)."""
     return ref.replace("global:", "")
